@@ -1,0 +1,6 @@
+//! The GTK-free heart of qubes-config-sync: the store (SQLite), profiles,
+//! assignments, proposals and generations, push planning, the diff and review model,
+//! the risk rules engine and persistence analysis.
+//!
+//! It must not do I/O with qubes (that is the backend's job) and must never run a
+//! tool (git, ssh, a shell, an editor) on content that came from a qube.

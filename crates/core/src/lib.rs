@@ -4,3 +4,10 @@
 //!
 //! It must not do I/O with qubes (that is the backend's job) and must never run a
 //! tool (git, ssh, a shell, an editor) on content that came from a qube.
+
+pub mod diff;
+pub mod persistence;
+pub mod plan;
+pub mod render;
+pub mod risk;
+pub mod store;

@@ -1,0 +1,1 @@
+//! diff (being written)

@@ -6,3 +6,5 @@
 //!
 //! It must not know about profiles, the store or GTK, and must never panic on a
 //! reply: replies are parsed as untrusted bytes.
+
+pub mod validate;

@@ -1,4 +1,5 @@
 //! Diff engine: hunks, stable ids, applying subsets, three-way view, hostile inputs.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns
 
 use qcs_core::diff::{self, DiffError, HunkId, Region};
 

@@ -3,3 +3,164 @@
 //!
 //! It must not talk to qubesd or spawn processes: it is pure logic over policy text
 //! and a system description, so dom0 administrators can trust what it prints.
+//!
+//! The parser and evaluator follow qrexec's own (`qrexec/policy/parser.py` in
+//! QubesOS/qubes-core-qrexec) including its messages and quirks: any syntax error anywhere
+//! refuses the whole policy; files are read in C-locale order; the first matching rule wins; no
+//! match denies; an unknown requested target is treated as `@default`; `@anyvm` in the
+//! destination column also matches `@default` and `@dispvm` requests.
+
+mod error;
+mod eval;
+mod loader;
+mod names;
+mod rule;
+mod system;
+mod token;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub use error::{PolicyError, PolicyErrorKind};
+pub use eval::{Decision, Resolution};
+pub use loader::{DOM0_POLICY_DIR, is_policy_file_name};
+pub use names::{
+    is_policy_filename_char, is_rpcname_char, sanitize_service_call, split_service_call,
+    validate_call_name,
+};
+pub use rule::{Action, Rule, RuleRef};
+pub use system::{DomainInfo, SystemInfo};
+pub use token::{Column, Token, is_dom0};
+
+use loader::{DirStore, Loader, MemStore};
+
+/// A loaded, fully validated policy: the rules of all files in evaluation order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    rules: Vec<Rule>,
+    warnings: Vec<String>,
+}
+
+/// Where `!compat-4.0` reads the R4.0 per-service policy files from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum LegacyPolicy {
+    /// `<dir>/../../qubes-rpc/policy` if it exists (dom0's `/etc/qubes-rpc/policy` beside
+    /// `/etc/qubes/policy.d`), otherwise none.
+    #[default]
+    Beside,
+    /// This directory.
+    Dir(PathBuf),
+    /// No legacy files: `!compat-4.0` includes nothing (a warning is recorded).
+    None,
+}
+
+impl Policy {
+    /// Builds a policy from in-memory files: `(name, text)`, where a name without `/` is a
+    /// top-level file of the policy directory (read only if qrexec would read it: ending in
+    /// `.policy`, not starting with `.`, taken in C-locale order) and a name with `/` (e.g.
+    /// `include/admin-local-rwx`) is reachable only through `!include*` directives.
+    /// `!compat-4.0` includes nothing here (see [`Policy::from_files_with_legacy`]).
+    pub fn from_files(files: &[(String, String)]) -> Result<Policy, PolicyError> {
+        Policy::from_files_with_legacy(files, &[])
+    }
+
+    /// As [`Policy::from_files`], with the R4.0 legacy files `!compat-4.0` reads (`(name, text)`,
+    /// names like `qubes.Filecopy` or `qubes.Gpg+key`).
+    pub fn from_files_with_legacy(
+        files: &[(String, String)],
+        legacy_files: &[(String, String)],
+    ) -> Result<Policy, PolicyError> {
+        let store = MemStore {
+            files: files.iter().cloned().collect::<BTreeMap<_, _>>(),
+        };
+        let legacy = MemStore {
+            files: legacy_files.iter().cloned().collect(),
+        };
+        let legacy_ref: Option<&dyn loader::Store> =
+            (!legacy_files.is_empty()).then_some(&legacy as &dyn loader::Store);
+        let mut loader = Loader::new(&store, legacy_ref);
+        loader.load_top()?;
+        Ok(Policy {
+            rules: loader.rules,
+            warnings: loader.warnings,
+        })
+    }
+
+    /// Loads a policy directory (a `policy.d`, with its `include/` beside the files), as dom0's
+    /// qrexec loads `/etc/qubes/policy.d`. Includes are relative to `dir`; absolute includes
+    /// under `/etc/qubes/policy.d` are read from `dir` too.
+    pub fn load_dir(dir: &Path) -> Result<Policy, PolicyError> {
+        Policy::load_dir_with_legacy(dir, &LegacyPolicy::Beside)
+    }
+
+    /// As [`Policy::load_dir`], choosing where `!compat-4.0` reads legacy files from.
+    pub fn load_dir_with_legacy(dir: &Path, legacy: &LegacyPolicy) -> Result<Policy, PolicyError> {
+        let store = DirStore {
+            root: dir.to_path_buf(),
+        };
+        let legacy_dir = match legacy {
+            LegacyPolicy::Beside => loader::legacy_dir_for(dir),
+            LegacyPolicy::Dir(d) => Some(d.clone()),
+            LegacyPolicy::None => None,
+        };
+        let legacy_store = legacy_dir.map(|root| DirStore { root });
+        let legacy_ref = legacy_store.as_ref().map(|s| s as &dyn loader::Store);
+        let mut loader = Loader::new(&store, legacy_ref);
+        loader.load_top()?;
+        Ok(Policy {
+            rules: loader.rules,
+            warnings: loader.warnings,
+        })
+    }
+
+    /// The rules in evaluation order.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// Non-fatal notes from loading (e.g. the `!compat-4.0` deprecation warning qrexec logs).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// Evaluates a call: `service` (e.g. `qubes.ConfigPropose`), `argument` (`+ARG`, or `""` for
+    /// none — qrexec always passes at least `+`), the calling qube and the target it asked for
+    /// (a name, `@default`, `@dispvm`, `@dispvm:NAME`, `@adminvm`, or `""` for `@default`).
+    pub fn evaluate(
+        &self,
+        system: &SystemInfo,
+        service: &str,
+        argument: &str,
+        source: &str,
+        target: &str,
+    ) -> Resolution {
+        self.decide(system, service, argument, source, target)
+            .resolution
+    }
+
+    /// As [`Policy::evaluate`], with qrexec's reason for the outcome.
+    pub fn decide(
+        &self,
+        system: &SystemInfo,
+        service: &str,
+        argument: &str,
+        source: &str,
+        target: &str,
+    ) -> Decision {
+        let argument = if argument.starts_with('+') {
+            argument.to_owned()
+        } else {
+            format!("+{argument}")
+        };
+        eval::evaluate(
+            &self.rules,
+            system,
+            &eval::Request {
+                service,
+                argument: &argument,
+                source,
+                target,
+            },
+        )
+    }
+}

@@ -1,10 +1,6 @@
-//! `qubes-config-agent`: the in-VM side of qubes-config-sync — the qrexec services
-//! that apply, snapshot, roll back and propose configuration files.
-//!
-//! It must stay tiny (no GTK, no SQLite, no async runtime) and must never follow a
-//! symlink, write outside the service user's home or create a special file.
+//! `qubes-config-agent SERVICE [PROFILE]`: the qrexec services of qubes-config-sync
+//! (see [`qcs_agent::cli::AGENT_USAGE`]).
 
 fn main() {
-    eprintln!("qubes-config-agent: no services yet");
-    std::process::exit(2);
+    std::process::exit(qcs_agent::cli::agent_main(std::env::args_os().collect()));
 }

@@ -16,6 +16,7 @@ pub mod messages;
 pub mod mode;
 pub mod path;
 pub mod profile;
+pub mod vm_name;
 
 mod hash;
 mod wire;
@@ -28,6 +29,7 @@ pub use messages::*;
 pub use mode::{FileMode, ModeError, ObservedMode};
 pub use path::{PathError, RelativePath};
 pub use profile::{ProfileId, ProfileIdError};
+pub use vm_name::{VmName, VmNameError, validate_vm_name};
 
 use limits::{MAX_DEPTH, MAX_REQUEST_BYTES};
 
@@ -58,6 +60,8 @@ pub enum Violation {
     BackupId,
     #[error("invalid proposal id")]
     ProposalId,
+    #[error("invalid qube name: {0}")]
+    VmName(VmNameError),
     #[error("unsupported protocol version {got} (this side speaks {PROTOCOL_VERSION})")]
     UnsupportedVersion { got: u64 },
 }
@@ -116,7 +120,9 @@ impl ProtocolError {
                 Violation::FileTooLarge { .. } => RefusalCode::FileTooLarge,
                 Violation::BadBase64 => RefusalCode::Schema,
                 Violation::NoteTooLong { .. } => RefusalCode::TooLarge,
-                Violation::BackupId | Violation::ProposalId => RefusalCode::Schema,
+                Violation::BackupId | Violation::ProposalId | Violation::VmName(_) => {
+                    RefusalCode::Schema
+                }
                 Violation::UnsupportedVersion { .. } => RefusalCode::UnsupportedVersion,
             },
         }

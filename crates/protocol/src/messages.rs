@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::wire::bounded_list;
 pub use crate::wire::{BackupId, Content, Note, ProposalId, Version};
-use crate::{FileMode, ObservedMode, ProfileId, RelativePath, Sha256Hex};
+use crate::{FileMode, ObservedMode, ProfileId, RelativePath, Sha256Hex, VmName};
 
 /// The qrexec service names, without the `+PROFILE` argument.
 pub mod service {
@@ -210,8 +210,10 @@ pub struct RollbackRequest {
 #[serde(deny_unknown_fields)]
 pub struct RollbackReply {
     pub version: Version,
-    /// The backup of what this rollback replaced, so it can be undone in turn.
-    pub backup_id: Option<BackupId>,
+    /// The backups of what this rollback replaced (one per restored backup that
+    /// changed anything), so it can be undone in turn.
+    #[serde(deserialize_with = "bounded_list")]
+    pub backup_ids: Vec<BackupId>,
     #[serde(deserialize_with = "bounded_list")]
     pub files: Vec<RollbackResult>,
 }
@@ -259,6 +261,22 @@ pub struct ProposeAccepted {
     pub version: Version,
     /// Chosen by the receiver.
     pub proposal_id: ProposalId,
+}
+
+/// A proposal as the qubes.ConfigPropose service stores it in the spool, one file per
+/// proposal: the validated request plus what the receiver knows (never what the
+/// sender claims). The backend parses it with [`crate::parse_message`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpooledProposal {
+    pub version: Version,
+    pub proposal_id: ProposalId,
+    /// From `QREXEC_REMOTE_DOMAIN` (set by dom0).
+    pub source_qube: VmName,
+    /// The qrexec argument, which dom0 policy checked.
+    pub profile: ProfileId,
+    pub received_unix: u64,
+    pub request: ProposeRequest,
 }
 
 // ----- replies -----
@@ -322,6 +340,10 @@ pub enum RefusalCode {
     BadEnvironment,
     /// The same path appears twice.
     DuplicatePath,
+    /// A file's content does not match its sha256.
+    HashMismatch,
+    /// The request carries no file.
+    Empty,
     /// The sender's spool quota (count or bytes) is used up.
     QuotaExceeded,
     /// The sender is not allowed to do this.

@@ -1,0 +1,313 @@
+//! Agent-side backups: before a file is replaced, its previous version is saved under
+//! `~/.local/state/qubes-config-sync/backups/<id>/` (a `manifest.json` and one blob per
+//! file), reached with the same no-symlink discipline as everything below home.
+//! Only the newest [`RETAINED_BACKUPS`] are kept.
+
+use std::io::Write;
+use std::os::fd::OwnedFd;
+
+use qcs_protocol::limits::MAX_FILES;
+use qcs_protocol::{BackupId, ObservedMode, ProfileId, RelativePath, Sha256Hex, Version};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+use rustix::io::Errno;
+use serde::{Deserialize, Serialize};
+
+use crate::fsafe::{self, FsRefusal, Home, RegularFile};
+
+/// Where backups live, relative to home.
+pub const BACKUP_DIR: [&str; 4] = [".local", "state", "qubes-config-sync", "backups"];
+/// How many backups are kept; older ones are removed after each successful call.
+pub const RETAINED_BACKUPS: usize = 20;
+/// Largest backed-up file read back by a rollback.
+pub const MAX_BLOB_BYTES: usize = 64 * 1024 * 1024;
+const MANIFEST: &str = "manifest.json";
+
+/// What one backup holds: for each path, the version before the write (or that
+/// there was none) and the hash the write put there.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub version: Version,
+    pub profile: ProfileId,
+    pub created_unix: u64,
+    pub entries: Vec<ManifestEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestEntry {
+    pub path: RelativePath,
+    /// `None`: the file did not exist before.
+    pub previous: Option<PreviousVersion>,
+    /// `None`: the call removed the file.
+    pub written_sha256: Option<Sha256Hex>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreviousVersion {
+    /// Name of the blob file in the backup directory (decimal index).
+    pub blob: u32,
+    pub mode: ObservedMode,
+    pub sha256: Sha256Hex,
+}
+
+/// The backups directory, created on demand.
+pub fn open_root(home: &Home, create: bool) -> Result<OwnedFd, FsRefusal> {
+    home.open_dir(&BACKUP_DIR, create)
+}
+
+fn now() -> std::time::Duration {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+/// A backup being written: blobs first, the manifest last (a backup without a
+/// manifest is incomplete and never used).
+pub struct BackupWriter {
+    pub id: BackupId,
+    dir: OwnedFd,
+    manifest: Manifest,
+}
+
+impl BackupWriter {
+    pub fn create(home: &Home, profile: &ProfileId) -> Result<BackupWriter, FsRefusal> {
+        let root = open_root(home, true)?;
+        // Zero-padded nanoseconds sort in creation order; the pid keeps parallel
+        // calls apart.
+        for attempt in 0..100u32 {
+            let id_text = format!("{:020}-{}-{attempt}", now().as_nanos(), std::process::id());
+            let id = BackupId::parse(&id_text).map_err(|_| FsRefusal::Io {
+                context: "forming a backup id",
+                errno: Errno::INVAL,
+            })?;
+            match rustix::fs::mkdirat(&root, id_text.as_str(), Mode::from_raw_mode(0o700)) {
+                Ok(()) => {}
+                Err(Errno::EXIST) => continue,
+                Err(errno) => {
+                    return Err(FsRefusal::Io {
+                        context: "creating a backup",
+                        errno,
+                    });
+                }
+            }
+            rustix::fs::fsync(&root).map_err(|errno| FsRefusal::Io {
+                context: "syncing the backups directory",
+                errno,
+            })?;
+            let dir = fsafe::open_dir_component(&root, &id_text, false)?;
+            return Ok(BackupWriter {
+                id,
+                dir,
+                manifest: Manifest {
+                    version: Version,
+                    profile: profile.clone(),
+                    created_unix: now().as_secs(),
+                    entries: Vec::new(),
+                },
+            });
+        }
+        Err(FsRefusal::Io {
+            context: "choosing a backup id",
+            errno: Errno::EXIST,
+        })
+    }
+
+    /// Records `path`: its current version (copied from the checked, open file) or
+    /// its absence, and the hash about to be written (`None`: it will be removed).
+    pub fn add(
+        &mut self,
+        path: &RelativePath,
+        previous: Option<&mut RegularFile>,
+        written_sha256: Option<&Sha256Hex>,
+    ) -> Result<(), FsRefusal> {
+        let previous = match previous {
+            None => None,
+            Some(file) => {
+                let blob = self.manifest.entries.len() as u32;
+                self.copy_blob(blob, file)?;
+                Some(PreviousVersion {
+                    blob,
+                    mode: ObservedMode::new(file.mode),
+                    sha256: file.sha256.clone(),
+                })
+            }
+        };
+        self.manifest.entries.push(ManifestEntry {
+            path: path.clone(),
+            previous,
+            written_sha256: written_sha256.cloned(),
+        });
+        Ok(())
+    }
+
+    fn copy_blob(&self, blob: u32, source: &mut RegularFile) -> Result<(), FsRefusal> {
+        use std::io::Seek;
+        let flags =
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = rustix::fs::openat(
+            &self.dir,
+            blob.to_string().as_str(),
+            flags,
+            Mode::from_raw_mode(0o600),
+        )
+        .map_err(|errno| FsRefusal::Io {
+            context: "creating a backup blob",
+            errno,
+        })?;
+        let mut out = std::fs::File::from(fd);
+        source
+            .file
+            .rewind()
+            .map_err(|e| fsafe::io_err("rewinding the target", e))?;
+        std::io::copy(&mut source.file, &mut out)
+            .map_err(|e| fsafe::io_err("copying to the backup", e))?;
+        out.flush()
+            .map_err(|e| fsafe::io_err("writing the backup", e))?;
+        rustix::fs::fsync(&out).map_err(|errno| FsRefusal::Io {
+            context: "syncing a backup blob",
+            errno,
+        })
+    }
+
+    /// Writes the manifest atomically; from now on the backup can be rolled back.
+    pub fn commit(self) -> Result<BackupId, FsRefusal> {
+        let bytes = qcs_protocol::to_json(&self.manifest);
+        fsafe::create_file_atomically(&self.dir, MANIFEST, &bytes)?;
+        Ok(self.id)
+    }
+}
+
+/// A committed backup, read back for a rollback. The manifest is parsed with the
+/// protocol's limits: it lives in the user's home and is not trusted more than that.
+pub struct Backup {
+    pub manifest: Manifest,
+    dir: OwnedFd,
+}
+
+impl Backup {
+    pub fn open(home: &Home, id: &BackupId) -> Result<Backup, FsRefusal> {
+        let root = open_root(home, false)?;
+        let dir = fsafe::open_dir_component(&root, id.as_str(), false)?;
+        let bytes = fsafe::read_own_file(&dir, MANIFEST, qcs_protocol::limits::MAX_REQUEST_BYTES)?;
+        let manifest: Manifest =
+            qcs_protocol::parse_message(&bytes).map_err(|_| FsRefusal::Io {
+                context: "backup manifest is damaged",
+                errno: Errno::INVAL,
+            })?;
+        if manifest.entries.len() > MAX_FILES {
+            return Err(FsRefusal::Io {
+                context: "backup manifest is damaged",
+                errno: Errno::INVAL,
+            });
+        }
+        Ok(Backup { manifest, dir })
+    }
+
+    /// The saved content of `previous`, verified against its hash.
+    pub fn read_blob(&self, previous: &PreviousVersion) -> Result<Vec<u8>, FsRefusal> {
+        let bytes = fsafe::read_own_file(&self.dir, &previous.blob.to_string(), MAX_BLOB_BYTES)?;
+        if Sha256Hex::of(&bytes) != previous.sha256 {
+            return Err(FsRefusal::Io {
+                context: "backup blob does not match its hash",
+                errno: Errno::INVAL,
+            });
+        }
+        Ok(bytes)
+    }
+}
+
+/// Removes all but the newest [`RETAINED_BACKUPS`] backups. Best effort: anything
+/// unexpected inside a backup (not a regular file) leaves that backup in place.
+pub fn prune(home: &Home) -> Result<usize, FsRefusal> {
+    let root = open_root(home, false)?;
+    let mut names = list_names(&root)?;
+    names.retain(|n| BackupId::parse(n).is_ok());
+    names.sort();
+    let excess = names.len().saturating_sub(RETAINED_BACKUPS);
+    let mut removed = 0;
+    for name in &names[..excess] {
+        if remove_backup_dir(&root, name).is_ok() {
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+fn list_names(dir: &OwnedFd) -> Result<Vec<String>, FsRefusal> {
+    let entries = rustix::fs::Dir::read_from(dir).map_err(|errno| FsRefusal::Io {
+        context: "listing a directory",
+        errno,
+    })?;
+    let mut names = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|errno| FsRefusal::Io {
+            context: "listing a directory",
+            errno,
+        })?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name != "." && name != ".." {
+            names.push(name);
+        }
+    }
+    Ok(names)
+}
+
+fn remove_backup_dir(root: &OwnedFd, name: &str) -> Result<(), FsRefusal> {
+    let dir = fsafe::open_dir_component(root, name, false)?;
+    for entry in list_names(&dir)? {
+        let st = fsafe::lstat_at(&dir, &entry).map_err(|errno| FsRefusal::Io {
+            context: "inspecting a backup entry",
+            errno,
+        })?;
+        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+            return Err(FsRefusal::Directory);
+        }
+        rustix::fs::unlinkat(&dir, entry.as_str(), AtFlags::empty()).map_err(|errno| {
+            FsRefusal::Io {
+                context: "removing a backup entry",
+                errno,
+            }
+        })?;
+    }
+    rustix::fs::unlinkat(root, name, AtFlags::REMOVEDIR).map_err(|errno| FsRefusal::Io {
+        context: "removing a backup",
+        errno,
+    })
+}
+
+/// The mode used when restoring a backed-up file: its old mode if it is on the
+/// allowlist, otherwise the nearest allowlisted one (setuid/setgid/sticky and
+/// group/other write bits are never restored).
+pub fn restorable_mode(observed: ObservedMode) -> u32 {
+    let bits = observed.bits();
+    if qcs_protocol::mode::ALLOWED.contains(&bits) {
+        return bits;
+    }
+    let exec = bits & 0o100 != 0;
+    let shared = bits & 0o044 != 0;
+    match (exec, shared) {
+        (true, true) => 0o755,
+        (true, false) => 0o700,
+        (false, true) => 0o644,
+        (false, false) => 0o600,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restorable_modes_are_allowlisted() {
+        assert_eq!(restorable_mode(ObservedMode::new(0o644)), 0o644);
+        assert_eq!(restorable_mode(ObservedMode::new(0o4755)), 0o755);
+        assert_eq!(restorable_mode(ObservedMode::new(0o664)), 0o644);
+        assert_eq!(restorable_mode(ObservedMode::new(0o2711)), 0o700);
+        assert_eq!(restorable_mode(ObservedMode::new(0o400)), 0o600);
+        for m in 0..=0o7777 {
+            assert!(qcs_protocol::mode::ALLOWED.contains(&restorable_mode(ObservedMode::new(m))));
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! `qubes-config-agent`: the in-VM side of qubes-config-sync — the qrexec services
+//! that apply, snapshot, roll back and propose configuration files.
+//!
+//! It must stay tiny (no GTK, no SQLite, no async runtime) and must never follow a
+//! symlink, write outside the service user's home or create a special file.
+//!
+//! * [`fsafe`]: the no-symlink, below-home file access every service uses.
+//! * [`services`]: apply, snapshot, rollback (managed qube).
+//! * [`backup`]: previous versions kept by apply and rollback.
+//! * [`spool`]: `qubes.ConfigPropose` receiver (config qube).
+//! * [`propose_client`]: `qubes-config-propose` (managed qube).
+//! * [`cli`]: command lines, qrexec environment, exit codes.
+
+pub mod backup;
+pub mod cli;
+pub mod fsafe;
+pub mod propose_client;
+pub mod services;
+pub mod spool;

@@ -1,0 +1,417 @@
+//! The three services that run in a managed qube: apply, snapshot and rollback.
+//! Each takes the parsed request and the opened home directory and returns the reply;
+//! reading the request, the environment and exit codes are `main`'s business.
+
+use std::collections::HashSet;
+use std::os::fd::OwnedFd;
+
+use qcs_protocol::limits::{MAX_FILE_BYTES, MAX_SNAPSHOT_CONTENT_BYTES};
+use qcs_protocol::{
+    ApplyFile, ApplyReply, ApplyRequest, BackupId, Content, FileMode, FileOutcome, FileRefusal,
+    FileResult, ObservedMode, PathState, ProfileId, RelativePath, RollbackReply, RollbackRequest,
+    RollbackResult, Sha256Hex, SnapshotEntry, SnapshotReply, SnapshotRequest, Version, WritePolicy,
+};
+use rustix::fs::FileType;
+use rustix::io::Errno;
+
+use crate::backup::{self, Backup, BackupWriter, ManifestEntry};
+use crate::fsafe::{self, FsRefusal, Home, RegularFile, Target};
+
+fn refused(error: &FsRefusal) -> FileOutcome {
+    FileOutcome::Refused {
+        reason: error.reason(),
+        detail: error.to_string(),
+    }
+}
+
+/// A file the apply (or rollback) decided to write, with what it found there.
+struct PlannedWrite {
+    index: usize,
+    path: RelativePath,
+    /// `None` if a parent directory is missing and must be created.
+    dir: Option<OwnedFd>,
+    existing: Option<RegularFile>,
+    /// `None`: remove the file (rollback of a created file).
+    content: Option<Vec<u8>>,
+    mode: u32,
+}
+
+/// Opens the parent of `path` without creating anything and inspects the target.
+fn look(
+    home: &Home,
+    path: &RelativePath,
+) -> Result<(Option<OwnedFd>, Option<RegularFile>), FsRefusal> {
+    let dir = match home.open_parent(path, false) {
+        Ok(dir) => dir,
+        Err(FsRefusal::Missing(_)) => return Ok((None, None)),
+        Err(e) => return Err(e),
+    };
+    match fsafe::inspect(&dir, path.file_name(), false)? {
+        Target::Missing => Ok((Some(dir), None)),
+        Target::Regular(file) => Ok((Some(dir), Some(file))),
+    }
+}
+
+/// `qubes.ConfigApply`: checks every file first, saves the previous versions of
+/// those it will write in one backup, then writes them.
+pub fn apply(home: &Home, request: ApplyRequest) -> ApplyReply {
+    let mut outcomes: Vec<Option<FileOutcome>> = vec![None; request.files.len()];
+    let mut writes = Vec::new();
+    for (index, file) in request.files.iter().enumerate() {
+        match plan_apply(home, index, file) {
+            Ok(Some(write)) => writes.push(write),
+            Ok(None) => {}
+            Err(outcome) => outcomes[index] = Some(outcome),
+        }
+        if outcomes[index].is_none() && !writes.iter().any(|w: &PlannedWrite| w.index == index) {
+            outcomes[index] = Some(FileOutcome::Unchanged {
+                sha256: file.sha256.clone(),
+            });
+        }
+    }
+    let backup_id = execute(home, &request.profile, writes, &mut outcomes);
+    ApplyReply {
+        version: Version,
+        backup_id,
+        files: request
+            .files
+            .iter()
+            .zip(outcomes)
+            .map(|(file, outcome)| FileResult {
+                path: file.path.clone(),
+                outcome: outcome.unwrap_or(FileOutcome::Refused {
+                    reason: FileRefusal::Io,
+                    detail: "not processed".into(),
+                }),
+            })
+            .collect(),
+    }
+}
+
+/// `Ok(None)`: unchanged; `Err`: the final outcome (conflict or refusal).
+fn plan_apply(
+    home: &Home,
+    index: usize,
+    file: &ApplyFile,
+) -> Result<Option<PlannedWrite>, FileOutcome> {
+    if file.content.sha256() != file.sha256 {
+        return Err(FileOutcome::Refused {
+            reason: FileRefusal::HashMismatch,
+            detail: format!("content hashes to {}", file.content.sha256()),
+        });
+    }
+    let (dir, existing) = look(home, &file.path).map_err(|e| refused(&e))?;
+    let overwrite = file.write_policy == WritePolicy::Overwrite;
+    let current = existing.as_ref().map(|f| f.sha256.clone());
+    if let Some(existing) = &existing
+        && existing.sha256 == file.sha256
+        && existing.mode == file.mode.bits()
+    {
+        return Ok(None);
+    }
+    // Invariant 4: the file must be what the config qube last wrote (or absent if it
+    // never wrote it); content already equal to the request is not a conflict.
+    let already_wanted = current.as_ref() == Some(&file.sha256);
+    if !overwrite && !already_wanted && current != file.base_sha256 {
+        return Err(FileOutcome::Conflict {
+            current_sha256: current,
+        });
+    }
+    Ok(Some(PlannedWrite {
+        index,
+        path: file.path.clone(),
+        dir,
+        existing,
+        content: Some(file.content.as_bytes().to_vec()),
+        mode: file.mode.bits(),
+    }))
+}
+
+/// Backs up then performs `writes`, filling `outcomes`. Returns the backup id if a
+/// backup was committed.
+fn execute(
+    home: &Home,
+    profile: &ProfileId,
+    mut writes: Vec<PlannedWrite>,
+    outcomes: &mut [Option<FileOutcome>],
+) -> Option<BackupId> {
+    if writes.is_empty() {
+        return None;
+    }
+    let backup = (|| {
+        let mut writer = BackupWriter::create(home, profile)?;
+        for write in writes.iter_mut() {
+            let written = write.content.as_deref().map(Sha256Hex::of);
+            writer.add(&write.path, write.existing.as_mut(), written.as_ref())?;
+        }
+        writer.commit()
+    })();
+    let backup_id = match backup {
+        Ok(id) => id,
+        Err(e) => {
+            // Without a backup nothing is written (invariant 5).
+            for write in &writes {
+                outcomes[write.index] = Some(FileOutcome::Refused {
+                    reason: FileRefusal::Io,
+                    detail: format!("could not save the previous version: {e}"),
+                });
+            }
+            return None;
+        }
+    };
+    for write in writes {
+        let index = write.index;
+        outcomes[index] = Some(perform(home, write));
+    }
+    let _ = backup::prune(home);
+    Some(backup_id)
+}
+
+fn perform(home: &Home, write: PlannedWrite) -> FileOutcome {
+    let PlannedWrite {
+        path,
+        dir,
+        existing,
+        content,
+        mode,
+        ..
+    } = write;
+    let dir = match dir {
+        Some(dir) => dir,
+        None => match home.open_parent(&path, true) {
+            Ok(dir) => dir,
+            Err(e) => return refused(&e),
+        },
+    };
+    let name = path.file_name();
+    let backed_up = existing.is_some();
+    let Some(bytes) = content else {
+        let Some(existing) = existing else {
+            return FileOutcome::Removed;
+        };
+        return match fsafe::remove_checked(&dir, name, &existing) {
+            Ok(()) => FileOutcome::Removed,
+            Err(e) => refused(&e),
+        };
+    };
+    let mut existing = existing;
+    let in_place = existing.as_ref().is_some_and(|f| f.mount_root);
+    let result = match existing.as_mut() {
+        Some(checked) if checked.mount_root => {
+            fsafe::write_in_place(&dir, name, &bytes, mode, checked)
+        }
+        checked => fsafe::replace_atomically(&dir, name, &bytes, mode, checked),
+    };
+    match (result, FileMode::try_from_bits(mode)) {
+        (Ok(()), Some(mode)) => FileOutcome::Written {
+            sha256: Sha256Hex::of(&bytes),
+            mode,
+            in_place,
+            backed_up,
+        },
+        (Ok(()), None) => FileOutcome::Refused {
+            reason: FileRefusal::Io,
+            detail: "mode outside the allowlist".into(),
+        },
+        (Err(e), _) => refused(&e),
+    }
+}
+
+trait FileModeExt {
+    fn try_from_bits(bits: u32) -> Option<FileMode>;
+}
+
+impl FileModeExt for FileMode {
+    fn try_from_bits(bits: u32) -> Option<FileMode> {
+        qcs_protocol::mode::validate_mode(bits).ok()
+    }
+}
+
+/// `qubes.ConfigSnapshot`: reports each path without changing anything.
+pub fn snapshot(home: &Home, request: SnapshotRequest) -> SnapshotReply {
+    let mut budget = MAX_SNAPSHOT_CONTENT_BYTES;
+    let entries = request
+        .paths
+        .into_iter()
+        .map(|path| {
+            let state = snapshot_one(home, &path, &mut budget);
+            SnapshotEntry { path, state }
+        })
+        .collect();
+    SnapshotReply {
+        version: Version,
+        entries,
+    }
+}
+
+fn snapshot_one(home: &Home, path: &RelativePath, budget: &mut usize) -> PathState {
+    let refused_state = |e: FsRefusal| PathState::Refused {
+        reason: e.reason(),
+        detail: e.to_string(),
+    };
+    let dir = match home.open_parent(path, false) {
+        Ok(dir) => dir,
+        Err(FsRefusal::Missing(_)) => return PathState::Missing,
+        Err(e) => return refused_state(e),
+    };
+    let name = path.file_name();
+    let st = match fsafe::lstat_at(&dir, name) {
+        Ok(st) => st,
+        Err(Errno::NOENT) => return PathState::Missing,
+        Err(errno) => {
+            return refused_state(FsRefusal::Io {
+                context: "inspecting the path",
+                errno,
+            });
+        }
+    };
+    match FileType::from_raw_mode(st.st_mode) {
+        FileType::RegularFile => {}
+        FileType::Directory => {
+            return PathState::Directory {
+                mode: ObservedMode::new(st.st_mode),
+            };
+        }
+        FileType::Symlink => return PathState::Symlink,
+        FileType::Fifo => return PathState::Fifo,
+        FileType::Socket => return PathState::Socket,
+        _ => return PathState::Device,
+    }
+    let mut file = match fsafe::inspect(&dir, name, true) {
+        Ok(Target::Regular(file)) => file,
+        Ok(Target::Missing) => return PathState::Missing,
+        Err(e) => return refused_state(e),
+    };
+    let mut sha256 = file.sha256.clone();
+    let mut size = file.size;
+    let mut content = None;
+    let limit = MAX_FILE_BYTES.min(*budget);
+    if (file.size as usize) <= limit
+        && let Ok(Some(bytes)) = fsafe::read_up_to(&mut file.file, limit)
+    {
+        // Hash and size describe exactly the bytes returned.
+        sha256 = Sha256Hex::of(&bytes);
+        size = bytes.len() as u64;
+        *budget -= bytes.len();
+        content = Content::new(bytes).ok();
+    }
+    PathState::File {
+        mode: ObservedMode::new(file.mode),
+        size,
+        sha256,
+        hardlinked: st.st_nlink > 1,
+        content,
+    }
+}
+
+/// `qubes.ConfigRollback`: restores each backup in order, itself backed up.
+pub fn rollback(home: &Home, request: RollbackRequest) -> RollbackReply {
+    let mut files = Vec::new();
+    let mut backup_ids = Vec::new();
+    for id in &request.backup_ids {
+        let backup = match Backup::open(home, id) {
+            Ok(b) if b.manifest.profile == request.profile => b,
+            Ok(b) => {
+                files.push(unknown_backup(
+                    id,
+                    format!("backup belongs to profile '{}'", b.manifest.profile),
+                ));
+                continue;
+            }
+            Err(e) => {
+                files.push(unknown_backup(id, e.to_string()));
+                continue;
+            }
+        };
+        let entries = backup.manifest.entries.clone();
+        let mut outcomes: Vec<Option<FileOutcome>> = vec![None; entries.len()];
+        let mut writes = Vec::new();
+        for (index, entry) in entries.iter().enumerate() {
+            match plan_restore(home, &backup, index, entry, request.write_policy) {
+                Ok(write) => writes.push(write),
+                Err(outcome) => outcomes[index] = Some(outcome),
+            }
+        }
+        if let Some(new_id) = execute(home, &request.profile, writes, &mut outcomes) {
+            backup_ids.push(new_id);
+        }
+        for (entry, outcome) in entries.into_iter().zip(outcomes) {
+            files.push(RollbackResult {
+                backup_id: id.clone(),
+                path: Some(entry.path),
+                outcome: outcome.unwrap_or(FileOutcome::Refused {
+                    reason: FileRefusal::Io,
+                    detail: "not processed".into(),
+                }),
+            });
+        }
+    }
+    RollbackReply {
+        version: Version,
+        backup_ids,
+        files,
+    }
+}
+
+fn unknown_backup(id: &BackupId, detail: String) -> RollbackResult {
+    RollbackResult {
+        backup_id: id.clone(),
+        path: None,
+        outcome: FileOutcome::Refused {
+            reason: FileRefusal::UnknownBackup,
+            detail,
+        },
+    }
+}
+
+fn plan_restore(
+    home: &Home,
+    backup: &Backup,
+    index: usize,
+    entry: &ManifestEntry,
+    policy: WritePolicy,
+) -> Result<PlannedWrite, FileOutcome> {
+    let (dir, existing) = look(home, &entry.path).map_err(|e| refused(&e))?;
+    let current = existing.as_ref().map(|f| f.sha256.clone());
+    let (content, mode) = match &entry.previous {
+        Some(previous) => {
+            let bytes = backup
+                .read_blob(previous)
+                .map_err(|e| FileOutcome::Refused {
+                    reason: FileRefusal::UnknownBackup,
+                    detail: e.to_string(),
+                })?;
+            (Some(bytes), backup::restorable_mode(previous.mode))
+        }
+        None => (None, 0o600),
+    };
+    let wanted = content.as_deref().map(Sha256Hex::of);
+    if current == wanted && existing.as_ref().is_none_or(|f| f.mode == mode) {
+        return Err(match wanted {
+            Some(sha256) => FileOutcome::Unchanged { sha256 },
+            None => FileOutcome::Removed,
+        });
+    }
+    if policy == WritePolicy::IfUnchanged && current != entry.written_sha256 {
+        return Err(FileOutcome::Conflict {
+            current_sha256: current,
+        });
+    }
+    Ok(PlannedWrite {
+        index,
+        path: entry.path.clone(),
+        dir,
+        existing,
+        content,
+        mode,
+    })
+}
+
+/// Refuses a request naming the same path twice (the second write would silently
+/// win over the first).
+pub fn find_duplicate<'a>(
+    paths: impl Iterator<Item = &'a RelativePath>,
+) -> Option<&'a RelativePath> {
+    let mut seen = HashSet::new();
+    paths.into_iter().find(|p| !seen.insert(p.as_str()))
+}

@@ -1,0 +1,445 @@
+//! Export and import of profiles as a plain directory tree, for backup and for editing
+//! with ordinary tools:
+//!
+//! ```text
+//! <dir>/manifest.toml          format, and per profile: description, files with mode, sha256
+//! <dir>/<profile>/<path>       the content of each file
+//! ```
+//!
+//! Import treats the directory as untrusted input: every profile id, path and mode is
+//! validated, each path component is opened with `O_NOFOLLOW` (a symlink anywhere is
+//! refused), only regular files are read, sizes are capped, hashes must match the manifest,
+//! and a file that the manifest does not list is refused rather than silently skipped.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use qcs_protocol::limits::{MAX_FILE_BYTES, MAX_FILES};
+use qcs_protocol::mode::{parse_octal_mode, validate_mode};
+use qcs_protocol::path::RelativePath;
+use qcs_protocol::profile::ProfileId;
+use qcs_protocol::sha256_hex;
+use rustix::fs::{FileType, Mode, OFlags};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    FileEdit, Result, Store, StoreError, action, apply_edits, audit, check_hash, check_path,
+    check_profile, check_size, current_files_in, to_u64,
+};
+
+/// Name of the manifest at the top of an export.
+pub const MANIFEST_FILE_NAME: &str = "manifest.toml";
+/// The manifest format this build writes and reads.
+const FORMAT: u32 = 1;
+/// Largest manifest accepted, in bytes.
+const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
+/// Most directory entries an import looks at, so a hostile tree cannot keep it busy.
+const MAX_TREE_ENTRIES: usize = 100_000;
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Manifest {
+    format: u32,
+    #[serde(default)]
+    profiles: BTreeMap<String, ManifestProfile>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ManifestProfile {
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    files: BTreeMap<String, ManifestFile>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ManifestFile {
+    mode: String,
+    sha256: String,
+}
+
+/// What an export wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportSummary {
+    pub profiles: usize,
+    pub files: usize,
+}
+
+/// What an import changed: per profile, the generation after the import (unchanged when
+/// the import matched the store) and the number of files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportSummary {
+    pub profiles: Vec<(ProfileId, u64, usize)>,
+}
+
+fn io_error(path: &Path, source: std::io::Error) -> StoreError {
+    StoreError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+pub(super) fn export(store: &mut Store, dir: &Path, only: &[&str]) -> Result<ExportSummary> {
+    match fs::symlink_metadata(dir) {
+        Ok(meta) if meta.is_dir() => {
+            let mut entries = fs::read_dir(dir).map_err(|e| io_error(dir, e))?;
+            if entries.next().is_some() {
+                return Err(StoreError::ExportRefused(format!(
+                    "{} is not empty",
+                    dir.display()
+                )));
+            }
+        }
+        Ok(_) => {
+            return Err(StoreError::ExportRefused(format!(
+                "{} exists and is not a directory",
+                dir.display()
+            )));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
+        }
+        Err(e) => return Err(io_error(dir, e)),
+    }
+    let wanted: Vec<ProfileId> = only
+        .iter()
+        .map(|id| check_profile(id))
+        .collect::<Result<_>>()?;
+    let mut manifest = Manifest {
+        format: FORMAT,
+        profiles: BTreeMap::new(),
+    };
+    let mut file_count = 0;
+    // Read everything in one transaction so the export is a consistent snapshot.
+    let tx = store.conn.transaction()?;
+    let mut profiles = Vec::new();
+    {
+        let mut stmt = tx.prepare("SELECT id, description FROM profiles ORDER BY id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        for row in rows {
+            let (id, description) = row?;
+            let id = super::profile_from_db(&id)?;
+            if wanted.is_empty() || wanted.contains(&id) {
+                profiles.push((id, description));
+            }
+        }
+    }
+    for id in &wanted {
+        if !profiles.iter().any(|(p, _)| p == id) {
+            return Err(StoreError::ProfileNotFound(id.to_string()));
+        }
+    }
+    for (id, description) in &profiles {
+        let profile_dir = dir.join(id.as_str());
+        fs::create_dir(&profile_dir).map_err(|e| io_error(&profile_dir, e))?;
+        let mut files = BTreeMap::new();
+        for file in current_files_in(&tx, id)? {
+            let target = profile_dir.join(file.path.as_str());
+            if let Some(parent) = target.parent() {
+                fs::create_dir_all(parent).map_err(|e| io_error(parent, e))?;
+            }
+            write_new_file(&target, &file.bytes, file.mode.bits())?;
+            files.insert(
+                file.path.to_string(),
+                ManifestFile {
+                    mode: file.mode.to_string(),
+                    sha256: file.sha256.clone(),
+                },
+            );
+            file_count += 1;
+        }
+        manifest.profiles.insert(
+            id.to_string(),
+            ManifestProfile {
+                description: description.clone(),
+                files,
+            },
+        );
+    }
+    let text = toml::to_string(&manifest)
+        .map_err(|e| StoreError::ExportRefused(format!("manifest: {e}")))?;
+    // The manifest goes last, via rename: an export without one is visibly incomplete.
+    let partial = dir.join(".manifest.toml.partial");
+    write_new_file(&partial, text.as_bytes(), 0o644)?;
+    let manifest_path = dir.join(MANIFEST_FILE_NAME);
+    fs::rename(&partial, &manifest_path).map_err(|e| io_error(&manifest_path, e))?;
+    audit(
+        &tx,
+        action::EXPORT,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        serde_json::json!({
+            "directory": dir.display().to_string(),
+            "profiles": profiles.iter().map(|(p, _)| p.to_string()).collect::<Vec<_>>(),
+            "files": file_count,
+        }),
+    )?;
+    tx.commit()?;
+    Ok(ExportSummary {
+        profiles: profiles.len(),
+        files: file_count,
+    })
+}
+
+fn write_new_file(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .map_err(|e| io_error(path, e))?;
+    file.write_all(bytes).map_err(|e| io_error(path, e))?;
+    // The umask may have cleared bits; the export must carry the exact mode.
+    file.set_permissions(fs::Permissions::from_mode(mode))
+        .map_err(|e| io_error(path, e))?;
+    file.sync_all().map_err(|e| io_error(path, e))?;
+    Ok(())
+}
+
+/// One validated file of an import.
+struct ImportedFile {
+    path: RelativePath,
+    bytes: Vec<u8>,
+    mode: u32,
+}
+
+pub(super) fn import(store: &mut Store, dir: &Path) -> Result<ImportSummary> {
+    let refuse = |what: String| StoreError::ImportRefused(what);
+    let root = rustix::fs::open(
+        dir,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| io_error(dir, e.into()))?;
+    let manifest_bytes = read_regular_beneath(&root, &[MANIFEST_FILE_NAME], MAX_MANIFEST_BYTES)
+        .map_err(|e| refuse(format!("{MANIFEST_FILE_NAME}: {e}")))?;
+    let manifest_text = std::str::from_utf8(&manifest_bytes)
+        .map_err(|_| refuse(format!("{MANIFEST_FILE_NAME} is not UTF-8")))?;
+    let manifest: Manifest =
+        toml::from_str(manifest_text).map_err(|e| refuse(format!("{MANIFEST_FILE_NAME}: {e}")))?;
+    if manifest.format != FORMAT {
+        return Err(refuse(format!(
+            "manifest format {} is not the supported {FORMAT}",
+            manifest.format
+        )));
+    }
+
+    let mut profiles: Vec<(ProfileId, String, Vec<ImportedFile>)> = Vec::new();
+    for (id, entry) in &manifest.profiles {
+        let id = check_profile(id)?;
+        check_size(
+            "description",
+            entry.description.len(),
+            super::MAX_DESCRIPTION_BYTES,
+        )?;
+        if entry.files.len() > MAX_FILES {
+            return Err(StoreError::TooManyFiles(id.to_string()));
+        }
+        let mut files = Vec::new();
+        for (path, meta) in &entry.files {
+            let path = check_path(path)?;
+            let mode = validate_mode(parse_octal_mode(&meta.mode)?)?.bits();
+            let expected = check_hash(&meta.sha256)?;
+            let components: Vec<&str> = std::iter::once(id.as_str())
+                .chain(path.components())
+                .collect();
+            let bytes = read_regular_beneath(&root, &components, MAX_FILE_BYTES as u64)
+                .map_err(|e| refuse(format!("{id}/{path}: {e}")))?;
+            if sha256_hex(&bytes) != expected {
+                return Err(refuse(format!(
+                    "{id}/{path}: content does not match the manifest's sha256"
+                )));
+            }
+            files.push(ImportedFile { path, bytes, mode });
+        }
+        profiles.push((id, entry.description.clone(), files));
+    }
+    check_tree(dir, &manifest)?;
+
+    let tx = store
+        .conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let mut summary = ImportSummary {
+        profiles: Vec::new(),
+    };
+    for (id, description, files) in &profiles {
+        tx.execute(
+            "INSERT INTO profiles (id, description, created_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (id) DO UPDATE SET description = ?2",
+            rusqlite::params![id.as_str(), description, super::now()],
+        )?;
+        let listed: BTreeSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
+        let existing = current_files_in(&tx, id)?;
+        let mut edits: Vec<FileEdit<'_>> = files
+            .iter()
+            .map(|f| FileEdit {
+                path: f.path.as_str(),
+                content: Some(&f.bytes),
+                mode: f.mode,
+            })
+            .collect();
+        let removed: Vec<String> = existing
+            .iter()
+            .filter(|f| !listed.contains(f.path.as_str()))
+            .map(|f| f.path.to_string())
+            .collect();
+        edits.extend(removed.iter().map(|path| FileEdit {
+            path,
+            content: None,
+            mode: 0o644,
+        }));
+        let generation = apply_edits(&tx, id, &edits, None, action::IMPORT)?;
+        summary.profiles.push((
+            id.clone(),
+            to_u64(generation as i64, "generation")?,
+            files.len(),
+        ));
+    }
+    audit(
+        &tx,
+        action::IMPORT,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        serde_json::json!({
+            "directory": dir.display().to_string(),
+            "profiles": summary.profiles.iter().map(|(p, g, n)| {
+                serde_json::json!({ "profile": p.to_string(), "generation": g, "files": n })
+            }).collect::<Vec<_>>(),
+        }),
+    )?;
+    tx.commit()?;
+    Ok(summary)
+}
+
+/// Opens `components` below `root` one at a time with `O_NOFOLLOW`, requires a regular
+/// file at the end, and reads at most `limit` bytes of it (more is an error).
+fn read_regular_beneath(
+    root: &OwnedFd,
+    components: &[&str],
+    limit: u64,
+) -> std::result::Result<Vec<u8>, String> {
+    let Some((last, parents)) = components.split_last() else {
+        return Err("empty path".to_owned());
+    };
+    let mut dir: Option<OwnedFd> = None;
+    for component in parents {
+        let base = dir.as_ref().unwrap_or(root);
+        let next = rustix::fs::openat(
+            base,
+            *component,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| describe_open_error(component, e))?;
+        dir = Some(next);
+    }
+    let base = dir.as_ref().unwrap_or(root);
+    // NONBLOCK: opening a FIFO must not hang; it is refused below anyway.
+    let fd = rustix::fs::openat(
+        base,
+        *last,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| describe_open_error(last, e))?;
+    let stat = rustix::fs::fstat(&fd).map_err(|e| e.to_string())?;
+    let file_type = FileType::from_raw_mode(stat.st_mode);
+    if file_type != FileType::RegularFile {
+        return Err(format!("{last} is a {file_type:?}, not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    fs::File::from(fd)
+        .take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > limit {
+        return Err(format!("larger than the limit of {limit} bytes"));
+    }
+    Ok(bytes)
+}
+
+fn describe_open_error(component: &str, error: rustix::io::Errno) -> String {
+    if error == rustix::io::Errno::LOOP || error == rustix::io::Errno::NOTDIR {
+        format!("{component:?} is a symlink or not a directory; refused")
+    } else {
+        format!("{component:?}: {error}")
+    }
+}
+
+/// Refuses anything in the tree that the manifest does not list: symlinks, special files,
+/// unlisted files and unlisted top-level entries.
+fn check_tree(dir: &Path, manifest: &Manifest) -> Result<()> {
+    let refuse = |what: String| StoreError::ImportRefused(what);
+    let mut budget = MAX_TREE_ENTRIES;
+    for entry in fs::read_dir(dir).map_err(|e| io_error(dir, e))? {
+        let entry = entry.map_err(|e| io_error(dir, e))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name == MANIFEST_FILE_NAME {
+            continue;
+        }
+        let Some(profile) = manifest.profiles.get(name.as_ref()) else {
+            return Err(refuse(format!("{name:?} is not a profile of the manifest")));
+        };
+        let listed: BTreeSet<&str> = profile.files.keys().map(String::as_str).collect();
+        walk(&entry.path(), "", &listed, &mut budget).map_err(|e| refuse(format!("{name}/{e}")))?;
+    }
+    Ok(())
+}
+
+fn walk(
+    dir: &Path,
+    prefix: &str,
+    listed: &BTreeSet<&str>,
+    budget: &mut usize,
+) -> std::result::Result<(), String> {
+    let meta = fs::symlink_metadata(dir).map_err(|e| e.to_string())?;
+    if !meta.is_dir() {
+        return Err(format!("{prefix}: expected a directory"));
+    }
+    for entry in fs::read_dir(dir).map_err(|e| e.to_string())? {
+        *budget = budget
+            .checked_sub(1)
+            .ok_or_else(|| "too many directory entries".to_owned())?;
+        let entry = entry.map_err(|e| e.to_string())?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else {
+            return Err(format!(
+                "{prefix}{}: name is not UTF-8",
+                name.to_string_lossy()
+            ));
+        };
+        let relative = format!("{prefix}{name}");
+        let meta = fs::symlink_metadata(entry.path()).map_err(|e| format!("{relative}: {e}"))?;
+        let file_type = meta.file_type();
+        if file_type.is_symlink() {
+            return Err(format!("{relative:?} is a symlink; refused"));
+        } else if file_type.is_dir() {
+            let child: PathBuf = entry.path();
+            walk(&child, &format!("{relative}/"), listed, budget)?;
+        } else if file_type.is_file() {
+            if !listed.contains(relative.as_str()) {
+                return Err(format!(
+                    "{relative:?} is not listed in the manifest; refused"
+                ));
+            }
+        } else {
+            return Err(format!("{relative:?} is a special file; refused"));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,304 @@
+//! The simulated qubesd: the Admin API on a real unix socket.
+//!
+//! One thread accepts connections; each connection gets a thread that reads
+//! the request until the client half-closes, waits the configured latency,
+//! and handles it under one state lock (qubesd is single-threaded too, so
+//! calls are serialised exactly as there). `admin.Events` connections stay
+//! open: events are written to them while the change that caused them is
+//! being made, so a listener has received every event of a call before the
+//! call's own reply is sent.
+
+mod api;
+pub mod events;
+pub mod filter;
+pub mod wire;
+
+use std::io::{Read, Write};
+use std::net::Shutdown;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::error::SimError;
+use crate::world::World;
+use api::{Outcome, State};
+pub use events::Event;
+
+/// How often an idle `admin.Events` connection checks whether its client
+/// left or the server stops.
+const LISTENER_POLL: Duration = Duration::from_millis(100);
+
+struct Shared {
+    state: Mutex<State>,
+    latency_nanos: AtomicU64,
+    stopping: AtomicBool,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic in one connection thread must not take the server down.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Entry point of the simulated qubesd.
+pub struct Server;
+
+impl Server {
+    /// Load the world directory `world_dir` and serve it on `socket`
+    /// (a stale socket file is replaced; a live one is an error).
+    pub fn start(world_dir: &Path, socket: &Path) -> Result<ServerHandle, SimError> {
+        let world = World::load(world_dir)?;
+        Server::start_world(world, socket)
+    }
+
+    /// Serve an already loaded world (with or without a directory; without
+    /// one, changes are kept in memory only).
+    pub fn start_world(world: World, socket: &Path) -> Result<ServerHandle, SimError> {
+        let sock_err = |source| SimError::Socket {
+            path: socket.to_owned(),
+            source,
+        };
+        if socket.exists() {
+            match UnixStream::connect(socket) {
+                Ok(_) => {
+                    return Err(sock_err(std::io::Error::new(
+                        std::io::ErrorKind::AddrInUse,
+                        "another server is listening on this socket",
+                    )));
+                }
+                Err(_) => std::fs::remove_file(socket).map_err(sock_err)?,
+            }
+        }
+        let listener = UnixListener::bind(socket).map_err(sock_err)?;
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::new(world)),
+            latency_nanos: AtomicU64::new(0),
+            stopping: AtomicBool::new(false),
+        });
+        let accept_shared = Arc::clone(&shared);
+        let accept = std::thread::Builder::new()
+            .name("qubesd-accept".into())
+            .spawn(move || accept_loop(listener, accept_shared))
+            .map_err(sock_err)?;
+        Ok(ServerHandle {
+            socket: socket.to_owned(),
+            shared,
+            accept: Some(accept),
+        })
+    }
+}
+
+/// A running simulated qubesd; stops when dropped.
+pub struct ServerHandle {
+    socket: PathBuf,
+    shared: Arc<Shared>,
+    accept: Option<JoinHandle<()>>,
+}
+
+impl ServerHandle {
+    /// The socket clients connect to.
+    pub fn socket_path(&self) -> &Path {
+        &self.socket
+    }
+
+    /// Delay every call by `latency` before it is handled (models qrexec).
+    pub fn set_latency(&self, latency: Duration) {
+        let nanos = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
+        self.shared.latency_nanos.store(nanos, Ordering::Relaxed);
+    }
+
+    /// The configured per-call latency.
+    pub fn latency(&self) -> Duration {
+        Duration::from_nanos(self.shared.latency_nanos.load(Ordering::Relaxed))
+    }
+
+    /// A copy of the current world.
+    pub fn world(&self) -> World {
+        self.shared.lock().world.clone()
+    }
+
+    /// Number of connected `admin.Events` listeners.
+    pub fn listener_count(&self) -> usize {
+        self.shared.lock().listeners.len()
+    }
+
+    /// The last error saving the world, if any (the call itself succeeded,
+    /// as qubesd's would; the world file is then behind).
+    pub fn save_error(&self) -> Option<String> {
+        self.shared.lock().last_save_error.clone()
+    }
+
+    /// Make a change from outside the API (tests, the demo) and tell the
+    /// listeners: `change` gets the world and returns the events to fire.
+    pub fn with_world<R>(&self, change: impl FnOnce(&mut World) -> (R, Vec<Event>)) -> R {
+        let mut state = self.shared.lock();
+        let (result, events) = change(&mut state.world);
+        for e in events {
+            state.fire(e);
+        }
+        if let Err(e) = state.world.save() {
+            state.last_save_error = Some(e.to_string());
+        }
+        result
+    }
+
+    /// Stop serving: no new connections, listeners are disconnected, the
+    /// socket file is removed.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        let Some(accept) = self.accept.take() else {
+            return;
+        };
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        // Wake the accept loop.
+        let _ = UnixStream::connect(&self.socket);
+        let _ = accept.join();
+        {
+            let mut state = self.shared.lock();
+            for l in state.listeners.drain(..) {
+                let _ = l.stream.shutdown(Shutdown::Both);
+            }
+        }
+        let _ = std::fs::remove_file(&self.socket);
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn accept_loop(listener: UnixListener, shared: Arc<Shared>) {
+    for conn in listener.incoming() {
+        if shared.stopping.load(Ordering::SeqCst) {
+            break;
+        }
+        let Ok(stream) = conn else { continue };
+        let shared = Arc::clone(&shared);
+        let spawned = std::thread::Builder::new()
+            .name("qubesd-conn".into())
+            .spawn(move || serve_connection(stream, shared));
+        if spawned.is_err() {
+            // Out of threads: the connection is dropped (client sees an empty reply).
+            continue;
+        }
+    }
+}
+
+/// Read until EOF, at most `MAX_REQUEST` bytes; `None` = over the limit.
+fn read_request(stream: &mut UnixStream) -> Option<Vec<u8>> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 16384];
+    loop {
+        match stream.read(&mut chunk) {
+            Ok(0) => return Some(buf),
+            Ok(n) => {
+                if buf.len() + n > wire::MAX_REQUEST {
+                    return None;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            // A broken connection is treated like a truncated request.
+            Err(_) => return Some(buf),
+        }
+    }
+}
+
+fn serve_connection(mut stream: UnixStream, shared: Arc<Shared>) {
+    if shared.stopping.load(Ordering::SeqCst) {
+        return;
+    }
+    let Some(request) = read_request(&mut stream) else {
+        // qubesd aborts the transport: no reply at all.
+        let _ = stream.shutdown(Shutdown::Both);
+        return;
+    };
+    let latency = Duration::from_nanos(shared.latency_nanos.load(Ordering::Relaxed));
+    if !latency.is_zero() {
+        std::thread::sleep(latency);
+    }
+    let mut state = shared.lock();
+    match api::handle(&mut state, &request) {
+        Outcome::Reply(bytes) => {
+            drop(state);
+            let _ = stream.write_all(&bytes);
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+        Outcome::Close => {
+            drop(state);
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+        Outcome::Subscribe {
+            src,
+            dest,
+            dest_is_admin,
+        } => {
+            let Ok(writer) = stream.try_clone() else {
+                return;
+            };
+            let _ = writer.set_write_timeout(Some(events::LISTENER_WRITE_TIMEOUT));
+            let id = state.next_listener;
+            state.next_listener += 1;
+            let mut listener = events::Listener {
+                id,
+                stream: writer,
+                src,
+                dest,
+                dest_is_admin,
+            };
+            // The confirmation qubesd sends first, unfiltered.
+            if !listener.send(&Event::app("connection-established", &[]).encode()) {
+                return;
+            }
+            state.listeners.push(listener);
+            drop(state);
+            watch_listener(&stream, id, &shared);
+        }
+    }
+}
+
+/// Wait until the listener's client hangs up (or the server stops), then
+/// forget the listener.
+fn watch_listener(stream: &UnixStream, id: u64, shared: &Shared) {
+    use rustix::event::{PollFd, PollFlags, poll};
+    let timeout = rustix::event::Timespec {
+        tv_sec: 0,
+        tv_nsec: i64::try_from(LISTENER_POLL.as_nanos()).unwrap_or(100_000_000),
+    };
+    loop {
+        if shared.stopping.load(Ordering::SeqCst) {
+            break;
+        }
+        let mut fds = [PollFd::new(stream, PollFlags::empty())];
+        match poll(&mut fds, Some(&timeout)) {
+            Ok(0) => {}
+            Ok(_) => {
+                let revents = fds[0].revents();
+                if revents.intersects(PollFlags::HUP | PollFlags::ERR | PollFlags::NVAL) {
+                    break;
+                }
+            }
+            Err(rustix::io::Errno::INTR) => {}
+            Err(_) => break,
+        }
+        // Removed elsewhere (write failure, server stop).
+        if !shared.lock().listeners.iter().any(|l| l.id == id) {
+            return;
+        }
+    }
+    let mut state = shared.lock();
+    state.listeners.retain(|l| l.id != id);
+    drop(state);
+    let _ = stream.shutdown(Shutdown::Both);
+}

@@ -43,7 +43,10 @@ fn sample_store() -> Store {
     store
 }
 
-fn snapshot(store: &Store) -> Vec<(String, String, Vec<(String, Vec<u8>, u32)>)> {
+/// Per profile: id, description, and (path, content, mode) of each current file.
+type StoreSnapshot = Vec<(String, String, Vec<(String, Vec<u8>, u32)>)>;
+
+fn snapshot(store: &Store) -> StoreSnapshot {
     store
         .profiles()
         .unwrap()

@@ -1,5 +1,7 @@
 //! Every message round-trips, and every rule refuses with its exact error.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure
+
 use qcs_protocol::limits::{MAX_DEPTH, MAX_FILE_BYTES, MAX_FILES, MAX_REQUEST_BYTES};
 use qcs_protocol::*;
 use serde_json::{Value, json};

@@ -2,6 +2,8 @@
 //! inputs, from a deterministic PRNG, fed to every parser. Nothing may panic, every
 //! accepted message must satisfy the limits, and re-serializing it must parse again.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure
+
 use qcs_protocol::limits::{MAX_FILE_BYTES, MAX_FILES};
 use qcs_protocol::*;
 

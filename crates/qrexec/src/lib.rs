@@ -10,19 +10,26 @@
 //! match denies; an unknown requested target is treated as `@default`; `@anyvm` in the
 //! destination column also matches `@default` and `@dispvm` requests.
 
+pub mod checker;
 mod error;
 mod eval;
+pub mod generator;
 mod loader;
 mod names;
 mod rule;
 mod system;
 mod token;
+pub mod trust;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+pub use checker::{Finding, Report, Severity, check, render};
 pub use error::{PolicyError, PolicyErrorKind};
 pub use eval::{Decision, Resolution};
+pub use generator::{
+    GeneratorError, ProposeAction, Whitelist, generate_profile_policy, generate_profile_policy_with,
+};
 pub use loader::{DOM0_POLICY_DIR, is_policy_file_name};
 pub use names::{
     is_policy_filename_char, is_rpcname_char, sanitize_service_call, split_service_call,

@@ -7,6 +7,13 @@
 //! out when there is none) or `deny` — and exits 0. A malformed policy (syntax error, invalid
 //! file name) prints `file:line: message` on stderr and exits 2; any other failure (unreadable
 //! file, bad JSON) prints a message and exits 1; bad command-line usage exits 64.
+//!
+//! ```text
+//! qubes-policy-eval check --policy-dir DIR [--system-info FILE]
+//! ```
+//! prints what each qube may do with the qubes-config-sync services (and the Admin API calls the
+//! config qube gets) as a table, then every grant that exceeds the trust model. Exits 0 when
+//! nothing exceeds it, 3 when something does, 2/1/64 as above.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,6 +24,7 @@ use qrexec::{Policy, SystemInfo, split_service_call};
 const EXIT_MALFORMED_POLICY: u8 = 2;
 const EXIT_OTHER: u8 = 1;
 const EXIT_USAGE: u8 = 64;
+const EXIT_OVER_GRANT: u8 = 3;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -47,7 +55,17 @@ struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
-enum Command {}
+enum Command {
+    /// Print what each qube may do with our services and flag grants beyond the trust model
+    Check {
+        /// The policy directory (a copy of dom0's /etc/qubes/policy.d)
+        #[arg(long, value_name = "DIR")]
+        policy_dir: PathBuf,
+        /// JSON of qubesd's internal.GetSystemInfo (default: sample qubes)
+        #[arg(long, value_name = "FILE")]
+        system_info: Option<PathBuf>,
+    },
+}
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -58,8 +76,33 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    match cli.command {
+    match &cli.command {
         None => evaluate(&cli),
+        Some(Command::Check {
+            policy_dir,
+            system_info,
+        }) => check(policy_dir, system_info.as_ref()),
+    }
+}
+
+fn check(policy_dir: &PathBuf, system_info: Option<&PathBuf>) -> ExitCode {
+    let system = match system_info.map(read_system_info).transpose() {
+        Ok(s) => s,
+        Err(message) => {
+            eprintln!("qubes-policy-eval: {message}");
+            return ExitCode::from(EXIT_OTHER);
+        }
+    };
+    let policy = match Policy::load_dir(policy_dir) {
+        Ok(p) => p,
+        Err(e) => return policy_error(&e),
+    };
+    let report = qrexec::check(&policy, system.as_ref());
+    print!("{}", qrexec::render(&report));
+    if report.has_over_grants() {
+        ExitCode::from(EXIT_OVER_GRANT)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

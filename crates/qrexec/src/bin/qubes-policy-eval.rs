@@ -15,7 +15,7 @@
 //! config qube gets) as a table, then every grant that exceeds the trust model. Exits 0 when
 //! nothing exceeds it, 3 when something does, 2/1/64 as above.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -81,11 +81,11 @@ fn main() -> ExitCode {
         Some(Command::Check {
             policy_dir,
             system_info,
-        }) => check(policy_dir, system_info.as_ref()),
+        }) => check(policy_dir, system_info.as_deref()),
     }
 }
 
-fn check(policy_dir: &PathBuf, system_info: Option<&PathBuf>) -> ExitCode {
+fn check(policy_dir: &Path, system_info: Option<&Path>) -> ExitCode {
     let system = match system_info.map(read_system_info).transpose() {
         Ok(s) => s,
         Err(message) => {
@@ -150,7 +150,7 @@ fn policy_error(e: &qrexec::PolicyError) -> ExitCode {
     })
 }
 
-fn read_system_info(path: &PathBuf) -> Result<SystemInfo, String> {
+fn read_system_info(path: &Path) -> Result<SystemInfo, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read system info {}: {e}", path.display()))?;
     SystemInfo::from_json(&text)

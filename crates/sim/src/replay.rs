@@ -228,6 +228,8 @@ pub fn replay(
     transcripts: &Path,
     events: Option<&Path>,
 ) -> Result<ReplayReport, SimError> {
+    // Fail early, with the world's own error, before any server starts.
+    World::from_json_file(world_json)?;
     let mut report = ReplayReport::default();
     let scratch = Scratch::new()?;
     replay_transcripts(world_json, transcripts, &scratch, &mut report)?;

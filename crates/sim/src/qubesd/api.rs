@@ -682,6 +682,39 @@ fn sanitize_property(
     }
 }
 
+/// Checks qubesd makes in property setters and `property-pre-set` handlers,
+/// before any event reaches a listener.
+fn check_vm_setter(state: &State, vm: &str, prop: &str, value: &str) -> Res<()> {
+    match prop {
+        // qubes.vm.mix.net._setter_netvm
+        "netvm" if !value.is_empty() => {
+            let provides = state
+                .world
+                .qube(value)
+                .and_then(|q| q.properties_all.get("provides_network"))
+                .is_some_and(|p| p.value == "True");
+            if !provides {
+                return qerr(
+                    "QubesValueError",
+                    format!("The {value} qube does not provide network"),
+                );
+            }
+            if value == vm {
+                return qerr("QubesValueError", "Loops in network are unsupported");
+            }
+        }
+        // qubes.vm.appvm / dispvm: on_property_pre_set_template
+        "template" if qube(state, vm)?.power_state != "Halted" => {
+            return qerr(
+                "QubesVMNotHaltedError",
+                "Cannot change template while qube is running",
+            );
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 /// The class a VM-valued property must point to, where qubesd restricts it.
 fn required_vm_class(state: &State, holder: PropHolder<'_>, prop: &str) -> Option<&'static str> {
     let PropHolder::Vm(name) = holder else {
@@ -739,6 +772,9 @@ fn property_set(holder: PropHolder<'_>, state: &mut State, call: &Call) -> Res<O
                 holder.display()
             ),
         );
+    }
+    if let PropHolder::Vm(name) = holder {
+        check_vm_setter(state, name, prop, &value)?;
     }
     let newvalue = event_value(&current.kind, &value);
     let oldvalue = event_value(&current.kind, &current.value);

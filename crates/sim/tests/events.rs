@@ -1,0 +1,215 @@
+//! `admin.Events`: several listeners at once, per-qube and policy-filtered
+//! streams, qubesd's cached-system-info quirk, disconnects.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{EventStream, call, ok, parse_messages, serve, small_world};
+
+fn ev(subject: &str, event: &str) -> (String, String) {
+    (subject.to_owned(), event.to_owned())
+}
+
+#[test]
+fn every_listener_gets_its_share_in_order() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let server = serve(small_world(), tmp.path());
+    let sock = server.socket_path().to_owned();
+    let mut all = EventStream::connect(&server, "dom0", "dom0");
+    let mut all2 = EventStream::connect(&server, "dom0", "dom0");
+    let mut only_alpha = EventStream::connect(&server, "dom0", "alpha");
+    let mut filtered = EventStream::connect(&server, "mgr", "dom0");
+    for s in [&mut all, &mut all2, &mut only_alpha, &mut filtered] {
+        assert_eq!(s.drain(), b"1\0\0connection-established\0\0");
+    }
+
+    ok(&sock, "admin.vm.feature.Set", "alpha", "k", b"v");
+    let expected = [
+        ev("alpha", "domain-feature-pre-set:k"),
+        ev("alpha", "domain-feature-set:k"),
+    ];
+    assert_eq!(all.messages(), expected);
+    assert_eq!(all2.messages(), expected);
+    assert_eq!(only_alpha.messages(), expected);
+    assert_eq!(filtered.messages(), expected, "alpha is tagged 'managed'");
+
+    ok(&sock, "admin.vm.feature.Set", "beta", "k", b"v");
+    assert_eq!(all.messages().len(), 2);
+    assert_eq!(all2.messages().len(), 2);
+    assert!(only_alpha.messages().is_empty());
+    assert!(filtered.messages().is_empty(), "beta is not visible to mgr");
+
+    // Overwrite: oldvalue is passed; kwargs in qubesd's order.
+    ok(&sock, "admin.vm.feature.Set", "alpha", "k", b"w");
+    let bytes = all.drain();
+    assert_eq!(all2.drain(), bytes);
+    let msgs = parse_messages(&bytes);
+    assert_eq!(
+        msgs[1].2,
+        [("feature", "k"), ("value", "w"), ("oldvalue", "v")]
+            .map(|(a, b)| (a.to_owned(), b.to_owned()))
+            .to_vec()
+    );
+    only_alpha.drain();
+    filtered.drain();
+
+    // An invalid custom-persist value: pre-set, but never set.
+    let r = call(
+        &sock,
+        "dom0",
+        "admin.vm.feature.Set",
+        "alpha",
+        "custom-persist.bad",
+        b"x",
+    );
+    assert!(r.starts_with(b"2\0QubesValueError\0"));
+    assert_eq!(
+        all.messages(),
+        [ev("alpha", "domain-feature-pre-set:custom-persist.bad")]
+    );
+    assert_eq!(
+        only_alpha.messages(),
+        [ev("alpha", "domain-feature-pre-set:custom-persist.bad")]
+    );
+    assert_eq!(
+        filtered.messages(),
+        [ev("alpha", "domain-feature-pre-set:custom-persist.bad")]
+    );
+
+    // A global property: pre-set, the per-qube resets (dom0 first), set.
+    ok(
+        &sock,
+        "admin.property.Set",
+        "adminvm",
+        "default_dispvm",
+        b"",
+    );
+    let got = all.messages();
+    assert_eq!(
+        got.first(),
+        Some(&ev("", "property-pre-set:default_dispvm"))
+    );
+    assert_eq!(
+        got.get(1),
+        Some(&ev("dom0", "property-reset:default_dispvm"))
+    );
+    assert_eq!(got.last(), Some(&ev("", "property-set:default_dispvm")));
+    assert_eq!(
+        got.len(),
+        2 + 8,
+        "every qube follows the global default: {got:?}"
+    );
+    assert_eq!(
+        only_alpha.messages(),
+        [ev("alpha", "property-reset:default_dispvm")]
+    );
+    assert_eq!(
+        filtered.messages(),
+        [
+            ev("", "property-pre-set:default_dispvm"),
+            ev("dom0", "property-reset:default_dispvm"),
+            ev("alpha", "property-reset:default_dispvm"),
+            ev("", "property-set:default_dispvm"),
+        ]
+    );
+
+    // Start and shutdown.
+    ok(&sock, "admin.vm.Start", "alpha", "", b"");
+    assert_eq!(
+        only_alpha.messages(),
+        [
+            ev("alpha", "domain-pre-start"),
+            ev("alpha", "domain-spawn"),
+            ev("alpha", "domain-start")
+        ]
+    );
+    ok(&sock, "admin.vm.Shutdown", "alpha", "", b"");
+    assert_eq!(
+        only_alpha.messages(),
+        [
+            ev("alpha", "domain-pre-shutdown"),
+            ev("alpha", "domain-shutdown")
+        ]
+    );
+}
+
+#[test]
+fn filtered_stream_sees_new_qubes_only_after_the_cache_refresh() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let server = serve(small_world(), tmp.path());
+    let sock = server.socket_path().to_owned();
+    let mut all = EventStream::connect(&server, "dom0", "dom0");
+    let mut filtered = EventStream::connect(&server, "mgr", "dom0");
+    all.drain();
+    filtered.drain();
+
+    ok(
+        &sock,
+        "admin.vm.Create.AppVM",
+        "adminvm",
+        "tpl-a",
+        b"name=newbie label=red",
+    );
+    assert_eq!(
+        all.messages(),
+        [
+            ev("", "domain-add"),
+            ev("newbie", "domain-tag-add:created-by-dom0"),
+            ev("newbie", "domain-create-on-disk")
+        ]
+    );
+    assert!(filtered.messages().is_empty());
+    // The tag that makes it visible is filtered with the stale view.
+    ok(&sock, "admin.vm.tag.Set", "newbie", "managed", b"");
+    assert_eq!(all.messages(), [ev("newbie", "domain-tag-add:managed")]);
+    assert!(
+        filtered.messages().is_empty(),
+        "qubesd's cached system info quirk"
+    );
+    // The next event uses the refreshed view.
+    ok(&sock, "admin.vm.feature.Set", "newbie", "k", b"1");
+    assert_eq!(filtered.messages().len(), 2);
+    all.drain();
+    ok(&sock, "admin.vm.Remove", "newbie", "", b"");
+    let expected = [ev("", "domain-pre-delete"), ev("", "domain-delete")];
+    assert_eq!(all.messages(), expected);
+    assert_eq!(filtered.messages(), expected);
+    // A qube source other than the configured one sees nothing but the greeting.
+    let mut stranger = EventStream::connect(&server, "beta", "dom0");
+    ok(&sock, "admin.vm.feature.Set", "alpha", "z", b"1");
+    assert_eq!(stranger.messages(), [ev("", "connection-established")]);
+}
+
+#[test]
+fn listeners_that_leave_are_forgotten_and_stop_closes_the_rest() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let server = serve(small_world(), tmp.path());
+    let gone = EventStream::connect(&server, "dom0", "dom0");
+    let staying = EventStream::connect(&server, "dom0", "beta");
+    assert_eq!(server.listener_count(), 2);
+    gone.close();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.listener_count() > 1 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(server.listener_count(), 1);
+    // Events still flow to the remaining listener after the other left.
+    ok(server.socket_path(), "admin.vm.tag.Set", "beta", "t1", b"");
+    server.stop();
+    let rest = staying.read_to_close();
+    let msgs: Vec<String> = parse_messages(&rest).into_iter().map(|m| m.1).collect();
+    assert_eq!(msgs, ["connection-established", "domain-tag-add:t1"]);
+}
+
+#[test]
+fn events_request_errors_are_plain_replies() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let server = serve(small_world(), tmp.path());
+    let sock = server.socket_path();
+    let r = call(sock, "dom0", "admin.Events", "dom0", "x", b"");
+    assert_eq!(r, b"2\0ProtocolError\0\0unexpected argument\0");
+    let r = call(sock, "ghost", "admin.Events", "dom0", "", b"");
+    assert_eq!(r, b"2\0QubesVMNotFoundError\0\0No such domain: 'ghost'\0");
+    assert_eq!(server.listener_count(), 0);
+}

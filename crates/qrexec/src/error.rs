@@ -58,9 +58,15 @@ impl PolicyError {
     }
 }
 
+/// `file:line: message` for syntax errors (and any error tied to a line); qrexec's own
+/// `invalid filename: PATH` for a bad file name; `file: message` for other file problems.
 impl fmt::Display for PolicyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: {}", self.file, self.line, self.message)
+        match self.kind {
+            PolicyErrorKind::InvalidFileName => f.write_str(&self.message),
+            PolicyErrorKind::Io if self.line == 0 => write!(f, "{}: {}", self.file, self.message),
+            _ => write!(f, "{}:{}: {}", self.file, self.line, self.message),
+        }
     }
 }
 

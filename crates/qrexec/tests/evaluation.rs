@@ -1,5 +1,7 @@
 //! Evaluation tables: what qrexec decides for each kind of rule and request.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
 mod common;
 use common::*;
 use qrexec::Resolution;

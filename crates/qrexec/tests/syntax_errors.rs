@@ -2,6 +2,8 @@
 //! parser gives (the expected texts were produced by QubesOS/qubes-core-qrexec b2822df's
 //! `StringPolicy` on the same input, with its `NAME[in-memory]` labels shown as `NAME`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
 mod common;
 use common::files;
 use qrexec::{Policy, PolicyErrorKind};

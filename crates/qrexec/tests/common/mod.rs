@@ -1,5 +1,6 @@
 //! Shared fixtures: a small system like the golden world, and helpers.
 #![allow(dead_code)]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
 use qrexec::{DomainInfo, Policy, SystemInfo};
 

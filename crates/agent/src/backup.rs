@@ -7,7 +7,7 @@ use std::io::Write;
 use std::os::fd::OwnedFd;
 
 use qcs_protocol::limits::MAX_FILES;
-use qcs_protocol::{BackupId, ObservedMode, ProfileId, RelativePath, Sha256Hex, Version};
+use qcs_protocol::{BackupId, FileMode, ObservedMode, ProfileId, RelativePath, Sha256Hex, Version};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 use serde::{Deserialize, Serialize};
@@ -280,19 +280,22 @@ fn remove_backup_dir(root: &OwnedFd, name: &str) -> Result<(), FsRefusal> {
 /// The mode used when restoring a backed-up file: its old mode if it is on the
 /// allowlist, otherwise the nearest allowlisted one (setuid/setgid/sticky and
 /// group/other write bits are never restored).
-pub fn restorable_mode(observed: ObservedMode) -> u32 {
+pub fn restorable_mode(observed: ObservedMode) -> FileMode {
     let bits = observed.bits();
-    if qcs_protocol::mode::ALLOWED.contains(&bits) {
-        return bits;
-    }
-    let exec = bits & 0o100 != 0;
-    let shared = bits & 0o044 != 0;
-    match (exec, shared) {
-        (true, true) => 0o755,
-        (true, false) => 0o700,
-        (false, true) => 0o644,
-        (false, false) => 0o600,
-    }
+    let nearest = if qcs_protocol::mode::ALLOWED.contains(&bits) {
+        bits
+    } else {
+        let exec = bits & 0o100 != 0;
+        let shared = bits & 0o044 != 0;
+        match (exec, shared) {
+            (true, true) => 0o755,
+            (true, false) => 0o700,
+            (false, true) => 0o644,
+            (false, false) => 0o600,
+        }
+    };
+    // Every value above is on the allowlist.
+    qcs_protocol::mode::validate_mode(nearest).unwrap_or(FileMode::PRIVATE)
 }
 
 #[cfg(test)]
@@ -301,13 +304,15 @@ mod tests {
 
     #[test]
     fn restorable_modes_are_allowlisted() {
-        assert_eq!(restorable_mode(ObservedMode::new(0o644)), 0o644);
-        assert_eq!(restorable_mode(ObservedMode::new(0o4755)), 0o755);
-        assert_eq!(restorable_mode(ObservedMode::new(0o664)), 0o644);
-        assert_eq!(restorable_mode(ObservedMode::new(0o2711)), 0o700);
-        assert_eq!(restorable_mode(ObservedMode::new(0o400)), 0o600);
+        assert_eq!(restorable_mode(ObservedMode::new(0o644)).bits(), 0o644);
+        assert_eq!(restorable_mode(ObservedMode::new(0o4755)).bits(), 0o755);
+        assert_eq!(restorable_mode(ObservedMode::new(0o664)).bits(), 0o644);
+        assert_eq!(restorable_mode(ObservedMode::new(0o2711)).bits(), 0o700);
+        assert_eq!(restorable_mode(ObservedMode::new(0o400)).bits(), 0o600);
         for m in 0..=0o7777 {
-            assert!(qcs_protocol::mode::ALLOWED.contains(&restorable_mode(ObservedMode::new(m))));
+            assert!(
+                qcs_protocol::mode::ALLOWED.contains(&restorable_mode(ObservedMode::new(m)).bits())
+            );
         }
     }
 }

@@ -33,7 +33,7 @@ struct PlannedWrite {
     existing: Option<RegularFile>,
     /// `None`: remove the file (rollback of a created file).
     content: Option<Vec<u8>>,
-    mode: u32,
+    mode: FileMode,
 }
 
 /// Opens the parent of `path` without creating anything and inspects the target.
@@ -60,13 +60,12 @@ pub fn apply(home: &Home, request: ApplyRequest) -> ApplyReply {
     for (index, file) in request.files.iter().enumerate() {
         match plan_apply(home, index, file) {
             Ok(Some(write)) => writes.push(write),
-            Ok(None) => {}
+            Ok(None) => {
+                outcomes[index] = Some(FileOutcome::Unchanged {
+                    sha256: file.sha256.clone(),
+                })
+            }
             Err(outcome) => outcomes[index] = Some(outcome),
-        }
-        if outcomes[index].is_none() && !writes.iter().any(|w: &PlannedWrite| w.index == index) {
-            outcomes[index] = Some(FileOutcome::Unchanged {
-                sha256: file.sha256.clone(),
-            });
         }
     }
     let backup_id = execute(home, &request.profile, writes, &mut outcomes);
@@ -123,7 +122,7 @@ fn plan_apply(
         dir,
         existing,
         content: Some(file.content.as_bytes().to_vec()),
-        mode: file.mode.bits(),
+        mode: file.mode,
     }))
 }
 
@@ -176,6 +175,18 @@ fn perform(home: &Home, write: PlannedWrite) -> FileOutcome {
         mode,
         ..
     } = write;
+    let name = path.file_name();
+    let backed_up = existing.is_some();
+    let Some(bytes) = content else {
+        // A removal: nothing to do (and no directory to create) if nothing is there.
+        return match (dir, existing) {
+            (Some(dir), Some(existing)) => match fsafe::remove_checked(&dir, name, &existing) {
+                Ok(()) => FileOutcome::Removed,
+                Err(e) => refused(&e),
+            },
+            _ => FileOutcome::Removed,
+        };
+    };
     let dir = match dir {
         Some(dir) => dir,
         None => match home.open_parent(&path, true) {
@@ -183,47 +194,22 @@ fn perform(home: &Home, write: PlannedWrite) -> FileOutcome {
             Err(e) => return refused(&e),
         },
     };
-    let name = path.file_name();
-    let backed_up = existing.is_some();
-    let Some(bytes) = content else {
-        let Some(existing) = existing else {
-            return FileOutcome::Removed;
-        };
-        return match fsafe::remove_checked(&dir, name, &existing) {
-            Ok(()) => FileOutcome::Removed,
-            Err(e) => refused(&e),
-        };
-    };
     let mut existing = existing;
     let in_place = existing.as_ref().is_some_and(|f| f.mount_root);
     let result = match existing.as_mut() {
         Some(checked) if checked.mount_root => {
-            fsafe::write_in_place(&dir, name, &bytes, mode, checked)
+            fsafe::write_in_place(&dir, name, &bytes, mode.bits(), checked)
         }
-        checked => fsafe::replace_atomically(&dir, name, &bytes, mode, checked),
+        checked => fsafe::replace_atomically(&dir, name, &bytes, mode.bits(), checked),
     };
-    match (result, FileMode::try_from_bits(mode)) {
-        (Ok(()), Some(mode)) => FileOutcome::Written {
+    match result {
+        Ok(()) => FileOutcome::Written {
             sha256: Sha256Hex::of(&bytes),
             mode,
             in_place,
             backed_up,
         },
-        (Ok(()), None) => FileOutcome::Refused {
-            reason: FileRefusal::Io,
-            detail: "mode outside the allowlist".into(),
-        },
-        (Err(e), _) => refused(&e),
-    }
-}
-
-trait FileModeExt {
-    fn try_from_bits(bits: u32) -> Option<FileMode>;
-}
-
-impl FileModeExt for FileMode {
-    fn try_from_bits(bits: u32) -> Option<FileMode> {
-        qcs_protocol::mode::validate_mode(bits).ok()
+        Err(e) => refused(&e),
     }
 }
 
@@ -383,10 +369,10 @@ fn plan_restore(
                 })?;
             (Some(bytes), backup::restorable_mode(previous.mode))
         }
-        None => (None, 0o600),
+        None => (None, backup::restorable_mode(ObservedMode::new(0o600))),
     };
     let wanted = content.as_deref().map(Sha256Hex::of);
-    if current == wanted && existing.as_ref().is_none_or(|f| f.mode == mode) {
+    if current == wanted && existing.as_ref().is_none_or(|f| f.mode == mode.bits()) {
         return Err(match wanted {
             Some(sha256) => FileOutcome::Unchanged { sha256 },
             None => FileOutcome::Removed,

@@ -19,6 +19,9 @@ pub enum ModeError {
 pub struct FileMode(u32);
 
 impl FileMode {
+    /// 0600, the most private mode of the allowlist.
+    pub const PRIVATE: FileMode = FileMode(0o600);
+
     pub fn bits(self) -> u32 {
         self.0
     }

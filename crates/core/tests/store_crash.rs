@@ -223,11 +223,12 @@ fn check(db: &Path, expected: &mut Expected, trial: usize) {
     expected.min_audit_entries = audit.len();
     // Mark what is now known to be durable: a pending one that was decided stays decided.
     for (id, status) in &actual {
-        if let Some(entry) = expected.proposals.get_mut(id) {
-            if entry.0 == ProposalStatus::Pending && *status != ProposalStatus::Pending {
-                let version = store.proposal(*id).unwrap().unwrap().accepted_version;
-                *entry = (*status, version);
-            }
+        if let Some(entry) = expected.proposals.get_mut(id)
+            && entry.0 == ProposalStatus::Pending
+            && *status != ProposalStatus::Pending
+        {
+            let version = store.proposal(*id).unwrap().unwrap().accepted_version;
+            *entry = (*status, version);
         }
     }
 }

@@ -132,7 +132,11 @@ impl World {
             qube.tags.sort();
             qube.tags.dedup();
         }
-        Ok(World { dir: None, data })
+        let mut world = World { dir: None, data };
+        // A recorded world is already consistent (a no-op there); a
+        // hand-written one gets its inherited defaults filled in.
+        world.refresh_inherited();
+        Ok(world)
     }
 
     /// Parse a `world.json` (e.g. the golden one) without a directory.
@@ -408,6 +412,102 @@ fn global_default(name: &str) -> Option<&'static str> {
         "check_updates_vm" => Some("True"),
         "stats_interval" => Some("3"),
         _ => None,
+    }
+}
+
+/// Properties whose default is the template's value for template-based
+/// qubes (`_default_with_template` in qubes/vm/qubesvm.py).
+const TEMPLATE_INHERITED: [&str; 10] = [
+    "default_user",
+    "kernel",
+    "kernelopts",
+    "management_dispvm",
+    "maxmem",
+    "memory",
+    "qrexec_timeout",
+    "shutdown_timeout",
+    "vcpus",
+    "virt_mode",
+];
+
+/// The global property a qube property defaults to (after the template).
+fn global_source(prop: &str) -> Option<&'static str> {
+    match prop {
+        "kernel" => Some("default_kernel"),
+        "qrexec_timeout" => Some("default_qrexec_timeout"),
+        "shutdown_timeout" => Some("default_shutdown_timeout"),
+        "management_dispvm" => Some("management_dispvm"),
+        "default_dispvm" => Some("default_dispvm"),
+        "netvm" => Some("default_netvm"),
+        "audiovm" => Some("default_audiovm"),
+        "guivm" => Some("default_guivm"),
+        _ => None,
+    }
+}
+
+impl World {
+    /// The default a qube's property follows from elsewhere: its template's
+    /// value, or a global property. `None`: not inherited (see
+    /// `property_defaults`).
+    pub fn inherited_default(&self, qube: &str, prop: &str) -> Option<String> {
+        let q = self.qube(qube)?;
+        if TEMPLATE_INHERITED.contains(&prop)
+            && let Some(template) = q
+                .properties_all
+                .get("template")
+                .filter(|p| !p.value.is_empty())
+            && let Some(value) = self
+                .qube(&template.value)
+                .and_then(|t| t.properties_all.get(prop))
+        {
+            return Some(value.value.clone());
+        }
+        let global = global_source(prop)?;
+        self.data
+            .global_properties
+            .get(global)
+            .map(|p| p.value.clone())
+    }
+
+    /// The value `prop` of `qube` returns to on `Reset` (`None`: no default).
+    pub fn default_value(&self, qube: &str, prop: &str) -> Option<String> {
+        self.inherited_default(qube, prop).or_else(|| {
+            self.qube(qube)
+                .and_then(|q| q.property_defaults.get(prop).cloned().flatten())
+        })
+    }
+
+    /// Recompute the inherited values of properties at their default after a
+    /// change (a template's or a global property), templates before the
+    /// qubes based on them.
+    pub fn refresh_inherited(&mut self) {
+        // Each round settles one more level of template chains.
+        for _ in 0..=self.data.vms.len() {
+            let mut changes = Vec::new();
+            for q in &self.data.vms {
+                for (prop, p) in &q.properties_all {
+                    if !p.default {
+                        continue;
+                    }
+                    if let Some(v) = self.inherited_default(&q.name, prop)
+                        && v != p.value
+                    {
+                        changes.push((q.name.clone(), prop.clone(), v));
+                    }
+                }
+            }
+            if changes.is_empty() {
+                return;
+            }
+            for (name, prop, value) in changes {
+                if let Some(p) = self
+                    .qube_mut(&name)
+                    .and_then(|q| q.properties_all.get_mut(&prop))
+                {
+                    p.value = value;
+                }
+            }
+        }
     }
 }
 

@@ -637,3 +637,145 @@ fn stop_removes_the_socket_and_a_live_socket_is_not_stolen() {
         qcs_sim::Server::start(&tmp.path().join("world"), &sock).expect("replaces stale socket");
     assert!(ok(server.socket_path(), "admin.vm.List", "beta", "", b"").starts_with("beta "));
 }
+
+#[test]
+fn template_based_defaults_follow_the_template() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let server = serve(small_world(), tmp.path());
+    let sock = server.socket_path();
+    ok(sock, "admin.vm.property.Set", "tpl-a", "vcpus", b"8");
+    // beta (AppVM on tpl-a) and disp77 (via dvm-a) follow; solo does not.
+    assert_eq!(
+        ok(sock, "admin.vm.property.Get", "beta", "vcpus", b""),
+        "default=True type=int 8"
+    );
+    assert_eq!(
+        ok(sock, "admin.vm.property.Get", "disp77", "vcpus", b""),
+        "default=True type=int 8"
+    );
+    assert_eq!(
+        ok(sock, "admin.vm.property.Get", "solo", "vcpus", b""),
+        "default=True type=int 2"
+    );
+    assert_eq!(
+        ok(sock, "admin.vm.property.GetDefault", "beta", "vcpus", b""),
+        "type=int 8"
+    );
+    ok(sock, "admin.vm.property.Set", "beta", "vcpus", b"1");
+    ok(sock, "admin.vm.property.Reset", "beta", "vcpus", b"");
+    assert_eq!(
+        ok(sock, "admin.vm.property.Get", "beta", "vcpus", b""),
+        "default=True type=int 8"
+    );
+    ok(sock, "admin.vm.property.Reset", "tpl-a", "vcpus", b"");
+    assert_eq!(
+        ok(sock, "admin.vm.property.Get", "beta", "vcpus", b""),
+        "default=True type=int 2"
+    );
+    // Global defaults: a qube without a template follows default_kernel.
+    ok(
+        sock,
+        "admin.property.Set",
+        "adminvm",
+        "default_kernel",
+        b"6.1-test",
+    );
+    assert_eq!(
+        ok(sock, "admin.vm.property.Get", "solo", "kernel", b""),
+        "default=True type=str 6.1-test"
+    );
+    assert_eq!(
+        ok(sock, "admin.vm.property.Get", "beta", "kernel", b""),
+        "default=True type=str 6.1-test"
+    );
+}
+
+#[test]
+fn property_setters_refuse_like_qubesd() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let server = serve(small_world(), tmp.path());
+    let sock = server.socket_path();
+    let cases: [(&str, &[u8], &str, &str); 8] = [
+        (
+            "vcpus",
+            b"0",
+            "QubesPropertyValueError",
+            "vcpus must be positive",
+        ),
+        (
+            "memory",
+            b"-5",
+            "QubesPropertyValueError",
+            "memory must be positive",
+        ),
+        (
+            "maxmem",
+            b"-1",
+            "QubesPropertyValueError",
+            "maxmem must be positive or zero",
+        ),
+        (
+            "kernel",
+            b"../x",
+            "QubesPropertyValueError",
+            "Kernel name cannot contain '/'",
+        ),
+        (
+            "virt_mode",
+            b"fast",
+            "QubesPropertyValueError",
+            "Invalid virtualization mode, supported values: hvm, pv, pvh",
+        ),
+        (
+            "klass",
+            b"TemplateVM",
+            "QubesPropertyValueError",
+            "property 'klass' on AppVM instance cannot be set",
+        ),
+        (
+            "netvm",
+            b"solo",
+            "QubesValueError",
+            "The solo qube does not provide network",
+        ),
+        (
+            "label",
+            b"pink",
+            "QubesLabelNotFoundError",
+            "Label does not exist: pink",
+        ),
+    ];
+    let mut events = common::EventStream::connect(&server, "dom0", "beta");
+    events.drain();
+    for (prop, value, class, message) in cases {
+        let r = call(sock, "dom0", "admin.vm.property.Set", "beta", prop, value);
+        assert_eq!(
+            error_of(&r),
+            (class.to_owned(), message.to_owned()),
+            "{prop}"
+        );
+    }
+    assert!(events.messages().is_empty(), "refused before any event");
+    ok(sock, "admin.vm.Start", "beta", "", b"");
+    let r = call(
+        sock,
+        "dom0",
+        "admin.vm.property.Set",
+        "beta",
+        "template",
+        b"tpl-a",
+    );
+    assert_eq!(
+        error_of(&r),
+        (
+            "QubesVMNotHaltedError".into(),
+            "Cannot change template while qube is running".into()
+        )
+    );
+    // Resetting a computed property is accepted and changes nothing.
+    ok(sock, "admin.vm.property.Reset", "beta", "icon", b"");
+    assert_eq!(
+        ok(sock, "admin.vm.property.Get", "beta", "icon", b""),
+        "default=True type=str appvm-green"
+    );
+}

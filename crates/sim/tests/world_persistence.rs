@@ -288,3 +288,19 @@ fn builder_makes_qubes_like_qubesd() {
             .is_err()
     );
 }
+
+#[test]
+fn loading_a_recorded_world_changes_none_of_its_values() {
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/golden/qubesd/world.json");
+    let raw: qcs_sim::world::WorldData =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("parse");
+    let loaded = golden_world();
+    for (a, b) in raw.vms.iter().zip(&loaded.data.vms) {
+        assert_eq!(
+            a.properties_all, b.properties_all,
+            "{}: inherited defaults are consistent",
+            a.name
+        );
+    }
+}

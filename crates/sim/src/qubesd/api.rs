@@ -22,18 +22,28 @@ const PROHIBITED_FEATURES: [&str; 4] = [
     "preload-dispvm-in-progress",
 ];
 
-/// Properties qubesd refuses to change through `Set`/`Reset` by raising a
-/// non-Qubes exception (write-once or computed), which drops the connection.
-const NOT_SETTABLE: [&str; 9] = [
-    "name",
-    "qid",
-    "uuid",
+/// Write-once properties: changing one that is set raises a non-Qubes
+/// exception in qubesd (`AttributeError`), which drops the connection.
+const WRITE_ONCE: [&str; 4] = ["name", "qid", "uuid", "dispid"];
+
+/// Computed properties (`qubes.stateless_property`): their setter refuses
+/// any value; `Reset` is accepted and changes nothing.
+const STATELESS: [&str; 15] = [
     "klass",
     "icon",
+    "is_preload",
+    "visible_ip",
+    "visible_ip6",
+    "visible_gateway",
+    "visible_gateway6",
+    "visible_netmask",
+    "gateway",
+    "gateway6",
+    "dns",
     "xid",
+    "stubdom_uuid",
     "stubdom_xid",
     "start_time",
-    "dispid",
 ];
 
 /// What the connection does after a request was handled.
@@ -508,11 +518,10 @@ impl PropHolder<'_> {
 
     fn default_of(&self, state: &State, prop: &str) -> Res<Option<String>> {
         Ok(match self {
-            PropHolder::Vm(name) => qube(state, name)?
-                .property_defaults
-                .get(prop)
-                .cloned()
-                .flatten(),
+            PropHolder::Vm(name) => {
+                qube(state, name)?;
+                state.world.default_value(name, prop)
+            }
             PropHolder::Global => state
                 .world
                 .data
@@ -703,6 +712,44 @@ fn check_vm_setter(state: &State, vm: &str, prop: &str, value: &str) -> Res<()> 
                 return qerr("QubesValueError", "Loops in network are unsupported");
             }
         }
+        // Setters of qubes/vm/qubesvm.py.
+        "memory" | "vcpus" | "qrexec_timeout" | "shutdown_timeout" | "stubdom_mem"
+            if value.parse::<i128>().is_ok_and(|v| v <= 0) =>
+        {
+            return qerr(
+                "QubesPropertyValueError",
+                format!("{prop} must be positive"),
+            );
+        }
+        "maxmem" if value.parse::<i128>().is_ok_and(|v| v < 0) => {
+            return qerr("QubesPropertyValueError", "maxmem must be positive or zero");
+        }
+        "kernel" if value.contains('/') => {
+            return qerr("QubesPropertyValueError", "Kernel name cannot contain '/'");
+        }
+        "kernelopts" if value.chars().count() > 512 => {
+            return qerr(
+                "QubesPropertyValueError",
+                "Kernelopts value too long (512 chars max)",
+            );
+        }
+        "default_user"
+            if !value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-+,.".contains(c)) =>
+        {
+            return qerr(
+                "QubesPropertyValueError",
+                "Username can contain only those characters: \
+                 abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-+,.",
+            );
+        }
+        "virt_mode" if !matches!(value, "hvm" | "pv" | "pvh") => {
+            return qerr(
+                "QubesPropertyValueError",
+                "Invalid virtualization mode, supported values: hvm, pv, pvh",
+            );
+        }
         // qubes.vm.appvm / dispvm: on_property_pre_set_template
         "template" if qube(state, vm)?.power_state != "Halted" => {
             return qerr(
@@ -761,8 +808,20 @@ fn property_set(holder: PropHolder<'_>, state: &mut State, call: &Call) -> Res<O
         return no_such_property(holder, prop);
     };
     let value = sanitize_property(state, holder, prop, &current.kind, &call.payload)?;
-    if NOT_SETTABLE.contains(&prop) {
+    if WRITE_ONCE.contains(&prop) && !current.default {
         return Err(Fail::Drop);
+    }
+    if let PropHolder::Vm(name) = holder
+        && STATELESS.contains(&prop)
+    {
+        let class = qube(state, name)?.class.clone();
+        return qerr(
+            "QubesPropertyValueError",
+            format!(
+                "property {} on {class} instance cannot be set",
+                py_repr(prop)
+            ),
+        );
     }
     if current.kind == "vm" && value.is_empty() && prop == "template" {
         return qerr(
@@ -790,6 +849,7 @@ fn property_set(holder: PropHolder<'_>, state: &mut State, call: &Call) -> Res<O
             state.fire(Event::vm(name, &pre, &kwargs));
             let q = qube_mut(state, name)?;
             assign_vm_property(q, prop, &value);
+            state.world.refresh_inherited();
             let label_changed = prop == "label";
             if label_changed {
                 // qubesd recomputes the icon and says so between the two events.
@@ -814,7 +874,7 @@ fn property_set(holder: PropHolder<'_>, state: &mut State, call: &Call) -> Res<O
                 }
             }
             state.fire(Event::app(&pre, &kwargs));
-            assign_global_property(state, prop, &value, &heirs);
+            assign_global_property(state, prop, &value);
             fire_heir_resets(state, prop, &oldvalue, &heirs);
             state.fire(Event::app(&set, &kwargs));
         }
@@ -860,7 +920,7 @@ fn fire_heir_resets(state: &mut State, global: &str, oldvalue: &str, heirs: &[St
     }
 }
 
-fn assign_global_property(state: &mut State, prop: &str, value: &str, heirs: &[String]) {
+fn assign_global_property(state: &mut State, prop: &str, value: &str) {
     let data = &mut state.world.data;
     if let Some(p) = data.global_properties.get_mut(prop) {
         p.default = false;
@@ -868,21 +928,11 @@ fn assign_global_property(state: &mut State, prop: &str, value: &str, heirs: &[S
     }
     data.global_properties_explicit
         .insert(prop.to_owned(), value.to_owned());
-    propagate_global(state, prop, value, heirs);
+    propagate_global(state);
 }
 
-fn propagate_global(state: &mut State, prop: &str, value: &str, heirs: &[String]) {
-    if let Some(vm_prop) = world::inherited_from_global(prop) {
-        for name in heirs {
-            if let Some(q) = state.world.qube_mut(name) {
-                if let Some(p) = q.properties_all.get_mut(vm_prop) {
-                    p.value = value.to_owned();
-                }
-                q.property_defaults
-                    .insert(vm_prop.to_owned(), Some(value.to_owned()));
-            }
-        }
-    }
+fn propagate_global(state: &mut State) {
+    state.world.refresh_inherited();
 }
 
 /// Store an explicit value and keep the mirrored fields in step.
@@ -929,7 +979,7 @@ fn property_reset(holder: PropHolder<'_>, state: &mut State, prop: &str) -> Res<
     let Some(current) = holder.props(state)?.get(prop).cloned() else {
         return no_such_property(holder, prop);
     };
-    if NOT_SETTABLE.contains(&prop) {
+    if WRITE_ONCE.contains(&prop) && !current.default {
         return Err(Fail::Drop);
     }
     let default = holder.default_of(state, prop)?.unwrap_or_default();
@@ -947,6 +997,7 @@ fn property_reset(holder: PropHolder<'_>, state: &mut State, prop: &str) -> Res<
             }
             q.properties_explicit.shift_remove(prop);
             sync_mirrors(q, prop);
+            state.world.refresh_inherited();
             state.fire(Event::vm(name, ev("reset"), &kwargs));
             state.fire(Event::vm(name, ev("del"), &kwargs));
         }
@@ -960,7 +1011,7 @@ fn property_reset(holder: PropHolder<'_>, state: &mut State, prop: &str) -> Res<
                 p.value = default.clone();
             }
             data.global_properties_explicit.shift_remove(prop);
-            propagate_global(state, prop, &default, &heirs);
+            propagate_global(state);
             fire_heir_resets(state, prop, &oldvalue, &heirs);
             state.fire(Event::app(ev("reset"), &kwargs));
             state.fire(Event::app(ev("del"), &kwargs));
@@ -1383,6 +1434,7 @@ fn vm_create(state: &mut State, call: &Call) -> Res<Outcome> {
     }
     new.tags.sort();
     state.world.data.vms.push(new);
+    state.world.refresh_inherited();
     state.fire(Event::app("domain-add", &[("vm", name.as_str())]));
     add_tag(state, &name, &format!("created-by-{}", call.src))?;
     state.fire(Event::vm(&name, "domain-create-on-disk", &[]));

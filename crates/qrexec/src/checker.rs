@@ -218,7 +218,14 @@ pub fn check(policy: &Policy, system: Option<&SystemInfo>) -> Report {
                         requested_target: target.clone(),
                         resolution,
                     };
-                    for finding in judge(&grant, service, info, system) {
+                    let verdict = judge(&grant, service, info, system);
+                    // the table shows our services and the Admin API; other probed services
+                    // (shells) only when they break the trust model
+                    let listed = ALL_SERVICES.contains(service)
+                        || service.starts_with("admin.")
+                        || service.starts_with("policy.")
+                        || !verdict.is_empty();
+                    for finding in verdict {
                         let key = (
                             finding.message.clone(),
                             finding.rule.clone().map(|r| (r.file, r.line)),
@@ -227,7 +234,9 @@ pub fn check(policy: &Policy, system: Option<&SystemInfo>) -> Report {
                             findings.push(finding);
                         }
                     }
-                    grants.push(grant);
+                    if listed {
+                        grants.push(grant);
+                    }
                 }
             }
         }

@@ -264,6 +264,14 @@ impl World {
         self.data.labels.iter().find(|l| l.name == name)
     }
 
+    /// A label as qubesd's `get_label` finds it: by name, else by index.
+    pub fn find_label(&self, text: &str) -> Option<&Label> {
+        self.label(text).or_else(|| {
+            let index: u32 = text.trim().parse().ok()?;
+            self.data.labels.iter().find(|l| l.index == index)
+        })
+    }
+
     /// Start building a world in memory.
     pub fn builder() -> WorldBuilder {
         WorldBuilder::new()
@@ -396,21 +404,29 @@ fn derive_defaults(data: &mut WorldData) {
         let default = if prop.default {
             Some(prop.value.clone())
         } else {
-            global_default(&name).map(str::to_owned)
+            global_default(&name, data)
         };
         data.global_property_defaults.insert(name, default);
     }
 }
 
-/// Defaults of global properties that are not derivable from a recording.
-fn global_default(name: &str) -> Option<&'static str> {
+/// Defaults of global properties that are not derivable from a recording
+/// (qubes/app.py: `default=None` prints as an empty value; no `default=`
+/// means `GetDefault` answers with an empty body).
+fn global_default(name: &str, data: &WorldData) -> Option<String> {
+    let value = |n: &str| data.global_properties.get(n).map(|p| p.value.clone());
     match name {
-        "default_dispvm" | "default_template" | "management_dispvm" | "default_netvm"
-        | "updatevm" | "clockvm" => Some(""),
-        "default_pool_kernel" => Some("linux-kernel"),
-        "default_qrexec_timeout" | "default_shutdown_timeout" => Some("60"),
-        "check_updates_vm" => Some("True"),
-        "stats_interval" => Some("3"),
+        "default_dispvm" | "management_dispvm" | "default_netvm" | "updatevm" | "clockvm" => {
+            Some(String::new())
+        }
+        "default_guivm" | "default_audiovm" => Some("dom0".into()),
+        "default_pool_kernel"
+        | "default_pool_private"
+        | "default_pool_root"
+        | "default_pool_volatile" => value("default_pool"),
+        "default_qrexec_timeout" | "default_shutdown_timeout" => Some("60".into()),
+        "check_updates_vm" => Some("True".into()),
+        "stats_interval" => Some("3".into()),
         _ => None,
     }
 }

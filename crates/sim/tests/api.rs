@@ -779,3 +779,67 @@ fn property_setters_refuse_like_qubesd() {
         "default=True type=str appvm-green"
     );
 }
+
+#[test]
+fn labels_by_name_or_index_and_global_defaults() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let server = serve(small_world(), tmp.path());
+    let sock = server.socket_path();
+    assert_eq!(ok(sock, "admin.label.Get", "adminvm", "3", b""), "0xedd400");
+    assert_eq!(ok(sock, "admin.label.Index", "adminvm", "yellow", b""), "3");
+    ok(sock, "admin.vm.property.Set", "beta", "label", b"6");
+    assert_eq!(
+        ok(sock, "admin.vm.property.Get", "beta", "label", b""),
+        "default=False type=label blue"
+    );
+    assert_eq!(
+        ok(
+            sock,
+            "admin.property.GetDefault",
+            "adminvm",
+            "default_template",
+            b""
+        ),
+        ""
+    );
+    assert_eq!(
+        ok(
+            sock,
+            "admin.property.GetDefault",
+            "adminvm",
+            "default_dispvm",
+            b""
+        ),
+        "type=vm "
+    );
+    assert_eq!(
+        ok(
+            sock,
+            "admin.property.GetDefault",
+            "adminvm",
+            "default_qrexec_timeout",
+            b""
+        ),
+        "type=int 60"
+    );
+    let all = ok(sock, "admin.property.GetAll", "adminvm", "", b"");
+    assert!(
+        all.contains("default_template default=False type=vm tpl-a\n"),
+        "{all}"
+    );
+}
+
+#[test]
+fn a_world_without_uuids_lists_like_r4_2() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut world = small_world();
+    for q in &mut world.data.vms {
+        q.uuid = None;
+    }
+    let server = serve(world, tmp.path());
+    let list = ok(server.socket_path(), "admin.vm.List", "adminvm", "", b"");
+    assert!(
+        list.starts_with("dom0 class=AdminVM state=Running\nalpha class=AppVM state=Halted\n"),
+        "{list}"
+    );
+}

@@ -394,7 +394,7 @@ fn run(state: &mut State, call: Call) -> Res<Outcome> {
             validate::label_name(&call.arg)?;
             let label = state
                 .world
-                .label(&call.arg)
+                .find_label(&call.arg)
                 .ok_or_else(|| label_not_found(&call.arg))?;
             if m == "admin.label.Get" {
                 text(label.color.clone())
@@ -489,13 +489,15 @@ fn vm_list(state: &mut State, call: &Call) -> Res<Outcome> {
             continue;
         }
         let q = qube(state, &name)?;
+        // A world without uuids is an R4.2 world: no `uuid=` field at all.
         body.push_str(&format!(
-            "{} class={} state={} uuid={}\n",
-            q.name,
-            q.class,
-            q.power_state,
-            q.uuid.as_deref().unwrap_or("None")
+            "{} class={} state={}",
+            q.name, q.class, q.power_state
         ));
+        if let Some(uuid) = &q.uuid {
+            body.push_str(&format!(" uuid={uuid}"));
+        }
+        body.push('\n');
     }
     text(body)
 }
@@ -683,8 +685,13 @@ fn sanitize_property(
             {
                 return qerr("QubesValueError", "Invalid characters in property value");
             }
-            if kind == "label" && state.world.label(&value).is_none() {
-                return Err(label_not_found(&value));
+            if kind == "label" {
+                // The setter stores the label object: its name, also when
+                // the value named it by index.
+                return match state.world.find_label(&value) {
+                    Some(label) => Ok(label.name.clone()),
+                    None => Err(label_not_found(&value)),
+                };
             }
             Ok(value)
         }

@@ -26,9 +26,9 @@ use sha2::{Digest, Sha256};
 /// Set to `1` to use the `openat` chain even where `openat2` exists (tests run both).
 pub const FORCE_OPENAT_CHAIN_ENV: &str = "QUBES_CONFIG_AGENT_FORCE_OPENAT_CHAIN";
 
-/// Test hook: a directory; before replacing each file the agent creates `checked` in
-/// it and waits (up to 30 s) for `go`, so a test can race it for real. qrexec sets
-/// the service environment itself, so a caller cannot set this.
+/// Test hook, debug builds only: a directory; before replacing each file the agent
+/// creates `checked` in it and waits (up to 30 s) for `go`, so a test can race it for
+/// real. Release builds ignore it.
 pub const TEST_PAUSE_DIR_ENV: &str = "QUBES_CONFIG_AGENT_TEST_PAUSE_DIR";
 
 /// Why a path could not be used; maps onto [`FileRefusal`] with a detail.
@@ -383,9 +383,84 @@ fn temp_name() -> String {
     )
 }
 
-/// Creates a new temporary file in `dir` (O_EXCL, O_NOFOLLOW), writes `bytes`, sets
-/// `mode` on the descriptor and fsyncs it. Returns its name.
+/// A complete, fsynced new file not yet visible under its final name.
+enum PreparedTemp {
+    /// An `O_TMPFILE`: no name at all until linked, so a crash leaves nothing.
+    Unnamed(File),
+    /// Fallback where `O_TMPFILE` is missing: already under a temporary name.
+    Named(String),
+}
+
+impl PreparedTemp {
+    /// Gives the file a temporary name in `dir` (for the final rename).
+    fn link(self, dir: &OwnedFd) -> Result<String, FsRefusal> {
+        let file = match self {
+            PreparedTemp::Named(name) => return Ok(name),
+            PreparedTemp::Unnamed(file) => file,
+        };
+        let proc_path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&file));
+        for _ in 0..16 {
+            let name = temp_name();
+            match rustix::fs::linkat(
+                rustix::fs::CWD,
+                proc_path.as_str(),
+                dir,
+                name.as_str(),
+                AtFlags::SYMLINK_FOLLOW,
+            ) {
+                Ok(()) => return Ok(name),
+                Err(Errno::EXIST) => continue,
+                Err(errno) => {
+                    return Err(FsRefusal::Io {
+                        context: "linking the new file",
+                        errno,
+                    });
+                }
+            }
+        }
+        Err(FsRefusal::Io {
+            context: "choosing a temporary name",
+            errno: Errno::EXIST,
+        })
+    }
+
+    /// Drops an unused prepared file.
+    fn discard(self, dir: &OwnedFd) {
+        if let PreparedTemp::Named(name) = self {
+            let _ = rustix::fs::unlinkat(dir, name.as_str(), AtFlags::empty());
+        }
+    }
+}
+
+/// Writes `bytes` with `mode` (set on the descriptor) into a new file in `dir` and
+/// fsyncs it: an unnamed `O_TMPFILE` where the file system and `/proc` allow linking
+/// it later, otherwise a named file created with `O_EXCL | O_NOFOLLOW`.
+fn prepare_temp(dir: &OwnedFd, bytes: &[u8], mode: u32) -> Result<PreparedTemp, FsRefusal> {
+    let flags = OFlags::TMPFILE | OFlags::WRONLY | OFlags::CLOEXEC;
+    let proc_available = Path::new("/proc/self/fd").is_dir();
+    if proc_available
+        && let Ok(fd) = rustix::fs::openat(dir, ".", flags, Mode::from_raw_mode(0o600))
+    {
+        let mut file = File::from(fd);
+        fill(&mut file, bytes, mode)?;
+        return Ok(PreparedTemp::Unnamed(file));
+    }
+    write_named_temp(dir, bytes, mode).map(PreparedTemp::Named)
+}
+
+/// Writes a complete temporary file and gives it a name.
 fn write_temp(dir: &OwnedFd, bytes: &[u8], mode: u32) -> Result<String, FsRefusal> {
+    prepare_temp(dir, bytes, mode)?.link(dir)
+}
+
+fn fill(file: &mut File, bytes: &[u8], mode: u32) -> Result<(), FsRefusal> {
+    file.write_all(bytes)
+        .map_err(|e| io_err("writing a temporary file", e))?;
+    rustix::fs::fchmod(&*file, Mode::from_raw_mode(mode)).map_err(io("setting the mode"))?;
+    rustix::fs::fsync(&*file).map_err(io("syncing a temporary file"))
+}
+
+fn write_named_temp(dir: &OwnedFd, bytes: &[u8], mode: u32) -> Result<String, FsRefusal> {
     let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     for _ in 0..16 {
         let name = temp_name();
@@ -399,14 +474,7 @@ fn write_temp(dir: &OwnedFd, bytes: &[u8], mode: u32) -> Result<String, FsRefusa
                 });
             }
         };
-        let result = (|| {
-            let mut file = File::from(fd);
-            file.write_all(bytes)
-                .map_err(|e| io_err("writing a temporary file", e))?;
-            rustix::fs::fchmod(&file, Mode::from_raw_mode(mode)).map_err(io("setting the mode"))?;
-            rustix::fs::fsync(&file).map_err(io("syncing a temporary file"))
-        })();
-        if let Err(e) = result {
+        if let Err(e) = fill(&mut File::from(fd), bytes, mode) {
             let _ = rustix::fs::unlinkat(dir, name.as_str(), AtFlags::empty());
             return Err(e);
         }
@@ -419,6 +487,9 @@ fn write_temp(dir: &OwnedFd, bytes: &[u8], mode: u32) -> Result<String, FsRefusa
 }
 
 fn test_pause() {
+    if !cfg!(debug_assertions) {
+        return;
+    }
     let Some(dir) = std::env::var_os(TEST_PAUSE_DIR_ENV) else {
         return;
     };
@@ -444,8 +515,23 @@ pub fn replace_atomically(
     mode: u32,
     existing: Option<&mut RegularFile>,
 ) -> Result<(), FsRefusal> {
-    let temp = write_temp(dir, bytes, mode)?;
+    let prepared = prepare_temp(dir, bytes, mode)?;
     test_pause();
+    // The content check comes before the new file gets a name, so a kill during this
+    // (slow) re-read leaves nothing behind; the inode check after the swap below is
+    // what catches a swapped-in symlink or file.
+    if let Some(checked) = &existing
+        && hash_file(
+            &mut checked
+                .file
+                .try_clone()
+                .map_err(|e| io_err("reopening", e))?,
+        )? != checked.sha256
+    {
+        prepared.discard(dir);
+        return Err(FsRefusal::Raced);
+    }
+    let temp = prepared.link(dir)?;
     let result = match existing {
         None => publish_new(dir, &temp, name),
         Some(checked) => swap_in(dir, &temp, name, checked),
@@ -490,15 +576,13 @@ fn swap_in(
 ) -> Result<(), FsRefusal> {
     match rustix::fs::renameat_with(dir, temp, dir, name, RenameFlags::EXCHANGE) {
         Ok(()) => {
-            // `temp` now names what was at `name`; it must be the file we checked,
-            // with the content we checked.
+            // `temp` now names what was at `name`; it must be the inode we checked
+            // (its content was checked just before).
             let swapped_out = lstat_at(dir, temp);
             let same_inode = swapped_out
                 .as_ref()
                 .is_ok_and(|st| (st.st_dev, st.st_ino) == (checked.dev, checked.ino));
-            let same_content =
-                same_inode && hash_file(&mut checked.file).ok().as_ref() == Some(&checked.sha256);
-            if same_content {
+            if same_inode {
                 rustix::fs::unlinkat(dir, temp, AtFlags::empty())
                     .map_err(io("removing the replaced file"))?;
                 Ok(())
@@ -600,5 +684,114 @@ pub fn read_own_file(dir: &OwnedFd, name: &str, limit: usize) -> Result<Vec<u8>,
                 errno: Errno::FBIG,
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn home_with(resolver: Resolver) -> (tempfile::TempDir, Home) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut home = Home::open(dir.path()).unwrap();
+        home.resolver = resolver;
+        (dir, home)
+    }
+
+    fn path(p: &str) -> RelativePath {
+        qcs_protocol::path::validate_relative_path(p).unwrap()
+    }
+
+    #[test]
+    fn openat2_is_used_where_the_kernel_has_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::open(dir.path()).unwrap();
+        // Informational: CI kernels have had openat2 since 5.6.
+        println!("resolver on this kernel: {:?}", home.resolver());
+    }
+
+    #[test]
+    fn both_resolvers_refuse_symlinks_and_create_with_0700() {
+        for resolver in [Resolver::Openat2, Resolver::OpenatChain] {
+            let (dir, home) = home_with(resolver);
+            symlink("/", dir.path().join("root")).unwrap();
+            std::fs::write(dir.path().join("file"), b"x").unwrap();
+            assert!(matches!(
+                home.open_parent(&path("root/etc/passwd"), true),
+                Err(FsRefusal::Symlink(c)) if c == "root"
+            ));
+            assert!(matches!(
+                home.open_parent(&path("file/x"), true),
+                Err(FsRefusal::NotADirectory(c)) if c == "file"
+            ));
+            assert!(matches!(
+                home.open_parent(&path("a/b/c"), false),
+                Err(FsRefusal::Missing(c)) if c == "a"
+            ));
+            assert!(
+                !dir.path().join("a").exists(),
+                "{resolver:?} created without create"
+            );
+            home.open_parent(&path("a/b/c"), true).unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("a/b"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o700 & !current_umask(), "{resolver:?}");
+        }
+    }
+
+    /// Read, not set: setting the umask would race with other tests.
+    fn current_umask() -> u32 {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let line = status.lines().find(|l| l.starts_with("Umask:")).unwrap();
+        u32::from_str_radix(line["Umask:".len()..].trim(), 8).unwrap()
+    }
+
+    #[test]
+    fn both_temp_file_strategies_publish_complete_files() {
+        let (dir, home) = home_with(Resolver::Openat2);
+        let fd = home.open_dir(&[], false).unwrap();
+        // O_TMPFILE, linked once complete.
+        let unnamed = prepare_temp(&fd, b"one", 0o644).unwrap();
+        assert!(
+            matches!(unnamed, PreparedTemp::Unnamed(_)),
+            "tmpfs/ext4 have O_TMPFILE"
+        );
+        let name = unnamed.link(&fd).unwrap();
+        publish_new(&fd, &name, "a").unwrap();
+        // The named fallback.
+        let name = write_named_temp(&fd, b"two", 0o600).unwrap();
+        publish_new(&fd, &name, "b").unwrap();
+        assert_eq!(std::fs::read(dir.path().join("a")).unwrap(), b"one");
+        assert_eq!(std::fs::read(dir.path().join("b")).unwrap(), b"two");
+        // Never replaces an existing file.
+        let name = write_named_temp(&fd, b"three", 0o600).unwrap();
+        assert!(matches!(
+            publish_new(&fd, &name, "a"),
+            Err(FsRefusal::Raced)
+        ));
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names.len(), 3, "{names:?}"); // a, b and the unpublished temp
+        // A prepared file that is discarded leaves nothing.
+        prepare_temp(&fd, b"x", 0o600).unwrap().discard(&fd);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 3);
+    }
+
+    #[test]
+    fn symlinked_home_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("real")).unwrap();
+        symlink(dir.path().join("real"), dir.path().join("home")).unwrap();
+        assert!(matches!(
+            Home::open(&dir.path().join("home")),
+            Err(FsRefusal::Symlink(_))
+        ));
+        assert!(Home::open(Path::new("relative")).is_err());
     }
 }

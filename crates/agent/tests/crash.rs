@@ -60,17 +60,21 @@ impl Rng {
 fn sigkill_during_apply_leaves_old_or_new() {
     let world = World::new();
     let target = world.home.join(TARGET);
-    // Generation 0 in place, and the duration of one complete apply.
-    let started = Instant::now();
-    let status = spawn(&world, request(0)).wait().unwrap();
-    let full_run = started.elapsed();
-    assert!(status.success());
+    // Generation 0 in place, and the duration of one complete apply (the fastest
+    // of three, so a busy moment does not stretch the kill window).
+    let mut full_run = Duration::MAX;
+    for _ in 0..3 {
+        let started = Instant::now();
+        let status = spawn(&world, request(0)).wait().unwrap();
+        full_run = full_run.min(started.elapsed());
+        assert!(status.success());
+    }
     assert_eq!(std::fs::read(&target).unwrap(), content(0));
 
     let mut rng = Rng(0xC0FF_EE12_3456_789B);
     let mut current = 0usize;
     let (mut saw_old, mut saw_new, mut finished) = (0, 0, 0);
-    let window = full_run.as_micros() as u64 * 12 / 10 + 1;
+    let window = full_run.as_micros() as u64 * 3 / 2 + 1;
     for trial in 1..=TRIALS {
         let requests = request(trial);
         let mut child = spawn(&world, requests);

@@ -1,1 +1,403 @@
-//! plan (being written)
+//! Push planning (invariant 4: no silent overwrite), as pure logic.
+//!
+//! Input per qube: the desired files (the current generation of each assigned profile), what
+//! we last pushed to each path, and the qube's snapshot (what is there now). Output per
+//! qube × file: create / update / unchanged / conflict / refused, with the base hash the push
+//! must carry and the diff the user reviews.
+//!
+//! The rule, after chezmoi's three states with its unsafe default removed: a file may be
+//! written only if it is absent and we never wrote it (create), or if it is exactly what we
+//! last wrote there (update: current == last pushed, content and mode). Anything else is a
+//! conflict: a file changed locally since our push, a pre-existing file we never wrote, or a
+//! non-regular file. Only an explicit per-item overwrite decision turns a conflict into a
+//! (forced) update, and then the push carries the *current* hash as its base, so the agent
+//! still refuses if the file changes again before the write.
+//!
+//! It must not do I/O; the backend gathers the inputs and carries out the plan.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use qcs_protocol::mode::FileMode;
+use qcs_protocol::path::validate_relative_path;
+use qcs_protocol::profile::ProfileId;
+
+use crate::diff::{self, FileDiff, ThreeWay};
+
+/// One file a qube should have: the current version in an assigned profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredFile {
+    pub profile: ProfileId,
+    /// Home-relative path; validated again here.
+    pub path: String,
+    pub content: Vec<u8>,
+    pub sha256: String,
+    pub mode: FileMode,
+    /// The profile generation being pushed.
+    pub generation: u64,
+}
+
+/// What we last wrote to a path of this qube.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastPushed {
+    pub sha256: String,
+    pub mode: FileMode,
+    pub generation: u64,
+    /// The content we wrote, when the store still has it (for the three-way view).
+    pub content: Option<Vec<u8>>,
+}
+
+/// What the qube's snapshot reported for a path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actual {
+    Absent,
+    Regular {
+        sha256: String,
+        /// Permission bits as observed (any value).
+        mode: u32,
+        /// `None` when the snapshot left it out (size budget).
+        content: Option<Vec<u8>>,
+    },
+    /// Directory, symlink, FIFO, socket, device, a hard-linked file, or a path the agent
+    /// refused to inspect: never written by a push.
+    Other {
+        kind: String,
+    },
+}
+
+impl Actual {
+    /// Converts an entry of a `qubes.ConfigSnapshot` reply.
+    pub fn from_snapshot(state: &qcs_protocol::PathState) -> Actual {
+        use qcs_protocol::PathState;
+        match state {
+            PathState::Missing => Actual::Absent,
+            PathState::File {
+                hardlinked: true, ..
+            } => Actual::Other {
+                kind: "hard-linked file".to_owned(),
+            },
+            PathState::File {
+                mode,
+                sha256,
+                content,
+                ..
+            } => Actual::Regular {
+                sha256: sha256.as_str().to_owned(),
+                mode: mode.bits(),
+                content: content.as_ref().map(|c| c.as_bytes().to_vec()),
+            },
+            PathState::Directory { .. } => Actual::Other {
+                kind: "directory".to_owned(),
+            },
+            PathState::Symlink => Actual::Other {
+                kind: "symlink".to_owned(),
+            },
+            PathState::Fifo => Actual::Other {
+                kind: "FIFO".to_owned(),
+            },
+            PathState::Socket => Actual::Other {
+                kind: "socket".to_owned(),
+            },
+            PathState::Device => Actual::Other {
+                kind: "device".to_owned(),
+            },
+            PathState::Refused { reason, detail } => Actual::Other {
+                kind: format!("not inspectable ({reason:?}: {detail})"),
+            },
+        }
+    }
+}
+
+/// Everything the planner needs about one qube.
+#[derive(Debug, Clone, Default)]
+pub struct QubeInput {
+    pub qube: String,
+    pub desired: Vec<DesiredFile>,
+    /// By home-relative path.
+    pub last_pushed: BTreeMap<String, LastPushed>,
+    /// By home-relative path; a desired path missing here is a conflict (state unknown).
+    pub snapshot: BTreeMap<String, Actual>,
+}
+
+/// Why a file is in conflict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConflictReason {
+    /// The file is not what we last wrote (content, mode, or it was deleted).
+    ChangedSinceLastPush,
+    /// A file is there that this tool never wrote.
+    PreExisting,
+    /// Something other than a regular file is at the path; never overwritten.
+    NotRegularFile { kind: String },
+    /// The snapshot did not report this path.
+    StateUnknown,
+}
+
+impl ConflictReason {
+    /// Whether an explicit overwrite decision may resolve this conflict. A non-regular file
+    /// is never replaced (the agent refuses it too), and an unknown state has no base hash
+    /// to carry.
+    pub fn can_overwrite(&self) -> bool {
+        matches!(
+            self,
+            ConflictReason::ChangedSinceLastPush | ConflictReason::PreExisting
+        )
+    }
+}
+
+/// Why a file is not pushed at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefusalReason {
+    InvalidPath(String),
+    /// On the never-sync list (`crate::risk::is_never_sync`, from the shipped rules).
+    NeverSync,
+    /// Two assigned profiles both provide this path.
+    ProvidedByTwoProfiles {
+        profiles: Vec<ProfileId>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Create,
+    Update,
+    Unchanged,
+    Conflict(ConflictReason),
+    Refused(RefusalReason),
+}
+
+/// The plan for one qube × file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanItem {
+    pub qube: String,
+    pub profile: ProfileId,
+    pub path: String,
+    pub action: Action,
+    /// True when the user's overwrite decision turned a conflict into this update.
+    pub forced: bool,
+    /// The conflict that `forced` resolved.
+    pub overridden: Option<ConflictReason>,
+    /// What the push must carry as its base: `None` = the file must not exist (create),
+    /// `Some(h)` = the file must still have hash `h`. Meaningful for create / update.
+    pub base_sha256: Option<String>,
+    pub new_sha256: String,
+    pub new_mode: FileMode,
+    pub new_content: Vec<u8>,
+    pub generation: u64,
+    pub current: Option<Actual>,
+    pub last_pushed_sha256: Option<String>,
+    /// Current content → new content, when the current content is known (for a create:
+    /// empty → new). `None` for unchanged and refused items.
+    pub diff: Option<FileDiff>,
+    /// base (last pushed) / ours (store) / theirs (qube), for a conflict where all three
+    /// contents are known.
+    pub three_way: Option<ThreeWay>,
+}
+
+impl PlanItem {
+    /// Whether executing the plan writes this file.
+    pub fn writes(&self) -> bool {
+        matches!(self.action, Action::Create | Action::Update)
+    }
+
+    /// The write policy the push must use.
+    pub fn write_policy(&self) -> qcs_protocol::WritePolicy {
+        if self.forced {
+            qcs_protocol::WritePolicy::Overwrite
+        } else {
+            qcs_protocol::WritePolicy::IfUnchanged
+        }
+    }
+}
+
+/// The plan for one qube.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QubePlan {
+    pub qube: String,
+    pub items: Vec<PlanItem>,
+}
+
+impl QubePlan {
+    /// The `qubes.ConfigApply` request for one profile: the items that write, with their
+    /// base hashes and write policies. `None` when nothing of that profile is written.
+    pub fn apply_request(
+        &self,
+        profile: &ProfileId,
+    ) -> Result<Option<qcs_protocol::ApplyRequest>, qcs_protocol::Violation> {
+        let mut files = Vec::new();
+        for item in self
+            .items
+            .iter()
+            .filter(|i| &i.profile == profile && i.writes())
+        {
+            let path = validate_relative_path(&item.path).map_err(qcs_protocol::Violation::Path)?;
+            let content = qcs_protocol::Content::new(item.new_content.clone())?;
+            let sha256 = qcs_protocol::Sha256Hex::parse(&item.new_sha256)
+                .map_err(|_| qcs_protocol::Violation::Hash)?;
+            let base_sha256 = item
+                .base_sha256
+                .as_deref()
+                .map(qcs_protocol::Sha256Hex::parse)
+                .transpose()
+                .map_err(|_| qcs_protocol::Violation::Hash)?;
+            files.push(qcs_protocol::ApplyFile {
+                path,
+                mode: item.new_mode,
+                content,
+                sha256,
+                base_sha256,
+                write_policy: item.write_policy(),
+            });
+        }
+        if files.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(qcs_protocol::ApplyRequest {
+            version: qcs_protocol::Version,
+            profile: profile.clone(),
+            files,
+        }))
+    }
+}
+
+/// Plans every qube. `overwrite` holds the (qube, path) pairs the user chose to overwrite.
+pub fn plan(inputs: &[QubeInput], overwrite: &BTreeSet<(String, String)>) -> Vec<QubePlan> {
+    inputs
+        .iter()
+        .map(|input| {
+            let chosen: BTreeSet<String> = overwrite
+                .iter()
+                .filter(|(qube, _)| *qube == input.qube)
+                .map(|(_, path)| path.clone())
+                .collect();
+            plan_qube(input, &chosen)
+        })
+        .collect()
+}
+
+/// Plans one qube. `overwrite` holds the paths the user chose to overwrite.
+pub fn plan_qube(input: &QubeInput, overwrite: &BTreeSet<String>) -> QubePlan {
+    let mut providers: BTreeMap<&str, Vec<ProfileId>> = BTreeMap::new();
+    for file in &input.desired {
+        providers
+            .entry(file.path.as_str())
+            .or_default()
+            .push(file.profile.clone());
+    }
+    let items = input
+        .desired
+        .iter()
+        .map(|file| {
+            let profiles = &providers[file.path.as_str()];
+            plan_file(input, file, profiles, overwrite.contains(&file.path))
+        })
+        .collect();
+    QubePlan {
+        qube: input.qube.clone(),
+        items,
+    }
+}
+
+fn plan_file(
+    input: &QubeInput,
+    file: &DesiredFile,
+    providers: &[ProfileId],
+    overwrite: bool,
+) -> PlanItem {
+    let last = input.last_pushed.get(&file.path);
+    let current = input.snapshot.get(&file.path).cloned();
+    let mut item = PlanItem {
+        qube: input.qube.clone(),
+        profile: file.profile.clone(),
+        path: file.path.clone(),
+        action: Action::Unchanged,
+        forced: false,
+        overridden: None,
+        base_sha256: None,
+        new_sha256: file.sha256.clone(),
+        new_mode: file.mode,
+        new_content: file.content.clone(),
+        generation: file.generation,
+        current: current.clone(),
+        last_pushed_sha256: last.map(|l| l.sha256.clone()),
+        diff: None,
+        three_way: None,
+    };
+    if let Err(error) = validate_relative_path(&file.path) {
+        item.action = Action::Refused(RefusalReason::InvalidPath(error.to_string()));
+        return item;
+    }
+    if crate::risk::is_never_sync(&file.path) {
+        item.action = Action::Refused(RefusalReason::NeverSync);
+        return item;
+    }
+    if providers.len() > 1 {
+        item.action = Action::Refused(RefusalReason::ProvidedByTwoProfiles {
+            profiles: providers.to_vec(),
+        });
+        return item;
+    }
+
+    let (current_sha, current_mode, current_content) = match &current {
+        None => {
+            item.action = Action::Conflict(ConflictReason::StateUnknown);
+            return item;
+        }
+        Some(Actual::Other { kind }) => {
+            item.action = Action::Conflict(ConflictReason::NotRegularFile { kind: kind.clone() });
+            return item;
+        }
+        Some(Actual::Absent) => (None, None, Some(&[][..])),
+        Some(Actual::Regular {
+            sha256,
+            mode,
+            content,
+        }) => (Some(sha256.as_str()), Some(*mode), content.as_deref()),
+    };
+
+    if current_sha == Some(file.sha256.as_str()) && current_mode == Some(file.mode.bits()) {
+        item.action = Action::Unchanged;
+        item.base_sha256 = current_sha.map(str::to_owned);
+        return item;
+    }
+
+    let matches_last_push = match (last, current_sha) {
+        (Some(last), Some(sha)) => last.sha256 == sha && current_mode == Some(last.mode.bits()),
+        _ => false,
+    };
+    let conflict = match (last, current_sha) {
+        (None, None) => None,
+        (Some(_), _) if matches_last_push => None,
+        (Some(_), _) => Some(ConflictReason::ChangedSinceLastPush),
+        (None, Some(_)) => Some(ConflictReason::PreExisting),
+    };
+
+    item.diff = current_content.map(|old| diff::diff(old, &file.content));
+    match conflict {
+        None => {
+            item.action = if current_sha.is_none() {
+                Action::Create
+            } else {
+                Action::Update
+            };
+            item.base_sha256 = current_sha.map(str::to_owned);
+        }
+        Some(reason) if overwrite && reason.can_overwrite() => {
+            item.action = if current_sha.is_none() {
+                Action::Create
+            } else {
+                Action::Update
+            };
+            item.forced = true;
+            item.overridden = Some(reason);
+            item.base_sha256 = current_sha.map(str::to_owned);
+        }
+        Some(reason) => {
+            if let (Some(base), Some(theirs)) =
+                (last.and_then(|l| l.content.as_deref()), current_content)
+            {
+                item.three_way = Some(diff::three_way(base, &file.content, theirs));
+            }
+            item.action = Action::Conflict(reason);
+        }
+    }
+    item
+}

@@ -989,6 +989,67 @@ impl Store {
         Ok(())
     }
 
+    /// The planner's input for one qube: the current files of its assigned profiles, what
+    /// we last pushed to each path (with that content, while the history has it), and the
+    /// snapshot the backend just took.
+    pub fn plan_input(
+        &self,
+        qube: &str,
+        snapshot: std::collections::BTreeMap<String, crate::plan::Actual>,
+    ) -> Result<crate::plan::QubeInput> {
+        let qube = check_qube(qube)?;
+        let settings = qube_settings_in(&self.conn, &qube)?;
+        let mut desired = Vec::new();
+        for profile in &settings.assigned {
+            let generation: i64 = self.conn.query_row(
+                "SELECT generation FROM profiles WHERE id = ?1",
+                [profile.as_str()],
+                |r| r.get(0),
+            )?;
+            let generation = to_u64(generation, "generation")?;
+            for file in current_files_in(&self.conn, profile)? {
+                desired.push(crate::plan::DesiredFile {
+                    profile: profile.clone(),
+                    path: file.path.to_string(),
+                    content: file.bytes,
+                    sha256: file.sha256,
+                    mode: file.mode,
+                    generation,
+                });
+            }
+        }
+        let mut last_pushed = std::collections::BTreeMap::new();
+        for state in qube_file_states_in(&self.conn, &qube)? {
+            let Some(pushed) = state.pushed else {
+                continue;
+            };
+            let content: Option<Vec<u8>> = self
+                .conn
+                .query_row(
+                    "SELECT content FROM file_versions WHERE profile = ?1 AND path = ?2 \
+                     AND sha256 = ?3 AND deleted = 0 ORDER BY generation DESC LIMIT 1",
+                    params![pushed.profile.as_str(), state.path.as_str(), pushed.sha256],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            last_pushed.insert(
+                state.path.to_string(),
+                crate::plan::LastPushed {
+                    sha256: pushed.sha256,
+                    mode: pushed.mode,
+                    generation: pushed.generation,
+                    content,
+                },
+            );
+        }
+        Ok(crate::plan::QubeInput {
+            qube,
+            desired,
+            last_pushed,
+            snapshot,
+        })
+    }
+
     // ----- proposals -----
 
     /// Puts a proposal into quarantine, after checking the whitelist (the qube may propose

@@ -108,6 +108,10 @@ pub struct WorldData {
     /// Present in golden files; kept verbatim.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub creation_calls: Vec<serde_json::Value>,
+    /// Kernel versions installed in dom0. A golden file has none; the
+    /// kernels in use (`default_kernel`, qubes' `kernel`) are installed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub installed_kernels: Vec<String>,
 }
 
 /// The world, in memory, optionally backed by a world directory.
@@ -131,6 +135,23 @@ impl World {
         for qube in &mut data.vms {
             qube.tags.sort();
             qube.tags.dedup();
+        }
+        let in_use: Vec<String> = data
+            .global_properties
+            .get("default_kernel")
+            .into_iter()
+            .map(|p| p.value.clone())
+            .chain(
+                data.vms
+                    .iter()
+                    .filter_map(|q| q.properties_all.get("kernel").map(|p| p.value.clone())),
+            )
+            .filter(|k| !k.is_empty())
+            .collect();
+        for kernel in in_use {
+            if !data.installed_kernels.contains(&kernel) {
+                data.installed_kernels.push(kernel);
+            }
         }
         let mut world = World { dir: None, data };
         // A recorded world is already consistent (a no-op there); a
@@ -262,6 +283,11 @@ impl World {
     /// A label by name.
     pub fn label(&self, name: &str) -> Option<&Label> {
         self.data.labels.iter().find(|l| l.name == name)
+    }
+
+    /// Whether dom0 has this kernel version installed.
+    pub fn kernel_installed(&self, version: &str) -> bool {
+        self.data.installed_kernels.iter().any(|k| k == version)
     }
 
     /// A label as qubesd's `get_label` finds it: by name, else by index.
@@ -918,6 +944,7 @@ pub struct WorldBuilder {
     qubes: Vec<QubeSpec>,
     policy: Vec<(String, String)>,
     globals: Vec<(String, String)>,
+    kernels: Vec<String>,
 }
 
 impl WorldBuilder {
@@ -933,6 +960,13 @@ impl WorldBuilder {
         self.policy.push((name.to_owned(), text.to_owned()));
         self
     }
+    /// A kernel version installed in dom0 (the default kernel is installed
+    /// implicitly).
+    pub fn kernel(mut self, version: &str) -> WorldBuilder {
+        self.kernels.push(version.to_owned());
+        self
+    }
+
     /// An explicitly set global property (`default_template`, …).
     pub fn global_property(mut self, name: &str, value: &str) -> WorldBuilder {
         self.globals.push((name.to_owned(), value.to_owned()));
@@ -959,6 +993,7 @@ impl WorldBuilder {
                 .collect(),
             qubesd_policy: self.policy.into_iter().collect(),
             creation_calls: Vec::new(),
+            installed_kernels: self.kernels,
         };
         for (name, value) in &self.globals {
             let prop = data.global_properties.get_mut(name).ok_or_else(|| {

@@ -772,6 +772,32 @@ fn property_setters_refuse_like_qubesd() {
             "Cannot change template while qube is running".into()
         )
     );
+    ok(sock, "admin.vm.Shutdown", "beta", "", b"");
+    let r = call(
+        sock,
+        "dom0",
+        "admin.vm.property.Set",
+        "beta",
+        "kernel",
+        b"9.9",
+    );
+    assert_eq!(
+        error_of(&r),
+        (
+            "QubesPropertyValueError".into(),
+            "Kernel '9.9' not installed".into()
+        )
+    );
+    let r = call(
+        sock,
+        "dom0",
+        "admin.property.Set",
+        "adminvm",
+        "default_kernel",
+        b"9.9",
+    );
+    assert_eq!(error_of(&r).1, "Kernel '9.9' not installed");
+    ok(sock, "admin.vm.property.Set", "beta", "kernel", b"6.1-test");
     // Resetting a computed property is accepted and changes nothing.
     ok(sock, "admin.vm.property.Reset", "beta", "icon", b"");
     assert_eq!(

@@ -757,6 +757,13 @@ fn check_vm_setter(state: &State, vm: &str, prop: &str, value: &str) -> Res<()> 
                 "Invalid virtualization mode, supported values: hvm, pv, pvh",
             );
         }
+        // on_property_pre_set_kernel → qubes.app.validate_kernel
+        "kernel" if !value.is_empty() && !state.world.kernel_installed(value) => {
+            return qerr(
+                "QubesPropertyValueError",
+                format!("Kernel {} not installed", py_repr(value)),
+            );
+        }
         // qubes.vm.appvm / dispvm: on_property_pre_set_template
         "template" if qube(state, vm)?.power_state != "Halted" => {
             return qerr(
@@ -857,14 +864,23 @@ fn property_set(holder: PropHolder<'_>, state: &mut State, call: &Call) -> Res<O
             let q = qube_mut(state, name)?;
             assign_vm_property(q, prop, &value);
             state.world.refresh_inherited();
-            let label_changed = prop == "label";
-            if label_changed {
-                // qubesd recomputes the icon and says so between the two events.
+            if matches!(prop, "label" | "template_for_dispvms") {
+                // qubesd's property-set handler recomputes the icon and says
+                // so before listeners get the property-set event itself.
                 state.fire(Event::vm(name, "property-reset:icon", &[("name", "icon")]));
             }
             state.fire(Event::vm(name, &set, &kwargs));
         }
         PropHolder::Global => {
+            if prop == "default_kernel"
+                && !value.is_empty()
+                && !state.world.kernel_installed(&value)
+            {
+                return qerr(
+                    "QubesPropertyValueError",
+                    format!("Kernel {} not installed", py_repr(&value)),
+                );
+            }
             let inherited = world::inherited_from_global(prop);
             let heirs = heirs_of(state, inherited);
             if prop == "default_netvm" {
@@ -1196,6 +1212,20 @@ fn feature_set(state: &mut State, call: &Call) -> Res<Outcome> {
             state.save();
             return Err(e.into());
         }
+    }
+    if key == "boot-mode.active"
+        && old.as_deref() != Some(value.as_str())
+        && qube(state, &call.dest)?
+            .properties_all
+            .get("bootmode")
+            .is_some_and(|p| p.default)
+    {
+        // qubesvm.on_feature_bootmode_set, before listeners see the set.
+        state.fire(Event::vm(
+            &call.dest,
+            "property-reset:bootmode",
+            &[("name", "bootmode")],
+        ));
     }
     state.fire(Event::vm(
         &call.dest,

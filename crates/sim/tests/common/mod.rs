@@ -77,6 +77,7 @@ pub fn small_world() -> World {
         .qube(QubeSpec::app("beta", "tpl-a").label("green"))
         .qube(QubeSpec::app("mgr", "tpl-a").label("purple").tag("mgr-tag"))
         .qube(QubeSpec::standalone("solo").label("orange"))
+        .kernel("6.1-test")
         .global_property("default_template", "tpl-a")
         .global_property("default_dispvm", "dvm-a")
         .policy_file(

@@ -55,6 +55,43 @@ impl Resolution {
         }
     }
 
+    /// The outcome after the user answered an `ask` prompt (qrexec's `handle_user_response`):
+    /// `None` (refused) or a choice outside the offered targets denies; a valid choice allows
+    /// that target with the rule's user, autostart and notify. Other resolutions are returned
+    /// unchanged.
+    pub fn answer(&self, choice: Option<&str>) -> Resolution {
+        match self {
+            Resolution::Ask {
+                targets,
+                user,
+                autostart,
+                notify,
+                rule,
+                ..
+            } => match choice {
+                Some(target) if targets.iter().any(|t| t == target) => Resolution::Allow {
+                    target: target.to_owned(),
+                    user: user.clone(),
+                    autostart: *autostart,
+                    notify: *notify,
+                    rule: rule.clone(),
+                },
+                _ => Resolution::Deny {
+                    notify: *notify,
+                    rule: Some(rule.clone()),
+                },
+            },
+            other => other.clone(),
+        }
+    }
+
+    /// True when an allowed call would connect a qube to itself. qrexec's evaluator allows
+    /// this, and qrexec then refuses it when executing ("loopback qrexec connection not
+    /// supported"); whoever runs the call must refuse it too.
+    pub fn is_loopback(&self, source: &str) -> bool {
+        matches!(self, Resolution::Allow { target, .. } if target == source)
+    }
+
     pub fn is_allow(&self) -> bool {
         matches!(self, Resolution::Allow { .. })
     }
@@ -480,11 +517,15 @@ fn collect_targets_for_ask(
     if targets.remove("@adminvm") {
         targets.insert("dom0".to_owned());
     }
-    if let Some((name, d)) = info.lookup(req.source) {
-        targets.remove(name);
-        if let Some(uuid) = &d.uuid {
-            targets.remove(&format!("uuid:{uuid}"));
-        }
+    // qrexec needs the caller in the system info here (it fails, and so refuses, otherwise).
+    // A caller without a uuid (R4.2's system info has none) simply has no uuid to remove;
+    // qrexec b2822df would fail on it, R4.2's qrexec has no uuid handling at all.
+    let Some((name, d)) = info.lookup(req.source) else {
+        return Err(refused(format!("unknown source qube {}", req.source)));
+    };
+    targets.remove(name);
+    if let Some(uuid) = &d.uuid {
+        targets.remove(&format!("uuid:{uuid}"));
     }
     targets.remove(req.source);
     Ok(targets.into_iter().collect())

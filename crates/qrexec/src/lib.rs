@@ -133,6 +133,11 @@ impl Policy {
     /// Evaluates a call: `service` (e.g. `qubes.ConfigPropose`), `argument` (`+ARG`, or `""` for
     /// none — qrexec always passes at least `+`), the calling qube and the target it asked for
     /// (a name, `@default`, `@dispvm`, `@dispvm:NAME`, `@adminvm`, or `""` for `@default`).
+    ///
+    /// Like qrexec's `evaluate`, this decides by policy only: the caller must still refuse a
+    /// call to itself ([`Resolution::is_loopback`]) and turn an `ask` into allow or deny with
+    /// the user's answer ([`Resolution::answer`]). Service and argument are taken as given:
+    /// sanitise what comes from a qube first ([`sanitize_service_call`]).
     pub fn evaluate(
         &self,
         system: &SystemInfo,

@@ -163,3 +163,179 @@ fn deny_carries_rule_and_notify() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn ask_answers_and_loopback() {
+    let pol =
+        policy("test.P * work @anyvm ask default_target=vault user=root notify=yes autostart=no\n");
+    let ask = pol.evaluate(&system(), "test.P", "+", "work", "@default");
+    // autostart=no keeps only running qubes (and dom0, excluded by @anyvm)
+    assert_eq!(ask.summary(), "ask targets=config-mgr,untrusted");
+    match ask.answer(Some("untrusted")) {
+        Resolution::Allow {
+            target,
+            user,
+            autostart,
+            notify,
+            rule,
+        } => {
+            assert_eq!(target, "untrusted");
+            assert_eq!(user.as_deref(), Some("root"));
+            assert!(!autostart && notify);
+            assert_eq!(rule.line, 1);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(ask.answer(Some("vault")).is_deny(), "not offered");
+    assert!(ask.answer(Some("nosuch")).is_deny());
+    assert!(ask.answer(None).is_deny());
+    let allow =
+        policy("test.L * work @anyvm allow\n").evaluate(&system(), "test.L", "+", "work", "work");
+    assert_eq!(allow.summary(), "allow target=work");
+    assert!(allow.is_loopback("work"));
+    assert!(!allow.is_loopback("vault"));
+    assert_eq!(allow.answer(Some("x")), allow);
+}
+
+#[test]
+fn wildcard_columns_include_dom0_unlike_anyvm() {
+    let p = "test.W * * * allow\n";
+    assert_eq!(eval(p, "test.W", "dom0", "work"), "allow target=work");
+    assert_eq!(eval(p, "test.W", "work", "dom0"), "allow target=dom0");
+    assert_eq!(eval(p, "test.W", "work", "@adminvm"), "allow target=dom0");
+    assert_eq!(
+        eval(p, "test.W", "work", "@dispvm"),
+        "allow target=@dispvm:default-dvm"
+    );
+}
+
+#[test]
+fn uuid_designators() {
+    let uuid = "uuid:11111111-2222-3333-4444-555555555555"; // config-mgr
+    let p = format!("test.U * {uuid} work allow\ntest.V * work {uuid} allow\n");
+    assert_eq!(
+        eval(&p, "test.U", "config-mgr", "work"),
+        "allow target=work"
+    );
+    assert_eq!(eval(&p, "test.U", uuid, "work"), "allow target=work");
+    assert_eq!(eval(&p, "test.U", "untrusted", "work"), "deny");
+    assert_eq!(
+        eval(&p, "test.V", "work", "config-mgr"),
+        "allow target=config-mgr"
+    );
+    assert_eq!(
+        eval(&p, "test.V", "work", uuid),
+        format!("allow target={uuid}")
+    );
+    // an unknown uuid is an unknown qube: @default
+    assert_eq!(
+        eval(
+            "test.D * work @default allow target=vault\n",
+            "test.D",
+            "work",
+            "uuid:00000000-dead-beef-0000-000000000000"
+        ),
+        "allow target=vault"
+    );
+    // the all-zero uuid is dom0
+    let z = "uuid:00000000-0000-0000-0000-000000000000";
+    assert_eq!(
+        eval("test.Z * work @adminvm allow\n", "test.Z", "work", z),
+        "allow target=uuid:00000000-0000-0000-0000-000000000000"
+    );
+    assert_eq!(
+        eval("test.Z * work dom0 allow\n", "test.Z", "work", "@adminvm"),
+        "allow target=dom0"
+    );
+}
+
+#[test]
+fn disposable_tokens() {
+    let p = "test.D * work @dispvm:@tag:dvm-tag allow\n\
+             test.E * work @dispvm:default-dvm allow\n\
+             test.F * work @default allow target=@dispvm\n\
+             test.G * work @default ask target=@dispvm:default-dvm\n\
+             test.H * @dispvm:default-dvm work allow\n\
+             test.I * @dispvm:@tag:dvm-tag work allow\n";
+    assert_eq!(
+        eval(p, "test.D", "work", "@dispvm"),
+        "allow target=@dispvm:default-dvm"
+    );
+    assert_eq!(
+        eval(p, "test.D", "work", "@dispvm:default-dvm"),
+        "allow target=@dispvm:default-dvm"
+    );
+    assert_eq!(eval(p, "test.D", "work", "default-dvm"), "deny");
+    assert_eq!(
+        eval(p, "test.E", "work", "@dispvm"),
+        "allow target=@dispvm:default-dvm"
+    );
+    assert_eq!(
+        eval(p, "test.E", "work", "@dispvm:default-dvm"),
+        "allow target=@dispvm:default-dvm"
+    );
+    // not a disposable template: refused before any rule
+    assert_eq!(eval(p, "test.E", "work", "@dispvm:work"), "deny");
+    assert_eq!(
+        eval(p, "test.F", "work", "@default"),
+        "allow target=@dispvm:default-dvm"
+    );
+    assert_eq!(
+        eval(p, "test.F", "vault", "@default"),
+        "deny",
+        "vault has no default_dispvm"
+    );
+    assert_eq!(
+        eval(p, "test.G", "work", ""),
+        "ask targets=@dispvm:default-dvm"
+    );
+    // qrexec's quirk: disposable tokens in the source column never match a calling qube
+    assert_eq!(eval(p, "test.H", "default-dvm", "work"), "deny");
+    assert_eq!(eval(p, "test.I", "default-dvm", "work"), "deny");
+}
+
+#[test]
+fn defaults_of_notify_and_autostart() {
+    let s = system();
+    let p = policy("a.A * work vault allow\na.D * work vault deny\na.Q * work vault ask\n");
+    match p.evaluate(&s, "a.A", "+", "work", "vault") {
+        Resolution::Allow {
+            notify,
+            autostart,
+            user,
+            ..
+        } => assert!(!notify && autostart && user.is_none()),
+        other => panic!("{other:?}"),
+    }
+    match p.evaluate(&s, "a.D", "+", "work", "vault") {
+        Resolution::Deny { notify, .. } => assert!(notify),
+        other => panic!("{other:?}"),
+    }
+    match p.evaluate(&s, "a.Q", "+", "work", "vault") {
+        Resolution::Ask {
+            notify, autostart, ..
+        } => assert!(!notify && autostart),
+        other => panic!("{other:?}"),
+    }
+    let why = p.decide(&s, "a.D", "+", "work", "vault").reason;
+    assert_eq!(why, "denied by policy 30-test.policy:2");
+    assert_eq!(
+        p.decide(&s, "a.X", "+", "work", "vault").reason,
+        "no matching rule found"
+    );
+}
+
+#[test]
+fn requests_for_tokens_that_cannot_be_requested_are_refused() {
+    let p = "* * @anyvm * allow\n";
+    for target in [
+        "*",
+        "@anyvm",
+        "@tag:qubes-config-sync-managed",
+        "@type:AppVM",
+        "@dispvm:",
+        "@dispvm:@tag:dvm-tag",
+    ] {
+        assert_eq!(eval(p, "test.X", "work", target), "deny", "{target}");
+    }
+}

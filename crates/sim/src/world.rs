@@ -190,12 +190,18 @@ impl World {
             .is_none();
         if empty {
             for (file, text) in &self.data.qubesd_policy {
-                if file.contains('/') || file.starts_with('.') {
+                // Plain names, or `include/NAME`-style paths inside the directory.
+                let parts: Vec<&str> = file.split('/').collect();
+                if parts.iter().any(|p| p.is_empty() || p.starts_with('.')) {
                     return Err(SimError::WorldInvalid(format!(
-                        "policy file name {file:?} is not a plain file name"
+                        "policy file name {file:?} is not a path inside the policy directory"
                     )));
                 }
-                write_atomic(&policy.join(file), text.as_bytes())?;
+                let path = policy.join(file);
+                if let Some(parent) = path.parent() {
+                    fs::create_dir_all(parent).map_err(|e| SimError::io("creating", parent, e))?;
+                }
+                write_atomic(&path, text.as_bytes())?;
             }
         }
         let qubes = dir.join(QUBES_DIR);

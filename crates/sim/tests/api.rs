@@ -869,3 +869,39 @@ fn a_world_without_uuids_lists_like_r4_2() {
         "{list}"
     );
 }
+
+#[test]
+fn parallel_clients_are_all_served_and_serialised() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let server = serve(small_world(), tmp.path());
+    server.set_latency(std::time::Duration::from_millis(5));
+    let sock = server.socket_path().to_owned();
+    let workers: Vec<_> = (0..32)
+        .map(|i| {
+            let sock = sock.clone();
+            std::thread::spawn(move || {
+                for j in 0..4 {
+                    let reply = call(
+                        &sock,
+                        "dom0",
+                        "admin.vm.feature.Set",
+                        "beta",
+                        &format!("p{i}-{j}"),
+                        b"1",
+                    );
+                    assert_eq!(reply, b"0\0");
+                    let list = call(&sock, "dom0", "admin.vm.List", "alpha", "", b"");
+                    assert!(list.starts_with(b"0\0alpha class=AppVM"));
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().expect("worker");
+    }
+    let features = ok(&sock, "admin.vm.feature.List", "beta", "", b"");
+    assert_eq!(features.lines().count(), 128);
+    server.stop();
+    let saved = qcs_sim::World::load(&tmp.path().join("world")).expect("reload");
+    assert_eq!(saved.qube("beta").expect("beta").features.len(), 128);
+}

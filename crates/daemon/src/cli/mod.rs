@@ -1,0 +1,121 @@
+//! The `qvm-config-sync` command line: one subcommand per verb. Commands that
+//! need no backend (`scan`) run in-process; the D-Bus client commands will be
+//! added as further variants of [`Command`].
+//!
+//! Exit codes are part of the stable interface: 0 = clean / success, 1 = findings,
+//! 2 = error (bad usage, unreadable input, input over the limits).
+
+mod scan;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+pub use scan::{ScanArgs, run_scan};
+
+/// Exit code: nothing found.
+pub const EXIT_CLEAN: u8 = 0;
+/// Exit code: at least one finding.
+pub const EXIT_FINDINGS: u8 = 1;
+/// Exit code: the command could not do its job.
+pub const EXIT_ERROR: u8 = 2;
+
+/// Command line of `qvm-config-sync`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "qvm-config-sync",
+    version,
+    about = "Review and sync configuration files between Qubes OS qubes"
+)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Scan a file with the risk rules, as if it were proposed for HOME_RELATIVE_PATH
+    /// (works without the backend). Exit 0 when clean, 1 with findings, 2 on error.
+    Scan(ScanArgs),
+}
+
+/// When to colour human output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum ColourChoice {
+    /// When standard output is a terminal and NO_COLOR is not set.
+    #[default]
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// A failure reported with exit code 2.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// An input file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file as given.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// An input is not a regular file.
+    #[error("{path} is not a regular file ({kind})")]
+    NotRegular {
+        /// The file as given.
+        path: String,
+        /// What it is.
+        kind: &'static str,
+    },
+    /// An input is larger than the engine will parse.
+    #[error("{path} is over the limit of {limit} bytes")]
+    TooLarge {
+        /// The file as given.
+        path: String,
+        /// The limit.
+        limit: usize,
+    },
+    /// `--as` is not a valid home-relative path.
+    #[error("invalid --as path {path:?}: {reason}")]
+    InvalidAs {
+        /// The path as given (escaped for display).
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// Output could not be written.
+    #[error("cannot write output: {0}")]
+    Write(#[from] std::io::Error),
+}
+
+/// Parses the process arguments and runs the command; returns the exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap prints help/version to stdout (exit 0) and usage errors to stderr.
+            let code = if e.use_stderr() {
+                EXIT_ERROR
+            } else {
+                EXIT_CLEAN
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = match cli.command {
+        Command::Scan(args) => run_scan(&args, &mut std::io::stdout().lock()),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("qvm-config-sync: error: {e}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}

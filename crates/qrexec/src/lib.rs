@@ -4,11 +4,31 @@
 //! It must not talk to qubesd or spawn processes: it is pure logic over policy text
 //! and a system description, so dom0 administrators can trust what it prints.
 //!
+//! * [`Policy`] loads a policy directory ([`Policy::load_dir`]) or in-memory files
+//!   ([`Policy::from_files`]) and evaluates calls ([`Policy::evaluate`]) against a
+//!   [`SystemInfo`] (the JSON of qubesd's `internal.GetSystemInfo`), giving a [`Resolution`].
+//! * [`sanitize_service_call`] is what qrexec-daemon does to `SERVICE+ARG` from a qube.
+//! * [`generator`] turns the store's whitelist into the per-profile policy file; [`checker`]
+//!   reports what each qube may do with our services and flags over-grants; [`trust`] holds the
+//!   names both agree on (tags, services, files).
+//! * The binary `qubes-policy-eval` wraps evaluation and the checker for use from outside.
+//!
 //! The parser and evaluator follow qrexec's own (`qrexec/policy/parser.py` in
-//! QubesOS/qubes-core-qrexec) including its messages and quirks: any syntax error anywhere
-//! refuses the whole policy; files are read in C-locale order; the first matching rule wins; no
-//! match denies; an unknown requested target is treated as `@default`; `@anyvm` in the
-//! destination column also matches `@default` and `@dispvm` requests.
+//! QubesOS/qubes-core-qrexec b2822df) including its messages and quirks: any syntax error
+//! anywhere refuses the whole policy; files are read in C-locale order and only if qrexec would
+//! read them; the first matching rule wins; no match denies; an unknown requested target is
+//! treated as `@default`; `@anyvm` in the destination column also matches `@default` and
+//! `@dispvm` requests; `*` in the source and destination columns includes dom0; disposable
+//! tokens in the source column never match a calling qube. Where qrexec's evaluator crashes
+//! (which refuses the call), this one denies. Deliberate differences, all about input qrexec
+//! never sees in a real dom0:
+//! * includes resolve inside the loaded directory (an absolute `/etc/qubes/policy.d/...` path
+//!   is read from the loaded directory), so a copy of dom0's policy is self-contained;
+//! * a system description without uuids (R4.2's) is accepted everywhere;
+//! * include loops are refused after 32 levels instead of recursing until Python gives up;
+//! * ask targets are sorted (qrexec returns an unordered set);
+//! * `internal` qubes are not removed from ask targets ([`DomainInfo`] does not carry the
+//!   `internal` key).
 
 pub mod checker;
 mod error;

@@ -65,6 +65,8 @@ pub enum StoreError {
     },
     #[error("profile {0} would have more than {MAX_FILES} files (one push carries at most that)")]
     TooManyFiles(String),
+    #[error("{0} is on the never-sync list (secrets, histories, .git): refused")]
+    NeverSync(String),
     #[error("path {0} appears twice in one change")]
     DuplicatePath(String),
     #[error("sha256 {0:?} is not 64 lowercase hex digits")]
@@ -77,6 +79,12 @@ pub enum StoreError {
     ProfileExists(String),
     #[error("profile {profile} has no file {path}")]
     FileNotFound { profile: String, path: String },
+    #[error("profile {profile} has no generation {generation} (current: {current})")]
+    NoSuchGeneration {
+        profile: String,
+        generation: u64,
+        current: u64,
+    },
     #[error("proposal #{0} does not exist")]
     ProposalNotFound(i64),
     #[error("proposal #{id} is already {status}")]
@@ -336,6 +344,7 @@ pub mod action {
     pub const PROPOSAL_REFUSED: &str = "proposal-refused";
     pub const PROPOSAL_ACCEPTED: &str = "proposal-accepted";
     pub const PROPOSAL_REJECTED: &str = "proposal-rejected";
+    pub const REVERT: &str = "revert";
     pub const PUSH: &str = "push";
     pub const ROLLBACK: &str = "rollback";
 }
@@ -371,6 +380,16 @@ fn check_path(path: &str) -> Result<RelativePath> {
         path: truncated(path),
         source,
     })
+}
+
+/// A path that may enter a profile: valid, and not on the never-sync list of the shipped
+/// rules (private keys, credentials, histories, `.git/`: blocked in both directions).
+fn check_syncable_path(path: &str) -> Result<RelativePath> {
+    let path = check_path(path)?;
+    if crate::risk::is_never_sync(path.as_str()) {
+        return Err(StoreError::NeverSync(path.to_string()));
+    }
+    Ok(path)
 }
 
 fn check_qube(name: &str) -> Result<String> {
@@ -807,6 +826,68 @@ impl Store {
         Ok(out)
     }
 
+    /// Store-side rollback: makes the profile's files what they were at `generation`, as a
+    /// new generation (history is kept, so the revert itself can be reverted). Returns the
+    /// new generation, or the current one if nothing differs.
+    pub fn revert_to_generation(&mut self, profile: &str, generation: u64) -> Result<u64> {
+        let target = self.files_at_generation(profile, generation)?;
+        let profile_id = check_profile(profile)?;
+        let tx = self.write_tx()?;
+        let current_generation = {
+            let g: i64 = tx
+                .query_row(
+                    "SELECT generation FROM profiles WHERE id = ?1",
+                    [profile_id.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .ok_or_else(|| StoreError::ProfileNotFound(profile_id.to_string()))?;
+            to_u64(g, "generation")?
+        };
+        if generation > current_generation {
+            return Err(StoreError::NoSuchGeneration {
+                profile: profile_id.to_string(),
+                generation,
+                current: current_generation,
+            });
+        }
+        let current = current_meta_in(&tx, &profile_id)?;
+        let wanted: std::collections::BTreeSet<&str> =
+            target.iter().map(|f| f.path.as_str()).collect();
+        let removed: Vec<String> = current
+            .keys()
+            .filter(|p| !wanted.contains(p.as_str()))
+            .map(|p| p.to_string())
+            .collect();
+        let mut edits: Vec<FileEdit<'_>> = target
+            .iter()
+            .map(|f| FileEdit {
+                path: f.path.as_str(),
+                content: Some(&f.bytes),
+                mode: f.mode.bits(),
+            })
+            .collect();
+        edits.extend(removed.iter().map(|path| FileEdit {
+            path,
+            content: None,
+            mode: 0o644,
+        }));
+        let new_generation = apply_edits(&tx, &profile_id, &edits, None, action::REVERT)?;
+        audit(
+            &tx,
+            action::REVERT,
+            None,
+            Some(profile_id.as_str()),
+            None,
+            None,
+            Some(new_generation),
+            None,
+            serde_json::json!({ "to_generation": generation }),
+        )?;
+        tx.commit()?;
+        Ok(new_generation)
+    }
+
     // ----- qubes -----
 
     /// The settings of a qube (defaults if it was never configured).
@@ -1059,29 +1140,37 @@ impl Store {
         match self.try_submit(proposal) {
             Ok(id) => Ok(id),
             Err(error) => {
-                // Log what we can attribute; an invalid qube name is logged escaped.
-                let tx = self.write_tx()?;
-                audit(
-                    &tx,
-                    action::PROPOSAL_REFUSED,
-                    Some(&truncated(proposal.source_qube)),
-                    Some(&truncated(proposal.profile)),
-                    Some(&truncated(proposal.path)),
-                    None,
-                    None,
-                    None,
-                    serde_json::json!({ "reason": error.to_string(), "size": proposal.content.len() }),
-                )?;
-                tx.commit()?;
+                // The refusal is what the caller must see; if even logging it fails (the
+                // database is unwritable), the original error is still returned.
+                let _logged = self.log_refusal(proposal, &error);
                 Err(error)
             }
         }
     }
 
+    /// Audits a refused proposal. Untrusted names are stored truncated; the text is data,
+    /// rendered through the safe renderer like everything else from a qube.
+    fn log_refusal(&mut self, proposal: &NewProposal<'_>, error: &StoreError) -> Result<()> {
+        let tx = self.write_tx()?;
+        audit(
+            &tx,
+            action::PROPOSAL_REFUSED,
+            Some(&truncated(proposal.source_qube)),
+            Some(&truncated(proposal.profile)),
+            Some(&truncated(proposal.path)),
+            None,
+            None,
+            None,
+            serde_json::json!({ "reason": error.to_string(), "size": proposal.content.len() }),
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
     fn try_submit(&mut self, proposal: &NewProposal<'_>) -> Result<i64> {
         let qube = check_qube(proposal.source_qube)?;
         let profile = check_profile(proposal.profile)?;
-        let path = check_path(proposal.path)?;
+        let path = check_syncable_path(proposal.path)?;
         check_size("proposed file", proposal.content.len(), MAX_FILE_BYTES)?;
         check_size("note", proposal.note.len(), MAX_NOTE_BYTES)?;
         let base = proposal.base_sha256.map(check_hash).transpose()?;
@@ -1588,6 +1677,31 @@ fn current_files_in(conn: &Connection, profile: &ProfileId) -> Result<Vec<Curren
     Ok(out)
 }
 
+/// Path → (sha256, mode) of the current files of a profile, without their contents.
+fn current_meta_in(
+    conn: &Connection,
+    profile: &ProfileId,
+) -> Result<std::collections::BTreeMap<RelativePath, (String, FileMode)>> {
+    let mut stmt = conn.prepare(
+        "SELECT path, sha256, mode FROM file_versions AS fv \
+         WHERE profile = ?1 AND deleted = 0 AND generation = (SELECT max(generation) \
+             FROM file_versions WHERE profile = fv.profile AND path = fv.path)",
+    )?;
+    let rows = stmt.query_map([profile.as_str()], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
+    })?;
+    let mut out = std::collections::BTreeMap::new();
+    for row in rows {
+        let (path, sha256, mode) = row?;
+        out.insert(path_from_db(&path)?, (sha256, mode_from_db(mode)?));
+    }
+    Ok(out)
+}
+
 fn qube_settings_in(conn: &Connection, qube: &str) -> Result<QubeSettings> {
     let auto_apply: bool = conn
         .query_row(
@@ -1719,16 +1833,16 @@ fn apply_edits(
         [profile.as_str()],
         |r| r.get(0),
     )?;
-    let mut current: std::collections::BTreeMap<RelativePath, CurrentFile> =
-        current_files_in(tx, profile)?
-            .into_iter()
-            .map(|f| (f.path.clone(), f))
-            .collect();
+    let mut current = current_meta_in(tx, profile)?;
     // Validate everything first, so a bad edit changes nothing.
     let mut checked = Vec::with_capacity(edits.len());
     let mut seen_paths = std::collections::BTreeSet::new();
     for edit in edits {
-        let path = check_path(edit.path)?;
+        // Removing a never-sync file that got in somehow must stay possible.
+        let path = match edit.content {
+            Some(_) => check_syncable_path(edit.path)?,
+            None => check_path(edit.path)?,
+        };
         if !seen_paths.insert(path.clone()) {
             return Err(StoreError::DuplicatePath(path.to_string()));
         }
@@ -1749,9 +1863,7 @@ fn apply_edits(
         let (sha, mode) = match content {
             Some((bytes, mode)) => {
                 let sha = sha256_hex(bytes);
-                if accepted_from.is_none()
-                    && before.is_some_and(|f| f.sha256 == sha && f.mode == mode)
-                {
+                if accepted_from.is_none() && before.is_some_and(|(s, m)| *s == sha && *m == mode) {
                     continue;
                 }
                 (Some(sha), Some(mode))
@@ -1806,18 +1918,7 @@ fn apply_edits(
         }
         match content {
             Some((bytes, mode)) => {
-                current.insert(
-                    path.clone(),
-                    CurrentFile {
-                        version_id: 0,
-                        path,
-                        bytes: Vec::new(),
-                        sha256: sha256_hex(bytes),
-                        mode,
-                        generation: to_u64(generation, "generation")?,
-                        provenance: Provenance::LocalEdit,
-                    },
-                );
+                current.insert(path, (sha256_hex(bytes), mode));
             }
             None => {
                 current.remove(&path);

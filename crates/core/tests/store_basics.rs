@@ -670,3 +670,77 @@ fn verify_detects_a_broken_invariant() {
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert!(problems[0].contains("audit"), "{problems:?}");
 }
+
+#[test]
+fn never_sync_paths_cannot_enter_by_edit_or_proposal() {
+    let (_dir, mut store) = git_store();
+    for path in [
+        ".ssh/id_ed25519",
+        ".bash_history",
+        ".git/config",
+        "p/.git/hooks/post-checkout",
+    ] {
+        assert!(
+            matches!(
+                store.put_file("git", path, b"secret", 0o600),
+                Err(StoreError::NeverSync(_))
+            ),
+            "{path}"
+        );
+        assert!(
+            matches!(
+                store.submit_proposal(&proposal("work", "git", path, b"secret")),
+                Err(StoreError::NeverSync(_))
+            ),
+            "{path}"
+        );
+    }
+    assert!(store.proposals(None).unwrap().is_empty());
+    // The public half of a key pair is fine.
+    store
+        .put_file("git", ".ssh/id_ed25519.pub", b"ssh-ed25519 AAAA", 0o644)
+        .unwrap();
+}
+
+#[test]
+fn a_profile_can_be_reverted_to_any_generation() {
+    let mut store = Store::open_in_memory().unwrap();
+    store.create_profile("git", "").unwrap();
+    store.put_file("git", ".a", b"a1", 0o644).unwrap(); // 1
+    store.put_file("git", ".b", b"b1", 0o600).unwrap(); // 2
+    store.put_file("git", ".a", b"a2", 0o644).unwrap(); // 3
+    store.remove_file("git", ".b").unwrap(); // 4
+    store.put_file("git", ".c", b"c1", 0o644).unwrap(); // 5
+
+    assert_eq!(store.revert_to_generation("git", 2).unwrap(), 6);
+    let files: Vec<(String, Vec<u8>, u32)> = store
+        .current_files("git")
+        .unwrap()
+        .into_iter()
+        .map(|f| (f.path.to_string(), f.bytes, f.mode.bits()))
+        .collect();
+    assert_eq!(
+        files,
+        vec![
+            (".a".to_owned(), b"a1".to_vec(), 0o644),
+            (".b".to_owned(), b"b1".to_vec(), 0o600)
+        ]
+    );
+    // Reverting to the state we are in changes nothing; the revert itself is revertible.
+    assert_eq!(store.revert_to_generation("git", 6).unwrap(), 6);
+    assert_eq!(store.revert_to_generation("git", 5).unwrap(), 7);
+    assert_eq!(store.current_files("git").unwrap().len(), 2);
+    assert!(store.current_file("git", ".c").unwrap().is_some());
+    assert!(matches!(
+        store.revert_to_generation("git", 99),
+        Err(StoreError::NoSuchGeneration { .. })
+    ));
+    assert!(
+        store
+            .audit_log(0, 1000)
+            .unwrap()
+            .iter()
+            .any(|e| e.action == action::REVERT)
+    );
+    assert!(store.verify().unwrap().is_empty());
+}

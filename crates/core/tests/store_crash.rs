@@ -54,6 +54,9 @@ fn say(line: &str) {
 fn worker(db: &Path, seed: u64) -> ! {
     let mut rng = Rng(seed | 1);
     let mut store = Store::open(db).expect("worker: open");
+    // Load the shipped rules (the never-sync list) now, so the kills land in the loop and
+    // not in this one-time setup.
+    let _ = qcs_core::risk::is_never_sync(".gitconfig");
     say("ready");
     let mut iteration: u64 = 0;
     loop {
@@ -256,6 +259,16 @@ fn sigkill_at_random_points() {
     let mut rng = Rng(base_seed | 1);
     let mut expected = Expected::default();
     let exe = std::env::current_exe().unwrap();
+    // The workers' stderr, shown if the test fails.
+    let worker_log = dir.path().join("worker-stderr.log");
+    let worker_errors = || {
+        let text = std::fs::read_to_string(&worker_log).unwrap_or_default();
+        text.lines()
+            .filter(|l| l.contains("panicked") || l.contains("worker:"))
+            .take(10)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
     let mut killed_mid_loop = 0;
     let mut committed_lines = 0;
     for trial in 0..TRIALS {
@@ -265,7 +278,13 @@ fn sigkill_at_random_points() {
             .env(ENV_SEED, rng.next().to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&worker_log)
+                    .unwrap(),
+            ))
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
@@ -312,7 +331,8 @@ fn sigkill_at_random_points() {
     // The test must have exercised real work, not only killed idle processes.
     assert!(
         committed_lines > TRIALS,
-        "too few committed steps: {committed_lines}"
+        "too few committed steps: {committed_lines}; worker errors:\n{}",
+        worker_errors()
     );
     assert!(proposals > TRIALS / 2);
 }

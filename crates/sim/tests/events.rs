@@ -213,3 +213,75 @@ fn events_request_errors_are_plain_replies() {
     assert_eq!(r, b"2\0QubesVMNotFoundError\0\0No such domain: 'ghost'\0");
     assert_eq!(server.listener_count(), 0);
 }
+
+#[test]
+fn netvm_changes_announce_the_effective_value() {
+    use qcs_sim::world::{QubeSpec, World};
+    let world = World::builder()
+        .qube(QubeSpec::template_vm("t").label("black"))
+        .qube(
+            QubeSpec::app("net", "t")
+                .label("red")
+                .property("provides_network", "True"),
+        )
+        .qube(QubeSpec::app("web", "t").label("blue"))
+        .qube(
+            QubeSpec::app("offline", "t")
+                .label("gray")
+                .property("netvm", ""),
+        )
+        .build()
+        .expect("world");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let server = serve(world, tmp.path());
+    let sock = server.socket_path().to_owned();
+    let mut web = EventStream::connect(&server, "dom0", "web");
+    let mut offline = EventStream::connect(&server, "dom0", "offline");
+    web.drain();
+    offline.drain();
+    ok(
+        &sock,
+        "admin.property.Set",
+        "adminvm",
+        "default_netvm",
+        b"net",
+    );
+    let got = parse_messages(&web.drain());
+    let names: Vec<&str> = got.iter().map(|m| m.1.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "property-pre-set:netvm",
+            "property-set:netvm",
+            "property-reset:netvm"
+        ]
+    );
+    assert_eq!(got[1].2[1], ("newvalue".to_owned(), "net".to_owned()));
+    assert_eq!(got[1].2[2], ("oldvalue".to_owned(), "None".to_owned()));
+    assert!(
+        offline.messages().is_empty(),
+        "explicit netvm does not follow the default"
+    );
+    assert_eq!(
+        ok(&sock, "admin.vm.property.Get", "web", "netvm", b""),
+        "default=True type=vm net"
+    );
+    // Resetting an explicit netvm to a different default announces the set.
+    ok(&sock, "admin.vm.property.Reset", "offline", "netvm", b"");
+    let names: Vec<String> = offline.messages().into_iter().map(|m| m.1).collect();
+    assert_eq!(
+        names,
+        [
+            "property-pre-set:netvm",
+            "property-pre-reset:netvm",
+            "property-pre-del:netvm",
+            "property-set:netvm",
+            "property-reset:netvm",
+            "property-del:netvm"
+        ]
+    );
+    assert_eq!(
+        ok(&sock, "admin.vm.property.Get", "offline", "netvm", b""),
+        "default=True type=vm net"
+    );
+}

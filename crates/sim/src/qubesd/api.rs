@@ -935,6 +935,27 @@ fn fire_heir_resets(state: &mut State, global: &str, oldvalue: &str, heirs: &[St
         _ => return,
     };
     for vm in heirs {
+        if vm_prop == "netvm" {
+            // NetVMMixin.on_property_reset_netvm announces the new value
+            // first (handlers run before listeners get the reset).
+            let newvalue = state
+                .world
+                .qube(vm)
+                .and_then(|q| q.properties_all.get("netvm"))
+                .map(|p| event_value("vm", &p.value))
+                .unwrap_or_else(|| "None".into());
+            if newvalue != oldvalue {
+                state.fire(Event::vm(
+                    vm,
+                    "property-set:netvm",
+                    &[
+                        ("name", "netvm"),
+                        ("newvalue", &newvalue),
+                        ("oldvalue", oldvalue),
+                    ],
+                ));
+            }
+        }
         state.fire(Event::vm(
             vm,
             format!("property-reset:{vm_prop}"),
@@ -1011,6 +1032,21 @@ fn property_reset(holder: PropHolder<'_>, state: &mut State, prop: &str) -> Res<
     let ev = |stage: &str| format!("property-{stage}:{prop}");
     match holder {
         PropHolder::Vm(name) => {
+            // NetVMMixin: resetting netvm announces the change as a set too.
+            let netvm_change = (prop == "netvm")
+                .then(|| event_value("vm", &default))
+                .filter(|new| *new != oldvalue);
+            if let Some(new) = &netvm_change {
+                state.fire(Event::vm(
+                    name,
+                    "property-pre-set:netvm",
+                    &[
+                        ("name", "netvm"),
+                        ("newvalue", new),
+                        ("oldvalue", &oldvalue),
+                    ],
+                ));
+            }
             state.fire(Event::vm(name, ev("pre-reset"), &kwargs));
             state.fire(Event::vm(name, ev("pre-del"), &kwargs));
             let q = qube_mut(state, name)?;
@@ -1021,6 +1057,17 @@ fn property_reset(holder: PropHolder<'_>, state: &mut State, prop: &str) -> Res<
             q.properties_explicit.shift_remove(prop);
             sync_mirrors(q, prop);
             state.world.refresh_inherited();
+            if let Some(new) = &netvm_change {
+                state.fire(Event::vm(
+                    name,
+                    "property-set:netvm",
+                    &[
+                        ("name", "netvm"),
+                        ("newvalue", new),
+                        ("oldvalue", &oldvalue),
+                    ],
+                ));
+            }
             state.fire(Event::vm(name, ev("reset"), &kwargs));
             state.fire(Event::vm(name, ev("del"), &kwargs));
         }

@@ -200,6 +200,9 @@ pub fn check(policy: &Policy, system: Option<&SystemInfo>) -> Report {
         }
         for service in &services {
             for arg in probe_arguments(policy, service) {
+                if !policy.may_grant(system, service, &arg, source) {
+                    continue;
+                }
                 for target in &targets {
                     let resolution = policy.evaluate(system, service, &arg, source, target);
                     if resolution.is_deny() {

@@ -340,6 +340,21 @@ fn expand(token: &Token, info: &SystemInfo) -> Result<Vec<String>, Refused> {
     Ok(out)
 }
 
+/// False when no allow/ask rule matches this service, argument and source: every target is then
+/// denied, so callers probing many targets can skip them.
+pub(crate) fn may_grant(
+    rules: &[Rule],
+    info: &SystemInfo,
+    service: &str,
+    argument: &str,
+    source: &str,
+) -> bool {
+    rules.iter().any(|r| {
+        !matches!(r.action, Action::Deny { .. })
+            && rule_matches_but_target(r, service, argument, source, info)
+    })
+}
+
 pub(crate) struct Request<'r> {
     pub service: &'r str,
     pub argument: &'r str,

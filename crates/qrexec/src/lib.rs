@@ -170,6 +170,24 @@ impl Policy {
             .resolution
     }
 
+    /// False when no allow/ask rule matches `service`, `argument` and `source`, i.e. every
+    /// target would be denied.
+    pub fn may_grant(
+        &self,
+        system: &SystemInfo,
+        service: &str,
+        argument: &str,
+        source: &str,
+    ) -> bool {
+        eval::may_grant(
+            &self.rules,
+            system,
+            service,
+            &plus_argument(argument),
+            source,
+        )
+    }
+
     /// As [`Policy::evaluate`], with qrexec's reason for the outcome.
     pub fn decide(
         &self,
@@ -179,11 +197,7 @@ impl Policy {
         source: &str,
         target: &str,
     ) -> Decision {
-        let argument = if argument.starts_with('+') {
-            argument.to_owned()
-        } else {
-            format!("+{argument}")
-        };
+        let argument = plus_argument(argument);
         eval::evaluate(
             &self.rules,
             system,
@@ -194,5 +208,14 @@ impl Policy {
                 target,
             },
         )
+    }
+}
+
+/// The argument as the policy matches it: always with its leading `+`.
+fn plus_argument(argument: &str) -> String {
+    if argument.starts_with('+') {
+        argument.to_owned()
+    } else {
+        format!("+{argument}")
     }
 }

@@ -71,8 +71,6 @@ pub enum StoreError {
     DuplicatePath(String),
     #[error("sha256 {0:?} is not 64 lowercase hex digits")]
     InvalidHash(String),
-    #[error("findings are not valid JSON: {0}")]
-    InvalidFindings(String),
     #[error("profile {0} does not exist")]
     ProfileNotFound(String),
     #[error("profile {0} already exists")]
@@ -558,8 +556,24 @@ impl Store {
     /// Opens (creating if needed) the store at `path`, in WAL mode, migrating the schema.
     pub fn open(path: impl AsRef<Path>) -> Result<Store> {
         let path = path.as_ref();
+        create_private_file(path)?;
         let conn = Connection::open(path)?;
         Store::setup(conn, Some(path.to_owned()))
+    }
+
+    /// Where the backend keeps the store: `$XDG_DATA_HOME/qubes-config-sync/store.sqlite`,
+    /// falling back to `~/.local/share/...`. `None` without either variable.
+    pub fn default_path() -> Option<PathBuf> {
+        let data_home = std::env::var_os("XDG_DATA_HOME")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .or_else(|| {
+                std::env::var_os("HOME")
+                    .map(PathBuf::from)
+                    .filter(|p| p.is_absolute())
+                    .map(|home| home.join(".local/share"))
+            })?;
+        Some(data_home.join("qubes-config-sync").join("store.sqlite"))
     }
 
     /// A private in-memory store, for tests and previews.
@@ -1606,6 +1620,25 @@ impl Store {
     /// files (as a new generation; history is kept). All or nothing.
     pub fn import_profiles(&mut self, dir: &Path) -> Result<ImportSummary> {
         exchange::import(self, dir)
+    }
+}
+
+/// Creates the database file readable by its owner only (SQLite gives the `-wal` and `-shm`
+/// files the same mode). An existing file is left as it is.
+fn create_private_file(path: &Path) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(source) => Err(StoreError::Io {
+            path: path.to_owned(),
+            source,
+        }),
     }
 }
 

@@ -744,3 +744,17 @@ fn a_profile_can_be_reverted_to_any_generation() {
     );
     assert!(store.verify().unwrap().is_empty());
 }
+
+#[test]
+fn the_database_files_are_private_to_their_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let (dir, mut store) = temp_store();
+    store.create_profile("git", "").unwrap();
+    for name in ["store.sqlite", "store.sqlite-wal", "store.sqlite-shm"] {
+        let mode = std::fs::metadata(dir.path().join(name))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "{name} is {mode:o}");
+    }
+}

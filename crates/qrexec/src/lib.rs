@@ -71,8 +71,8 @@ pub struct Policy {
 /// Where `!compat-4.0` reads the R4.0 per-service policy files from.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum LegacyPolicy {
-    /// `<dir>/../../qubes-rpc/policy` if it exists (dom0's `/etc/qubes-rpc/policy` beside
-    /// `/etc/qubes/policy.d`), otherwise none.
+    /// For a directory laid out as dom0's (`…/qubes/policy.d`), `…/qubes-rpc/policy` if it
+    /// exists (dom0's `/etc/qubes-rpc/policy`); otherwise none.
     #[default]
     Beside,
     /// This directory.

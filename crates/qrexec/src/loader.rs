@@ -529,10 +529,15 @@ impl<'a> Loader<'a> {
     }
 }
 
-/// The legacy (R4.0) policy directory beside a policy directory laid out as dom0's:
-/// `<dir>/../../qubes-rpc/policy` (`/etc/qubes/policy.d` → `/etc/qubes-rpc/policy`).
+/// The legacy (R4.0) policy directory beside a policy directory laid out as dom0's
+/// (`…/qubes/policy.d` → `…/qubes-rpc/policy`, as `/etc/qubes/policy.d` → `/etc/qubes-rpc/policy`),
+/// if it exists.
 pub(crate) fn legacy_dir_for(dir: &Path) -> Option<PathBuf> {
-    let candidate = dir.parent()?.parent()?.join("qubes-rpc").join("policy");
+    let qubes = dir.parent()?;
+    if dir.file_name()? != "policy.d" || qubes.file_name()? != "qubes" {
+        return None;
+    }
+    let candidate = qubes.parent()?.join("qubes-rpc").join("policy");
     candidate.is_dir().then_some(candidate)
 }
 

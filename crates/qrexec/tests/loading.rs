@@ -349,3 +349,31 @@ fn files_use_universal_newlines() {
     let err = Policy::load_dir(dir.path()).unwrap_err();
     assert_eq!(err.line, 3, "{err}");
 }
+
+#[test]
+fn the_legacy_directory_is_only_found_beside_a_dom0_layout() {
+    let root = tempfile::tempdir().unwrap();
+    let policy_d = root.path().join("world/policy");
+    write(&policy_d, "35-compat.policy", "!compat-4.0\n");
+    write(
+        root.path(),
+        "qubes-rpc/policy/test.Svc",
+        "@anyvm @anyvm allow\n",
+    );
+    let p = Policy::load_dir(&policy_d).unwrap();
+    assert!(p.rules().is_empty());
+    assert!(
+        p.warnings()
+            .iter()
+            .any(|w| w.contains("no legacy policy directory"))
+    );
+    let p = Policy::load_dir_with_legacy(
+        &policy_d,
+        &LegacyPolicy::Dir(root.path().join("qubes-rpc/policy")),
+    )
+    .unwrap();
+    assert_eq!(
+        decide(&p, "test.Svc", "work", "vault"),
+        "allow target=vault"
+    );
+}

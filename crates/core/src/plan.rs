@@ -107,6 +107,14 @@ impl Actual {
     }
 }
 
+/// The snapshot map the planner takes, from the entries of a `qubes.ConfigSnapshot` reply.
+pub fn snapshot_map(entries: &[qcs_protocol::SnapshotEntry]) -> BTreeMap<String, Actual> {
+    entries
+        .iter()
+        .map(|e| (e.path.to_string(), Actual::from_snapshot(&e.state)))
+        .collect()
+}
+
 /// Everything the planner needs about one qube.
 #[derive(Debug, Clone, Default)]
 pub struct QubeInput {

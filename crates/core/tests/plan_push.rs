@@ -517,3 +517,61 @@ fn planning_from_a_real_store_then_recording_the_push_converges() {
     assert!(item.three_way.is_some());
     assert!(plan.apply_request(&profile).unwrap().is_none());
 }
+
+#[test]
+fn snapshot_entries_map_to_planner_states() {
+    use qcs_protocol::{Content, FileRefusal, ObservedMode, PathState, Sha256Hex, SnapshotEntry};
+    let entry = |path: &str, state: PathState| SnapshotEntry {
+        path: validate_relative_path(path).unwrap(),
+        state,
+    };
+    let file = |hardlinked: bool, content: Option<&[u8]>| PathState::File {
+        mode: ObservedMode::new(0o100644),
+        size: 3,
+        sha256: Sha256Hex::of(b"abc"),
+        hardlinked,
+        content: content.map(|c| Content::new(c.to_vec()).unwrap()),
+    };
+    let map = qcs_core::plan::snapshot_map(&[
+        entry(".a", PathState::Missing),
+        entry(".b", file(false, Some(b"abc"))),
+        entry(".c", file(false, None)),
+        entry(".d", file(true, Some(b"abc"))),
+        entry(".e", PathState::Symlink),
+        entry(
+            ".f",
+            PathState::Refused {
+                reason: FileRefusal::Symlink,
+                detail: "parent".into(),
+            },
+        ),
+    ]);
+    assert_eq!(map[".a"], Actual::Absent);
+    assert_eq!(map[".b"], regular(b"abc", 0o644));
+    assert_eq!(
+        map[".c"],
+        Actual::Regular {
+            sha256: sha256_hex(b"abc"),
+            mode: 0o644,
+            content: None
+        }
+    );
+    // A hard-linked file is never written by the agent: not a regular target for us either.
+    for path in [".d", ".e", ".f"] {
+        assert!(matches!(map[path], Actual::Other { .. }), "{path}");
+    }
+    // Without content the plan still classifies, it only lacks the diff.
+    let item = one(
+        desired(".c", NEW, 0o644),
+        Some(LastPushed {
+            sha256: sha256_hex(b"abc"),
+            mode: mode(0o644),
+            generation: 1,
+            content: None,
+        }),
+        Some(map[".c"].clone()),
+        false,
+    );
+    assert_eq!(item.action, Action::Update);
+    assert!(item.diff.is_none());
+}

@@ -162,6 +162,9 @@ fn decode(path: &Path, field: &str, text: &str) -> Result<Vec<u8>, SimError> {
     })
 }
 
+/// Longest silence tolerated while reading one reply.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Send one request, half-close, read everything until the server closes.
 /// A server that drops the connection yields what arrived (often nothing).
 pub fn call_raw(socket: &Path, request: &[u8]) -> Result<Vec<u8>, SimError> {
@@ -169,6 +172,9 @@ pub fn call_raw(socket: &Path, request: &[u8]) -> Result<Vec<u8>, SimError> {
         path: socket.to_owned(),
         source,
     })?;
+    // A reply that never ends (e.g. an event stream) must not hang a replay:
+    // after this long without data, what arrived so far is the reply.
+    let _ = stream.set_read_timeout(Some(REPLY_TIMEOUT));
     // The server may close early (oversized request): write errors are part
     // of the behaviour under test, not a failure of the replay.
     let _ = stream.write_all(request);

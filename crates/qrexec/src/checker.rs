@@ -451,6 +451,13 @@ pub fn render(report: &Report) -> String {
     for row in &rows {
         line(&row.each_ref().map(String::as_str));
     }
+    if report
+        .grants
+        .iter()
+        .any(|g| g.call.ends_with(UNNAMED_ARGUMENT))
+    {
+        out.push_str("(SERVICE+* = with any argument no rule names, including none)\n");
+    }
     out.push('\n');
     if report.findings.is_empty() {
         out.push_str("No grant exceeds the qubes-config-sync trust model.\n");

@@ -380,12 +380,12 @@ pub fn fix_for(qube: &str, path: &RelativePath, mode: u32) -> Result<PersistFix,
     feature_assignment(&feature, value.as_bytes()).map_err(|e| {
         format!("the path cannot be expressed as a custom-persist feature value: {e}")
     })?;
-    let dom0_command = format!(
-        "qvm-features {} {} {}",
-        shell_quote(qube),
-        feature,
-        shell_quote(&value)
-    );
+    // A valid qube name needs no quoting ([a-zA-Z][a-zA-Z0-9_.-]*); anything else is quoted.
+    let qube_word = match qubesadmin::validate::vm_name(qube) {
+        Ok(()) => qube.to_owned(),
+        Err(_) => shell_quote(qube),
+    };
+    let dom0_command = format!("qvm-features {qube_word} {feature} {}", shell_quote(&value));
     Ok(PersistFix {
         feature,
         key,

@@ -294,7 +294,10 @@ pub fn plan_qube(input: &QubeInput, overwrite: &BTreeSet<String>) -> QubePlan {
         .desired
         .iter()
         .map(|file| {
-            let profiles = &providers[file.path.as_str()];
+            let profiles = providers
+                .get(file.path.as_str())
+                .map(Vec::as_slice)
+                .unwrap_or_default();
             plan_file(input, file, profiles, overwrite.contains(&file.path))
         })
         .collect();

@@ -112,7 +112,7 @@ fn custom_persist_on_and_uncovered_is_lost_with_an_exact_fix() {
     assert_eq!(
         fix.dom0_command,
         format!(
-            "qvm-features 'work' custom-persist.{} 'file:user:user:0644:/home/user/.config/git/ignore'",
+            "qvm-features work custom-persist.{} 'file:user:user:0644:/home/user/.config/git/ignore'",
             fix.key
         )
     );

@@ -758,3 +758,23 @@ fn the_database_files_are_private_to_their_owner() {
         assert_eq!(mode & 0o077, 0, "{name} is {mode:o}");
     }
 }
+
+#[test]
+fn hostile_but_valid_names_are_data_not_sql() {
+    let (_dir, mut store) = git_store();
+    let path = ".x'); DROP TABLE audit_log; --";
+    store.put_file("git", path, b"x", 0o644).unwrap();
+    let id = store
+        .submit_proposal(&NewProposal {
+            note: "'); DELETE FROM proposals; --",
+            ..proposal("work", "git", path, b"y")
+        })
+        .unwrap();
+    store.accept_proposal(id, Acceptance::default()).unwrap();
+    assert_eq!(
+        store.current_file("git", path).unwrap().unwrap().bytes,
+        b"y"
+    );
+    assert!(store.audit_log(0, 1000).unwrap().len() > 3);
+    assert!(store.verify().unwrap().is_empty());
+}

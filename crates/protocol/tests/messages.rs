@@ -294,3 +294,21 @@ fn refusal_message_is_bounded() {
     let refusal = Refusal::new(RefusalCode::Schema, "é".repeat(2000));
     assert!(refusal.message.len() <= 1024);
 }
+
+#[test]
+fn fuzz_seeds_are_valid_messages() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        let parses = parse_message::<ApplyRequest>(&bytes).is_ok()
+            || parse_message::<SnapshotRequest>(&bytes).is_ok()
+            || parse_message::<RollbackRequest>(&bytes).is_ok()
+            || parse_message::<ProposeRequest>(&bytes).is_ok()
+            || parse_message::<ServiceReply<ApplyReply>>(&bytes).is_ok()
+            || parse_message::<ServiceReply<ProposeAccepted>>(&bytes).is_ok();
+        assert!(parses, "{}", String::from_utf8_lossy(&bytes));
+        checked += 1;
+    }
+    assert!(checked >= 6);
+}

@@ -6,9 +6,11 @@
 //! [`FORCE_OPENAT_CHAIN_ENV`]) by an `openat(O_NOFOLLOW | O_DIRECTORY)` chain, one
 //! component at a time. Targets are inspected with `fstatat(AT_SYMLINK_NOFOLLOW)` and
 //! opened with `O_NOFOLLOW | O_NONBLOCK`, and the opened inode is checked against the
-//! inspected one. Replacing a file uses `renameat2(RENAME_EXCHANGE)` and verifies,
-//! after the swap, that what was swapped out is the inode that was checked — so a
-//! symlink or file swapped in between check and write is detected and swapped back.
+//! inspected one. New content is written to an unnamed `O_TMPFILE` (fallback: a
+//! named `O_EXCL` temp file), fsynced, linked under a temporary name and swapped in
+//! with `renameat2(RENAME_EXCHANGE)`; what was swapped out must be the inode that was
+//! checked, so a symlink or file swapped in between check and write is detected and
+//! swapped back. Mount points (bind-mounted files) are written in place instead.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, Write};

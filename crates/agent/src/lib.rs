@@ -10,6 +10,14 @@
 //! * [`spool`]: `qubes.ConfigPropose` receiver (config qube).
 //! * [`propose_client`]: `qubes-config-propose` (managed qube).
 //! * [`cli`]: command lines, qrexec environment, exit codes.
+//!
+//! Environment: `HOME` (the only tree apply/snapshot/rollback touch),
+//! `QREXEC_SERVICE_ARGUMENT` (the profile id), `QREXEC_REMOTE_DOMAIN` (the proposing
+//! qube, config-qube side), `QUBES_CONFIG_SYNC_SPOOL`, `..._SPOOL_MAX_COUNT`,
+//! `..._SPOOL_MAX_BYTES` (spool and quota), `QUBES_CONFIG_SYNC_QREXEC_CLIENT` (the
+//! program `qubes-config-propose` calls instead of `qrexec-client-vm`),
+//! `QUBES_CONFIG_AGENT_FORCE_OPENAT_CHAIN=1` (never use openat2). Guarantees and their
+//! tests: `SECURITY.md` beside this crate.
 
 pub mod backup;
 pub mod cli;

@@ -271,7 +271,10 @@ pub fn inspect(dir: &OwnedFd, name: &str, allow_hardlinks: bool) -> Result<Targe
             });
         }
     };
-    classify(&st)?;
+    classify(&st).map_err(|e| match e {
+        FsRefusal::Symlink(_) => FsRefusal::Symlink(name.to_owned()),
+        other => other,
+    })?;
     if st.st_nlink > 1 && !allow_hardlinks {
         return Err(FsRefusal::Hardlink(st.st_nlink));
     }

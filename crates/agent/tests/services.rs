@@ -436,3 +436,62 @@ exec "$AGENT" propose-receive"#,
     let garbage = fake_qrexec_client(&world, "cat >/dev/null; echo '{\"ok\":'");
     assert_eq!(propose(&world, &garbage, &["git", ".gitconfig"]).0, 5);
 }
+
+/// The fullest snapshot reply (64 paths, content of control characters that JSON
+/// escapes six-fold) still fits the 8 MiB message cap the config qube enforces.
+#[test]
+fn largest_snapshot_reply_fits_the_message_cap() {
+    let world = World::new();
+    let mut paths = Vec::new();
+    for i in 0..64 {
+        let name = format!("f{i:02}");
+        std::fs::write(world.home.join(&name), vec![1u8; 256 * 1024]).unwrap();
+        paths.push(name);
+    }
+    let request = json!({"version": 1, "profile": "git", "paths": paths});
+    let out = Command::new(AGENT)
+        .arg("snapshot")
+        .env_clear()
+        .env("HOME", &world.home)
+        .env("QREXEC_SERVICE_ARGUMENT", "git")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(request.to_string().as_bytes())?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        out.stdout.len() <= qcs_protocol::limits::MAX_REQUEST_BYTES,
+        "{}",
+        out.stdout.len()
+    );
+    let reply: qcs_protocol::ServiceReply<qcs_protocol::SnapshotReply> =
+        qcs_protocol::read_reply(&out.stdout[..]).unwrap();
+    let qcs_protocol::ServiceReply::Ok(reply) = reply else {
+        panic!("refused")
+    };
+    let with_content = reply
+        .entries
+        .iter()
+        .filter(|e| {
+            matches!(
+                &e.state,
+                qcs_protocol::PathState::File {
+                    content: Some(_),
+                    ..
+                }
+            )
+        })
+        .count();
+    // 5 MiB of content budget: 20 whole files, the rest with hash only.
+    assert_eq!(with_content, 20);
+    println!("largest snapshot reply: {} bytes", out.stdout.len());
+}

@@ -121,14 +121,31 @@ struct ContentWire<'a> {
     data: std::borrow::Cow<'a, str>,
 }
 
+/// Length of `text` as a JSON string body (serde_json's escaping).
+fn escaped_len(text: &str) -> usize {
+    text.bytes()
+        .map(|b| match b {
+            b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
+            0..=0x1f => 6,
+            _ => 1,
+        })
+        .sum()
+}
+
 impl Serialize for Content {
+    /// UTF-8 text when it is valid UTF-8 and no longer escaped than base64 would be
+    /// (so a message's size stays predictable: at most 4/3 of the content), base64
+    /// otherwise.
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let wire = match std::str::from_utf8(&self.0) {
-            Ok(text) => ContentWire {
+        let as_text = std::str::from_utf8(&self.0)
+            .ok()
+            .filter(|text| escaped_len(text) <= self.0.len().div_ceil(3) * 4);
+        let wire = match as_text {
+            Some(text) => ContentWire {
                 encoding: Encoding::Utf8,
                 data: text.into(),
             },
-            Err(_) => ContentWire {
+            None => ContentWire {
                 encoding: Encoding::Base64,
                 data: base64::engine::general_purpose::STANDARD
                     .encode(&self.0)
@@ -264,6 +281,16 @@ mod tests {
             serde_json::to_string(&c).unwrap(),
             r#"{"encoding":"base64","data":"/w=="}"#
         );
+    }
+
+    #[test]
+    fn heavily_escaped_text_goes_as_base64() {
+        let controls = Content::new(vec![1u8; 3000]).unwrap();
+        let json = serde_json::to_string(&controls).unwrap();
+        assert!(json.contains("base64"), "{}", &json[..40]);
+        assert!(json.len() <= 3000 / 3 * 4 + 40);
+        let text = Content::new(b"[user]\n\tname = \"A\"\n".to_vec()).unwrap();
+        assert!(serde_json::to_string(&text).unwrap().contains("utf-8"));
     }
 
     #[test]

@@ -259,7 +259,7 @@ impl Transport for QrexecTransport {
     ) -> Result<Vec<u8>, Error> {
         validate::request_size(payload.len())?;
         let mut child = self.spawn(dest, method, arg, Stdio::piped())?;
-        let (Some(mut stdin), Some(mut stdout), Some(stderr)) =
+        let (Some(mut stdin), Some(mut stdout_pipe), Some(stderr)) =
             (child.stdin.take(), child.stdout.take(), child.stderr.take())
         else {
             let _ = child.kill();
@@ -281,12 +281,14 @@ impl Transport for QrexecTransport {
                 let _ = std::io::copy(&mut stderr, &mut std::io::sink());
                 kept
             });
-            let stdout = read_capped(&mut stdout, MAX_REPLY_BYTES);
+            let stdout = read_capped(&mut stdout_pipe, MAX_REPLY_BYTES);
             let oversized = stdout.as_ref().is_ok_and(|o| o.len() > MAX_REPLY_BYTES);
             if oversized {
-                // Do not wait for the rest of an oversized reply.
+                // Do not wait for the rest of an oversized reply: stop the
+                // client and close our end, so any writer left gets EPIPE.
                 let _ = child.kill();
             }
+            drop(stdout_pipe);
             (writer.join(), stdout, errors.join())
         });
         let status = child.wait().map_err(TransportError::Io)?;

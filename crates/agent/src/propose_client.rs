@@ -111,11 +111,11 @@ fn read_proposed(
     cwd: &Path,
     file: &Path,
 ) -> Result<ProposedFile, Failure> {
-    let absolute = if file.is_absolute() {
+    let absolute = normalize(&if file.is_absolute() {
         file.to_path_buf()
     } else {
         cwd.join(file)
-    };
+    });
     let shown = file.display();
     let relative = absolute
         .strip_prefix(home_path)
@@ -144,6 +144,23 @@ fn read_proposed(
         content,
         base_sha256: None,
     })
+}
+
+/// Removes `.` and resolves `..` lexically, as a user typing `../.bashrc` means. Safe
+/// here because the result is then opened without following any symlink.
+fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 fn call(profile: &ProfileId, request: &[u8]) -> Result<ServiceReply<ProposeAccepted>, Failure> {
@@ -193,5 +210,23 @@ fn call(profile: &ProfileId, request: &[u8]) -> Result<ServiceReply<ProposeAccep
             5,
             format!("unreadable reply from the config qube: {e}"),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizes_lexically() {
+        assert_eq!(
+            normalize(Path::new("/home/u/sub/../.bashrc")),
+            Path::new("/home/u/.bashrc")
+        );
+        assert_eq!(
+            normalize(Path::new("/home/u/./a/./b")),
+            Path::new("/home/u/a/b")
+        );
+        assert_eq!(normalize(Path::new("/../../etc")), Path::new("/etc"));
     }
 }

@@ -19,6 +19,8 @@ enum Expect {
     FileRefused(&'static str),
     /// The request answered, file 0 a conflict.
     Conflict,
+    /// A snapshot answered, path 0 reported as refused for this reason.
+    SnapshotRefused(&'static str),
 }
 
 struct Case {
@@ -442,6 +444,42 @@ fn cases() -> Vec<Case> {
             expect: Expect::Refused("bad-environment"),
         },
         Case {
+            name: "snapshot through a symlinked parent (reads nothing outside)",
+            service: "snapshot",
+            setup: |w| symlink_to_outside(w, ".config"),
+            request: |_| {
+                json!({"version": 1, "profile": "git", "paths": [".config/secret"]})
+                    .to_string()
+                    .into_bytes()
+            },
+            env: &[],
+            expect: Expect::SnapshotRefused("symlink"),
+        },
+        Case {
+            name: "snapshot of a traversal path",
+            service: "snapshot",
+            setup: nothing,
+            request: |_| {
+                json!({"version": 1, "profile": "git", "paths": ["../outside/secret"]})
+                    .to_string()
+                    .into_bytes()
+            },
+            env: &[],
+            expect: Expect::Refused("invalid-path"),
+        },
+        Case {
+            name: "rollback with a traversal backup id",
+            service: "rollback",
+            setup: nothing,
+            request: |_| {
+                json!({"version": 1, "profile": "git", "backup_ids": ["../../outside"]})
+                    .to_string()
+                    .into_bytes()
+            },
+            env: &[],
+            expect: Expect::Refused("schema"),
+        },
+        Case {
             name: "invalid profile argument",
             service: "apply",
             setup: nothing,
@@ -503,6 +541,15 @@ fn check_case(case: &Case) -> Result<(), String> {
             }
             if !out.reply["ok"]["backup_id"].is_null() {
                 return Err("a backup was made for a refused file".into());
+            }
+        }
+        Expect::SnapshotRefused(reason) => {
+            let state = &out.reply["ok"]["entries"][0]["state"];
+            if out.code != 0 || state["type"] != "refused" || state["reason"] != reason {
+                return Err(format!(
+                    "expected snapshot refusal {reason}, got {}",
+                    out.reply
+                ));
             }
         }
         Expect::Conflict => {

@@ -391,6 +391,23 @@ exec "$AGENT" propose-receive"#,
         .mode();
     assert_eq!(mode & 0o777, 0o600);
 
+    // `..` from a subdirectory means what the user typed.
+    let out = Command::new(PROPOSE)
+        .args(["git", "../.gitconfig"])
+        .current_dir(world.home.join(".config"))
+        .env_clear()
+        .env("HOME", &world.home)
+        .env("QUBES_CONFIG_SYNC_QREXEC_CLIENT", &client)
+        .env("AGENT", AGENT)
+        .env("QUBES_CONFIG_SYNC_SPOOL", &world.spool)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     // Files that cannot be proposed: exit 3, nothing sent.
     symlink(world.outside.join("secret"), world.home.join(".bashrc")).unwrap();
     let outside = world.outside.join("secret");
@@ -412,7 +429,7 @@ exec "$AGENT" propose-receive"#,
         2
     );
     let spooled = std::fs::read_dir(world.spool.join("work")).unwrap().count();
-    assert_eq!(spooled, 2, "one proposal and the lock file");
+    assert_eq!(spooled, 3, "two proposals and the lock file");
 
     // Refused by the config qube (quota): exit 1 with the reason.
     let full = fake_qrexec_client(

@@ -272,8 +272,8 @@ fn netvm_changes_announce_the_effective_value() {
     assert_eq!(
         names,
         [
-            "property-pre-set:netvm",
             "property-pre-reset:netvm",
+            "property-pre-set:netvm",
             "property-pre-del:netvm",
             "property-set:netvm",
             "property-reset:netvm",
@@ -284,4 +284,155 @@ fn netvm_changes_announce_the_effective_value() {
         ok(&sock, "admin.vm.property.Get", "offline", "netvm", b""),
         "default=True type=vm net"
     );
+}
+
+#[test]
+fn pre_events_reach_listeners_before_handlers_refuse() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let server = serve(small_world(), tmp.path());
+    let sock = server.socket_path().to_owned();
+    let mut all = EventStream::connect(&server, "dom0", "dom0");
+    all.drain();
+
+    // services: a bad service name is refused after the pre-set, and not stored.
+    let long = format!("service.{}", "s".repeat(49));
+    let r = call(&sock, "dom0", "admin.vm.feature.Set", "beta", &long, b"1");
+    assert_eq!(
+        r,
+        b"2\0QubesValueError\0\0Service name must not exceed 48 bytes\0"
+    );
+    assert_eq!(
+        all.messages(),
+        [ev("beta", &format!("domain-feature-pre-set:{long}"))]
+    );
+    let r = call(
+        &sock,
+        "dom0",
+        "admin.vm.feature.Set",
+        "beta",
+        "service.",
+        b"1",
+    );
+    assert_eq!(r, b"2\0QubesValueError\0\0Service name cannot be empty\0");
+    all.drain();
+    assert!(!ok(&sock, "admin.vm.feature.List", "beta", "", b"").contains("service."));
+
+    // vm-config: refused after storing, like custom-persist; the value stays.
+    let r = call(
+        &sock,
+        "dom0",
+        "admin.vm.feature.Set",
+        "beta",
+        "vm-config.9lives",
+        b"x",
+    );
+    assert_eq!(
+        r,
+        b"2\0QubesValueError\0\0Config name must start with an ASCII letter\0"
+    );
+    assert_eq!(
+        all.messages(),
+        [ev("beta", "domain-feature-pre-set:vm-config.9lives")]
+    );
+    assert_eq!(
+        ok(
+            &sock,
+            "admin.vm.feature.Get",
+            "beta",
+            "vm-config.9lives",
+            b""
+        ),
+        "x"
+    );
+
+    // Removing a qube in use: the pre-delete is announced, then refused.
+    let r = call(&sock, "dom0", "admin.vm.Remove", "tpl-a", "", b"");
+    assert!(r.starts_with(b"2\0QubesVMInUseError\0"));
+    assert_eq!(all.messages(), [ev("", "domain-pre-delete")]);
+    assert!(ok(&sock, "admin.vm.List", "tpl-a", "", b"").starts_with("tpl-a "));
+
+    // A kernel that is not installed: pre-set announced, then refused.
+    let r = call(
+        &sock,
+        "dom0",
+        "admin.vm.property.Set",
+        "solo",
+        "kernel",
+        b"0.0.1",
+    );
+    assert!(r.starts_with(b"2\0QubesPropertyValueError\0"));
+    assert_eq!(all.messages(), [ev("solo", "property-pre-set:kernel")]);
+}
+
+#[test]
+fn extension_handlers_announce_their_changes_first() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let server = serve(small_world(), tmp.path());
+    let sock = server.socket_path().to_owned();
+    let mut all = EventStream::connect(&server, "dom0", "dom0");
+    all.drain();
+    // A creator's tag-created-vm-with tags come before created-by-CREATOR.
+    ok(
+        &sock,
+        "admin.vm.feature.Set",
+        "dom0",
+        "tag-created-vm-with",
+        b"made-here extra",
+    );
+    all.drain();
+    ok(
+        &sock,
+        "admin.vm.Create.AppVM",
+        "adminvm",
+        "",
+        b"name=kid label=red",
+    );
+    assert_eq!(
+        all.messages(),
+        [
+            ev("", "domain-add"),
+            ev("kid", "domain-tag-add:made-here"),
+            ev("kid", "domain-tag-add:extra"),
+            ev("kid", "domain-tag-add:created-by-dom0"),
+            ev("kid", "domain-create-on-disk"),
+        ]
+    );
+    // meminfo-writer: maxmem changes and the feature removes itself.
+    ok(
+        &sock,
+        "admin.vm.feature.Set",
+        "beta",
+        "service.meminfo-writer",
+        b"",
+    );
+    let names: Vec<String> = all.messages().into_iter().map(|m| m.1).collect();
+    assert_eq!(
+        names,
+        [
+            "domain-feature-pre-set:service.meminfo-writer",
+            "property-pre-set:maxmem",
+            "property-set:maxmem",
+            "domain-feature-pre-delete:service.meminfo-writer",
+            "domain-feature-delete:service.meminfo-writer",
+            "domain-feature-set:service.meminfo-writer",
+        ]
+    );
+    assert_eq!(
+        ok(&sock, "admin.vm.property.Get", "beta", "maxmem", b""),
+        "default=False type=int 0"
+    );
+    assert!(!ok(&sock, "admin.vm.feature.List", "beta", "", b"").contains("meminfo-writer"));
+    // The GuiVM tag follows the guivm property.
+    ok(&sock, "admin.vm.property.Set", "beta", "guivm", b"solo");
+    let names: Vec<String> = all.messages().into_iter().map(|m| m.1).collect();
+    assert_eq!(
+        names,
+        [
+            "property-pre-set:guivm",
+            "domain-tag-delete:guivm-dom0",
+            "domain-tag-add:guivm-solo",
+            "property-set:guivm",
+        ]
+    );
+    assert!(ok(&sock, "admin.vm.tag.List", "beta", "", b"").contains("guivm-solo\n"));
 }

@@ -757,23 +757,129 @@ fn check_vm_setter(state: &State, vm: &str, prop: &str, value: &str) -> Res<()> 
                 "Invalid virtualization mode, supported values: hvm, pv, pvh",
             );
         }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Checks of qubesd's `property-pre-set` handlers. A pre-event reaches the
+/// listeners *before* class handlers run (qubes.events: instance handlers
+/// first for pre-events), so these fail after the pre-set was announced.
+fn check_vm_pre_set(state: &State, vm: &str, prop: &str, value: &str) -> Res<()> {
+    match prop {
         // on_property_pre_set_kernel → qubes.app.validate_kernel
-        "kernel" if !value.is_empty() && !state.world.kernel_installed(value) => {
-            return qerr(
-                "QubesPropertyValueError",
-                format!("Kernel {} not installed", py_repr(value)),
-            );
-        }
+        "kernel" if !value.is_empty() && !state.world.kernel_installed(value) => qerr(
+            "QubesPropertyValueError",
+            format!("Kernel {} not installed", py_repr(value)),
+        ),
         // qubes.vm.appvm / dispvm: on_property_pre_set_template
-        "template" if qube(state, vm)?.power_state != "Halted" => {
-            return qerr(
-                "QubesVMNotHaltedError",
-                "Cannot change template while qube is running",
-            );
+        "template" if qube(state, vm)?.power_state != "Halted" => qerr(
+            "QubesVMNotHaltedError",
+            "Cannot change template while qube is running",
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// Class handlers of `property-set:PROP` / `property-reset:PROP` on a qube,
+/// which run before listeners get the event (non-pre events: class handlers
+/// first). `newvalue` is the property's value after the change.
+fn vm_property_changed(state: &mut State, vm: &str, prop: &str, newvalue: &str) -> Res<()> {
+    match prop {
+        // on_property_set_label / on_property_set_tmpl_for_dvms
+        "label" | "template_for_dispvms" => {
+            state.fire(Event::vm(vm, "property-reset:icon", &[("name", "icon")]));
+        }
+        // qubes.ext.gui / qubes.ext.audio keep the guivm-X / audiovm-X tag.
+        "guivm" | "audiovm" => sync_vm_tag(state, vm, prop, newvalue)?,
+        // qubes.ext.core_features.set_servicevm_feature
+        "provides_network" => {
+            let has = qube(state, vm)?.features.contains_key("servicevm");
+            if newvalue == "True" {
+                set_feature_with_events(state, vm, "servicevm", "1");
+                state.fire(Event::vm(vm, "property-reset:icon", &[("name", "icon")]));
+            } else if has {
+                remove_feature_with_events(state, vm, "servicevm");
+                state.fire(Event::vm(vm, "property-reset:icon", &[("name", "icon")]));
+            }
         }
         _ => {}
     }
     Ok(())
+}
+
+/// The gui/audio extensions: one `guivm-NAME` (`audiovm-NAME`) tag naming
+/// the qube's GuiVM (AudioVM). The gui extension keeps a tag that is already
+/// right; the audio extension removes and re-adds it.
+fn sync_vm_tag(state: &mut State, vm: &str, prop: &str, newvalue: &str) -> Res<()> {
+    let prefix = format!("{prop}-");
+    let wanted = (!newvalue.is_empty()).then(|| format!("{prefix}{newvalue}"));
+    let present: Vec<String> = qube(state, vm)?
+        .tags
+        .iter()
+        .filter(|t| t.starts_with(&prefix))
+        .cloned()
+        .collect();
+    let mut found = false;
+    for tag in present {
+        if prop == "guivm" && Some(&tag) == wanted.as_ref() {
+            found = true;
+            continue;
+        }
+        remove_tag_with_event(state, vm, &tag)?;
+    }
+    if !found && let Some(tag) = wanted {
+        add_tag(state, vm, &tag)?;
+    }
+    Ok(())
+}
+
+fn remove_tag_with_event(state: &mut State, vm: &str, tag: &str) -> Res<()> {
+    qube_mut(state, vm)?.tags.retain(|t| t != tag);
+    state.fire(Event::vm(
+        vm,
+        format!("domain-tag-delete:{tag}"),
+        &[("tag", tag)],
+    ));
+    Ok(())
+}
+
+/// `vm.features[key] = value` from inside qubesd (no validation handlers
+/// that could fail apply to the features qubesd sets itself).
+fn set_feature_with_events(state: &mut State, vm: &str, key: &str, value: &str) {
+    let Some(q) = state.world.qube(vm) else {
+        return;
+    };
+    let old = q.features.get(key).cloned();
+    let mut kwargs = vec![("feature", key), ("value", value)];
+    if let Some(old) = &old {
+        kwargs.push(("oldvalue", old.as_str()));
+    }
+    state.fire(Event::vm(
+        vm,
+        format!("domain-feature-pre-set:{key}"),
+        &kwargs,
+    ));
+    if let Some(q) = state.world.qube_mut(vm) {
+        q.features.insert(key.to_owned(), value.to_owned());
+    }
+    state.fire(Event::vm(vm, format!("domain-feature-set:{key}"), &kwargs));
+}
+
+fn remove_feature_with_events(state: &mut State, vm: &str, key: &str) {
+    state.fire(Event::vm(
+        vm,
+        format!("domain-feature-pre-delete:{key}"),
+        &[("feature", key)],
+    ));
+    if let Some(q) = state.world.qube_mut(vm) {
+        q.features.shift_remove(key);
+    }
+    state.fire(Event::vm(
+        vm,
+        format!("domain-feature-delete:{key}"),
+        &[("feature", key)],
+    ));
 }
 
 /// The class a VM-valued property must point to, where qubesd restricts it.
@@ -861,44 +967,80 @@ fn property_set(holder: PropHolder<'_>, state: &mut State, call: &Call) -> Res<O
     match holder {
         PropHolder::Vm(name) => {
             state.fire(Event::vm(name, &pre, &kwargs));
+            check_vm_pre_set(state, name, prop, &value)?;
             let q = qube_mut(state, name)?;
             assign_vm_property(q, prop, &value);
             state.world.refresh_inherited();
-            if matches!(prop, "label" | "template_for_dispvms") {
-                // qubesd's property-set handler recomputes the icon and says
-                // so before listeners get the property-set event itself.
-                state.fire(Event::vm(name, "property-reset:icon", &[("name", "icon")]));
-            }
+            vm_property_changed(state, name, prop, &value)?;
             state.fire(Event::vm(name, &set, &kwargs));
         }
         PropHolder::Global => {
-            if prop == "default_kernel"
-                && !value.is_empty()
-                && !state.world.kernel_installed(&value)
-            {
-                return qerr(
-                    "QubesPropertyValueError",
-                    format!("Kernel {} not installed", py_repr(&value)),
-                );
-            }
             let inherited = world::inherited_from_global(prop);
             let heirs = heirs_of(state, inherited);
-            if prop == "default_netvm" {
-                for vm in &heirs {
-                    state.fire(Event::vm(
-                        vm,
-                        "property-pre-set:netvm",
-                        &[
-                            ("name", "netvm"),
-                            ("newvalue", &newvalue),
-                            ("oldvalue", &oldvalue),
-                        ],
-                    ));
-                }
-            }
             state.fire(Event::app(&pre, &kwargs));
+            // Class handlers of the app's property-pre-set (after listeners).
+            match prop {
+                "default_kernel" if !value.is_empty() && !state.world.kernel_installed(&value) => {
+                    return qerr(
+                        "QubesPropertyValueError",
+                        format!("Kernel {} not installed", py_repr(&value)),
+                    );
+                }
+                "default_netvm" => {
+                    for vm in &heirs {
+                        state.fire(Event::vm(
+                            vm,
+                            "property-pre-set:netvm",
+                            &[
+                                ("name", "netvm"),
+                                ("newvalue", &newvalue),
+                                ("oldvalue", &oldvalue),
+                            ],
+                        ));
+                    }
+                }
+                "clockvm" if !value.is_empty() => {
+                    let has = qube(state, &value)?
+                        .features
+                        .contains_key("service.clocksync");
+                    if !has {
+                        set_feature_with_events(state, &value, "service.clocksync", "1");
+                    }
+                }
+                _ => {}
+            }
             assign_global_property(state, prop, &value);
+            // Class handlers of the app's property-set (before listeners).
             fire_heir_resets(state, prop, &oldvalue, &heirs);
+            match prop {
+                "default_guivm" | "default_audiovm" => {
+                    let vm_prop = &prop["default_".len()..];
+                    for vm in heirs_of(state, Some(vm_prop)) {
+                        sync_vm_tag(state, &vm, vm_prop, &value)?;
+                        state.fire(Event::vm(
+                            &vm,
+                            format!("property-set:{vm_prop}"),
+                            &[
+                                ("name", vm_prop),
+                                ("newvalue", &newvalue),
+                                ("oldvalue", &oldvalue),
+                            ],
+                        ));
+                    }
+                }
+                "clockvm" if oldvalue != newvalue && !current.value.is_empty() => {
+                    let old_vm = current.value.clone();
+                    let truthy = state
+                        .world
+                        .qube(&old_vm)
+                        .and_then(|q| q.features.get("service.clocksync"))
+                        .is_some_and(|v| !v.is_empty());
+                    if truthy {
+                        remove_feature_with_events(state, &old_vm, "service.clocksync");
+                    }
+                }
+                _ => {}
+            }
             state.fire(Event::app(&set, &kwargs));
         }
     }
@@ -1036,6 +1178,8 @@ fn property_reset(holder: PropHolder<'_>, state: &mut State, prop: &str) -> Res<
             let netvm_change = (prop == "netvm")
                 .then(|| event_value("vm", &default))
                 .filter(|new| *new != oldvalue);
+            state.fire(Event::vm(name, ev("pre-reset"), &kwargs));
+            // on_property_pre_reset_netvm runs after listeners got the pre-reset.
             if let Some(new) = &netvm_change {
                 state.fire(Event::vm(
                     name,
@@ -1047,12 +1191,12 @@ fn property_reset(holder: PropHolder<'_>, state: &mut State, prop: &str) -> Res<
                     ],
                 ));
             }
-            state.fire(Event::vm(name, ev("pre-reset"), &kwargs));
             state.fire(Event::vm(name, ev("pre-del"), &kwargs));
+            let default_after = default.clone();
             let q = qube_mut(state, name)?;
             if let Some(p) = q.properties_all.get_mut(prop) {
                 p.default = true;
-                p.value = default;
+                p.value = default.clone();
             }
             q.properties_explicit.shift_remove(prop);
             sync_mirrors(q, prop);
@@ -1068,6 +1212,9 @@ fn property_reset(holder: PropHolder<'_>, state: &mut State, prop: &str) -> Res<
                     ],
                 ));
             }
+            if matches!(prop, "guivm" | "audiovm") {
+                vm_property_changed(state, name, prop, &default_after)?;
+            }
             state.fire(Event::vm(name, ev("reset"), &kwargs));
             state.fire(Event::vm(name, ev("del"), &kwargs));
         }
@@ -1082,7 +1229,10 @@ fn property_reset(holder: PropHolder<'_>, state: &mut State, prop: &str) -> Res<
             }
             data.global_properties_explicit.shift_remove(prop);
             propagate_global(state);
-            fire_heir_resets(state, prop, &oldvalue, &heirs);
+            // Only default_dispvm has a property-reset handler on the app.
+            if prop == "default_dispvm" {
+                fire_heir_resets(state, prop, &oldvalue, &heirs);
+            }
             state.fire(Event::app(ev("reset"), &kwargs));
             state.fire(Event::app(ev("del"), &kwargs));
         }
@@ -1112,11 +1262,8 @@ fn add_tag(state: &mut State, vm: &str, tag: &str) -> Res<()> {
     }
     q.tags.push(tag.to_owned());
     q.tags.sort();
-    state.fire(Event::vm(
-        vm,
-        format!("domain-tag-add:{tag}"),
-        &[("tag", tag)],
-    ));
+    // Class handlers (AdminExtension.on_tag_add) run before listeners see
+    // the tag, so the tags they add are announced first.
     if let Some(creator) = tag.strip_prefix("created-by-") {
         let extra: Vec<String> = state
             .world
@@ -1130,6 +1277,11 @@ fn add_tag(state: &mut State, vm: &str, tag: &str) -> Res<()> {
             }
         }
     }
+    state.fire(Event::vm(
+        vm,
+        format!("domain-tag-add:{tag}"),
+        &[("tag", tag)],
+    ));
     Ok(())
 }
 
@@ -1236,51 +1388,132 @@ fn feature_set(state: &mut State, call: &Call) -> Res<Outcome> {
     validate::feature_value(key, &call.payload)?;
     let value = String::from_utf8_lossy(&call.payload).into_owned();
     feature_permission(call)?;
-    let old = qube(state, &call.dest)?.features.get(key).cloned();
+    let vm = call.dest.as_str();
+    let old = qube(state, vm)?.features.get(key).cloned();
     let mut kwargs = vec![("feature", key), ("value", value.as_str())];
     if let Some(old) = &old {
         kwargs.push(("oldvalue", old.as_str()));
     }
+    // A pre-event reaches listeners before the class handlers that may
+    // refuse it (qubes.ext.services checks service names here).
     state.fire(Event::vm(
-        &call.dest,
+        vm,
         format!("domain-feature-pre-set:{key}"),
         &kwargs,
     ));
-    qube_mut(state, &call.dest)?
+    if let Some(service) = key.strip_prefix("service.") {
+        check_service_name(service)?;
+    }
+    qube_mut(state, vm)?
         .features
         .insert(key.to_owned(), value.clone());
-    // qubesd's custom-persist extension validates in its domain-feature-set
-    // handler, i.e. after the value was stored: an invalid value stays set,
-    // the call fails, and listeners never see the domain-feature-set event.
+    // Handlers of domain-feature-set run after the value was stored and
+    // before listeners get the event: when one refuses (custom-persist,
+    // vm-config), the invalid value stays set, the call fails, and the
+    // domain-feature-set event is never sent.
+    if let Err(e) = feature_set_handlers(state, vm, key, &value, old.as_deref()) {
+        state.save();
+        return Err(e);
+    }
+    state.fire(Event::vm(vm, format!("domain-feature-set:{key}"), &kwargs));
+    state.save();
+    done()
+}
+
+/// qubes.ext.services.on_domain_feature_pre_set.
+fn check_service_name(service: &str) -> Res<()> {
+    if service.is_empty() {
+        return qerr("QubesValueError", "Service name cannot be empty");
+    }
+    if service.contains('/') {
+        return qerr("QubesValueError", "Service name cannot contain a slash");
+    }
+    if service == "." || service == ".." {
+        return qerr("QubesValueError", "Service name cannot be \".\" or \"..\"");
+    }
+    if service.len() > 48 && !service.starts_with("app-dispvm.") {
+        return qerr("QubesValueError", "Service name must not exceed 48 bytes");
+    }
+    Ok(())
+}
+
+/// The class handlers of `domain-feature-set:*` that matter without a
+/// running qube (custom_persist, vm_config, services, qubesvm).
+fn feature_set_handlers(
+    state: &mut State,
+    vm: &str,
+    key: &str,
+    value: &str,
+    old: Option<&str>,
+) -> Res<()> {
     if let Some(persist_key) = key.strip_prefix(validate::CUSTOM_PERSIST_PREFIX) {
-        let checked = validate::custom_persist_key(persist_key)
-            .and_then(|()| validate::custom_persist_value(&value));
-        if let Err(e) = checked {
-            state.save();
-            return Err(e.into());
+        validate::custom_persist_key(persist_key)?;
+        validate::custom_persist_value(value)?;
+    }
+    if let Some(config) = key.strip_prefix("vm-config.") {
+        // qubes.ext.vm_config (its message says 46; the limit is 52).
+        if config.len() > 52 {
+            return qerr("QubesValueError", "VM config name must not exceed 46 bytes");
+        }
+        if config.is_empty() {
+            return qerr("QubesValueError", "Empty config name not allowed");
+        }
+        if !config.starts_with(|c: char| c.is_ascii_alphabetic()) {
+            return qerr(
+                "QubesValueError",
+                "Config name must start with an ASCII letter",
+            );
         }
     }
+    if key == "service.meminfo-writer" {
+        // Compatibility hack of qubes.ext.services: the feature only resets
+        // or zeroes maxmem and then removes itself.
+        let current = qube(state, vm)?.properties_all.get("maxmem").cloned();
+        if let Some(current) = current {
+            let oldvalue = event_value("int", &current.value);
+            if !value.is_empty() {
+                let kwargs = [("name", "maxmem"), ("oldvalue", oldvalue.as_str())];
+                state.fire(Event::vm(vm, "property-pre-reset:maxmem", &kwargs));
+                state.fire(Event::vm(vm, "property-pre-del:maxmem", &kwargs));
+                let default = state.world.default_value(vm, "maxmem").unwrap_or_default();
+                let q = qube_mut(state, vm)?;
+                if let Some(p) = q.properties_all.get_mut("maxmem") {
+                    p.default = true;
+                    p.value = default;
+                }
+                q.properties_explicit.shift_remove("maxmem");
+                state.world.refresh_inherited();
+                state.fire(Event::vm(vm, "property-reset:maxmem", &kwargs));
+                state.fire(Event::vm(vm, "property-del:maxmem", &kwargs));
+            } else {
+                let kwargs = [
+                    ("name", "maxmem"),
+                    ("newvalue", "0"),
+                    ("oldvalue", oldvalue.as_str()),
+                ];
+                state.fire(Event::vm(vm, "property-pre-set:maxmem", &kwargs));
+                assign_vm_property(qube_mut(state, vm)?, "maxmem", "0");
+                state.world.refresh_inherited();
+                state.fire(Event::vm(vm, "property-set:maxmem", &kwargs));
+            }
+        }
+        remove_feature_with_events(state, vm, key);
+    }
     if key == "boot-mode.active"
-        && old.as_deref() != Some(value.as_str())
-        && qube(state, &call.dest)?
+        && old != Some(value)
+        && qube(state, vm)?
             .properties_all
             .get("bootmode")
             .is_some_and(|p| p.default)
     {
-        // qubesvm.on_feature_bootmode_set, before listeners see the set.
+        // qubesvm.on_feature_bootmode_set
         state.fire(Event::vm(
-            &call.dest,
+            vm,
             "property-reset:bootmode",
             &[("name", "bootmode")],
         ));
     }
-    state.fire(Event::vm(
-        &call.dest,
-        format!("domain-feature-set:{key}"),
-        &kwargs,
-    ));
-    state.save();
-    done()
+    Ok(())
 }
 
 // ---------------------------------------------------------------- power
@@ -1532,12 +1765,6 @@ fn vm_remove(state: &mut State, call: &Call) -> Res<Outcome> {
     }
     let vm = call.dest.clone();
     let q = qube(state, &vm)?;
-    if q.power_state != "Halted" {
-        return qerr(
-            "QubesVMNotHaltedError",
-            format!("Domain is running: {}", py_repr(&vm)),
-        );
-    }
     if q.properties_all
         .get("installed_by_rpm")
         .is_some_and(|p| p.value == "True")
@@ -1547,6 +1774,16 @@ fn vm_remove(state: &mut State, call: &Call) -> Res<Outcome> {
             format!("VM installed by package manager: {vm}"),
         );
     }
+    // VMCollection.__delitem__
+    if q.power_state != "Halted" {
+        return qerr(
+            "QubesVMNotHaltedError",
+            format!("Domain is not powered off: {}", py_repr(&vm)),
+        );
+    }
+    // domain-pre-delete is a pre-event: listeners get it before the app's
+    // handler refuses to remove a qube that is still in use.
+    state.fire(Event::app("domain-pre-delete", &[("vm", vm.as_str())]));
     let used_by_qube = state.world.data.vms.iter().any(|other| {
         other.name != vm
             && other
@@ -1569,7 +1806,6 @@ fn vm_remove(state: &mut State, call: &Call) -> Res<Outcome> {
             ),
         );
     }
-    state.fire(Event::app("domain-pre-delete", &[("vm", vm.as_str())]));
     state.world.data.vms.retain(|q| q.name != vm);
     state.fire(Event::app("domain-delete", &[("vm", vm.as_str())]));
     if let Some(dir) = state.world.dir() {

@@ -280,9 +280,18 @@ impl<'a> Loader<'a> {
             .map_err(|m| PolicyError::io(&self.store.label(""), m))?
             .ok_or_else(|| PolicyError::io(&self.store.label(""), "not a directory"))?;
         for key in filter_policy_files(self.store, entries)? {
-            self.load_file(self.store, &key)?;
+            self.load_listed_file(self.store, &key)?;
         }
         Ok(())
+    }
+
+    /// Loads a file found in a directory listing.
+    fn load_listed_file(&mut self, store: &'a dyn Store, key: &str) -> Result<(), PolicyError> {
+        let Some(text) = self.read(store, key)? else {
+            // listed as a regular file a moment ago: it vanished or changed type meanwhile
+            return Err(PolicyError::io(&store.label(key), "not a file"));
+        };
+        self.load_text(store, key, &text)
     }
 
     fn read(&self, store: &dyn Store, key: &str) -> Result<Option<String>, PolicyError> {
@@ -318,12 +327,14 @@ impl<'a> Loader<'a> {
             .ok_or_else(|| PolicyError::syntax(file, line, store.not_a_file(key)))
     }
 
-    fn load_file(&mut self, store: &'a dyn Store, key: &str) -> Result<(), PolicyError> {
-        let Some(text) = self.read(store, key)? else {
-            return Err(PolicyError::io(&store.label(key), "not a file"));
-        };
+    fn load_text(
+        &mut self,
+        store: &'a dyn Store,
+        key: &str,
+        text: &str,
+    ) -> Result<(), PolicyError> {
         let file = store.label(key);
-        for (index, raw) in split_lines(&text, store.universal_newlines())
+        for (index, raw) in split_lines(text, store.universal_newlines())
             .into_iter()
             .enumerate()
         {
@@ -357,9 +368,9 @@ impl<'a> Loader<'a> {
                     return Err(bad_params());
                 };
                 let key = resolve_include(path);
-                let _ = self.read_included(store, &key, file, lineno)?;
+                let text = self.read_included(store, &key, file, lineno)?;
                 self.enter(file, lineno)?;
-                self.load_file(store, &key)?;
+                self.load_text(store, &key, &text)?;
                 self.depth -= 1;
             }
             "!include-dir" => {
@@ -379,7 +390,7 @@ impl<'a> Loader<'a> {
                     })?;
                 self.enter(file, lineno)?;
                 for child in filter_policy_files(store, entries)? {
-                    self.load_file(store, &child)?;
+                    self.load_listed_file(store, &child)?;
                 }
                 self.depth -= 1;
             }

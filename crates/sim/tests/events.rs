@@ -435,4 +435,44 @@ fn extension_handlers_announce_their_changes_first() {
         ]
     );
     assert!(ok(&sock, "admin.vm.tag.List", "beta", "", b"").contains("guivm-solo\n"));
+    // A creator's set-created-guivm gives new qubes that GuiVM.
+    ok(
+        &sock,
+        "admin.vm.feature.Remove",
+        "dom0",
+        "tag-created-vm-with",
+        b"",
+    );
+    ok(
+        &sock,
+        "admin.vm.feature.Set",
+        "dom0",
+        "set-created-guivm",
+        b"solo",
+    );
+    all.drain();
+    ok(
+        &sock,
+        "admin.vm.Create.AppVM",
+        "adminvm",
+        "",
+        b"name=kid2 label=red",
+    );
+    let names: Vec<String> = all.messages().into_iter().map(|m| m.1).collect();
+    assert_eq!(
+        names,
+        [
+            "domain-add",
+            "property-pre-set:guivm",
+            "domain-tag-delete:guivm-dom0",
+            "domain-tag-add:guivm-solo",
+            "property-set:guivm",
+            "domain-tag-add:created-by-dom0",
+            "domain-create-on-disk",
+        ]
+    );
+    assert_eq!(
+        ok(&sock, "admin.vm.property.Get", "kid2", "guivm", b""),
+        "default=False type=vm solo"
+    );
 }

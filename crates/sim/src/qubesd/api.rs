@@ -834,6 +834,27 @@ fn sync_vm_tag(state: &mut State, vm: &str, prop: &str, newvalue: &str) -> Res<(
     Ok(())
 }
 
+/// `vm.PROP = value` from inside qubesd: the property events with the
+/// class handlers in between.
+fn set_vm_property_internal(state: &mut State, vm: &str, prop: &str, value: &str) -> Res<()> {
+    let Some(current) = qube(state, vm)?.properties_all.get(prop).cloned() else {
+        return Ok(());
+    };
+    let newvalue = event_value(&current.kind, value);
+    let oldvalue = event_value(&current.kind, &current.value);
+    let kwargs = [
+        ("name", prop),
+        ("newvalue", newvalue.as_str()),
+        ("oldvalue", oldvalue.as_str()),
+    ];
+    state.fire(Event::vm(vm, format!("property-pre-set:{prop}"), &kwargs));
+    assign_vm_property(qube_mut(state, vm)?, prop, value);
+    state.world.refresh_inherited();
+    vm_property_changed(state, vm, prop, value)?;
+    state.fire(Event::vm(vm, format!("property-set:{prop}"), &kwargs));
+    Ok(())
+}
+
 fn remove_tag_with_event(state: &mut State, vm: &str, tag: &str) -> Res<()> {
     qube_mut(state, vm)?.tags.retain(|t| t != tag);
     state.fire(Event::vm(
@@ -1275,6 +1296,16 @@ fn add_tag(state: &mut State, vm: &str, tag: &str) -> Res<()> {
             if validate::tag(&t).is_ok() {
                 add_tag(state, vm, &t)?;
             }
+        }
+        // qubes.ext.gui.set_guivm_on_created_by
+        let guivm = state
+            .world
+            .qube(creator)
+            .and_then(|c| c.features.get("set-created-guivm"))
+            .filter(|g| state.world.qube(g).is_some())
+            .cloned();
+        if let Some(guivm) = guivm {
+            set_vm_property_internal(state, vm, "guivm", &guivm)?;
         }
     }
     state.fire(Event::vm(

@@ -175,6 +175,7 @@ const UNNAMED_ARGUMENT: &str = "+*";
 
 /// Checks `policy` against the trust model on `system` (or a synthetic system).
 pub fn check(policy: &Policy, system: Option<&SystemInfo>) -> Report {
+    let synthetic_system_used = system.is_none();
     let synthetic;
     let system = match system {
         Some(s) => s,
@@ -185,6 +186,13 @@ pub fn check(policy: &Policy, system: Option<&SystemInfo>) -> Report {
     };
     let mut targets: Vec<String> = system.domains.keys().cloned().collect();
     targets.extend(["@default".to_owned(), "@dispvm".to_owned()]);
+    targets.extend(
+        system
+            .domains
+            .iter()
+            .filter(|(_, d)| d.template_for_dispvms)
+            .map(|(name, _)| format!("@dispvm:{name}")),
+    );
 
     let mut grants = Vec::new();
     let mut findings = Vec::new();
@@ -249,12 +257,8 @@ pub fn check(policy: &Policy, system: Option<&SystemInfo>) -> Report {
     Report {
         grants,
         findings,
-        synthetic_system: system_is_synthetic(system),
+        synthetic_system: synthetic_system_used,
     }
-}
-
-fn system_is_synthetic(system: &SystemInfo) -> bool {
-    system.domains.contains_key("sample-config-qube")
 }
 
 /// The qubes a resolution leads to (the allowed target, or every choice of an ask).
@@ -341,6 +345,19 @@ fn judge(grant: &Grant, service: &str, source: &DomainInfo, system: &SystemInfo)
                 && grant
                     .rule()
                     .is_some_and(|r| r.file.ends_with(ADMIN_WRITE_INCLUDE));
+            let about = &grant.requested_target;
+            let about_ours = is_managed_qube(tags_of(system, about))
+                || (is_dom0(about) && matches!(service, "admin.vm.List" | "admin.Events"));
+            if ADMIN_READ_CALLS.contains(&service) && !about_ours {
+                flag(
+                    Severity::Warning,
+                    format!(
+                        "config qube {src} may call {} about qubes that are not managed (more \
+                         than the shipped policy grants)",
+                        grant.call
+                    ),
+                );
+            }
             if !ADMIN_READ_CALLS.contains(&service) && !opted_in {
                 flag(
                     Severity::OverGrant,

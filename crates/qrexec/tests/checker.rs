@@ -239,3 +239,49 @@ fn an_ask_whose_choices_are_only_the_config_qube_is_not_flagged() {
         "ask targets=config-mgr"
     );
 }
+
+#[test]
+fn reads_about_unmanaged_qubes_are_a_warning_once_per_rule() {
+    let (_dir, p) = dom0_with_user_policy(
+        "admin.vm.List * @tag:qubes-config-sync-manager @anyvm allow target=dom0\n",
+    );
+    let report = check(&p, Some(&system()));
+    assert!(!report.has_over_grants(), "{}", render(&report));
+    let warnings: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Warning)
+        .collect();
+    assert_eq!(warnings.len(), 1, "{}", render(&report));
+    assert_eq!(
+        warnings[0].message,
+        "config qube config-mgr may call admin.vm.List+* about qubes that are not managed (more than the shipped policy grants)"
+    );
+    assert!(
+        warnings[0]
+            .rule
+            .as_ref()
+            .unwrap()
+            .file
+            .ends_with("30-user.policy")
+    );
+}
+
+#[test]
+fn disposables_of_a_named_template_are_probed() {
+    let (_dir, p) =
+        dom0_with_user_policy("qubes.ConfigApply * config-mgr @dispvm:default-dvm allow\n");
+    let report = check(&p, Some(&system()));
+    let found = over_grants(&report);
+    assert!(
+        found.iter().any(|f| f.contains("config-mgr may call qubes.ConfigApply+* on @dispvm:default-dvm, which is not a managed qube")),
+        "{}",
+        found.join("\n")
+    );
+    assert!(
+        report
+            .grants
+            .iter()
+            .any(|g| g.requested_target == "@dispvm:default-dvm")
+    );
+}

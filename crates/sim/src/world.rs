@@ -499,6 +499,10 @@ impl World {
     /// `property_defaults`).
     pub fn inherited_default(&self, qube: &str, prop: &str) -> Option<String> {
         let q = self.qube(qube)?;
+        if q.class == "DispVM" && prop == "default_dispvm" {
+            // qubes.vm.dispvm: a disposable's default is its own template.
+            return q.properties_all.get("template").map(|p| p.value.clone());
+        }
         if TEMPLATE_INHERITED.contains(&prop)
             && let Some(template) = q
                 .properties_all

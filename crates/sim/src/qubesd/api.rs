@@ -1213,7 +1213,6 @@ fn property_reset(holder: PropHolder<'_>, state: &mut State, prop: &str) -> Res<
                 ));
             }
             state.fire(Event::vm(name, ev("pre-del"), &kwargs));
-            let default_after = default.clone();
             let q = qube_mut(state, name)?;
             if let Some(p) = q.properties_all.get_mut(prop) {
                 p.default = true;
@@ -1234,7 +1233,7 @@ fn property_reset(holder: PropHolder<'_>, state: &mut State, prop: &str) -> Res<
                 ));
             }
             if matches!(prop, "guivm" | "audiovm") {
-                vm_property_changed(state, name, prop, &default_after)?;
+                vm_property_changed(state, name, prop, &default)?;
             }
             state.fire(Event::vm(name, ev("reset"), &kwargs));
             state.fire(Event::vm(name, ev("del"), &kwargs));

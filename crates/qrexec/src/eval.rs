@@ -201,7 +201,8 @@ fn target_matches(
         Token::DispVm => *target == Intended::DispVm,
         Token::DispVmTemplate(name) => match target {
             Intended::DispVm => match dispvm_template_of(info, source) {
-                Some(template) => match_strings(info, name, &template),
+                // qrexec compares the whole `@dispvm:…` strings here: no uuid resolution
+                Some(template) => *name == template,
                 // qrexec's evaluator crashes here (no default_dispvm to compare with)
                 None => {
                     return Err(refused(format!(

@@ -339,3 +339,19 @@ fn requests_for_tokens_that_cannot_be_requested_are_refused() {
         assert_eq!(eval(p, "test.X", "work", target), "deny", "{target}");
     }
 }
+
+#[test]
+fn dispvm_uuid_tokens_compare_like_qrexec() {
+    let mut s = system();
+    s.domains.get_mut("default-dvm").unwrap().uuid =
+        Some("99999999-0000-0000-0000-000000000000".into());
+    let p = policy("test.D * work @dispvm:uuid:99999999-0000-0000-0000-000000000000 allow\n");
+    let eval = |target: &str| p.evaluate(&s, "test.D", "+", "work", target).summary();
+    // an explicit @dispvm:NAME request is compared uuid-aware ...
+    assert_eq!(
+        eval("@dispvm:default-dvm"),
+        "allow target=@dispvm:default-dvm"
+    );
+    // ... a plain @dispvm request is compared as text with @dispvm:default-dvm: no match
+    assert_eq!(eval("@dispvm"), "deny");
+}

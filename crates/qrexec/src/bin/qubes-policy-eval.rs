@@ -32,7 +32,11 @@ const EXIT_OVER_GRANT: u8 = 3;
     version,
     about = "Evaluate a qrexec call against a Qubes policy directory",
     args_conflicts_with_subcommands = true,
-    subcommand_negates_reqs = true
+    subcommand_negates_reqs = true,
+    after_help = "Prints one line: 'allow target=T', 'ask targets=A,B default_target=T' \
+                  (default_target left out when there is none) or 'deny'.\n\
+                  Exit codes: 0 decided; 2 malformed policy (file:line: message on stderr); \
+                  1 other errors; 64 bad usage; 'check' exits 3 on grants beyond the trust model."
 )]
 struct Cli {
     /// The policy directory (a copy of dom0's /etc/qubes/policy.d)

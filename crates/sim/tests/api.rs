@@ -818,6 +818,45 @@ fn labels_by_name_or_index_and_global_defaults() {
         ok(sock, "admin.vm.property.Get", "beta", "label", b""),
         "default=False type=label blue"
     );
+    ok(sock, "admin.vm.property.Set", "beta", "label", b"label-2");
+    assert_eq!(
+        ok(sock, "admin.vm.property.Get", "beta", "label", b""),
+        "default=False type=label orange"
+    );
+    let r = call(
+        sock,
+        "dom0",
+        "admin.vm.property.Set",
+        "beta",
+        "default_dispvm",
+        b"solo",
+    );
+    assert_eq!(
+        error_of(&r),
+        (
+            "QubesPropertyValueError".into(),
+            "Cannot set invalid property to qube 'beta', default_dispvm 'solo' has template_for_dispvms set to False".into()
+        )
+    );
+    let r = call(
+        sock,
+        "dom0",
+        "admin.property.Set",
+        "adminvm",
+        "management_dispvm",
+        b"beta",
+    );
+    assert_eq!(
+        error_of(&r).1,
+        "Cannot set invalid property to system, management_dispvm 'beta' has template_for_dispvms set to False"
+    );
+    ok(
+        sock,
+        "admin.vm.property.Set",
+        "beta",
+        "default_dispvm",
+        b"dvm-a",
+    );
     assert_eq!(
         ok(
             sock,

@@ -688,6 +688,21 @@ fn sanitize_property(
             if kind == "label" {
                 // The setter stores the label object: its name, also when
                 // the value named it by index.
+                // setter_label: `label-N` names the label with index N
+                // (a non-number there is a ValueError: no reply).
+                if let Some(index) = value.strip_prefix("label-") {
+                    let index = parse_python_int(index).ok_or(Fail::Drop)?;
+                    return match state
+                        .world
+                        .data
+                        .labels
+                        .iter()
+                        .find(|l| i128::from(l.index) == index)
+                    {
+                        Some(label) => Ok(label.name.clone()),
+                        None => Err(label_not_found(&index.to_string())),
+                    };
+                }
                 return match state.world.find_label(&value) {
                     Some(label) => Ok(label.name.clone()),
                     None => Err(label_not_found(&value)),
@@ -963,6 +978,27 @@ fn property_set(holder: PropHolder<'_>, state: &mut State, call: &Call) -> Res<O
                 py_repr(prop)
             ),
         );
+    }
+    if matches!(prop, "default_dispvm" | "management_dispvm") && !value.is_empty() {
+        // qubes.vm.setter_disposable_template
+        let is_dvm_template = state
+            .world
+            .qube(&value)
+            .and_then(|q| q.properties_all.get("template_for_dispvms"))
+            .is_some_and(|p| p.value == "True");
+        if !is_dvm_template {
+            let target = match holder {
+                PropHolder::Vm(name) => format!("qube {}", py_repr(name)),
+                PropHolder::Global => "system".to_owned(),
+            };
+            return qerr(
+                "QubesPropertyValueError",
+                format!(
+                    "Cannot set invalid property to {target}, {prop} {} has template_for_dispvms set to False",
+                    py_repr(&value)
+                ),
+            );
+        }
     }
     if current.kind == "vm" && value.is_empty() && prop == "template" {
         return qerr(

@@ -253,6 +253,10 @@ pub fn check(policy: &Policy, system: Option<&SystemInfo>) -> Report {
         }
     }
     findings.extend(broad_rules(policy));
+    if !synthetic_system_used {
+        // the sample qubes' tags are made up: nothing to say about them
+        findings.extend(tag_warnings(system));
+    }
     findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     Report {
         grants,
@@ -387,6 +391,42 @@ fn judge(grant: &Grant, service: &str, source: &DomainInfo, system: &SystemInfo)
                     ),
                 );
             }
+        }
+    }
+    out
+}
+
+/// Tags that give the config qube's rights to more than one qube, or to a managed qube.
+fn tag_warnings(system: &SystemInfo) -> Vec<Finding> {
+    let managers: Vec<&str> = system
+        .domains
+        .iter()
+        .filter(|(_, d)| is_config_qube(&d.tags))
+        .map(|(n, _)| n.as_str())
+        .collect();
+    let mut out = Vec::new();
+    if managers.len() > 1 {
+        out.push(Finding {
+            severity: Severity::Warning,
+            message: format!(
+                "{} qubes carry the tag {MANAGER_TAG} ({}): each of them may write into every \
+                 managed qube",
+                managers.len(),
+                managers.join(", ")
+            ),
+            rule: None,
+        });
+    }
+    for name in managers {
+        if system.get(name).is_some_and(|d| is_managed_qube(&d.tags)) {
+            out.push(Finding {
+                severity: Severity::Warning,
+                message: format!(
+                    "{name} carries both {MANAGER_TAG} and {MANAGED_TAG}: the config qube should \
+                     not be managed"
+                ),
+                rule: None,
+            });
         }
     }
     out

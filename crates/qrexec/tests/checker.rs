@@ -285,3 +285,23 @@ fn disposables_of_a_named_template_are_probed() {
             .any(|g| g.requested_target == "@dispvm:default-dvm")
     );
 }
+
+#[test]
+fn tags_on_the_wrong_qubes_are_warned_about() {
+    let (_dir, p) = dom0_with_user_policy("");
+    let mut s = system();
+    s.domains
+        .get_mut("untrusted")
+        .unwrap()
+        .tags
+        .push("qubes-config-sync-manager".into());
+    s.domains
+        .get_mut("config-mgr")
+        .unwrap()
+        .tags
+        .push("qubes-config-sync-managed".into());
+    let report = check(&p, Some(&s));
+    let messages: Vec<&str> = report.findings.iter().map(|f| f.message.as_str()).collect();
+    assert!(messages.contains(&"2 qubes carry the tag qubes-config-sync-manager (config-mgr, untrusted): each of them may write into every managed qube"), "{messages:#?}");
+    assert!(messages.contains(&"config-mgr carries both qubes-config-sync-manager and qubes-config-sync-managed: the config qube should not be managed"), "{messages:#?}");
+}

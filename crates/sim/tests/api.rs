@@ -536,6 +536,22 @@ fn power_state_changes() {
         )
     );
     assert!(ok(sock, "admin.vm.List", "beta", "", b"").contains("state=Halted"));
+    ok(
+        sock,
+        "admin.vm.feature.Set",
+        "beta",
+        "prohibit-start",
+        b"quarantined",
+    );
+    let r = call(sock, "dom0", "admin.vm.Start", "beta", "", b"");
+    assert_eq!(
+        error_of(&r),
+        (
+            "QubesException".into(),
+            "Qube start is prohibited. Rationale: quarantined".into()
+        )
+    );
+    assert!(ok(sock, "admin.vm.List", "beta", "", b"").contains("state=Halted"));
 }
 
 /// Raw bytes that must each get an empty reply and leave the server working.

@@ -129,6 +129,7 @@ fn every_listener_gets_its_share_in_order() {
         only_alpha.messages(),
         [
             ev("alpha", "domain-pre-shutdown"),
+            ev("alpha", "domain-stopped"),
             ev("alpha", "domain-shutdown")
         ]
     );

@@ -1620,6 +1620,16 @@ fn vm_start(state: &mut State, call: &Call) -> Res<Outcome> {
         return done();
     }
     let vm = call.dest.as_str();
+    let prohibited = qube(state, vm)?
+        .features
+        .get("prohibit-start")
+        .filter(|v| !v.is_empty())
+        .cloned();
+    if let Some(rationale) = prohibited {
+        let reason = format!("Qube start is prohibited. Rationale: {rationale}");
+        state.fire(Event::vm(vm, "domain-start-failed", &[("reason", &reason)]));
+        return qerr("QubesException", reason);
+    }
     state.fire(Event::vm(vm, "domain-pre-start", &[("start_guid", "True")]));
     set_power(state, vm, "Running")?;
     state.fire(Event::vm(vm, "domain-spawn", &[("start_guid", "True")]));
@@ -1654,6 +1664,8 @@ fn vm_shutdown(state: &mut State, call: &Call) -> Res<Outcome> {
     };
     state.fire(Event::vm(vm, "domain-pre-shutdown", &[("force", force)]));
     set_power(state, vm, "Halted")?;
+    // Fired by qubesd when libvirt reports the domain stopped.
+    state.fire(Event::vm(vm, "domain-stopped", &[]));
     state.fire(Event::vm(vm, "domain-shutdown", &[]));
     state.save();
     done()

@@ -251,6 +251,36 @@ fn properties_get_set_reset_and_errors() {
         "dom0",
         "admin.vm.property.Set",
         "beta",
+        "netvm",
+        b"a!b",
+    );
+    assert_eq!(
+        error_of(&r),
+        (
+            "QubesPropertyValueError".into(),
+            "netvm value contains illegal characters".into()
+        )
+    );
+    let r = call(
+        sock,
+        "dom0",
+        "admin.vm.property.Set",
+        "beta",
+        "netvm",
+        b"Domain-0",
+    );
+    assert_eq!(
+        error_of(&r),
+        (
+            "QubesValueError".into(),
+            "VM name cannot be 'Domain-0'".into()
+        )
+    );
+    let r = call(
+        sock,
+        "dom0",
+        "admin.vm.property.Set",
+        "beta",
         "kernelopts",
         b"caf\xc3\xa9",
     );

@@ -145,7 +145,8 @@ pub(super) fn sanitize_property(
                 return Ok(value);
             }
             if let Err(e) = validate::vm_name(&value) {
-                // validate_name with a property holder names the property.
+                // validate_name with a property holder names the property in
+                // its first three rules; the others keep the plain error.
                 let msg = match e {
                     ValidationError::VmNameTooLong => {
                         format!("{prop} value must be shorter than 32 characters")
@@ -154,9 +155,9 @@ pub(super) fn sanitize_property(
                         format!("{prop} cannot start with hyphen, underscore, dot or numbers")
                     }
                     ValidationError::VmNameIllegalCharacters => {
-                        format!("{prop} contains illegal characters")
+                        format!("{prop} value contains illegal characters")
                     }
-                    other => other.to_string(),
+                    other => return Err(other.into()),
                 };
                 return qerr("QubesPropertyValueError", msg);
             }

@@ -355,3 +355,34 @@ fn dispvm_uuid_tokens_compare_like_qrexec() {
     // ... a plain @dispvm request is compared as text with @dispvm:default-dvm: no match
     assert_eq!(eval("@dispvm"), "deny");
 }
+
+#[test]
+fn may_grant_is_false_only_when_every_target_is_denied() {
+    let p = policy(
+        "test.A * work vault allow\n\
+         test.A * @anyvm @anyvm deny\n\
+         test.B +x @tag:qubes-config-sync-managed @anyvm ask\n",
+    );
+    let s = system();
+    let targets = [
+        "dom0", "work", "vault", "personal", "@default", "@dispvm", "nosuch",
+    ];
+    for (service, arg, source) in [
+        ("test.A", "+", "work"),
+        ("test.A", "+", "personal"),
+        ("test.B", "+x", "work"),
+        ("test.B", "+y", "work"),
+        ("test.B", "+x", "untrusted"),
+        ("test.C", "+", "work"),
+    ] {
+        let any_granted = targets
+            .iter()
+            .any(|t| !p.evaluate(&s, service, arg, source, t).is_deny());
+        if !p.may_grant(&s, service, arg, source) {
+            assert!(!any_granted, "{service}{arg} {source}");
+        }
+    }
+    assert!(p.may_grant(&s, "test.A", "", "work"));
+    assert!(!p.may_grant(&s, "test.A", "", "personal"));
+    assert!(!p.may_grant(&s, "test.B", "y", "work"));
+}

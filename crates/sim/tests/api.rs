@@ -229,7 +229,7 @@ fn properties_get_set_reset_and_errors() {
     );
     assert_eq!(
         error_of(&r).1,
-        "wrong VM class: domains['tpl-a'] is of type TemplateVM and not AppVM"
+        "template for disposable must have template_for_dispvms=True"
     );
     let r = call(
         sock,

@@ -197,17 +197,20 @@ pub(super) fn vm_create(state: &mut State, call: &Call) -> Res<Outcome> {
         }
     }
     if let Some(t) = &template {
-        let required = if class == "DispVM" {
-            "AppVM"
-        } else {
-            "TemplateVM"
-        };
         let actual = qube(state, t)?.class.clone();
-        if actual != required {
+        if class == "DispVM" {
+            // qubes.vm.dispvm._setter_template
+            if !is_dvm_template(state, t) {
+                return qerr(
+                    "QubesPropertyValueError",
+                    "template for disposable must have template_for_dispvms=True",
+                );
+            }
+        } else if actual != "TemplateVM" {
             return qerr(
                 "QubesPropertyValueError",
                 format!(
-                    "wrong VM class: domains[{}] is of type {actual} and not {required}",
+                    "wrong VM class: domains[{}] is of type {actual} and not TemplateVM",
                     py_repr(t)
                 ),
             );

@@ -223,11 +223,15 @@ pub(super) fn check_vm_setter(state: &State, vm: &str, prop: &str, value: &str) 
     match prop {
         // qubes.vm.mix.net._setter_netvm
         "netvm" if !value.is_empty() => {
+            // `value.provides_network` on a qube without that property
+            // (dom0) is an AttributeError in qubesd: no reply.
             let provides = state
                 .world
                 .qube(value)
                 .and_then(|q| q.properties_all.get("provides_network"))
-                .is_some_and(|p| p.value == "True");
+                .ok_or(Fail::Drop)?
+                .value
+                == "True";
             if !provides {
                 return qerr(
                     "QubesValueError",
@@ -237,6 +241,13 @@ pub(super) fn check_vm_setter(state: &State, vm: &str, prop: &str, value: &str) 
             if value == vm {
                 return qerr("QubesValueError", "Loops in network are unsupported");
             }
+        }
+        // qubes.vm.dispvm._setter_template
+        "template" if qube(state, vm)?.class == "DispVM" && !is_dvm_template(state, value) => {
+            return qerr(
+                "QubesPropertyValueError",
+                "template for disposable must have template_for_dispvms=True",
+            );
         }
         // Setters of qubes/vm/qubesvm.py.
         "memory" | "vcpus" | "qrexec_timeout" | "shutdown_timeout" | "stubdom_mem"
@@ -384,6 +395,15 @@ pub(super) fn set_vm_property_internal(
     Ok(())
 }
 
+/// Whether `name` is a disposable template (`template_for_dispvms=True`).
+pub(super) fn is_dvm_template(state: &State, name: &str) -> bool {
+    state
+        .world
+        .qube(name)
+        .and_then(|q| q.properties_all.get("template_for_dispvms"))
+        .is_some_and(|p| p.value == "True")
+}
+
 /// The class a VM-valued property must point to, where qubesd restricts it.
 pub(super) fn required_vm_class(
     state: &State,
@@ -399,7 +419,6 @@ pub(super) fn required_vm_class(
     let class = state.world.qube(name)?.class.as_str();
     match (class, prop) {
         ("AppVM", "template") => Some("TemplateVM"),
-        ("DispVM", "template") => Some("AppVM"),
         _ => None,
     }
 }

@@ -31,10 +31,16 @@ pub use events::Event;
 /// left or the server stops.
 const LISTENER_POLL: Duration = Duration::from_millis(100);
 
+/// At most this many connections are served at once (one thread each);
+/// beyond it a connection is closed at once, which a client sees as an
+/// empty reply. Bounds what a flood of idle connections can cost.
+pub const MAX_CONNECTIONS: usize = 1024;
+
 struct Shared {
     state: Mutex<State>,
     latency_nanos: AtomicU64,
     stopping: AtomicBool,
+    connections: std::sync::atomic::AtomicUsize,
 }
 
 impl Shared {
@@ -80,6 +86,7 @@ impl Server {
             state: Mutex::new(State::new(world)),
             latency_nanos: AtomicU64::new(0),
             stopping: AtomicBool::new(false),
+            connections: std::sync::atomic::AtomicUsize::new(0),
         });
         let accept_shared = Arc::clone(&shared);
         let accept = std::thread::Builder::new()
@@ -184,13 +191,20 @@ fn accept_loop(listener: UnixListener, shared: Arc<Shared>) {
             break;
         }
         let Ok(stream) = conn else { continue };
-        let shared = Arc::clone(&shared);
+        if shared.connections.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
+            shared.connections.fetch_sub(1, Ordering::SeqCst);
+            continue; // dropped: the client sees an empty reply
+        }
+        let worker = Arc::clone(&shared);
         let spawned = std::thread::Builder::new()
             .name("qubesd-conn".into())
-            .spawn(move || serve_connection(stream, shared));
+            .spawn(move || {
+                serve_connection(stream, &worker);
+                worker.connections.fetch_sub(1, Ordering::SeqCst);
+            });
         if spawned.is_err() {
-            // Out of threads: the connection is dropped (client sees an empty reply).
-            continue;
+            // Out of threads: the connection was dropped with the closure.
+            shared.connections.fetch_sub(1, Ordering::SeqCst);
         }
     }
 }
@@ -215,7 +229,7 @@ fn read_request(stream: &mut UnixStream) -> Option<Vec<u8>> {
     }
 }
 
-fn serve_connection(mut stream: UnixStream, shared: Arc<Shared>) {
+fn serve_connection(mut stream: UnixStream, shared: &Shared) {
     if shared.stopping.load(Ordering::SeqCst) {
         return;
     }
@@ -263,7 +277,7 @@ fn serve_connection(mut stream: UnixStream, shared: Arc<Shared>) {
             }
             state.listeners.push(listener);
             drop(state);
-            watch_listener(&stream, id, &shared);
+            watch_listener(&stream, id, shared);
         }
     }
 }

@@ -266,15 +266,29 @@ fn no_final_newline() -> Segment {
     }
 }
 
-fn anchors(findings: &[Finding], side: Side, line: usize) -> impl Iterator<Item = Segment> + '_ {
-    findings
-        .iter()
-        .enumerate()
-        .filter(move |(_, f)| f.side == side && f.line.is_some_and(|l| l as usize == line))
-        .map(|(i, f)| Segment::FindingAnchor {
-            finding: i,
-            severity: f.severity,
-        })
+/// Findings by (side, line), so anchoring is one lookup per rendered line.
+struct AnchorIndex(std::collections::HashMap<(bool, usize), Vec<(usize, Severity)>>);
+
+impl AnchorIndex {
+    fn new(findings: &[Finding]) -> Self {
+        let mut map: std::collections::HashMap<_, Vec<_>> = std::collections::HashMap::new();
+        for (i, f) in findings.iter().enumerate() {
+            if let Some(line) = f.line {
+                map.entry((f.side == Side::Base, line as usize))
+                    .or_default()
+                    .push((i, f.severity));
+            }
+        }
+        AnchorIndex(map)
+    }
+
+    fn anchors(&self, side: Side, line: usize) -> impl Iterator<Item = Segment> + '_ {
+        self.0
+            .get(&(side == Side::Base, line))
+            .into_iter()
+            .flatten()
+            .map(|&(finding, severity)| Segment::FindingAnchor { finding, severity })
+    }
 }
 
 fn line_segments(line: &[u8], changed: &[ChangedSpan], is_last: bool) -> Vec<Segment> {
@@ -290,12 +304,13 @@ fn line_segments(line: &[u8], changed: &[ChangedSpan], is_last: bool) -> Vec<Seg
 pub fn render_file(content: &[u8], findings: &[Finding]) -> Vec<RenderedLine> {
     let lines = crate::diff::split_lines(content);
     let count = lines.len();
+    let index = AnchorIndex::new(findings);
     lines
         .into_iter()
         .enumerate()
         .map(|(i, l)| {
             let mut segments = line_segments(l, &[], i + 1 == count);
-            segments.extend(anchors(findings, Side::Proposed, i + 1));
+            segments.extend(index.anchors(Side::Proposed, i + 1));
             RenderedLine {
                 kind: LineKind::Context,
                 old_number: Some(i + 1),
@@ -310,6 +325,7 @@ pub fn render_file(content: &[u8], findings: &[Finding]) -> Vec<RenderedLine> {
 /// word-level changes, and finding anchors (base-side findings on removed lines).
 pub fn render_diff(diff: &FileDiff, findings: &[Finding]) -> Vec<RenderedLine> {
     let mut out = Vec::new();
+    let index = AnchorIndex::new(findings);
     for h in &diff.hunks {
         out.push(RenderedLine {
             kind: LineKind::HunkHeader,
@@ -330,7 +346,7 @@ pub fn render_diff(diff: &FileDiff, findings: &[Finding]) -> Vec<RenderedLine> {
             for l in lines {
                 let new_number = (l.number as isize + shift) as usize;
                 let mut segments = line_segments(&l.bytes, &[], l.number == diff.old_lines);
-                segments.extend(anchors(findings, Side::Proposed, new_number));
+                segments.extend(index.anchors(Side::Proposed, new_number));
                 out.push(RenderedLine {
                     kind: LineKind::Context,
                     old_number: Some(l.number),
@@ -344,7 +360,7 @@ pub fn render_diff(diff: &FileDiff, findings: &[Finding]) -> Vec<RenderedLine> {
         context(&mut out, &h.context_before, shift_before);
         for l in &h.removed {
             let mut segments = line_segments(&l.bytes, &l.changed, l.number == diff.old_lines);
-            segments.extend(anchors(findings, Side::Base, l.number));
+            segments.extend(index.anchors(Side::Base, l.number));
             out.push(RenderedLine {
                 kind: LineKind::Removed,
                 old_number: Some(l.number),
@@ -354,7 +370,7 @@ pub fn render_diff(diff: &FileDiff, findings: &[Finding]) -> Vec<RenderedLine> {
         }
         for l in &h.added {
             let mut segments = line_segments(&l.bytes, &l.changed, l.number == diff.new_lines);
-            segments.extend(anchors(findings, Side::Proposed, l.number));
+            segments.extend(index.anchors(Side::Proposed, l.number));
             out.push(RenderedLine {
                 kind: LineKind::Added,
                 old_number: None,

@@ -503,9 +503,36 @@ fn parse_codepoint(s: &str) -> Option<u32> {
     u32::from_str_radix(s.trim().strip_prefix("U+")?, 16).ok()
 }
 
+/// Makes `\b` and `\B` ASCII word boundaries: a Unicode boundary forces the
+/// regex crate off its DFA onto a slow NFA whenever the text is not pure ASCII,
+/// which a hostile file can always arrange.
+fn ascii_word_boundaries(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len() + 16);
+    let mut chars = pattern.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            match chars.next() {
+                Some(b @ ('b' | 'B')) => {
+                    out.push_str("(?-u:\\");
+                    out.push(b);
+                    out.push(')');
+                }
+                Some(other) => {
+                    out.push('\\');
+                    out.push(other);
+                }
+                None => out.push('\\'),
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn regex(rule: &str, pattern: &str) -> Result<Regex, RuleError> {
     // Size limits keep a rule file from building a huge automaton.
-    regex::RegexBuilder::new(pattern)
+    regex::RegexBuilder::new(&ascii_word_boundaries(pattern))
         .size_limit(4 << 20)
         .build()
         .map_err(|e| RuleError::Invalid {
@@ -763,10 +790,9 @@ impl Engine {
                     change,
                     line: hit.line,
                     span: hit.span,
-                    message: if hit.detail.is_empty() {
-                        why.clone()
-                    } else {
-                        format!("{}: {}", hit.detail, why)
+                    message: match hit.detail_text() {
+                        d if d.is_empty() => why.clone(),
+                        d => format!("{d}: {why}"),
                     },
                     why,
                     reference: rule.refs.join(", "),
@@ -826,42 +852,66 @@ pub fn is_never_sync(path: &str) -> bool {
 /// Splits hits into those only in the proposal (added, or changed when the same
 /// subject has another value in the base) and those only in the base (removed).
 /// Hits on both sides with the same subject and value are unchanged: dropped.
-fn pair_hits(new_hits: Vec<Hit>, old_hits: Vec<Hit>) -> (Vec<(Hit, Change)>, Vec<Hit>) {
-    let mut old_ids: HashMap<(String, String), usize> = HashMap::new();
-    let mut old_subjects: HashMap<String, usize> = HashMap::new();
-    for h in &old_hits {
-        *old_ids
-            .entry((h.subject.clone(), h.value.clone()))
-            .or_default() += 1;
-        *old_subjects.entry(h.subject.clone()).or_default() += 1;
+fn pair_hits<'d>(
+    new_hits: Vec<Hit<'d>>,
+    old_hits: Vec<Hit<'d>>,
+) -> (Vec<(Hit<'d>, Change)>, Vec<Hit<'d>>) {
+    if old_hits.is_empty() {
+        return (
+            new_hits.into_iter().map(|h| (h, Change::Added)).collect(),
+            Vec::new(),
+        );
     }
-    let mut new_ids: HashMap<(String, String), usize> = HashMap::new();
-    for h in &new_hits {
-        *new_ids
-            .entry((h.subject.clone(), h.value.clone()))
-            .or_default() += 1;
-    }
-    let mut removed = Vec::new();
-    for h in old_hits {
-        match new_ids.get_mut(&(h.subject.clone(), h.value.clone())) {
-            Some(n) if *n > 0 => *n -= 1,
-            _ => removed.push(h),
+    // Decide with borrowed keys first, then move the hits out.
+    let (new_unchanged, old_unchanged, changed) = {
+        let mut old_ids: HashMap<(&str, &str), usize> = HashMap::new();
+        let mut old_subjects: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        for h in &old_hits {
+            *old_ids.entry((&h.subject, &h.value)).or_default() += 1;
+            old_subjects.insert(&h.subject);
         }
-    }
-    let mut added = Vec::new();
-    for h in new_hits {
-        match old_ids.get_mut(&(h.subject.clone(), h.value.clone())) {
-            Some(n) if *n > 0 => *n -= 1,
-            _ => {
-                let change = if old_subjects.contains_key(&h.subject) {
+        let mut new_ids: HashMap<(&str, &str), usize> = HashMap::new();
+        for h in &new_hits {
+            *new_ids.entry((&h.subject, &h.value)).or_default() += 1;
+        }
+        fn take<'a>(ids: &mut HashMap<(&'a str, &'a str), usize>, h: &'a Hit<'_>) -> bool {
+            match ids.get_mut(&(h.subject.as_ref(), h.value.as_str())) {
+                Some(n) if *n > 0 => {
+                    *n -= 1;
+                    true
+                }
+                _ => false,
+            }
+        }
+        let old_unchanged: Vec<bool> = old_hits.iter().map(|h| take(&mut new_ids, h)).collect();
+        let new_unchanged: Vec<bool> = new_hits.iter().map(|h| take(&mut old_ids, h)).collect();
+        let changed: Vec<bool> = new_hits
+            .iter()
+            .map(|h| old_subjects.contains(h.subject.as_ref()))
+            .collect();
+        (new_unchanged, old_unchanged, changed)
+    };
+    let added = new_hits
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| !new_unchanged[*i])
+        .map(|(i, h)| {
+            (
+                h,
+                if changed[i] {
                     Change::Changed
                 } else {
                     Change::Added
-                };
-                added.push((h, change));
-            }
-        }
-    }
+                },
+            )
+        })
+        .collect();
+    let removed = old_hits
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| !old_unchanged[*i])
+        .map(|(_, h)| h)
+        .collect();
     (added, removed)
 }
 
@@ -912,27 +962,51 @@ impl Escalate {
     }
 }
 
+/// What a hit says, formatted only when it becomes a finding (most hits on
+/// unchanged lines never do).
 #[derive(Debug, Clone)]
-struct Hit {
+enum Detail<'d> {
+    Text(String),
+    /// A hidden character found in a line.
+    Char(char),
+    /// A line quoted as an excerpt.
+    Excerpt(&'d str),
+}
+
+#[derive(Debug, Clone)]
+struct Hit<'d> {
     line: Option<u32>,
     span: Option<Span>,
     /// What the hit is about (key, keyword, line text); with `value` it is the
     /// identity used to tell added, changed and removed apart.
-    subject: String,
+    subject: Cow<'d, str>,
     value: String,
-    detail: String,
+    detail: Detail<'d>,
     subsection: Option<String>,
 }
 
-impl Hit {
-    fn file(detail: impl Into<String>) -> Hit {
+impl Hit<'_> {
+    fn file(detail: impl Into<String>) -> Hit<'static> {
         Hit {
             line: None,
             span: None,
-            subject: String::new(),
+            subject: Cow::Borrowed(""),
             value: String::new(),
-            detail: detail.into(),
+            detail: Detail::Text(detail.into()),
             subsection: None,
+        }
+    }
+
+    fn detail_text(&self) -> String {
+        let line = self.line.unwrap_or(0);
+        match &self.detail {
+            Detail::Text(t) => t.clone(),
+            Detail::Char(c) => {
+                let label = crate::render::classify(*c)
+                    .map_or_else(|| format!("U+{:04X}", *c as u32), |(_, l)| l);
+                format!("{label} in line {line}")
+            }
+            Detail::Excerpt(text) => format!("line {line}: {}", excerpt(text)),
         }
     }
 }
@@ -1006,12 +1080,20 @@ impl<'a> Doc<'a> {
         (0..self.line_count()).map(|i| (i, self.line(i)))
     }
 
-    fn line_hit(&self, index: usize, span: Option<Span>, detail: String) -> Hit {
-        let text = self.line(index);
+    fn line_hit(&self, index: usize, span: Option<Span>, detail: String) -> Hit<'_> {
+        self.line_hit_with(index, span, Detail::Text(detail))
+    }
+
+    fn line_hit_with<'s>(
+        &'s self,
+        index: usize,
+        span: Option<Span>,
+        detail: Detail<'s>,
+    ) -> Hit<'s> {
         Hit {
             line: Some(index as u32 + 1),
             span,
-            subject: text.to_string(),
+            subject: Cow::Borrowed(self.line(index)),
             value: String::new(),
             detail,
             subsection: None,
@@ -1051,7 +1133,7 @@ fn is_confusable_script_letter(c: char) -> bool {
 }
 
 impl Ctx<'_, '_> {
-    fn meta_hits(&self, rule: &Rule) -> Vec<Hit> {
+    fn meta_hits(&self, rule: &Rule) -> Vec<Hit<'static>> {
         match &rule.matcher {
             Matcher::FileType(types) if types.contains(&self.input.kind) => {
                 vec![Hit::file(
@@ -1081,7 +1163,7 @@ impl Ctx<'_, '_> {
         }
     }
 
-    fn file_hits(&self, rule: &Rule, doc: Option<&Doc<'_>>) -> Vec<Hit> {
+    fn file_hits(&self, rule: &Rule, doc: Option<&Doc<'_>>) -> Vec<Hit<'static>> {
         let path = self.input.path;
         let content = self.input.content;
         let limits = &self.engine.limits;
@@ -1179,7 +1261,7 @@ impl Ctx<'_, '_> {
         }
     }
 
-    fn content_hits(&self, rule: &Rule, doc: &Doc<'_>) -> Vec<Hit> {
+    fn content_hits<'d>(&self, rule: &Rule, doc: &'d Doc<'_>) -> Vec<Hit<'d>> {
         let mut hits = Vec::new();
         match &rule.matcher {
             Matcher::Codepoint {
@@ -1211,9 +1293,7 @@ impl Ctx<'_, '_> {
                         start,
                         end: start + c.len_utf8(),
                     };
-                    let label = crate::render::classify(c)
-                        .map_or(format!("U+{:04X}", c as u32), |(_, l)| l);
-                    hits.push(doc.line_hit(li, Some(span), format!("{label} in line {}", li + 1)));
+                    hits.push(doc.line_hit_with(li, Some(span), Detail::Char(c)));
                 }
             }
             Matcher::Regex { re, .. } | Matcher::Env(re) => {
@@ -1228,10 +1308,10 @@ impl Ctx<'_, '_> {
                     let end = (m.end() - doc.line_starts[li])
                         .min(doc.line(li).len())
                         .max(start);
-                    hits.push(doc.line_hit(
+                    hits.push(doc.line_hit_with(
                         li,
                         Some(Span { start, end }),
-                        format!("line {}: {}", li + 1, excerpt(doc.line(li))),
+                        Detail::Excerpt(doc.line(li)),
                     ));
                 }
             }
@@ -1256,9 +1336,13 @@ impl Ctx<'_, '_> {
                     hits.push(Hit {
                         line: Some(e.line),
                         span: None,
-                        subject: e.full_key(),
+                        subject: Cow::Owned(e.full_key()),
                         value: v.to_string(),
-                        detail: format!("{} = {}", excerpt(&e.full_key()), excerpt(v)),
+                        detail: Detail::Text(format!(
+                            "{} = {}",
+                            excerpt(&e.full_key()),
+                            excerpt(v)
+                        )),
                         subsection: e.subsection.clone(),
                     });
                 }
@@ -1294,9 +1378,9 @@ impl Ctx<'_, '_> {
                     hits.push(Hit {
                         line: Some(e.line),
                         span: None,
-                        subject: format!("{}|{}", block, e.keyword),
+                        subject: Cow::Owned(format!("{}|{}", block, e.keyword)),
                         value: a.clone(),
-                        detail: format!("{} {}", e.keyword, excerpt(&a)),
+                        detail: Detail::Text(format!("{} {}", e.keyword, excerpt(&a))),
                         subsection: None,
                     });
                 }
@@ -1307,7 +1391,7 @@ impl Ctx<'_, '_> {
         hits
     }
 
-    fn builtin_content(&self, check: Check, doc: &Doc<'_>, hits: &mut Vec<Hit>) {
+    fn builtin_content<'d>(&self, check: Check, doc: &'d Doc<'_>, hits: &mut Vec<Hit<'d>>) {
         let limits = &self.engine.limits;
         match check {
             Check::InvalidUtf8 => {
@@ -1392,7 +1476,7 @@ impl Ctx<'_, '_> {
                                 format!("line {} has {cols} characters", i + 1),
                             );
                             // Identity by length and hash-like prefix keeps the map small.
-                            hit.subject = format!("{}:{}", cols, excerpt(l));
+                            hit.subject = Cow::Owned(format!("{}:{}", cols, excerpt(l)));
                             hits.push(hit);
                         }
                     }
@@ -1509,14 +1593,14 @@ impl Ctx<'_, '_> {
                         hits.push(Hit {
                             line: Some(e.line),
                             span: None,
-                            subject: format!("{} {}", e.keyword, e.args_text()),
+                            subject: Cow::Owned(format!("{} {}", e.keyword, e.args_text())),
                             value: String::new(),
-                            detail: format!(
+                            detail: Detail::Text(format!(
                                 "{} {} comes before {} more specific block(s)",
                                 e.keyword,
                                 e.args_text(),
                                 blocks.len() - k - 1
-                            ),
+                            )),
                             subsection: None,
                         });
                     }
@@ -1540,9 +1624,13 @@ impl Ctx<'_, '_> {
                         hits.push(Hit {
                             line: Some(e.line),
                             span: None,
-                            subject: format!("{}|hostname", block.args_text()),
+                            subject: Cow::Owned(format!("{}|hostname", block.args_text())),
                             value: target.clone(),
-                            detail: format!("host {} connects to {}", excerpt(p), excerpt(&target)),
+                            detail: Detail::Text(format!(
+                                "host {} connects to {}",
+                                excerpt(p),
+                                excerpt(&target)
+                            )),
                             subsection: None,
                         });
                     }
@@ -1552,7 +1640,7 @@ impl Ctx<'_, '_> {
         }
     }
 
-    fn duplicates(&self, doc: &Doc<'_>, hits: &mut Vec<Hit>) {
+    fn duplicates(&self, doc: &Doc<'_>, hits: &mut Vec<Hit<'_>>) {
         const GIT_MULTI: [&str; 8] = [
             "path",
             "fetch",
@@ -1586,12 +1674,12 @@ impl Ctx<'_, '_> {
                     hits.push(Hit {
                         line: Some(e.line),
                         span: None,
-                        subject: e.full_key(),
+                        subject: Cow::Owned(e.full_key()),
                         value: e.value.clone().unwrap_or_default(),
-                        detail: format!(
+                        detail: Detail::Text(format!(
                             "{} set again (first in line {first}); the last one wins",
                             excerpt(&e.full_key())
-                        ),
+                        )),
                         subsection: e.subsection.clone(),
                     });
                 }
@@ -1607,12 +1695,12 @@ impl Ctx<'_, '_> {
                     hits.push(Hit {
                         line: Some(e.line),
                         span: None,
-                        subject: e.keyword.clone(),
+                        subject: Cow::Owned(e.keyword.clone()),
                         value: e.args_text(),
-                        detail: format!(
+                        detail: Detail::Text(format!(
                             "{} set again (first in line {first}); the first one wins",
                             e.keyword
-                        ),
+                        )),
                         subsection: None,
                     });
                 }

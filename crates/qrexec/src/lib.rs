@@ -52,8 +52,8 @@ pub use generator::{
 };
 pub use loader::{DOM0_POLICY_DIR, is_policy_file_name};
 pub use names::{
-    is_policy_filename_char, is_rpcname_char, sanitize_service_call, split_service_call,
-    validate_call_name,
+    ServiceCall, is_policy_filename_char, is_rpcname_char, sanitize_service_call,
+    split_service_call, validate_call_name,
 };
 pub use rule::{Action, Rule, RuleRef};
 pub use system::{DomainInfo, SystemInfo};

@@ -43,6 +43,39 @@ pub fn validate_call_name(sanitized: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// A service call as qrexec-daemon passes it on after sanitising what a qube sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceCall {
+    /// The service name (before the first `+`).
+    pub service: String,
+    /// The argument without its `+` (empty when none was given).
+    pub argument: String,
+}
+
+impl ServiceCall {
+    /// Sanitises `SERVICE[+ARG]` from a qube ([`sanitize_service_call`]) and refuses what qrexec
+    /// refuses ([`validate_call_name`]).
+    pub fn from_untrusted(raw: &[u8]) -> Result<ServiceCall, &'static str> {
+        let sanitized = sanitize_service_call(raw);
+        validate_call_name(&sanitized)?;
+        let (service, argument) = sanitized.split_once('+').unwrap_or((&sanitized, ""));
+        Ok(ServiceCall {
+            service: service.to_owned(),
+            argument: argument.to_owned(),
+        })
+    }
+
+    /// `SERVICE+ARG`, with the `+` even for an empty argument (`QREXEC_SERVICE_FULL_NAME`).
+    pub fn full_name(&self) -> String {
+        format!("{}+{}", self.service, self.argument)
+    }
+
+    /// The argument as the policy matches it: `+ARG` (`+` when empty).
+    pub fn policy_argument(&self) -> String {
+        format!("+{}", self.argument)
+    }
+}
+
 /// Splits `SERVICE+ARG` at the first `+`; no `+` means an empty argument. The returned argument
 /// keeps its `+` (`"+"` when empty), as the policy matches it.
 pub fn split_service_call(call: &str) -> (&str, String) {
@@ -119,6 +152,25 @@ mod tests {
         assert_eq!(sanitize_service_call(b"x+y"), "x+y");
         assert_eq!(sanitize_service_call(b"test/Dump"), "test_Dump");
         assert_eq!(sanitize_service_call(b"\0\n"), "__");
+    }
+
+    #[test]
+    fn service_calls_from_qubes() {
+        let c = ServiceCall::from_untrusted(b"qubes.ConfigPropose+git").unwrap();
+        assert_eq!(
+            (c.service.as_str(), c.argument.as_str()),
+            ("qubes.ConfigPropose", "git")
+        );
+        assert_eq!(c.full_name(), "qubes.ConfigPropose+git");
+        assert_eq!(c.policy_argument(), "+git");
+        let c = ServiceCall::from_untrusted(b"test.Dump").unwrap();
+        assert_eq!(c.full_name(), "test.Dump+");
+        assert_eq!(c.policy_argument(), "+");
+        let c = ServiceCall::from_untrusted("t/x+a b+é".as_bytes()).unwrap();
+        assert_eq!(c.full_name(), "t_x+a_b+__");
+        assert_eq!(c.argument, "a_b+__");
+        assert!(ServiceCall::from_untrusted(b"").is_err());
+        assert!(ServiceCall::from_untrusted(b"+arg").is_err());
     }
 
     #[test]

@@ -85,8 +85,11 @@ impl Policy {
     /// Builds a policy from in-memory files: `(name, text)`, where a name without `/` is a
     /// top-level file of the policy directory (read only if qrexec would read it: ending in
     /// `.policy`, not starting with `.`, taken in C-locale order) and a name with `/` (e.g.
-    /// `include/admin-local-rwx`) is reachable only through `!include*` directives.
-    /// `!compat-4.0` includes nothing here (see [`Policy::from_files_with_legacy`]).
+    /// `include/admin-local-rwx`) is reachable only through `!include*` directives
+    /// (`!include-dir DIR` reads the names below `DIR/`, as in a directory). The files behave
+    /// exactly as the same tree on disk would under [`Policy::load_dir`]; errors name the
+    /// files as given. `!compat-4.0` includes nothing here (see
+    /// [`Policy::from_files_with_legacy`]).
     pub fn from_files(files: &[(String, String)]) -> Result<Policy, PolicyError> {
         Policy::from_files_with_legacy(files, &[])
     }

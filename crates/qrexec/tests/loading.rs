@@ -377,3 +377,39 @@ fn the_legacy_directory_is_only_found_beside_a_dom0_layout() {
         "allow target=vault"
     );
 }
+
+#[test]
+fn in_memory_files_behave_like_the_same_tree_on_disk() {
+    let tree = [
+        (
+            "30-a.policy",
+            "!include-dir extra\n!include include/x\n!include-service s.S +a include/svc\n",
+        ),
+        ("extra/20-b.policy", "s.B * work vault allow\n"),
+        ("extra/10-a.policy", "s.B * work vault deny\n"),
+        ("extra/.hidden.policy", "s.H * work vault allow\n"),
+        ("extra/notes", "s.H * work vault allow\n"),
+        ("include/x", "s.X * work vault allow\n"),
+        ("include/svc", "work vault ask,default_target=vault\n"),
+        ("README", "not policy\n"),
+    ];
+    let mem = Policy::from_files(&common::files(&tree)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in tree {
+        write(dir.path(), name, text);
+    }
+    let disk = Policy::load_dir(dir.path()).unwrap();
+    for call in ["s.B", "s.H", "s.X", "s.S+a", "s.S+b", "s.Z"] {
+        assert_eq!(
+            decide(&mem, call, "work", "vault"),
+            decide(&disk, call, "work", "vault"),
+            "{call}"
+        );
+    }
+    assert_eq!(decide(&mem, "s.B", "work", "vault"), "deny");
+    assert_eq!(
+        decide(&mem, "s.S+a", "work", "vault"),
+        "ask targets=vault default_target=vault"
+    );
+    assert_eq!(mem.rules().len(), disk.rules().len());
+}

@@ -101,6 +101,9 @@ fn check(policy_dir: &Path, system_info: Option<&Path>) -> ExitCode {
         Ok(p) => p,
         Err(e) => return policy_error(&e),
     };
+    for warning in policy.warnings() {
+        eprintln!("qubes-policy-eval: {warning}");
+    }
     let report = qrexec::check(&policy, system.as_ref());
     print!("{}", qrexec::render(&report));
     if report.has_over_grants() {

@@ -25,6 +25,9 @@
 //! * includes resolve inside the loaded directory (an absolute `/etc/qubes/policy.d/...` path
 //!   is read from the loaded directory), so a copy of dom0's policy is self-contained;
 //! * a system description without uuids (R4.2's) is accepted everywhere;
+//! * `!compat-4.0` without a legacy directory includes nothing (with a warning) where dom0's
+//!   qrexec would refuse every call: a copy of `policy.d` usually comes without
+//!   `/etc/qubes-rpc/policy`;
 //! * include loops are refused after 32 levels instead of recursing until Python gives up;
 //! * ask targets are sorted (qrexec returns an unordered set);
 //! * `internal` qubes are not removed from ask targets ([`DomainInfo`] does not carry the

@@ -2,7 +2,10 @@
 //! command-line client `qvm-config-sync`.
 //!
 //! It must not contain review or storage logic of its own: that lives in `qcs-core`.
-//! Today it holds the command-line client's commands that work without a backend
-//! (`scan`); the commands that talk to the backend over D-Bus join [`cli`] later.
+//! [`client`] is the D-Bus proxy and the shared serde types (used by the CLI, the GTK
+//! app and the backend); [`dbus`] is the backend's interface; [`cli`] the command line,
+//! whose `scan` works without a backend.
 
 pub mod cli;
+pub mod client;
+pub mod dbus;

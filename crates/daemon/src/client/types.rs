@@ -1,0 +1,319 @@
+//! The serde types carried as JSON strings over D-Bus (see the crate's `API.md`).
+//!
+//! Every JSON document a method returns is an object with `"version": 1`
+//! ([`API_VERSION`]); a client that sees a higher version must refuse to interpret it.
+//! Byte contents travel as base64 (`*_b64` fields) because file contents are arbitrary
+//! bytes, not UTF-8; text that came from a qube is only ever shown through the
+//! [`Segment`]s of the rendered diff, never raw.
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the JSON documents below. Bumped on any incompatible change.
+pub const API_VERSION: u32 = 1;
+
+/// Result of `ListQubes`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QubeList {
+    pub version: u32,
+    pub qubes: Vec<QubeView>,
+    /// Set when the Admin API could not be reached; `qubes` then holds what the store
+    /// knows (settings without live state).
+    #[serde(default)]
+    pub admin_error: Option<String>,
+}
+
+/// One qube as the backend sees it: live state from the Admin API plus the store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QubeView {
+    pub name: String,
+    /// `AppVM`, `DispVM`, `TemplateVM`, `StandaloneVM`, `AdminVM`, … (`""` if unknown).
+    pub class: String,
+    /// `Running`, `Halted`, `Paused`, … (`""` if unknown).
+    pub power_state: String,
+    /// Label name (`red`, `blue`, …; `""` if unknown).
+    pub label: String,
+    pub template: Option<String>,
+    pub auto_apply: bool,
+    pub assigned: Vec<String>,
+    pub may_propose: Vec<String>,
+    /// Per assigned profile.
+    pub profiles: Vec<ProfileSync>,
+    /// Per path of the assigned profiles.
+    pub persistence: Vec<PathPersistence>,
+    pub pending_proposals: u32,
+}
+
+/// Sync state of one qube × profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SyncState {
+    /// Every file is what we last pushed, from the current generation.
+    InSync,
+    /// Never pushed (or some file never pushed).
+    NeverPushed,
+    /// The store has a newer generation than what is in the qube.
+    Outdated,
+    /// The last snapshot saw a file that differs from what we pushed.
+    Drifted,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileSync {
+    pub profile: String,
+    pub state: SyncState,
+    /// Current generation in the store.
+    pub generation: u64,
+    /// Oldest generation among the files we pushed (`None` if nothing was pushed).
+    pub pushed_generation: Option<u64>,
+    /// Paths whose last snapshot differed from the last push.
+    pub drifted_paths: Vec<String>,
+}
+
+/// Persistence verdict of one qube × path (DESIGN §7).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PathPersistence {
+    pub path: String,
+    /// `persistent`, `volatile`, `lost-at-restart`, `not-supported` or `unknown`.
+    pub verdict: String,
+    /// Human-readable explanation.
+    pub detail: String,
+    /// The dom0 command that fixes a `lost-at-restart` path.
+    pub fix_command: Option<String>,
+}
+
+/// Result of `GetProfile`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileView {
+    pub version: u32,
+    pub id: String,
+    pub description: String,
+    pub generation: u64,
+    pub files: Vec<FileSummary>,
+    /// Qubes this profile is assigned to.
+    pub assigned_to: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileSummary {
+    pub path: String,
+    /// Octal, e.g. `0644`.
+    pub mode: String,
+    pub sha256: String,
+    pub size: u64,
+    /// Generation the file last changed in.
+    pub generation: u64,
+    /// `local edit` or `accepted proposal from QUBE #ID`.
+    pub provenance: String,
+}
+
+/// Result of `PlanPush`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PushPlan {
+    pub version: u32,
+    /// Pass to `ExecutePlan`; valid until the backend restarts or the plan is executed.
+    pub plan_id: String,
+    pub qubes: Vec<QubePlanView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QubePlanView {
+    pub qube: String,
+    /// The qube could not be planned (snapshot failed, qube unknown…); no item then.
+    pub error: Option<String>,
+    pub items: Vec<PlanItemView>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PlanAction {
+    Create,
+    Update,
+    Unchanged,
+    Conflict,
+    Refused,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanItemView {
+    pub profile: String,
+    pub path: String,
+    pub action: PlanAction,
+    /// Why it is a conflict or refused (human-readable), `None` otherwise.
+    pub reason: Option<String>,
+    /// Whether an overwrite decision may turn this conflict into an update.
+    pub can_overwrite: bool,
+    /// True when the user's overwrite decision turned a conflict into this update.
+    pub forced: bool,
+    pub new_sha256: String,
+    pub new_mode: String,
+    pub generation: u64,
+    /// Current content → new content, when known.
+    pub diff: Option<DiffView>,
+}
+
+/// A diff with its hunks (ids for per-hunk decisions) and its safe rendering.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DiffView {
+    pub hunks: Vec<HunkView>,
+    /// Rendered lines (hunk headers, context, removed, added), every hidden character a
+    /// token: what a UI shows.
+    pub lines: Vec<RenderedLineView>,
+    /// False when the diff deadline was hit (still correct, coarser).
+    pub minimal: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HunkView {
+    pub id: String,
+    /// 1-based first old line and count, as in `@@ -a,b +c,d @@`.
+    pub old_start: u64,
+    pub old_lines: u64,
+    pub new_start: u64,
+    pub new_lines: u64,
+    pub whitespace_only: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RenderedLineView {
+    /// `hunk-header`, `context`, `removed`, `added`.
+    pub kind: String,
+    pub old_number: Option<u64>,
+    pub new_number: Option<u64>,
+    pub segments: Vec<Segment>,
+}
+
+/// A piece of a rendered line (`qcs_core::render::Segment` on the wire).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Segment {
+    /// Plain visible text (only characters known to display as themselves).
+    Text { text: String, changed: bool },
+    /// A visible stand-in for a hidden or confusing character; show `label`.
+    Token {
+        /// `bidi`, `invisible`, `tag`, `variation-selector`, `odd-space`, `control`,
+        /// `invalid-byte`, `whitespace`, `other`, `marker`.
+        class: String,
+        label: String,
+        changed: bool,
+    },
+    /// A finding applies at the end of this line: index into the findings list.
+    FindingAnchor { finding: u32, severity: String },
+}
+
+/// A risk finding (`qcs_core::risk::Finding` on the wire).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FindingView {
+    pub rule: String,
+    /// `critical`, `high`, `medium`, `info`.
+    pub severity: String,
+    /// `proposed` or `base`.
+    pub side: String,
+    /// `added`, `changed`, `removed`.
+    pub change: String,
+    pub line: Option<u32>,
+    pub span: Option<(u64, u64)>,
+    pub message: String,
+    pub why: String,
+    pub reference: String,
+}
+
+/// Result of `ListProposals`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProposalList {
+    pub version: u32,
+    pub proposals: Vec<ProposalSummaryView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProposalSummaryView {
+    pub id: i64,
+    pub source_qube: String,
+    pub profile: String,
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
+    pub received_at: i64,
+    /// `pending`, `accepted`, `rejected`.
+    pub status: String,
+}
+
+/// Result of `GetProposal`: everything the review pane shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProposalView {
+    pub version: u32,
+    pub summary: ProposalSummaryView,
+    /// Octal mode the file has in the qube, if it said.
+    pub mode: Option<String>,
+    /// The sender's note, rendered safely (it came from a qube).
+    pub note: Vec<Segment>,
+    /// The store's current content of this path (base64), `None` for a new file.
+    pub base_b64: Option<String>,
+    pub base_sha256: Option<String>,
+    /// The proposed bytes (base64).
+    pub proposed_b64: String,
+    /// Base (or empty) → proposed.
+    pub diff: DiffView,
+    pub findings: Vec<FindingView>,
+    /// Rule ids of the critical findings: each must be acknowledged to accept.
+    pub must_acknowledge: Vec<String>,
+}
+
+/// `JobFinished`'s summary argument.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobSummary {
+    pub version: u32,
+    /// `push`, `rollback`, `auto-apply`.
+    pub kind: String,
+    pub cancelled: bool,
+    pub qubes: Vec<QubeOutcome>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QubeOutcome {
+    pub qube: String,
+    /// The call failed as a whole (qrexec denied, agent missing, refused…).
+    pub error: Option<String>,
+    pub files: Vec<FileOutcomeView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileOutcomeView {
+    pub profile: String,
+    pub path: String,
+    /// `written`, `unchanged`, `conflict`, `refused`, `skipped` (cancelled / not sent).
+    pub outcome: String,
+    pub detail: Option<String>,
+}
+
+/// Result of `Snapshot`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotResult {
+    pub version: u32,
+    pub qube: String,
+    /// Proposals created from files that differ from the store.
+    pub proposal_ids: Vec<i64>,
+    /// Per path: `same` (as in the store), `imported`, `missing`, `not-regular: …`,
+    /// `too-large`, `refused: …`.
+    pub paths: Vec<(String, String)>,
+}
+
+/// Result of `AuditLog`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditView {
+    pub version: u32,
+    pub entries: Vec<AuditEntryView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntryView {
+    pub id: i64,
+    pub at: i64,
+    pub action: String,
+    pub qube: Option<String>,
+    pub profile: Option<String>,
+    pub path: Option<String>,
+    pub proposal_id: Option<i64>,
+    pub generation: Option<u64>,
+    pub sha256: Option<String>,
+    pub detail: serde_json::Value,
+}

@@ -1,0 +1,4 @@
+//! The backend's side of `org.qubes.ConfigSync1` (contract: `API.md` beside the crate's
+//! `Cargo.toml`; introspection: `data/org.qubes.ConfigSync1.xml`).
+
+pub mod error;

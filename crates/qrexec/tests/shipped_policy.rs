@@ -441,3 +441,58 @@ fn the_checker_finds_nothing_wrong_with_the_shipped_policy() {
         }
     }
 }
+
+/// Requests crafted to slip past the rules: other spellings of targets, services and
+/// arguments. Each reaches at most the config qube, and only for a whitelisted profile.
+#[test]
+fn crafted_requests_do_not_slip_through() {
+    let p = Dom0::new(true).policy();
+    let config_uuid = "uuid:11111111-2222-3333-4444-555555555555";
+    let ask = "ask targets=config-mgr default_target=config-mgr";
+    // the config qube named by uuid is still the config qube
+    assert_eq!(
+        decide(&p, SERVICE_PROPOSE, "+git", "work", config_uuid),
+        ask
+    );
+    let crafted: &[(&str, &str, &str, &str)] = &[
+        (SERVICE_PROPOSE, "+git+x", "work", "@default"),
+        (SERVICE_PROPOSE, "+git_", "work", "@default"),
+        (SERVICE_PROPOSE, "+GIT", "work", "@default"),
+        (SERVICE_PROPOSE, "+git", "work", "@adminvm"),
+        (SERVICE_PROPOSE, "+git", "work", "@dispvm:config-mgr"),
+        (SERVICE_PROPOSE, "+git", "work", "@dispvm"),
+        (SERVICE_PROPOSE, "+git", "work", "@anyvm"),
+        (
+            SERVICE_PROPOSE,
+            "+git",
+            "work",
+            "@tag:qubes-config-sync-manager",
+        ),
+        (SERVICE_PROPOSE, "+git", "work", "*"),
+        ("qubes.configpropose", "+git", "work", "@default"),
+        ("qubes.ConfigPropose.", "+git", "work", "@default"),
+        (SERVICE_APPLY, "+git", "work", "personal"),
+        (SERVICE_APPLY, "+git", "work", config_uuid),
+        (
+            SERVICE_APPLY,
+            "+git",
+            "uuid:00000000-0000-0000-0000-000000000000",
+            "work",
+        ),
+        (SERVICE_APPLY, "+git", "config-mgr", "@dispvm:default-dvm"),
+        (
+            SERVICE_APPLY,
+            "+git",
+            "config-mgr",
+            "uuid:00000000-0000-0000-0000-000000000000",
+        ),
+        ("admin.vm.feature.Set", "+custom-persist.x", "work", "work"),
+        ("admin.vm.feature.Get", "+x", "work", "@adminvm"),
+        ("qubes.VMShell", "+", "work", "config-mgr"),
+        ("qubes.VMRootShell", "+", "config-mgr", "work"),
+    ];
+    for (service, arg, source, target) in crafted {
+        let got = decide(&p, service, arg, source, target);
+        assert_eq!(got, "deny", "{service}{arg} {source} -> {target}");
+    }
+}

@@ -292,6 +292,26 @@ fn judge(grant: &Grant, service: &str, source: &DomainInfo, system: &SystemInfo)
     };
     let src = &grant.source;
     let verb = grant.resolution.summary();
+    let user = match &grant.resolution {
+        Resolution::Allow { user, .. } | Resolution::Ask { user, .. } => user.as_deref(),
+        Resolution::Deny { .. } => None,
+    };
+    if let Some(user) = user.filter(|u| !u.is_empty() && *u != "user")
+        && ALL_SERVICES.contains(&service)
+    {
+        // our services run as the qube's default user and write only below its home
+        flag(
+            if user == "root" {
+                Severity::OverGrant
+            } else {
+                Severity::Warning
+            },
+            format!(
+                "{} from {src} runs as user={user} instead of the qube's default user",
+                grant.call
+            ),
+        );
+    }
     if MANAGER_SERVICES.contains(&service) {
         if !is_config_qube(&source.tags) {
             flag(

@@ -305,3 +305,24 @@ fn tags_on_the_wrong_qubes_are_warned_about() {
     assert!(messages.contains(&"2 qubes carry the tag qubes-config-sync-manager (config-mgr, untrusted): each of them may write into every managed qube"), "{messages:#?}");
     assert!(messages.contains(&"config-mgr carries both qubes-config-sync-manager and qubes-config-sync-managed: the config qube should not be managed"), "{messages:#?}");
 }
+
+#[test]
+fn our_services_running_as_root_are_flagged() {
+    assert_flags(
+        "qubes.ConfigApply * @tag:qubes-config-sync-manager @tag:qubes-config-sync-managed allow user=root\n",
+        &[
+            "qubes.ConfigApply+* from config-mgr runs as user=root instead of the qube's default user",
+        ],
+    );
+    let (_dir, p) = dom0_with_user_policy(
+        "qubes.ConfigSnapshot * @tag:qubes-config-sync-manager @tag:qubes-config-sync-managed allow user=alice\n",
+    );
+    let report = check(&p, Some(&system()));
+    assert!(!report.has_over_grants(), "{}", render(&report));
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.severity == Severity::Warning && f.message.contains("user=alice"))
+    );
+}

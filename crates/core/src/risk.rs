@@ -26,6 +26,9 @@ pub use gitconfig::{Entry as GitEntry, ParseError as GitParseError, parse as par
 pub use glob::matches as glob_matches;
 pub use sshconfig::{Entry as SshEntry, ParseError as SshParseError, parse as parse_ssh_config};
 
+/// Findings listed per rule and file; further ones are summarised in one finding.
+pub const MAX_FINDINGS_PER_RULE: usize = 50;
+
 /// The rule file shipped with the application.
 pub const DEFAULT_RULES: &str = include_str!("../rules/default.toml");
 
@@ -447,7 +450,8 @@ struct Rule {
     rows: Vec<String>,
     severity: Severity,
     why: String,
-    refs: Vec<String>,
+    /// `refs` joined, as findings carry them.
+    reference: String,
     filetypes: Option<Vec<String>>,
     on: Vec<Change>,
     matcher: Matcher,
@@ -680,7 +684,7 @@ impl Engine {
                 rows: def.rows,
                 severity: def.severity,
                 why: def.why,
-                refs: def.refs,
+                reference: def.refs.join(", "),
                 filetypes: def.filetype,
                 on: def
                     .on
@@ -760,6 +764,12 @@ impl Engine {
             input,
             filetype: ft.map(|f| f.id.as_str()),
         };
+        // Lines present on both sides (as a multiset) cannot carry a new or removed
+        // line-local hit: computed once here instead of pairing those hits per rule.
+        let common = match (&new_doc, &old_doc) {
+            (Some(n), Some(o)) => Some(common_lines(n, o)),
+            _ => None,
+        };
         let mut findings = Vec::new();
         for rule in &self.rules {
             if let Some(fts) = &rule.filetypes
@@ -772,6 +782,10 @@ impl Engine {
             } else {
                 Change::Added
             };
+            let first_of_rule = findings.len();
+            // Beyond MAX_FINDINGS_PER_RULE a rule's findings are summarised in one,
+            // at the worst severity seen: bounded memory and a reviewable list.
+            let mut overflow: Option<(usize, Severity, Option<u32>)> = None;
             let mut emit = |hit: Hit, side: Side, change: Change, doc: Option<&Doc<'_>>| {
                 if !rule.on.contains(&change) {
                     return;
@@ -782,6 +796,12 @@ impl Engine {
                     .filter(|e| e.applies(&hit, input.path, doc))
                     .map(|e| e.to)
                     .fold(rule.severity, Severity::max);
+                if findings.len() - first_of_rule >= MAX_FINDINGS_PER_RULE {
+                    let o = overflow.get_or_insert((0, severity, hit.line));
+                    o.0 += 1;
+                    o.1 = o.1.max(severity);
+                    return;
+                }
                 let why = rule.why.clone();
                 findings.push(Finding {
                     rule: rule.id.clone(),
@@ -795,7 +815,7 @@ impl Engine {
                         d => format!("{d}: {why}"),
                     },
                     why,
-                    reference: rule.refs.join(", "),
+                    reference: rule.reference.clone(),
                 });
             };
             match rule.scope() {
@@ -814,11 +834,22 @@ impl Engine {
                 }
                 Scope::Content => {
                     let Some(new_doc) = &new_doc else { continue };
-                    let new_hits = ctx.content_hits(rule, new_doc);
-                    let old_hits = old_doc
+                    let mut new_hits = ctx.content_hits(rule, new_doc);
+                    let mut old_hits = old_doc
                         .as_ref()
                         .map(|d| ctx.content_hits(rule, d))
                         .unwrap_or_default();
+                    if let Some((new_common, old_common)) = &common
+                        && rule.is_line_local()
+                    {
+                        let keep = |common: &[bool], h: &Hit<'_>| {
+                            !h.line
+                                .and_then(|l| common.get(l as usize - 1))
+                                .is_some_and(|c| *c)
+                        };
+                        new_hits.retain(|h| keep(new_common, h));
+                        old_hits.retain(|h| keep(old_common, h));
+                    }
                     let (added, removed) = pair_hits(new_hits, old_hits);
                     for (h, change) in added {
                         emit(h, Side::Proposed, change, Some(new_doc));
@@ -827,6 +858,24 @@ impl Engine {
                         emit(h, Side::Base, Change::Removed, old_doc.as_ref());
                     }
                 }
+            }
+            if let Some((count, severity, first_line)) = overflow {
+                let plural = if count == 1 { "" } else { "s" };
+                findings.push(Finding {
+                    rule: rule.id.clone(),
+                    severity,
+                    side: Side::Proposed,
+                    change: Change::Changed,
+                    line: None,
+                    span: None,
+                    message: format!(
+                        "{count} more finding{plural} of this rule not listed (from line {}): {}",
+                        first_line.map_or_else(|| "?".to_string(), |l| l.to_string()),
+                        rule.why
+                    ),
+                    why: rule.why.clone(),
+                    reference: rule.reference.clone(),
+                });
             }
         }
         findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.line.cmp(&b.line)));
@@ -921,7 +970,37 @@ enum Scope {
     Content,
 }
 
+/// For each line of `new` and of `old`: whether an identical line is on the other
+/// side (multiset matching, so a duplicated line only matches once).
+fn common_lines(new: &Doc<'_>, old: &Doc<'_>) -> (Vec<bool>, Vec<bool>) {
+    let mut old_index: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, l) in old.lines() {
+        old_index.entry(l).or_default().push(i);
+    }
+    let mut old_common = vec![false; old.line_count()];
+    let new_common = new
+        .lines()
+        .map(|(_, l)| match old_index.get_mut(l).and_then(Vec::pop) {
+            Some(j) => {
+                old_common[j] = true;
+                true
+            }
+            None => false,
+        })
+        .collect();
+    (new_common, old_common)
+}
+
 impl Rule {
+    /// Whether each hit depends only on its own line's text (not on other lines
+    /// or on file-wide properties), so hits on lines common to both sides cancel.
+    fn is_line_local(&self) -> bool {
+        matches!(
+            self.matcher,
+            Matcher::Codepoint { .. } | Matcher::Regex { .. } | Matcher::Env(_)
+        )
+    }
+
     fn scope(&self) -> Scope {
         match &self.matcher {
             Matcher::FileType(_) | Matcher::Mode { .. } => Scope::Meta,
@@ -971,6 +1050,11 @@ enum Detail<'d> {
     Char(char),
     /// A line quoted as an excerpt.
     Excerpt(&'d str),
+    /// The hit's subject is set again; `first` is the line of the first setting.
+    Duplicate {
+        first: u32,
+        winner: &'static str,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -1007,6 +1091,10 @@ impl Hit<'_> {
                 format!("{label} in line {line}")
             }
             Detail::Excerpt(text) => format!("line {line}: {}", excerpt(text)),
+            Detail::Duplicate { first, winner } => format!(
+                "{} set again (first in line {first}); the {winner} one wins",
+                excerpt(&self.subject)
+            ),
         }
     }
 }
@@ -1665,22 +1753,24 @@ impl Ctx<'_, '_> {
             "canonicaldomains",
         ];
         if let Some(Ok(entries)) = &doc.git {
-            let mut seen: HashMap<String, u32> = HashMap::new();
+            let mut seen: HashMap<(&str, Option<&str>, &str), u32> = HashMap::new();
             for e in entries
                 .iter()
                 .filter(|e| !GIT_MULTI.contains(&e.name.as_str()))
             {
-                if let Some(first) = seen.insert(e.full_key(), e.line) {
+                let key = (e.section.as_str(), e.subsection.as_deref(), e.name.as_str());
+                let first = *seen.entry(key).or_insert(e.line);
+                if first != e.line {
                     hits.push(Hit {
                         line: Some(e.line),
                         span: None,
                         subject: Cow::Owned(e.full_key()),
                         value: e.value.clone().unwrap_or_default(),
-                        detail: Detail::Text(format!(
-                            "{} set again (first in line {first}); the last one wins",
-                            excerpt(&e.full_key())
-                        )),
-                        subsection: e.subsection.clone(),
+                        detail: Detail::Duplicate {
+                            first,
+                            winner: "last",
+                        },
+                        subsection: None,
                     });
                 }
             }
@@ -1691,16 +1781,17 @@ impl Ctx<'_, '_> {
                 .iter()
                 .filter(|e| !SSH_MULTI.contains(&e.keyword.as_str()))
             {
-                if let Some(first) = seen.insert((e.block, &e.keyword), e.line) {
+                let first = *seen.entry((e.block, &e.keyword)).or_insert(e.line);
+                if first != e.line {
                     hits.push(Hit {
                         line: Some(e.line),
                         span: None,
                         subject: Cow::Owned(e.keyword.clone()),
                         value: e.args_text(),
-                        detail: Detail::Text(format!(
-                            "{} set again (first in line {first}); the first one wins",
-                            e.keyword
-                        )),
+                        detail: Detail::Duplicate {
+                            first,
+                            winner: "first",
+                        },
                         subsection: None,
                     });
                 }

@@ -454,3 +454,21 @@ fn broken_rule_files_are_refused_with_a_reason() {
     let bad = risk::DEFAULT_RULES.replacen("pattern = '\\S[ \\t]{40,}\\S'", "pattern = '('", 1);
     assert!(Engine::from_toml(&bad).is_err());
 }
+
+#[test]
+fn many_hits_of_one_rule_are_summarised_at_the_worst_severity() {
+    let mut text = String::new();
+    for i in 0..500 {
+        text.push_str(&format!("line {i} \u{202e}\n"));
+    }
+    let f = scan("notes/x", &text, None);
+    let bidi: Vec<_> = f.iter().filter(|f| f.rule == "content.bidi").collect();
+    assert_eq!(bidi.len(), risk::MAX_FINDINGS_PER_RULE + 1);
+    let summary = bidi.iter().find(|f| f.line.is_none()).unwrap();
+    assert_eq!(summary.severity, Severity::Critical);
+    assert!(
+        summary.message.starts_with("450 more findings"),
+        "{}",
+        summary.message
+    );
+}

@@ -1107,6 +1107,8 @@ struct Doc<'a> {
     /// Non-ASCII or control characters (other than `\n`/`\t`) with byte offsets.
     unusual: Vec<(usize, char)>,
     git: Option<Result<Vec<GitEntry>, GitParseError>>,
+    /// Indices of git entries per section, so each key rule looks only at its sections.
+    git_sections: HashMap<String, Vec<usize>>,
     ssh: Option<Result<Vec<SshEntry>, SshParseError>>,
 }
 
@@ -1131,9 +1133,22 @@ impl<'a> Doc<'a> {
                 }
             }
         }
+        let git = (parser == Some(Parser::GitConfig)).then(|| gitconfig::parse(raw));
+        let mut git_sections: HashMap<String, Vec<usize>> = HashMap::new();
+        if let Some(Ok(entries)) = &git {
+            for (i, e) in entries.iter().enumerate() {
+                match git_sections.get_mut(&e.section) {
+                    Some(v) => v.push(i),
+                    None => {
+                        git_sections.insert(e.section.clone(), vec![i]);
+                    }
+                }
+            }
+        }
         Doc {
             raw,
-            git: (parser == Some(Parser::GitConfig)).then(|| gitconfig::parse(raw)),
+            git,
+            git_sections,
             ssh: (parser == Some(Parser::SshConfig)).then(|| sshconfig::parse(raw)),
             text,
             line_starts,
@@ -1411,7 +1426,17 @@ impl Ctx<'_, '_> {
                 let Some(Ok(entries)) = &doc.git else {
                     return hits;
                 };
-                for e in entries {
+                let mut sections: Vec<&str> = keys.iter().map(|k| k.section.as_str()).collect();
+                sections.sort_unstable();
+                sections.dedup();
+                let mut candidates: Vec<usize> = sections
+                    .iter()
+                    .filter_map(|s| doc.git_sections.get(*s))
+                    .flatten()
+                    .copied()
+                    .collect();
+                candidates.sort_unstable();
+                for e in candidates.into_iter().map(|i| &entries[i]) {
                     if !keys.iter().any(|k| k.section == e.section && k.matches(e)) {
                         continue;
                     }

@@ -560,17 +560,20 @@ fn env_regex(rule: &str, names: &[String]) -> Result<Regex, RuleError> {
 }
 
 impl Engine {
-    /// The rules shipped with the application (parsed once per process).
+    /// The rules shipped with the application (a copy of [`Engine::shared`]).
     pub fn load_default() -> Engine {
+        Engine::shared().clone()
+    }
+
+    /// The shipped rules, parsed once per process.
+    pub fn shared() -> &'static Engine {
         static DEFAULT: OnceLock<Engine> = OnceLock::new();
-        DEFAULT
-            .get_or_init(|| {
-                // The file is compiled in and its every rule is exercised by
-                // `cargo test`; failing here is a build defect, not bad input.
-                #[allow(clippy::expect_used)]
-                Engine::from_toml(DEFAULT_RULES).expect("the shipped rule file is valid")
-            })
-            .clone()
+        DEFAULT.get_or_init(|| {
+            // The file is compiled in and its every rule is exercised by
+            // `cargo test`; failing here is a build defect, not bad input.
+            #[allow(clippy::expect_used)]
+            Engine::from_toml(DEFAULT_RULES).expect("the shipped rule file is valid")
+        })
     }
 
     /// Loads a rule file in the format of `rules/default.toml`.
@@ -885,15 +888,12 @@ impl Engine {
 
 /// Scans with the shipped rules.
 pub fn scan(input: &ScanInput<'_>) -> Vec<Finding> {
-    Engine::load_default().scan(input)
+    Engine::shared().scan(input)
 }
 
 /// True when the shipped rules say this home-relative path must never be synced.
 pub fn is_never_sync(path: &str) -> bool {
-    static DEFAULT: OnceLock<Engine> = OnceLock::new();
-    DEFAULT
-        .get_or_init(Engine::load_default)
-        .is_never_sync(path)
+    Engine::shared().is_never_sync(path)
 }
 
 // ------------------------------------------------------------------ matching

@@ -157,6 +157,12 @@ fn errors_exit_2() {
         ],
         vec!["scan".into(), f.clone(), "--as".into(), "".into()],
         vec!["scan".into(), f.clone(), "--as".into(), "a//b".into()],
+        vec![
+            "scan".into(),
+            f.clone(),
+            "--as".into(),
+            "~/.gitconfig".into(),
+        ],
         vec!["scan".into(), f.clone(), "--as".into(), "a\nb".into()],
         vec!["scan".into(), f.clone()],
         vec![

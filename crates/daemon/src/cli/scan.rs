@@ -136,13 +136,18 @@ fn use_colour(choice: ColourChoice) -> bool {
 
 /// Runs `scan`, writing the report to `out`; returns the exit code.
 pub fn run_scan(args: &ScanArgs, out: &mut impl Write) -> Result<u8, CliError> {
-    let as_path = qcs_protocol::path::validate_relative_path(&args.as_path).map_err(|e| {
-        CliError::InvalidAs {
-            path: args.as_path.escape_debug().to_string(),
-            reason: e.to_string(),
-        }
-    })?;
-    let engine = Engine::load_default();
+    let invalid_as = |reason: String| CliError::InvalidAs {
+        path: args.as_path.escape_debug().to_string(),
+        reason,
+    };
+    if args.as_path == "~" || args.as_path.starts_with("~/") {
+        return Err(invalid_as(
+            "give the path relative to the home directory, without \"~/\"".into(),
+        ));
+    }
+    let as_path = qcs_protocol::path::validate_relative_path(&args.as_path)
+        .map_err(|e| invalid_as(e.to_string()))?;
+    let engine = Engine::shared();
     let limit = engine.limits().max_scan_bytes;
     let input = read_input(&args.file, limit)?;
     let base = match &args.base {

@@ -1181,7 +1181,48 @@ impl Store {
         Ok(())
     }
 
+    /// Puts a file the user chose to import from a qube (a snapshot started in the config
+    /// qube, not by the qube) into quarantine as a proposal from that qube. Same limits,
+    /// quota and audit as [`Store::submit_proposal`], but no may-propose check: the qube
+    /// did not ask, the user did. The bytes are still untrusted and still need an accept.
+    pub fn import_from_qube(&mut self, proposal: &NewProposal<'_>) -> Result<i64> {
+        match self.try_submit_checked(proposal, false) {
+            Ok(id) => Ok(id),
+            Err(error) => {
+                let _logged = self.log_refusal(proposal, &error);
+                Err(error)
+            }
+        }
+    }
+
+    /// Audits a proposal refused before it could be read as one (e.g. a damaged spool
+    /// file): `source_qube` and `reason` are stored as data, truncated.
+    pub fn record_refused_proposal(&mut self, source_qube: &str, reason: &str) -> Result<()> {
+        let tx = self.write_tx()?;
+        audit(
+            &tx,
+            action::PROPOSAL_REFUSED,
+            Some(&truncated(source_qube)),
+            None,
+            None,
+            None,
+            None,
+            None,
+            serde_json::json!({ "reason": truncated(reason) }),
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
     fn try_submit(&mut self, proposal: &NewProposal<'_>) -> Result<i64> {
+        self.try_submit_checked(proposal, true)
+    }
+
+    fn try_submit_checked(
+        &mut self,
+        proposal: &NewProposal<'_>,
+        check_whitelist: bool,
+    ) -> Result<i64> {
         let qube = check_qube(proposal.source_qube)?;
         let profile = check_profile(proposal.profile)?;
         let path = check_syncable_path(proposal.path)?;
@@ -1196,7 +1237,7 @@ impl Store {
             params![qube, profile.as_str()],
             |r| r.get(0),
         )?;
-        if !allowed {
+        if check_whitelist && !allowed {
             return Err(StoreError::NotAllowedToPropose {
                 qube,
                 profile: profile.to_string(),

@@ -6,6 +6,8 @@
 //! app and the backend); [`dbus`] is the backend's interface; [`cli`] the command line,
 //! whose `scan` works without a backend.
 
+pub mod backend;
 pub mod cli;
 pub mod client;
+pub mod daemon;
 pub mod dbus;

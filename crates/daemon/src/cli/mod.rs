@@ -5,12 +5,14 @@
 //! Exit codes are part of the stable interface: 0 = clean / success, 1 = findings,
 //! 2 = error (bad usage, unreadable input, input over the limits).
 
+mod remote;
 mod scan;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+pub use remote::{Common, PolicyCommand, ProfileCommand, ProposalsCommand, PushArgs};
 pub use scan::{ScanArgs, run_scan};
 
 /// Exit code: nothing found.
@@ -39,6 +41,78 @@ pub enum Command {
     /// Scan a file with the risk rules, as if it were proposed for HOME_RELATIVE_PATH
     /// (works without the backend). Exit 0 when clean, 1 with findings, 2 on error.
     Scan(ScanArgs),
+    /// Show every qube with its profiles' sync state and pending proposals.
+    Status(Common),
+    /// Manage profiles and their files.
+    Profile {
+        #[command(subcommand)]
+        command: ProfileCommand,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Assign a profile to a qube (or --unassign it).
+    Assign {
+        qube: String,
+        profile: String,
+        #[arg(long)]
+        unassign: bool,
+    },
+    /// Let a qube propose changes to a profile (or --deny it).
+    AllowPropose {
+        qube: String,
+        profile: String,
+        #[arg(long)]
+        deny: bool,
+    },
+    /// Re-apply a qube's profiles whenever it starts (on/off).
+    AutoApply {
+        qube: String,
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+    },
+    /// Push profiles into qubes: shows the plan, asks, writes with progress.
+    Push {
+        #[command(flatten)]
+        args: PushArgs,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Review proposals: list, show, accept, reject.
+    Proposals {
+        #[command(subcommand)]
+        command: ProposalsCommand,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Import a qube's current files of its profiles as proposals.
+    Snapshot {
+        qube: String,
+        #[arg(long = "profile", value_name = "PROFILE")]
+        profiles: Vec<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Write a profile as at an earlier generation into a qube.
+    Rollback {
+        qube: String,
+        profile: String,
+        generation: u64,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Show whether a qube's profile files survive a restart (or --fix PATH).
+    Persistence {
+        qube: String,
+        #[arg(long, value_name = "PATH")]
+        fix: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Print the generated qrexec policy, or check a dom0 policy directory.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
 }
 
 /// When to colour human output.
@@ -110,6 +184,7 @@ pub fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Scan(args) => run_scan(&args, &mut std::io::stdout().lock()),
+        other => return ExitCode::from(remote::run(other)),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -146,9 +146,9 @@ pub trait ConfigSync {
     /// `done` of `total` qubes finished; `qube` is the one that just finished.
     #[zbus(signal)]
     fn job_progress(&self, job: u64, done: u32, total: u32, qube: &str) -> zbus::Result<()>;
-    /// The job ended; `summary` is JSON [`types::JobSummary`].
+    /// The job ended; `summary_json` is JSON [`types::JobSummary`].
     #[zbus(signal)]
-    fn job_finished(&self, job: u64, success: bool, summary: &str) -> zbus::Result<()>;
+    fn job_finished(&self, job: u64, success: bool, summary_json: &str) -> zbus::Result<()>;
 
     /// Number of pending proposals.
     #[zbus(property)]

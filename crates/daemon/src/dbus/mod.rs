@@ -2,3 +2,4 @@
 //! `Cargo.toml`; introspection: `data/org.qubes.ConfigSync1.xml`).
 
 pub mod error;
+pub mod server;

@@ -1,0 +1,67 @@
+//! The backend's error type and its mapping to the D-Bus errors of the API.
+
+use qcs_core::store::StoreError;
+
+use super::services::ServiceError;
+use crate::dbus::error::Error as DbusError;
+
+/// Why a backend operation failed; nothing half-done is left behind.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("Admin API: {0}")]
+    Admin(#[from] qubesadmin::Error),
+    #[error("{0}")]
+    Service(#[from] ServiceError),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("{0}")]
+    Refused(String),
+    #[error(
+        "accepting needs every critical finding acknowledged; not acknowledged: {}",
+        .0.join(", ")
+    )]
+    Unacknowledged(Vec<String>),
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<BackendError> for DbusError {
+    fn from(error: BackendError) -> DbusError {
+        let message = error.to_string();
+        match error {
+            BackendError::Store(store) => match store {
+                StoreError::ProfileNotFound(_)
+                | StoreError::FileNotFound { .. }
+                | StoreError::NoSuchGeneration { .. }
+                | StoreError::ProposalNotFound(_) => DbusError::NotFound(message),
+                StoreError::InvalidPath { .. }
+                | StoreError::InvalidProfileId { .. }
+                | StoreError::InvalidQubeName { .. }
+                | StoreError::ModeNotAllowed(_)
+                | StoreError::InvalidHash(_) => DbusError::InvalidArgument(message),
+                StoreError::TooLarge { .. }
+                | StoreError::TooManyFiles(_)
+                | StoreError::NeverSync(_)
+                | StoreError::DuplicatePath(_)
+                | StoreError::ProfileExists(_)
+                | StoreError::ProposalNotPending { .. }
+                | StoreError::NotAllowedToPropose { .. }
+                | StoreError::ProposalQuotaExceeded { .. }
+                | StoreError::ImportRefused(_)
+                | StoreError::ExportRefused(_) => DbusError::Refused(message),
+                _ => DbusError::Store(message),
+            },
+            BackendError::Admin(_) => DbusError::AdminApi(message),
+            BackendError::Service(_) => DbusError::Qrexec(message),
+            BackendError::NotFound(_) => DbusError::NotFound(message),
+            BackendError::InvalidArgument(_) => DbusError::InvalidArgument(message),
+            BackendError::Refused(_) => DbusError::Refused(message),
+            BackendError::Unacknowledged(_) => DbusError::UnacknowledgedFindings(message),
+            BackendError::Failed(_) => DbusError::Failed(message),
+        }
+    }
+}

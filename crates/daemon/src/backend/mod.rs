@@ -1,0 +1,305 @@
+//! The backend's work, as plain blocking Rust: the single owner of the [`Store`], the
+//! Admin API view of the qubes, push planning and execution through the agent's qrexec
+//! services, snapshots, the proposal spool and the review decisions.
+//!
+//! It holds no D-Bus code: [`crate::dbus`] calls it from worker threads (never on the
+//! D-Bus executor) and reports what it does through a [`Notifier`]. Review and storage
+//! rules live in `qcs_core`; this module only gathers inputs, carries out decisions and
+//! records them.
+
+mod errors;
+mod jobs;
+mod proposals;
+mod qubes;
+pub mod services;
+pub mod views;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use qcs_core::plan::QubePlan;
+use qcs_core::risk::Engine;
+use qcs_core::store::Store;
+use qubesadmin::Qubes;
+
+pub use errors::BackendError;
+pub use jobs::JobKind;
+pub use qubes::LiveQube;
+use services::ServiceCaller;
+
+/// Result of backend operations.
+pub type Result<T, E = BackendError> = std::result::Result<T, E>;
+
+/// How many plans are kept for `ExecutePlan` (older ones are dropped).
+const MAX_KEPT_PLANS: usize = 16;
+
+/// Receives what the backend does, to tell clients (D-Bus signals). Called from worker
+/// threads; must not block for long.
+pub trait Notifier: Send + Sync {
+    fn proposals_changed(&self, pending: u32);
+    /// `""`: everything may have changed.
+    fn qube_changed(&self, qube: &str);
+    fn job_progress(&self, job: u64, done: u32, total: u32, qube: &str);
+    fn job_finished(&self, job: u64, success: bool, summary: &crate::client::types::JobSummary);
+}
+
+/// A [`Notifier`] that tells nobody (tools and tests without a bus).
+#[derive(Debug, Default)]
+pub struct Silent;
+
+impl Notifier for Silent {
+    fn proposals_changed(&self, _pending: u32) {}
+    fn qube_changed(&self, _qube: &str) {}
+    fn job_progress(&self, _job: u64, _done: u32, _total: u32, _qube: &str) {}
+    fn job_finished(&self, _: u64, _: bool, _: &crate::client::types::JobSummary) {}
+}
+
+/// What the backend is configured with.
+#[derive(Debug, Clone)]
+pub struct BackendConfig {
+    pub store_path: PathBuf,
+    /// Where `qubes.ConfigPropose` spools proposals; `None`: no spool.
+    pub spool_dir: Option<PathBuf>,
+    /// The program that calls qrexec services in qubes (`qrexec-client-vm`).
+    pub qrexec_program: PathBuf,
+    /// Most qubes talked to at once (transfers and snapshots).
+    pub max_parallel: usize,
+    /// This qube's name, the target of proposals in the generated policy.
+    pub config_qube: String,
+}
+
+/// A plan waiting for `ExecutePlan`.
+struct StoredPlan {
+    plans: Vec<QubePlan>,
+}
+
+/// The backend. Share it in an `Arc`.
+pub struct Backend {
+    store: Mutex<Store>,
+    admin: Qubes,
+    services: ServiceCaller,
+    engine: Engine,
+    config: BackendConfig,
+    notifier: Mutex<Arc<dyn Notifier>>,
+    next_id: AtomicU64,
+    plans: Mutex<BTreeMap<u64, StoredPlan>>,
+    jobs: Mutex<BTreeMap<u64, Arc<std::sync::atomic::AtomicBool>>>,
+    live: Mutex<Option<Arc<qubes::LiveView>>>,
+}
+
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backend")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding a lock must not take every later call down with it; the
+    // data behind these locks stays consistent (the store is transactional).
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Backend {
+    /// Opens the store and sets up the backend.
+    pub fn open(config: BackendConfig, admin: Qubes) -> Result<Backend> {
+        if let Some(parent) = config.store_path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                BackendError::Failed(format!("cannot create {}: {e}", parent.display()))
+            })?;
+        }
+        let store = Store::open(&config.store_path)?;
+        Ok(Backend {
+            store: Mutex::new(store),
+            admin: admin.with_max_workers(config.max_parallel.max(1)),
+            services: ServiceCaller::new(&config.qrexec_program),
+            engine: Engine::load_default(),
+            config,
+            notifier: Mutex::new(Arc::new(Silent)),
+            next_id: AtomicU64::new(1),
+            plans: Mutex::new(BTreeMap::new()),
+            jobs: Mutex::new(BTreeMap::new()),
+            live: Mutex::new(None),
+        })
+    }
+
+    /// Sets who hears about changes.
+    pub fn set_notifier(&self, notifier: Arc<dyn Notifier>) {
+        *lock(&self.notifier) = notifier;
+    }
+
+    fn notifier(&self) -> Arc<dyn Notifier> {
+        Arc::clone(&lock(&self.notifier))
+    }
+
+    fn store(&self) -> MutexGuard<'_, Store> {
+        lock(&self.store)
+    }
+
+    pub fn config(&self) -> &BackendConfig {
+        &self.config
+    }
+
+    pub fn admin(&self) -> &Qubes {
+        &self.admin
+    }
+
+    /// Number of qrexec service calls made so far.
+    pub fn service_calls(&self) -> u64 {
+        self.services.calls()
+    }
+
+    fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Runs `f` with the store (short: one query or one transaction).
+    pub fn with_store<T>(&self, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T> {
+        f(&mut self.store())
+    }
+
+    pub fn pending_count(&self) -> Result<u32> {
+        let n = self.store().pending_count()?;
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
+    fn announce_pending(&self) {
+        if let Ok(n) = self.pending_count() {
+            self.notifier().proposals_changed(n);
+        }
+    }
+
+    /// The generated dom0 policy for the store's whitelist.
+    pub fn generate_policy(&self) -> Result<String> {
+        let settings = self.store().qubes()?;
+        let mut whitelist = qrexec::generator::Whitelist {
+            config_qube: self.config.config_qube.clone(),
+            ..Default::default()
+        };
+        for qube in settings {
+            for p in &qube.assigned {
+                whitelist
+                    .assigned
+                    .insert((qube.qube.clone(), p.as_str().to_owned()));
+            }
+            for p in &qube.may_propose {
+                whitelist
+                    .may_propose
+                    .insert((qube.qube.clone(), p.as_str().to_owned()));
+            }
+        }
+        qrexec::generator::generate_profile_policy(&whitelist)
+            .map_err(|e| BackendError::Refused(format!("cannot generate the policy: {e}")))
+    }
+
+    /// Replaces a qube's settings.
+    pub fn set_qube_settings(&self, settings: &qcs_core::store::QubeSettings) -> Result<()> {
+        self.store().set_qube_settings(settings)?;
+        self.notifier().qube_changed(&settings.qube);
+        Ok(())
+    }
+
+    /// Assigns or unassigns a profile.
+    pub fn assign(&self, qube: &str, profile: &str, assigned: bool) -> Result<()> {
+        let profile_id = views::profile_id(profile)?;
+        {
+            let mut store = self.store();
+            let mut settings = store.qube_settings(qube)?;
+            settings.assigned.retain(|p| p != &profile_id);
+            if assigned {
+                settings.assigned.push(profile_id);
+            }
+            store.set_qube_settings(&settings)?;
+        }
+        self.notifier().qube_changed(qube);
+        Ok(())
+    }
+
+    /// Lets a qube propose a profile, or stops it.
+    pub fn allow_proposals(&self, qube: &str, profile: &str, allowed: bool) -> Result<()> {
+        let profile_id = views::profile_id(profile)?;
+        {
+            let mut store = self.store();
+            let mut settings = store.qube_settings(qube)?;
+            settings.may_propose.retain(|p| p != &profile_id);
+            if allowed {
+                settings.may_propose.push(profile_id);
+            }
+            store.set_qube_settings(&settings)?;
+        }
+        self.notifier().qube_changed(qube);
+        Ok(())
+    }
+}
+
+impl Backend {
+    /// A profile's files changed: the sync state of every qube may have.
+    pub fn profile_changed(&self) {
+        self.notifier().qube_changed("");
+    }
+
+    /// A profile with its files and the qubes it is assigned to.
+    pub fn profile_view(&self, profile: &str) -> Result<crate::client::types::ProfileView> {
+        let store = self.store();
+        let p = store
+            .profile(profile)?
+            .ok_or_else(|| BackendError::NotFound(format!("profile {profile} does not exist")))?;
+        let files = store
+            .current_files(profile)?
+            .iter()
+            .map(|f| crate::client::types::FileSummary {
+                path: f.path.to_string(),
+                mode: f.mode.to_string(),
+                sha256: f.sha256.clone(),
+                size: f.bytes.len() as u64,
+                generation: f.generation,
+                provenance: views::provenance(&f.provenance),
+            })
+            .collect();
+        let assigned_to = store
+            .qubes()?
+            .into_iter()
+            .filter(|q| q.assigned.contains(&p.id))
+            .map(|q| q.qube)
+            .collect();
+        Ok(crate::client::types::ProfileView {
+            version: crate::client::types::API_VERSION,
+            id: p.id.to_string(),
+            description: p.description,
+            generation: p.generation,
+            files,
+            assigned_to,
+        })
+    }
+
+    /// Audit entries after `after`, at most `limit` (capped at 10 000).
+    pub fn audit_view(&self, after: i64, limit: u32) -> Result<crate::client::types::AuditView> {
+        let limit = usize::try_from(limit.min(10_000)).unwrap_or(10_000);
+        let entries = self
+            .store()
+            .audit_log(after, limit)?
+            .into_iter()
+            .map(|e| crate::client::types::AuditEntryView {
+                id: e.id,
+                at: e.at,
+                action: e.action,
+                qube: e.qube,
+                profile: e.profile,
+                path: e.path,
+                proposal_id: e.proposal_id,
+                generation: e.generation,
+                sha256: e.sha256,
+                detail: e.detail,
+            })
+            .collect();
+        Ok(crate::client::types::AuditView {
+            version: crate::client::types::API_VERSION,
+            entries,
+        })
+    }
+}

@@ -1,0 +1,166 @@
+//! Conversions from `qcs_core` values to the wire types of [`crate::client::types`].
+
+use base64::Engine as _;
+use qcs_core::diff::FileDiff;
+use qcs_core::render::{self, LineKind, TokenClass};
+use qcs_core::risk::{Change, Finding, Side};
+use qcs_core::store::{ProposalSummary, Provenance};
+use qcs_protocol::profile::ProfileId;
+
+use super::{BackendError, Result};
+use crate::client::types::{
+    DiffView, FindingView, HunkView, ProposalSummaryView, RenderedLineView, Segment,
+};
+
+pub fn profile_id(text: &str) -> Result<ProfileId> {
+    qcs_protocol::profile::validate_profile_id(text).map_err(|e| {
+        BackendError::InvalidArgument(format!(
+            "invalid profile id {:?}: {e}",
+            text.chars().take(64).collect::<String>()
+        ))
+    })
+}
+
+pub fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+pub fn mode_text(mode: u32) -> String {
+    format!("{mode:04o}")
+}
+
+pub fn provenance(p: &Provenance) -> String {
+    match p {
+        Provenance::LocalEdit => "local edit".to_owned(),
+        Provenance::AcceptedProposal { qube, proposal_id } => {
+            format!("accepted proposal from {qube} #{proposal_id}")
+        }
+    }
+}
+
+fn token_class(class: TokenClass) -> &'static str {
+    match class {
+        TokenClass::Bidi => "bidi",
+        TokenClass::Invisible => "invisible",
+        TokenClass::Tag => "tag",
+        TokenClass::VariationSelector => "variation-selector",
+        TokenClass::OddSpace => "odd-space",
+        TokenClass::Control => "control",
+        TokenClass::InvalidByte => "invalid-byte",
+        TokenClass::Whitespace => "whitespace",
+        TokenClass::Other => "other",
+        TokenClass::Marker => "marker",
+    }
+}
+
+pub fn segments(segments: &[render::Segment]) -> Vec<Segment> {
+    segments
+        .iter()
+        .map(|s| match s {
+            render::Segment::Text { text, changed } => Segment::Text {
+                text: text.clone(),
+                changed: *changed,
+            },
+            render::Segment::Token {
+                class,
+                label,
+                changed,
+                ..
+            } => Segment::Token {
+                class: token_class(*class).to_owned(),
+                label: label.clone(),
+                changed: *changed,
+            },
+            render::Segment::FindingAnchor { finding, severity } => Segment::FindingAnchor {
+                finding: u32::try_from(*finding).unwrap_or(u32::MAX),
+                severity: severity.as_str().to_owned(),
+            },
+        })
+        .collect()
+}
+
+/// Untrusted text (a note, a path) as safe segments.
+pub fn text_segments(text: &[u8]) -> Vec<Segment> {
+    segments(&render::render_line(text))
+}
+
+pub fn diff_view(diff: &FileDiff, findings: &[Finding]) -> DiffView {
+    let hunks = diff
+        .hunks
+        .iter()
+        .map(|h| {
+            let before = h.context_before.len();
+            let after = h.context_after.len();
+            HunkView {
+                id: h.id.0.clone(),
+                old_start: (h.old_range.start.saturating_sub(before) + 1) as u64,
+                old_lines: (h.old_range.len() + before + after) as u64,
+                new_start: (h.new_range.start.saturating_sub(before) + 1) as u64,
+                new_lines: (h.new_range.len() + before + after) as u64,
+                whitespace_only: h.is_whitespace_only(),
+            }
+        })
+        .collect();
+    let lines = render::render_diff(diff, findings)
+        .iter()
+        .map(|l| RenderedLineView {
+            kind: match l.kind {
+                LineKind::HunkHeader => "hunk-header",
+                LineKind::Context => "context",
+                LineKind::Removed => "removed",
+                LineKind::Added => "added",
+            }
+            .to_owned(),
+            old_number: l.old_number.map(|n| n as u64),
+            new_number: l.new_number.map(|n| n as u64),
+            segments: segments(&l.segments),
+        })
+        .collect();
+    DiffView {
+        hunks,
+        lines,
+        minimal: diff.minimal,
+    }
+}
+
+pub fn finding_view(f: &Finding) -> FindingView {
+    FindingView {
+        rule: f.rule.clone(),
+        severity: f.severity.as_str().to_owned(),
+        side: match f.side {
+            Side::Proposed => "proposed",
+            Side::Base => "base",
+        }
+        .to_owned(),
+        change: match f.change {
+            Change::Added => "added",
+            Change::Changed => "changed",
+            Change::Removed => "removed",
+        }
+        .to_owned(),
+        line: f.line,
+        span: f.span.map(|s| (s.start as u64, s.end as u64)),
+        message: f.message.clone(),
+        why: f.why.clone(),
+        reference: f.reference.clone(),
+    }
+}
+
+pub fn proposal_summary(p: &ProposalSummary) -> ProposalSummaryView {
+    ProposalSummaryView {
+        id: p.id,
+        source_qube: p.source_qube.clone(),
+        profile: p.profile.as_str().to_owned(),
+        path: p.path.as_str().to_owned(),
+        size: p.size as u64,
+        sha256: p.sha256.clone(),
+        received_at: p.received_at,
+        status: p.status.as_str().to_owned(),
+    }
+}
+
+/// JSON of a value of ours; our types always serialize.
+pub fn to_json(value: &impl serde::Serialize) -> Result<String> {
+    serde_json::to_string(value)
+        .map_err(|e| BackendError::Failed(format!("cannot encode the reply: {e}")))
+}

@@ -65,7 +65,9 @@ pub struct DiffLine {
     pub number: usize,
     /// The raw bytes, terminator included.
     pub bytes: Vec<u8>,
-    /// Changed byte ranges inside the line (word level); empty for context lines.
+    /// Changed byte ranges inside the line (word level). Empty for context lines,
+    /// and for removed/added lines without word-level detail (no counterpart line,
+    /// too long, or past the deadline): then the whole line is the change.
     pub changed: Vec<ChangedSpan>,
 }
 
@@ -257,16 +259,15 @@ fn tokenize(line: &[u8]) -> Vec<Range<usize>> {
     tokens
 }
 
-/// Marks changed words in paired removed/added lines; unpaired lines (and pairs
-/// refined after the deadline or too long) are changed as a whole.
+/// Marks changed words in paired removed/added lines. Unpaired lines, and pairs
+/// too long or reached after the deadline, keep no spans (the whole line is the
+/// change), which also keeps a huge hunk from allocating per line.
 fn refine_words(removed: &mut [DiffLine], added: &mut [DiffLine], deadline: Instant) {
     let pairs = removed.len().min(added.len());
     for i in 0..pairs {
         let (old, new) = (&removed[i].bytes, &added[i].bytes);
         let too_long = old.len() > MAX_INLINE_LINE_BYTES || new.len() > MAX_INLINE_LINE_BYTES;
         if too_long || Instant::now() > deadline {
-            removed[i].changed = whole(old);
-            added[i].changed = whole(new);
             continue;
         }
         let ot = tokenize(old);
@@ -285,23 +286,6 @@ fn refine_words(removed: &mut [DiffLine], added: &mut [DiffLine], deadline: Inst
         }
         removed[i].changed = old_spans;
         added[i].changed = new_spans;
-    }
-    for l in removed.iter_mut().skip(pairs) {
-        l.changed = whole(&l.bytes);
-    }
-    for l in added.iter_mut().skip(pairs) {
-        l.changed = whole(&l.bytes);
-    }
-}
-
-fn whole(bytes: &[u8]) -> Vec<ChangedSpan> {
-    if bytes.is_empty() {
-        Vec::new()
-    } else {
-        vec![ChangedSpan {
-            start: 0,
-            end: bytes.len(),
-        }]
     }
 }
 

@@ -224,8 +224,9 @@ fn huge_single_line_falls_back_to_whole_line_change() {
     new[50_000] = b'b';
     let d = diff::diff(&old, &new);
     assert_eq!(d.hunks.len(), 1);
-    assert_eq!(d.hunks[0].added[0].changed.len(), 1);
-    assert_eq!(d.hunks[0].added[0].changed[0].end, new.len());
+    // No word-level detail for a line this long: the whole line is the change.
+    assert!(d.hunks[0].added[0].changed.is_empty());
+    assert!(d.hunks[0].removed[0].changed.is_empty());
 }
 
 #[test]

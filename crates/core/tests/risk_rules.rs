@@ -472,3 +472,114 @@ fn many_hits_of_one_rule_are_summarised_at_the_worst_severity() {
         summary.message
     );
 }
+
+/// Syntax variants an attacker might use to slip a setting past the rules.
+#[test]
+fn evasion_variants_are_still_flagged() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            ".gitconfig",
+            "[core]\n\tfsmonitor = \"/tmp/x\"\n",
+            "git.core.fsmonitor",
+        ),
+        (
+            ".gitconfig",
+            "[Core]\n\tFSMonitor=/tmp/x",
+            "git.core.fsmonitor",
+        ),
+        (
+            ".gitconfig",
+            "[core]fsmonitor=/tmp/x\n",
+            "git.core.fsmonitor",
+        ),
+        (
+            ".gitconfig",
+            "[core] ; c\n\tfsmonitor = /x ; c\n",
+            "git.core.fsmonitor",
+        ),
+        (
+            ".gitconfig",
+            "[core]\r\n\tfsmonitor\t=\t/x\r\n",
+            "git.core.fsmonitor",
+        ),
+        (
+            ".gitconfig",
+            "\u{feff}[core]\n\tfsmonitor = /x\n",
+            "git.core.fsmonitor",
+        ),
+        (
+            ".gitconfig",
+            "[core]\n\tfsmonitor = /x \\\n  --flag\n",
+            "git.core.fsmonitor",
+        ),
+        (
+            ".gitconfig",
+            "[core]\n\tfsmon\\\nitor = /x\n",
+            "parse.failed",
+        ),
+        (
+            ".gitconfig",
+            "[core]\n\tfs\u{200b}monitor = /x\n",
+            "parse.failed",
+        ),
+        (".gitconfig", "[ core ]\n\tfsmonitor = /x\n", "parse.failed"),
+        (
+            ".gitconfig",
+            "[core]\n\tpager = x\n\u{0}[core]\n",
+            "content.nul",
+        ),
+        (
+            ".gitconfig",
+            "[include]\n\tpath = /tmp/evil\n",
+            "git.include",
+        ),
+        (
+            ".gitconfig",
+            "[IncludeIf \"gitdir:/\"]\n\tPath = /tmp/e\n",
+            "git.include",
+        ),
+        (
+            ".gitconfig",
+            "[url \"ext::sh\"]\n\tInsteadOf = https://\n",
+            "git.url.insteadof",
+        ),
+        (".ssh/config", "proxycommand nc %h %p\n", "ssh.proxycommand"),
+        (".ssh/config", "ProxyCommand=nc %h\n", "ssh.proxycommand"),
+        (
+            ".ssh/config",
+            "\tProxyCommand\t\"sh -c x\"\n",
+            "ssh.proxycommand",
+        ),
+        (
+            ".ssh/config",
+            "ProxyCommand none ; id\n",
+            "ssh.proxycommand",
+        ),
+        (
+            ".ssh/config",
+            "Host x\nMatch Exec \"x\"\n",
+            "ssh.match.exec",
+        ),
+        (".ssh/config", "Match host a !exec x\n", "ssh.match.exec"),
+        (".ssh/config", "Match exec=x\n", "ssh.match.exec"),
+        (".ssh/config", "INCLUDE /tmp/*\n", "ssh.include"),
+        (".bashrc", "  alias   sudo='x'\n", "shell.alias-shadow"),
+        (
+            ".bashrc",
+            "declare -x LD_PRELOAD=/x\n",
+            "env.code-injection",
+        ),
+        (".bashrc", "LD_PRELOAD=/x ls\n", "env.code-injection"),
+        (".bashrc", "wget -qO- x |sh\n", "shell.download-exec"),
+        (".bashrc", "# harmless comment\n", "shell.whole-file"),
+    ];
+    let mut missed = Vec::new();
+    for (path, content, rule) in cases {
+        let f = scan(path, content, None);
+        if !f.iter().any(|f| f.rule == *rule) {
+            let seen: Vec<&str> = f.iter().map(|f| f.rule.as_str()).collect();
+            missed.push(format!("{path} {content:?}: no {rule}; got {seen:?}"));
+        }
+    }
+    assert!(missed.is_empty(), "{}", missed.join("\n"));
+}

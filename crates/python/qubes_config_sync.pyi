@@ -192,3 +192,144 @@ class PersistenceAnalysis:
 
 def analyse_persistence(qube: str, klass: str, path: str, features: Mapping[str, str], *,
                         release: str = "4.3", mode: int = 0o644) -> PersistenceAnalysis: ...
+
+# ----- the backend (qubes-config-syncd on D-Bus) -----
+
+class ProfileSync:
+    profile: str
+    state: str  # in-sync, never-pushed, outdated, drifted
+    generation: int
+    pushed_generation: Optional[int]
+    drifted_paths: list[str]
+
+class PathPersistence:
+    path: str
+    verdict: str  # persistent, volatile, lost-at-restart, not-supported, unknown
+    detail: str
+    fix_command: Optional[str]
+
+class QubeState:
+    name: str
+    klass: str
+    power_state: str
+    label: str
+    template: Optional[str]
+    auto_apply: bool
+    assigned: list[str]
+    may_propose: list[str]
+    profiles: list[ProfileSync]
+    persistence: list[PathPersistence]
+    pending_proposals: int
+    def sync_states(self) -> dict[str, str]: ...
+
+class ProfileFile:
+    path: str
+    mode: str
+    sha256: str
+    size: int
+    generation: int
+    provenance: str
+
+class Profile:
+    id: str
+    description: str
+    generation: int
+    files: list[ProfileFile]
+    assigned_to: list[str]
+
+class ProposalSummary:
+    id: int
+    source_qube: str
+    profile: str
+    path: str
+    size: int
+    sha256: str
+    received_at: int
+    status: str  # pending, accepted, rejected
+
+class Proposal:
+    id: int
+    source_qube: str
+    profile: str
+    path: str
+    status: str
+    received_at: int
+    mode: Optional[str]
+    note: str  # safely rendered
+    base_sha256: Optional[str]
+    sha256: str
+    diff_text: str  # safely rendered, with finding anchors
+    hunks: list[Tuple[str, int, int, int, int, bool]]
+    findings: list[Finding]
+    must_acknowledge: list[str]
+    @property
+    def base(self) -> Optional[bytes]: ...
+    @property
+    def proposed(self) -> bytes:
+        """Untrusted bytes from a qube: display only through render_safe()."""
+    def has_critical(self) -> bool: ...
+
+class PlanItem:
+    qube: str
+    profile: str
+    path: str
+    action: str  # create, update, unchanged, conflict, refused
+    reason: Optional[str]
+    can_overwrite: bool
+    forced: bool
+    generation: int
+    diff_text: Optional[str]
+
+class PushPlan:
+    plan_id: str
+    items: list[PlanItem]
+    errors: list[Tuple[str, str]]
+    def has_conflicts(self) -> bool: ...
+
+class FileOutcome:
+    qube: str
+    profile: str
+    path: str
+    outcome: str  # written, unchanged, conflict, refused, skipped
+    detail: Optional[str]
+
+class JobResult:
+    job: int
+    success: bool
+    kind: str
+    cancelled: bool
+    files: list[FileOutcome]
+    errors: list[Tuple[str, str]]
+
+class ConfigSync:
+    """Client of the backend: ``ConfigSync()`` on the session bus, or ``ConfigSync(address)``."""
+    def __init__(self, address: Optional[str] = None) -> None: ...
+    def qubes(self) -> list[QubeState]: ...
+    def qube(self, name: str) -> QubeState: ...
+    def qube_settings(self, qube: str) -> Tuple[list[str], list[str], bool]: ...
+    def set_qube_settings(self, qube: str, assigned: Sequence[str], may_propose: Sequence[str],
+                          auto_apply: bool) -> None: ...
+    def assign(self, qube: str, profile: str, assigned: bool = True) -> None: ...
+    def allow_proposals(self, qube: str, profile: str, allowed: bool = True) -> None: ...
+    def profiles(self) -> list[Tuple[str, str, int]]: ...
+    def profile(self, profile_id: str) -> Profile: ...
+    def create_profile(self, profile_id: str, description: str = "") -> None: ...
+    def get_file(self, profile_id: str, path: str) -> Tuple[bytes, int, int]: ...
+    def put_file(self, profile_id: str, path: str, content: _Text, mode: int = 0o644) -> int: ...
+    def remove_file(self, profile_id: str, path: str) -> int: ...
+    def plan_push(self, qubes: Sequence[str] = (), profiles: Sequence[str] = (),
+                  overwrite: Sequence[Tuple[str, str]] = ()) -> PushPlan: ...
+    def execute_plan(self, plan_id: str, *, timeout: Optional[float] = None) -> JobResult: ...
+    def push(self, profile_id: str, qubes: Sequence[str], *,
+             overwrite: Sequence[Tuple[str, str]] = (), timeout: Optional[float] = None) -> JobResult: ...
+    def cancel_job(self, job: int) -> None: ...
+    def proposals(self, status: str = "pending") -> list[ProposalSummary]: ...
+    def proposal(self, id: int) -> Proposal: ...
+    def accept_proposal(self, id: int, *, acknowledged: Sequence[str] = (), hunks: Sequence[str] = (),
+                        note: str = "") -> int: ...
+    def reject_proposal(self, id: int, *, note: str = "") -> None: ...
+    def ingest_spool(self) -> int: ...
+    def snapshot(self, qube: str, profiles: Sequence[str] = ()) -> Tuple[list[int], list[Tuple[str, str]]]: ...
+    def fix_persistence(self, qube: str, path: str) -> Tuple[bool, str]: ...
+    @property
+    def pending_proposals(self) -> int: ...

@@ -15,6 +15,7 @@
 use pyo3::prelude::*;
 
 mod admin;
+mod backend;
 mod errors;
 mod review;
 
@@ -27,5 +28,6 @@ fn qubes_config_sync(module: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(module)?;
     admin::register(module)?;
     review::register(module)?;
+    backend::register(module)?;
     Ok(())
 }

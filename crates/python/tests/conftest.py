@@ -110,3 +110,108 @@ def path_with_qrexec_client(tmp_path, monkeypatch):
     shutil.copy(FAKE_QREXEC, bindir / "qrexec-client-vm")
     monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
     return bindir
+
+
+# ----- a private D-Bus backend -----
+
+FAKE_SERVICES = HERE / "fake_qrexec_services.py"
+# The qubes whose agent the fake qrexec lets the backend call.
+SERVICE_QUBES = "work,personal,vault"
+
+
+class Backend:
+    """`dbus-daemon` on a private socket and `qubes-config-syncd` on it, against `sim`."""
+
+    def __init__(self, sim: Sim, root: Path):
+        self.sim = sim
+        self.root = root
+        self.spool = root / "spool"
+        self.spool.mkdir()
+        bus_socket = root / "bus"
+        self.address = f"unix:path={bus_socket}"
+        self.env = dict(
+            os.environ,
+            QCS_TEST_AGENT=str(binary("qubes-config-agent")),
+            QCS_TEST_WORLD=str(sim.world),
+            QCS_TEST_SERVICE_QUBES=SERVICE_QUBES,
+            QCS_TEST_CONFIG_QUBE="sys-config",
+            QCS_TEST_SPOOL=str(self.spool),
+        )
+        self.bus = subprocess.Popen(
+            ["dbus-daemon", "--session", "--nofork", "--nopidfile", f"--address={self.address}"],
+            stdout=subprocess.DEVNULL,
+            stderr=open(root / "dbus.log", "wb"),
+        )
+        self.daemon = None
+        try:
+            wait_for_path(bus_socket, self.bus, "dbus-daemon")
+            self.daemon = subprocess.Popen(
+                [
+                    binary("qubes-config-syncd"),
+                    "--store", str(root / "store.sqlite"),
+                    "--spool", str(self.spool),
+                    "--admin-socket", str(sim.socket),
+                    "--qrexec-program", str(FAKE_SERVICES),
+                    "--config-qube", "sys-config",
+                    "--bus-address", self.address,
+                    "--no-events",
+                ],
+                env=self.env,
+                stderr=open(root / "daemon.log", "wb"),
+            )
+            self.client = self.connect()
+        except BaseException:
+            self.stop()
+            raise
+
+    def connect(self):
+        """A client, once the backend owns its name."""
+        deadline = time.monotonic() + STARTUP_DEADLINE_S
+        while True:
+            if self.daemon.poll() is not None:
+                log = (self.root / "daemon.log").read_text(errors="replace")
+                raise RuntimeError(f"qubes-config-syncd exited with {self.daemon.returncode}: {log}")
+            try:
+                client = qcs.ConfigSync(self.address)
+                client.profiles()
+                return client
+            except qcs.ConfigSyncConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def home(self, qube: str) -> Path:
+        path = self.sim.world / "qubes" / qube / "home"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def propose(self, qube: str, profile: str, *relative_paths: str) -> None:
+        """`qubes-config-propose` run by the user in `qube`: the real agent, through the
+        fake qrexec, into the backend's spool."""
+        env = dict(
+            self.env,
+            HOME=str(self.home(qube)),
+            QCS_TEST_PROPOSER=qube,
+            QUBES_CONFIG_SYNC_QREXEC_CLIENT=str(FAKE_SERVICES),
+        )
+        subprocess.run(
+            [binary("qubes-config-agent"), "propose", profile, *relative_paths],
+            cwd=self.home(qube),
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+
+    def stop(self) -> None:
+        if self.daemon is not None:
+            stop(self.daemon)
+        stop(self.bus)
+
+
+@pytest.fixture
+def backend(sim, tmp_path):
+    root = tmp_path / "backend"
+    root.mkdir()
+    b = Backend(sim, root)
+    yield b
+    b.stop()

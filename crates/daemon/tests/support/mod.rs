@@ -1,0 +1,459 @@
+//! Test and benchmark harness: a private `dbus-daemon`, a simulated dom0 (the sim's
+//! qubesd on a unix socket, a world directory with one home per qube), the agent's
+//! services installed in each qube, and the real `qubes-config-syncd` process.
+//!
+//! The test binary doubles as the agent (`EXE agent SERVICE…`, so the qubes run the real
+//! `qcs_agent` code) — see [`dispatch`], which each harness-less `main` calls first.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use qcs_daemon::client::ConfigSyncProxy;
+use qcs_sim::world::{QubeSpec, World};
+
+/// Generous upper bound for waiting on a process or a signal; only reached when
+/// something is broken (never a timing assertion).
+pub const PATIENCE: Duration = Duration::from_secs(120);
+
+/// If this process was started as a qube's service or qrexec client, runs that and
+/// exits; otherwise returns.
+pub fn dispatch() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    match args.get(1).and_then(|a| a.to_str()) {
+        Some("agent") => std::process::exit(qcs_agent::cli::agent_main(args[1..].to_vec())),
+        Some("qrexec-client") => std::process::exit(qrexec_client(&args[2..])),
+        _ => {}
+    }
+}
+
+/// `qrexec-client-vm TARGET SERVICE+ARG` inside the simulated world: runs the target
+/// qube's service executable with qrexec's environment (`QREXEC_REMOTE_DOMAIN`,
+/// `QREXEC_SERVICE_ARGUMENT`, `HOME`), stdin and stdout passed through.
+fn qrexec_client(args: &[std::ffi::OsString]) -> i32 {
+    let (Some(target), Some(call)) = (
+        args.first().and_then(|a| a.to_str()),
+        args.get(1).and_then(|a| a.to_str()),
+    ) else {
+        eprintln!("usage: qrexec-client-vm TARGET SERVICE+ARG");
+        return 2;
+    };
+    let (Ok(world), Ok(source)) = (
+        std::env::var("QUBES_SIM_WORLD"),
+        std::env::var("QUBES_SIM_SOURCE"),
+    ) else {
+        eprintln!("QUBES_SIM_WORLD and QUBES_SIM_SOURCE must be set");
+        return 2;
+    };
+    let target = if target == "@default" {
+        std::env::var("QCS_TEST_DEFAULT_TARGET").unwrap_or_default()
+    } else {
+        target.to_owned()
+    };
+    let (service, argument) = call.split_once('+').unwrap_or((call, ""));
+    let qube_dir = Path::new(&world).join("qubes").join(&target);
+    let rpc = qube_dir.join("rpc").join(service);
+    if target.is_empty() || !rpc.exists() {
+        eprintln!("Request refused");
+        return 126;
+    }
+    let status = Command::new(&rpc)
+        .arg(argument)
+        .env("QREXEC_REMOTE_DOMAIN", &source)
+        .env("QREXEC_SERVICE_ARGUMENT", argument)
+        .env("HOME", qube_dir.join("home"))
+        .status();
+    match status {
+        Ok(s) => s.code().unwrap_or(1),
+        Err(_) => 126,
+    }
+}
+
+/// A private bus: `dbus-daemon` with a throw-away configuration.
+pub struct Bus {
+    child: Child,
+    pub address: String,
+}
+
+impl Bus {
+    pub fn start(dir: &Path) -> Bus {
+        let socket = dir.join("bus");
+        let config = dir.join("bus.conf");
+        std::fs::write(
+            &config,
+            format!(
+                r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:path={}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+"#,
+                socket.display()
+            ),
+        )
+        .expect("write bus config");
+        let mut child = Command::new("dbus-daemon")
+            .arg(format!("--config-file={}", config.display()))
+            .arg("--nofork")
+            .arg("--print-address=1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dbus-daemon (package dbus-daemon) must be installed");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read the bus address");
+        Bus {
+            child,
+            address: line.trim().to_owned(),
+        }
+    }
+}
+
+impl Drop for Bus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What the qubes of a world need: the agent's services in each one's rpc dir.
+pub fn install_agent(
+    world_dir: &Path,
+    qube: &str,
+    spool: Option<&Path>,
+    service_delay: Option<&str>,
+) {
+    let exe = std::env::current_exe().expect("current exe");
+    let rpc = world_dir.join("qubes").join(qube).join("rpc");
+    let home = world_dir.join("qubes").join(qube).join("home");
+    std::fs::create_dir_all(&rpc).expect("rpc dir");
+    std::fs::create_dir_all(&home).expect("home dir");
+    let delay = service_delay
+        .map(|d| format!("sleep {d}\n"))
+        .unwrap_or_default();
+    for (service, command) in [
+        ("qubes.ConfigApply", "apply"),
+        ("qubes.ConfigSnapshot", "snapshot"),
+        ("qubes.ConfigRollback", "rollback"),
+        ("qubes.ConfigPropose", "propose-receive"),
+    ] {
+        let spool_env = match spool {
+            Some(s) => format!("QUBES_CONFIG_SYNC_SPOOL='{}' ", s.display()),
+            None => String::new(),
+        };
+        let script = format!(
+            "#!/bin/sh\n{delay}{spool_env}exec '{}' agent {command} \"$@\"\n",
+            exe.display()
+        );
+        let path = rpc.join(service);
+        std::fs::write(&path, script).expect("write service");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+}
+
+/// The qrexec client program the backend uses: a script that logs each call (for
+/// counting) and runs the simulator's qrexec client for the config qube.
+pub fn qrexec_program(dir: &Path, world_dir: &Path, config_qube: &str) -> (PathBuf, PathBuf) {
+    let exe = std::env::current_exe().expect("current exe");
+    let log = dir.join("qrexec-calls.log");
+    let script = dir.join("qrexec-client-vm");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$1 $2\" >> '{log}'\nQUBES_SIM_WORLD='{world}' QUBES_SIM_SOURCE='{source}' exec '{exe}' qrexec-client \"$@\"\n",
+            log = log.display(),
+            world = world_dir.display(),
+            source = config_qube,
+            exe = exe.display()
+        ),
+    )
+    .expect("write qrexec client");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    (script, log)
+}
+
+/// A whole setup: world + qubesd + bus + backend.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub world_dir: PathBuf,
+    pub spool: PathBuf,
+    pub store: PathBuf,
+    pub qrexec: PathBuf,
+    pub calls_log: PathBuf,
+    pub server: Option<qcs_sim::ServerHandle>,
+    pub bus: Bus,
+    pub daemon: Option<Child>,
+    pub config_qube: String,
+    pub max_parallel: usize,
+}
+
+pub struct EnvOptions {
+    pub service_delay: Option<&'static str>,
+    pub max_parallel: usize,
+    /// Directory to create the temporary tree in (e.g. /dev/shm for heavy I/O).
+    pub tmp_in: Option<PathBuf>,
+}
+
+impl Default for EnvOptions {
+    fn default() -> Self {
+        EnvOptions {
+            service_delay: None,
+            max_parallel: 8,
+            tmp_in: None,
+        }
+    }
+}
+
+pub const CONFIG_QUBE: &str = "cfg";
+
+impl Env {
+    /// `qubes`: the managed qubes (plus a template `fedora` and the config qube `cfg`,
+    /// added here).
+    pub fn start(qubes: Vec<QubeSpec>, options: EnvOptions) -> Env {
+        let dir = match &options.tmp_in {
+            Some(base) => tempfile::tempdir_in(base).expect("tempdir"),
+            None => tempfile::tempdir().expect("tempdir"),
+        };
+        let world_dir = dir.path().join("world");
+        let spool = dir.path().join("spool");
+        let mut builder = World::builder()
+            .qube(QubeSpec::template_vm("fedora").label("black"))
+            .qube(QubeSpec::app(CONFIG_QUBE, "fedora").label("gray").running());
+        let mut names = vec![CONFIG_QUBE.to_owned()];
+        for spec in qubes {
+            builder = builder.qube(spec);
+        }
+        let world = builder.create(&world_dir).expect("create world");
+        for name in world.sorted_names() {
+            if name != "dom0" && !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        for name in &names {
+            install_agent(&world_dir, name, Some(&spool), options.service_delay);
+        }
+        let server = qcs_sim::Server::start_world(world, &dir.path().join("qubesd.sock"))
+            .expect("start sim qubesd");
+        let bus = Bus::start(dir.path());
+        let (qrexec, calls_log) = qrexec_program(dir.path(), &world_dir, CONFIG_QUBE);
+        let mut env = Env {
+            store: dir.path().join("store.sqlite"),
+            world_dir,
+            spool,
+            qrexec,
+            calls_log,
+            server: Some(server),
+            bus,
+            daemon: None,
+            config_qube: CONFIG_QUBE.to_owned(),
+            max_parallel: options.max_parallel,
+            dir,
+        };
+        env.start_daemon();
+        env
+    }
+
+    pub fn home(&self, qube: &str) -> PathBuf {
+        self.world_dir.join("qubes").join(qube).join("home")
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("qubesd.sock")
+    }
+
+    /// Starts the backend and waits until it owns its name.
+    pub fn start_daemon(&mut self) {
+        let child = Command::new(env!("CARGO_BIN_EXE_qubes-config-syncd"))
+            .arg("--store")
+            .arg(&self.store)
+            .arg("--spool")
+            .arg(&self.spool)
+            .arg("--admin-socket")
+            .arg(self.socket())
+            .arg("--qrexec-program")
+            .arg(&self.qrexec)
+            .arg("--max-parallel")
+            .arg(self.max_parallel.to_string())
+            .arg("--config-qube")
+            .arg(&self.config_qube)
+            .arg("--bus-address")
+            .arg(&self.bus.address)
+            .env("QCS_TEST_DEFAULT_TARGET", &self.config_qube)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start qubes-config-syncd");
+        self.daemon = Some(child);
+        let started = Instant::now();
+        loop {
+            let owned = zbus::block_on(async {
+                let conn = zbus::connection::Builder::address(self.bus.address.as_str())?
+                    .build()
+                    .await?;
+                let dbus = zbus::fdo::DBusProxy::new(&conn).await?;
+                dbus.name_has_owner(qcs_daemon::client::BUS_NAME.try_into()?)
+                    .await
+                    .map_err(zbus::Error::from)
+            });
+            if let Ok(true) = owned {
+                return;
+            }
+            if let Some(Ok(Some(status))) = self.daemon.as_mut().map(|c| c.try_wait()) {
+                panic!("qubes-config-syncd exited early: {status}");
+            }
+            assert!(
+                started.elapsed() < PATIENCE,
+                "the backend never took its name"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills the backend with SIGKILL (no clean-up at all).
+    pub fn kill_daemon(&mut self) {
+        if let Some(mut child) = self.daemon.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn daemon_pid(&self) -> Option<u32> {
+        self.daemon.as_ref().map(Child::id)
+    }
+
+    /// A client connection and proxy.
+    pub fn client(&self) -> (zbus::Connection, ConfigSyncProxy<'static>) {
+        zbus::block_on(qcs_daemon::client::connect_to(&self.bus.address)).expect("connect")
+    }
+
+    /// Runs `qvm-config-sync ARGS` against this backend.
+    pub fn cli(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_qvm-config-sync"))
+            .args(args)
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.bus.address)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run qvm-config-sync");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Service calls made so far, per target qube (from the qrexec client's log).
+    pub fn calls_per_qube(&self) -> BTreeMap<String, Vec<String>> {
+        let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        if let Ok(text) = std::fs::read_to_string(&self.calls_log) {
+            for line in text.lines() {
+                if let Some((qube, call)) = line.split_once(' ') {
+                    map.entry(qube.to_owned())
+                        .or_default()
+                        .push(call.to_owned());
+                }
+            }
+        }
+        map
+    }
+
+    pub fn clear_calls(&self) {
+        let _ = std::fs::remove_file(&self.calls_log);
+    }
+
+    /// Starts a qube in the simulator through the Admin API (fires `domain-start`).
+    pub fn start_qube(&self, name: &str) {
+        let app = qubesadmin::Qubes::new(qubesadmin::SocketTransport::new(self.socket()));
+        app.qubesd_call(name, "admin.vm.Start", "", b"")
+            .expect("admin.vm.Start");
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        self.kill_daemon();
+        if let Some(server) = self.server.take() {
+            server.stop();
+        }
+    }
+}
+
+/// Waits for `JobFinished` of `job` on `stream`; returns (success, summary).
+pub fn wait_job(
+    stream: &mut qcs_daemon::client::JobFinishedStream,
+    job: u64,
+) -> (bool, qcs_daemon::client::types::JobSummary) {
+    use futures_lite::StreamExt;
+    zbus::block_on(async {
+        loop {
+            let signal = futures_lite::future::or(async { stream.next().await }, async {
+                async_io::Timer::after(PATIENCE).await;
+                None
+            })
+            .await
+            .expect("JobFinished never came");
+            let args = signal.args().expect("JobFinished args");
+            if args.job == job {
+                let summary = serde_json::from_str(args.summary_json).expect("summary JSON");
+                return (args.success, summary);
+            }
+        }
+    })
+}
+
+/// Runs named scenarios, catching panics; prints a cargo-like summary; returns the exit
+/// code. Arguments that do not start with `-` filter by name.
+pub fn run_all(tests: &[(&str, fn())]) -> std::process::ExitCode {
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let selected: Vec<_> = tests
+        .iter()
+        .filter(|(name, _)| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str())))
+        .collect();
+    println!("\nrunning {} tests", selected.len());
+    let mut passed = 0;
+    let mut failed = Vec::new();
+    for (name, test) in selected {
+        let started = Instant::now();
+        let result = std::panic::catch_unwind(test);
+        match result {
+            Ok(()) => {
+                passed += 1;
+                println!(
+                    "test {name} ... ok ({:.1} s)",
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            Err(_) => {
+                failed.push(*name);
+                println!("test {name} ... FAILED");
+            }
+        }
+    }
+    let status = if failed.is_empty() { "ok" } else { "FAILED" };
+    println!(
+        "\ntest result: {status}. {passed} passed; {} failed; 0 ignored; 0 measured; 0 filtered out\n",
+        failed.len()
+    );
+    if failed.is_empty() {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    }
+}

@@ -225,7 +225,9 @@ pub fn render_line_with_changes(bytes: &[u8], changed: &[ChangedSpan]) -> Vec<Se
         for c in chunk.valid().chars() {
             let flag = is_changed(offset);
             let trailing = offset >= trailing_from && offset < content_end;
-            if trailing && c == ' ' {
+            // A trailing blank, or a blank inside a word-level change, is a token so
+            // a whitespace-only change can be seen.
+            if c == ' ' && (trailing || flag) {
                 out.push(Segment::Token {
                     raw: Raw::Char(c),
                     class: TokenClass::Whitespace,

@@ -90,6 +90,25 @@ fn whitespace_is_visible() {
 }
 
 #[test]
+fn changed_blanks_are_tokens() {
+    let d = diff::diff(b"key = a b\n", b"key = a  b\n");
+    let lines = render::render_diff(&d, &[]);
+    let added = lines.iter().find(|l| l.kind == LineKind::Added).unwrap();
+    assert!(
+        added.segments.iter().any(|s| matches!(
+            s,
+            Segment::Token {
+                class: TokenClass::Whitespace,
+                changed: true,
+                ..
+            }
+        )),
+        "{:?}",
+        added.segments
+    );
+}
+
+#[test]
 fn file_and_diff_rendering_carry_anchors_and_markers() {
     let base = b"[user]\n\tname = A\n";
     let new = "[user]\n\tname = A\u{202E}B\n[core]\n\tpager = x".as_bytes();

@@ -990,3 +990,22 @@ fn parallel_clients_are_all_served_and_serialised() {
     let saved = qcs_sim::World::load(&tmp.path().join("world")).expect("reload");
     assert_eq!(saved.qube("beta").expect("beta").features.len(), 128);
 }
+
+/// Owners often delete their temp directory (with the socket) before the
+/// server handle is dropped: stopping must not depend on the socket file.
+#[test]
+fn stop_works_after_the_socket_file_is_gone() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let server = serve(small_world(), tmp.path());
+    let _listener = common::EventStream::connect(&server, "dom0", "dom0");
+    drop(tmp);
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        drop(server);
+        let _ = done.send(());
+    });
+    // A generous bound so a regression fails instead of hanging the suite.
+    finished
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("server stopped although its socket file was deleted");
+}

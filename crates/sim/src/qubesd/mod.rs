@@ -165,9 +165,9 @@ impl ServerHandle {
         let Some(accept) = self.accept.take() else {
             return;
         };
+        // The accept loop polls this flag; it does not depend on the socket
+        // file, which its owner may already have deleted.
         self.shared.stopping.store(true, Ordering::SeqCst);
-        // Wake the accept loop.
-        let _ = UnixStream::connect(&self.socket);
         let _ = accept.join();
         {
             let mut state = self.shared.lock();
@@ -185,12 +185,34 @@ impl Drop for ServerHandle {
     }
 }
 
+/// How often the accept loop checks whether the server stops.
+const ACCEPT_POLL: Duration = Duration::from_millis(50);
+
 fn accept_loop(listener: UnixListener, shared: Arc<Shared>) {
-    for conn in listener.incoming() {
-        if shared.stopping.load(Ordering::SeqCst) {
-            break;
+    use rustix::event::{PollFd, PollFlags, poll};
+    let timeout = rustix::event::Timespec {
+        tv_sec: 0,
+        tv_nsec: i64::try_from(ACCEPT_POLL.as_nanos()).unwrap_or(50_000_000),
+    };
+    // Non-blocking, so a connection that vanished between poll and accept
+    // cannot block the loop.
+    if listener.set_nonblocking(true).is_err() {
+        return;
+    }
+    while !shared.stopping.load(Ordering::SeqCst) {
+        let mut fds = [PollFd::new(&listener, PollFlags::IN)];
+        match poll(&mut fds, Some(&timeout)) {
+            Ok(0) | Err(rustix::io::Errno::INTR) => continue,
+            Ok(_) => {}
+            Err(_) => break,
         }
-        let Ok(stream) = conn else { continue };
+        let stream = match listener.accept() {
+            Ok((stream, _)) => stream,
+            Err(_) => continue,
+        };
+        if stream.set_nonblocking(false).is_err() {
+            continue;
+        }
         if shared.connections.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
             shared.connections.fetch_sub(1, Ordering::SeqCst);
             continue; // dropped: the client sees an empty reply

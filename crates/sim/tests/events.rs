@@ -477,3 +477,30 @@ fn extension_handlers_announce_their_changes_first() {
         "default=False type=vm solo"
     );
 }
+
+#[test]
+fn changes_from_outside_the_api_reach_listeners_and_disk() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let server = serve(small_world(), tmp.path());
+    let mut all = EventStream::connect(&server, "dom0", "dom0");
+    all.drain();
+    let before = server.with_world(|world| {
+        let q = world.qube_mut("beta").expect("beta");
+        let before = q.power_state.clone();
+        q.power_state = "Running".into();
+        (
+            before,
+            vec![qcs_sim::qubesd::Event::vm(
+                "beta",
+                "domain-start",
+                &[("start_guid", "True")],
+            )],
+        )
+    });
+    assert_eq!(before, "Halted");
+    assert_eq!(all.messages(), [ev("beta", "domain-start")]);
+    assert!(ok(server.socket_path(), "admin.vm.List", "beta", "", b"").contains("state=Running"));
+    assert!(server.save_error().is_none());
+    let saved = qcs_sim::World::load(&tmp.path().join("world")).expect("load");
+    assert_eq!(saved.qube("beta").expect("beta").power_state, "Running");
+}

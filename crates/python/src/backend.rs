@@ -743,10 +743,17 @@ impl ConfigSync {
         let (connection, proxy) = py
             .detach(|| {
                 zbus::block_on(async {
-                    match &address {
-                        Some(address) => qcs_daemon::client::connect_to(address).await,
-                        None => qcs_daemon::client::connect().await,
-                    }
+                    let (connection, _) = match &address {
+                        Some(address) => qcs_daemon::client::connect_to(address).await?,
+                        None => qcs_daemon::client::connect().await?,
+                    };
+                    // No property cache: a cached `PendingProposals` lags behind the
+                    // call that changed it until the PropertiesChanged signal arrives.
+                    let proxy = ConfigSyncProxy::builder(&connection)
+                        .cache_properties(zbus::proxy::CacheProperties::No)
+                        .build()
+                        .await?;
+                    Ok::<_, zbus::Error>((connection, proxy))
                 })
             })
             .map_err(zbus_error)?;
@@ -980,7 +987,9 @@ impl ConfigSync {
 
     /// Pushes one profile to the given qubes: plan, then execute, then wait for
     /// the job. Files changed in a qube since the last push are conflicts and
-    /// are not overwritten unless listed in `overwrite` as `(qube, path)`.
+    /// are not overwritten unless listed in `overwrite` as `(qube, path)`. Qubes
+    /// that could not be planned (e.g. refused by policy) are in `errors` and
+    /// make `success` false.
     #[pyo3(signature = (profile_id, qubes, *, overwrite = Vec::new(), timeout = None))]
     fn push(
         &self,
@@ -997,7 +1006,15 @@ impl ConfigSync {
             ));
         }
         let plan = self.plan_push(py, qubes, vec![profile_id], overwrite)?;
-        self.execute_plan(py, plan.plan_id, timeout)
+        let mut result = self.execute_plan(py, plan.plan_id, timeout)?;
+        // Qubes that could not be planned got no job: they failed all the same.
+        if !plan.errors.is_empty() {
+            result.success = false;
+            let mut errors = plan.errors;
+            errors.append(&mut result.errors);
+            result.errors = errors;
+        }
+        Ok(result)
     }
 
     /// Cancels a job: qubes not started yet are skipped.

@@ -1,0 +1,235 @@
+"""The backend client against a real private backend: dbus-daemon + qubes-config-syncd,
+the simulator for the Admin API, and the real agent behind a fake qrexec."""
+import pytest
+
+import qubes_config_sync as qcs
+
+GITCONFIG = "[user]\n\tname = Alice\n"
+HOSTILE = "[core]\n\tfsmonitor = /home/user/.cache/x.sh\n[user]\n\tname = Alice\u202e\u2066 ]dmc[\n"
+
+
+@pytest.fixture
+def client(backend):
+    c = backend.client
+    c.create_profile("git", "git configuration")
+    c.put_file("git", ".gitconfig", GITCONFIG)
+    c.assign("work", "git")
+    c.allow_proposals("work", "git")
+    return c
+
+
+def test_connection_errors(tmp_path):
+    with pytest.raises(qcs.ConfigSyncConnectionError):
+        qcs.ConfigSync(f"unix:path={tmp_path / 'no-bus'}")
+    with pytest.raises(qcs.ConfigSyncConnectionError):
+        qcs.ConfigSync("not an address")
+
+
+def test_no_backend_on_the_bus(backend):
+    backend.daemon.terminate()
+    backend.daemon.wait()
+    client = qcs.ConfigSync(backend.address)
+    with pytest.raises(qcs.ConfigSyncConnectionError) as info:
+        client.profiles()
+    assert info.value.dbus_error.startswith("org.freedesktop.DBus.Error.")
+
+
+def test_profiles_and_files(backend):
+    c = backend.client
+    assert c.profiles() == []
+    c.create_profile("ssh", "ssh client")
+    assert c.profiles() == [("ssh", "ssh client", 0)]
+    g1 = c.put_file("ssh", ".ssh/config", "Host *\n\tServerAliveInterval 30\n", 0o600)
+    g2 = c.put_file("ssh", ".ssh/known_hosts", b"example.org ssh-ed25519 AAAA\n")
+    assert g2 > g1
+    content, mode, generation = c.get_file("ssh", ".ssh/config")
+    assert content == b"Host *\n\tServerAliveInterval 30\n" and mode == 0o600 and generation == g1
+    profile = c.profile("ssh")
+    assert (profile.id, profile.description, profile.generation) == ("ssh", "ssh client", g2)
+    assert {f.path for f in profile.files} == {".ssh/config", ".ssh/known_hosts"}
+    f = next(f for f in profile.files if f.path == ".ssh/config")
+    assert f.mode == "0600" and f.size == len(b"Host *\n\tServerAliveInterval 30\n") and len(f.sha256) == 64 and f.provenance == "local edit"
+    g3 = c.remove_file("ssh", ".ssh/known_hosts")
+    assert g3 > g2 and [f.path for f in c.profile("ssh").files] == [".ssh/config"]
+
+
+def test_profile_errors(backend):
+    c = backend.client
+    with pytest.raises(KeyError) as info:
+        c.profile("nope")
+    assert isinstance(info.value, qcs.ConfigSyncNotFoundError)
+    assert info.value.dbus_error == "org.qubes.ConfigSync1.Error.NotFound"
+    with pytest.raises(ValueError):
+        c.create_profile("Bad Name")
+    c.create_profile("p")
+    # Never-sync paths and paths outside the home are refused, and nothing is stored.
+    with pytest.raises(qcs.ConfigSyncError):
+        c.put_file("p", ".ssh/id_ed25519", "PRIVATE KEY")
+    with pytest.raises(qcs.QubesException):
+        c.put_file("p", "../outside", "x")
+    assert c.profile("p").files == []
+
+
+def test_qubes_with_settings_and_sync_state(client):
+    qubes = {q.name: q for q in client.qubes()}
+    assert {"work", "personal", "vault"} <= set(qubes)
+    work = qubes["work"]
+    assert (work.klass, work.power_state, work.label) == ("AppVM", "Halted", "blue")
+    assert work.template == "debian-12-xfce"
+    assert work.assigned == ["git"] and work.may_propose == ["git"]
+    assert work.sync_states() == {"git": "never-pushed"}
+    assert [p.profile for p in work.profiles] == ["git"]
+    assert work.profiles[0].pushed_generation is None
+    assert [p.path for p in work.persistence] == [".gitconfig"]
+    assert work.persistence[0].verdict == "persistent"
+    assert work.pending_proposals == 0
+    assert client.qube("work").name == "work"
+    with pytest.raises(qcs.ConfigSyncError):
+        client.qube("no-such-qube")
+
+
+def test_qube_settings(client):
+    assert client.qube_settings("work") == (["git"], ["git"], False)
+    client.set_qube_settings("vault", ["git"], [], True)
+    assert client.qube_settings("vault") == (["git"], [], True)
+    client.assign("vault", "git", False)
+    client.allow_proposals("work", "git", False)
+    assert client.qube_settings("vault") == ([], [], True)
+    assert client.qube_settings("work") == (["git"], [], False)
+    with pytest.raises(qcs.QubesException):
+        client.assign("work", "no-such-profile")
+
+
+def test_push_writes_into_the_qube(backend, client):
+    result = client.push("git", ["work"])
+    assert result.success and result.kind == "push" and not result.cancelled
+    assert [(f.qube, f.path, f.outcome) for f in result.files] == [("work", ".gitconfig", "written")]
+    assert (backend.home("work") / ".gitconfig").read_text() == GITCONFIG
+    assert client.qube("work").sync_states() == {"git": "in-sync"}
+    # Unchanged on the second push.
+    again = client.push("git", ["work"])
+    assert [f.outcome for f in again.files] == ["unchanged"]
+
+
+def test_plan_then_execute_and_conflicts_are_never_overwritten(backend, client):
+    client.push("git", ["work"])
+    # The user changes the file in the qube; then the store changes too.
+    local = "[user]\n\tname = Changed in the qube\n"
+    (backend.home("work") / ".gitconfig").write_text(local)
+    client.put_file("git", ".gitconfig", "[user]\n\tname = Bob\n")
+    plan = client.plan_push(["work"], ["git"])
+    assert plan.plan_id and plan.errors == []
+    assert [(i.qube, i.path, i.action) for i in plan.items] == [("work", ".gitconfig", "conflict")]
+    assert plan.has_conflicts() and plan.items[0].can_overwrite
+    result = client.execute_plan(plan.plan_id)
+    assert not result.success
+    assert (backend.home("work") / ".gitconfig").read_text() == local
+    # Only an explicit overwrite decision replaces it.
+    plan = client.plan_push(["work"], ["git"], [("work", ".gitconfig")])
+    assert plan.items[0].action == "update" and plan.items[0].forced
+    assert "Bob" in (plan.items[0].diff_text or "")
+    assert client.execute_plan(plan.plan_id, timeout=300).success
+    assert "Bob" in (backend.home("work") / ".gitconfig").read_text()
+
+
+def test_push_to_a_qube_the_policy_refuses(client):
+    client.assign("untrusted", "git")
+    result = client.push("git", ["untrusted"])
+    assert not result.success
+    assert [q for q, _ in result.errors] == ["untrusted"]
+    assert "denied" in result.errors[0][1]
+    plan = client.plan_push(["untrusted"], ["git"])
+    assert plan.items == [] and [q for q, _ in plan.errors] == ["untrusted"]
+
+
+def test_push_argument_errors(client):
+    with pytest.raises(qcs.QubesValueError):
+        client.push("git", [])
+    with pytest.raises(qcs.QubesValueError):
+        client.execute_plan("x", timeout=-1)
+    with pytest.raises(qcs.ConfigSyncNotFoundError):
+        client.execute_plan("999999")
+    with pytest.raises(qcs.QubesValueError):
+        client.execute_plan("not a plan id")
+    with pytest.raises(qcs.ConfigSyncNotFoundError):
+        client.cancel_job(987654)
+
+
+def test_hostile_proposal_is_shown_safely_and_needs_acknowledgement(backend, client):
+    client.push("git", ["work"])
+    (backend.home("work") / ".gitconfig").write_text(HOSTILE)
+    assert client.pending_proposals == 0
+    backend.propose("work", "git", ".gitconfig")
+    assert client.ingest_spool() == 1
+    assert client.pending_proposals == 1
+    [summary] = client.proposals()
+    assert (summary.source_qube, summary.profile, summary.path, summary.status) == (
+        "work", "git", ".gitconfig", "pending")
+    assert summary.size == len(HOSTILE.encode())
+    proposal = client.proposal(summary.id)
+    assert proposal.proposed == HOSTILE.encode()
+    assert proposal.base == GITCONFIG.encode()
+    assert proposal.has_critical()
+    assert "git.core.fsmonitor" in proposal.must_acknowledge
+    assert {f.rule for f in proposal.findings} >= set(proposal.must_acknowledge)
+    # What a tool shows is safe: hidden characters are tokens, never raw.
+    for hidden in ("\u202e", "\u2066", "\x1b", "\r"):
+        assert hidden not in proposal.diff_text and hidden not in proposal.note
+    assert "⟦U+202E RLO⟧" in proposal.diff_text and "◀ finding" in proposal.diff_text
+    assert proposal.hunks and proposal.hunks[0][0]
+    # Accepting without acknowledging every critical finding is refused; the store keeps
+    # the old content.
+    with pytest.raises(qcs.ConfigSyncRefusedError) as info:
+        client.accept_proposal(summary.id, acknowledged=proposal.must_acknowledge[:-1])
+    assert info.value.dbus_error == "org.qubes.ConfigSync1.Error.UnacknowledgedFindings"
+    assert client.get_file("git", ".gitconfig")[0] == GITCONFIG.encode()
+    generation = client.accept_proposal(summary.id, acknowledged=proposal.must_acknowledge,
+                                        note="reviewed")
+    assert client.get_file("git", ".gitconfig") [0] == HOSTILE.encode()
+    assert client.get_file("git", ".gitconfig")[2] == generation
+    assert client.proposals() == [] and client.pending_proposals == 0
+    assert [p.status for p in client.proposals("accepted")] == ["accepted"]
+    with pytest.raises(qcs.ConfigSyncError):
+        client.accept_proposal(summary.id, acknowledged=proposal.must_acknowledge)
+
+
+def test_reject_and_whitelist(backend, client):
+    (backend.home("work") / ".gitconfig").write_text("[user]\n\tname = W\n")
+    backend.propose("work", "git", ".gitconfig")
+    client.ingest_spool()
+    [p] = client.proposals()
+    client.reject_proposal(p.id, note="no")
+    assert client.proposals() == []
+    assert [x.id for x in client.proposals("rejected")] == [p.id]
+    assert client.get_file("git", ".gitconfig")[0] == GITCONFIG.encode()
+    # A qube that may not propose this profile gets nothing into quarantine.
+    (backend.home("vault") / ".gitconfig").write_text("[user]\n\tname = V\n")
+    try:
+        backend.propose("vault", "git", ".gitconfig")
+    except Exception:
+        pass  # refused at intake: the agent reports it
+    client.ingest_spool()
+    assert client.proposals() == []
+    assert len(client.proposals("")) == 1
+    with pytest.raises(qcs.ConfigSyncNotFoundError):
+        client.proposal(424242)
+
+
+def test_snapshot_imports_changed_files_as_proposals(backend, client):
+    client.push("git", ["work"])
+    (backend.home("work") / ".gitconfig").write_text("[user]\n\tname = Snap\n")
+    ids, paths = client.snapshot("work")
+    assert len(ids) == 1 and dict(paths)[".gitconfig"] == "imported"
+    assert client.proposal(ids[0]).proposed == b"[user]\n\tname = Snap\n"
+    ids, paths = client.snapshot("work", ["git"])
+    assert dict(paths)[".gitconfig"] in ("imported", "same") or ids == []
+
+
+def test_fix_persistence(backend, client):
+    app = qcs.Qubes.socket(str(backend.sim.socket))
+    app.domains["work"].features["service.custom-persist"] = "1"
+    assert app.domains["work"].persistence(".gitconfig").verdict == "lost-at-restart"
+    applied, command = client.fix_persistence("work", ".gitconfig")
+    assert "qvm-features" in command
+    if applied:
+        assert app.domains["work"].persistence(".gitconfig").persistent

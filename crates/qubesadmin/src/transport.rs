@@ -2,7 +2,7 @@
 //!
 //! Both send one request and read one reply to EOF; both validate the
 //! destination, method and argument before anything leaves the process, and
-//! both read at most [`MAX_REPLY_BYTES`](crate::wire::MAX_REPLY_BYTES) + 1
+//! both read at most [`MAX_REPLY_BYTES`] + 1
 //! bytes of a reply.
 
 use std::io::{Read, Write};

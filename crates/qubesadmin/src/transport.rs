@@ -82,16 +82,7 @@ impl<T: Transport + ?Sized> Transport for Arc<T> {
 /// VM name or `uuid:…`.
 pub fn check_request(dest: &str, method: &str, arg: &str) -> Result<(), Error> {
     validate::vm_designator(dest)?;
-    let method_ok = !method.is_empty()
-        && method
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
-    if !method_ok {
-        return Err(validate::ValidationError::QrexecArgumentIllegalCharacters {
-            arg: method.to_owned(),
-        }
-        .into());
-    }
+    validate::method_name(method)?;
     validate::qrexec_argument(arg)?;
     Ok(())
 }

@@ -94,6 +94,9 @@ pub enum ValidationError {
     /// refuses instead, so a call never reaches a different object than meant.
     #[error("qrexec argument contains characters outside [A-Za-z0-9_.+-]: {arg:?}")]
     QrexecArgumentIllegalCharacters { arg: String },
+    /// A method name outside the qrexec service charset `[A-Za-z0-9_.-]`.
+    #[error("method name is empty or contains characters outside [A-Za-z0-9_.-]: {method:?}")]
+    MethodIllegalCharacters { method: String },
     /// qubesd drops requests over 64 KiB without a reply.
     #[error("request of {size} bytes exceeds qubesd's limit of {MAX_REQUEST_BYTES} bytes")]
     RequestTooLarge { size: usize },
@@ -124,7 +127,9 @@ impl ValidationError {
             | CustomPersistInvalidFormat { .. }
             | CustomPersistInvalidResourceType { .. }
             | CustomPersistInvalidMode { .. } => "QubesValueError",
-            QrexecArgumentIllegalCharacters { .. } | RequestTooLarge { .. } => "ProtocolError",
+            QrexecArgumentIllegalCharacters { .. }
+            | MethodIllegalCharacters { .. }
+            | RequestTooLarge { .. } => "ProtocolError",
         }
     }
 
@@ -134,6 +139,7 @@ impl ValidationError {
         matches!(
             self,
             ValidationError::QrexecArgumentIllegalCharacters { .. }
+                | ValidationError::MethodIllegalCharacters { .. }
                 | ValidationError::RequestTooLarge { .. }
         )
     }
@@ -438,6 +444,23 @@ fn python_int_base8(text: &str) -> Option<i64> {
     Some(if negative { -value } else { value })
 }
 
+/// An Admin API method name (a qrexec service name): non-empty,
+/// `[A-Za-z0-9_.-]`, so it can neither carry an argument (`+`) nor break the
+/// request header (space, NUL).
+pub fn method_name(method: &str) -> Result<(), ValidationError> {
+    let ok = !method.is_empty()
+        && method
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ValidationError::MethodIllegalCharacters {
+            method: method.to_owned(),
+        })
+    }
+}
+
 /// The whole request must stay within qubesd's buffer (64 KiB).
 pub fn request_size(size: usize) -> Result<(), ValidationError> {
     if size > MAX_REQUEST_BYTES {
@@ -701,6 +724,15 @@ mod tests {
         }
         // "0o_7" is valid Python (underscore after the base prefix).
         assert!(custom_persist_value("dir:u:g:0o_7:/x").is_ok());
+    }
+
+    #[test]
+    fn method_names() {
+        assert_eq!(method_name("admin.vm.feature.Get"), Ok(()));
+        for bad in ["", "admin.vm.List+x", "admin.vm.List dom0", "a\0b", "ä"] {
+            let err = method_name(bad).unwrap_err();
+            assert!(err.is_client_only(), "{bad:?}");
+        }
     }
 
     #[test]

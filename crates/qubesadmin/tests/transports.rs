@@ -299,3 +299,110 @@ esac",
     subscription.stop();
     assert!(messages.recv_timeout(Duration::from_secs(5)).is_err());
 }
+
+/// A hostile qubesd: answers every connection by running `answer` on the
+/// stream (write errors are ignored: the client may hang up first).
+fn hostile_qubesd(socket: &Path, answer: fn(&mut std::os::unix::net::UnixStream)) {
+    let listener = UnixListener::bind(socket).expect("bind hostile qubesd");
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            std::thread::spawn(move || {
+                let mut request = Vec::new();
+                let _ = stream.read_to_end(&mut request);
+                answer(&mut stream);
+            });
+        }
+    });
+}
+
+#[test]
+fn hostile_replies_are_bounded_and_typed() {
+    let dir = tempfile::tempdir().unwrap();
+    // An endless reply: the client stops at the cap.
+    let endless = dir.path().join("endless.sock");
+    hostile_qubesd(&endless, |stream| {
+        let _ = stream.write_all(b"0\0");
+        let chunk = vec![b'a'; 1 << 16];
+        while stream.write_all(&chunk).is_ok() {}
+    });
+    let err = Qubes::new(SocketTransport::new(&endless))
+        .domains()
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Protocol(qubesadmin::ProtocolError::ReplyTooLarge { .. })
+        ),
+        "{err:?}"
+    );
+
+    // Listings with names that are not qube names, or not key=value.
+    let lying = dir.path().join("lying.sock");
+    hostile_qubesd(&lying, |stream| {
+        let _ = stream.write_all(b"0\0../../etc class=AppVM state=Running\n");
+    });
+    let err = Qubes::new(SocketTransport::new(&lying))
+        .domains()
+        .unwrap_err();
+    assert!(matches!(err, Error::Protocol(_)), "{err:?}");
+    let binary = dir.path().join("binary.sock");
+    hostile_qubesd(&binary, |stream| {
+        let _ = stream.write_all(b"0\0work class=\xff state=Running\n");
+    });
+    let err = Qubes::new(SocketTransport::new(&binary))
+        .domains()
+        .unwrap_err();
+    assert!(matches!(err, Error::Protocol(_)), "{err:?}");
+
+    // An event that never ends: refused at the frame cap, then disconnected.
+    let flood = dir.path().join("flood.sock");
+    hostile_qubesd(&flood, |stream| {
+        let _ = stream.write_all(b"1\0\0connection-established\0\01\0work\0domain-start\0key\0");
+        let chunk = vec![b'v'; 1 << 16];
+        while stream.write_all(&chunk).is_ok() {}
+    });
+    let options = EventsOptions {
+        reconnect: false,
+        ..EventsOptions::default()
+    };
+    let (subscription, messages) = Qubes::new(SocketTransport::new(&flood)).events_channel(options);
+    assert!(matches!(
+        messages.recv_timeout(Duration::from_secs(60)),
+        Ok(EventMessage::RefetchAll)
+    ));
+    let end = messages
+        .recv_timeout(Duration::from_secs(60))
+        .expect("disconnect");
+    assert!(
+        matches!(
+            end,
+            EventMessage::Disconnected(Error::Protocol(
+                qubesadmin::ProtocolError::EventTooLarge { .. }
+            ))
+        ),
+        "{end:?}"
+    );
+    subscription.stop();
+}
+
+#[test]
+fn default_transport_follows_the_qubes_release_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let release = dir.path().join("qubes-release");
+    // No release file: a qube, so qrexec-client-vm is spawned (absent here, or
+    // present and refusing outside Qubes: either way not the dom0 socket).
+    let err = Qubes::for_release_file(&release).domains().unwrap_err();
+    assert!(
+        !matches!(err, Error::Transport(TransportError::Connect { .. })),
+        "used the socket without a release file: {err:?}"
+    );
+    std::fs::write(&release, "Qubes release 4.3\n").unwrap();
+    match Qubes::for_release_file(&release).domains() {
+        // dom0: the socket path is the one qubesd uses.
+        Err(Error::Transport(TransportError::Connect { path, .. })) => {
+            assert_eq!(path, qubesadmin::transport::DEFAULT_SOCKET_PATH);
+        }
+        other => panic!("expected the dom0 socket, got {other:?}"),
+    }
+}

@@ -1,21 +1,11 @@
 //! Qube names as qubesd accepts them (`validate_name` in qubes-core-admin):
-//! `[A-Za-z][A-Za-z0-9_.-]{0,30}`, and never `Domain-0`.
+//! `[A-Za-z][A-Za-z0-9_.-]{0,30}`, and never `Domain-0` — checked by `qubesadmin::validate`.
 
 use std::fmt;
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum VmNameError {
-    #[error("qube name is empty")]
-    Empty,
-    #[error("qube name is longer than 31 characters")]
-    TooLong,
-    #[error("qube name must start with a letter")]
-    BadFirst,
-    #[error("qube name may contain only letters, digits, '_', '.' and '-'")]
-    BadChar,
-    #[error("'Domain-0' is not a valid qube name")]
-    Reserved,
-}
+/// Why a name is not a valid qube name: qubesadmin's validation error, whose text is qubesd's
+/// own message — one rule for the whole project.
+pub use qubesadmin::validate::ValidationError as VmNameError;
 
 /// A validated qube name; safe as a file name (it cannot be `.` or `..`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -40,25 +30,7 @@ impl fmt::Display for VmName {
 }
 
 pub fn validate_vm_name(name: &str) -> Result<VmName, VmNameError> {
-    let bytes = name.as_bytes();
-    let Some(&first) = bytes.first() else {
-        return Err(VmNameError::Empty);
-    };
-    if bytes.len() > 31 {
-        return Err(VmNameError::TooLong);
-    }
-    if !first.is_ascii_alphabetic() {
-        return Err(VmNameError::BadFirst);
-    }
-    if !bytes
-        .iter()
-        .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-    {
-        return Err(VmNameError::BadChar);
-    }
-    if name == "Domain-0" {
-        return Err(VmNameError::Reserved);
-    }
+    qubesadmin::validate::vm_name(name)?;
     Ok(VmName(name.to_owned()))
 }
 
@@ -91,14 +63,26 @@ mod tests {
         ] {
             assert!(validate_vm_name(ok).is_ok(), "{ok}");
         }
-        assert_eq!(validate_vm_name(""), Err(VmNameError::Empty));
-        assert_eq!(validate_vm_name(&"a".repeat(32)), Err(VmNameError::TooLong));
-        for bad in ["1vm", "-vm", ".vm", "..", "_x"] {
-            assert_eq!(validate_vm_name(bad), Err(VmNameError::BadFirst), "{bad}");
+        // Every refusal is one a spool directory name must never be: empty, too long, a
+        // leading digit/dot/dash (so never `.` or `..`), a path separator, a reserved name.
+        for bad in [
+            "",
+            &"a".repeat(32),
+            "1vm",
+            "-vm",
+            ".vm",
+            "..",
+            "_x",
+            "a/b",
+            "a b",
+            "aé",
+            "a\n",
+            "Domain-0",
+            "none",
+            "default",
+            "sys-dm",
+        ] {
+            assert!(validate_vm_name(bad).is_err(), "{bad:?}");
         }
-        for bad in ["a/b", "a b", "aé", "a\n"] {
-            assert_eq!(validate_vm_name(bad), Err(VmNameError::BadChar), "{bad}");
-        }
-        assert_eq!(validate_vm_name("Domain-0"), Err(VmNameError::Reserved));
     }
 }

@@ -358,7 +358,7 @@ fn hostile_replies_are_bounded_and_typed() {
     // An event that never ends: refused at the frame cap, then disconnected.
     let flood = dir.path().join("flood.sock");
     hostile_qubesd(&flood, |stream| {
-        let _ = stream.write_all(b"1\0\0connection-established\0\01\0work\0domain-start\0key\0");
+        let _ = stream.write_all(b"1\0\0connection-established\0\0\x31\0work\0domain-start\0key\0");
         let chunk = vec![b'v'; 1 << 16];
         while stream.write_all(&chunk).is_ok() {}
     });

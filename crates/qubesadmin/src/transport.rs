@@ -362,17 +362,35 @@ impl Read for ChildReader {
         let n = self.stdout.read(buf)?;
         if n == 0 && !buf.is_empty() && !self.checked {
             self.checked = true;
-            let mut guard = self
-                .child
-                .lock()
-                .map_err(|_| std::io::Error::other("child lock poisoned"))?;
-            let status = guard.child.wait()?;
-            let stderr = self
-                .stderr_reader
-                .take()
-                .and_then(|handle| handle.join().ok())
-                .unwrap_or_default();
-            guard.finished = Some(status);
+            // Poll instead of a blocking wait: the lock must stay free so
+            // that `interrupt` can kill a client that closed stdout but
+            // keeps running.
+            let status = loop {
+                let mut guard = self
+                    .child
+                    .lock()
+                    .map_err(|_| std::io::Error::other("child lock poisoned"))?;
+                if let Some(status) = guard.child.try_wait()? {
+                    guard.finished = Some(status);
+                    break status;
+                }
+                drop(guard);
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            };
+            // stderr is only for the message: a grandchild that keeps it
+            // open must not hold the stream up, so wait for it briefly.
+            let mut stderr = Vec::new();
+            if let Some(handle) = self.stderr_reader.take() {
+                for _ in 0..50 {
+                    if handle.is_finished() {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                if handle.is_finished() {
+                    stderr = handle.join().unwrap_or_default();
+                }
+            }
             if let Err(error) = check_exit(status, &stderr) {
                 return Err(std::io::Error::other(StreamEnd(error)));
             }

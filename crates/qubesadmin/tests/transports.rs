@@ -406,3 +406,31 @@ fn default_transport_follows_the_qubes_release_file() {
         other => panic!("expected the dom0 socket, got {other:?}"),
     }
 }
+
+#[test]
+fn stop_ends_a_stream_whose_client_closed_stdout_but_lingers() {
+    let dir = tempfile::tempdir().unwrap();
+    // One event, then stdout closed while the client keeps running.
+    let program = script(
+        dir.path(),
+        "qcv",
+        "printf '1\\000\\000connection-established\\000\\000'; exec >&-; exec sleep 30",
+    );
+    let qubes = Qubes::new(QrexecTransport::new(program));
+    let (subscription, messages) = qubes.events_channel(EventsOptions {
+        reconnect: false,
+        ..EventsOptions::default()
+    });
+    assert!(matches!(
+        messages.recv_timeout(Duration::from_secs(60)),
+        Ok(EventMessage::RefetchAll)
+    ));
+    let (done, stopped) = mpsc::channel();
+    std::thread::spawn(move || {
+        subscription.stop();
+        let _ = done.send(());
+    });
+    stopped
+        .recv_timeout(Duration::from_secs(60))
+        .expect("stop() returned while the client still ran");
+}

@@ -402,6 +402,55 @@ mod tests {
     }
 
     #[test]
+    fn every_qubesd_exception_class_maps_to_its_kind() {
+        let classes: &[(&str, ExceptionKind)] = &[
+            ("QubesVMNotFoundError", ExceptionKind::VmNotFound),
+            ("QubesFeatureNotFoundError", ExceptionKind::FeatureNotFound),
+            ("QubesTagNotFoundError", ExceptionKind::TagNotFound),
+            ("QubesLabelNotFoundError", ExceptionKind::LabelNotFound),
+            ("QubesNoSuchPropertyError", ExceptionKind::NoSuchProperty),
+            ("QubesValueError", ExceptionKind::Value),
+            ("QubesPropertyValueError", ExceptionKind::PropertyValue),
+            ("QubesInvalidTagError", ExceptionKind::InvalidTag),
+            ("QubesInvalidLabelError", ExceptionKind::InvalidLabel),
+            (
+                "QubesInvalidLabelValueError",
+                ExceptionKind::InvalidLabelValue,
+            ),
+            ("ProtocolError", ExceptionKind::Protocol),
+            ("QubesVMNotRunningError", ExceptionKind::VmNotRunning),
+            ("QubesVMNotHaltedError", ExceptionKind::VmNotHalted),
+            ("QubesVMNotStartedError", ExceptionKind::VmNotStarted),
+            ("QubesVMError", ExceptionKind::VmError),
+            ("QubesVMInvalidUUIDError", ExceptionKind::VmInvalidUuid),
+            ("QubesVMAlreadyExistsError", ExceptionKind::VmAlreadyExists),
+            ("QubesVMInUseError", ExceptionKind::VmInUse),
+            ("QubesNoTemplateError", ExceptionKind::NoTemplate),
+            ("QubesNotImplementedError", ExceptionKind::NotImplemented),
+            ("QubesMemoryError", ExceptionKind::Memory),
+            ("QubesException", ExceptionKind::Generic),
+            ("QubesPoolInUseError", ExceptionKind::Other),
+            ("BackupCancelledError", ExceptionKind::Other),
+        ];
+        for (class, kind) in classes {
+            let reply = format!("2\0{class}\0\0some message\0");
+            match parse_reply(reply.as_bytes()) {
+                Err(Error::Qubes(e)) => {
+                    assert_eq!(&e.kind, kind, "{class}");
+                    assert_eq!(e.class, *class);
+                    assert_eq!(e.message, "some message");
+                }
+                other => panic!("{class}: {other:?}"),
+            }
+        }
+        // PermissionDenied is not a Qubes exception: it is "access denied".
+        assert!(matches!(
+            parse_reply(b"2\0PermissionDenied\0\0\0"),
+            Err(Error::AccessDenied(DenyReason::PermissionDenied(_)))
+        ));
+    }
+
+    #[test]
     fn truncated_and_garbage_replies_are_typed_errors() {
         for reply in [
             &b"0"[..],

@@ -988,8 +988,9 @@ impl ConfigSync {
     /// Pushes one profile to the given qubes: plan, then execute, then wait for
     /// the job. Files changed in a qube since the last push are conflicts and
     /// are not overwritten unless listed in `overwrite` as `(qube, path)`. Qubes
-    /// that could not be planned (e.g. refused by policy) are in `errors` and
-    /// make `success` false.
+    /// that could not be planned (e.g. refused by policy) or that have nothing
+    /// to do (profile not assigned to them) are in `errors` and make `success`
+    /// false; an unknown profile raises `ConfigSyncNotFoundError`.
     #[pyo3(signature = (profile_id, qubes, *, overwrite = Vec::new(), timeout = None))]
     fn push(
         &self,
@@ -1005,12 +1006,24 @@ impl ConfigSync {
                 "push needs at least one qube (plan_push() with no qubes plans every assigned qube)",
             ));
         }
-        let plan = self.plan_push(py, qubes, vec![profile_id], overwrite)?;
-        let mut result = self.execute_plan(py, plan.plan_id, timeout)?;
-        // Qubes that could not be planned got no job: they failed all the same.
-        if !plan.errors.is_empty() {
+        // An unknown profile is an error, not an empty plan.
+        self.profile(py, profile_id.clone())?;
+        let plan = self.plan_push(py, qubes.clone(), vec![profile_id.clone()], overwrite)?;
+        // Qubes that could not be planned, or got nothing to do because the profile is
+        // not assigned to them, are not silently left out.
+        let mut errors = plan.errors.clone();
+        for qube in &qubes {
+            let planned = plan.items.iter().any(|i| &i.bind(py).get().qube == qube);
+            if !planned && !errors.iter().any(|(q, _)| q == qube) {
+                errors.push((
+                    qube.clone(),
+                    format!("nothing planned: profile {profile_id} is not assigned to {qube} or has no files"),
+                ));
+            }
+        }
+        let mut result = self.execute_plan(py, plan.plan_id.clone(), timeout)?;
+        if !errors.is_empty() {
             result.success = false;
-            let mut errors = plan.errors;
             errors.append(&mut result.errors);
             result.errors = errors;
         }

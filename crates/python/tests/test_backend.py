@@ -233,3 +233,13 @@ def test_fix_persistence(backend, client):
     assert "qvm-features" in command
     if applied:
         assert app.domains["work"].persistence(".gitconfig").persistent
+
+
+def test_push_never_silently_skips(backend, client):
+    with pytest.raises(qcs.ConfigSyncNotFoundError):
+        client.push("no-such-profile", ["work"])
+    result = client.push("git", ["work", "vault"])  # git is not assigned to vault
+    assert not result.success
+    assert [(f.qube, f.outcome) for f in result.files] == [("work", "written")]
+    assert [q for q, _ in result.errors] == ["vault"] and "not assigned" in result.errors[0][1]
+    assert not (backend.home("vault") / ".gitconfig").exists()

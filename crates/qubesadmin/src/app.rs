@@ -150,15 +150,23 @@ impl Qubes {
 
     /// One qube by name (or `uuid:…`): `admin.vm.List` with it as the
     /// destination. `None` when qubesd filtered it out for this caller.
+    /// (With `dom0` as the destination qubesd lists every visible qube; the
+    /// entry of dom0 is picked from that list.)
     pub fn domain(&self, name: &str) -> Result<Option<Vm>, Error> {
         let text = self.call_text(name, "admin.vm.List", "", b"")?;
-        let mut list = parse_vm_list(&text)?;
-        match list.len() {
-            0 => Ok(None),
-            1 => Ok(list.pop().map(|info| self.vm_from(info))),
-            n => Err(ProtocolError::bad_output(
+        let list = parse_vm_list(&text)?;
+        if list.is_empty() {
+            return Ok(None);
+        }
+        let is_wanted = |info: &VmInfo| match name.strip_prefix("uuid:") {
+            Some(uuid) => info.uuid.as_deref() == Some(uuid),
+            None => info.name == name,
+        };
+        match list.into_iter().find(is_wanted) {
+            Some(info) => Ok(Some(self.vm_from(info))),
+            None => Err(ProtocolError::bad_output(
                 "admin.vm.List",
-                format!("{n} entries for one qube"),
+                format!("the reply does not list {name}"),
             )
             .into()),
         }

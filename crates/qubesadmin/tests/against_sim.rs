@@ -91,6 +91,8 @@ fn domains_and_single_domain() {
     assert_eq!(dom0.class(), "AdminVM");
     assert_eq!(dom0.power_state(), &PowerState::Running);
     assert_eq!(dom0.uuid(), Some("00000000-0000-0000-0000-000000000000"));
+    let dom0_alone = app.domain("dom0").unwrap().expect("dom0 listed");
+    assert_eq!(dom0_alone.class(), "AdminVM");
     let personal = app.domain("personal").unwrap().expect("listed");
     assert_eq!(personal.class(), "AppVM");
     assert_eq!(personal.power_state(), &PowerState::Halted);

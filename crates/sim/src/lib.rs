@@ -9,10 +9,13 @@
 //!   per-qube homes) and a builder for test worlds;
 //! * [`qubesd`]: the simulated qubesd ([`qubesd::Server::start`]), with
 //!   qubesd's framing, semantics, messages and `admin.Events` stream;
+//! * [`qrexec_client`]: one qrexec service call from a qube of the world,
+//!   decided by the world's dom0 policy (the `qrexec-client-vm` binary);
 //! * [`replay`]: byte-for-byte comparison against golden recordings of the
 //!   real qubesd (`qubes-sim replay`).
 
 pub mod error;
+pub mod qrexec_client;
 pub mod qubesd;
 pub mod replay;
 pub mod world;

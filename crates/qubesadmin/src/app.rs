@@ -361,6 +361,10 @@ impl Vm {
     pub fn uuid(&self) -> Option<&str> {
         self.info.uuid.as_deref()
     }
+    /// Running in any form, per the listing (see [`PowerState::is_running`]).
+    pub fn is_running(&self) -> bool {
+        self.info.power_state.is_running()
+    }
     pub fn info(&self) -> &VmInfo {
         &self.info
     }
@@ -696,6 +700,13 @@ mod tests {
         assert_eq!(
             vms[1].uuid.as_deref(),
             Some("fd018d5f-9f43-4df4-9b3f-322c0dc912cc")
+        );
+        assert!(vms[0].power_state.is_running());
+        assert!(!vms[1].power_state.is_running());
+        assert_eq!(PowerState::parse("NA"), PowerState::NotAvailable);
+        assert_eq!(
+            PowerState::parse("Weird"),
+            PowerState::Other("Weird".into())
         );
         let r42 = "work class=AppVM state=Paused\n";
         let vms = parse_vm_list(r42).unwrap();

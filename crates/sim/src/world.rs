@@ -245,6 +245,27 @@ impl World {
         self.qube_subdir(name, "rpc")
     }
 
+    /// Install an executable qrexec service `service` (a plain name such as
+    /// `test.Dump` or `test.Dump+arg`) into the qube's rpc directory, mode 0755.
+    pub fn install_rpc_service(
+        &self,
+        qube: &str,
+        service: &str,
+        content: &[u8],
+    ) -> Result<PathBuf, SimError> {
+        use std::os::unix::fs::PermissionsExt;
+        if service.is_empty() || service.starts_with('.') || service.contains('/') {
+            return Err(SimError::WorldInvalid(format!(
+                "service name {service:?} is not a file name"
+            )));
+        }
+        let path = self.qube_rpc_dir(qube)?.join(service);
+        write_atomic(&path, content)?;
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755))
+            .map_err(|e| SimError::io("setting the mode of", &path, e))?;
+        Ok(path)
+    }
+
     fn qube_subdir(&self, name: &str, sub: &str) -> Result<PathBuf, SimError> {
         let dir = self
             .dir

@@ -28,6 +28,26 @@ fn main() -> std::process::ExitCode {
             introspection_matches_checked_in_xml,
         ),
         ("full_review_flow", full_review_flow),
+        (
+            "propose_through_qrexec_then_accept",
+            propose_through_qrexec_then_accept,
+        ),
+        (
+            "disposable_gets_profiles_on_start",
+            disposable_gets_profiles_on_start,
+        ),
+        (
+            "killed_mid_push_then_restarted",
+            killed_mid_push_then_restarted,
+        ),
+        (
+            "flood_of_proposals_held_by_quota",
+            flood_of_proposals_held_by_quota,
+        ),
+        (
+            "hostile_input_gets_errors_not_panics",
+            hostile_input_gets_errors_not_panics,
+        ),
     ])
 }
 
@@ -291,4 +311,461 @@ fn full_review_flow() {
         serde_json::from_str(&block(proxy.list_proposals("pending")).unwrap()).unwrap();
     assert!(pending.proposals.is_empty());
     let _ = (Instant::now(), PATIENCE);
+}
+
+/// Runs `qubes-config-propose PROFILE FILE…` (the agent's client) as a user in `qube`,
+/// through the simulated qrexec; returns (exit code, stdout, stderr).
+fn propose_from(env: &Env, qube: &str, profile: &str, files: &[&str]) -> (i32, String, String) {
+    use std::os::unix::fs::PermissionsExt;
+    let exe = std::env::current_exe().unwrap();
+    let client = env.dir.path().join(format!("qrexec-client-{qube}"));
+    std::fs::write(
+        &client,
+        format!(
+            "#!/bin/sh\nQUBES_SIM_WORLD='{}' QUBES_SIM_SOURCE='{qube}' QCS_TEST_DEFAULT_TARGET='{}' exec '{}' qrexec-client \"$@\"\n",
+            env.world_dir.display(),
+            env.config_qube,
+            exe.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&client, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = std::process::Command::new(&exe)
+        .arg("agent")
+        .arg("propose")
+        .arg(profile)
+        .args(files)
+        .env("HOME", env.home(qube))
+        .env("QUBES_CONFIG_SYNC_QREXEC_CLIENT", &client)
+        .current_dir(env.home(qube))
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn pending(
+    proxy: &ConfigSyncProxy<'static>,
+) -> Vec<qcs_daemon::client::types::ProposalSummaryView> {
+    let list: ProposalList =
+        serde_json::from_str(&block(proxy.list_proposals("pending")).unwrap()).unwrap();
+    list.proposals
+}
+
+/// Propose from a qube through qrexec → spool → ProposalsChanged → accept; a qube not on
+/// the whitelist is refused at intake and audited.
+fn propose_through_qrexec_then_accept() {
+    use futures_lite::StreamExt;
+    let env = Env::start(
+        vec![
+            QubeSpec::app("personal", "fedora").running(),
+            QubeSpec::app("untrusted", "fedora").label("red").running(),
+        ],
+        EnvOptions::default(),
+    );
+    let (_conn, proxy) = env.client();
+    block(proxy.create_profile("git", "")).unwrap();
+    block(proxy.put_file("git", ".gitconfig", GITCONFIG.as_bytes(), 0o644)).unwrap();
+    block(proxy.allow_proposals("personal", "git", true)).unwrap();
+    let mut changed = block(proxy.receive_proposals_changed()).unwrap();
+
+    let proposed = GITCONFIG.replace("auto", "always");
+    std::fs::write(env.home("personal").join(".gitconfig"), &proposed).unwrap();
+    let (code, out, err) = propose_from(&env, "personal", "git", &[".gitconfig"]);
+    assert_eq!(code, 0, "propose: {out} {err}");
+
+    // The backend notices the spool file and announces it.
+    let count = block(async {
+        futures_lite::future::or(
+            async { changed.next().await.map(|s| s.args().unwrap().pending) },
+            async {
+                async_io::Timer::after(PATIENCE).await;
+                None
+            },
+        )
+        .await
+    })
+    .expect("ProposalsChanged never came");
+    assert_eq!(count, 1);
+    assert_eq!(block(proxy.pending_proposals()).unwrap(), 1);
+    let list = pending(&proxy);
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].source_qube, "personal");
+    let id = list[0].id;
+    let (code, out, _) = env.cli(&["proposals", "accept", &id.to_string(), "--note", "ok"]);
+    assert_eq!(code, 0, "{out}");
+    let (content, _, _) = block(proxy.get_file("git", ".gitconfig")).unwrap();
+    assert_eq!(content, proposed.as_bytes());
+
+    // A qube that may not propose git: spooled by the receiver, refused at ingest.
+    std::fs::write(
+        env.home("untrusted").join(".gitconfig"),
+        "[core]\n\tpager = evil\n",
+    )
+    .unwrap();
+    let (code, _, err) = propose_from(&env, "untrusted", "git", &[".gitconfig"]);
+    assert_eq!(code, 0, "the receiver spools it: {err}");
+    let ingested = block(proxy.ingest_spool()).unwrap();
+    assert_eq!(ingested, 0);
+    assert!(pending(&proxy).is_empty());
+    let audit: qcs_daemon::client::types::AuditView =
+        serde_json::from_str(&block(proxy.audit_log(0, 1000)).unwrap()).unwrap();
+    assert!(
+        audit
+            .entries
+            .iter()
+            .any(|e| e.action == "proposal-refused" && e.qube.as_deref() == Some("untrusted")),
+        "refusal not audited"
+    );
+    let spool_left: Vec<_> = std::fs::read_dir(env.spool.join("untrusted"))
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(spool_left.is_empty(), "refused proposal left in the spool");
+}
+
+/// A disposable with auto-apply gets its profiles when it starts; an auto-apply qube
+/// whose file changed locally is not overwritten, the change goes to review.
+fn disposable_gets_profiles_on_start() {
+    let env = Env::start(
+        vec![
+            QubeSpec::dvm_template("dvm", "fedora"),
+            QubeSpec::disposable("disp42", "dvm"),
+            QubeSpec::app("work", "fedora"),
+        ],
+        EnvOptions::default(),
+    );
+    let (_conn, proxy) = env.client();
+    block(proxy.create_profile("git", "")).unwrap();
+    block(proxy.put_file("git", ".gitconfig", GITCONFIG.as_bytes(), 0o644)).unwrap();
+    block(proxy.set_qube_settings("disp42", &["git"], &[], true)).unwrap();
+    block(proxy.set_qube_settings("work", &["git"], &[], true)).unwrap();
+    // work had the profile pushed once, then the user changed it there.
+    let p = plan(&proxy, &["work"], &[]);
+    assert!(execute(&proxy, &p).0);
+    std::fs::write(
+        env.home("work").join(".gitconfig"),
+        "[user]\n\tname = Mallory\n",
+    )
+    .unwrap();
+
+    let mut finished = block(proxy.receive_job_finished()).unwrap();
+    env.start_qube("disp42");
+    let (success, summary) = next_job_for(&mut finished, "disp42");
+    assert!(success, "{summary:?}");
+    assert_eq!(summary.kind, "auto-apply");
+    assert_eq!(
+        std::fs::read_to_string(env.home("disp42").join(".gitconfig")).unwrap(),
+        GITCONFIG
+    );
+
+    env.start_qube("work");
+    let (success, summary) = next_job_for(&mut finished, "work");
+    assert!(!success, "a conflict is not a clean apply");
+    assert_eq!(summary.qubes[0].files[0].outcome, "conflict");
+    assert_eq!(
+        std::fs::read_to_string(env.home("work").join(".gitconfig")).unwrap(),
+        "[user]\n\tname = Mallory\n",
+        "a local change was overwritten"
+    );
+    let list = pending(&proxy);
+    assert_eq!(list.len(), 1, "the conflict did not go to review");
+    assert_eq!(list[0].source_qube, "work");
+}
+
+fn next_job_for(
+    stream: &mut qcs_daemon::client::JobFinishedStream,
+    qube: &str,
+) -> (bool, qcs_daemon::client::types::JobSummary) {
+    use futures_lite::StreamExt;
+    block(async {
+        loop {
+            let signal = futures_lite::future::or(async { stream.next().await }, async {
+                async_io::Timer::after(PATIENCE).await;
+                None
+            })
+            .await
+            .unwrap_or_else(|| panic!("no job finished for {qube}"));
+            let args = signal.args().unwrap();
+            let summary: qcs_daemon::client::types::JobSummary =
+                serde_json::from_str(args.summary_json).unwrap();
+            if summary.qubes.iter().any(|q| q.qube == qube) {
+                return (args.success, summary);
+            }
+        }
+    })
+}
+
+/// The backend is killed (SIGKILL) in the middle of a push and started again: the store
+/// is intact, a pending proposal is still there, and planning again gives a clean plan
+/// that finishes the push.
+fn killed_mid_push_then_restarted() {
+    use futures_lite::StreamExt;
+    let names: Vec<String> = (0..12).map(|i| format!("q{i:02}")).collect();
+    let mut env = Env::start(
+        names
+            .iter()
+            .map(|n| QubeSpec::app(n, "fedora").running())
+            .collect(),
+        EnvOptions {
+            service_delay: Some("0.3"),
+            max_parallel: 2,
+            ..Default::default()
+        },
+    );
+    let (conn, proxy) = env.client();
+    block(proxy.create_profile("git", "")).unwrap();
+    block(proxy.put_file("git", ".gitconfig", GITCONFIG.as_bytes(), 0o644)).unwrap();
+    block(proxy.put_file("git", ".config/git/ignore", b"*.swp\n", 0o644)).unwrap();
+    for n in &names {
+        block(proxy.assign(n, "git", true)).unwrap();
+    }
+    block(proxy.allow_proposals("q00", "git", true)).unwrap();
+    std::fs::write(env.home("q00").join(".gitconfig"), "[user]\n\tname = Q\n").unwrap();
+    let (code, _, err) = propose_from(&env, "q00", "git", &[".gitconfig"]);
+    assert_eq!(code, 0, "{err}");
+    block(proxy.ingest_spool()).unwrap();
+    std::fs::remove_file(env.home("q00").join(".gitconfig")).unwrap();
+    assert_eq!(pending(&proxy).len(), 1);
+
+    let p = plan(&proxy, &[], &[]);
+    assert_eq!(p.qubes.len(), names.len());
+    let mut progress = block(proxy.receive_job_progress()).unwrap();
+    block(proxy.execute_plan(&p.plan_id)).unwrap();
+    // Kill as soon as the first qube is done: the others are in flight or waiting.
+    block(async { progress.next().await }).expect("JobProgress");
+    env.kill_daemon();
+    drop(proxy);
+    drop(conn);
+    let written_before: usize = names
+        .iter()
+        .filter(|n| env.home(n).join(".gitconfig").exists())
+        .count();
+    assert!(written_before < names.len(), "the push was not interrupted");
+
+    env.start_daemon();
+    let (_conn, proxy) = env.client();
+    assert_eq!(pending(&proxy).len(), 1, "the pending proposal was lost");
+    let (content, _, _) = block(proxy.get_file("git", ".gitconfig")).unwrap();
+    assert_eq!(content, GITCONFIG.as_bytes());
+    let p = plan(&proxy, &[], &[]);
+    for q in &p.qubes {
+        assert!(q.error.is_none(), "{}: {:?}", q.qube, q.error);
+        for item in &q.items {
+            assert!(
+                matches!(item.action, PlanAction::Create | PlanAction::Unchanged),
+                "{} {}: {:?} {:?}",
+                q.qube,
+                item.path,
+                item.action,
+                item.reason
+            );
+        }
+    }
+    let (success, summary) = execute(&proxy, &p);
+    assert!(success, "{summary:?}");
+    for n in &names {
+        assert_eq!(
+            std::fs::read_to_string(env.home(n).join(".gitconfig")).unwrap(),
+            GITCONFIG
+        );
+        assert_eq!(sync_state(&proxy, n, "git"), SyncState::InSync);
+    }
+}
+
+/// 10 000 proposals from one qube (spooled while the backend was down): the store keeps
+/// at most its per-qube quota, the rest are refused and audited, the spool is emptied,
+/// and earlier data (profiles, another qube's proposal) is intact.
+fn flood_of_proposals_held_by_quota() {
+    const FLOOD: usize = 10_000;
+    let shm = std::path::Path::new("/dev/shm");
+    let mut env = Env::start(
+        vec![
+            QubeSpec::app("work", "fedora").running(),
+            QubeSpec::app("flood", "fedora").running(),
+        ],
+        EnvOptions {
+            // Heavy small-file I/O: keep it in memory where there is a tmpfs.
+            tmp_in: shm.is_dir().then(|| shm.to_path_buf()),
+            ..Default::default()
+        },
+    );
+    let (conn, proxy) = env.client();
+    block(proxy.create_profile("git", "")).unwrap();
+    block(proxy.put_file("git", ".gitconfig", GITCONFIG.as_bytes(), 0o644)).unwrap();
+    block(proxy.allow_proposals("work", "git", true)).unwrap();
+    block(proxy.allow_proposals("flood", "git", true)).unwrap();
+    std::fs::write(env.home("work").join(".gitconfig"), "[user]\n\tname = W\n").unwrap();
+    assert_eq!(propose_from(&env, "work", "git", &[".gitconfig"]).0, 0);
+    block(proxy.ingest_spool()).unwrap();
+    let before = pending(&proxy);
+    assert_eq!(before.len(), 1);
+    env.kill_daemon();
+    drop(proxy);
+    drop(conn);
+
+    spool_flood(&env.spool, "flood", FLOOD);
+    env.start_daemon();
+    let (_conn, proxy) = env.client();
+    let list = pending(&proxy);
+    let from_flood = list.iter().filter(|p| p.source_qube == "flood").count();
+    assert_eq!(from_flood, qcs_core::store::MAX_PENDING_PROPOSALS_PER_QUBE);
+    let work: Vec<_> = list.iter().filter(|p| p.source_qube == "work").collect();
+    assert_eq!(work.len(), 1);
+    assert_eq!(work[0], &before[0], "earlier proposal changed");
+    let (content, _, _) = block(proxy.get_file("git", ".gitconfig")).unwrap();
+    assert_eq!(content, GITCONFIG.as_bytes());
+    let left = std::fs::read_dir(env.spool.join("flood"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+        .count();
+    assert_eq!(left, 0, "spool not emptied");
+    let audit: qcs_daemon::client::types::AuditView =
+        serde_json::from_str(&block(proxy.audit_log(0, 10_000)).unwrap()).unwrap();
+    let refused = audit
+        .entries
+        .iter()
+        .filter(|e| e.action == "proposal-refused" && e.qube.as_deref() == Some("flood"))
+        .count();
+    assert!(refused >= 9_000, "refusals not audited ({refused})");
+}
+
+/// Writes `count` distinct proposals from `qube` into the spool in the receiver's
+/// format (`qcs_protocol::SpooledProposal`, one file each), as if they had arrived while
+/// the backend was down with the spool quota lifted.
+pub fn spool_flood(spool: &std::path::Path, qube: &str, count: usize) {
+    use qcs_protocol::{
+        Content, ObservedMode, ProposalId, ProposeRequest, ProposedFile, SpooledProposal, Version,
+    };
+    let dir = spool.join(qube);
+    std::fs::create_dir_all(&dir).unwrap();
+    let source = qcs_protocol::validate_vm_name(qube).unwrap();
+    let profile = qcs_protocol::profile::validate_profile_id("git").unwrap();
+    for i in 0..count {
+        let bytes = format!("[user]\n\tname = flood {i}\n").into_bytes();
+        let content = Content::new(bytes).unwrap();
+        let id = format!("{i:020}-1");
+        let record = SpooledProposal {
+            version: Version,
+            proposal_id: ProposalId::parse(&id).unwrap(),
+            source_qube: source.clone(),
+            profile: profile.clone(),
+            received_unix: 1,
+            request: ProposeRequest {
+                version: Version,
+                profile: profile.clone(),
+                files: vec![ProposedFile {
+                    path: qcs_protocol::path::validate_relative_path(".gitconfig").unwrap(),
+                    mode: ObservedMode::new(0o644),
+                    sha256: content.sha256(),
+                    content,
+                    base_sha256: None,
+                }],
+                note: None,
+            },
+        };
+        std::fs::write(
+            dir.join(format!("{id}.json")),
+            qcs_protocol::to_json(&record),
+        )
+        .unwrap();
+    }
+}
+
+/// Hostile or wrong input through D-Bus gets typed errors, never a crash; hostile content
+/// never reaches the terminal raw.
+fn hostile_input_gets_errors_not_panics() {
+    let env = Env::start(
+        vec![QubeSpec::app("work", "fedora").running()],
+        EnvOptions::default(),
+    );
+    let (_conn, proxy) = env.client();
+    block(proxy.create_profile("git", "")).unwrap();
+    let cases: Vec<(&str, Result<(), ApiError>)> = vec![
+        (
+            "path traversal",
+            block(proxy.put_file("git", "../.bashrc", b"x", 0o644)).map(|_| ()),
+        ),
+        (
+            "absolute path",
+            block(proxy.put_file("git", "/etc/passwd", b"x", 0o644)).map(|_| ()),
+        ),
+        (
+            "never-sync",
+            block(proxy.put_file("git", ".ssh/id_ed25519", b"x", 0o600)).map(|_| ()),
+        ),
+        (
+            "setuid mode",
+            block(proxy.put_file("git", ".x", b"x", 0o4755)).map(|_| ()),
+        ),
+        ("bad profile", block(proxy.create_profile("../x", ""))),
+        ("bad qube", block(proxy.assign("dom0; rm", "git", true))),
+        ("no profile", block(proxy.assign("work", "nope", true))),
+        ("no proposal", block(proxy.reject_proposal(424242, ""))),
+        ("no plan", block(proxy.execute_plan("999999")).map(|_| ())),
+        (
+            "junk plan id",
+            block(proxy.execute_plan("x\u{202e}")).map(|_| ()),
+        ),
+        (
+            "bad status",
+            block(proxy.list_proposals("evil")).map(|_| ()),
+        ),
+        ("no job", block(proxy.cancel_job(77)).map(|_| ())),
+        (
+            "huge file",
+            block(proxy.put_file("git", ".big", &vec![b'a'; 300 * 1024], 0o644)).map(|_| ()),
+        ),
+        (
+            "bad generation",
+            block(proxy.revert_profile("git", 99)).map(|_| ()),
+        ),
+        (
+            "bad persistence path",
+            block(proxy.fix_persistence("work", "../../etc/shadow")).map(|_| ()),
+        ),
+    ];
+    for (name, result) in cases {
+        match result {
+            Err(ApiError::ZBus(e)) => panic!("{name}: not a typed error: {e}"),
+            Err(ApiError::Failed(m)) | Err(ApiError::Store(m)) => {
+                panic!("{name}: generic error {m}")
+            }
+            Err(_) => {}
+            Ok(()) => panic!("{name}: accepted"),
+        }
+    }
+    // The backend is still there.
+    assert!(block(proxy.list_profiles()).is_ok());
+
+    // Terminal escapes and bidi controls in a proposal never reach the terminal raw.
+    block(proxy.put_file("git", ".gitconfig", GITCONFIG.as_bytes(), 0o644)).unwrap();
+    block(proxy.allow_proposals("work", "git", true)).unwrap();
+    let hostile = "[user]\n\tname = A\u{202e}\u{2066}lice\x1b]0;owned\x07\x1b[2J\n";
+    std::fs::write(env.home("work").join(".gitconfig"), hostile).unwrap();
+    let (code, _, err) = propose_from(&env, "work", "git", &[".gitconfig"]);
+    assert_eq!(code, 0, "{err}");
+    block(proxy.ingest_spool()).unwrap();
+    let id = pending(&proxy)[0].id;
+    let (code, out, _) = env.cli(&["proposals", "show", &id.to_string(), "--color", "never"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        !out.contains('\x1b') && !out.contains('\x07'),
+        "raw escape in output: {out:?}"
+    );
+    assert!(
+        !out.contains('\u{202e}') && !out.contains('\u{2066}'),
+        "raw bidi in output"
+    );
+    assert!(
+        out.contains("U+202E"),
+        "bidi control not shown as a token: {out}"
+    );
 }

@@ -87,6 +87,8 @@ pub struct Backend {
     plans: Mutex<BTreeMap<u64, StoredPlan>>,
     jobs: Mutex<BTreeMap<u64, Arc<std::sync::atomic::AtomicBool>>>,
     live: Mutex<Option<Arc<qubes::LiveView>>>,
+    /// One spool pass at a time (the watcher and `IngestSpool` may overlap).
+    ingest: Mutex<()>,
 }
 
 impl std::fmt::Debug for Backend {
@@ -125,6 +127,7 @@ impl Backend {
             plans: Mutex::new(BTreeMap::new()),
             jobs: Mutex::new(BTreeMap::new()),
             live: Mutex::new(None),
+            ingest: Mutex::new(()),
         })
     }
 

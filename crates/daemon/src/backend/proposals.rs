@@ -22,6 +22,9 @@ use qcs_protocol::{ProfileId, SpooledProposal};
 use super::{Backend, BackendError, Result, views};
 use crate::client::types::{API_VERSION, ProposalList, ProposalView, SnapshotResult};
 
+/// (source qube, profile, path, sha256) of pending proposals.
+type PendingSet = std::collections::HashSet<(String, String, String, String)>;
+
 /// Suffix of a complete spool file (the receiver writes others as temporary files).
 const SPOOL_SUFFIX: &str = ".json";
 /// Note stored with proposals the user imported from a snapshot.
@@ -85,10 +88,26 @@ impl Backend {
         let Some(spool) = self.config.spool_dir.clone() else {
             return Ok(0);
         };
+        let _one_pass = super::lock(&self.ingest);
         let Ok(dirs) = std::fs::read_dir(&spool) else {
             return Ok(0);
         };
         let mut accepted = 0u32;
+        // What is pending already, to recognise a file ingested again after a crash;
+        // loaded once per pass, not once per file (a flood has thousands).
+        let mut known: PendingSet = self
+            .store()
+            .proposals(Some(ProposalStatus::Pending))?
+            .into_iter()
+            .map(|p| {
+                (
+                    p.source_qube,
+                    p.profile.to_string(),
+                    p.path.to_string(),
+                    p.sha256,
+                )
+            })
+            .collect();
         for dir in dirs.flatten() {
             let Ok(kind) = dir.file_type() else { continue };
             if !kind.is_dir() {
@@ -109,7 +128,7 @@ impl Backend {
             names.sort();
             for name in names {
                 let path = dir.path().join(&name);
-                accepted += self.ingest_file(&qube, &path)?;
+                accepted += self.ingest_file(&qube, &path, &mut known)?;
                 if let Err(e) = std::fs::remove_file(&path)
                     && e.kind() != std::io::ErrorKind::NotFound
                 {
@@ -127,7 +146,7 @@ impl Backend {
     }
 
     /// One spool file; `Err` only for a store failure (the file then stays).
-    fn ingest_file(&self, qube: &str, path: &Path) -> Result<u32> {
+    fn ingest_file(&self, qube: &str, path: &Path, known: &mut PendingSet) -> Result<u32> {
         let record = match read_spool_file(path) {
             Ok(record) => record,
             Err(reason) => {
@@ -155,7 +174,13 @@ impl Backend {
         for file in &record.request.files {
             let content = file.content.as_bytes();
             let sha = file.sha256.as_str();
-            if self.already_pending(qube, record.profile.as_str(), file.path.as_str(), sha)? {
+            let key = (
+                qube.to_owned(),
+                record.profile.to_string(),
+                file.path.to_string(),
+                sha.to_owned(),
+            );
+            if known.contains(&key) {
                 continue;
             }
             let submitted = self.store().submit_proposal(&NewProposal {
@@ -170,6 +195,7 @@ impl Backend {
             match submitted {
                 Ok(id) => {
                     self.store_findings(id)?;
+                    known.insert(key);
                     accepted += 1;
                 }
                 // Refusals (whitelist, quota, limits) are audited by the store.

@@ -4,7 +4,7 @@
 #   1. a virtual environment (default: $CARGO_TARGET_DIR/python-venv, else <repo>/target/python-venv)
 #      with pinned maturin and pytest from PyPI;
 #   2. the module built into it with `maturin develop`;
-#   3. the binaries the tests start (qubes-sim, qubes-config-syncd), built in the normal
+#   3. the binaries the tests start (qubes-sim, qubes-config-syncd, qubes-config-agent), built in the normal
 #      target directory so CI builds them once for everything;
 #   4. pytest; its exit code is the script's ("no tests collected" counts as a failure).
 #
@@ -36,7 +36,7 @@ if ! "$venv/bin/python" -m pip show maturin 2>/dev/null | grep -qx "Version: $MA
 fi
 
 log "building the binaries the tests start"
-(cd "$repo" && CARGO_TARGET_DIR="$target" cargo build --quiet -p qcs-sim -p qcs-daemon)
+(cd "$repo" && CARGO_TARGET_DIR="$target" cargo build --quiet -p qcs-sim -p qcs-daemon -p qcs-agent)
 
 log "building the module into $venv"
 (cd "$here" && CARGO_TARGET_DIR="$target" VIRTUAL_ENV="$venv" PATH="$venv/bin:$PATH" \

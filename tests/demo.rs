@@ -1,47 +1,91 @@
-//! The README's demo command, end to end: the binary builds the demo world, serves it with
-//! the simulated qubesd, lists it through the real Admin API client, and stops on EOF.
+//! `--demo` without a display: the demo world, the private bus and the real backend
+//! come up, seeded with profiles and settings, and the risky proposal waits in the
+//! inbox with its critical findings and hidden characters as tokens — all read back
+//! through the backend's D-Bus API, as the app reads it.
 
-use std::process::{Command, Stdio};
+mod common;
+
+use qcs_daemon::client::types::{ProposalList, ProposalView, QubeList, Segment};
+use qubes_config_sync::demo::Demo;
 
 #[test]
-fn demo_lists_every_qube_of_the_simulated_world_and_stops_on_eof() {
+fn demo_starts_the_backend_on_a_private_bus_with_a_pending_risky_proposal() {
+    common::build_workspace_programs();
     let world = tempfile::tempdir().unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_qubes-config-sync"))
-        .arg("--demo")
-        .arg("--world")
-        .arg(world.path())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "demo failed: {stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    for (name, class, state) in [
-        ("work", "AppVM", "Running"),
-        ("personal", "AppVM", "Halted"),
-        ("fedora-42-xfce", "TemplateVM", "Halted"),
-        ("disp1234", "DispVM", "Running"),
-        ("dev-box", "StandaloneVM", "Halted"),
-    ] {
-        let row = stdout
-            .lines()
-            .find(|line| line.split_whitespace().next() == Some(name))
-            .unwrap_or_else(|| panic!("no row for {name} in:\n{stdout}"));
-        let columns: Vec<&str> = row.split_whitespace().collect();
-        assert_eq!(&columns[1..3], [class, state], "row {row:?}");
-    }
-    let vault = stdout.lines().find(|l| l.starts_with("vault ")).unwrap();
-    assert!(
-        vault.contains("custom-persist: dir:user:user:0700:/home/user/.gnupg"),
-        "{vault}"
-    );
-    assert!(
-        !stdout.lines().any(|l| l.starts_with("dom0 ")),
-        "dom0 is not a qube to manage"
-    );
-    // The world was kept in the requested directory, loadable by the simulator.
+    let demo = Demo::start(Some(world.path().to_owned())).expect("demo starts");
+    assert!(demo.bus_address().starts_with("unix:path="));
     assert!(world.path().join("world.json").is_file());
+
+    zbus::block_on(async {
+        let (_c, proxy) = qcs_daemon::client::connect_to(demo.bus_address())
+            .await
+            .unwrap();
+        let qubes: QubeList = serde_json::from_str(&proxy.list_qubes().await.unwrap()).unwrap();
+        for (name, class) in [
+            ("work", "AppVM"),
+            ("disp1234", "DispVM"),
+            ("fedora-42-xfce", "TemplateVM"),
+            ("dev-box", "StandaloneVM"),
+        ] {
+            let qube = qubes
+                .qubes
+                .iter()
+                .find(|q| q.name == name)
+                .unwrap_or_else(|| panic!("{name} missing"));
+            assert_eq!(qube.class, class);
+        }
+        let vault = qubes.qubes.iter().find(|q| q.name == "vault").unwrap();
+        assert_eq!(vault.assigned, ["git"]);
+        let lost: Vec<&str> = vault
+            .persistence
+            .iter()
+            .filter(|p| p.verdict == "lost-at-restart")
+            .map(|p| p.path.as_str())
+            .collect();
+        assert_eq!(lost, [".config/git/ignore"], "{:?}", vault.persistence);
+        let kept = vault
+            .persistence
+            .iter()
+            .find(|p| p.path == ".gitconfig")
+            .unwrap();
+        assert_eq!(kept.verdict, "persistent");
+
+        let profiles = proxy.list_profiles().await.unwrap();
+        let ids: Vec<&str> = profiles.iter().map(|(id, _, _)| id.as_str()).collect();
+        assert_eq!(ids, ["git", "ssh", "vim"]);
+
+        let pending: ProposalList =
+            serde_json::from_str(&proxy.list_proposals("pending").await.unwrap()).unwrap();
+        assert_eq!(pending.proposals.len(), 1);
+        let summary = &pending.proposals[0];
+        assert_eq!(
+            (summary.source_qube.as_str(), summary.path.as_str()),
+            ("work", ".gitconfig")
+        );
+        let proposal: ProposalView =
+            serde_json::from_str(&proxy.get_proposal(summary.id).await.unwrap()).unwrap();
+        assert!(proposal.diff.hunks.len() >= 3, "{:?}", proposal.diff.hunks);
+        let critical: Vec<&str> = proposal
+            .findings
+            .iter()
+            .filter(|f| f.severity == "critical")
+            .map(|f| f.rule.as_str())
+            .collect();
+        assert!(critical.len() >= 2, "{:?}", proposal.findings);
+        let tokens: Vec<&str> = proposal
+            .diff
+            .lines
+            .iter()
+            .flat_map(|l| &l.segments)
+            .filter_map(|s| match s {
+                Segment::Token { class, label, .. } if class != "whitespace" => {
+                    Some(label.as_str())
+                }
+                _ => None,
+            })
+            .collect();
+        assert!(tokens.iter().any(|t| t.contains("202E")), "{tokens:?}");
+        assert!(tokens.iter().any(|t| t.contains("200B")), "{tokens:?}");
+    });
+    drop(demo);
 }

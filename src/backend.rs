@@ -1,0 +1,233 @@
+//! The app's only way to the store and the qubes: the D-Bus backend
+//! `org.qubes.ConfigSync1`, through `qcs_daemon::client`'s proxy.
+//!
+//! JSON results are parsed off the UI thread (`gio::spawn_blocking`): a proposal or a
+//! plan carries whole rendered diffs, and a big one must not freeze the window. A
+//! document whose `version` is newer than this app understands is refused, not guessed.
+
+use gtk::gio;
+use qcs_daemon::client::types::{
+    API_VERSION, JobSummary, ProfileView, ProposalList, ProposalView, PushPlan, QubeList,
+    SnapshotResult,
+};
+use qcs_daemon::client::{ConfigSyncProxy, connect, connect_to};
+use serde::de::DeserializeOwned;
+
+/// A failed backend call, with a message fit for the user.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("cannot reach the Config Sync backend: {0}")]
+    Connect(zbus::Error),
+    #[error("{0}")]
+    Call(#[from] qcs_daemon::client::Error),
+    #[error("the backend's answer is not understood: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("the backend speaks a newer API (version {0}); update this app")]
+    Version(u32),
+    #[error("the backend's answer could not be read: {0}")]
+    Worker(String),
+}
+
+/// A connection to the backend; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Backend {
+    proxy: ConfigSyncProxy<'static>,
+}
+
+/// Something with the document version field.
+trait Versioned {
+    fn version(&self) -> u32;
+}
+
+macro_rules! versioned {
+    ($($t:ty),*) => { $(impl Versioned for $t { fn version(&self) -> u32 { self.version } })* };
+}
+versioned!(
+    QubeList,
+    ProfileView,
+    PushPlan,
+    ProposalList,
+    ProposalView,
+    JobSummary,
+    SnapshotResult
+);
+
+/// Parse a JSON document on a worker thread and check its version.
+async fn parse<T>(json: String) -> Result<T, BackendError>
+where
+    T: DeserializeOwned + Versioned + Send + 'static,
+{
+    let parsed = gio::spawn_blocking(move || serde_json::from_str::<T>(&json))
+        .await
+        .map_err(|_| BackendError::Worker("the parser thread panicked".into()))??;
+    check_version(parsed)
+}
+
+fn check_version<T: Versioned>(document: T) -> Result<T, BackendError> {
+    if document.version() > API_VERSION {
+        return Err(BackendError::Version(document.version()));
+    }
+    Ok(document)
+}
+
+/// Parse a job summary (small; parsed in place).
+pub fn parse_job_summary(json: &str) -> Result<JobSummary, BackendError> {
+    check_version(serde_json::from_str::<JobSummary>(json)?)
+}
+
+impl Backend {
+    /// Connect to the session bus, or to `address` (the demo's private bus).
+    pub async fn connect(address: Option<&str>) -> Result<Backend, BackendError> {
+        let (_connection, proxy) = match address {
+            Some(address) => connect_to(address).await,
+            None => connect().await,
+        }
+        .map_err(BackendError::Connect)?;
+        Ok(Backend { proxy })
+    }
+
+    pub fn proxy(&self) -> &ConfigSyncProxy<'static> {
+        &self.proxy
+    }
+
+    pub async fn qubes(&self) -> Result<QubeList, BackendError> {
+        parse(self.proxy.list_qubes().await?).await
+    }
+
+    pub async fn qube(&self, name: &str) -> Result<QubeList, BackendError> {
+        parse(self.proxy.get_qube(name).await?).await
+    }
+
+    pub async fn profiles(&self) -> Result<Vec<(String, String, u64)>, BackendError> {
+        Ok(self.proxy.list_profiles().await?)
+    }
+
+    pub async fn profile(&self, id: &str) -> Result<ProfileView, BackendError> {
+        parse(self.proxy.get_profile(id).await?).await
+    }
+
+    pub async fn file(&self, profile: &str, path: &str) -> Result<(Vec<u8>, u32), BackendError> {
+        let (content, mode, _generation) = self.proxy.get_file(profile, path).await?;
+        Ok((content, mode))
+    }
+
+    pub async fn put_file(
+        &self,
+        profile: &str,
+        path: &str,
+        content: &[u8],
+        mode: u32,
+    ) -> Result<u64, BackendError> {
+        Ok(self.proxy.put_file(profile, path, content, mode).await?)
+    }
+
+    pub async fn remove_file(&self, profile: &str, path: &str) -> Result<u64, BackendError> {
+        Ok(self.proxy.remove_file(profile, path).await?)
+    }
+
+    pub async fn plan_push(
+        &self,
+        qubes: &[String],
+        overwrite: &[(String, String)],
+    ) -> Result<PushPlan, BackendError> {
+        let qubes: Vec<&str> = qubes.iter().map(String::as_str).collect();
+        let overwrite: Vec<(&str, &str)> = overwrite
+            .iter()
+            .map(|(q, p)| (q.as_str(), p.as_str()))
+            .collect();
+        parse(self.proxy.plan_push(&qubes, &[], &overwrite).await?).await
+    }
+
+    pub async fn execute_plan(&self, plan_id: &str) -> Result<u64, BackendError> {
+        Ok(self.proxy.execute_plan(plan_id).await?)
+    }
+
+    pub async fn cancel_job(&self, job: u64) -> Result<(), BackendError> {
+        Ok(self.proxy.cancel_job(job).await?)
+    }
+
+    pub async fn snapshot(&self, qube: &str) -> Result<SnapshotResult, BackendError> {
+        parse(self.proxy.snapshot(qube, &[]).await?).await
+    }
+
+    pub async fn pending_proposals(&self) -> Result<ProposalList, BackendError> {
+        parse(self.proxy.list_proposals("pending").await?).await
+    }
+
+    pub async fn proposal(&self, id: i64) -> Result<ProposalView, BackendError> {
+        parse(self.proxy.get_proposal(id).await?).await
+    }
+
+    pub async fn accept_proposal(
+        &self,
+        id: i64,
+        hunks: &[String],
+        acknowledged: &[String],
+    ) -> Result<u64, BackendError> {
+        let hunks: Vec<&str> = hunks.iter().map(String::as_str).collect();
+        let acknowledged: Vec<&str> = acknowledged.iter().map(String::as_str).collect();
+        Ok(self
+            .proxy
+            .accept_proposal(id, &hunks, &acknowledged, "")
+            .await?)
+    }
+
+    pub async fn reject_proposal(&self, id: i64) -> Result<(), BackendError> {
+        Ok(self.proxy.reject_proposal(id, "").await?)
+    }
+
+    pub async fn qube_settings(
+        &self,
+        qube: &str,
+    ) -> Result<(Vec<String>, Vec<String>, bool), BackendError> {
+        Ok(self.proxy.get_qube_settings(qube).await?)
+    }
+
+    pub async fn set_qube_settings(
+        &self,
+        qube: &str,
+        assigned: &[String],
+        may_propose: &[String],
+        auto_apply: bool,
+    ) -> Result<(), BackendError> {
+        let assigned: Vec<&str> = assigned.iter().map(String::as_str).collect();
+        let may_propose: Vec<&str> = may_propose.iter().map(String::as_str).collect();
+        Ok(self
+            .proxy
+            .set_qube_settings(qube, &assigned, &may_propose, auto_apply)
+            .await?)
+    }
+
+    pub async fn fix_persistence(
+        &self,
+        qube: &str,
+        path: &str,
+    ) -> Result<(bool, String), BackendError> {
+        Ok(self.proxy.fix_persistence(qube, path).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_newer_document_is_refused_not_guessed() {
+        let json = format!(
+            r#"{{"version": {}, "kind": "push", "cancelled": false, "qubes": []}}"#,
+            API_VERSION + 1
+        );
+        assert!(matches!(
+            parse_job_summary(&json),
+            Err(BackendError::Version(v)) if v == API_VERSION + 1
+        ));
+        let json = format!(
+            r#"{{"version": {API_VERSION}, "kind": "push", "cancelled": true, "qubes": []}}"#
+        );
+        assert!(parse_job_summary(&json).is_ok_and(|s| s.cancelled));
+        assert!(matches!(
+            parse_job_summary("{\"version\": 1"),
+            Err(BackendError::Json(_))
+        ));
+    }
+}

@@ -1,0 +1,145 @@
+//! The push plan page: counts per action, what a push would write, and job progress.
+
+use gettextrs::pgettext;
+use qcs_daemon::client::types::{PlanAction, PushPlan};
+
+/// Translated action name.
+pub fn action_label(action: PlanAction) -> String {
+    match action {
+        PlanAction::Create => pgettext("plan action", "Create"),
+        PlanAction::Update => pgettext("plan action", "Update"),
+        PlanAction::Unchanged => pgettext("plan action", "Unchanged"),
+        PlanAction::Conflict => pgettext("plan action", "Conflict"),
+        PlanAction::Refused => pgettext("plan action", "Refused"),
+    }
+}
+
+/// CSS class of an action.
+pub fn action_css_class(action: PlanAction) -> &'static str {
+    match action {
+        PlanAction::Create | PlanAction::Update => "plan-write",
+        PlanAction::Unchanged => "plan-unchanged",
+        PlanAction::Conflict => "plan-conflict",
+        PlanAction::Refused => "plan-refused",
+    }
+}
+
+/// Totals of a plan.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PlanTotals {
+    pub writes: usize,
+    pub unchanged: usize,
+    pub conflicts: usize,
+    pub refused: usize,
+    /// Qubes that could not be planned at all.
+    pub failed_qubes: usize,
+}
+
+impl PlanTotals {
+    pub fn of(plan: &PushPlan) -> PlanTotals {
+        let mut totals = PlanTotals::default();
+        for qube in &plan.qubes {
+            if qube.error.is_some() {
+                totals.failed_qubes += 1;
+            }
+            for item in &qube.items {
+                match item.action {
+                    PlanAction::Create | PlanAction::Update => totals.writes += 1,
+                    PlanAction::Unchanged => totals.unchanged += 1,
+                    PlanAction::Conflict => totals.conflicts += 1,
+                    PlanAction::Refused => totals.refused += 1,
+                }
+            }
+        }
+        totals
+    }
+
+    /// A push is worth starting only when it writes something.
+    pub fn can_push(&self) -> bool {
+        self.writes > 0
+    }
+}
+
+/// Qubes in the plan that have a conflict (for the sidebar badge).
+pub fn qubes_with_conflicts(plan: &PushPlan) -> Vec<String> {
+    plan.qubes
+        .iter()
+        .filter(|q| q.items.iter().any(|i| i.action == PlanAction::Conflict))
+        .map(|q| q.qube.clone())
+        .collect()
+}
+
+/// Progress fraction for the progress bar, clamped to 0..=1 (the backend's numbers
+/// are trusted, but a bar never runs backwards or past its end).
+pub fn fraction(done: u32, total: u32) -> f64 {
+    if total == 0 {
+        return 0.0;
+    }
+    (f64::from(done) / f64::from(total)).clamp(0.0, 1.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use qcs_daemon::client::types::{PlanItemView, QubePlanView};
+
+    fn item(action: PlanAction) -> PlanItemView {
+        PlanItemView {
+            profile: "git".into(),
+            path: ".gitconfig".into(),
+            action,
+            reason: None,
+            can_overwrite: false,
+            forced: false,
+            new_sha256: String::new(),
+            new_mode: "0644".into(),
+            generation: 1,
+            diff: None,
+        }
+    }
+
+    #[test]
+    fn totals_and_conflicted_qubes() {
+        let plan = PushPlan {
+            version: 1,
+            plan_id: "p".into(),
+            qubes: vec![
+                QubePlanView {
+                    qube: "work".into(),
+                    error: None,
+                    items: vec![item(PlanAction::Create), item(PlanAction::Conflict)],
+                },
+                QubePlanView {
+                    qube: "vault".into(),
+                    error: None,
+                    items: vec![item(PlanAction::Unchanged), item(PlanAction::Update)],
+                },
+                QubePlanView {
+                    qube: "gone".into(),
+                    error: Some("no such qube".into()),
+                    items: vec![],
+                },
+            ],
+        };
+        let totals = PlanTotals::of(&plan);
+        assert_eq!(
+            totals,
+            PlanTotals {
+                writes: 2,
+                unchanged: 1,
+                conflicts: 1,
+                refused: 0,
+                failed_qubes: 1
+            }
+        );
+        assert!(totals.can_push());
+        assert_eq!(qubes_with_conflicts(&plan), ["work"]);
+    }
+
+    #[test]
+    fn progress_is_clamped() {
+        assert_eq!(fraction(0, 0), 0.0);
+        assert_eq!(fraction(1, 4), 0.25);
+        assert_eq!(fraction(9, 4), 1.0);
+    }
+}

@@ -1,0 +1,478 @@
+//! The review pane's state: which findings are acknowledged, which hunks accepted, and
+//! whether "Accept" may be pressed; plus the layouts of the diff (unified rows and
+//! side-by-side pairs) and the link from findings to their lines.
+//!
+//! The gate (DESIGN invariant 7): Accept stays disabled until every critical finding
+//! — and every finding whose rule the backend lists in `must_acknowledge` — is
+//! acknowledged, and at least one hunk is accepted. The backend checks the same again.
+
+use std::collections::BTreeSet;
+
+use qcs_daemon::client::types::{DiffView, FindingView, ProposalView, RenderedLineView};
+
+use super::Severity;
+
+/// A hunk's decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HunkDecision {
+    Undecided,
+    Accept,
+    Reject,
+}
+
+/// Decisions taken in the review pane for one proposal.
+#[derive(Debug, Clone)]
+pub struct ReviewState {
+    findings: Vec<FindingView>,
+    /// Per finding: must it be acknowledged before accepting?
+    blocking: Vec<bool>,
+    acknowledged: Vec<bool>,
+    hunk_ids: Vec<String>,
+    decisions: Vec<HunkDecision>,
+}
+
+impl ReviewState {
+    pub fn new(proposal: &ProposalView) -> ReviewState {
+        let must: BTreeSet<&str> = proposal
+            .must_acknowledge
+            .iter()
+            .map(String::as_str)
+            .collect();
+        let blocking = proposal
+            .findings
+            .iter()
+            .map(|f| {
+                Severity::from_wire(&f.severity) == Severity::Critical
+                    || must.contains(f.rule.as_str())
+            })
+            .collect();
+        ReviewState {
+            findings: proposal.findings.clone(),
+            blocking,
+            acknowledged: vec![false; proposal.findings.len()],
+            hunk_ids: proposal.diff.hunks.iter().map(|h| h.id.clone()).collect(),
+            decisions: vec![HunkDecision::Undecided; proposal.diff.hunks.len()],
+        }
+    }
+
+    pub fn findings(&self) -> &[FindingView] {
+        &self.findings
+    }
+
+    pub fn is_blocking(&self, finding: usize) -> bool {
+        self.blocking.get(finding).copied().unwrap_or(false)
+    }
+
+    pub fn is_acknowledged(&self, finding: usize) -> bool {
+        self.acknowledged.get(finding).copied().unwrap_or(false)
+    }
+
+    /// Acknowledge (or withdraw the acknowledgement of) one finding; out of range is ignored.
+    pub fn set_acknowledged(&mut self, finding: usize, acknowledged: bool) {
+        if let Some(slot) = self.acknowledged.get_mut(finding) {
+            *slot = acknowledged;
+        }
+    }
+
+    /// Blocking findings not acknowledged yet.
+    pub fn unacknowledged_blocking(&self) -> usize {
+        self.blocking
+            .iter()
+            .zip(&self.acknowledged)
+            .filter(|(blocking, acked)| **blocking && !**acked)
+            .count()
+    }
+
+    pub fn blocking_count(&self) -> usize {
+        self.blocking.iter().filter(|b| **b).count()
+    }
+
+    pub fn hunk_count(&self) -> usize {
+        self.hunk_ids.len()
+    }
+
+    pub fn decision(&self, hunk: usize) -> HunkDecision {
+        self.decisions
+            .get(hunk)
+            .copied()
+            .unwrap_or(HunkDecision::Undecided)
+    }
+
+    pub fn set_decision(&mut self, hunk: usize, decision: HunkDecision) {
+        if let Some(slot) = self.decisions.get_mut(hunk) {
+            *slot = decision;
+        }
+    }
+
+    /// Accept or reject every hunk at once.
+    pub fn decide_all(&mut self, decision: HunkDecision) {
+        self.decisions.fill(decision);
+    }
+
+    /// Ids of the accepted hunks, in file order.
+    pub fn accepted_hunks(&self) -> Vec<String> {
+        self.hunk_ids
+            .iter()
+            .zip(&self.decisions)
+            .filter(|(_, d)| **d == HunkDecision::Accept)
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// Rule ids of the acknowledged findings (sorted, each once): what the backend is told.
+    pub fn acknowledged_rules(&self) -> Vec<String> {
+        let rules: BTreeSet<&str> = self
+            .findings
+            .iter()
+            .zip(&self.acknowledged)
+            .filter(|(_, acked)| **acked)
+            .map(|(f, _)| f.rule.as_str())
+            .collect();
+        rules.into_iter().map(str::to_owned).collect()
+    }
+
+    /// Whether "Accept" may be pressed, and if not, why.
+    pub fn accept_gate(&self) -> Result<(), Blocked> {
+        let open = self.unacknowledged_blocking();
+        if open > 0 {
+            return Err(Blocked::Unacknowledged(open));
+        }
+        if !self.decisions.contains(&HunkDecision::Accept) {
+            return Err(Blocked::NoHunkAccepted);
+        }
+        Ok(())
+    }
+}
+
+/// Why "Accept" is disabled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blocked {
+    /// This many critical findings still need an acknowledgement.
+    Unacknowledged(usize),
+    /// No hunk is marked to accept.
+    NoHunkAccepted,
+}
+
+impl Blocked {
+    /// A translated explanation for the tooltip and the status line.
+    pub fn explain(self) -> String {
+        match self {
+            Blocked::Unacknowledged(n) => crate::i18n::ngettext_f(
+                "Acknowledge the critical finding first",
+                "Acknowledge the {n} critical findings first",
+                u32::try_from(n).unwrap_or(u32::MAX),
+                &[],
+            ),
+            Blocked::NoHunkAccepted => gettextrs::gettext("Mark at least one change to accept"),
+        }
+    }
+}
+
+/// The kind of a rendered line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineKind {
+    HunkHeader,
+    Context,
+    Removed,
+    Added,
+}
+
+impl LineKind {
+    /// Unknown kinds are shown as context: visible, not hidden.
+    pub fn from_wire(kind: &str) -> LineKind {
+        match kind {
+            "hunk-header" => LineKind::HunkHeader,
+            "removed" => LineKind::Removed,
+            "added" => LineKind::Added,
+            _ => LineKind::Context,
+        }
+    }
+}
+
+/// For each line, the index of the hunk it belongs to (lines before the first header:
+/// `None`). The n-th hunk header starts hunk n.
+pub fn hunk_of_lines(diff: &DiffView) -> Vec<Option<usize>> {
+    let mut current: Option<usize> = None;
+    diff.lines
+        .iter()
+        .map(|line| {
+            if LineKind::from_wire(&line.kind) == LineKind::HunkHeader {
+                current = Some(current.map_or(0, |h| h + 1));
+            }
+            current
+        })
+        .collect()
+}
+
+/// One row of the side-by-side view: indices into the diff's lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SideBySideRow {
+    /// A hunk header spanning both columns.
+    Header(usize),
+    /// Old line on the left, new line on the right (context: the same line twice).
+    Pair {
+        left: Option<usize>,
+        right: Option<usize>,
+    },
+}
+
+/// Pair each run of removed lines with the run of added lines that follows it, so a
+/// changed line sits beside its replacement; context lines appear on both sides.
+pub fn side_by_side(lines: &[RenderedLineView]) -> Vec<SideBySideRow> {
+    let mut rows = Vec::new();
+    let mut removed: Vec<usize> = Vec::new();
+    let mut added: Vec<usize> = Vec::new();
+    let flush =
+        |rows: &mut Vec<SideBySideRow>, removed: &mut Vec<usize>, added: &mut Vec<usize>| {
+            let n = removed.len().max(added.len());
+            for i in 0..n {
+                rows.push(SideBySideRow::Pair {
+                    left: removed.get(i).copied(),
+                    right: added.get(i).copied(),
+                });
+            }
+            removed.clear();
+            added.clear();
+        };
+    for (index, line) in lines.iter().enumerate() {
+        match LineKind::from_wire(&line.kind) {
+            LineKind::Removed => {
+                if !added.is_empty() {
+                    flush(&mut rows, &mut removed, &mut added);
+                }
+                removed.push(index);
+            }
+            LineKind::Added => added.push(index),
+            LineKind::HunkHeader => {
+                flush(&mut rows, &mut removed, &mut added);
+                rows.push(SideBySideRow::Header(index));
+            }
+            LineKind::Context => {
+                flush(&mut rows, &mut removed, &mut added);
+                rows.push(SideBySideRow::Pair {
+                    left: Some(index),
+                    right: Some(index),
+                });
+            }
+        }
+    }
+    flush(&mut rows, &mut removed, &mut added);
+    rows
+}
+
+/// The line a finding points at: a proposed-side finding at the line with that new
+/// number, a base-side one at the line with that old number. File-level findings and
+/// lines outside the shown hunks give `None`.
+pub fn line_of_finding(diff: &DiffView, finding: &FindingView) -> Option<usize> {
+    let number = u64::from(finding.line?);
+    let base_side = finding.side == "base";
+    diff.lines.iter().position(|line| {
+        let kind = LineKind::from_wire(&line.kind);
+        if base_side {
+            kind != LineKind::Added && line.old_number == Some(number)
+        } else {
+            kind != LineKind::Removed && line.new_number == Some(number)
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use qcs_daemon::client::types::{HunkView, ProposalSummaryView, Segment};
+
+    fn line(kind: &str, old: Option<u64>, new: Option<u64>) -> RenderedLineView {
+        RenderedLineView {
+            kind: kind.into(),
+            old_number: old,
+            new_number: new,
+            segments: vec![Segment::Text {
+                text: "x".into(),
+                changed: false,
+            }],
+        }
+    }
+
+    fn finding(rule: &str, severity: &str, side: &str, line: Option<u32>) -> FindingView {
+        FindingView {
+            rule: rule.into(),
+            severity: severity.into(),
+            side: side.into(),
+            change: "added".into(),
+            line,
+            span: None,
+            message: String::new(),
+            why: String::new(),
+            reference: String::new(),
+        }
+    }
+
+    fn hunk(id: &str) -> HunkView {
+        HunkView {
+            id: id.into(),
+            old_start: 1,
+            old_lines: 1,
+            new_start: 1,
+            new_lines: 1,
+            whitespace_only: false,
+        }
+    }
+
+    fn proposal(findings: Vec<FindingView>, must: &[&str]) -> ProposalView {
+        ProposalView {
+            version: 1,
+            summary: ProposalSummaryView {
+                id: 1,
+                source_qube: "work".into(),
+                profile: "git".into(),
+                path: ".gitconfig".into(),
+                size: 1,
+                sha256: String::new(),
+                received_at: 0,
+                status: "pending".into(),
+            },
+            mode: None,
+            note: vec![],
+            base_b64: None,
+            base_sha256: None,
+            proposed_b64: String::new(),
+            diff: DiffView {
+                hunks: vec![hunk("h1"), hunk("h2")],
+                lines: vec![
+                    line("hunk-header", None, None),
+                    line("context", Some(1), Some(1)),
+                    line("removed", Some(2), None),
+                    line("added", None, Some(2)),
+                    line("added", None, Some(3)),
+                    line("hunk-header", None, None),
+                    line("removed", Some(9), None),
+                ],
+                minimal: true,
+            },
+            findings,
+            must_acknowledge: must.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn accept_waits_for_every_critical_acknowledgement_and_one_accepted_hunk() {
+        let p = proposal(
+            vec![
+                finding("bidi", "critical", "proposed", Some(2)),
+                finding("fsmonitor", "critical", "proposed", Some(3)),
+                finding("insteadof", "high", "proposed", Some(3)),
+            ],
+            &[],
+        );
+        let mut state = ReviewState::new(&p);
+        assert_eq!(state.accept_gate(), Err(Blocked::Unacknowledged(2)));
+        state.set_decision(0, HunkDecision::Accept);
+        assert_eq!(state.accept_gate(), Err(Blocked::Unacknowledged(2)));
+        state.set_acknowledged(0, true);
+        assert_eq!(state.accept_gate(), Err(Blocked::Unacknowledged(1)));
+        // Acknowledging the high finding does not stand in for the critical one.
+        state.set_acknowledged(2, true);
+        assert_eq!(state.accept_gate(), Err(Blocked::Unacknowledged(1)));
+        state.set_acknowledged(1, true);
+        assert_eq!(state.accept_gate(), Ok(()));
+        // Withdrawing an acknowledgement closes the gate again.
+        state.set_acknowledged(1, false);
+        assert_eq!(state.accept_gate(), Err(Blocked::Unacknowledged(1)));
+        state.set_acknowledged(1, true);
+        state.set_decision(0, HunkDecision::Reject);
+        assert_eq!(state.accept_gate(), Err(Blocked::NoHunkAccepted));
+        state.set_decision(1, HunkDecision::Accept);
+        assert_eq!(state.accepted_hunks(), ["h2"]);
+        assert_eq!(
+            state.acknowledged_rules(),
+            ["bidi", "fsmonitor", "insteadof"]
+        );
+        // Out-of-range indices change nothing.
+        state.set_acknowledged(99, false);
+        state.set_decision(99, HunkDecision::Reject);
+        assert_eq!(state.accept_gate(), Ok(()));
+    }
+
+    #[test]
+    fn rules_the_backend_requires_block_whatever_their_severity() {
+        let p = proposal(
+            vec![
+                finding("odd", "high", "proposed", None),
+                finding("weird", "surprising", "proposed", None),
+            ],
+            &["odd"],
+        );
+        let mut state = ReviewState::new(&p);
+        state.decide_all(HunkDecision::Accept);
+        assert_eq!(state.blocking_count(), 2);
+        assert_eq!(state.accept_gate(), Err(Blocked::Unacknowledged(2)));
+        assert_eq!(state.accepted_hunks(), ["h1", "h2"]);
+    }
+
+    #[test]
+    fn a_proposal_without_hunks_cannot_be_accepted() {
+        let mut p = proposal(vec![], &[]);
+        p.diff.hunks.clear();
+        let state = ReviewState::new(&p);
+        assert_eq!(state.accept_gate(), Err(Blocked::NoHunkAccepted));
+    }
+
+    #[test]
+    fn lines_belong_to_the_hunk_of_the_header_above_them() {
+        let p = proposal(vec![], &[]);
+        assert_eq!(
+            hunk_of_lines(&p.diff),
+            [
+                Some(0),
+                Some(0),
+                Some(0),
+                Some(0),
+                Some(0),
+                Some(1),
+                Some(1)
+            ]
+        );
+    }
+
+    #[test]
+    fn side_by_side_pairs_removed_with_following_added_lines() {
+        let p = proposal(vec![], &[]);
+        use SideBySideRow::*;
+        assert_eq!(
+            side_by_side(&p.diff.lines),
+            [
+                Header(0),
+                Pair {
+                    left: Some(1),
+                    right: Some(1)
+                },
+                Pair {
+                    left: Some(2),
+                    right: Some(3)
+                },
+                Pair {
+                    left: None,
+                    right: Some(4)
+                },
+                Header(5),
+                Pair {
+                    left: Some(6),
+                    right: None
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn findings_link_to_the_line_of_their_side() {
+        let p = proposal(vec![], &[]);
+        let on_new = finding("r", "high", "proposed", Some(2));
+        let on_old = finding("r", "high", "base", Some(2));
+        let file_level = finding("r", "high", "proposed", None);
+        let outside = finding("r", "high", "proposed", Some(40));
+        assert_eq!(line_of_finding(&p.diff, &on_new), Some(3));
+        assert_eq!(line_of_finding(&p.diff, &on_old), Some(2));
+        assert_eq!(line_of_finding(&p.diff, &file_level), None);
+        assert_eq!(line_of_finding(&p.diff, &outside), None);
+    }
+}

@@ -1,0 +1,381 @@
+//! `QcsProfileEditor`: a profile's files — list, mode, content — edited as local edits
+//! (each save is a new generation in the store, made by the backend).
+
+use std::cell::{Cell, RefCell};
+
+use adw::prelude::*;
+use gtk::glib;
+use gtk::subclass::prelude::*;
+use qcs_daemon::client::types::ProfileView;
+
+use crate::backend::Backend;
+use crate::i18n::gettext_f;
+
+/// The modes the agent accepts (DESIGN invariant 3), in the drop-down's order.
+pub const MODES: [u32; 4] = [0o600, 0o644, 0o700, 0o755];
+
+type ChangedHandler = Box<dyn Fn(Result<String, String>)>;
+
+mod imp {
+    use super::*;
+
+    #[derive(Default, gtk::CompositeTemplate)]
+    #[template(resource = "/org/qubes/ConfigSync/ui/profile_editor.ui")]
+    pub struct QcsProfileEditor {
+        #[template_child]
+        pub title_label: TemplateChild<gtk::Label>,
+        #[template_child]
+        pub subtitle_label: TemplateChild<gtk::Label>,
+        #[template_child]
+        pub file_list: TemplateChild<gtk::ListBox>,
+        #[template_child]
+        pub new_path_entry: TemplateChild<gtk::Entry>,
+        #[template_child]
+        pub add_button: TemplateChild<gtk::Button>,
+        #[template_child]
+        pub path_label: TemplateChild<gtk::Label>,
+        #[template_child]
+        pub mode_dropdown: TemplateChild<gtk::DropDown>,
+        #[template_child]
+        pub remove_button: TemplateChild<gtk::Button>,
+        #[template_child]
+        pub save_button: TemplateChild<gtk::Button>,
+        #[template_child]
+        pub provenance_label: TemplateChild<gtk::Label>,
+        #[template_child]
+        pub content_view: TemplateChild<gtk::TextView>,
+        pub backend: RefCell<Option<Backend>>,
+        pub profile: RefCell<Option<ProfileView>>,
+        pub path: RefCell<Option<String>>,
+        /// The loaded file is not UTF-8 text: shown, never saved from the editor.
+        pub binary: Cell<bool>,
+        pub on_changed: RefCell<Option<ChangedHandler>>,
+    }
+
+    impl std::fmt::Debug for QcsProfileEditor {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("QcsProfileEditor").finish_non_exhaustive()
+        }
+    }
+
+    #[glib::object_subclass]
+    impl ObjectSubclass for QcsProfileEditor {
+        const NAME: &'static str = "QcsProfileEditor";
+        type Type = super::QcsProfileEditor;
+        type ParentType = gtk::Box;
+
+        fn class_init(klass: &mut Self::Class) {
+            klass.bind_template();
+        }
+
+        fn instance_init(obj: &glib::subclass::InitializingObject<Self>) {
+            obj.init_template();
+        }
+    }
+
+    impl ObjectImpl for QcsProfileEditor {
+        fn constructed(&self) {
+            self.parent_constructed();
+            let obj = self.obj();
+            self.file_list.connect_row_selected(glib::clone!(
+                #[weak]
+                obj,
+                move |_, row| {
+                    if let Some(path) = row.map(|r| r.widget_name().to_string()) {
+                        obj.open_file(&path);
+                    }
+                }
+            ));
+            self.add_button.connect_clicked(glib::clone!(
+                #[weak]
+                obj,
+                move |_| obj.add_file()
+            ));
+            self.new_path_entry.connect_activate(glib::clone!(
+                #[weak]
+                obj,
+                move |_| obj.add_file()
+            ));
+            self.remove_button.connect_clicked(glib::clone!(
+                #[weak]
+                obj,
+                move |_| obj.remove_file()
+            ));
+            obj.set_file_controls(false);
+        }
+    }
+    impl WidgetImpl for QcsProfileEditor {}
+    impl BoxImpl for QcsProfileEditor {}
+}
+
+glib::wrapper! {
+    pub struct QcsProfileEditor(ObjectSubclass<imp::QcsProfileEditor>)
+        @extends gtk::Box, gtk::Widget,
+        @implements gtk::Buildable, gtk::ConstraintTarget, gtk::Orientable;
+}
+
+impl QcsProfileEditor {
+    pub fn set_backend(&self, backend: Backend) {
+        self.imp().backend.replace(Some(backend));
+    }
+
+    /// Told after a save, add or remove (a message for a toast) or a failure.
+    pub fn connect_changed<F: Fn(Result<String, String>) + 'static>(&self, handler: F) {
+        self.imp().on_changed.replace(Some(Box::new(handler)));
+    }
+
+    fn changed(&self, result: Result<String, String>) {
+        if let Some(handler) = self.imp().on_changed.borrow().as_ref() {
+            handler(result);
+        }
+    }
+
+    pub fn profile_id(&self) -> Option<String> {
+        self.imp().profile.borrow().as_ref().map(|p| p.id.clone())
+    }
+
+    pub fn current_path(&self) -> Option<String> {
+        self.imp().path.borrow().clone()
+    }
+
+    fn set_file_controls(&self, enabled: bool) {
+        let imp = self.imp();
+        imp.mode_dropdown.set_sensitive(enabled);
+        imp.remove_button.set_sensitive(enabled);
+        imp.save_button.set_sensitive(enabled);
+        imp.content_view.set_sensitive(enabled);
+    }
+
+    /// Show a profile; `select` opens one of its files.
+    pub fn show(&self, profile: ProfileView, select: Option<&str>) {
+        let imp = self.imp();
+        imp.title_label
+            .set_label(&gettext_f("Profile {id}", &[("id", &profile.id)]));
+        let assigned = if profile.assigned_to.is_empty() {
+            gettextrs::gettext("not assigned to any qube")
+        } else {
+            gettext_f(
+                "assigned to {qubes}",
+                &[("qubes", &profile.assigned_to.join(", "))],
+            )
+        };
+        imp.subtitle_label.set_label(&format!(
+            "{} · {} · {}",
+            profile.description,
+            gettext_f(
+                "generation {generation}",
+                &[("generation", &profile.generation.to_string())]
+            ),
+            assigned
+        ));
+        while let Some(child) = imp.file_list.first_child() {
+            imp.file_list.remove(&child);
+        }
+        let mut to_select = None;
+        for file in &profile.files {
+            let row = adw::ActionRow::new();
+            row.set_title(&file.path);
+            row.set_subtitle(&format!(
+                "{} · {} B · {}",
+                file.mode, file.size, file.provenance
+            ));
+            row.set_widget_name(&file.path);
+            row.set_activatable(true);
+            imp.file_list.append(&row);
+            if select == Some(file.path.as_str()) {
+                to_select = Some(row);
+            }
+        }
+        let keep = imp.path.borrow().clone();
+        imp.profile.replace(Some(profile));
+        imp.path.replace(None);
+        imp.path_label.set_label("");
+        imp.provenance_label.set_label("");
+        imp.content_view.buffer().set_text("");
+        self.set_file_controls(false);
+        match (to_select, keep) {
+            (Some(row), _) => imp.file_list.select_row(Some(&row)),
+            (None, _) => imp.file_list.select_row(None::<&gtk::ListBoxRow>),
+        }
+    }
+
+    fn open_file(&self, path: &str) {
+        let imp = self.imp();
+        let (Some(backend), Some(profile)) = (imp.backend.borrow().clone(), self.profile_id())
+        else {
+            return;
+        };
+        let provenance = imp
+            .profile
+            .borrow()
+            .as_ref()
+            .and_then(|p| p.files.iter().find(|f| f.path == path))
+            .map(|f| f.provenance.clone())
+            .unwrap_or_default();
+        let path = path.to_owned();
+        glib::spawn_future_local(glib::clone!(
+            #[weak(rename_to = editor)]
+            self,
+            async move {
+                match backend.file(&profile, &path).await {
+                    Ok((content, mode)) => editor.fill_file(&path, &content, mode, &provenance),
+                    Err(e) => editor.changed(Err(e.to_string())),
+                }
+            }
+        ));
+    }
+
+    fn fill_file(&self, path: &str, content: &[u8], mode: u32, provenance: &str) {
+        let imp = self.imp();
+        imp.path.replace(Some(path.to_owned()));
+        imp.path_label.set_label(path);
+        let position = MODES.iter().position(|m| *m == mode).unwrap_or(1);
+        imp.mode_dropdown
+            .set_selected(u32::try_from(position).unwrap_or(1));
+        self.set_file_controls(true);
+        match std::str::from_utf8(content) {
+            Ok(text) => {
+                imp.binary.set(false);
+                imp.content_view.buffer().set_text(text);
+                imp.provenance_label.set_label(provenance);
+            }
+            Err(_) => {
+                imp.binary.set(true);
+                imp.content_view.buffer().set_text("");
+                imp.content_view.set_sensitive(false);
+                imp.save_button.set_sensitive(false);
+                imp.provenance_label.set_label(&gettextrs::gettext(
+                    "This file is not UTF-8 text and cannot be edited here.",
+                ));
+            }
+        }
+    }
+
+    /// Replace the edited text (used by keyboard users' paste and by the tests).
+    pub fn set_content(&self, text: &str) {
+        self.imp().content_view.buffer().set_text(text);
+    }
+
+    /// Save the open file as a new generation.
+    pub fn save(&self) {
+        let imp = self.imp();
+        if imp.binary.get() {
+            return;
+        }
+        let (Some(backend), Some(profile), Some(path)) = (
+            imp.backend.borrow().clone(),
+            self.profile_id(),
+            self.current_path(),
+        ) else {
+            return;
+        };
+        let buffer = imp.content_view.buffer();
+        let text = buffer
+            .text(&buffer.start_iter(), &buffer.end_iter(), false)
+            .to_string();
+        let mode = MODES
+            .get(imp.mode_dropdown.selected() as usize)
+            .copied()
+            .unwrap_or(0o644);
+        glib::spawn_future_local(glib::clone!(
+            #[weak(rename_to = editor)]
+            self,
+            async move {
+                let result = backend
+                    .put_file(&profile, &path, text.as_bytes(), mode)
+                    .await;
+                editor
+                    .after_change(
+                        &backend,
+                        &profile,
+                        Some(path.clone()),
+                        result.map(|generation| {
+                            gettext_f(
+                                "Saved {path}: {profile} is now at generation {generation}",
+                                &[
+                                    ("path", &path),
+                                    ("profile", &profile),
+                                    ("generation", &generation.to_string()),
+                                ],
+                            )
+                        }),
+                    )
+                    .await;
+            }
+        ));
+    }
+
+    fn add_file(&self) {
+        let imp = self.imp();
+        let path = imp.new_path_entry.text().trim().to_owned();
+        if path.is_empty() {
+            return;
+        }
+        let (Some(backend), Some(profile)) = (imp.backend.borrow().clone(), self.profile_id())
+        else {
+            return;
+        };
+        glib::spawn_future_local(glib::clone!(
+            #[weak(rename_to = editor)]
+            self,
+            async move {
+                let result = backend.put_file(&profile, &path, b"", 0o644).await;
+                if result.is_ok() {
+                    editor.imp().new_path_entry.set_text("");
+                }
+                editor
+                    .after_change(
+                        &backend,
+                        &profile,
+                        Some(path.clone()),
+                        result.map(|_| gettext_f("Added {path}", &[("path", &path)])),
+                    )
+                    .await;
+            }
+        ));
+    }
+
+    fn remove_file(&self) {
+        let imp = self.imp();
+        let (Some(backend), Some(profile), Some(path)) = (
+            imp.backend.borrow().clone(),
+            self.profile_id(),
+            self.current_path(),
+        ) else {
+            return;
+        };
+        glib::spawn_future_local(glib::clone!(
+            #[weak(rename_to = editor)]
+            self,
+            async move {
+                let result = backend.remove_file(&profile, &path).await;
+                editor
+                    .after_change(
+                        &backend,
+                        &profile,
+                        None,
+                        result.map(|_| gettext_f("Removed {path}", &[("path", &path)])),
+                    )
+                    .await;
+            }
+        ));
+    }
+
+    async fn after_change(
+        &self,
+        backend: &Backend,
+        profile: &str,
+        select: Option<String>,
+        result: Result<String, crate::backend::BackendError>,
+    ) {
+        match result {
+            Ok(message) => {
+                if let Ok(view) = backend.profile(profile).await {
+                    self.show(view, select.as_deref());
+                }
+                self.changed(Ok(message));
+            }
+            Err(e) => self.changed(Err(e.to_string())),
+        }
+    }
+}

@@ -1,0 +1,541 @@
+//! `QcsPushPlan`: what a push would do per qube × file, the diff of the selected
+//! item, and the push itself as a backend job with progress and cancel.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+
+use adw::prelude::*;
+use futures_util::StreamExt;
+use gtk::glib;
+use gtk::subclass::prelude::*;
+use qcs_daemon::client::types::{JobSummary, PlanAction, PushPlan};
+
+use crate::backend::{self, Backend};
+use crate::i18n::{gettext_f, ngettext_f};
+use crate::model::plan::{self, PlanTotals};
+use crate::widgets::QcsDiffView;
+
+/// Told when a plan was made (qubes with conflicts) or a push ended (message).
+type PlanHandler = Box<dyn Fn(PlanEvent)>;
+
+/// What the push plan page tells the window.
+#[derive(Debug, Clone)]
+pub enum PlanEvent {
+    Planned { conflicts: Vec<String> },
+    Finished(Result<String, String>),
+    Failed(String),
+    Running(bool),
+}
+
+mod imp {
+    use super::*;
+
+    #[derive(Default, gtk::CompositeTemplate)]
+    #[template(resource = "/org/qubes/ConfigSync/ui/push_plan.ui")]
+    pub struct QcsPushPlan {
+        #[template_child]
+        pub totals_label: TemplateChild<gtk::Label>,
+        #[template_child]
+        pub cancel_button: TemplateChild<gtk::Button>,
+        #[template_child]
+        pub execute_button: TemplateChild<gtk::Button>,
+        #[template_child]
+        pub progress_bar: TemplateChild<gtk::ProgressBar>,
+        #[template_child]
+        pub status_label: TemplateChild<gtk::Label>,
+        #[template_child]
+        pub item_list: TemplateChild<gtk::ListBox>,
+        #[template_child]
+        pub diff_view: TemplateChild<QcsDiffView>,
+        pub backend: RefCell<Option<Backend>>,
+        pub plan: RefCell<Option<PushPlan>>,
+        /// The qubes the plan was made for (empty: all with assignments).
+        pub scope: RefCell<Vec<String>>,
+        pub overwrite: RefCell<Vec<(String, String)>>,
+        pub job: Cell<Option<u64>>,
+        pub last_summary: RefCell<Option<JobSummary>>,
+        pub on_event: RefCell<Option<PlanHandler>>,
+    }
+
+    impl std::fmt::Debug for QcsPushPlan {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("QcsPushPlan").finish_non_exhaustive()
+        }
+    }
+
+    #[glib::object_subclass]
+    impl ObjectSubclass for QcsPushPlan {
+        const NAME: &'static str = "QcsPushPlan";
+        type Type = super::QcsPushPlan;
+        type ParentType = gtk::Box;
+
+        fn class_init(klass: &mut Self::Class) {
+            QcsDiffView::ensure_type();
+            klass.bind_template();
+        }
+
+        fn instance_init(obj: &glib::subclass::InitializingObject<Self>) {
+            obj.init_template();
+        }
+    }
+
+    impl ObjectImpl for QcsPushPlan {
+        fn constructed(&self) {
+            self.parent_constructed();
+            let obj = self.obj();
+            self.diff_view.set_empty_message(&gettextrs::gettext(
+                "Select an item to see what it changes in the qube.",
+            ));
+            self.item_list.connect_row_selected(glib::clone!(
+                #[weak]
+                obj,
+                move |_, row| obj.select_item(row.map(|r| r.index()))
+            ));
+        }
+    }
+    impl WidgetImpl for QcsPushPlan {}
+    impl BoxImpl for QcsPushPlan {}
+}
+
+glib::wrapper! {
+    pub struct QcsPushPlan(ObjectSubclass<imp::QcsPushPlan>)
+        @extends gtk::Box, gtk::Widget,
+        @implements gtk::Buildable, gtk::ConstraintTarget, gtk::Orientable;
+}
+
+impl QcsPushPlan {
+    pub fn set_backend(&self, backend: Backend) {
+        self.imp().backend.replace(Some(backend));
+    }
+
+    pub fn connect_event<F: Fn(PlanEvent) + 'static>(&self, handler: F) {
+        self.imp().on_event.replace(Some(Box::new(handler)));
+    }
+
+    fn emit(&self, event: PlanEvent) {
+        if let Some(handler) = self.imp().on_event.borrow().as_ref() {
+            handler(event);
+        }
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.imp().job.get().is_some()
+    }
+
+    pub fn plan_data(&self) -> Option<PushPlan> {
+        self.imp().plan.borrow().clone()
+    }
+
+    pub fn last_summary(&self) -> Option<JobSummary> {
+        self.imp().last_summary.borrow().clone()
+    }
+
+    /// Plan a push into `qubes` (empty: every qube with an assignment).
+    pub fn plan(&self, qubes: Vec<String>) {
+        let imp = self.imp();
+        if self.is_running() {
+            return;
+        }
+        imp.scope.replace(qubes);
+        imp.overwrite.replace(Vec::new());
+        self.replan();
+    }
+
+    fn replan(&self) {
+        let imp = self.imp();
+        let Some(backend) = imp.backend.borrow().clone() else {
+            return;
+        };
+        let qubes = imp.scope.borrow().clone();
+        let overwrite = imp.overwrite.borrow().clone();
+        imp.plan.replace(None);
+        imp.execute_button.set_sensitive(false);
+        imp.totals_label
+            .set_label(&gettextrs::gettext("Reading the qubes' files…"));
+        imp.status_label.set_label("");
+        imp.progress_bar.set_visible(false);
+        self.clear_items();
+        glib::spawn_future_local(glib::clone!(
+            #[weak(rename_to = page)]
+            self,
+            async move {
+                match backend.plan_push(&qubes, &overwrite).await {
+                    Ok(plan) => page.show(plan),
+                    Err(e) => {
+                        page.imp()
+                            .totals_label
+                            .set_label(&gettextrs::gettext("The push could not be planned."));
+                        page.emit(PlanEvent::Failed(e.to_string()));
+                    }
+                }
+            }
+        ));
+    }
+
+    fn clear_items(&self) {
+        let imp = self.imp();
+        while let Some(child) = imp.item_list.first_child() {
+            imp.item_list.remove(&child);
+        }
+        imp.diff_view.set_diff(None, false);
+    }
+
+    fn show(&self, plan: PushPlan) {
+        let imp = self.imp();
+        self.clear_items();
+        let totals = PlanTotals::of(&plan);
+        let mut parts = vec![
+            ngettext_f(
+                "{n} file to write",
+                "{n} files to write",
+                count(totals.writes),
+                &[],
+            ),
+            ngettext_f(
+                "{n} unchanged",
+                "{n} unchanged",
+                count(totals.unchanged),
+                &[],
+            ),
+        ];
+        if totals.conflicts > 0 {
+            parts.push(ngettext_f(
+                "{n} conflict",
+                "{n} conflicts",
+                count(totals.conflicts),
+                &[],
+            ));
+        }
+        if totals.refused > 0 {
+            parts.push(ngettext_f(
+                "{n} refused",
+                "{n} refused",
+                count(totals.refused),
+                &[],
+            ));
+        }
+        if totals.failed_qubes > 0 {
+            parts.push(ngettext_f(
+                "{n} qube not reachable",
+                "{n} qubes not reachable",
+                count(totals.failed_qubes),
+                &[],
+            ));
+        }
+        imp.totals_label.set_label(&parts.join(" · "));
+        imp.execute_button.set_sensitive(totals.can_push());
+
+        for qube in &plan.qubes {
+            if let Some(error) = &qube.error {
+                let row = adw::ActionRow::new();
+                row.set_title(&qube.qube);
+                row.set_subtitle(error);
+                row.add_css_class("plan-refused");
+                imp.item_list.append(&row);
+            }
+            for item in &qube.items {
+                let row = adw::ActionRow::new();
+                row.set_title(&format!("{} — {}", qube.qube, item.path));
+                let mut subtitle = gettext_f("profile {profile}", &[("profile", &item.profile)]);
+                if let Some(reason) = &item.reason {
+                    subtitle.push_str(" · ");
+                    subtitle.push_str(reason);
+                }
+                if item.forced {
+                    subtitle.push_str(" · ");
+                    subtitle.push_str(&gettextrs::gettext("overwrite chosen"));
+                }
+                row.set_subtitle(&subtitle);
+                row.set_subtitle_lines(3);
+                row.set_activatable(true);
+                if item.action == PlanAction::Conflict && item.can_overwrite {
+                    let overwrite = gtk::Button::with_mnemonic(&gettextrs::gettext("_Overwrite"));
+                    overwrite.set_valign(gtk::Align::Center);
+                    overwrite.set_tooltip_text(Some(&gettextrs::gettext(
+                        "Replace the qube's version with the store's (the qube keeps a backup)",
+                    )));
+                    let pair = (qube.qube.clone(), item.path.clone());
+                    overwrite.connect_clicked(glib::clone!(
+                        #[weak(rename_to = page)]
+                        self,
+                        move |_| {
+                            page.imp().overwrite.borrow_mut().push(pair.clone());
+                            page.replan();
+                        }
+                    ));
+                    row.add_suffix(&overwrite);
+                }
+                let action = gtk::Label::new(Some(&plan::action_label(item.action)));
+                action.add_css_class(plan::action_css_class(item.action));
+                action.add_css_class("heading");
+                row.add_suffix(&action);
+                imp.item_list.append(&row);
+            }
+        }
+        let conflicts = plan::qubes_with_conflicts(&plan);
+        imp.plan.replace(Some(plan));
+        // Show the first item that writes something.
+        let first_write = self.items().iter().position(|(_, action)| {
+            matches!(
+                action,
+                PlanAction::Create | PlanAction::Update | PlanAction::Conflict
+            )
+        });
+        if let Some(row) = first_write
+            .and_then(|i| i32::try_from(i).ok())
+            .and_then(|i| imp.item_list.row_at_index(i + self.error_rows_before(i)))
+        {
+            imp.item_list.select_row(Some(&row));
+        }
+        self.emit(PlanEvent::Planned { conflicts });
+    }
+
+    /// (qube, action) per plan item, in list order (without qube error rows).
+    fn items(&self) -> Vec<(String, PlanAction)> {
+        self.imp()
+            .plan
+            .borrow()
+            .as_ref()
+            .map(|plan| {
+                plan.qubes
+                    .iter()
+                    .flat_map(|q| q.items.iter().map(|i| (q.qube.clone(), i.action)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Rows are errors and items interleaved per qube; map a list index to an item.
+    fn row_to_item(&self, row: i32) -> Option<(usize, usize)> {
+        let plan = self.imp().plan.borrow();
+        let plan = plan.as_ref()?;
+        let mut index = 0;
+        for (q, qube) in plan.qubes.iter().enumerate() {
+            if qube.error.is_some() {
+                if index == row {
+                    return None;
+                }
+                index += 1;
+            }
+            for i in 0..qube.items.len() {
+                if index == row {
+                    return Some((q, i));
+                }
+                index += 1;
+            }
+        }
+        None
+    }
+
+    fn error_rows_before(&self, item: i32) -> i32 {
+        let plan = self.imp().plan.borrow();
+        let Some(plan) = plan.as_ref() else { return 0 };
+        let mut seen_items = 0;
+        let mut errors = 0;
+        for qube in &plan.qubes {
+            if qube.error.is_some() {
+                errors += 1;
+            }
+            for _ in &qube.items {
+                if seen_items == item {
+                    return errors;
+                }
+                seen_items += 1;
+            }
+        }
+        errors
+    }
+
+    fn select_item(&self, row: Option<i32>) {
+        let imp = self.imp();
+        let diff = row
+            .and_then(|row| self.row_to_item(row))
+            .and_then(|(q, i)| {
+                imp.plan
+                    .borrow()
+                    .as_ref()
+                    .and_then(|p| p.qubes.get(q)?.items.get(i)?.diff.clone())
+            });
+        imp.diff_view.set_diff(diff, false);
+    }
+
+    /// Start the push of the current plan.
+    pub fn execute(&self) {
+        let imp = self.imp();
+        if self.is_running() {
+            return;
+        }
+        let (Some(backend), Some(plan)) = (imp.backend.borrow().clone(), self.plan_data()) else {
+            return;
+        };
+        if !PlanTotals::of(&plan).can_push() {
+            return;
+        }
+        imp.execute_button.set_sensitive(false);
+        imp.progress_bar.set_visible(true);
+        imp.progress_bar.set_fraction(0.0);
+        imp.progress_bar
+            .set_text(Some(&gettextrs::gettext("Starting…")));
+        imp.status_label.set_label("");
+        imp.last_summary.replace(None);
+        glib::spawn_future_local(glib::clone!(
+            #[weak(rename_to = page)]
+            self,
+            async move { page.run_job(backend, plan.plan_id).await }
+        ));
+    }
+
+    async fn run_job(&self, backend: Backend, plan_id: String) {
+        let imp = self.imp();
+        // Subscribe before starting, so no signal of a fast job is missed.
+        let proxy = backend.proxy().clone();
+        let (progress, finished) = match futures_util::future::try_join(
+            proxy.receive_job_progress(),
+            proxy.receive_job_finished(),
+        )
+        .await
+        {
+            Ok(streams) => streams,
+            Err(e) => {
+                self.emit(PlanEvent::Failed(e.to_string()));
+                imp.progress_bar.set_visible(false);
+                return;
+            }
+        };
+        let job = match backend.execute_plan(&plan_id).await {
+            Ok(job) => job,
+            Err(e) => {
+                imp.progress_bar.set_visible(false);
+                self.emit(PlanEvent::Failed(e.to_string()));
+                return;
+            }
+        };
+        imp.job.set(Some(job));
+        imp.cancel_button.set_visible(true);
+        self.emit(PlanEvent::Running(true));
+        enum Event {
+            Progress(u32, u32, String),
+            Finished(bool, String),
+        }
+        let progress = progress.filter_map(move |signal| async move {
+            let args = signal.args().ok()?;
+            (args.job == job).then(|| Event::Progress(args.done, args.total, args.qube.to_owned()))
+        });
+        let finished = finished.filter_map(move |signal| async move {
+            let args = signal.args().ok()?;
+            (args.job == job).then(|| Event::Finished(args.success, args.summary_json.to_owned()))
+        });
+        let mut events = futures_util::stream::select(Box::pin(progress), Box::pin(finished));
+        let mut outcome = None;
+        while let Some(event) = events.next().await {
+            match event {
+                Event::Progress(done, total, qube) => {
+                    imp.progress_bar.set_fraction(plan::fraction(done, total));
+                    imp.progress_bar.set_text(Some(&gettext_f(
+                        "{done} of {total} qubes · {qube} done",
+                        &[
+                            ("done", &done.to_string()),
+                            ("total", &total.to_string()),
+                            ("qube", &qube),
+                        ],
+                    )));
+                }
+                Event::Finished(success, summary) => {
+                    outcome = Some((success, summary));
+                    break;
+                }
+            }
+        }
+        imp.job.set(None);
+        imp.cancel_button.set_visible(false);
+        self.emit(PlanEvent::Running(false));
+        let Some((success, summary)) = outcome else {
+            imp.status_label.set_label(&gettextrs::gettext(
+                "The backend went away during the push.",
+            ));
+            self.emit(PlanEvent::Finished(Err(gettextrs::gettext(
+                "The backend went away during the push.",
+            ))));
+            return;
+        };
+        imp.progress_bar.set_fraction(1.0);
+        match backend::parse_job_summary(&summary) {
+            Ok(summary) => {
+                let text = describe(&summary, success);
+                imp.status_label.set_label(&text);
+                imp.progress_bar.set_text(Some(&if summary.cancelled {
+                    gettextrs::gettext("Cancelled")
+                } else {
+                    gettextrs::gettext("Finished")
+                }));
+                imp.last_summary.replace(Some(summary));
+                self.emit(PlanEvent::Finished(if success {
+                    Ok(text)
+                } else {
+                    Err(text)
+                }));
+            }
+            Err(e) => {
+                imp.status_label.set_label(&e.to_string());
+                self.emit(PlanEvent::Finished(Err(e.to_string())));
+            }
+        }
+    }
+
+    /// Ask the backend to stop the running push.
+    pub fn cancel(&self) {
+        let imp = self.imp();
+        let (Some(backend), Some(job)) = (imp.backend.borrow().clone(), imp.job.get()) else {
+            return;
+        };
+        imp.cancel_button.set_sensitive(false);
+        glib::spawn_future_local(glib::clone!(
+            #[weak(rename_to = page)]
+            self,
+            async move {
+                if let Err(e) = backend.cancel_job(job).await {
+                    page.emit(PlanEvent::Failed(e.to_string()));
+                }
+                page.imp().cancel_button.set_sensitive(true);
+            }
+        ));
+    }
+
+    pub fn diff_view(&self) -> QcsDiffView {
+        self.imp().diff_view.get()
+    }
+}
+
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// One line about a finished push: files per outcome, then each qube's error.
+fn describe(summary: &JobSummary, success: bool) -> String {
+    let mut outcomes: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut errors = Vec::new();
+    for qube in &summary.qubes {
+        if let Some(error) = &qube.error {
+            errors.push(format!("{}: {error}", qube.qube));
+        }
+        for file in &qube.files {
+            *outcomes.entry(file.outcome.as_str()).or_default() += 1;
+        }
+    }
+    let mut text = if summary.cancelled {
+        gettextrs::gettext("Push cancelled.")
+    } else if success {
+        gettextrs::gettext("Push finished.")
+    } else {
+        gettextrs::gettext("Push finished with problems.")
+    };
+    for (outcome, n) in outcomes {
+        text.push(' ');
+        text.push_str(&format!("{outcome}: {n}."));
+    }
+    for error in errors {
+        text.push('\n');
+        text.push_str(&error);
+    }
+    text
+}

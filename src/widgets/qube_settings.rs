@@ -1,0 +1,297 @@
+//! `QcsQubeSettings`: the per-qube settings dialog — assigned profiles, may-propose
+//! profiles, apply on start, and the persistence of each path with its fix (through
+//! the Admin API when allowed, otherwise the dom0 command to copy).
+
+use std::cell::{Cell, RefCell};
+
+use adw::prelude::*;
+use adw::subclass::prelude::*;
+use gtk::glib;
+use qcs_daemon::client::types::QubeView;
+
+use crate::backend::Backend;
+use crate::i18n::gettext_f;
+use crate::model::qube;
+
+type ChangedHandler = Box<dyn Fn(Result<String, String>)>;
+
+mod imp {
+    use super::*;
+
+    #[derive(Default, gtk::CompositeTemplate)]
+    #[template(resource = "/org/qubes/ConfigSync/ui/qube_settings.ui")]
+    pub struct QcsQubeSettings {
+        #[template_child]
+        pub assigned_group: TemplateChild<adw::PreferencesGroup>,
+        #[template_child]
+        pub propose_group: TemplateChild<adw::PreferencesGroup>,
+        #[template_child]
+        pub auto_apply_switch: TemplateChild<gtk::Switch>,
+        #[template_child]
+        pub persistence_group: TemplateChild<adw::PreferencesGroup>,
+        pub backend: RefCell<Option<Backend>>,
+        pub qube: RefCell<String>,
+        pub assigned: RefCell<Vec<(String, gtk::Switch)>>,
+        pub may_propose: RefCell<Vec<(String, gtk::Switch)>>,
+        /// Set while the switches are filled in, so filling is not taken as a change.
+        pub loading: Cell<bool>,
+        pub on_changed: RefCell<Option<ChangedHandler>>,
+    }
+
+    impl std::fmt::Debug for QcsQubeSettings {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("QcsQubeSettings").finish_non_exhaustive()
+        }
+    }
+
+    #[glib::object_subclass]
+    impl ObjectSubclass for QcsQubeSettings {
+        const NAME: &'static str = "QcsQubeSettings";
+        type Type = super::QcsQubeSettings;
+        type ParentType = adw::PreferencesWindow;
+
+        fn class_init(klass: &mut Self::Class) {
+            klass.bind_template();
+        }
+
+        fn instance_init(obj: &glib::subclass::InitializingObject<Self>) {
+            obj.init_template();
+        }
+    }
+
+    impl ObjectImpl for QcsQubeSettings {
+        fn constructed(&self) {
+            self.parent_constructed();
+            let obj = self.obj();
+            self.auto_apply_switch.connect_active_notify(glib::clone!(
+                #[weak]
+                obj,
+                move |_| obj.save()
+            ));
+        }
+    }
+    impl WidgetImpl for QcsQubeSettings {}
+    impl WindowImpl for QcsQubeSettings {}
+    impl AdwWindowImpl for QcsQubeSettings {}
+    impl PreferencesWindowImpl for QcsQubeSettings {}
+}
+
+glib::wrapper! {
+    pub struct QcsQubeSettings(ObjectSubclass<imp::QcsQubeSettings>)
+        @extends adw::PreferencesWindow, adw::Window, gtk::Window, gtk::Widget,
+        @implements gtk::Buildable, gtk::ConstraintTarget, gtk::Native, gtk::Root,
+            gtk::ShortcutManager;
+}
+
+impl QcsQubeSettings {
+    /// A dialog for `view`'s qube; `profiles` is every profile of the store.
+    pub fn new(
+        parent: &impl IsA<gtk::Window>,
+        backend: Backend,
+        view: &QubeView,
+        profiles: &[(String, String, u64)],
+    ) -> QcsQubeSettings {
+        let dialog: QcsQubeSettings = glib::Object::builder()
+            .property("transient-for", parent)
+            .build();
+        dialog.set_title(Some(&gettext_f(
+            "Settings of {qube}",
+            &[("qube", &view.name)],
+        )));
+        let imp = dialog.imp();
+        imp.backend.replace(Some(backend));
+        imp.qube.replace(view.name.clone());
+        imp.loading.set(true);
+        let mut assigned = Vec::new();
+        let mut may_propose = Vec::new();
+        for (id, description, _) in profiles {
+            for (group, selected, list) in [
+                (&imp.assigned_group, &view.assigned, &mut assigned),
+                (&imp.propose_group, &view.may_propose, &mut may_propose),
+            ] {
+                let row = adw::ActionRow::new();
+                row.set_title(id);
+                row.set_subtitle(description);
+                let switch = gtk::Switch::new();
+                switch.set_valign(gtk::Align::Center);
+                switch.set_active(selected.contains(id));
+                switch.connect_active_notify(glib::clone!(
+                    #[weak]
+                    dialog,
+                    move |_| dialog.save()
+                ));
+                row.add_suffix(&switch);
+                row.set_activatable_widget(Some(&switch));
+                group.add(&row);
+                list.push((id.clone(), switch));
+            }
+        }
+        if profiles.is_empty() {
+            let row = adw::ActionRow::new();
+            row.set_title(&gettextrs::gettext("The store has no profile yet."));
+            imp.assigned_group.add(&row);
+        }
+        imp.assigned.replace(assigned);
+        imp.may_propose.replace(may_propose);
+        imp.auto_apply_switch.set_active(view.auto_apply);
+        dialog.fill_persistence(view);
+        imp.loading.set(false);
+        dialog
+    }
+
+    pub fn connect_changed<F: Fn(Result<String, String>) + 'static>(&self, handler: F) {
+        self.imp().on_changed.replace(Some(Box::new(handler)));
+    }
+
+    fn changed(&self, result: Result<String, String>) {
+        if let Some(handler) = self.imp().on_changed.borrow().as_ref() {
+            handler(result);
+        }
+    }
+
+    fn fill_persistence(&self, view: &QubeView) {
+        let imp = self.imp();
+        if view.persistence.is_empty() {
+            let row = adw::ActionRow::new();
+            row.set_title(&gettextrs::gettext("No managed files."));
+            imp.persistence_group.add(&row);
+        }
+        for path in &view.persistence {
+            let row = adw::ExpanderRow::new();
+            row.set_title(&path.path);
+            row.set_subtitle(&qube::persistence_label(&path.verdict));
+            let detail = adw::ActionRow::new();
+            detail.set_title(&path.detail);
+            detail.set_title_lines(4);
+            row.add_row(&detail);
+            if let Some(command) = &path.fix_command {
+                let fix = gtk::Button::with_mnemonic(&gettextrs::gettext("_Fix"));
+                fix.set_valign(gtk::Align::Center);
+                fix.add_css_class("suggested-action");
+                fix.set_tooltip_text(Some(&gettextrs::gettext(
+                    "Add a custom-persist entry for this path through the Admin API",
+                )));
+                row.add_action(&fix);
+                let command_row = adw::ActionRow::new();
+                command_row.set_title(&gettextrs::gettext("Or run in dom0"));
+                let label = gtk::Label::new(Some(command));
+                label.set_selectable(true);
+                label.set_wrap(true);
+                label.set_wrap_mode(gtk::pango::WrapMode::WordChar);
+                label.set_xalign(0.0);
+                label.add_css_class("command");
+                command_row.add_suffix(&label);
+                let copy = gtk::Button::from_icon_name("edit-copy-symbolic");
+                copy.set_valign(gtk::Align::Center);
+                copy.set_tooltip_text(Some(&gettextrs::gettext("Copy the command")));
+                copy.add_css_class("flat");
+                let text = command.clone();
+                copy.connect_clicked(glib::clone!(
+                    #[weak(rename_to = dialog)]
+                    self,
+                    move |button| {
+                        button.clipboard().set_text(&text);
+                        dialog.add_toast(adw::Toast::new(&gettextrs::gettext("Command copied")));
+                    }
+                ));
+                command_row.add_suffix(&copy);
+                row.add_row(&command_row);
+                let qube = view.name.clone();
+                let target = path.path.clone();
+                fix.connect_clicked(glib::clone!(
+                    #[weak(rename_to = dialog)]
+                    self,
+                    move |button| dialog.fix(button, &qube, &target)
+                ));
+                row.set_expanded(true);
+            }
+            imp.persistence_group.add(&row);
+        }
+    }
+
+    fn fix(&self, button: &gtk::Button, qube: &str, path: &str) {
+        let Some(backend) = self.imp().backend.borrow().clone() else {
+            return;
+        };
+        button.set_sensitive(false);
+        let (qube, path) = (qube.to_owned(), path.to_owned());
+        glib::spawn_future_local(glib::clone!(
+            #[weak(rename_to = dialog)]
+            self,
+            #[weak]
+            button,
+            async move {
+                let message = match backend.fix_persistence(&qube, &path).await {
+                    Ok((true, _)) => {
+                        dialog.changed(Ok(String::new()));
+                        gettext_f("{path} now persists", &[("path", &path)])
+                    }
+                    Ok((false, command)) => {
+                        button.set_sensitive(true);
+                        gettext_f(
+                            "Not permitted from here: run “{command}” in dom0",
+                            &[("command", &command)],
+                        )
+                    }
+                    Err(e) => {
+                        button.set_sensitive(true);
+                        e.to_string()
+                    }
+                };
+                dialog.add_toast(adw::Toast::new(&message));
+            }
+        ));
+    }
+
+    fn selected(list: &RefCell<Vec<(String, gtk::Switch)>>) -> Vec<String> {
+        list.borrow()
+            .iter()
+            .filter(|(_, switch)| switch.is_active())
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// Store the whole settings (the backend replaces them as one).
+    fn save(&self) {
+        let imp = self.imp();
+        if imp.loading.get() {
+            return;
+        }
+        let Some(backend) = imp.backend.borrow().clone() else {
+            return;
+        };
+        let qube = imp.qube.borrow().clone();
+        let assigned = Self::selected(&imp.assigned);
+        let may_propose = Self::selected(&imp.may_propose);
+        let auto_apply = imp.auto_apply_switch.is_active();
+        glib::spawn_future_local(glib::clone!(
+            #[weak(rename_to = dialog)]
+            self,
+            async move {
+                let result = backend
+                    .set_qube_settings(&qube, &assigned, &may_propose, auto_apply)
+                    .await
+                    .map(|()| String::new())
+                    .map_err(|e| e.to_string());
+                if let Err(e) = &result {
+                    dialog.add_toast(adw::Toast::new(e));
+                }
+                dialog.changed(result);
+            }
+        ));
+    }
+
+    /// The switch of a profile in the assigned (`true`) or may-propose group.
+    pub fn profile_switch(&self, profile: &str, assigned: bool) -> Option<gtk::Switch> {
+        let imp = self.imp();
+        let list = if assigned {
+            &imp.assigned
+        } else {
+            &imp.may_propose
+        };
+        list.borrow()
+            .iter()
+            .find(|(id, _)| id == profile)
+            .map(|(_, s)| s.clone())
+    }
+}

@@ -913,13 +913,13 @@ fn pair_hits<'d>(
     }
     // Decide with borrowed keys first, then move the hits out.
     let (new_unchanged, old_unchanged, changed) = {
-        let mut old_ids: HashMap<(&str, &str), usize> = HashMap::new();
+        let mut old_ids: HashMap<(&str, &str), usize> = HashMap::with_capacity(old_hits.len());
         let mut old_subjects: std::collections::HashSet<&str> = std::collections::HashSet::new();
         for h in &old_hits {
             *old_ids.entry((&h.subject, &h.value)).or_default() += 1;
             old_subjects.insert(&h.subject);
         }
-        let mut new_ids: HashMap<(&str, &str), usize> = HashMap::new();
+        let mut new_ids: HashMap<(&str, &str), usize> = HashMap::with_capacity(new_hits.len());
         for h in &new_hits {
             *new_ids.entry((&h.subject, &h.value)).or_default() += 1;
         }
@@ -973,7 +973,7 @@ enum Scope {
 /// For each line of `new` and of `old`: whether an identical line is on the other
 /// side (multiset matching, so a duplicated line only matches once).
 fn common_lines(new: &Doc<'_>, old: &Doc<'_>) -> (Vec<bool>, Vec<bool>) {
-    let mut old_index: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut old_index: HashMap<&str, Vec<usize>> = HashMap::with_capacity(old.line_count());
     for (i, l) in old.lines() {
         old_index.entry(l).or_default().push(i);
     }
@@ -1050,6 +1050,8 @@ enum Detail<'d> {
     Char(char),
     /// A line quoted as an excerpt.
     Excerpt(&'d str),
+    /// `subject = value` (a parsed setting).
+    KeyValue,
     /// The hit's subject is set again; `first` is the line of the first setting.
     Duplicate {
         first: u32,
@@ -1091,6 +1093,7 @@ impl Hit<'_> {
                 format!("{label} in line {line}")
             }
             Detail::Excerpt(text) => format!("line {line}: {}", excerpt(text)),
+            Detail::KeyValue => format!("{} = {}", excerpt(&self.subject), excerpt(&self.value)),
             Detail::Duplicate { first, winner } => format!(
                 "{} set again (first in line {first}); the {winner} one wins",
                 excerpt(&self.subject)
@@ -1429,14 +1432,24 @@ impl Ctx<'_, '_> {
                 let mut sections: Vec<&str> = keys.iter().map(|k| k.section.as_str()).collect();
                 sections.sort_unstable();
                 sections.dedup();
-                let mut candidates: Vec<usize> = sections
+                let lists: Vec<&Vec<usize>> = sections
                     .iter()
                     .filter_map(|s| doc.git_sections.get(*s))
-                    .flatten()
-                    .copied()
                     .collect();
-                candidates.sort_unstable();
-                for e in candidates.into_iter().map(|i| &entries[i]) {
+                // One section (the usual case) is already in file order.
+                let merged: Vec<usize>;
+                let candidates: &[usize] = match lists.as_slice() {
+                    [] => &[],
+                    [one] => one,
+                    many => {
+                        let mut all: Vec<usize> =
+                            many.iter().flat_map(|l| l.iter().copied()).collect();
+                        all.sort_unstable();
+                        merged = all;
+                        &merged
+                    }
+                };
+                for e in candidates.iter().map(|i| &entries[*i]) {
                     if !keys.iter().any(|k| k.section == e.section && k.matches(e)) {
                         continue;
                     }
@@ -1451,11 +1464,7 @@ impl Ctx<'_, '_> {
                         span: None,
                         subject: Cow::Owned(e.full_key()),
                         value: v.to_string(),
-                        detail: Detail::Text(format!(
-                            "{} = {}",
-                            excerpt(&e.full_key()),
-                            excerpt(v)
-                        )),
+                        detail: Detail::KeyValue,
                         subsection: e.subsection.clone(),
                     });
                 }

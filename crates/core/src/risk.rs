@@ -1118,22 +1118,28 @@ struct Doc<'a> {
 impl<'a> Doc<'a> {
     fn new(raw: &'a [u8], parser: Option<Parser>) -> Doc<'a> {
         let text = String::from_utf8_lossy(raw);
+        // One pass over the bytes: line starts, and every character that is not
+        // plain ASCII text (decoded only where a non-ASCII byte starts).
         let mut line_starts = vec![0];
         let mut unusual = Vec::new();
-        for (i, b) in text.bytes().enumerate() {
-            if b == b'\n' {
-                line_starts.push(i + 1);
-            }
-        }
-        if text
-            .bytes()
-            .any(|b| b >= 0x80 || (b < 0x20 && b != b'\n' && b != b'\t') || b == 0x7f)
-        {
-            for (i, c) in text.char_indices() {
-                let u = c as u32;
-                if u >= 0x80 || (u < 0x20 && c != '\n' && c != '\t') || u == 0x7f {
-                    unusual.push((i, c));
+        let bytes = text.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            let b = bytes[i];
+            if b < 0x80 {
+                if b == b'\n' {
+                    line_starts.push(i + 1);
+                } else if (b < 0x20 && b != b'\t') || b == 0x7f {
+                    unusual.push((i, b as char));
                 }
+                i += 1;
+            } else {
+                // `i` is always on a character boundary here.
+                let Some(c) = text[i..].chars().next() else {
+                    break;
+                };
+                unusual.push((i, c));
+                i += c.len_utf8();
             }
         }
         let git = (parser == Some(Parser::GitConfig)).then(|| gitconfig::parse(raw));

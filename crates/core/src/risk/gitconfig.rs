@@ -205,7 +205,7 @@ fn parse_section_header(c: &mut Cursor<'_>) -> Result<(String, Option<String>), 
     if c.bump() != Some(b']') {
         return c.error("expected ']' after subsection name");
     }
-    Ok((name, Some(String::from_utf8_lossy(&sub).into_owned())))
+    Ok((name, Some(into_string(sub))))
 }
 
 fn parse_value(c: &mut Cursor<'_>) -> Result<String, ParseError> {
@@ -271,7 +271,13 @@ fn parse_value(c: &mut Cursor<'_>) -> Result<String, ParseError> {
         }
     }
     out.truncate(keep);
-    Ok(String::from_utf8_lossy(&out).into_owned())
+    Ok(into_string(out))
+}
+
+/// Bytes to text without a second copy when they are valid UTF-8 (invalid bytes
+/// become U+FFFD here; the content rules report them separately).
+fn into_string(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 #[cfg(test)]

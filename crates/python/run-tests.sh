@@ -6,7 +6,9 @@
 #   2. the module built into it with `maturin develop`;
 #   3. the binaries the tests start (qubes-sim, qubes-config-syncd, qubes-config-agent), built in the normal
 #      target directory so CI builds them once for everything;
-#   4. pytest; its exit code is the script's ("no tests collected" counts as a failure).
+#   4. the crate's own Rust unit tests (it is outside the root workspace, so `cargo test`
+#      there does not run them), then pytest; pytest's exit code is the script's ("no
+#      tests collected" counts as a failure).
 #
 # Needs on Debian 12: python3-venv python3-dev (pip comes with the venv), dbus-daemon, a C
 # compiler (build-essential) for the bundled SQLite.
@@ -41,6 +43,9 @@ log "building the binaries the tests start"
 log "building the module into $venv"
 (cd "$here" && CARGO_TARGET_DIR="$target" VIRTUAL_ENV="$venv" PATH="$venv/bin:$PATH" \
     "$venv/bin/maturin" develop --quiet --manifest-path "$here/Cargo.toml")
+
+log "running the crate's Rust unit tests"
+(cd "$here" && CARGO_TARGET_DIR="$target" cargo test --quiet)
 
 log "running pytest"
 status=0

@@ -79,29 +79,25 @@ fn with_dbus_name(err: PyErr, name: &str) -> PyErr {
 
 /// Decodes a JSON document of the backend, refusing a newer version.
 fn decode<T: serde::de::DeserializeOwned>(json: &str, what: &str) -> PyResult<T> {
+    decode_document(json, what).map_err(|message| new_err("ConfigSyncError", message))
+}
+
+/// [`decode`] without Python: the message of the error, if any.
+fn decode_document<T: serde::de::DeserializeOwned>(json: &str, what: &str) -> Result<T, String> {
     #[derive(serde::Deserialize)]
     struct Versioned {
         version: u32,
     }
-    let versioned: Versioned = serde_json::from_str(json).map_err(|e| malformed(what, &e))?;
+    let malformed = |e: serde_json::Error| format!("malformed {what} from the backend: {e}");
+    let versioned: Versioned = serde_json::from_str(json).map_err(malformed)?;
     if versioned.version > API_VERSION {
-        return Err(new_err(
-            "ConfigSyncError",
-            format!(
-                "the backend sent {what} version {} but this client understands only up to \
-                 {API_VERSION}: update qubes_config_sync",
-                versioned.version
-            ),
+        return Err(format!(
+            "the backend sent {what} version {} but this client understands only up to \
+             {API_VERSION}: update qubes_config_sync",
+            versioned.version
         ));
     }
-    serde_json::from_str(json).map_err(|e| malformed(what, &e))
-}
-
-fn malformed(what: &str, error: &serde_json::Error) -> PyErr {
-    new_err(
-        "ConfigSyncError",
-        format!("malformed {what} from the backend: {error}"),
-    )
+    serde_json::from_str(json).map_err(malformed)
 }
 
 fn b64(data: &str, what: &str) -> PyResult<Vec<u8>> {
@@ -1158,4 +1154,62 @@ pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<PyJobResult>()?;
     module.add_class::<PyFileOutcome>()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_of_a_newer_version_are_refused_not_guessed() {
+        let v1 = r#"{"version":1,"proposals":[]}"#;
+        let list: ProposalList =
+            decode_document(v1, "proposal list").unwrap_or_else(|e| panic!("{e}"));
+        assert!(list.proposals.is_empty());
+        let v2 = r#"{"version":2,"proposals":[]}"#;
+        let err = decode_document::<ProposalList>(v2, "proposal list").err();
+        assert!(err.is_some_and(|e| e.contains("version 2")));
+        for bad in [
+            "",
+            "{}",
+            "[]",
+            r#"{"version":"1"}"#,
+            r#"{"version":1}"#,
+            "{\"version\":1,",
+        ] {
+            assert!(
+                decode_document::<ProposalList>(bad, "x").is_err(),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn rendered_segments_stay_printable_even_from_a_broken_backend() {
+        let segments = vec![
+            Segment::Text {
+                text: "a\u{202E}b\x1b[2Jc\u{0}".to_owned(),
+                changed: false,
+            },
+            Segment::Token {
+                class: "bidi".to_owned(),
+                label: "U+202E RLO\u{202E}\x1b".to_owned(),
+                changed: false,
+            },
+            Segment::Token {
+                class: "whitespace".to_owned(),
+                label: "TAB".to_owned(),
+                changed: false,
+            },
+            Segment::FindingAnchor {
+                finding: 0,
+                severity: "critical\x1b".to_owned(),
+            },
+        ];
+        let text = segments_text(&segments);
+        assert_eq!(
+            text,
+            "a\u{FFFD}b\u{FFFD}[2Jc\u{FFFD}⟦U+202E RLO??⟧→     ◀ finding 1 (critical?)"
+        );
+    }
 }

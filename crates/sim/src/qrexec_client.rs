@@ -690,3 +690,63 @@ fn run_socket(path: &Path, header: &[u8], local: Option<LocalProgram>) -> io::Re
     relay(reader, io::stdout());
     Ok(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_names_keep_only_qrexecs_charset() {
+        assert_eq!(sanitize_target(b"work"), "work");
+        assert_eq!(
+            sanitize_target(b"@dispvm:default-dvm"),
+            "@dispvm:default-dvm"
+        );
+        assert_eq!(sanitize_target(b"../etc"), ".._etc");
+        assert_eq!(sanitize_target(b"a b\n\xc3\xa9"), "a_b___");
+        assert_eq!(sanitize_target(b""), "");
+    }
+
+    #[test]
+    fn exact_ask_answers_win_over_wildcards() {
+        let mut answers = AskAnswers::default();
+        answers.set("s+a", "src", "*", "deny");
+        answers.set("s+a", "src", "@default", "allow");
+        assert_eq!(answers.lookup("s+a", "src", "@default"), Some("allow"));
+        assert_eq!(answers.lookup("s+a", "src", "other"), Some("deny"));
+        assert_eq!(answers.lookup("s+a", "else", "@default"), None);
+        assert_eq!(answers.lookup("s+b", "src", "@default"), None);
+    }
+
+    #[test]
+    fn service_files_are_found_as_qrexec_agent_does() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let rpc = tmp.path();
+        let call = |name: &[u8]| ServiceCall::from_untrusted(name).expect("valid");
+        let write = |name: &str, mode: u32| {
+            let path = rpc.join(name);
+            fs::write(&path, "#!/bin/sh\n").expect("write");
+            fs::set_permissions(&path, fs::Permissions::from_mode(mode)).expect("chmod");
+            path
+        };
+        assert!(matches!(find_service(rpc, &call(b"t.S")), Found::Missing));
+        let generic = write("t.S", 0o755);
+        let specific = write("t.S+x", 0o755);
+        assert!(matches!(find_service(rpc, &call(b"t.S+x")), Found::Exec(p) if p == specific));
+        assert!(matches!(find_service(rpc, &call(b"t.S+y")), Found::Exec(p) if p == generic));
+        assert!(matches!(find_service(rpc, &call(b"t.S")), Found::Exec(p) if p == generic));
+        write("t.N", 0o644);
+        assert!(matches!(
+            find_service(rpc, &call(b"t.N")),
+            Found::NotExecutable
+        ));
+        fs::create_dir(rpc.join("t.D")).expect("mkdir");
+        assert!(matches!(
+            find_service(rpc, &call(b"t.D")),
+            Found::NotExecutable
+        ));
+        // The directory itself and its parent are never services.
+        assert!(matches!(find_service(rpc, &call(b"..")), Found::Missing));
+        assert!(matches!(find_service(rpc, &call(b".")), Found::Missing));
+    }
+}

@@ -357,6 +357,34 @@ fn caller_does_not_wait_for_its_stdin_when_the_service_ends() {
 }
 
 #[test]
+fn service_waits_for_the_callers_eof() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let world = golden_world(tmp.path());
+    let mut child = client(world.dir().expect("dir"), "mgmt", &["work", "test.Cat"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(b"abc").expect("write");
+    stdin.flush().expect("flush");
+    // Give the service time to read "abc": it must still be waiting for EOF.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut stdout = child.stdout.take().expect("stdout");
+    assert_eq!(
+        child.try_wait().expect("try_wait"),
+        None,
+        "exited before EOF"
+    );
+    drop(stdin);
+    let mut out = String::new();
+    stdout.read_to_string(&mut out).expect("read");
+    assert_eq!(child.wait().expect("wait").code(), Some(0));
+    assert!(out.starts_with("test.Cat: read 3 bytes then EOF"), "{out}");
+}
+
+#[test]
 fn one_mebibyte_each_way_golden_4() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let world = golden_world(tmp.path());

@@ -243,3 +243,23 @@ def test_push_never_silently_skips(backend, client):
     assert [(f.qube, f.outcome) for f in result.files] == [("work", "written")]
     assert [q for q, _ in result.errors] == ["vault"] and "not assigned" in result.errors[0][1]
     assert not (backend.home("vault") / ".gitconfig").exists()
+
+
+def test_accept_only_chosen_hunks(backend, client):
+    base = "".join(f"line {i}\n" for i in range(1, 31))
+    client.put_file("git", ".gitconfig", base)
+    client.push("git", ["work"])
+    # Two changes far apart: two hunks.
+    changed = base.replace("line 2\n", "line two\n").replace("line 29\n", "line twenty-nine\n")
+    (backend.home("work") / ".gitconfig").write_text(changed)
+    backend.propose("work", "git", ".gitconfig")
+    client.ingest_spool()
+    [summary] = client.proposals()
+    proposal = client.proposal(summary.id)
+    assert len(proposal.hunks) == 2
+    first_hunk_id = proposal.hunks[0][0]
+    client.accept_proposal(summary.id, hunks=[first_hunk_id], acknowledged=proposal.must_acknowledge)
+    stored = client.get_file("git", ".gitconfig")[0].decode()
+    assert "line two\n" in stored and "line 29\n" in stored and "twenty-nine" not in stored
+    with pytest.raises(qcs.QubesException):
+        client.accept_proposal(summary.id, hunks=["no-such-hunk"])

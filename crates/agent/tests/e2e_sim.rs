@@ -27,9 +27,10 @@ const PROPOSE: &str = env!("CARGO_BIN_EXE_qubes-config-propose");
 const INSTALLED_AGENT: &str = "/usr/bin/qubes-config-agent";
 
 /// The simulator's `qrexec-client-vm`. Another package's binary is not built
-/// for this crate's tests, so it is built here once, into the same target
-/// directory (a no-op when it is fresh). `QCS_SIM_QREXEC_CLIENT_VM` names a
-/// prebuilt one instead.
+/// for this crate's tests: the one in this target directory is used when it is
+/// newer than the sources it is built from (a workspace build made it),
+/// otherwise it is built here once with cargo. `QCS_SIM_QREXEC_CLIENT_VM`
+/// names a prebuilt one instead.
 fn qrexec_client_vm() -> &'static Path {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
     PATH.get_or_init(|| {
@@ -40,12 +41,22 @@ fn qrexec_client_vm() -> &'static Path {
         let exe = std::env::current_exe().expect("test executable");
         let profile_dir = exe.parent().and_then(Path::parent).expect("target dir");
         let target_dir = profile_dir.parent().expect("target dir");
+        let binary = profile_dir.join("qrexec-client-vm");
+        let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let sources = ["sim", "qrexec", "qubesadmin"]
+            .iter()
+            .filter_map(|c| newest_mtime(&crates.join(c).join("src")))
+            .max();
+        let built = std::fs::metadata(&binary).and_then(|m| m.modified()).ok();
+        if built.is_some() && built >= sources {
+            return binary;
+        }
         let profile = profile_dir
             .file_name()
             .and_then(|n| n.to_str())
             .expect("profile name");
         let cargo_profile = if profile == "debug" { "dev" } else { profile };
-        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
+        let manifest = crates.join("../Cargo.toml");
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
         let status = Command::new(cargo)
             .args([
@@ -64,8 +75,23 @@ fn qrexec_client_vm() -> &'static Path {
             .status()
             .expect("run cargo build for qrexec-client-vm");
         assert!(status.success(), "building qrexec-client-vm failed");
-        profile_dir.join("qrexec-client-vm")
+        binary
     })
+}
+
+/// The newest modification time of the files below `dir`.
+fn newest_mtime(dir: &Path) -> Option<std::time::SystemTime> {
+    let mut newest = None;
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let meta = entry.metadata().ok()?;
+        let time = if meta.is_dir() {
+            newest_mtime(&entry.path())
+        } else {
+            meta.modified().ok()
+        };
+        newest = newest.max(time);
+    }
+    newest
 }
 
 fn sha(bytes: &[u8]) -> String {

@@ -81,6 +81,38 @@ fn admin_calls_reach_qubesd_with_dom0_framing() {
 }
 
 #[test]
+fn local_program_talks_to_qubesd() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let world = world(tmp.path());
+    let dir = world.dir().expect("dir");
+    let server = serve(dir);
+    let direct = call(
+        server.socket_path(),
+        "mgmt",
+        "admin.vm.List",
+        "adminvm",
+        "",
+        b"",
+    );
+    // The local program ends the request (closes its stdout), then copies
+    // qubesd's reply from its stdin to stderr; its exit code is the client's.
+    let o = qrexec(
+        dir,
+        "mgmt",
+        &[
+            "@adminvm",
+            "admin.vm.List",
+            "/bin/sh",
+            "-c",
+            "exec 1>&-; cat >&2; exit 3",
+        ],
+        b"",
+    );
+    assert_eq!((o.rc, o.stdout.as_slice()), (3, &b""[..]));
+    assert_eq!(o.stderr, direct);
+}
+
+#[test]
 fn denied_admin_calls_are_refused_and_change_nothing() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let world = world(tmp.path());

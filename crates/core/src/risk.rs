@@ -812,7 +812,7 @@ impl Engine {
                     side,
                     change,
                     line: hit.line,
-                    span: hit.span,
+                    span: hit.span.or_else(|| key_span(rule, &hit, doc)),
                     message: match hit.detail_text() {
                         d if d.is_empty() => why.clone(),
                         d => format!("{d}: {why}"),
@@ -968,6 +968,22 @@ enum Scope {
     Meta,
     File,
     Content,
+}
+
+/// Where a parsed key or keyword sits in its line (for anchors in the review pane),
+/// found case-insensitively; only computed for hits that become findings.
+fn key_span(rule: &Rule, hit: &Hit<'_>, doc: Option<&Doc<'_>>) -> Option<Span> {
+    let name = match rule.matcher {
+        Matcher::GitKey { .. } => hit.subject.rsplit('.').next()?,
+        Matcher::SshKeyword { .. } => hit.subject.rsplit('|').next()?,
+        _ => return None,
+    };
+    let line = doc?.line((hit.line? as usize).checked_sub(1)?);
+    let start = line.to_ascii_lowercase().find(name)?;
+    Some(Span {
+        start,
+        end: start + name.len(),
+    })
 }
 
 /// For each line of `new` and of `old`: whether an identical line is on the other

@@ -583,3 +583,13 @@ fn evasion_variants_are_still_flagged() {
     }
     assert!(missed.is_empty(), "{}", missed.join("\n"));
 }
+
+#[test]
+fn structured_findings_point_at_their_key() {
+    let f = scan(".gitconfig", "[core]\n\tFsMonitor = /x\n", None);
+    let hit = f.iter().find(|f| f.rule == "git.core.fsmonitor").unwrap();
+    assert_eq!(hit.span.map(|s| (s.start, s.end)), Some((1, 10)));
+    let f = scan(".ssh/config", "Host *\n  ProxyCommand nc %h\n", None);
+    let hit = f.iter().find(|f| f.rule == "ssh.proxycommand").unwrap();
+    assert_eq!(hit.span.map(|s| (s.start, s.end)), Some((2, 14)));
+}

@@ -81,9 +81,9 @@ pub enum QrexecError {
     MissingEnv(&'static str, &'static str),
     #[error("{var}={value:?} is not a number of milliseconds")]
     BadLatency { var: &'static str, value: String },
-    #[error("{0}")]
+    #[error("{WORLD_ENV}: {0}")]
     World(#[from] crate::SimError),
-    #[error("the calling qube {0:?} does not exist in the world")]
+    #[error("{SOURCE_ENV}: the calling qube {0:?} does not exist in the world")]
     UnknownSource(String),
 }
 
@@ -113,7 +113,9 @@ impl Caller {
     }
 
     /// From `QUBES_SIM_WORLD`, `QUBES_SIM_SOURCE`, `QUBES_SIM_QUBESD_SOCKET`
-    /// and `QUBES_SIM_QREXEC_LATENCY_MS`.
+    /// and `QUBES_SIM_QREXEC_LATENCY_MS`. The world must load and the calling
+    /// qube must be one of its qubes: anything else is a mistake in the setup,
+    /// not a call the policy should see.
     pub fn from_env() -> Result<Caller, QrexecError> {
         let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
         let world = var(WORLD_ENV).ok_or(QrexecError::MissingEnv(WORLD_ENV, "world directory"))?;
@@ -132,6 +134,10 @@ impl Caller {
                 value: text.clone(),
             })?;
             caller.latency = Duration::from_millis(ms);
+        }
+        let world = World::load(&caller.world_dir)?;
+        if world.qube(&caller.source).is_none() {
+            return Err(QrexecError::UnknownSource(caller.source));
         }
         Ok(caller)
     }

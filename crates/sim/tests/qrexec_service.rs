@@ -563,9 +563,6 @@ fn refusals_without_a_matching_decision() {
     // A qube cannot call itself (qrexec refuses loopback).
     let o = qrexec(dir, "work", &["work", "test.Self"], b"");
     assert_eq!((o.rc, o.err()), (126, "Request refused\n".into()));
-    // An unknown calling qube gets nothing.
-    let o = qrexec(dir, "ghost", &["work", "test.Dump"], b"");
-    assert_eq!((o.rc, o.err()), (126, "Request refused\n".into()));
     // A policy that does not load denies everything.
     std::fs::write(dir.join("policy/10-broken.policy"), "test.Dump * mgmt\n").expect("write");
     let o = qrexec(dir, "mgmt", &["work", "test.Dump"], b"");
@@ -593,6 +590,18 @@ fn setup_errors_are_usage_errors() {
     );
     let o = qrexec(dir, "mgmt", &["work"], b"");
     assert_eq!(o.rc, 2);
+    // An unknown calling qube, or no world there, is a setup error.
+    let o = qrexec(dir, "ghost", &["work", "test.Dump"], b"");
+    assert_eq!(o.rc, 2);
+    assert!(
+        o.err()
+            .contains("QUBES_SIM_SOURCE: the calling qube \"ghost\" does not exist"),
+        "{}",
+        o.err()
+    );
+    let o = qrexec(&dir.join("nowhere"), "mgmt", &["work", "test.Dump"], b"");
+    assert_eq!(o.rc, 2);
+    assert!(o.err().contains("QUBES_SIM_WORLD: "), "{}", o.err());
     let mut cmd = client(dir, "mgmt", &["work", "test.Dump"]);
     cmd.env("QUBES_SIM_QREXEC_LATENCY_MS", "soon");
     assert_eq!(run(cmd, b"").rc, 2);

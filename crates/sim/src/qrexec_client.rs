@@ -313,8 +313,14 @@ pub fn plan(caller: &Caller, request: &Request) -> Plan {
             autostart,
             ..
         } => (target, user, autostart),
-        Resolution::Ask { .. } | Resolution::Deny { .. } => {
+        Resolution::Ask { .. } | Resolution::Deny { .. } if decision.resolution.is_deny() => {
             return Plan::Refuse(format!("denied: {}", decision.reason));
+        }
+        Resolution::Ask { .. } | Resolution::Deny { .. } => {
+            return Plan::Refuse(format!(
+                "ask not answered with an offered target ({ASKS_FILE}): {}",
+                decision.reason
+            ));
         }
     };
     if target == caller.source {

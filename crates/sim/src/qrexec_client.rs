@@ -331,9 +331,18 @@ pub fn plan(caller: &Caller, request: &Request) -> Plan {
         // be started, and the caller sees a refusal.
         return Plan::Refuse(format!("disposables are not simulated ({target})"));
     }
-    let Some(qube) = world.qube(&target) else {
+    // A target named by uuid (`uuid:…`) is that qube.
+    let found = match target.strip_prefix("uuid:") {
+        Some(uuid) => world.qube_by_uuid(uuid),
+        None => world.qube(&target),
+    };
+    let Some(qube) = found else {
         return Plan::Refuse(format!("target {target:?} does not exist"));
     };
+    let target = qube.name.clone();
+    if target == caller.source {
+        return Plan::Refuse("loopback qrexec connection not supported".into());
+    }
     let is_dom0 = qube.class == "AdminVM";
     if !is_dom0 && qube.power_state == "Halted" {
         if !autostart {

@@ -133,6 +133,14 @@ fn default_unknown_and_empty_targets_golden_1d() {
     // Nothing reveals @default to the service.
     assert_eq!(strip_pid(&via_default.out()), strip_pid(&direct.out()));
     let plain = qrexec(dir, "mgmt", &["work", "test.Dump"], b"");
+    // A qube named by its uuid is that qube.
+    let uuid = world
+        .qube("work")
+        .and_then(|q| q.uuid.clone())
+        .expect("uuid");
+    let o = qrexec(dir, "mgmt", &[&format!("uuid:{uuid}"), "test.Dump"], b"");
+    assert_eq!(o.rc, 0, "{}", o.err());
+    assert_eq!(strip_pid(&o.out()), strip_pid(&plain.out()));
     for target in ["nosuchvm", ""] {
         let o = qrexec(dir, "mgmt", &[target, "test.Dump"], b"");
         assert_eq!(o.rc, 0, "{target:?}: {}", o.err());

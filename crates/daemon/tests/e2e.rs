@@ -18,7 +18,7 @@ use qcs_daemon::client::types::{
 };
 use qcs_daemon::client::{ConfigSyncProxy, Error as ApiError};
 use qcs_sim::world::QubeSpec;
-use support::{Env, EnvOptions, PATIENCE, wait_job};
+use support::{Env, EnvOptions, PATIENCE, managed, wait_job};
 
 fn main() -> std::process::ExitCode {
     support::dispatch();
@@ -192,7 +192,9 @@ fn sync_state(proxy: &ConfigSyncProxy<'static>, qube: &str, profile: &str) -> Sy
 /// proposal → review with findings → accept chosen hunks → push.
 fn full_review_flow() {
     let env = Env::start(
-        vec![QubeSpec::app("work", "fedora").label("blue").running()],
+        vec![managed(
+            QubeSpec::app("work", "fedora").label("blue").running(),
+        )],
         EnvOptions::default(),
     );
     let (_conn, proxy) = env.client();
@@ -292,6 +294,33 @@ fn full_review_flow() {
     );
     assert_eq!(sync_state(&proxy, "work", "git"), SyncState::InSync);
 
+    // The qube view through the Admin API (with the shipped least-privilege policy).
+    let list: QubeList = serde_json::from_str(&block(proxy.get_qube("work")).unwrap()).unwrap();
+    let work = &list.qubes[0];
+    assert_eq!(
+        (work.class.as_str(), work.label.as_str()),
+        ("AppVM", "blue")
+    );
+    assert_eq!(work.power_state, "Running");
+    assert_eq!(
+        work.persistence[0].verdict, "persistent",
+        "{:?}",
+        work.persistence
+    );
+    // The shipped policy grants no feature writes: the fix is the dom0 command.
+    let (applied, command) = block(proxy.fix_persistence("work", ".gitconfig")).unwrap();
+    assert!(!applied);
+    assert!(
+        command.starts_with("qvm-features work custom-persist.qcs-gitconfig"),
+        "{command}"
+    );
+    let (code, out, _) = env.cli(&["policy", "print"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("qubes.ConfigApply") && out.contains("+git") && out.contains("work"),
+        "{out}"
+    );
+
     // Every decision and push is in the audit log.
     let audit: qcs_daemon::client::types::AuditView =
         serde_json::from_str(&block(proxy.audit_log(0, 1000)).unwrap()).unwrap();
@@ -316,20 +345,9 @@ fn full_review_flow() {
 /// Runs `qubes-config-propose PROFILE FILE…` (the agent's client) as a user in `qube`,
 /// through the simulated qrexec; returns (exit code, stdout, stderr).
 fn propose_from(env: &Env, qube: &str, profile: &str, files: &[&str]) -> (i32, String, String) {
-    use std::os::unix::fs::PermissionsExt;
     let exe = std::env::current_exe().unwrap();
-    let client = env.dir.path().join(format!("qrexec-client-{qube}"));
-    std::fs::write(
-        &client,
-        format!(
-            "#!/bin/sh\nQUBES_SIM_WORLD='{}' QUBES_SIM_SOURCE='{qube}' QCS_TEST_DEFAULT_TARGET='{}' exec '{}' qrexec-client \"$@\"\n",
-            env.world_dir.display(),
-            env.config_qube,
-            exe.display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&client, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (client, _log) =
+        support::qrexec_program(env.dir.path(), &env.world_dir, &env.socket(), qube, 0);
     let out = std::process::Command::new(&exe)
         .arg("agent")
         .arg("propose")
@@ -347,6 +365,17 @@ fn propose_from(env: &Env, qube: &str, profile: &str, files: &[&str]) -> (i32, S
     )
 }
 
+/// Lets `qube` propose `profile`: the store's whitelist, the generated dom0 policy
+/// installed, and dom0's prompt answered with "allow".
+fn let_propose(env: &Env, proxy: &ConfigSyncProxy<'static>, qube: &str, profile: &str) {
+    block(proxy.allow_proposals(qube, profile, true)).unwrap();
+    env.install_generated_policy(proxy);
+    env.answer_ask(
+        &format!("qubes.ConfigPropose+{profile} {qube} @default"),
+        "allow",
+    );
+}
+
 fn pending(
     proxy: &ConfigSyncProxy<'static>,
 ) -> Vec<qcs_daemon::client::types::ProposalSummaryView> {
@@ -361,15 +390,15 @@ fn propose_through_qrexec_then_accept() {
     use futures_lite::StreamExt;
     let env = Env::start(
         vec![
-            QubeSpec::app("personal", "fedora").running(),
-            QubeSpec::app("untrusted", "fedora").label("red").running(),
+            managed(QubeSpec::app("personal", "fedora").running()),
+            managed(QubeSpec::app("untrusted", "fedora").label("red").running()),
         ],
         EnvOptions::default(),
     );
     let (_conn, proxy) = env.client();
     block(proxy.create_profile("git", "")).unwrap();
     block(proxy.put_file("git", ".gitconfig", GITCONFIG.as_bytes(), 0o644)).unwrap();
-    block(proxy.allow_proposals("personal", "git", true)).unwrap();
+    let_propose(&env, &proxy, "personal", "git");
     let mut changed = block(proxy.receive_proposals_changed()).unwrap();
 
     let proposed = GITCONFIG.replace("auto", "always");
@@ -400,14 +429,20 @@ fn propose_through_qrexec_then_accept() {
     let (content, _, _) = block(proxy.get_file("git", ".gitconfig")).unwrap();
     assert_eq!(content, proposed.as_bytes());
 
-    // A qube that may not propose git: spooled by the receiver, refused at ingest.
+    // A qube that may not propose git: dom0 policy refuses the call…
     std::fs::write(
         env.home("untrusted").join(".gitconfig"),
         "[core]\n\tpager = evil\n",
     )
     .unwrap();
-    let (code, _, err) = propose_from(&env, "untrusted", "git", &[".gitconfig"]);
-    assert_eq!(code, 0, "the receiver spools it: {err}");
+    let (code, _, _) = propose_from(&env, "untrusted", "git", &[".gitconfig"]);
+    assert_eq!(
+        code, 4,
+        "dom0 policy must deny a proposal that is not whitelisted"
+    );
+    // …and if a policy of the user's let it through anyway, the backend refuses it at
+    // intake, audits it and empties the spool.
+    spool_flood(&env.spool, "untrusted", 1);
     let ingested = block(proxy.ingest_spool()).unwrap();
     assert_eq!(ingested, 0);
     assert!(pending(&proxy).is_empty());
@@ -436,8 +471,8 @@ fn disposable_gets_profiles_on_start() {
     let env = Env::start(
         vec![
             QubeSpec::dvm_template("dvm", "fedora"),
-            QubeSpec::disposable("disp42", "dvm"),
-            QubeSpec::app("work", "fedora"),
+            managed(QubeSpec::disposable("disp42", "dvm")),
+            managed(QubeSpec::app("work", "fedora").running()),
         ],
         EnvOptions::default(),
     );
@@ -465,6 +500,8 @@ fn disposable_gets_profiles_on_start() {
         GITCONFIG
     );
 
+    // A restart of work (the push above ran while it was running).
+    env.shutdown_qube("work");
     env.start_qube("work");
     let (success, summary) = next_job_for(&mut finished, "work");
     assert!(!success, "a conflict is not a clean apply");
@@ -511,10 +548,10 @@ fn killed_mid_push_then_restarted() {
     let mut env = Env::start(
         names
             .iter()
-            .map(|n| QubeSpec::app(n, "fedora").running())
+            .map(|n| managed(QubeSpec::app(n, "fedora").running()))
             .collect(),
         EnvOptions {
-            service_delay: Some("0.3"),
+            latency_ms: 300,
             max_parallel: 2,
             ..Default::default()
         },
@@ -526,7 +563,7 @@ fn killed_mid_push_then_restarted() {
     for n in &names {
         block(proxy.assign(n, "git", true)).unwrap();
     }
-    block(proxy.allow_proposals("q00", "git", true)).unwrap();
+    let_propose(&env, &proxy, "q00", "git");
     std::fs::write(env.home("q00").join(".gitconfig"), "[user]\n\tname = Q\n").unwrap();
     let (code, _, err) = propose_from(&env, "q00", "git", &[".gitconfig"]);
     assert_eq!(code, 0, "{err}");
@@ -587,8 +624,8 @@ fn flood_of_proposals_held_by_quota() {
     let shm = std::path::Path::new("/dev/shm");
     let mut env = Env::start(
         vec![
-            QubeSpec::app("work", "fedora").running(),
-            QubeSpec::app("flood", "fedora").running(),
+            managed(QubeSpec::app("work", "fedora").running()),
+            managed(QubeSpec::app("flood", "fedora").running()),
         ],
         EnvOptions {
             // Heavy small-file I/O: keep it in memory where there is a tmpfs.
@@ -599,7 +636,7 @@ fn flood_of_proposals_held_by_quota() {
     let (conn, proxy) = env.client();
     block(proxy.create_profile("git", "")).unwrap();
     block(proxy.put_file("git", ".gitconfig", GITCONFIG.as_bytes(), 0o644)).unwrap();
-    block(proxy.allow_proposals("work", "git", true)).unwrap();
+    let_propose(&env, &proxy, "work", "git");
     block(proxy.allow_proposals("flood", "git", true)).unwrap();
     std::fs::write(env.home("work").join(".gitconfig"), "[user]\n\tname = W\n").unwrap();
     assert_eq!(propose_from(&env, "work", "git", &[".gitconfig"]).0, 0);
@@ -683,7 +720,7 @@ pub fn spool_flood(spool: &std::path::Path, qube: &str, count: usize) {
 /// never reaches the terminal raw.
 fn hostile_input_gets_errors_not_panics() {
     let env = Env::start(
-        vec![QubeSpec::app("work", "fedora").running()],
+        vec![managed(QubeSpec::app("work", "fedora").running())],
         EnvOptions::default(),
     );
     let (_conn, proxy) = env.client();
@@ -747,7 +784,7 @@ fn hostile_input_gets_errors_not_panics() {
 
     // Terminal escapes and bidi controls in a proposal never reach the terminal raw.
     block(proxy.put_file("git", ".gitconfig", GITCONFIG.as_bytes(), 0o644)).unwrap();
-    block(proxy.allow_proposals("work", "git", true)).unwrap();
+    let_propose(&env, &proxy, "work", "git");
     let hostile = "[user]\n\tname = A\u{202e}\u{2066}lice\x1b]0;owned\x07\x1b[2J\n";
     std::fs::write(env.home("work").join(".gitconfig"), hostile).unwrap();
     let (code, _, err) = propose_from(&env, "work", "git", &[".gitconfig"]);

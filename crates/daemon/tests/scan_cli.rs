@@ -128,6 +128,7 @@ fn base_reports_removed_protections() {
     ]);
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("@@ -2,1 +2,1 @@"), "{text}");
+    assert!(text.contains("gpgsign = false"), "{text}");
 }
 
 #[test]

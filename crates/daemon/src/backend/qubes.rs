@@ -68,12 +68,22 @@ impl Backend {
         } else {
             QubesRelease::R4_2
         };
-        let props = self.admin.map_parallel(&vms, |vm| vm.properties());
+        // admin.vm.property.Get only (the shipped policy grants no GetAll): the label,
+        // and the template of the classes that have one.
+        let props = self.admin.map_parallel(&vms, |vm| {
+            let get = |name: &str| {
+                vm.property(name)
+                    .ok()
+                    .and_then(|p| p.as_name().map(str::to_owned))
+            };
+            let template = matches!(vm.class(), "AppVM" | "DispVM")
+                .then(|| get("template"))
+                .flatten();
+            (get("label"), template)
+        });
         let persist = self.admin.custom_persist_state(&vms);
         let mut qubes = Vec::with_capacity(vms.len());
-        for ((vm, props), persist) in vms.iter().zip(props).zip(persist) {
-            let props = props.unwrap_or_default();
-            let prop = |name: &str| props.get(name).and_then(|p| p.as_name()).map(str::to_owned);
+        for ((vm, (label, template)), persist) in vms.iter().zip(props).zip(persist) {
             let persist_features = persist.ok().map(|state| {
                 let mut map = BTreeMap::new();
                 if let Some(service) = state.service {
@@ -91,8 +101,8 @@ impl Backend {
                 name: vm.name().to_owned(),
                 class: vm.class().to_owned(),
                 power_state: power_state_text(vm.power_state()),
-                label: prop("label").unwrap_or_default(),
-                template: prop("template"),
+                label: label.unwrap_or_default(),
+                template,
                 persist_features,
             });
         }

@@ -21,57 +21,44 @@ use qcs_sim::world::{QubeSpec, World};
 /// something is broken (never a timing assertion).
 pub const PATIENCE: Duration = Duration::from_secs(120);
 
-/// If this process was started as a qube's service or qrexec client, runs that and
-/// exits; otherwise returns.
+/// If this process was started as a qube's service (`EXE agent …`) or as
+/// `qrexec-client-vm` (`EXE qrexec-client TARGET SERVICE+ARG`), runs that and exits;
+/// otherwise returns. The qrexec client is the simulator's (`qcs_sim::qrexec_client`):
+/// dom0 policy of the world, scripted `ask` answers, Admin API calls to the sim's
+/// qubesd, services run from the target qube's rpc directory.
 pub fn dispatch() {
+    use std::os::unix::ffi::OsStrExt;
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     match args.get(1).and_then(|a| a.to_str()) {
         Some("agent") => std::process::exit(qcs_agent::cli::agent_main(args[1..].to_vec())),
-        Some("qrexec-client") => std::process::exit(qrexec_client(&args[2..])),
+        Some("qrexec-client") => {
+            let (Some(target), Some(service)) = (args.get(2), args.get(3)) else {
+                eprintln!("usage: EXE qrexec-client TARGET SERVICE+ARG");
+                std::process::exit(2);
+            };
+            let caller = match qcs_sim::qrexec_client::Caller::from_env() {
+                Ok(caller) => caller,
+                Err(e) => {
+                    eprintln!("qrexec-client-vm: {e}");
+                    std::process::exit(2);
+                }
+            };
+            let code =
+                qcs_sim::qrexec_client::call(&caller, target.as_bytes(), service.as_bytes(), None);
+            std::process::exit(code);
+        }
         _ => {}
     }
 }
 
-/// `qrexec-client-vm TARGET SERVICE+ARG` inside the simulated world: runs the target
-/// qube's service executable with qrexec's environment (`QREXEC_REMOTE_DOMAIN`,
-/// `QREXEC_SERVICE_ARGUMENT`, `HOME`), stdin and stdout passed through.
-fn qrexec_client(args: &[std::ffi::OsString]) -> i32 {
-    let (Some(target), Some(call)) = (
-        args.first().and_then(|a| a.to_str()),
-        args.get(1).and_then(|a| a.to_str()),
-    ) else {
-        eprintln!("usage: qrexec-client-vm TARGET SERVICE+ARG");
-        return 2;
-    };
-    let (Ok(world), Ok(source)) = (
-        std::env::var("QUBES_SIM_WORLD"),
-        std::env::var("QUBES_SIM_SOURCE"),
-    ) else {
-        eprintln!("QUBES_SIM_WORLD and QUBES_SIM_SOURCE must be set");
-        return 2;
-    };
-    let target = if target == "@default" {
-        std::env::var("QCS_TEST_DEFAULT_TARGET").unwrap_or_default()
-    } else {
-        target.to_owned()
-    };
-    let (service, argument) = call.split_once('+').unwrap_or((call, ""));
-    let qube_dir = Path::new(&world).join("qubes").join(&target);
-    let rpc = qube_dir.join("rpc").join(service);
-    if target.is_empty() || !rpc.exists() {
-        eprintln!("Request refused");
-        return 126;
-    }
-    let status = Command::new(&rpc)
-        .arg(argument)
-        .env("QREXEC_REMOTE_DOMAIN", &source)
-        .env("QREXEC_SERVICE_ARGUMENT", argument)
-        .env("HOME", qube_dir.join("home"))
-        .status();
-    match status {
-        Ok(s) => s.code().unwrap_or(1),
-        Err(_) => 126,
-    }
+/// Tag of the config qube in the shipped policy.
+pub const MANAGER_TAG: &str = "qubes-config-sync-manager";
+/// Tag of the qubes the config qube may write into.
+pub const MANAGED_TAG: &str = "qubes-config-sync-managed";
+
+/// A qube the config qube manages (tagged as the shipped policy wants).
+pub fn managed(spec: QubeSpec) -> QubeSpec {
+    spec.tag(MANAGED_TAG)
 }
 
 /// A private bus: `dbus-daemon` with a throw-away configuration.
@@ -131,20 +118,12 @@ impl Drop for Bus {
 }
 
 /// What the qubes of a world need: the agent's services in each one's rpc dir.
-pub fn install_agent(
-    world_dir: &Path,
-    qube: &str,
-    spool: Option<&Path>,
-    service_delay: Option<&str>,
-) {
+pub fn install_agent(world_dir: &Path, qube: &str, spool: Option<&Path>) {
     let exe = std::env::current_exe().expect("current exe");
     let rpc = world_dir.join("qubes").join(qube).join("rpc");
     let home = world_dir.join("qubes").join(qube).join("home");
     std::fs::create_dir_all(&rpc).expect("rpc dir");
     std::fs::create_dir_all(&home).expect("home dir");
-    let delay = service_delay
-        .map(|d| format!("sleep {d}\n"))
-        .unwrap_or_default();
     for (service, command) in [
         ("qubes.ConfigApply", "apply"),
         ("qubes.ConfigSnapshot", "snapshot"),
@@ -156,7 +135,7 @@ pub fn install_agent(
             None => String::new(),
         };
         let script = format!(
-            "#!/bin/sh\n{delay}{spool_env}exec '{}' agent {command} \"$@\"\n",
+            "#!/bin/sh\n{spool_env}exec '{}' agent {command} \"$@\"\n",
             exe.display()
         );
         let path = rpc.join(service);
@@ -165,19 +144,26 @@ pub fn install_agent(
     }
 }
 
-/// The qrexec client program the backend uses: a script that logs each call (for
-/// counting) and runs the simulator's qrexec client for the config qube.
-pub fn qrexec_program(dir: &Path, world_dir: &Path, config_qube: &str) -> (PathBuf, PathBuf) {
+/// A `qrexec-client-vm` for `source`: a script that logs each call (for counting) and
+/// runs the simulator's client with the world, the calling qube, qubesd's socket and
+/// the per-call latency in its environment.
+pub fn qrexec_program(
+    dir: &Path,
+    world_dir: &Path,
+    socket: &Path,
+    source: &str,
+    latency_ms: u64,
+) -> (PathBuf, PathBuf) {
     let exe = std::env::current_exe().expect("current exe");
-    let log = dir.join("qrexec-calls.log");
-    let script = dir.join("qrexec-client-vm");
+    let log = dir.join(format!("qrexec-calls-{source}.log"));
+    let script = dir.join(format!("qrexec-client-vm-{source}"));
     std::fs::write(
         &script,
         format!(
-            "#!/bin/sh\necho \"$1 $2\" >> '{log}'\nQUBES_SIM_WORLD='{world}' QUBES_SIM_SOURCE='{source}' exec '{exe}' qrexec-client \"$@\"\n",
+            "#!/bin/sh\necho \"$1 $2\" >> '{log}'\nQUBES_SIM_WORLD='{world}' QUBES_SIM_SOURCE='{source}' QUBES_SIM_QUBESD_SOCKET='{socket}' QUBES_SIM_QREXEC_LATENCY_MS={latency_ms} exec '{exe}' qrexec-client \"$@\"\n",
             log = log.display(),
             world = world_dir.display(),
-            source = config_qube,
+            socket = socket.display(),
             exe = exe.display()
         ),
     )
@@ -202,7 +188,8 @@ pub struct Env {
 }
 
 pub struct EnvOptions {
-    pub service_delay: Option<&'static str>,
+    /// Latency of every qrexec call (service and Admin API), in milliseconds.
+    pub latency_ms: u64,
     pub max_parallel: usize,
     /// Directory to create the temporary tree in (e.g. /dev/shm for heavy I/O).
     pub tmp_in: Option<PathBuf>,
@@ -211,7 +198,7 @@ pub struct EnvOptions {
 impl Default for EnvOptions {
     fn default() -> Self {
         EnvOptions {
-            service_delay: None,
+            latency_ms: 0,
             max_parallel: 8,
             tmp_in: None,
         }
@@ -232,7 +219,24 @@ impl Env {
         let spool = dir.path().join("spool");
         let mut builder = World::builder()
             .qube(QubeSpec::template_vm("fedora").label("black"))
-            .qube(QubeSpec::app(CONFIG_QUBE, "fedora").label("gray").running());
+            .qube(
+                QubeSpec::app(CONFIG_QUBE, "fedora")
+                    .label("gray")
+                    .tag(MANAGER_TAG)
+                    .running(),
+            )
+            .policy_file(
+                "70-config-sync.policy",
+                include_str!("../../../../policy/policy.d/70-config-sync.policy"),
+            )
+            .policy_file(
+                "80-config-sync-default.policy",
+                include_str!("../../../../policy/policy.d/80-config-sync-default.policy"),
+            )
+            .policy_file(
+                "include/config-sync-admin-write",
+                include_str!("../../../../policy/policy.d/include/config-sync-admin-write"),
+            );
         let mut names = vec![CONFIG_QUBE.to_owned()];
         for spec in qubes {
             builder = builder.qube(spec);
@@ -244,12 +248,19 @@ impl Env {
             }
         }
         for name in &names {
-            install_agent(&world_dir, name, Some(&spool), options.service_delay);
+            install_agent(&world_dir, name, Some(&spool));
         }
         let server = qcs_sim::Server::start_world(world, &dir.path().join("qubesd.sock"))
             .expect("start sim qubesd");
         let bus = Bus::start(dir.path());
-        let (qrexec, calls_log) = qrexec_program(dir.path(), &world_dir, CONFIG_QUBE);
+        let socket = dir.path().join("qubesd.sock");
+        let (qrexec, calls_log) = qrexec_program(
+            dir.path(),
+            &world_dir,
+            &socket,
+            CONFIG_QUBE,
+            options.latency_ms,
+        );
         let mut env = Env {
             store: dir.path().join("store.sqlite"),
             world_dir,
@@ -282,8 +293,8 @@ impl Env {
             .arg(&self.store)
             .arg("--spool")
             .arg(&self.spool)
-            .arg("--admin-socket")
-            .arg(self.socket())
+            .arg("--admin-qrexec")
+            .arg(&self.qrexec)
             .arg("--qrexec-program")
             .arg(&self.qrexec)
             .arg("--max-parallel")
@@ -292,7 +303,6 @@ impl Env {
             .arg(&self.config_qube)
             .arg("--bus-address")
             .arg(&self.bus.address)
-            .env("QCS_TEST_DEFAULT_TARGET", &self.config_qube)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -361,7 +371,9 @@ impl Env {
         let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
         if let Ok(text) = std::fs::read_to_string(&self.calls_log) {
             for line in text.lines() {
-                if let Some((qube, call)) = line.split_once(' ') {
+                if let Some((qube, call)) = line.split_once(' ')
+                    && call.starts_with("qubes.Config")
+                {
                     map.entry(qube.to_owned())
                         .or_default()
                         .push(call.to_owned());
@@ -369,6 +381,27 @@ impl Env {
             }
         }
         map
+    }
+
+    /// Installs the policy the backend generates from its store in the world's dom0
+    /// (as a user does with `qvm-config-sync policy print` in dom0).
+    pub fn install_generated_policy(&self, proxy: &ConfigSyncProxy<'static>) {
+        let text = zbus::block_on(proxy.generate_policy()).expect("GeneratePolicy");
+        std::fs::write(
+            self.world_dir
+                .join("policy")
+                .join("50-config-sync-profiles.policy"),
+            text,
+        )
+        .expect("install the generated policy");
+    }
+
+    /// Answers dom0's `ask` prompt for `SERVICE+ARG SOURCE TARGET` (as the user would).
+    pub fn answer_ask(&self, key: &str, answer: &str) {
+        let mut answers =
+            qcs_sim::qrexec_client::AskAnswers::load(&self.world_dir).expect("asks.json");
+        answers.0.insert(key.to_owned(), answer.to_owned());
+        answers.save(&self.world_dir).expect("save asks.json");
     }
 
     pub fn clear_calls(&self) {
@@ -380,6 +413,15 @@ impl Env {
         let app = qubesadmin::Qubes::new(qubesadmin::SocketTransport::new(self.socket()));
         app.qubesd_call(name, "admin.vm.Start", "", b"")
             .expect("admin.vm.Start");
+    }
+}
+
+impl Env {
+    /// Shuts a qube down in the simulator through the Admin API.
+    pub fn shutdown_qube(&self, name: &str) {
+        let app = qubesadmin::Qubes::new(qubesadmin::SocketTransport::new(self.socket()));
+        app.qubesd_call(name, "admin.vm.Shutdown", "", b"")
+            .expect("admin.vm.Shutdown");
     }
 }
 

@@ -176,9 +176,14 @@ pub fn diff(old: &[u8], new: &[u8]) -> FileDiff {
 
     let mut hunks = Vec::with_capacity(blocks.len());
     for (i, (o, n)) in blocks.iter().enumerate() {
-        let prev_old_end = if i == 0 { 0 } else { blocks[i - 1].0.end };
+        // Context never repeats lines: it starts after the previous hunk's trailing
+        // context and stops before the next change.
+        let prev_context_end = match i {
+            0 => 0,
+            _ => (blocks[i - 1].0.end + CONTEXT_LINES).min(o.start),
+        };
         let next_old_start = blocks.get(i + 1).map_or(old_lines.len(), |b| b.0.start);
-        let ctx_start = o.start.saturating_sub(CONTEXT_LINES).max(prev_old_end);
+        let ctx_start = o.start.saturating_sub(CONTEXT_LINES).max(prev_context_end);
         let ctx_end = (o.end + CONTEXT_LINES).min(next_old_start);
         let mk = |range: Range<usize>, lines: &[&[u8]]| -> Vec<DiffLine> {
             range

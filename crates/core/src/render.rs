@@ -323,6 +323,15 @@ pub fn render_file(content: &[u8], findings: &[Finding]) -> Vec<RenderedLine> {
         .collect()
 }
 
+/// `start,count` as in unified diffs: an empty range names the line before it.
+fn header_range(range: &std::ops::Range<usize>) -> String {
+    if range.is_empty() {
+        format!("{},0", range.start)
+    } else {
+        format!("{},{}", range.start + 1, range.len())
+    }
+}
+
 /// Renders a diff: per hunk a header, context, removed and added lines with their
 /// word-level changes, and finding anchors (base-side findings on removed lines).
 pub fn render_diff(diff: &FileDiff, findings: &[Finding]) -> Vec<RenderedLine> {
@@ -335,11 +344,9 @@ pub fn render_diff(diff: &FileDiff, findings: &[Finding]) -> Vec<RenderedLine> {
             new_number: Some(h.new_range.start + 1),
             segments: vec![Segment::Text {
                 text: format!(
-                    "@@ -{},{} +{},{} @@",
-                    h.old_range.start + 1,
-                    h.old_range.len(),
-                    h.new_range.start + 1,
-                    h.new_range.len()
+                    "@@ -{} +{} @@",
+                    header_range(&h.old_range),
+                    header_range(&h.new_range)
                 ),
                 changed: false,
             }],

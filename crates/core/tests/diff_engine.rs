@@ -126,6 +126,33 @@ fn context_is_bounded_and_does_not_cross_hunks() {
 }
 
 #[test]
+fn context_of_neighbouring_hunks_does_not_repeat_lines() {
+    let old: Vec<u8> = (0..12)
+        .flat_map(|i| format!("l{i}\n").into_bytes())
+        .collect();
+    let new = String::from_utf8(old.clone())
+        .unwrap()
+        .replace("l2\n", "L2\n")
+        .replace("l7\n", "L7\n");
+    let d = diff::diff(&old, new.as_bytes());
+    assert_eq!(d.hunks.len(), 2);
+    let numbers = |h: &diff::Hunk| -> Vec<usize> {
+        h.context_before
+            .iter()
+            .chain(&h.removed)
+            .chain(&h.context_after)
+            .map(|l| l.number)
+            .collect()
+    };
+    let mut all = numbers(&d.hunks[0]);
+    all.extend(numbers(&d.hunks[1]));
+    let mut dedup = all.clone();
+    dedup.dedup();
+    assert_eq!(all, dedup, "a line is shown twice");
+    assert_eq!(all, (1..=11).collect::<Vec<_>>());
+}
+
+#[test]
 fn foreign_diff_or_unknown_hunk_is_refused() {
     let d = diff::diff(b"a\nb\n", b"a\nc\n");
     let other = diff::diff(b"a\nx\n", b"a\ny\n");

@@ -750,6 +750,45 @@ impl Engine {
                 .any(|g| glob::matches(g, path))
     }
 
+    /// Scans the files of one proposal (or push) together: each like [`Engine::scan`],
+    /// then an include (`git.include`, `ssh.include`) whose every target is another
+    /// file of the same proposal drops from critical/high to high/medium, since that
+    /// content is reviewed alongside. Returns the findings per input, in order.
+    pub fn scan_proposal(&self, files: &[ScanInput<'_>]) -> Vec<Vec<Finding>> {
+        let paths: std::collections::HashSet<&str> = files.iter().map(|f| f.path).collect();
+        files
+            .iter()
+            .map(|file| {
+                let mut findings = self.scan(file);
+                let includes_reviewed = |line: u32| -> bool {
+                    let targets = include_targets(file, line);
+                    !targets.is_empty()
+                        && targets
+                            .iter()
+                            .all(|t| t.as_deref().is_some_and(|t| paths.contains(t)))
+                };
+                for f in &mut findings {
+                    let lowered = match f.rule.as_str() {
+                        "git.include" | "ssh.include" if f.side == Side::Proposed => {
+                            f.line.is_some_and(&includes_reviewed)
+                        }
+                        _ => false,
+                    };
+                    if lowered {
+                        f.severity = match f.severity {
+                            Severity::Critical => Severity::High,
+                            _ => Severity::Medium,
+                        };
+                        f.message
+                            .push_str(" (the included file is part of this proposal)");
+                    }
+                }
+                findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.line.cmp(&b.line)));
+                findings
+            })
+            .collect()
+    }
+
     /// Scans one proposed file; findings are sorted by severity (worst first),
     /// then by line.
     pub fn scan(&self, input: &ScanInput<'_>) -> Vec<Finding> {
@@ -884,6 +923,51 @@ impl Engine {
         findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.line.cmp(&b.line)));
         findings
     }
+}
+
+/// Home-relative targets of the include setting on `line` of a git config or
+/// ssh_config; `None` for a target that cannot be resolved (absolute outside a
+/// home, a glob, a variable).
+fn include_targets(file: &ScanInput<'_>, line: u32) -> Vec<Option<String>> {
+    let dir = file.path.rsplit_once('/').map_or("", |(d, _)| d);
+    let resolve = |raw: &str, relative_to: &str| -> Option<String> {
+        if raw.contains(['*', '?', '[', '$', '%']) || raw.split('/').any(|c| c == "..") {
+            return None;
+        }
+        let rel = if let Some(r) = raw.strip_prefix("~/") {
+            r.to_string()
+        } else if let Some(rest) = raw.strip_prefix("/home/") {
+            rest.split_once('/')?.1.to_string()
+        } else if raw.starts_with('/') || raw.starts_with('~') {
+            return None;
+        } else if relative_to.is_empty() {
+            raw.to_string()
+        } else {
+            format!("{relative_to}/{raw}")
+        };
+        Some(rel.trim_start_matches("./").to_string())
+    };
+    let Ok(text) = std::str::from_utf8(file.content) else {
+        return Vec::new();
+    };
+    if let Ok(entries) = gitconfig::parse(file.content)
+        && let Some(e) = entries.iter().find(|e| {
+            e.line == line
+                && e.name == "path"
+                && matches!(e.section.as_str(), "include" | "includeif")
+        })
+    {
+        return vec![e.value.as_deref().and_then(|v| resolve(v, dir))];
+    }
+    if let Ok(entries) = sshconfig::parse(text.as_bytes())
+        && let Some(e) = entries
+            .iter()
+            .find(|e| e.line == line && e.keyword == "include")
+    {
+        // Relative ssh includes are relative to ~/.ssh.
+        return e.args.iter().map(|a| resolve(a, ".ssh")).collect();
+    }
+    Vec::new()
 }
 
 /// Scans with the shipped rules.

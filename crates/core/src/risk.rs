@@ -751,11 +751,15 @@ impl Engine {
     }
 
     /// Scans the files of one proposal (or push) together: each like [`Engine::scan`],
-    /// then an include (`git.include`, `ssh.include`) whose every target is another
-    /// file of the same proposal drops from critical/high to high/medium, since that
-    /// content is reviewed alongside. Returns the findings per input, in order.
+    /// then two cross-file adjustments. An include (`git.include`, `ssh.include`) whose
+    /// every target is another file of the same proposal drops from critical/high to
+    /// high/medium, since that content is reviewed alongside. A git diff, filter or
+    /// merge driver that a global attributes file of the proposal maps to every file
+    /// (`* filter=x`) becomes critical: it then runs in every repository.
+    /// Returns the findings per input, in order.
     pub fn scan_proposal(&self, files: &[ScanInput<'_>]) -> Vec<Vec<Finding>> {
         let paths: std::collections::HashSet<&str> = files.iter().map(|f| f.path).collect();
+        let broad_drivers = self.broad_attribute_drivers(files);
         files
             .iter()
             .map(|file| {
@@ -768,6 +772,21 @@ impl Engine {
                             .all(|t| t.as_deref().is_some_and(|t| paths.contains(t)))
                 };
                 for f in &mut findings {
+                    let driver_kind = match f.rule.as_str() {
+                        "git.diff.driver" => Some("diff"),
+                        "git.filter.driver" => Some("filter"),
+                        "git.merge.driver" => Some("merge"),
+                        _ => None,
+                    };
+                    if let (Some(kind), Some(line), Side::Proposed) = (driver_kind, f.line, f.side)
+                        && let Some(name) = git_subsection_at(file, line)
+                        && broad_drivers.contains(&(kind, name.clone()))
+                    {
+                        f.severity = Severity::Critical;
+                        f.message.push_str(&format!(
+                            " (an attributes file of this proposal selects {kind}={name} for every file)"
+                        ));
+                    }
                     let lowered = match f.rule.as_str() {
                         "git.include" | "ssh.include" if f.side == Side::Proposed => {
                             f.line.is_some_and(&includes_reviewed)
@@ -923,6 +942,51 @@ impl Engine {
         findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.line.cmp(&b.line)));
         findings
     }
+}
+
+impl Engine {
+    /// `(kind, driver)` pairs that a git attributes file among `files` selects for
+    /// every path (`*`, `**`, `**/*`, `*.*` patterns).
+    fn broad_attribute_drivers(
+        &self,
+        files: &[ScanInput<'_>],
+    ) -> std::collections::HashSet<(&'static str, String)> {
+        let mut drivers = std::collections::HashSet::new();
+        for f in files {
+            if self.filetype_of(f.path) != Some("git-attributes") {
+                continue;
+            }
+            let text = String::from_utf8_lossy(f.content);
+            for line in text.lines() {
+                let mut words = line.split_whitespace();
+                let Some(pattern) = words.next() else {
+                    continue;
+                };
+                if !matches!(pattern, "*" | "**" | "**/*" | "*.*" | "/*" | "/**") {
+                    continue;
+                }
+                for attr in words {
+                    for kind in ["diff", "filter", "merge"] {
+                        if let Some(name) =
+                            attr.strip_prefix(kind).and_then(|r| r.strip_prefix('='))
+                        {
+                            drivers.insert((kind, name.to_string()));
+                        }
+                    }
+                }
+            }
+        }
+        drivers
+    }
+}
+
+/// The subsection of the git setting on `line` (the driver name of `diff.<name>.*`).
+fn git_subsection_at(file: &ScanInput<'_>, line: u32) -> Option<String> {
+    gitconfig::parse(file.content)
+        .ok()?
+        .into_iter()
+        .find(|e| e.line == line)?
+        .subsection
 }
 
 /// Home-relative targets of the include setting on `line` of a git config or

@@ -641,3 +641,34 @@ fn includes_of_files_in_the_same_proposal_are_lowered() {
     assert_eq!(inc[0].severity, Severity::High);
     assert_eq!(inc[1].severity, Severity::Critical);
 }
+
+#[test]
+fn drivers_selected_for_every_file_by_the_proposal_become_critical() {
+    let engine = Engine::load_default();
+    let input = |path, content: &'static str| ScanInput {
+        path,
+        content: content.as_bytes(),
+        base: None,
+        mode: None,
+        kind: FileKind::Regular,
+    };
+    let config = "[diff \"x\"]\n\ttextconv = sh -c evil\n";
+    let with = engine.scan_proposal(&[
+        input(".gitconfig", config),
+        input(".config/git/attributes", "* diff=x\n"),
+    ]);
+    let d = with[0]
+        .iter()
+        .find(|f| f.rule == "git.diff.driver")
+        .unwrap();
+    assert_eq!(d.severity, Severity::Critical);
+    let narrow = engine.scan_proposal(&[
+        input(".gitconfig", config),
+        input(".config/git/attributes", "*.pdf diff=x\n"),
+    ]);
+    let d = narrow[0]
+        .iter()
+        .find(|f| f.rule == "git.diff.driver")
+        .unwrap();
+    assert_eq!(d.severity, Severity::High);
+}

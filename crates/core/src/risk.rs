@@ -846,7 +846,7 @@ impl Engine {
             let first_of_rule = findings.len();
             // Beyond MAX_FINDINGS_PER_RULE a rule's findings are summarised in one,
             // at the worst severity seen: bounded memory and a reviewable list.
-            let mut overflow: Option<(usize, Severity, Option<u32>)> = None;
+            let mut overflow: Option<(usize, Severity, Option<u32>, Side, Change)> = None;
             let mut emit = |hit: Hit, side: Side, change: Change, doc: Option<&Doc<'_>>| {
                 if !rule.on.contains(&change) {
                     return;
@@ -858,7 +858,7 @@ impl Engine {
                     .map(|e| e.to)
                     .fold(rule.severity, Severity::max);
                 if findings.len() - first_of_rule >= MAX_FINDINGS_PER_RULE {
-                    let o = overflow.get_or_insert((0, severity, hit.line));
+                    let o = overflow.get_or_insert((0, severity, hit.line, side, change));
                     o.0 += 1;
                     o.1 = o.1.max(severity);
                     return;
@@ -920,13 +920,13 @@ impl Engine {
                     }
                 }
             }
-            if let Some((count, severity, first_line)) = overflow {
+            if let Some((count, severity, first_line, side, change)) = overflow {
                 let plural = if count == 1 { "" } else { "s" };
                 findings.push(Finding {
                     rule: rule.id.clone(),
                     severity,
-                    side: Side::Proposed,
-                    change: Change::Changed,
+                    side,
+                    change,
                     line: None,
                     span: None,
                     message: format!(

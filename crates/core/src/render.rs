@@ -301,8 +301,9 @@ fn line_segments(line: &[u8], changed: &[ChangedSpan], is_last: bool) -> Vec<Seg
     segments
 }
 
-/// Renders a whole file (every line as context), with anchors for findings on
-/// the proposed side and file-level findings (no line) on a first marker line.
+/// Renders a whole file (every line as context), with anchors for the findings
+/// on the proposed side. File-level findings (no line) have no anchor: the review
+/// pane lists them above the file.
 pub fn render_file(content: &[u8], findings: &[Finding]) -> Vec<RenderedLine> {
     let lines = crate::diff::split_lines(content);
     let count = lines.len();

@@ -442,7 +442,7 @@ fn propose_through_qrexec_then_accept() {
     );
     // …and if a policy of the user's let it through anyway, the backend refuses it at
     // intake, audits it and empties the spool.
-    spool_flood(&env.spool, "untrusted", 1);
+    support::spool_flood(&env.spool, "untrusted", 1);
     let ingested = block(proxy.ingest_spool()).unwrap();
     assert_eq!(ingested, 0);
     assert!(pending(&proxy).is_empty());
@@ -647,7 +647,7 @@ fn flood_of_proposals_held_by_quota() {
     drop(proxy);
     drop(conn);
 
-    spool_flood(&env.spool, "flood", FLOOD);
+    support::spool_flood(&env.spool, "flood", FLOOD);
     env.start_daemon();
     let (_conn, proxy) = env.client();
     let list = pending(&proxy);
@@ -672,48 +672,6 @@ fn flood_of_proposals_held_by_quota() {
         .filter(|e| e.action == "proposal-refused" && e.qube.as_deref() == Some("flood"))
         .count();
     assert!(refused >= 9_000, "refusals not audited ({refused})");
-}
-
-/// Writes `count` distinct proposals from `qube` into the spool in the receiver's
-/// format (`qcs_protocol::SpooledProposal`, one file each), as if they had arrived while
-/// the backend was down with the spool quota lifted.
-pub fn spool_flood(spool: &std::path::Path, qube: &str, count: usize) {
-    use qcs_protocol::{
-        Content, ObservedMode, ProposalId, ProposeRequest, ProposedFile, SpooledProposal, Version,
-    };
-    let dir = spool.join(qube);
-    std::fs::create_dir_all(&dir).unwrap();
-    let source = qcs_protocol::validate_vm_name(qube).unwrap();
-    let profile = qcs_protocol::profile::validate_profile_id("git").unwrap();
-    for i in 0..count {
-        let bytes = format!("[user]\n\tname = flood {i}\n").into_bytes();
-        let content = Content::new(bytes).unwrap();
-        let id = format!("{i:020}-1");
-        let record = SpooledProposal {
-            version: Version,
-            proposal_id: ProposalId::parse(&id).unwrap(),
-            source_qube: source.clone(),
-            profile: profile.clone(),
-            received_unix: 1,
-            request: ProposeRequest {
-                version: Version,
-                profile: profile.clone(),
-                files: vec![ProposedFile {
-                    path: qcs_protocol::path::validate_relative_path(".gitconfig").unwrap(),
-                    mode: ObservedMode::new(0o644),
-                    sha256: content.sha256(),
-                    content,
-                    base_sha256: None,
-                }],
-                note: None,
-            },
-        };
-        std::fs::write(
-            dir.join(format!("{id}.json")),
-            qcs_protocol::to_json(&record),
-        )
-        .unwrap();
-    }
 }
 
 /// Hostile or wrong input through D-Bus gets typed errors, never a crash; hostile content

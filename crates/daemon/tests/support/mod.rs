@@ -499,3 +499,56 @@ pub fn run_all(tests: &[(&str, fn())]) -> std::process::ExitCode {
         std::process::ExitCode::FAILURE
     }
 }
+
+/// Writes `count` distinct proposals from `qube` into the spool in the receiver's
+/// format (`qcs_protocol::SpooledProposal`, one file each), as if they had arrived while
+/// the backend was down with the spool quota lifted.
+pub fn spool_flood(spool: &std::path::Path, qube: &str, count: usize) {
+    spool_flood_profile(spool, qube, "git", ".gitconfig", count);
+}
+
+/// [`spool_flood`] for any profile and path.
+pub fn spool_flood_profile(
+    spool: &std::path::Path,
+    qube: &str,
+    profile: &str,
+    path: &str,
+    count: usize,
+) {
+    use qcs_protocol::{
+        Content, ObservedMode, ProposalId, ProposeRequest, ProposedFile, SpooledProposal, Version,
+    };
+    let dir = spool.join(qube);
+    std::fs::create_dir_all(&dir).expect("flood setup");
+    let source = qcs_protocol::validate_vm_name(qube).expect("flood setup");
+    let profile = qcs_protocol::profile::validate_profile_id(profile).expect("flood setup");
+    for i in 0..count {
+        let bytes = format!("[user]\n\tname = flood {i}\n").into_bytes();
+        let content = Content::new(bytes).expect("flood setup");
+        let id = format!("{i:020}-1");
+        let record = SpooledProposal {
+            version: Version,
+            proposal_id: ProposalId::parse(&id).expect("flood setup"),
+            source_qube: source.clone(),
+            profile: profile.clone(),
+            received_unix: 1,
+            request: ProposeRequest {
+                version: Version,
+                profile: profile.clone(),
+                files: vec![ProposedFile {
+                    path: qcs_protocol::path::validate_relative_path(path).expect("flood setup"),
+                    mode: ObservedMode::new(0o644),
+                    sha256: content.sha256(),
+                    content,
+                    base_sha256: None,
+                }],
+                note: None,
+            },
+        };
+        std::fs::write(
+            dir.join(format!("{id}.json")),
+            qcs_protocol::to_json(&record),
+        )
+        .expect("flood setup");
+    }
+}

@@ -53,6 +53,7 @@ MSGMERGE ?= msgmerge
 APP_ID := org.qubes.ConfigSync
 DOMAIN := qubes-config-sync
 LINGUAS := $(shell sed -e 's/\#.*//' po/LINGUAS)
+POT ?= po/$(DOMAIN).pot
 
 MANAGER_BINS := qubes-config-sync qubes-config-syncd qvm-config-sync
 AGENT_BINS := qubes-config-agent qubes-config-propose
@@ -157,10 +158,10 @@ pot:
 		--package-name=$(DOMAIN) \
 		--package-version=$$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1) \
 		--msgid-bugs-address=https://github.com/QubesOS/qubes-config-sync/issues \
-		--sort-by-file -f po/POTFILES.in -o po/$(DOMAIN).pot
+		--sort-by-file -f po/POTFILES.in -o $(POT)
 
 update-po: pot
-	for l in $(LINGUAS); do $(MSGMERGE) --update --backup=none --previous po/$$l.po po/$(DOMAIN).pot || exit 1; done
+	for l in $(LINGUAS); do $(MSGMERGE) --update --backup=none --previous po/$$l.po $(POT) || exit 1; done
 
 check-data: data
 	desktop-file-validate $(GEN_DIR)/$(APP_ID).desktop

@@ -114,6 +114,14 @@ impl PyQubes {
         }
     }
 
+    /// Listens to `admin.Events` (every visible qube for `dest="dom0"`, else one
+    /// qube's events). With `reconnect` (the default) a lost connection is
+    /// retried after 1 s and announced by a new `connection-established` event.
+    #[pyo3(signature = (dest = "dom0".to_owned(), *, reconnect = true))]
+    fn events(&self, dest: String, reconnect: bool) -> crate::events::EventStream {
+        crate::events::EventStream::open(&self.app, dest, reconnect)
+    }
+
     /// One raw Admin API call (as `qubesadmin`'s `qubesd_call`): the reply data.
     #[pyo3(signature = (dest, method, arg = None, payload = None))]
     fn qubesd_call<'py>(

@@ -17,6 +17,7 @@ use pyo3::prelude::*;
 mod admin;
 mod backend;
 mod errors;
+mod events;
 mod review;
 
 /// qubes-config-sync for Python: Admin API client in the shape of `qubesadmin`,
@@ -29,5 +30,6 @@ fn qubes_config_sync(module: &Bound<'_, PyModule>) -> PyResult<()> {
     admin::register(module)?;
     review::register(module)?;
     backend::register(module)?;
+    events::register(module)?;
     Ok(())
 }

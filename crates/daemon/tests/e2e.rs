@@ -29,6 +29,10 @@ fn main() -> std::process::ExitCode {
         ),
         ("full_review_flow", full_review_flow),
         (
+            "rollback_to_an_earlier_generation",
+            rollback_to_an_earlier_generation,
+        ),
+        (
             "propose_through_qrexec_then_accept",
             propose_through_qrexec_then_accept,
         ),
@@ -605,6 +609,21 @@ fn killed_mid_push_then_restarted() {
             );
         }
     }
+    // A job can be cancelled: the qubes not started yet are skipped, nothing is lost.
+    let mut finished = block(proxy.receive_job_finished()).unwrap();
+    let job = block(proxy.execute_plan(&p.plan_id)).unwrap();
+    block(proxy.cancel_job(job)).unwrap();
+    let (success, summary) = wait_job(&mut finished, job);
+    assert!(!success && summary.cancelled, "{summary:?}");
+    assert!(
+        summary
+            .qubes
+            .iter()
+            .flat_map(|q| &q.files)
+            .any(|f| f.outcome == "skipped"),
+        "{summary:?}"
+    );
+    let p = plan(&proxy, &[], &[]);
     let (success, summary) = execute(&proxy, &p);
     assert!(success, "{summary:?}");
     for n in &names {
@@ -614,6 +633,53 @@ fn killed_mid_push_then_restarted() {
         );
         assert_eq!(sync_state(&proxy, n, "git"), SyncState::InSync);
     }
+}
+
+/// Rollback of a qube × profile to an earlier generation: the older files are written
+/// (base = what we pushed), audited; a file changed in the qube is a conflict, kept.
+fn rollback_to_an_earlier_generation() {
+    let env = Env::start(
+        vec![managed(QubeSpec::app("work", "fedora").running())],
+        EnvOptions::default(),
+    );
+    let (_conn, proxy) = env.client();
+    block(proxy.create_profile("git", "")).unwrap();
+    let g1 = block(proxy.put_file("git", ".gitconfig", GITCONFIG.as_bytes(), 0o644)).unwrap();
+    block(proxy.assign("work", "git", true)).unwrap();
+    assert!(execute(&proxy, &plan(&proxy, &["work"], &[])).0);
+    let v2 = GITCONFIG.replace("rebase = true", "rebase = false");
+    block(proxy.put_file("git", ".gitconfig", v2.as_bytes(), 0o644)).unwrap();
+    assert!(execute(&proxy, &plan(&proxy, &["work"], &[])).0);
+    let file = env.home("work").join(".gitconfig");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), v2);
+
+    let (code, out, err) = env.cli(&["rollback", "work", "git", &g1.to_string()]);
+    assert_eq!(code, 0, "{out} {err}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), GITCONFIG);
+    // The store still has v2: the qube is behind it now.
+    assert_eq!(sync_state(&proxy, "work", "git"), SyncState::Outdated);
+    let audit: qcs_daemon::client::types::AuditView =
+        serde_json::from_str(&block(proxy.audit_log(0, 1000)).unwrap()).unwrap();
+    assert!(
+        audit
+            .entries
+            .iter()
+            .any(|e| e.action == "rollback" && e.generation == Some(g1))
+    );
+
+    // Changed in the qube since: a rollback does not overwrite it.
+    std::fs::write(&file, "mine\n").unwrap();
+    let mut finished = block(proxy.receive_job_finished()).unwrap();
+    let job = block(proxy.rollback("work", "git", g1)).unwrap();
+    let (success, summary) = wait_job(&mut finished, job);
+    assert!(!success);
+    assert_eq!(summary.qubes[0].files[0].outcome, "conflict", "{summary:?}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "mine\n");
+    // A generation that does not exist is an error.
+    assert!(matches!(
+        block(proxy.rollback("work", "git", 99)),
+        Err(ApiError::NotFound(_))
+    ));
 }
 
 /// 10 000 proposals from one qube (spooled while the backend was down): the store keeps

@@ -147,27 +147,36 @@ impl Backend {
                 .into_iter()
                 .map(|f| f.path)
                 .collect();
-            if paths.is_empty() {
-                continue;
-            }
-            let request = SnapshotRequest {
-                version: Version,
-                profile: profile.clone(),
-                paths,
-            };
-            let reply: SnapshotReply =
-                self.services
-                    .call(qube, service::SNAPSHOT, profile, &request)?;
-            let entries = plan::snapshot_map(&reply.entries);
-            let seen: Vec<_> = reply
-                .entries
-                .iter()
-                .map(|e| (e.path.clone(), seen_from(&Actual::from_snapshot(&e.state))))
-                .collect();
-            self.store().record_snapshot(qube, &seen)?;
-            map.extend(entries);
+            map.extend(self.snapshot_of(qube, profile, paths)?);
         }
         Ok(map)
+    }
+
+    /// One `qubes.ConfigSnapshot+P` of `paths`; records what it saw.
+    fn snapshot_of(
+        &self,
+        qube: &str,
+        profile: &ProfileId,
+        paths: Vec<qcs_protocol::RelativePath>,
+    ) -> Result<BTreeMap<String, Actual>> {
+        if paths.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let request = SnapshotRequest {
+            version: Version,
+            profile: profile.clone(),
+            paths,
+        };
+        let reply: SnapshotReply =
+            self.services
+                .call(qube, service::SNAPSHOT, profile, &request)?;
+        let seen: Vec<_> = reply
+            .entries
+            .iter()
+            .map(|e| (e.path.clone(), seen_from(&Actual::from_snapshot(&e.state))))
+            .collect();
+        self.store().record_snapshot(qube, &seen)?;
+        Ok(plan::snapshot_map(&reply.entries))
     }
 
     fn plan_one(
@@ -474,13 +483,13 @@ impl Backend {
         Ok(self.services.call(qube, service::APPLY, profile, request)?)
     }
 
-    /// Starts a job writing `profile` as at `generation` into `qube`. The base of each
-    /// file is what we last pushed there, so a file changed in the qube is a conflict.
+    /// Starts a job writing `profile` as at `generation` into `qube`. The qube is
+    /// snapshotted first and planned like a push: a file is written only if it is what we
+    /// last pushed there (or absent and never pushed), so a local change is a conflict.
     pub fn rollback(self: &Arc<Self>, qube: &str, profile: &str, generation: u64) -> Result<u64> {
         let profile_id = views::profile_id(profile)?;
-        let plan = {
+        let (files, states) = {
             let store = self.store();
-            let files = store.files_at_generation(profile, generation)?;
             let current = store.profile(profile)?.ok_or_else(|| {
                 BackendError::NotFound(format!("profile {profile} does not exist"))
             })?;
@@ -490,49 +499,48 @@ impl Backend {
                     current.generation
                 )));
             }
-            let states = store.qube_file_states(qube)?;
-            let mut input = plan::QubeInput {
-                qube: qube.to_owned(),
-                ..Default::default()
-            };
-            for file in files {
-                let path = file.path.to_string();
-                let pushed = states
-                    .iter()
-                    .find(|s| s.path == file.path)
-                    .and_then(|s| s.pushed.clone());
-                // The planner's "current" is what we last wrote: the agent checks it.
-                let actual = match &pushed {
-                    Some(p) => Actual::Regular {
-                        sha256: p.sha256.clone(),
-                        mode: p.mode.bits(),
+            (
+                store.files_at_generation(profile, generation)?,
+                store.qube_file_states(qube)?,
+            )
+        };
+        let snapshot = self.snapshot_of(
+            qube,
+            &profile_id,
+            files.iter().map(|f| f.path.clone()).collect(),
+        )?;
+        let mut input = plan::QubeInput {
+            qube: qube.to_owned(),
+            snapshot,
+            ..Default::default()
+        };
+        for file in files {
+            let path = file.path.to_string();
+            if let Some(p) = states
+                .iter()
+                .find(|s| s.path == file.path)
+                .and_then(|s| s.pushed.clone())
+            {
+                input.last_pushed.insert(
+                    path.clone(),
+                    plan::LastPushed {
+                        sha256: p.sha256,
+                        mode: p.mode,
+                        generation: p.generation,
                         content: None,
                     },
-                    None => Actual::Absent,
-                };
-                if let Some(p) = pushed {
-                    input.last_pushed.insert(
-                        path.clone(),
-                        plan::LastPushed {
-                            sha256: p.sha256,
-                            mode: p.mode,
-                            generation: p.generation,
-                            content: None,
-                        },
-                    );
-                }
-                input.snapshot.insert(path.clone(), actual);
-                input.desired.push(plan::DesiredFile {
-                    profile: profile_id.clone(),
-                    path,
-                    content: file.bytes,
-                    sha256: file.sha256,
-                    mode: file.mode,
-                    generation,
-                });
+                );
             }
-            plan::plan_qube(&input, &BTreeSet::new())
-        };
+            input.desired.push(plan::DesiredFile {
+                profile: profile_id.clone(),
+                path,
+                content: file.bytes,
+                sha256: file.sha256,
+                mode: file.mode,
+                generation,
+            });
+        }
+        let plan = plan::plan_qube(&input, &BTreeSet::new());
         Ok(self.start_job(JobKind::Rollback, vec![plan]))
     }
 

@@ -568,7 +568,6 @@ fn print_plan(
 
 /// Waits for `JobFinished` of `job`, showing progress; returns the summary.
 async fn follow_job(
-    proxy: &ConfigSyncProxy<'static>,
     mut progress: crate::client::JobProgressStream,
     mut finished: crate::client::JobFinishedStream,
     job: u64,
@@ -581,7 +580,6 @@ async fn follow_job(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} qubes {msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let _ = proxy;
     loop {
         let next = futures_lite::future::or(async { progress.next().await.map(Ok) }, async {
             finished.next().await.map(Err)
@@ -694,7 +692,7 @@ pub async fn push(
     let progress = proxy.receive_job_progress().await?;
     let finished = proxy.receive_job_finished().await?;
     let job = proxy.execute_plan(&plan.plan_id).await?;
-    let (success, summary) = follow_job(&proxy, progress, finished, job).await?;
+    let (success, summary) = follow_job(progress, finished, job).await?;
     print_summary(out, &summary, opts)?;
     Ok(job_success_code(success && conflicts == 0))
 }
@@ -720,7 +718,7 @@ pub async fn rollback(
     let progress = proxy.receive_job_progress().await?;
     let finished = proxy.receive_job_finished().await?;
     let job = proxy.rollback(qube, profile, generation).await?;
-    let (success, summary) = follow_job(&proxy, progress, finished, job).await?;
+    let (success, summary) = follow_job(progress, finished, job).await?;
     print_summary(out, &summary, opts)?;
     Ok(job_success_code(success))
 }

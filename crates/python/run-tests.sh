@@ -37,6 +37,10 @@ if ! "$venv/bin/python" -m pip show maturin 2>/dev/null | grep -qx "Version: $MA
         "maturin==$MATURIN_VERSION" "pytest==$PYTEST_VERSION"
 fi
 
+# One interpreter for every build of pyo3 (maturin's and cargo test's), so neither
+# invalidates the other's build.
+export PYO3_PYTHON="$venv/bin/python"
+
 log "building the binaries the tests start"
 (cd "$repo" && CARGO_TARGET_DIR="$target" cargo build --quiet -p qcs-sim -p qcs-daemon -p qcs-agent)
 

@@ -92,7 +92,7 @@ fn hostile_spool_entries_are_refused_audited_and_removed() {
     // A FIFO: must not block the backend.
     rustix::fs::mknodat(
         rustix::fs::CWD,
-        &work.join("2-fifo.json"),
+        work.join("2-fifo.json"),
         rustix::fs::FileType::Fifo,
         rustix::fs::Mode::from_raw_mode(0o600),
         0,

@@ -325,6 +325,11 @@ fn full_review_flow() {
         "{out}"
     );
 
+    // The shipped dom0 policy passes the checker (works without the backend too).
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/../../policy/policy.d");
+    let (code, out, err) = env.cli(&["policy", "check", shipped]);
+    assert_eq!(code, 0, "{out} {err}");
+
     // Every decision and push is in the audit log.
     let audit: qcs_daemon::client::types::AuditView =
         serde_json::from_str(&block(proxy.audit_log(0, 1000)).unwrap()).unwrap();

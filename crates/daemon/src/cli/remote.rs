@@ -848,7 +848,7 @@ fn print_proposal(
             safe(&f.rule, opts),
             safe(&f.message, opts)
         )?;
-        if !f.why.is_empty() {
+        if !f.why.is_empty() && !f.message.contains(&f.why) {
             writeln!(out, "             {}", safe(&f.why, opts))?;
         }
     }

@@ -28,6 +28,7 @@ fn main() -> std::process::ExitCode {
             introspection_matches_checked_in_xml,
         ),
         ("full_review_flow", full_review_flow),
+        ("persistence_fix_when_allowed", persistence_fix_when_allowed),
         (
             "rollback_to_an_earlier_generation",
             rollback_to_an_earlier_generation,
@@ -638,6 +639,62 @@ fn killed_mid_push_then_restarted() {
         );
         assert_eq!(sync_state(&proxy, n, "git"), SyncState::InSync);
     }
+}
+
+/// custom-persist: a path that would be lost at restart is reported with the dom0
+/// command; once the user opts in to feature writes in dom0 policy, the backend sets the
+/// feature itself and the path is persistent.
+fn persistence_fix_when_allowed() {
+    let env = Env::start(
+        vec![managed(
+            QubeSpec::app("vault", "fedora")
+                .label("black")
+                .feature("service.custom-persist", "1")
+                .running(),
+        )],
+        EnvOptions::default(),
+    );
+    let (_conn, proxy) = env.client();
+    block(proxy.create_profile("git", "")).unwrap();
+    block(proxy.put_file("git", ".gitconfig", GITCONFIG.as_bytes(), 0o600)).unwrap();
+    block(proxy.assign("vault", "git", true)).unwrap();
+    let verdict = |proxy: &ConfigSyncProxy<'static>| {
+        let list: QubeList =
+            serde_json::from_str(&block(proxy.get_qube("vault")).unwrap()).unwrap();
+        list.qubes[0].persistence[0].clone()
+    };
+    let before = verdict(&proxy);
+    assert_eq!(before.verdict, "lost-at-restart", "{before:?}");
+    let (code, out, _) = env.cli(&["persistence", "vault"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("qvm-features vault custom-persist."), "{out}");
+
+    // Denied by the shipped policy: the dom0 command, nothing set.
+    let (applied, command) = block(proxy.fix_persistence("vault", ".gitconfig")).unwrap();
+    assert!(!applied);
+    assert_eq!(Some(command.clone()), before.fix_command);
+
+    // The user opts in (dom0 policy), and the backend sets the feature itself.
+    let include = env.world_dir.join("policy/include/config-sync-admin-write");
+    std::fs::write(
+        &include,
+        "@tag:qubes-config-sync-manager  @tag:qubes-config-sync-managed  allow target=dom0\n",
+    )
+    .unwrap();
+    let (applied, _) = block(proxy.fix_persistence("vault", ".gitconfig")).unwrap();
+    assert!(applied);
+    let after = verdict(&proxy);
+    assert_eq!(after.verdict, "persistent", "{after:?}");
+    let world = env.server.as_ref().unwrap().world();
+    let features = &world.qube("vault").unwrap().features;
+    let value = features
+        .iter()
+        .find(|(k, _)| k.starts_with("custom-persist.qcs-gitconfig"))
+        .map(|(_, v)| v.clone());
+    assert_eq!(
+        value.as_deref(),
+        Some("file:user:user:0600:/home/user/.gitconfig")
+    );
 }
 
 /// Rollback of a qube × profile to an earlier generation: the older files are written

@@ -1109,6 +1109,15 @@ impl ConfigSync {
         self.call(py, |p| async move { p.fix_persistence(&qube, &path).await })
     }
 
+    /// Follows the backend's signals (`ProposalsChanged`, `QubeChanged`,
+    /// `JobProgress`, `JobFinished`): every signal emitted after this returns
+    /// is delivered.
+    fn signals(&self, py: Python<'_>) -> PyResult<crate::signals::SignalStream> {
+        let proxy = self.proxy.clone();
+        py.detach(|| crate::signals::SignalStream::open(&proxy))
+            .map_err(zbus_error)
+    }
+
     /// Number of pending proposals.
     #[getter]
     fn pending_proposals(&self, py: Python<'_>) -> PyResult<u32> {

@@ -19,6 +19,7 @@ mod backend;
 mod errors;
 mod events;
 mod review;
+mod signals;
 
 /// qubes-config-sync for Python: Admin API client in the shape of `qubesadmin`,
 /// offline risk scan and safe rendering, persistence analysis, and a client of
@@ -31,5 +32,6 @@ fn qubes_config_sync(module: &Bound<'_, PyModule>) -> PyResult<()> {
     review::register(module)?;
     backend::register(module)?;
     events::register(module)?;
+    signals::register(module)?;
     Ok(())
 }

@@ -263,3 +263,33 @@ def test_accept_only_chosen_hunks(backend, client):
     assert "line two\n" in stored and "line 29\n" in stored and "twenty-nine" not in stored
     with pytest.raises(qcs.QubesException):
         client.accept_proposal(summary.id, hunks=["no-such-hunk"])
+
+
+def test_signals(backend, client):
+    guard = 60  # only against a hang
+
+    def next_named(stream, name):
+        while True:
+            signal = stream.next_signal(timeout=guard)
+            assert signal is not None, f"no {name} signal"
+            if signal.name == name:
+                return signal
+
+    with client.signals() as signals:
+        result = client.push("git", ["work"])
+        progress = next_named(signals, "JobProgress")
+        assert progress.args == {"job": result.job, "done": 1, "total": 1, "qube": "work"}
+        finished = next_named(signals, "JobFinished")
+        assert finished.args["job"] == result.job and finished.args["success"] is True
+        assert '"version":1' in finished.args["summary_json"].replace(" ", "")
+        (backend.home("work") / ".gitconfig").write_text("[user]\n\tname = S\n")
+        backend.propose("work", "git", ".gitconfig")
+        client.ingest_spool()
+        assert next_named(signals, "ProposalsChanged").args == {"pending": 1}
+        client.set_qube_settings("vault", ["git"], [], False)
+        assert next_named(signals, "QubeChanged").args == {"qube": "vault"}
+        assert "Signal(" in repr(progress)
+        assert signals.next_signal(timeout=0.01) is None
+    assert signals.next_signal(timeout=0) is None and list(signals) == []
+    with pytest.raises(qcs.QubesValueError):
+        client.signals().next_signal(timeout=-1)

@@ -18,6 +18,9 @@ use crate::dbus::server::{ConfigSync, DbusNotifier};
 
 /// How often the spool directory is looked at for new proposals.
 const SPOOL_POLL: Duration = Duration::from_millis(500);
+/// Every this many spool polls, the bus is pinged; a backend that lost its bus exits
+/// (status 1) so the session's service manager can start it again.
+const BUS_CHECK_EVERY: u32 = 10;
 
 /// Command line of `qubes-config-syncd`.
 #[derive(Debug, Parser)]
@@ -139,8 +142,9 @@ pub fn run(args: DaemonArgs) -> ExitCode {
     let notifier: Arc<dyn Notifier> = Arc::new(DbusNotifier::new(conn.clone()));
     backend.set_notifier(notifier);
     let _events = (!args.no_events).then(|| backend.watch_events());
-    spool_watcher(&backend);
-    ExitCode::SUCCESS
+    spool_watcher(&backend, &conn);
+    eprintln!("qubes-config-syncd: lost the bus connection or the name {BUS_NAME}; exiting");
+    ExitCode::from(1)
 }
 
 async fn connect(args: &DaemonArgs, backend: Arc<Backend>) -> zbus::Result<zbus::Connection> {
@@ -155,12 +159,33 @@ async fn connect(args: &DaemonArgs, backend: Arc<Backend>) -> zbus::Result<zbus:
         .await
 }
 
-/// Polls the spool and ingests what arrives; runs for the life of the process.
-fn spool_watcher(backend: &Arc<Backend>) {
+/// Polls the spool and ingests what arrives, until the bus connection or the name is
+/// gone.
+fn spool_watcher(backend: &Arc<Backend>, conn: &zbus::Connection) {
+    let mut polls = 0u32;
     loop {
         std::thread::sleep(SPOOL_POLL);
         if let Err(e) = backend.ingest_spool() {
             eprintln!("qubes-config-syncd: spool: {e}");
         }
+        polls = polls.wrapping_add(1);
+        if polls.is_multiple_of(BUS_CHECK_EVERY) && !still_serving(conn) {
+            return;
+        }
     }
+}
+
+/// True while the bus answers and our name is still ours.
+fn still_serving(conn: &zbus::Connection) -> bool {
+    zbus::block_on(async {
+        let dbus = zbus::fdo::DBusProxy::new(conn).await?;
+        let owner = dbus
+            .get_name_owner(zbus::names::BusName::try_from(BUS_NAME)?)
+            .await?;
+        Ok::<bool, zbus::Error>(
+            conn.unique_name()
+                .is_some_and(|ours| owner.as_str() == ours.as_str()),
+        )
+    })
+    .unwrap_or(false)
 }

@@ -28,6 +28,10 @@ fn main() -> std::process::ExitCode {
             introspection_matches_checked_in_xml,
         ),
         ("full_review_flow", full_review_flow),
+        (
+            "backend_exits_when_its_bus_goes_away",
+            backend_exits_when_its_bus_goes_away,
+        ),
         ("persistence_fix_when_allowed", persistence_fix_when_allowed),
         (
             "rollback_to_an_earlier_generation",
@@ -639,6 +643,14 @@ fn killed_mid_push_then_restarted() {
         );
         assert_eq!(sync_state(&proxy, n, "git"), SyncState::InSync);
     }
+}
+
+/// Without its bus the backend has no clients: it exits (1) so the service manager can
+/// start it again, instead of lingering.
+fn backend_exits_when_its_bus_goes_away() {
+    let mut env = Env::start(vec![], EnvOptions::default());
+    env.bus.kill();
+    assert_eq!(env.wait_daemon_exit(), Some(1));
 }
 
 /// custom-persist: a path that would be lost at restart is reported with the dom0

@@ -110,6 +110,14 @@ impl Bus {
     }
 }
 
+impl Bus {
+    /// Stops the bus daemon.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for Bus {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -338,6 +346,20 @@ impl Env {
         if let Some(mut child) = self.daemon.take() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+
+    /// Waits until the backend exits by itself; its exit code.
+    pub fn wait_daemon_exit(&mut self) -> Option<i32> {
+        let child = self.daemon.as_mut()?;
+        let started = Instant::now();
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.daemon = None;
+                return status.code();
+            }
+            assert!(started.elapsed() < PATIENCE, "the backend did not exit");
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 

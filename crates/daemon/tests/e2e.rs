@@ -29,6 +29,10 @@ fn main() -> std::process::ExitCode {
         ),
         ("full_review_flow", full_review_flow),
         (
+            "cli_profile_and_settings_commands",
+            cli_profile_and_settings_commands,
+        ),
+        (
             "backend_exits_when_its_bus_goes_away",
             backend_exits_when_its_bus_goes_away,
         ),
@@ -643,6 +647,109 @@ fn killed_mid_push_then_restarted() {
         );
         assert_eq!(sync_state(&proxy, n, "git"), SyncState::InSync);
     }
+}
+
+/// The profile and settings commands of `qvm-config-sync`, their errors and exit codes.
+fn cli_profile_and_settings_commands() {
+    let env = Env::start(
+        vec![managed(QubeSpec::app("work", "fedora").running())],
+        EnvOptions::default(),
+    );
+    let local = env.dir.path().join("ssh_config");
+    std::fs::write(&local, "Host *\n\tHashKnownHosts yes\n").unwrap();
+    let local = local.to_str().unwrap();
+    let ok = |args: &[&str]| {
+        let (code, out, err) = env.cli(args);
+        assert_eq!(code, 0, "{args:?}: {out} {err}");
+        out
+    };
+    ok(&["profile", "create", "ssh", "--description", "ssh client"]);
+    ok(&[
+        "profile",
+        "add-file",
+        "ssh",
+        ".ssh/config",
+        "--from",
+        local,
+        "--mode",
+        "0600",
+    ]);
+    assert!(ok(&["profile", "list"]).contains("ssh"));
+    let shown = ok(&["profile", "show", "ssh"]);
+    assert!(
+        shown.contains(".ssh/config") && shown.contains("0600"),
+        "{shown}"
+    );
+    let content = ok(&["profile", "show", "ssh", "--content", ".ssh/config"]);
+    assert!(content.contains("HashKnownHosts"), "{content}");
+    // Edit with the user's editor.
+    let (code, out, err) = env.cli_env(
+        &["profile", "edit", "ssh", ".ssh/config"],
+        &[("EDITOR", "sed -i s/yes/no/"), ("VISUAL", "")],
+    );
+    assert_eq!(code, 0, "{out} {err}");
+    assert!(
+        ok(&["profile", "show", "ssh", "--content", ".ssh/config"]).contains("HashKnownHosts no")
+    );
+    // Secrets never enter a profile; errors exit 2 with a message.
+    let (code, _, err) = env.cli(&[
+        "profile",
+        "add-file",
+        "ssh",
+        ".ssh/id_ed25519",
+        "--from",
+        local,
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("never-sync"), "{err}");
+    ok(&["profile", "remove-file", "ssh", ".ssh/config"]);
+    assert!(!ok(&["profile", "show", "ssh"]).contains(".ssh/config"));
+    ok(&["profile", "revert", "ssh", "2"]);
+    assert!(
+        ok(&["profile", "show", "ssh", "--content", ".ssh/config"]).contains("HashKnownHosts no")
+    );
+
+    ok(&["assign", "work", "ssh"]);
+    ok(&["allow-propose", "work", "ssh"]);
+    ok(&["auto-apply", "work", "on"]);
+    let (_conn, proxy) = env.client();
+    let (assigned, may, auto) = block(proxy.get_qube_settings("work")).unwrap();
+    assert_eq!(
+        (assigned, may, auto),
+        (vec!["ssh".to_owned()], vec!["ssh".to_owned()], true)
+    );
+    ok(&["assign", "work", "ssh", "--unassign"]);
+    ok(&["allow-propose", "work", "ssh", "--deny"]);
+    let (assigned, may, _) = block(proxy.get_qube_settings("work")).unwrap();
+    assert!(assigned.is_empty() && may.is_empty());
+
+    // A snapshot of a file that differs from the store becomes a proposal; reject it.
+    std::fs::create_dir_all(env.home("work").join(".ssh")).unwrap();
+    std::fs::write(env.home("work").join(".ssh/config"), "Host x\n").unwrap();
+    let out = ok(&["snapshot", "work", "--profile", "ssh"]);
+    assert!(
+        out.contains("imported") && out.contains("proposal #"),
+        "{out}"
+    );
+    let id = pending(&proxy)[0].id.to_string();
+    ok(&["proposals", "reject", &id, "--note", "no"]);
+    assert!(pending(&proxy).is_empty());
+    assert!(ok(&["proposals", "list", "--status", "all"]).contains("rejected"));
+
+    // No backend: a clear error, exit 2.
+    let (code, _, err) = env.cli_env(
+        &["status"],
+        &[("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("cannot reach the backend"), "{err}");
+    // Usage errors exit 2 too, and scan still works without any backend.
+    assert_eq!(env.cli(&["push", "--overwrite", "no-colon"]).0, 2);
+    let (code, out, _) = env.cli_env(
+        &["scan", local, "--as", ".ssh/config"],
+        &[("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")],
+    );
+    assert!(code == 0 || code == 1, "{out}");
 }
 
 /// Without its bus the backend has no clients: it exits (1) so the service manager can

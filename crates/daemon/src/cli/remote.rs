@@ -455,9 +455,10 @@ pub async fn profile(
 /// Opens the content in the user's editor (a private temporary file in the config qube:
 /// the content is the store's, already trusted).
 fn edit_in_editor(content: &[u8]) -> Result<Vec<u8>, RemoteError> {
-    let editor = std::env::var("VISUAL")
-        .or_else(|_| std::env::var("EDITOR"))
-        .unwrap_or_else(|_| "vi".to_owned());
+    let set = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let editor = set("VISUAL")
+        .or_else(|| set("EDITOR"))
+        .unwrap_or_else(|| "vi".to_owned());
     let dir = std::env::temp_dir();
     let path = dir.join(format!("qvm-config-sync-edit-{}", std::process::id()));
     {

@@ -374,9 +374,15 @@ impl Env {
 
     /// Runs `qvm-config-sync ARGS` against this backend.
     pub fn cli(&self, args: &[&str]) -> (i32, String, String) {
+        self.cli_env(args, &[])
+    }
+
+    /// [`Env::cli`] with extra environment variables (they win over the bus address).
+    pub fn cli_env(&self, args: &[&str], vars: &[(&str, &str)]) -> (i32, String, String) {
         let out = Command::new(env!("CARGO_BIN_EXE_qvm-config-sync"))
             .args(args)
             .env("DBUS_SESSION_BUS_ADDRESS", &self.bus.address)
+            .envs(vars.iter().copied())
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .output()

@@ -418,6 +418,7 @@ fn propose_through_qrexec_then_accept() {
     block(proxy.put_file("git", ".gitconfig", GITCONFIG.as_bytes(), 0o644)).unwrap();
     let_propose(&env, &proxy, "personal", "git");
     let mut changed = block(proxy.receive_proposals_changed()).unwrap();
+    let mut property = block(proxy.receive_pending_proposals_changed());
 
     let proposed = GITCONFIG.replace("auto", "always");
     std::fs::write(env.home("personal").join(".gitconfig"), &proposed).unwrap();
@@ -438,6 +439,23 @@ fn propose_through_qrexec_then_accept() {
     .expect("ProposalsChanged never came");
     assert_eq!(count, 1);
     assert_eq!(block(proxy.pending_proposals()).unwrap(), 1);
+    // PropertiesChanged for PendingProposals came too (the first item is the value
+    // cached when the stream was made, 0).
+    let announced = block(async {
+        loop {
+            let next = futures_lite::future::or(async { property.next().await }, async {
+                async_io::Timer::after(PATIENCE).await;
+                None
+            })
+            .await
+            .expect("PendingProposals never changed");
+            let value = next.get().await.unwrap();
+            if value != 0 {
+                return value;
+            }
+        }
+    });
+    assert_eq!(announced, 1);
     let list = pending(&proxy);
     assert_eq!(list.len(), 1);
     assert_eq!(list[0].source_qube, "personal");

@@ -11,7 +11,7 @@ _Text = Union[str, bytes]
 # ----- exceptions (named like qubesadmin.exc) -----
 
 class QubesException(Exception):
-    qubesd_class: str  # set when qubesd (or the client check) named the class
+    qubesd_class: Optional[str]  # the qubesd exception class, when qubesd (or the client check) named one
 
 class QubesVMNotFoundError(QubesException, KeyError): ...
 class QubesVMError(QubesException): ...
@@ -34,7 +34,7 @@ QubesDaemonNoResponseError = QubesDaemonAccessError
 class QubesPropertyAccessError(QubesDaemonAccessError, AttributeError): ...
 
 class ConfigSyncError(QubesException):
-    dbus_error: str  # e.g. "org.qubes.ConfigSync1.Error.Failed"
+    dbus_error: Optional[str]  # e.g. "org.qubes.ConfigSync1.Error.Failed"
 
 class ConfigSyncNotFoundError(ConfigSyncError, KeyError): ...
 class ConfigSyncRefusedError(ConfigSyncError): ...

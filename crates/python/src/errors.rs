@@ -210,6 +210,12 @@ fn build(py: Python<'_>) -> PyResult<Vec<(&'static str, Py<PyType>)>> {
         if derives_key_error(spec) {
             namespace.set_item("__str__", &exception_str)?;
         }
+        // Class-level defaults, so the attributes exist on every instance.
+        match spec.name {
+            "QubesException" => namespace.set_item("qubesd_class", py.None())?,
+            "ConfigSyncError" => namespace.set_item("dbus_error", py.None())?,
+            _ => {}
+        }
         let class = type_.call1((spec.name, PyTuple::new(py, bases)?, namespace))?;
         built.push((spec.name, class.cast_into::<PyType>()?.unbind()));
     }

@@ -394,3 +394,5 @@ def test_exception_hierarchy_matches_qubesadmin():
         cls = getattr(qcs, name)
         assert cls.__module__ == "qubes_config_sync" and cls.__doc__
     assert str(qcs.QubesFeatureNotFoundError("plain message")) == "plain message"
+    assert qcs.QubesException("x").qubesd_class is None
+    assert qcs.ConfigSyncError("x").dbus_error is None

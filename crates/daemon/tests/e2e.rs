@@ -526,11 +526,18 @@ fn disposable_gets_profiles_on_start() {
     )
     .unwrap();
 
+    let power = |proxy: &ConfigSyncProxy<'static>, qube: &str| {
+        let list: QubeList = serde_json::from_str(&block(proxy.get_qube(qube)).unwrap()).unwrap();
+        list.qubes[0].power_state.clone()
+    };
+    // The view is cached from here on; admin.Events keeps it current.
+    assert_eq!(power(&proxy, "disp42"), "Halted");
     let mut finished = block(proxy.receive_job_finished()).unwrap();
     env.start_qube("disp42");
     let (success, summary) = next_job_for(&mut finished, "disp42");
     assert!(success, "{summary:?}");
     assert_eq!(summary.kind, "auto-apply");
+    assert_eq!(power(&proxy, "disp42"), "Running");
     assert_eq!(
         std::fs::read_to_string(env.home("disp42").join(".gitconfig")).unwrap(),
         GITCONFIG

@@ -297,6 +297,16 @@ pub fn find_program(name: &'static str) -> Result<PathBuf, DemoError> {
 }
 
 fn spawn(command: &mut Command, program: &Path) -> Result<Child, DemoError> {
+    use std::os::unix::process::CommandExt as _;
+    // The bus and the backend must not outlive the demo, even when it crashes.
+    // SAFETY: the closure runs between fork and exec; it makes one prctl system call,
+    // which is async-signal-safe, and allocates nothing.
+    unsafe {
+        command.pre_exec(|| {
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+                .map_err(std::io::Error::from)
+        });
+    }
     command.spawn().map_err(|error| DemoError::Spawn {
         program: program.display().to_string(),
         error,

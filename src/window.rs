@@ -59,6 +59,7 @@ mod imp {
         /// Number of refreshes in flight (tests wait for 0).
         pub busy: Cell<u32>,
         pub on_pending: RefCell<Option<PendingHandler>>,
+        pub toasts_shown: RefCell<Vec<adw::Toast>>,
     }
 
     impl std::fmt::Debug for QcsWindow {
@@ -268,7 +269,26 @@ impl QcsWindow {
         };
         let toast = adw::Toast::new(&message);
         toast.set_timeout(6);
+        // Keep only toasts still on show: dismissing one twice crashes libadwaita 1.2.
+        toast.connect_dismissed(glib::clone!(
+            #[weak(rename_to = window)]
+            self,
+            move |toast| window
+                .imp()
+                .toasts_shown
+                .borrow_mut()
+                .retain(|t| t != toast)
+        ));
+        self.imp().toasts_shown.borrow_mut().push(toast.clone());
         self.imp().toasts.add_toast(toast);
+    }
+
+    /// Dismiss every toast on show.
+    pub fn dismiss_toasts(&self) {
+        let shown = self.imp().toasts_shown.borrow().clone();
+        for toast in shown {
+            toast.dismiss();
+        }
     }
 
     /// Told with the pending proposals after every refresh (tray, notifications).

@@ -193,6 +193,7 @@ fn scenario() {
 
     // Open a qube.
     window.open_qube("vault");
+    window.dismiss_toasts();
     assert_eq!(window.current_page().as_deref(), Some("qube"));
     assert_eq!(window.qube_page().qube_name().as_deref(), Some("vault"));
     screenshot(&window, "main-window.png");
@@ -308,7 +309,18 @@ fn scenario() {
     {
         row.line_button().emit_clicked();
     }
+    window.dismiss_toasts();
     screenshot(&window, "review-pane.png");
+    // The dark style: the same pane, for the palette of the dark variant.
+    adw::StyleManager::default().set_color_scheme(adw::ColorScheme::ForceDark);
+    wait_until("the diff in the dark palette", || {
+        review.diff_view().is_ready()
+    });
+    screenshot(&window, "review-pane-dark.png");
+    adw::StyleManager::default().set_color_scheme(adw::ColorScheme::ForceLight);
+    wait_until("the diff in the light palette", || {
+        review.diff_view().is_ready()
+    });
 
     // Acknowledge every critical finding; Accept still waits for a hunk.
     let blocking: Vec<_> = finding_rows

@@ -220,8 +220,8 @@ mod tests {
         assert!(markup.contains("⟦U+202E RLO⟧</span>"), "{markup}");
         assert!(markup.contains("underline=\"single\""));
         assert!(markup.contains("⟦&lt;&amp;&gt;⟧"));
-        assert!(markup.contains(Palette::DARK.critical) && markup.ends_with("⛔</span>"));
-        assert_eq!(plain(&line), "name = Alice⟦U+202E RLO⟧⟦<&>⟧ ⛔");
+        assert!(markup.contains(Palette::DARK.critical) && markup.ends_with("✖</span>"));
+        assert_eq!(plain(&line), "name = Alice⟦U+202E RLO⟧⟦<&>⟧ ✖");
     }
 
     #[test]

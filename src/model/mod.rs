@@ -46,7 +46,7 @@ impl Severity {
             Severity::Info => "ℹ",
             Severity::Medium => "●",
             Severity::High => "▲",
-            Severity::Critical => "⛔",
+            Severity::Critical => "✖",
         }
     }
 

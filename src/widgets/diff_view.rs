@@ -250,6 +250,9 @@ impl QcsDiffView {
                 } => {
                     let header = gtk::Box::new(gtk::Orientation::Horizontal, 6);
                     header.add_css_class("diff-hunk-header");
+                    // Expansion inside the header must not spread to the grid's number
+                    // columns (a spanning child's expand goes to every column it spans).
+                    header.set_hexpand(false);
                     let label = text_label(&markup);
                     label.set_hexpand(true);
                     header.append(&label);

@@ -67,7 +67,9 @@ impl QcsFindingRow {
         // set as plain text (never markup).
         imp.message_label.set_label(&finding.message);
         imp.why_label.set_label(&finding.why);
-        imp.why_label.set_visible(!finding.why.is_empty());
+        // Some messages already end with the rule's reason; say it once.
+        imp.why_label
+            .set_visible(!finding.why.is_empty() && !finding.message.contains(&finding.why));
         match finding.line {
             Some(line) if has_line => {
                 let line = line.to_string();

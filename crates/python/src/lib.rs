@@ -4,9 +4,9 @@
 //! Its one job: expose the project's Rust crates to Python in the style of
 //! `qubesadmin` — the Admin API client (`Qubes`, `app.domains`, `vm.features`,
 //! `vm.tags`, properties, labels, `app.events()`) with `qubesadmin`'s exception
-//! names ([`errors`]), the offline risk scan, safe rendering and persistence
-//! analysis of `qcs-core` ([`review`]), and a client of the D-Bus backend
-//! `qubes-config-syncd` ([`backend`], with its signals in [`signals`]).
+//! names (`errors`), the offline risk scan, safe rendering and persistence
+//! analysis of `qcs-core` (`review`), and a client of the D-Bus backend
+//! `qubes-config-syncd` (`backend`, with its signals in `signals`).
 //!
 //! It must not hold logic of its own beyond conversion: every decision (validation,
 //! risk, persistence, what the store accepts) is made by the Rust crates or the

@@ -43,6 +43,7 @@ fn main() -> std::process::ExitCode {
             latency_ms: LATENCY_MS,
             max_parallel: 16,
             tmp_in: shm.is_dir().then(|| shm.to_path_buf()),
+            ..Default::default()
         },
     );
     let (_conn, proxy) = env.client();

@@ -54,6 +54,9 @@ pub struct DaemonArgs {
     /// host name.
     #[arg(long, value_name = "NAME")]
     pub config_qube: Option<String>,
+    /// Longest a qrexec service call into a qube may take, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub call_timeout: u64,
     /// D-Bus address to serve on instead of the session bus.
     #[arg(long, value_name = "ADDRESS")]
     pub bus_address: Option<String>,
@@ -94,12 +97,16 @@ pub fn config_from(args: &DaemonArgs) -> Result<BackendConfig, String> {
     if args.max_parallel == 0 {
         return Err("--max-parallel must be at least 1".to_owned());
     }
+    if args.call_timeout == 0 {
+        return Err("--call-timeout must be at least 1".to_owned());
+    }
     Ok(BackendConfig {
         store_path,
         spool_dir,
         qrexec_program: args.qrexec_program.clone(),
         max_parallel: args.max_parallel,
         config_qube: args.config_qube.clone().unwrap_or_else(host_name),
+        call_timeout: Duration::from_secs(args.call_timeout),
     })
 }
 

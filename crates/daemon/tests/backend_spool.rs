@@ -15,6 +15,7 @@ fn backend(dir: &Path) -> Arc<Backend> {
         qrexec_program: "/nonexistent/qrexec-client-vm".into(),
         max_parallel: 2,
         config_qube: "cfg".to_owned(),
+        call_timeout: std::time::Duration::from_secs(5),
     };
     // No Admin API is needed for the spool; calls would fail cleanly.
     let admin = qubesadmin::Qubes::new(qubesadmin::SocketTransport::new(dir.join("no.sock")));

@@ -29,6 +29,10 @@ fn main() -> std::process::ExitCode {
         ),
         ("full_review_flow", full_review_flow),
         (
+            "a_qube_that_never_answers_does_not_stall_others",
+            a_qube_that_never_answers_does_not_stall_others,
+        ),
+        (
             "cli_profile_and_settings_commands",
             cli_profile_and_settings_commands,
         ),
@@ -775,6 +779,52 @@ fn cli_profile_and_settings_commands() {
         &[("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")],
     );
     assert!(code == 0 || code == 1, "{out}");
+}
+
+/// A compromised qube whose service never answers is stopped after the call timeout;
+/// the other qubes of the push are written.
+fn a_qube_that_never_answers_does_not_stall_others() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::start(
+        vec![
+            managed(QubeSpec::app("stuck", "fedora").running()),
+            managed(QubeSpec::app("fine", "fedora").running()),
+        ],
+        EnvOptions {
+            max_parallel: 1,
+            call_timeout_secs: 2,
+            ..Default::default()
+        },
+    );
+    let (_conn, proxy) = env.client();
+    block(proxy.create_profile("git", "")).unwrap();
+    block(proxy.put_file("git", ".gitconfig", GITCONFIG.as_bytes(), 0o644)).unwrap();
+    block(proxy.assign("stuck", "git", true)).unwrap();
+    block(proxy.assign("fine", "git", true)).unwrap();
+    let p = plan(&proxy, &[], &[]);
+    // Now the qube's apply service hangs (holding its pipes open).
+    let service = env.world_dir.join("qubes/stuck/rpc/qubes.ConfigApply");
+    std::fs::write(&service, "#!/bin/sh\nsleep 600\n").unwrap();
+    std::fs::set_permissions(&service, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (success, summary) = execute(&proxy, &p);
+    assert!(!success);
+    let stuck = summary.qubes.iter().find(|q| q.qube == "stuck").unwrap();
+    assert!(
+        stuck
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("did not answer")),
+        "{stuck:?}"
+    );
+    let fine = summary.qubes.iter().find(|q| q.qube == "fine").unwrap();
+    assert!(
+        fine.error.is_none() && fine.files[0].outcome == "written",
+        "{fine:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.home("fine").join(".gitconfig")).unwrap(),
+        GITCONFIG
+    );
 }
 
 /// Without its bus the backend has no clients: it exits (1) so the service manager can

@@ -68,6 +68,8 @@ pub struct BackendConfig {
     pub max_parallel: usize,
     /// This qube's name, the target of proposals in the generated policy.
     pub config_qube: String,
+    /// Longest one qrexec service call may take.
+    pub call_timeout: std::time::Duration,
 }
 
 /// A plan waiting for `ExecutePlan`.
@@ -119,7 +121,7 @@ impl Backend {
         Ok(Backend {
             store: Mutex::new(store),
             admin: admin.with_max_workers(config.max_parallel.max(1)),
-            services: ServiceCaller::new(&config.qrexec_program),
+            services: ServiceCaller::new(&config.qrexec_program).with_timeout(config.call_timeout),
             engine: Engine::load_default(),
             config,
             notifier: Mutex::new(Arc::new(Silent)),

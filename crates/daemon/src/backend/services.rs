@@ -7,9 +7,12 @@
 //! parsed with every protocol limit.
 
 use std::io::{Read, Write};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
 
 use qcs_protocol::{ProfileId, Refusal, ServiceReply};
 use serde::de::DeserializeOwned;
@@ -18,6 +21,9 @@ use serde::de::DeserializeOwned;
 pub const EXIT_DENIED: i32 = 126;
 /// Most bytes of the helper's stderr kept for an error message.
 const MAX_STDERR_BYTES: u64 = 4096;
+/// Default limit for one service call: a qube that never answers must not hold a
+/// transfer slot (and so other qubes' pushes) forever.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Why a service call failed as a whole.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +55,12 @@ pub enum ServiceError {
         code: qcs_protocol::RefusalCode,
         message: String,
     },
+    #[error("{service} in {qube} did not answer within {seconds} s; stopped")]
+    TimedOut {
+        service: String,
+        qube: String,
+        seconds: u64,
+    },
     #[error("I/O with the qrexec client: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -59,6 +71,7 @@ pub enum ServiceError {
 pub struct ServiceCaller {
     program: PathBuf,
     calls: AtomicU64,
+    timeout: Duration,
 }
 
 impl ServiceCaller {
@@ -66,7 +79,15 @@ impl ServiceCaller {
         ServiceCaller {
             program: program.into(),
             calls: AtomicU64::new(0),
+            timeout: DEFAULT_CALL_TIMEOUT,
         }
+    }
+
+    /// Limits each call to `timeout` (the qrexec client and everything it started is
+    /// killed after it).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 
     pub fn program(&self) -> &Path {
@@ -103,6 +124,8 @@ impl ServiceCaller {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            // Its own process group, so a timeout stops whatever it started too.
+            .process_group(0)
             .spawn()
             .map_err(|source| ServiceError::Spawn {
                 program: self.program.display().to_string(),
@@ -128,15 +151,35 @@ impl ServiceCaller {
             }
             text
         });
-        let reply = match child.stdout.take() {
+        let stdout = child.stdout.take();
+        let child = Arc::new(Mutex::new(child));
+        let timed_out = Arc::new(AtomicBool::new(false));
+        let (finished, wait_finish) = mpsc::channel::<()>();
+        let watchdog = {
+            let child = Arc::clone(&child);
+            let timed_out = Arc::clone(&timed_out);
+            let timeout = self.timeout;
+            std::thread::spawn(move || {
+                if let Err(mpsc::RecvTimeoutError::Timeout) = wait_finish.recv_timeout(timeout) {
+                    timed_out.store(true, Ordering::Relaxed);
+                    stop(&child);
+                }
+            })
+        };
+        let reply = match stdout {
             Some(stdout) => qcs_protocol::read_capped(stdout),
             None => Ok(Vec::new()),
         };
         if reply.is_err() {
             // Oversized: stop the sender instead of reading it to the end.
-            let _ = child.kill();
+            stop(&child);
         }
-        let status = child.wait()?;
+        drop(finished);
+        let _ = watchdog.join();
+        let status = child
+            .lock()
+            .map_err(|_| std::io::Error::other("qrexec client state lost"))?
+            .wait()?;
         let _ = writer.join();
         let stderr = stderr_reader.join().unwrap_or_default();
         let bad = |detail: String| ServiceError::BadReply {
@@ -144,6 +187,13 @@ impl ServiceCaller {
             qube: qube.to_owned(),
             detail,
         };
+        if timed_out.load(Ordering::Relaxed) {
+            return Err(ServiceError::TimedOut {
+                service: service.to_owned(),
+                qube: qube.to_owned(),
+                seconds: self.timeout.as_secs(),
+            });
+        }
         let reply = reply.map_err(|e| bad(e.to_string()))?;
         match status.code() {
             Some(0) => {}
@@ -175,6 +225,19 @@ impl ServiceCaller {
                 code,
                 message: printable(message.as_bytes()),
             }),
+        }
+    }
+}
+
+/// Kills the call's process group while its leader is not reaped yet (so the group id
+/// cannot have been reused).
+fn stop(child: &Mutex<Child>) {
+    if let Ok(mut child) = child.lock()
+        && let Ok(None) = child.try_wait()
+    {
+        let group = rustix::process::Pid::from_child(&child);
+        if rustix::process::kill_process_group(group, rustix::process::Signal::KILL).is_err() {
+            let _ = child.kill();
         }
     }
 }

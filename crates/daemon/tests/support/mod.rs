@@ -193,6 +193,7 @@ pub struct Env {
     pub daemon: Option<Child>,
     pub config_qube: String,
     pub max_parallel: usize,
+    pub call_timeout_secs: u64,
 }
 
 pub struct EnvOptions {
@@ -201,6 +202,8 @@ pub struct EnvOptions {
     pub max_parallel: usize,
     /// Directory to create the temporary tree in (e.g. /dev/shm for heavy I/O).
     pub tmp_in: Option<PathBuf>,
+    /// The backend's `--call-timeout`.
+    pub call_timeout_secs: u64,
 }
 
 impl Default for EnvOptions {
@@ -209,6 +212,7 @@ impl Default for EnvOptions {
             latency_ms: 0,
             max_parallel: 8,
             tmp_in: None,
+            call_timeout_secs: 300,
         }
     }
 }
@@ -280,6 +284,7 @@ impl Env {
             daemon: None,
             config_qube: CONFIG_QUBE.to_owned(),
             max_parallel: options.max_parallel,
+            call_timeout_secs: options.call_timeout_secs,
             dir,
         };
         env.start_daemon();
@@ -309,6 +314,8 @@ impl Env {
             .arg(self.max_parallel.to_string())
             .arg("--config-qube")
             .arg(&self.config_qube)
+            .arg("--call-timeout")
+            .arg(self.call_timeout_secs.to_string())
             .arg("--bus-address")
             .arg(&self.bus.address)
             .stdout(Stdio::null())

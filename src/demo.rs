@@ -451,26 +451,42 @@ async fn seed_backend(proxy: &ConfigSyncProxy<'_>) -> Result<(), qcs_daemon::cli
 /// Spool the risky proposal from `work` with the agent's own receiver (the code the
 /// `qubes.ConfigPropose` service runs in the config qube).
 pub fn spool_risky_proposal(spool: &Path) -> Result<(), DemoError> {
+    spool_proposal(
+        spool,
+        "work",
+        "git",
+        ".gitconfig",
+        risky_gitconfig().as_bytes(),
+        "fixed my name\u{202E} and sped up git status",
+    )
+}
+
+/// Spool a proposal of one file from `source`, as `qubes.ConfigPropose+PROFILE` does.
+pub fn spool_proposal(
+    spool: &Path,
+    source: &str,
+    profile: &str,
+    path: &str,
+    content: &[u8],
+    note: &str,
+) -> Result<(), DemoError> {
     use qcs_protocol::{
         Content, Note, ObservedMode, ProposeRequest, ProposedFile, Version,
         path::validate_relative_path, profile::validate_profile_id, validate_vm_name,
     };
     let fail = |e: &dyn std::fmt::Display| DemoError::Spool(e.to_string());
-    let content = Content::new(risky_gitconfig().into_bytes()).map_err(|e| fail(&e))?;
+    let content = Content::new(content.to_vec()).map_err(|e| fail(&e))?;
     let request = ProposeRequest {
         version: Version,
-        profile: validate_profile_id("git").map_err(|e| fail(&e))?,
+        profile: validate_profile_id(profile).map_err(|e| fail(&e))?,
         files: vec![ProposedFile {
-            path: validate_relative_path(".gitconfig").map_err(|e| fail(&e))?,
+            path: validate_relative_path(path).map_err(|e| fail(&e))?,
             mode: ObservedMode::new(0o644),
             sha256: content.sha256(),
             content,
             base_sha256: None,
         }],
-        note: Some(
-            Note::new("fixed my name\u{202E} and sped up git status".to_owned())
-                .map_err(|e| fail(&e))?,
-        ),
+        note: Some(Note::new(note.to_owned()).map_err(|e| fail(&e))?),
     };
     let config = qcs_agent::spool::SpoolConfig {
         dir: spool.to_owned(),
@@ -478,8 +494,8 @@ pub fn spool_risky_proposal(spool: &Path) -> Result<(), DemoError> {
         max_bytes: qcs_agent::spool::DEFAULT_MAX_BYTES,
     };
     std::fs::create_dir_all(spool).map_err(|e| fail(&e))?;
-    let source = validate_vm_name("work").map_err(|e| fail(&e))?;
-    let profile = validate_profile_id("git").map_err(|e| fail(&e))?;
+    let source = validate_vm_name(source).map_err(|e| fail(&e))?;
+    let profile = validate_profile_id(profile).map_err(|e| fail(&e))?;
     qcs_agent::spool::receive(&config, &source, &profile, request)
         .map_err(|refusal| DemoError::Spool(refusal.message))?;
     Ok(())

@@ -269,7 +269,8 @@ impl QcsWindow {
         };
         let toast = adw::Toast::new(&message);
         toast.set_timeout(6);
-        // Keep only toasts still on show: dismissing one twice crashes libadwaita 1.2.
+        // Count the toasts on show (`adw::Toast::dismiss` is not used: on libadwaita
+        // 1.2 it can crash in the hide animation).
         toast.connect_dismissed(glib::clone!(
             #[weak(rename_to = window)]
             self,
@@ -283,12 +284,9 @@ impl QcsWindow {
         self.imp().toasts.add_toast(toast);
     }
 
-    /// Dismiss every toast on show.
-    pub fn dismiss_toasts(&self) {
-        let shown = self.imp().toasts_shown.borrow().clone();
-        for toast in shown {
-            toast.dismiss();
-        }
+    /// How many toasts are on show (they time out after a few seconds).
+    pub fn toasts_on_show(&self) -> usize {
+        self.imp().toasts_shown.borrow().len()
     }
 
     /// Told with the pending proposals after every refresh (tray, notifications).

@@ -26,6 +26,129 @@ use qubes_config_sync::window::QcsWindow;
 
 const INNER: &str = "QCS_UI_TEST_INNER";
 
+/// A desktop on the test's session bus: a StatusNotifierWatcher with a host (as Xfce's
+/// panel is) and a notification server, recording what the app sends them.
+mod fake_desktop {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    use zbus::zvariant::OwnedValue;
+
+    #[derive(Debug, Clone, Default)]
+    pub struct Seen {
+        /// Services that registered a tray item.
+        pub items: Arc<Mutex<Vec<String>>>,
+        /// (summary, body) of each notification.
+        pub notifications: Arc<Mutex<Vec<(String, String)>>>,
+    }
+
+    impl Seen {
+        pub fn notifications(&self) -> Vec<(String, String)> {
+            self.notifications.lock().expect("lock").clone()
+        }
+        pub fn items(&self) -> Vec<String> {
+            self.items.lock().expect("lock").clone()
+        }
+    }
+
+    struct Watcher(Seen);
+
+    #[zbus::interface(name = "org.kde.StatusNotifierWatcher")]
+    impl Watcher {
+        fn register_status_notifier_item(&self, service: &str) {
+            self.0.items.lock().expect("lock").push(service.to_owned());
+        }
+        fn register_status_notifier_host(&self, _service: &str) {}
+        #[zbus(property)]
+        fn registered_status_notifier_items(&self) -> Vec<String> {
+            self.0.items()
+        }
+        #[zbus(property)]
+        fn is_status_notifier_host_registered(&self) -> bool {
+            true
+        }
+        #[zbus(property)]
+        fn protocol_version(&self) -> i32 {
+            0
+        }
+    }
+
+    struct Notifications(Seen);
+
+    #[zbus::interface(name = "org.freedesktop.Notifications")]
+    impl Notifications {
+        #[allow(clippy::too_many_arguments)]
+        fn notify(
+            &self,
+            _app_name: &str,
+            _replaces_id: u32,
+            _app_icon: &str,
+            summary: &str,
+            body: &str,
+            _actions: Vec<String>,
+            _hints: HashMap<String, OwnedValue>,
+            _expire_timeout: i32,
+        ) -> u32 {
+            let mut seen = self.0.notifications.lock().expect("lock");
+            seen.push((summary.to_owned(), body.to_owned()));
+            u32::try_from(seen.len()).unwrap_or(u32::MAX)
+        }
+        fn close_notification(&self, _id: u32) {}
+        fn get_capabilities(&self) -> Vec<String> {
+            vec!["body".into(), "actions".into()]
+        }
+        fn get_server_information(&self) -> (String, String, String, String) {
+            (
+                "fake".into(),
+                "qubes-config-sync tests".into(),
+                "1".into(),
+                "1.2".into(),
+            )
+        }
+    }
+
+    /// Serve both on the bus at `address`; they live as long as the connection.
+    pub fn serve(address: &str) -> (zbus::Connection, Seen) {
+        let seen = Seen::default();
+        let connection = zbus::block_on(async {
+            let connection = zbus::connection::Builder::address(address)?
+                .serve_at("/StatusNotifierWatcher", Watcher(seen.clone()))?
+                .serve_at(
+                    "/org/freedesktop/Notifications",
+                    Notifications(seen.clone()),
+                )?
+                .build()
+                .await?;
+            connection
+                .request_name("org.kde.StatusNotifierWatcher")
+                .await?;
+            connection
+                .request_name("org.freedesktop.Notifications")
+                .await?;
+            Ok::<_, zbus::Error>(connection)
+        })
+        .expect("the fake desktop serves");
+        (connection, seen)
+    }
+
+    /// Bus names of registered tray items still present on the bus.
+    pub fn live_items(address: &str) -> Vec<String> {
+        zbus::block_on(async {
+            let connection = zbus::connection::Builder::address(address)?.build().await?;
+            let dbus = zbus::fdo::DBusProxy::new(&connection).await?;
+            let names = dbus.list_names().await?;
+            Ok::<_, zbus::Error>(
+                names
+                    .into_iter()
+                    .map(|n| n.to_string())
+                    .filter(|n| n.starts_with("org.kde.StatusNotifierItem-"))
+                    .collect(),
+            )
+        })
+        .expect("list the bus names")
+    }
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     if args.iter().any(|a| a == "--list") {
@@ -138,10 +261,20 @@ fn qube_list(address: &str) -> QubeList {
 
 fn scenario() {
     common::build_workspace_programs();
-    // SAFETY: single-threaded so far; GTK is not initialised yet.
+    let world = tempfile::tempdir().expect("temp dir");
+    let demo = Demo::start(Some(world.path().to_owned())).expect("the demo starts");
+    let address = demo.bus_address().to_owned();
+    let can_push = demo::find_program("qrexec-client-vm").is_ok();
+    // The demo's bus doubles as the session bus, with a tray host and a notification
+    // server on it.
+    let (_desktop, seen) = fake_desktop::serve(&address);
+    // SAFETY: GTK is not initialised yet; the threads running now (zbus executors) do
+    // not read the environment.
     unsafe {
+        std::env::set_var("DBUS_SESSION_BUS_ADDRESS", &address);
         std::env::set_var("GSETTINGS_BACKEND", "memory");
         std::env::set_var("NO_AT_BRIDGE", "1");
+        std::env::set_var("GTK_A11Y", "none");
         std::env::set_var("LANG", "C.UTF-8");
         std::env::set_var("GSK_RENDERER", "cairo");
     }
@@ -149,11 +282,6 @@ fn scenario() {
     gtk::init().expect("GTK initialises on the display");
     adw::init().expect("libadwaita initialises");
     adw::StyleManager::default().set_color_scheme(adw::ColorScheme::ForceLight);
-
-    let world = tempfile::tempdir().expect("temp dir");
-    let demo = Demo::start(Some(world.path().to_owned())).expect("the demo starts");
-    let address = demo.bus_address().to_owned();
-    let can_push = demo::find_program("qrexec-client-vm").is_ok();
 
     let app = QcsApplication::new(
         Options {
@@ -188,12 +316,50 @@ fn scenario() {
     );
     assert!(badges("work").contains(&Badge::ProposalPending));
     assert!(badges("work").contains(&Badge::Outdated));
-    // No tray host here (no session bus): one log line, no crash, no item.
-    assert!(!app.tray_shown());
+    // A proposal is pending: the tray item is registered with the host.
+    wait_until("the tray item", || {
+        app.tray_shown() && !fake_desktop::live_items(&address).is_empty()
+    });
+    assert_eq!(seen.items().len(), 1, "{:?}", seen.items());
+    // It was pending at start: not news, no notification.
+    assert!(
+        seen.notifications().is_empty(),
+        "{:?}",
+        seen.notifications()
+    );
+
+    // A second proposal arrives (personal may propose vim): notification, count 2.
+    demo::spool_proposal(
+        &world.path().join("spool"),
+        "personal",
+        "vim",
+        ".vimrc",
+        b"set nocompatible\nset modeline\nsyntax on\n",
+        "modelines back on",
+    )
+    .expect("spool a proposal");
+    backend(&address, async |p| {
+        p.ingest_spool().await.expect("IngestSpool")
+    });
+    wait_until("the notification of the new proposal", || {
+        window.pending_proposals().len() == 2
+            && seen
+                .notifications()
+                .iter()
+                .any(|(summary, body)| summary.contains("personal") && body.contains(".vimrc"))
+    });
+    assert_eq!(window.proposal_count_label(), "2");
+    assert_eq!(seen.notifications().len(), 1, "{:?}", seen.notifications());
+    let second = window
+        .pending_proposals()
+        .iter()
+        .find(|p| p.source_qube == "personal")
+        .map(|p| p.id)
+        .expect("the proposal from personal");
 
     // Open a qube.
     window.open_qube("vault");
-    window.dismiss_toasts();
+    wait_until("the toasts to time out", || window.toasts_on_show() == 0);
     assert_eq!(window.current_page().as_deref(), Some("qube"));
     assert_eq!(window.qube_page().qube_name().as_deref(), Some("vault"));
     screenshot(&window, "main-window.png");
@@ -281,7 +447,13 @@ fn scenario() {
     }
 
     // Open the proposal: findings, hidden characters as tokens, Accept gated.
-    WidgetExt::activate_action(&window, "win.next-proposal", None).expect("next-proposal");
+    let first = window
+        .pending_proposals()
+        .iter()
+        .find(|p| p.source_qube == "work")
+        .map(|p| p.id)
+        .expect("the proposal from work");
+    window.open_proposal(first);
     let review = window.review_pane();
     wait_until("the review pane", || {
         window.current_page().as_deref() == Some("review")
@@ -309,7 +481,7 @@ fn scenario() {
     {
         row.line_button().emit_clicked();
     }
-    window.dismiss_toasts();
+    wait_until("the toasts to time out", || window.toasts_on_show() == 0);
     screenshot(&window, "review-pane.png");
     // The dark style: the same pane, for the palette of the dark variant.
     adw::StyleManager::default().set_color_scheme(adw::ColorScheme::ForceDark);
@@ -347,7 +519,7 @@ fn scenario() {
     assert!(review.accept_button().is_sensitive());
     review.accept_button().emit_clicked();
     wait_until("the proposal to leave the inbox", || {
-        window.pending_proposals().is_empty() && !window.is_busy()
+        window.pending_proposals().len() == 1 && !window.is_busy()
     });
 
     // The store changed, by that hunk only.
@@ -359,10 +531,35 @@ fn scenario() {
     assert!(content.contains("\tname = Alice\u{202E}"), "{content:?}");
     assert!(!content.contains("fsmonitor"), "{content:?}");
     assert!(!content.contains("insteadOf"), "{content:?}");
+    // One proposal still waits: the tray stays.
+    assert!(app.tray_shown());
+
+    // Side by side, then reject the other proposal with the keyboard's action.
+    window.open_proposal(second);
+    wait_until("the second proposal", || {
+        review.proposal_id() == Some(second) && review.diff_view().is_ready()
+    });
+    WidgetExt::activate_action(&window, "win.toggle-diff-layout", None).expect("toggle");
+    wait_until("the side-by-side diff", || review.diff_view().is_ready());
+    let rows = review.diff_view().rendered_rows();
+    assert!(
+        rows.iter().any(|r| r
+            .split_once(" │ ")
+            .is_some_and(|(old, new)| old == "set modelines=0" && new.starts_with("set modeline"))),
+        "{rows:#?}"
+    );
+    review.reject();
+    wait_until("an empty inbox", || {
+        window.pending_proposals().is_empty() && !window.is_busy()
+    });
     let pending = backend(&address, async |p| {
         p.list_proposals("pending").await.expect("ListProposals")
     });
     assert!(pending.contains("\"proposals\":[]"), "{pending}");
+    // Nothing pending: the item is gone from the bus.
+    wait_until("the tray item to go", || {
+        !app.tray_shown() && fake_desktop::live_items(&address).is_empty()
+    });
 
     window.close();
     settle();

@@ -357,6 +357,14 @@ fn scenario() {
         .map(|p| p.id)
         .expect("the proposal from personal");
 
+    // The keyboard shortcuts window comes from the GResource (gtk/help-overlay.ui).
+    let overlay = window
+        .help_overlay()
+        .expect("a help overlay from the resources");
+    WidgetExt::activate_action(&window, "win.show-help-overlay", None).expect("help overlay");
+    wait_until("the shortcuts window", || overlay.is_mapped());
+    overlay.close();
+
     // Open a qube.
     window.open_qube("vault");
     wait_until("the toasts to time out", || window.toasts_on_show() == 0);
@@ -435,6 +443,51 @@ fn scenario() {
             "{:?}",
             work.profiles
         );
+
+        // Progress and cancel: untrusted's apply service waits for the test, so the
+        // push is still running when Cancel is pressed.
+        let hold = world.path().join("hold-apply");
+        let status = Command::new("mkfifo").arg(&hold).status().expect("mkfifo");
+        assert!(status.success());
+        let agent = demo::find_program("qubes-config-agent").expect("agent");
+        qcs_sim::world::World::load(world.path())
+            .expect("load the world")
+            .install_rpc_service(
+                "untrusted",
+                "qubes.ConfigApply",
+                format!(
+                    "#!/bin/sh\nread _ < '{}'\nexec '{}' apply\n",
+                    hold.display(),
+                    agent.display()
+                )
+                .as_bytes(),
+            )
+            .expect("install the held service");
+        window.plan_push(vec!["untrusted".to_owned()]);
+        wait_until("the plan for untrusted", || {
+            plan_page
+                .plan_data()
+                .is_some_and(|p| p.qubes.iter().any(|q| q.qube == "untrusted"))
+        });
+        WidgetExt::activate_action(&window, "win.execute-plan", None).expect("execute");
+        wait_until("the running push", || plan_page.can_cancel());
+        let (fraction, _) = plan_page.progress().expect("a progress bar while it runs");
+        assert_eq!(fraction, 0.0);
+        WidgetExt::activate_action(&window, "win.cancel-job", None).expect("cancel");
+        wait_until("the backend to take the cancel request", || {
+            plan_page.cancel_sent()
+        });
+        // Let the qube answer: opening the FIFO blocks until the service reads it.
+        let release = std::thread::spawn(move || std::fs::write(&hold, b"go\n"));
+        wait_until("the cancelled push to end", || {
+            !plan_page.is_running() && plan_page.last_summary().is_some_and(|s| s.cancelled)
+        });
+        release
+            .join()
+            .expect("release thread")
+            .expect("write the FIFO");
+        let (fraction, text) = plan_page.progress().expect("the final progress");
+        assert_eq!((fraction, text.as_str()), (1.0, "Cancelled"));
     } else {
         // Without the simulator's qrexec-client-vm the backend cannot reach the qubes:
         // the plan says so per qube instead of inventing items.

@@ -53,6 +53,8 @@ mod imp {
         pub scope: RefCell<Vec<String>>,
         pub overwrite: RefCell<Vec<(String, String)>>,
         pub job: Cell<Option<u64>>,
+        /// The backend accepted the cancel request of the running job.
+        pub cancel_sent: Cell<bool>,
         pub last_summary: RefCell<Option<JobSummary>>,
         pub on_event: RefCell<Option<PlanHandler>>,
     }
@@ -120,6 +122,28 @@ impl QcsPushPlan {
 
     pub fn is_running(&self) -> bool {
         self.imp().job.get().is_some()
+    }
+
+    /// Whether Cancel is offered (a push runs and no cancel is under way).
+    pub fn can_cancel(&self) -> bool {
+        let imp = self.imp();
+        imp.cancel_button.is_visible() && imp.cancel_button.is_sensitive()
+    }
+
+    /// Whether the backend accepted a cancel request for the running push.
+    pub fn cancel_sent(&self) -> bool {
+        self.imp().cancel_sent.get()
+    }
+
+    /// The progress bar's fraction and text while a push runs.
+    pub fn progress(&self) -> Option<(f64, String)> {
+        let bar = &self.imp().progress_bar;
+        bar.is_visible().then(|| {
+            (
+                bar.fraction(),
+                bar.text().map(|t| t.to_string()).unwrap_or_default(),
+            )
+        })
     }
 
     pub fn plan_data(&self) -> Option<PushPlan> {
@@ -411,6 +435,8 @@ impl QcsPushPlan {
             }
         };
         imp.job.set(Some(job));
+        imp.cancel_sent.set(false);
+        imp.cancel_button.set_sensitive(true);
         imp.cancel_button.set_visible(true);
         self.emit(PlanEvent::Running(true));
         enum Event {
@@ -493,10 +519,18 @@ impl QcsPushPlan {
             #[weak(rename_to = page)]
             self,
             async move {
-                if let Err(e) = backend.cancel_job(job).await {
-                    page.emit(PlanEvent::Failed(e.to_string()));
+                match backend.cancel_job(job).await {
+                    Ok(()) => {
+                        page.imp().cancel_sent.set(true);
+                        page.imp().status_label.set_label(&gettextrs::gettext(
+                            "Cancelling: the qubes already started finish, the others are skipped…",
+                        ));
+                    }
+                    Err(e) => {
+                        page.imp().cancel_button.set_sensitive(true);
+                        page.emit(PlanEvent::Failed(e.to_string()));
+                    }
                 }
-                page.imp().cancel_button.set_sensitive(true);
             }
         ));
     }

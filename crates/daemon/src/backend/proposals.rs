@@ -47,23 +47,27 @@ impl Backend {
         })
     }
 
-    /// Runs the risk engine on a new proposal and stores its findings.
+    /// Runs the risk engine on a new proposal and stores its findings (the scan runs
+    /// without holding the store).
     fn store_findings(&self, id: i64) -> Result<()> {
-        let mut store = self.store();
-        let Some(p) = store.proposal(id)? else {
-            return Ok(());
+        let (proposal, base) = {
+            let store = self.store();
+            let Some(p) = store.proposal(id)? else {
+                return Ok(());
+            };
+            let base = store.current_file(p.profile.as_str(), p.path.as_str())?;
+            (p, base)
         };
-        let base = store.current_file(p.profile.as_str(), p.path.as_str())?;
         let findings = self.scan(
-            p.path.as_str(),
-            &p.content,
+            proposal.path.as_str(),
+            &proposal.content,
             base.as_ref().map(|b| b.bytes.as_slice()),
-            p.mode,
+            proposal.mode,
         );
         let json: Vec<_> = findings.iter().map(views::finding_view).collect();
         let value = serde_json::to_value(json)
             .map_err(|e| BackendError::Failed(format!("cannot encode findings: {e}")))?;
-        store.set_findings(id, &value)?;
+        self.store().set_findings(id, &value)?;
         Ok(())
     }
 

@@ -301,6 +301,7 @@ impl QcsWindow {
     /// Start using the backend: pages get it, signals trigger refreshes.
     pub fn set_backend(&self, backend: Backend) {
         let imp = self.imp();
+        imp.qube_page.set_backend(backend.clone());
         imp.profile_editor.set_backend(backend.clone());
         imp.push_plan.set_backend(backend.clone());
         imp.review_pane.set_backend(backend.clone());

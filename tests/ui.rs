@@ -370,6 +370,22 @@ fn scenario() {
     wait_until("the toasts to time out", || window.toasts_on_show() == 0);
     assert_eq!(window.current_page().as_deref(), Some("qube"));
     assert_eq!(window.qube_page().qube_name().as_deref(), Some("vault"));
+    // Sync state per file, from the profile's files.
+    wait_until("vault's files", || {
+        window.qube_page().file_rows().len() == 2
+    });
+    let mut files = window.qube_page().file_rows();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            (
+                "git:.config/git/ignore".to_owned(),
+                "Never pushed".to_owned()
+            ),
+            ("git:.gitconfig".to_owned(), "Never pushed".to_owned()),
+        ]
+    );
     screenshot(&window, "main-window.png");
 
     // Its settings: let it propose vim changes; the backend stores it.
@@ -443,6 +459,13 @@ fn scenario() {
             "{:?}",
             work.profiles
         );
+
+        // The qube page shows every file of work in sync now.
+        window.open_qube("work");
+        wait_until("work's files in sync", || {
+            let rows = window.qube_page().file_rows();
+            rows.len() == 4 && rows.iter().all(|(_, state)| state == "In sync")
+        });
 
         // Progress and cancel: untrusted's apply service waits for the test, so the
         // push is still running when Cancel is pressed.

@@ -2,7 +2,7 @@
 //! state and badges.
 
 use gettextrs::{gettext, pgettext};
-use qcs_daemon::client::types::{QubeView, SyncState};
+use qcs_daemon::client::types::{ProfileSync, QubeView, SyncState};
 
 /// A badge on a qube row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -150,6 +150,58 @@ pub fn sync_state_label(state: SyncState) -> String {
     }
 }
 
+/// Sync state of one file of an assigned profile in a qube.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileState {
+    InSync,
+    NeverPushed,
+    /// The store changed the file after the qube's last push.
+    Outdated,
+    /// The qube's copy differs from what we pushed.
+    Drifted,
+}
+
+impl FileState {
+    pub fn label(self) -> String {
+        match self {
+            FileState::InSync => gettext("In sync"),
+            FileState::NeverPushed => gettext("Never pushed"),
+            FileState::Outdated => gettext("Newer version in the store"),
+            FileState::Drifted => gettext("Changed in the qube"),
+        }
+    }
+
+    pub fn badge(self) -> Badge {
+        match self {
+            FileState::InSync => Badge::InSync,
+            FileState::NeverPushed | FileState::Outdated => Badge::Outdated,
+            FileState::Drifted => Badge::Drifted,
+        }
+    }
+}
+
+/// Per file of a profile (path, generation it last changed in): its state in the qube.
+/// A drifted path is drifted whatever else; a profile never pushed is never pushed; a
+/// file changed after the oldest pushed generation is outdated; the rest is in sync.
+pub fn file_states(sync: &ProfileSync, files: &[(String, u64)]) -> Vec<(String, FileState)> {
+    files
+        .iter()
+        .map(|(path, generation)| {
+            let state = if sync.drifted_paths.contains(path) {
+                FileState::Drifted
+            } else {
+                match sync.pushed_generation {
+                    None => FileState::NeverPushed,
+                    Some(pushed) if *generation > pushed => FileState::Outdated,
+                    Some(_) if sync.state == SyncState::NeverPushed => FileState::NeverPushed,
+                    Some(_) => FileState::InSync,
+                }
+            };
+            (path.clone(), state)
+        })
+        .collect()
+}
+
 /// Translated persistence verdict.
 pub fn persistence_label(verdict: &str) -> String {
     match verdict {
@@ -164,7 +216,7 @@ pub fn persistence_label(verdict: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use qcs_daemon::client::types::{PathPersistence, ProfileSync};
+    use qcs_daemon::client::types::PathPersistence;
 
     fn qube(states: &[SyncState]) -> QubeView {
         QubeView {
@@ -217,6 +269,38 @@ mod tests {
                 Badge::ProposalPending,
                 Badge::NotPersistent
             ]
+        );
+    }
+
+    #[test]
+    fn file_states_follow_drift_and_the_pushed_generation() {
+        let files = vec![
+            (".gitconfig".to_owned(), 3),
+            (".config/git/ignore".to_owned(), 1),
+            (".gitattributes".to_owned(), 2),
+        ];
+        let mut sync = ProfileSync {
+            profile: "git".into(),
+            state: SyncState::Outdated,
+            generation: 3,
+            pushed_generation: Some(2),
+            drifted_paths: vec![".config/git/ignore".into()],
+        };
+        assert_eq!(
+            file_states(&sync, &files),
+            [
+                (".gitconfig".to_owned(), FileState::Outdated),
+                (".config/git/ignore".to_owned(), FileState::Drifted),
+                (".gitattributes".to_owned(), FileState::InSync),
+            ]
+        );
+        sync.pushed_generation = None;
+        sync.drifted_paths.clear();
+        sync.state = SyncState::NeverPushed;
+        assert!(
+            file_states(&sync, &files)
+                .iter()
+                .all(|(_, s)| *s == FileState::NeverPushed)
         );
     }
 

@@ -8,6 +8,7 @@ use gtk::glib;
 use gtk::subclass::prelude::*;
 use qcs_daemon::client::types::QubeView;
 
+use crate::backend::Backend;
 use crate::i18n::gettext_f;
 use crate::model::qube;
 
@@ -28,6 +29,9 @@ mod imp {
         #[template_child]
         pub persistence_list: TemplateChild<gtk::ListBox>,
         pub qube: RefCell<Option<QubeView>>,
+        pub backend: RefCell<Option<Backend>>,
+        /// Bumped on every `show`; file lists fetched for an older one are dropped.
+        pub generation: std::cell::Cell<u64>,
         pub swatch_class: RefCell<Option<&'static str>>,
     }
 
@@ -63,6 +67,39 @@ fn clear(list: &gtk::ListBox) {
     }
 }
 
+/// The qube view narrowed to one profile (for that profile's badge).
+fn single_profile(view: &QubeView, profile: &qcs_daemon::client::types::ProfileSync) -> QubeView {
+    QubeView {
+        profiles: vec![profile.clone()],
+        persistence: Vec::new(),
+        pending_proposals: 0,
+        ..view.clone()
+    }
+}
+
+/// The (path, state) of the file rows inside an expander row.
+fn expander_files(expander: &adw::ExpanderRow) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut stack = vec![expander.clone().upcast::<gtk::Widget>()];
+    while let Some(widget) = stack.pop() {
+        if let Some(row) = widget.downcast_ref::<adw::ActionRow>() {
+            if row.widget_name() == "file" {
+                out.push((
+                    row.title().to_string(),
+                    row.subtitle().unwrap_or_default().to_string(),
+                ));
+            }
+            continue;
+        }
+        let mut child = widget.last_child();
+        while let Some(c) = child {
+            stack.push(c.clone());
+            child = c.prev_sibling();
+        }
+    }
+    out
+}
+
 fn placeholder_row(text: &str) -> adw::ActionRow {
     let row = adw::ActionRow::new();
     row.set_title(text);
@@ -71,6 +108,26 @@ fn placeholder_row(text: &str) -> adw::ActionRow {
 }
 
 impl QcsQubePage {
+    pub fn set_backend(&self, backend: Backend) {
+        self.imp().backend.replace(Some(backend));
+    }
+
+    /// (path, state) rows shown under each profile, for tests and screen readers.
+    pub fn file_rows(&self) -> Vec<(String, String)> {
+        let mut rows = Vec::new();
+        let mut child = self.imp().profiles_list.first_child();
+        while let Some(widget) = child {
+            if let Some(expander) = widget.downcast_ref::<adw::ExpanderRow>() {
+                let profile = expander.title().to_string();
+                for (path, state) in expander_files(expander) {
+                    rows.push((format!("{profile}:{path}"), state));
+                }
+            }
+            child = widget.next_sibling();
+        }
+        rows
+    }
+
     pub fn qube_name(&self) -> Option<String> {
         self.imp().qube.borrow().as_ref().map(|q| q.name.clone())
     }
@@ -105,32 +162,36 @@ impl QcsQubePage {
                     "No profile assigned. Assign one in the settings.",
                 )));
         }
+        let generation = imp.generation.get() + 1;
+        imp.generation.set(generation);
         for profile in &view.profiles {
-            let row = adw::ActionRow::new();
+            let row = adw::ExpanderRow::new();
             row.set_title(&profile.profile);
-            let mut subtitle = qube::sync_state_label(profile.state);
-            if !profile.drifted_paths.is_empty() {
-                subtitle.push_str(" — ");
-                subtitle.push_str(&profile.drifted_paths.join(", "));
-            }
-            row.set_subtitle(&subtitle);
-            row.set_subtitle_lines(3);
-            let generation = gtk::Label::new(Some(&match profile.pushed_generation {
-                Some(pushed) => gettext_f(
-                    "generation {pushed} of {current}",
-                    &[
-                        ("pushed", &pushed.to_string()),
-                        ("current", &profile.generation.to_string()),
-                    ],
-                ),
-                None => gettext_f(
-                    "store at generation {current}",
-                    &[("current", &profile.generation.to_string())],
-                ),
-            }));
-            generation.add_css_class("dim-label");
-            row.add_suffix(&generation);
+            row.set_subtitle(&format!(
+                "{} · {}",
+                qube::sync_state_label(profile.state),
+                match profile.pushed_generation {
+                    Some(pushed) => gettext_f(
+                        "generation {pushed} of {current}",
+                        &[
+                            ("pushed", &pushed.to_string()),
+                            ("current", &profile.generation.to_string()),
+                        ],
+                    ),
+                    None => gettext_f(
+                        "store at generation {current}",
+                        &[("current", &profile.generation.to_string())],
+                    ),
+                }
+            ));
+            let icon = gtk::Image::from_icon_name(
+                qube::badges(&single_profile(&view, profile), false)
+                    .first()
+                    .map_or("emblem-ok-symbolic", |b| b.icon_name()),
+            );
+            row.add_prefix(&icon);
             imp.profiles_list.append(&row);
+            self.fill_files(&row, profile.clone(), generation);
         }
 
         clear(&imp.persistence_list);
@@ -165,5 +226,55 @@ impl QcsQubePage {
             imp.persistence_list.append(&row);
         }
         imp.qube.replace(Some(view));
+    }
+
+    /// Fetch the profile's files and add a row per file with its state in the qube.
+    fn fill_files(
+        &self,
+        row: &adw::ExpanderRow,
+        sync: qcs_daemon::client::types::ProfileSync,
+        generation: u64,
+    ) {
+        let Some(backend) = self.imp().backend.borrow().clone() else {
+            return;
+        };
+        glib::spawn_future_local(glib::clone!(
+            #[weak(rename_to = page)]
+            self,
+            #[weak]
+            row,
+            async move {
+                let result = backend.profile(&sync.profile).await;
+                if page.imp().generation.get() != generation {
+                    return;
+                }
+                match result {
+                    Ok(profile) => {
+                        let files: Vec<(String, u64)> = profile
+                            .files
+                            .iter()
+                            .map(|f| (f.path.clone(), f.generation))
+                            .collect();
+                        for (path, state) in qube::file_states(&sync, &files) {
+                            let file = adw::ActionRow::new();
+                            file.set_widget_name("file");
+                            file.set_title(&path);
+                            file.set_subtitle(&state.label());
+                            let badge = state.badge();
+                            let icon = gtk::Image::from_icon_name(badge.icon_name());
+                            icon.add_css_class(badge.css_class());
+                            file.add_prefix(&icon);
+                            row.add_row(&file);
+                        }
+                        row.set_expanded(true);
+                    }
+                    Err(e) => {
+                        let error = adw::ActionRow::new();
+                        error.set_title(&e.to_string());
+                        row.add_row(&error);
+                    }
+                }
+            }
+        ));
     }
 }

@@ -367,3 +367,83 @@ fn path_persistence(
         fix_command,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use qcs_core::store::{CurrentFile, Provenance, PushedState, QubeFileState, SeenState};
+    use qcs_protocol::mode::validate_mode;
+    use qcs_protocol::path::validate_relative_path;
+    use qcs_protocol::profile::validate_profile_id;
+
+    use super::sync_state;
+    use crate::client::types::SyncState;
+
+    const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+    fn file(sha: &str) -> CurrentFile {
+        CurrentFile {
+            version_id: 1,
+            path: validate_relative_path(".gitconfig").unwrap(),
+            bytes: Vec::new(),
+            sha256: sha.to_owned(),
+            mode: validate_mode(0o644).unwrap(),
+            generation: 2,
+            provenance: Provenance::LocalEdit,
+        }
+    }
+
+    fn state(pushed: Option<&str>, seen: Option<(SeenState, i64)>) -> QubeFileState {
+        QubeFileState {
+            qube: "work".to_owned(),
+            path: validate_relative_path(".gitconfig").unwrap(),
+            pushed: pushed.map(|sha| PushedState {
+                profile: validate_profile_id("git").unwrap(),
+                sha256: sha.to_owned(),
+                mode: validate_mode(0o644).unwrap(),
+                generation: 1,
+                at: 100,
+            }),
+            seen,
+        }
+    }
+
+    fn regular(sha: &str) -> SeenState {
+        SeenState::Regular {
+            sha256: sha.to_owned(),
+            mode: 0o644,
+        }
+    }
+
+    #[test]
+    fn never_pushed_outdated_in_sync_and_drifted() {
+        let files = [file(A)];
+        let s = |states: &[QubeFileState]| sync_state("git", 2, &files, states).state;
+        assert_eq!(s(&[]), SyncState::NeverPushed);
+        assert_eq!(s(&[state(Some(B), None)]), SyncState::Outdated);
+        assert_eq!(
+            s(&[state(Some(A), Some((regular(A), 100)))]),
+            SyncState::InSync
+        );
+        // Seen after the push and different: drifted, with the path named.
+        let drifted = sync_state("git", 2, &files, &[state(Some(A), Some((regular(B), 200)))]);
+        assert_eq!(drifted.state, SyncState::Drifted);
+        assert_eq!(drifted.drifted_paths, [".gitconfig"]);
+        // Gone, or replaced by something else, is drift too.
+        assert_eq!(
+            s(&[state(Some(A), Some((SeenState::Absent, 200)))]),
+            SyncState::Drifted
+        );
+        // A snapshot older than the push says nothing about now.
+        assert_eq!(
+            s(&[state(Some(A), Some((regular(B), 50)))]),
+            SyncState::InSync
+        );
+        // Pushed by another profile: not this profile's push.
+        let mut other = state(Some(A), None);
+        if let Some(p) = other.pushed.as_mut() {
+            p.profile = validate_profile_id("ssh").unwrap();
+        }
+        assert_eq!(s(&[other]), SyncState::NeverPushed);
+    }
+}

@@ -65,3 +65,45 @@ impl From<BackendError> for DbusError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use qcs_core::store::StoreError;
+
+    use super::BackendError;
+    use crate::dbus::error::Error as DbusError;
+
+    #[test]
+    fn each_kind_of_failure_has_its_dbus_error_with_the_message() {
+        type Check = fn(&DbusError) -> bool;
+        let cases: Vec<(BackendError, Check)> = vec![
+            (
+                StoreError::ProfileNotFound("git".into()).into(),
+                |e| matches!(e, DbusError::NotFound(m) if m.contains("git")),
+            ),
+            (
+                StoreError::NeverSync(".ssh/id_rsa".into()).into(),
+                |e| matches!(e, DbusError::Refused(m) if m.contains(".ssh/id_rsa")),
+            ),
+            (StoreError::InvalidHash("x".into()).into(), |e| {
+                matches!(e, DbusError::InvalidArgument(_))
+            }),
+            (
+                StoreError::Corrupt("bad row".into()).into(),
+                |e| matches!(e, DbusError::Store(m) if m.contains("bad row")),
+            ),
+            (
+                BackendError::Unacknowledged(vec!["git.core.fsmonitor".into()]),
+                |e| matches!(e, DbusError::UnacknowledgedFindings(m) if m.contains("git.core.fsmonitor")),
+            ),
+            (BackendError::Refused("no".into()), |e| {
+                matches!(e, DbusError::Refused(_))
+            }),
+        ];
+        for (error, check) in cases {
+            let text = error.to_string();
+            let mapped = DbusError::from(error);
+            assert!(check(&mapped), "{text} became {mapped:?}");
+        }
+    }
+}

@@ -255,3 +255,21 @@ pub fn printable(bytes: &[u8]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn untrusted_text_in_messages_is_escaped_and_bounded() {
+        let shown = printable("evil\u{1b}[2J\u{202e}txt\r\n".as_bytes());
+        assert!(!shown.contains('\u{1b}') && !shown.contains('\u{202e}') && !shown.contains('\r'));
+        assert!(
+            shown.contains("\\u{1b}") && shown.contains("\\u{202e}"),
+            "{shown}"
+        );
+        assert_eq!(printable(&vec![b'a'; 10_000]).chars().count(), 512);
+        // Invalid UTF-8 becomes U+FFFD, itself shown escaped (not a plain character).
+        assert_eq!(printable(b"\xff ok"), "\\u{fffd} ok");
+    }
+}

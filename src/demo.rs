@@ -296,6 +296,62 @@ pub fn find_program(name: &'static str) -> Result<PathBuf, DemoError> {
     Err(DemoError::Missing(name))
 }
 
+/// The workspace programs the demo runs besides this one.
+const PROGRAMS: [&str; 3] = [
+    "qubes-config-syncd",
+    "qubes-config-agent",
+    "qrexec-client-vm",
+];
+
+/// Under `cargo run` (the README's demo command), build the workspace programs the
+/// demo needs when they are missing: cargo builds only this package's binaries.
+fn build_missing_programs() -> Result<(), DemoError> {
+    if PROGRAMS.iter().all(|p| find_program(p).is_ok()) {
+        return Ok(());
+    }
+    let (Some(cargo), Some(manifest_dir), Ok(exe)) = (
+        std::env::var_os("CARGO"),
+        std::env::var_os("CARGO_MANIFEST_DIR"),
+        std::env::current_exe(),
+    ) else {
+        return Ok(());
+    };
+    let Some(profile_dir) = exe.parent() else {
+        return Ok(());
+    };
+    let Some(target_dir) = profile_dir.parent() else {
+        return Ok(());
+    };
+    eprintln!("qubes-config-sync: building the backend, agent and simulator for the demo…");
+    let mut command = Command::new(&cargo);
+    command
+        .args([
+            "build",
+            "-p",
+            "qcs-daemon",
+            "-p",
+            "qcs-sim",
+            "-p",
+            "qcs-agent",
+            "--bins",
+        ])
+        .env("CARGO_TARGET_DIR", target_dir)
+        .current_dir(manifest_dir);
+    if profile_dir.file_name().is_some_and(|n| n == "release") {
+        command.arg("--release");
+    }
+    let status = command.status().map_err(|error| DemoError::Spawn {
+        program: "cargo".into(),
+        error,
+    })?;
+    if !status.success() {
+        return Err(DemoError::Backend(format!(
+            "building the workspace programs failed ({status})"
+        )));
+    }
+    Ok(())
+}
+
 fn spawn(command: &mut Command, program: &Path) -> Result<Child, DemoError> {
     use std::os::unix::process::CommandExt as _;
     // The bus and the backend must not outlive the demo, even when it crashes.
@@ -317,6 +373,7 @@ impl Demo {
     /// Build and start everything; `world_dir` keeps the world (default: a temporary
     /// directory removed on drop).
     pub fn start(world_dir: Option<PathBuf>) -> Result<Demo, DemoError> {
+        build_missing_programs()?;
         let (temporary, dir) = match world_dir {
             Some(dir) => (None, dir),
             None => {

@@ -102,6 +102,10 @@ impl Backend {
         Ok(self.proxy.list_profiles().await?)
     }
 
+    pub async fn create_profile(&self, id: &str, description: &str) -> Result<(), BackendError> {
+        Ok(self.proxy.create_profile(id, description).await?)
+    }
+
     pub async fn profile(&self, id: &str) -> Result<ProfileView, BackendError> {
         parse(self.proxy.get_profile(id).await?).await
     }

@@ -132,6 +132,9 @@ impl QcsWindow {
             }
         });
         action("snapshot-qube", |w| w.snapshot_qube());
+        action("new-profile", |w| {
+            w.new_profile();
+        });
         action("qube-settings", |w| {
             w.open_settings();
         });
@@ -646,6 +649,70 @@ impl QcsWindow {
                             &[],
                         )));
                         window.refresh();
+                    }
+                    Err(e) => window.report(Err(e.to_string())),
+                }
+            }
+        ));
+    }
+
+    /// Ask for a new profile's id and description, then create it in the store.
+    pub fn new_profile(&self) -> adw::MessageDialog {
+        let dialog = adw::MessageDialog::new(
+            Some(self),
+            Some(&gettextrs::gettext("New Profile")),
+            Some(&gettextrs::gettext(
+                "A profile is a named set of files, such as git or ssh. Its id is lowercase letters, digits and dashes.",
+            )),
+        );
+        let fields = gtk::Box::new(gtk::Orientation::Vertical, 6);
+        let id = gtk::Entry::new();
+        id.set_placeholder_text(Some(&gettextrs::gettext("Id, e.g. bash")));
+        id.set_widget_name("profile-id");
+        let description = gtk::Entry::new();
+        description.set_placeholder_text(Some(&gettextrs::gettext("Description")));
+        description.set_widget_name("profile-description");
+        fields.append(&id);
+        fields.append(&description);
+        dialog.set_extra_child(Some(&fields));
+        dialog.add_response("cancel", &gettextrs::gettext("_Cancel"));
+        dialog.add_response("create", &gettextrs::gettext("C_reate"));
+        dialog.set_response_appearance("create", adw::ResponseAppearance::Suggested);
+        dialog.set_default_response(Some("create"));
+        dialog.set_close_response("cancel");
+        dialog.connect_response(
+            None,
+            glib::clone!(
+                #[weak(rename_to = window)]
+                self,
+                #[weak]
+                id,
+                #[weak]
+                description,
+                move |_, response| {
+                    if response == "create" {
+                        window.create_profile(id.text().trim(), description.text().trim());
+                    }
+                }
+            ),
+        );
+        dialog.present();
+        dialog
+    }
+
+    fn create_profile(&self, id: &str, description: &str) {
+        let Some(backend) = self.backend() else {
+            return;
+        };
+        let (id, description) = (id.to_owned(), description.to_owned());
+        glib::spawn_future_local(glib::clone!(
+            #[weak(rename_to = window)]
+            self,
+            async move {
+                match backend.create_profile(&id, &description).await {
+                    Ok(()) => {
+                        window.refresh();
+                        window.open_profile(&id);
                     }
                     Err(e) => window.report(Err(e.to_string())),
                 }

@@ -244,6 +244,21 @@ fn screenshot(window: &impl IsA<gtk::Widget>, name: &str) -> PathBuf {
     path
 }
 
+/// The text entries inside a widget, in order.
+fn entries_of(root: &gtk::Widget) -> Vec<gtk::Entry> {
+    let mut found = Vec::new();
+    let mut child = root.first_child();
+    while let Some(widget) = child {
+        if let Some(entry) = widget.downcast_ref::<gtk::Entry>() {
+            found.push(entry.clone());
+        } else {
+            found.extend(entries_of(&widget));
+        }
+        child = widget.next_sibling();
+    }
+    found
+}
+
 /// A blocking D-Bus call for the checks: through the same API the app uses.
 fn backend<T>(address: &str, call: impl AsyncFnOnce(&ConfigSyncProxy<'static>) -> T) -> T {
     zbus::block_on(async {
@@ -404,6 +419,27 @@ fn scenario() {
         may_propose == ["vim"]
     });
     dialog.close();
+
+    // A new profile, through its dialog.
+    let dialog = window.new_profile();
+    wait_until("the new-profile dialog", || dialog.is_mapped());
+    let entries = entries_of(dialog.upcast_ref());
+    assert_eq!(entries.len(), 2);
+    entries[0].set_text("bash");
+    entries[1].set_text("Shell settings");
+    dialog.response("create");
+    wait_until("the new profile in the editor", || {
+        window.current_page().as_deref() == Some("profile")
+            && window.profile_editor().profile_id().as_deref() == Some("bash")
+    });
+    let profiles = backend(&address, async |p| {
+        p.list_profiles().await.expect("ListProfiles")
+    });
+    assert!(
+        profiles
+            .iter()
+            .any(|(id, d, _)| id == "bash" && d == "Shell settings")
+    );
 
     // Edit a profile: .vimrc gets a line, saved as a new generation.
     window.open_profile_file("vim", Some(".vimrc"));

@@ -1,6 +1,8 @@
 //! The push plan page: counts per action, what a push would write, and job progress.
 
 use gettextrs::pgettext;
+
+use crate::i18n::ngettext_f;
 use qcs_daemon::client::types::{PlanAction, PushPlan};
 
 /// Translated action name.
@@ -21,6 +23,28 @@ pub fn action_css_class(action: PlanAction) -> &'static str {
         PlanAction::Unchanged => "plan-unchanged",
         PlanAction::Conflict => "plan-conflict",
         PlanAction::Refused => "plan-refused",
+    }
+}
+
+/// "N written." and the like for a finished push; an outcome this app does not know is
+/// shown as the backend named it.
+pub fn outcome_count(outcome: &str, n: usize) -> String {
+    let n = u32::try_from(n).unwrap_or(u32::MAX);
+    match outcome {
+        "written" => ngettext_f("{n} file written.", "{n} files written.", n, &[]),
+        "unchanged" => ngettext_f("{n} file unchanged.", "{n} files unchanged.", n, &[]),
+        "conflict" => ngettext_f(
+            "{n} conflict left for review.",
+            "{n} conflicts left for review.",
+            n,
+            &[],
+        ),
+        "refused" => ngettext_f("{n} file refused.", "{n} files refused.", n, &[]),
+        "skipped" => ngettext_f("{n} file skipped.", "{n} files skipped.", n, &[]),
+        other => crate::i18n::gettext_f(
+            "{outcome}: {n}.",
+            &[("outcome", other), ("n", &n.to_string())],
+        ),
     }
 }
 
@@ -134,6 +158,13 @@ mod tests {
         );
         assert!(totals.can_push());
         assert_eq!(qubes_with_conflicts(&plan), ["work"]);
+    }
+
+    #[test]
+    fn outcomes_read_as_sentences() {
+        assert_eq!(outcome_count("written", 1), "1 file written.");
+        assert_eq!(outcome_count("skipped", 3), "3 files skipped.");
+        assert_eq!(outcome_count("exploded", 2), "exploded: 2.");
     }
 
     #[test]

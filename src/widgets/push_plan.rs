@@ -565,7 +565,7 @@ fn describe(summary: &JobSummary, success: bool) -> String {
     };
     for (outcome, n) in outcomes {
         text.push(' ');
-        text.push_str(&format!("{outcome}: {n}."));
+        text.push_str(&plan::outcome_count(outcome, n));
     }
     for error in errors {
         text.push('\n');

@@ -592,6 +592,17 @@ fn scenario() {
         .find(|(_, r)| r.line_button().is_sensitive())
     {
         row.line_button().emit_clicked();
+        let line = review
+            .diff_view()
+            .highlighted_line()
+            .expect("a line is marked");
+        // Unified layout: one row per rendered line; the finding is on an added line.
+        let rows = review.diff_view().rendered_rows();
+        let marked = &rows[line];
+        assert!(
+            marked.starts_with("+ "),
+            "line {line}: {marked} in {rows:#?}"
+        );
     }
     wait_until("the toasts to time out", || window.toasts_on_show() == 0);
     screenshot(&window, "review-pane.png");
@@ -629,7 +640,8 @@ fn scenario() {
     assert!(toggles.len() >= 3, "{} hunks", toggles.len());
     toggles[0].0.emit_clicked();
     assert!(review.accept_button().is_sensitive());
-    review.accept_button().emit_clicked();
+    // Ctrl+Return: the window's primary action accepts on the review page.
+    WidgetExt::activate_action(&window, "win.primary", None).expect("win.primary");
     wait_until("the proposal to leave the inbox", || {
         window.pending_proposals().len() == 1 && !window.is_busy()
     });

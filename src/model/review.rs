@@ -268,6 +268,10 @@ pub fn line_of_finding(diff: &DiffView, finding: &FindingView) -> Option<usize> 
     let base_side = finding.side == "base";
     diff.lines.iter().position(|line| {
         let kind = LineKind::from_wire(&line.kind);
+        // A hunk header may carry the numbers of its first lines; it is not a line.
+        if kind == LineKind::HunkHeader {
+            return false;
+        }
         if base_side {
             kind != LineKind::Added && line.old_number == Some(number)
         } else {
@@ -339,7 +343,8 @@ mod tests {
             diff: DiffView {
                 hunks: vec![hunk("h1"), hunk("h2")],
                 lines: vec![
-                    line("hunk-header", None, None),
+                    // Headers may carry the numbers of the hunk's first lines.
+                    line("hunk-header", Some(1), Some(1)),
                     line("context", Some(1), Some(1)),
                     line("removed", Some(2), None),
                     line("added", None, Some(2)),
@@ -471,6 +476,12 @@ mod tests {
         let file_level = finding("r", "high", "proposed", None);
         let outside = finding("r", "high", "proposed", Some(40));
         assert_eq!(line_of_finding(&p.diff, &on_new), Some(3));
+        let on_first = finding("r", "high", "proposed", Some(1));
+        assert_eq!(
+            line_of_finding(&p.diff, &on_first),
+            Some(1),
+            "not the header"
+        );
         assert_eq!(line_of_finding(&p.diff, &on_old), Some(2));
         assert_eq!(line_of_finding(&p.diff, &file_level), None);
         assert_eq!(line_of_finding(&p.diff, &outside), None);

@@ -150,6 +150,19 @@ impl QcsDiffView {
         self.imp().plain_rows.borrow().clone()
     }
 
+    /// The rendered line marked by [`Self::show_line`], if its widgets carry the mark.
+    pub fn highlighted_line(&self) -> Option<usize> {
+        let imp = self.imp();
+        let line = (*imp.highlighted.borrow())?;
+        let widgets = imp.line_widgets.borrow();
+        let marked = widgets.get(line)?;
+        (!marked.is_empty()
+            && marked
+                .iter()
+                .all(|w| w.has_css_class("diff-finding-target")))
+        .then_some(line)
+    }
+
     /// Whether the last rebuild has reached the widgets.
     pub fn is_ready(&self) -> bool {
         let imp = self.imp();

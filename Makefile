@@ -155,7 +155,7 @@ install-dom0:
 
 pot:
 	$(XGETTEXT) --from-code=UTF-8 --add-comments=Translators $(XGETTEXT_KEYWORDS) \
-		--package-name=$(DOMAIN) \
+		--package-name=$(DOMAIN) --copyright-holder="the qubes-config-sync authors" \
 		--package-version=$$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1) \
 		--msgid-bugs-address=https://github.com/QubesOS/qubes-config-sync/issues \
 		--sort-by-file -f po/POTFILES.in -o $(POT)

@@ -503,6 +503,74 @@ fn scenario() {
             rows.len() == 4 && rows.iter().all(|(_, state)| state == "In sync")
         });
 
+        // A local change in work: the next plan has a conflict, and the sidebar says so.
+        std::fs::write(world.path().join("qubes/work/home/.vimrc"), "set paste\n")
+            .expect("change work's .vimrc");
+        window.plan_push(vec!["work".to_owned()]);
+        let conflict = |plan: &qcs_daemon::client::types::PushPlan| {
+            plan.qubes.iter().any(|q| {
+                q.items.iter().any(|i| {
+                    i.path == ".vimrc"
+                        && i.action == qcs_daemon::client::types::PlanAction::Conflict
+                })
+            })
+        };
+        wait_until("the conflict in the plan", || {
+            plan_page.plan_data().is_some_and(|p| conflict(&p))
+        });
+        wait_until("the conflict badge on work", || {
+            window
+                .qube_rows()
+                .iter()
+                .any(|r| r.qube_name() == "work" && r.badges().contains(&Badge::Conflict))
+        });
+        // Import the qube's version: it becomes a proposal to review.
+        window.open_qube("work");
+        let before = window.pending_proposals().len();
+        WidgetExt::activate_action(&window, "win.snapshot-qube", None).expect("snapshot");
+        wait_until("the imported proposal", || {
+            window.pending_proposals().len() == before + 1
+        });
+        let imported = window
+            .pending_proposals()
+            .iter()
+            .find(|p| p.source_qube == "work" && p.path == ".vimrc")
+            .map(|p| p.id)
+            .expect("the imported .vimrc");
+        backend(&address, async |p| {
+            p.reject_proposal(imported, "test").await.expect("reject")
+        });
+        wait_until("the inbox without it", || {
+            window.pending_proposals().len() == before
+        });
+        // Overwrite the qube's copy after all (the agent keeps a backup).
+        window.plan_push(vec!["work".to_owned()]);
+        wait_until("the plan again", || {
+            plan_page.plan_data().is_some_and(|p| conflict(&p))
+        });
+        plan_page.choose_overwrite("work", ".vimrc");
+        wait_until("the forced update", || {
+            plan_page.plan_data().is_some_and(|p| {
+                p.qubes
+                    .iter()
+                    .flat_map(|q| &q.items)
+                    .any(|i| i.path == ".vimrc" && i.forced)
+            })
+        });
+        WidgetExt::activate_action(&window, "win.execute-plan", None).expect("execute");
+        wait_until("the overwrite push", || {
+            plan_page.last_summary().is_some_and(|s| {
+                s.qubes
+                    .iter()
+                    .flat_map(|q| &q.files)
+                    .any(|f| f.path == ".vimrc" && f.outcome == "written")
+            })
+        });
+        assert_eq!(
+            std::fs::read_to_string(world.path().join("qubes/work/home/.vimrc")).expect("read"),
+            edited
+        );
+
         // Progress and cancel: untrusted's apply service waits for the test, so the
         // push is still running when Cancel is pressed.
         let hold = world.path().join("hold-apply");

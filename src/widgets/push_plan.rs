@@ -124,6 +124,19 @@ impl QcsPushPlan {
         self.imp().job.get().is_some()
     }
 
+    /// Overwrite the qube's changed copy of `path` (it keeps a backup): plan again with
+    /// that decision.
+    pub fn choose_overwrite(&self, qube: &str, path: &str) {
+        if self.is_running() {
+            return;
+        }
+        self.imp()
+            .overwrite
+            .borrow_mut()
+            .push((qube.to_owned(), path.to_owned()));
+        self.replan();
+    }
+
     /// Whether Cancel is offered (a push runs and no cancel is under way).
     pub fn can_cancel(&self) -> bool {
         let imp = self.imp();
@@ -282,10 +295,7 @@ impl QcsPushPlan {
                     overwrite.connect_clicked(glib::clone!(
                         #[weak(rename_to = page)]
                         self,
-                        move |_| {
-                            page.imp().overwrite.borrow_mut().push(pair.clone());
-                            page.replan();
-                        }
+                        move |_| page.choose_overwrite(&pair.0, &pair.1)
                     ));
                     row.add_suffix(&overwrite);
                 }

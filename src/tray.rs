@@ -105,7 +105,17 @@ pub fn tooltip(count: u32) -> String {
 #[derive(Debug, Clone)]
 pub struct TrayController {
     counts: async_channel::Sender<u32>,
-    shown: Rc<Cell<bool>>,
+    state: Rc<TrayState>,
+}
+
+/// What the tray task reports back.
+#[derive(Debug, Default)]
+struct TrayState {
+    shown: Cell<bool>,
+    /// Counts applied so far.
+    applied: Cell<u32>,
+    /// Times the missing host was logged.
+    warnings: Cell<u32>,
 }
 
 impl TrayController {
@@ -113,9 +123,9 @@ impl TrayController {
     pub fn start() -> (TrayController, async_channel::Receiver<TrayCommand>) {
         let (commands, command_receiver) = async_channel::unbounded();
         let (counts, count_receiver) = async_channel::unbounded();
-        let shown = Rc::new(Cell::new(false));
-        glib::spawn_future_local(run(count_receiver, commands, shown.clone()));
-        (TrayController { counts, shown }, command_receiver)
+        let state = Rc::new(TrayState::default());
+        glib::spawn_future_local(run(count_receiver, commands, state.clone()));
+        (TrayController { counts, state }, command_receiver)
     }
 
     /// Apply a new pending count.
@@ -126,14 +136,24 @@ impl TrayController {
 
     /// Whether the item is registered now.
     pub fn is_shown(&self) -> bool {
-        self.shown.get()
+        self.state.shown.get()
+    }
+
+    /// How many counts the tray task has applied (tests wait on it).
+    pub fn applied(&self) -> u32 {
+        self.state.applied.get()
+    }
+
+    /// How many times a missing tray host was logged.
+    pub fn warnings(&self) -> u32 {
+        self.state.warnings.get()
     }
 }
 
 async fn run(
     counts: async_channel::Receiver<u32>,
     commands: async_channel::Sender<TrayCommand>,
-    shown: Rc<Cell<bool>>,
+    state: Rc<TrayState>,
 ) {
     let mut handle: Option<ksni::Handle<PendingTray>> = None;
     let mut warned = false;
@@ -168,11 +188,13 @@ async fn run(
                             "qubes-config-sync: no tray icon ({e}); pending proposals are shown in the app and as notifications"
                         );
                         warned = true;
+                        state.warnings.set(state.warnings.get() + 1);
                     }
                     Err(_) => {}
                 }
             }
         }
-        shown.set(handle.is_some());
+        state.shown.set(handle.is_some());
+        state.applied.set(state.applied.get() + 1);
     }
 }

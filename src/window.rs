@@ -531,11 +531,12 @@ impl QcsWindow {
         }
     }
 
-    fn unselect_others(&self, keep: &gtk::ListBox) {
+    /// Unselect every sidebar list but `keep` (`None`: all of them).
+    fn unselect_others(&self, keep: Option<&gtk::ListBox>) {
         let imp = self.imp();
         imp.refilling.set(true);
         for list in [&*imp.qube_list, &*imp.profile_list, &*imp.proposal_list] {
-            if list != keep {
+            if Some(list) != keep {
                 list.unselect_all();
             }
         }
@@ -548,7 +549,7 @@ impl QcsWindow {
         let Some(view) = imp.qubes.borrow().iter().find(|q| q.name == name).cloned() else {
             return;
         };
-        self.unselect_others(&imp.qube_list);
+        self.unselect_others(Some(&imp.qube_list));
         imp.refilling.set(true);
         Self::reselect(&imp.qube_list, Some(name.to_owned()));
         imp.refilling.set(false);
@@ -562,7 +563,7 @@ impl QcsWindow {
             return;
         };
         let imp = self.imp();
-        self.unselect_others(&imp.profile_list);
+        self.unselect_others(Some(&imp.profile_list));
         imp.refilling.set(true);
         Self::reselect(&imp.profile_list, Some(id.to_owned()));
         imp.refilling.set(false);
@@ -595,7 +596,7 @@ impl QcsWindow {
             return;
         };
         let imp = self.imp();
-        self.unselect_others(&imp.proposal_list);
+        self.unselect_others(Some(&imp.proposal_list));
         imp.refilling.set(true);
         Self::reselect(&imp.proposal_list, Some(id.to_string()));
         imp.refilling.set(false);
@@ -627,7 +628,7 @@ impl QcsWindow {
         } else {
             qubes.join(", ")
         };
-        self.unselect_others(&gtk::ListBox::new());
+        self.unselect_others(None);
         imp.push_plan.plan(qubes);
         self.show_page("plan", &gettextrs::gettext("Push"), Some(&subtitle));
     }

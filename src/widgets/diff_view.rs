@@ -17,6 +17,9 @@ use crate::model::review::{HunkDecision, LineKind};
 
 type DecisionHandler = Box<dyn Fn(usize, HunkDecision)>;
 
+/// Rows made per main-loop turn while a diff is shown.
+const ROWS_PER_TURN: usize = 200;
+
 mod imp {
     use super::*;
 
@@ -225,7 +228,7 @@ impl QcsDiffView {
                     return;
                 }
                 match result {
-                    Ok(rows) => view.fill(rows),
+                    Ok(rows) => view.fill(rows, generation).await,
                     Err(_) => {
                         view.imp()
                             .empty_label
@@ -244,7 +247,9 @@ impl QcsDiffView {
         }
     }
 
-    fn fill(&self, rows: Vec<Row>) {
+    /// Make the widgets, a batch per main-loop turn so a long diff never freezes the
+    /// window; a newer rebuild abandons this one.
+    async fn fill(&self, rows: Vec<Row>, generation: u64) {
         let imp = self.imp();
         self.clear_grid();
         let line_count = imp.diff.borrow().as_ref().map_or(0, |d| d.lines.len());
@@ -253,6 +258,12 @@ impl QcsDiffView {
         let mut plain = Vec::with_capacity(rows.len());
         let grid = imp.grid.get();
         for (y, row) in rows.into_iter().enumerate() {
+            if y > 0 && y % ROWS_PER_TURN == 0 {
+                glib::timeout_future(std::time::Duration::ZERO).await;
+                if imp.generation.get() != generation {
+                    return;
+                }
+            }
             let y = i32::try_from(y).unwrap_or(i32::MAX);
             match row {
                 Row::Header {

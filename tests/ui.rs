@@ -418,6 +418,22 @@ fn scenario() {
         });
         may_propose == ["vim"]
     });
+    // Persistence: Fix the path that would be lost at restart.
+    let fix = dialog
+        .fix_button(".config/git/ignore")
+        .expect("a Fix button for the lost path");
+    fix.emit_clicked();
+    wait_until("the fix through the backend", || {
+        let vault = qube_list(&address)
+            .qubes
+            .into_iter()
+            .find(|q| q.name == "vault")
+            .expect("vault");
+        vault
+            .persistence
+            .iter()
+            .any(|p| p.path == ".config/git/ignore" && p.verdict == "persistent")
+    });
     dialog.close();
 
     // A new profile, through its dialog.

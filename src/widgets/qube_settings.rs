@@ -33,6 +33,7 @@ mod imp {
         pub qube: RefCell<String>,
         pub assigned: RefCell<Vec<(String, gtk::Switch)>>,
         pub may_propose: RefCell<Vec<(String, gtk::Switch)>>,
+        pub fix_buttons: RefCell<Vec<(String, gtk::Button)>>,
         /// Set while the switches are filled in, so filling is not taken as a change.
         pub loading: Cell<bool>,
         pub on_changed: RefCell<Option<ChangedHandler>>,
@@ -196,6 +197,10 @@ impl QcsQubeSettings {
                 ));
                 command_row.add_suffix(&copy);
                 row.add_row(&command_row);
+                self.imp()
+                    .fix_buttons
+                    .borrow_mut()
+                    .push((path.path.clone(), fix.clone()));
                 let qube = view.name.clone();
                 let target = path.path.clone();
                 fix.connect_clicked(glib::clone!(
@@ -279,6 +284,16 @@ impl QcsQubeSettings {
                 dialog.changed(result);
             }
         ));
+    }
+
+    /// The Fix button of a path that does not persist.
+    pub fn fix_button(&self, path: &str) -> Option<gtk::Button> {
+        self.imp()
+            .fix_buttons
+            .borrow()
+            .iter()
+            .find(|(p, _)| p == path)
+            .map(|(_, b)| b.clone())
     }
 
     /// The switch of a profile in the assigned (`true`) or may-propose group.

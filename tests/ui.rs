@@ -407,6 +407,9 @@ fn scenario() {
     let dialog = window.open_settings().expect("the settings dialog opens");
     wait_until("the dialog", || dialog.is_mapped());
     screenshot(&dialog, "qube-settings.png");
+    dialog.set_visible_page_name("persistence");
+    screenshot(&dialog, "qube-settings-persistence.png");
+    dialog.set_visible_page_name("profiles");
     let switch = dialog
         .profile_switch("vim", false)
         .expect("a may-propose switch for vim");

@@ -270,7 +270,7 @@ impl QcsWindow {
                 error
             }
         };
-        let toast = adw::Toast::new(&message);
+        let toast = crate::widgets::plain_toast(&message);
         toast.set_timeout(6);
         // Count the toasts on show (`adw::Toast::dismiss` is not used: on libadwaita
         // 1.2 it can crash in the hide animation).
@@ -473,7 +473,7 @@ impl QcsWindow {
         let selected = Self::selected_name(&imp.profile_list);
         Self::clear(&imp.profile_list);
         for (id, description, generation) in imp.profiles.borrow().iter() {
-            let row = adw::ActionRow::new();
+            let row = crate::widgets::plain_action_row();
             row.set_title(id);
             row.set_subtitle(&format!(
                 "{description} · {}",
@@ -496,7 +496,7 @@ impl QcsWindow {
         Self::clear(&imp.proposal_list);
         let proposals = imp.proposals.borrow();
         for proposal in proposals.iter() {
-            let row = adw::ActionRow::new();
+            let row = crate::widgets::plain_action_row();
             row.set_title(&format!("#{} · {}", proposal.id, proposal.path));
             row.set_subtitle(&gettext_f(
                 "from {qube} · {profile}",
@@ -509,7 +509,7 @@ impl QcsWindow {
             imp.proposal_list.append(&row);
         }
         if proposals.is_empty() {
-            let row = adw::ActionRow::new();
+            let row = crate::widgets::plain_action_row();
             row.set_title(&gettextrs::gettext("Nothing to review"));
             row.set_activatable(false);
             row.set_selectable(false);
@@ -781,6 +781,35 @@ impl QcsWindow {
 
     pub fn pending_proposals(&self) -> Vec<ProposalSummaryView> {
         self.imp().proposals.borrow().clone()
+    }
+
+    /// The titles of the inbox rows as rendered on screen (the text of each row's
+    /// title label, after any markup was applied).
+    pub fn proposal_row_titles(&self) -> Vec<String> {
+        fn title_label(widget: &gtk::Widget) -> Option<gtk::Label> {
+            let mut child = widget.first_child();
+            while let Some(c) = child {
+                if let Some(label) = c.downcast_ref::<gtk::Label>()
+                    && label.has_css_class("title")
+                {
+                    return Some(label.clone());
+                }
+                if let Some(found) = title_label(&c) {
+                    return Some(found);
+                }
+                child = c.next_sibling();
+            }
+            None
+        }
+        let mut titles = Vec::new();
+        let mut child = self.imp().proposal_list.first_child();
+        while let Some(widget) = child {
+            if let Some(label) = title_label(&widget) {
+                titles.push(label.text().to_string());
+            }
+            child = widget.next_sibling();
+        }
+        titles
     }
 
     pub fn proposal_count_label(&self) -> String {

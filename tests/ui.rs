@@ -772,6 +772,36 @@ fn scenario() {
         !app.tray_shown() && fake_desktop::live_items(&address).is_empty()
     });
 
+    // A path from a qube is text, never markup: a proposal of a new file whose name
+    // holds markup is listed as written.
+    let hostile = ".vim/<b>big</b>&amp;.vim";
+    demo::spool_proposal(
+        &world.path().join("spool"),
+        "personal",
+        "vim",
+        hostile,
+        b"set hlsearch\n",
+        "<span size='50000'>look</span>",
+    )
+    .expect("spool the hostile name");
+    backend(&address, async |p| {
+        p.ingest_spool().await.expect("IngestSpool")
+    });
+    wait_until("the hostile proposal", || {
+        window.pending_proposals().len() == 1
+    });
+    let id = window.pending_proposals()[0].id;
+    assert_eq!(
+        window.proposal_row_titles(),
+        [format!("#{id} · {hostile}")],
+        "the row shows the name as it is"
+    );
+    window.open_proposal(id);
+    wait_until("its review", || {
+        review.proposal_id() == Some(id) && review.diff_view().is_ready()
+    });
+    assert!(review.title().contains(hostile), "{}", review.title());
+
     window.close();
     settle();
     drop(app);

@@ -17,3 +17,25 @@ pub use qube_page::QcsQubePage;
 pub use qube_row::QcsQubeRow;
 pub use qube_settings::QcsQubeSettings;
 pub use review_pane::QcsReviewPane;
+
+/// An action row whose title and subtitle are plain text. Rows show qube names, paths
+/// and descriptions, and a path from a qube may contain `<` or `&`: never markup.
+pub fn plain_action_row() -> adw::ActionRow {
+    use adw::prelude::*;
+    let row = adw::ActionRow::new();
+    row.set_use_markup(false);
+    row
+}
+
+/// An expander row with plain-text title and subtitle (see [`plain_action_row`]).
+pub fn plain_expander_row() -> adw::ExpanderRow {
+    use adw::prelude::*;
+    let row = adw::ExpanderRow::new();
+    row.set_use_markup(false);
+    row
+}
+
+/// A toast whose text is shown as it is (toast titles are markup).
+pub fn plain_toast(text: &str) -> adw::Toast {
+    adw::Toast::new(&gtk::glib::markup_escape_text(text))
+}

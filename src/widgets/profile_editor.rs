@@ -173,7 +173,7 @@ impl QcsProfileEditor {
         }
         let mut to_select = None;
         for file in &profile.files {
-            let row = adw::ActionRow::new();
+            let row = crate::widgets::plain_action_row();
             row.set_title(&file.path);
             row.set_subtitle(&format!(
                 "{} · {} B · {}",

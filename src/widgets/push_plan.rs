@@ -264,14 +264,14 @@ impl QcsPushPlan {
 
         for qube in &plan.qubes {
             if let Some(error) = &qube.error {
-                let row = adw::ActionRow::new();
+                let row = crate::widgets::plain_action_row();
                 row.set_title(&qube.qube);
                 row.set_subtitle(error);
                 row.add_css_class("plan-refused");
                 imp.item_list.append(&row);
             }
             for item in &qube.items {
-                let row = adw::ActionRow::new();
+                let row = crate::widgets::plain_action_row();
                 row.set_title(&format!("{} — {}", qube.qube, item.path));
                 let mut subtitle = gettext_f("profile {profile}", &[("profile", &item.profile)]);
                 if let Some(reason) = &item.reason {

@@ -101,7 +101,7 @@ fn expander_files(expander: &adw::ExpanderRow) -> Vec<(String, String)> {
 }
 
 fn placeholder_row(text: &str) -> adw::ActionRow {
-    let row = adw::ActionRow::new();
+    let row = crate::widgets::plain_action_row();
     row.set_title(text);
     row.add_css_class("dim-label");
     row
@@ -165,7 +165,7 @@ impl QcsQubePage {
         let generation = imp.generation.get() + 1;
         imp.generation.set(generation);
         for profile in &view.profiles {
-            let row = adw::ExpanderRow::new();
+            let row = crate::widgets::plain_expander_row();
             row.set_title(&profile.profile);
             row.set_subtitle(&format!(
                 "{} · {}",
@@ -200,7 +200,7 @@ impl QcsQubePage {
                 .append(&placeholder_row(&gettextrs::gettext("No managed files.")));
         }
         for path in &view.persistence {
-            let row = adw::ActionRow::new();
+            let row = crate::widgets::plain_action_row();
             row.set_title(&path.path);
             // The backend's detail already names the verdict and the reason.
             row.set_subtitle(
@@ -256,7 +256,7 @@ impl QcsQubePage {
                             .map(|f| (f.path.clone(), f.generation))
                             .collect();
                         for (path, state) in qube::file_states(&sync, &files) {
-                            let file = adw::ActionRow::new();
+                            let file = crate::widgets::plain_action_row();
                             file.set_widget_name("file");
                             file.set_title(&path);
                             file.set_subtitle(&state.label());
@@ -269,7 +269,7 @@ impl QcsQubePage {
                         row.set_expanded(true);
                     }
                     Err(e) => {
-                        let error = adw::ActionRow::new();
+                        let error = crate::widgets::plain_action_row();
                         error.set_title(&e.to_string());
                         row.add_row(&error);
                     }

@@ -110,7 +110,7 @@ impl QcsQubeSettings {
                 (&imp.assigned_group, &view.assigned, &mut assigned),
                 (&imp.propose_group, &view.may_propose, &mut may_propose),
             ] {
-                let row = adw::ActionRow::new();
+                let row = crate::widgets::plain_action_row();
                 row.set_title(id);
                 row.set_subtitle(description);
                 let switch = gtk::Switch::new();
@@ -128,7 +128,7 @@ impl QcsQubeSettings {
             }
         }
         if profiles.is_empty() {
-            let row = adw::ActionRow::new();
+            let row = crate::widgets::plain_action_row();
             row.set_title(&gettextrs::gettext("The store has no profile yet."));
             imp.assigned_group.add(&row);
         }
@@ -153,15 +153,15 @@ impl QcsQubeSettings {
     fn fill_persistence(&self, view: &QubeView) {
         let imp = self.imp();
         if view.persistence.is_empty() {
-            let row = adw::ActionRow::new();
+            let row = crate::widgets::plain_action_row();
             row.set_title(&gettextrs::gettext("No managed files."));
             imp.persistence_group.add(&row);
         }
         for path in &view.persistence {
-            let row = adw::ExpanderRow::new();
+            let row = crate::widgets::plain_expander_row();
             row.set_title(&path.path);
             row.set_subtitle(&qube::persistence_label(&path.verdict));
-            let detail = adw::ActionRow::new();
+            let detail = crate::widgets::plain_action_row();
             detail.set_title(&path.detail);
             detail.set_title_lines(4);
             row.add_row(&detail);
@@ -173,7 +173,7 @@ impl QcsQubeSettings {
                     "Add a custom-persist entry for this path through the Admin API",
                 )));
                 row.add_action(&fix);
-                let command_row = adw::ActionRow::new();
+                let command_row = crate::widgets::plain_action_row();
                 command_row.set_title(&gettextrs::gettext("Or run in dom0"));
                 let label = gtk::Label::new(Some(command));
                 label.set_selectable(true);
@@ -192,7 +192,9 @@ impl QcsQubeSettings {
                     self,
                     move |button| {
                         button.clipboard().set_text(&text);
-                        dialog.add_toast(adw::Toast::new(&gettextrs::gettext("Command copied")));
+                        dialog.add_toast(crate::widgets::plain_toast(&gettextrs::gettext(
+                            "Command copied",
+                        )));
                     }
                 ));
                 command_row.add_suffix(&copy);
@@ -243,7 +245,7 @@ impl QcsQubeSettings {
                         e.to_string()
                     }
                 };
-                dialog.add_toast(adw::Toast::new(&message));
+                dialog.add_toast(crate::widgets::plain_toast(&message));
             }
         ));
     }
@@ -279,7 +281,7 @@ impl QcsQubeSettings {
                     .map(|()| String::new())
                     .map_err(|e| e.to_string());
                 if let Err(e) = &result {
-                    dialog.add_toast(adw::Toast::new(e));
+                    dialog.add_toast(crate::widgets::plain_toast(e));
                 }
                 dialog.changed(result);
             }

@@ -407,6 +407,11 @@ impl QcsReviewPane {
         self.imp().accept_button.get()
     }
 
+    /// The title line, as shown.
+    pub fn title(&self) -> String {
+        self.imp().title_label.label().to_string()
+    }
+
     pub fn findings_heading(&self) -> String {
         self.imp().findings_heading.label().to_string()
     }

@@ -224,9 +224,14 @@ impl QcsApplication {
                 "New proposal from {qube}",
                 &[("qube", &proposal.source_qube)],
             ));
+            // Notification servers may render body markup (xfce4-notifyd does), and the
+            // path came from a qube: escape it.
             notification.set_body(Some(&gettext_f(
                 "{path} (profile {profile}) waits for your review",
-                &[("path", &proposal.path), ("profile", &proposal.profile)],
+                &[
+                    ("path", &glib::markup_escape_text(&proposal.path)),
+                    ("profile", &proposal.profile),
+                ],
             )));
             notification.set_priority(gio::NotificationPriority::High);
             notification

@@ -796,6 +796,12 @@ fn scenario() {
         [format!("#{id} · {hostile}")],
         "the row shows the name as it is"
     );
+    // The notification body is escaped too (servers may render body markup).
+    wait_until("the notification of the hostile name", || {
+        seen.notifications()
+            .iter()
+            .any(|(_, body)| body.contains(".vim/&lt;b&gt;big&lt;/b&gt;&amp;amp;.vim"))
+    });
     window.open_proposal(id);
     wait_until("its review", || {
         review.proposal_id() == Some(id) && review.diff_view().is_ready()

@@ -70,8 +70,9 @@ impl fmt::Display for PolicyError {
     }
 }
 
-/// Python's `repr()` of a `str`, so messages read exactly like qrexec's (`'foo'`, `"it's"`).
-pub(crate) fn py_repr(s: &str) -> String {
+/// Python's `repr()` of a `str`, so messages read exactly like those of qrexec and qubesd,
+/// both Python (`'foo'`, `"it's"`).
+pub fn py_repr(s: &str) -> String {
     let quote = if s.contains('\'') && !s.contains('"') {
         '"'
     } else {

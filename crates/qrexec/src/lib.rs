@@ -48,7 +48,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use checker::{Finding, Report, Severity, check, render};
-pub use error::{PolicyError, PolicyErrorKind};
+pub use error::{PolicyError, PolicyErrorKind, py_repr};
 pub use eval::{Decision, Resolution};
 pub use generator::{
     GeneratorError, ProposeAction, Whitelist, generate_profile_policy, generate_profile_policy_with,

@@ -586,7 +586,10 @@ fn start_bus(dir: &Path) -> Result<(Child, String), DemoError> {
             .arg(format!("--config-file={}", config.display()))
             .arg("--print-address=1")
             .stdin(Stdio::null())
-            .stdout(Stdio::piped()),
+            .stdout(Stdio::piped())
+            // Its only message here is that it may not raise its fd limit; a failure
+            // to start shows as no address.
+            .stderr(Stdio::null()),
         &program,
     )?;
     let Some(stdout) = child.stdout.take() else {

@@ -734,6 +734,17 @@ fn scenario() {
     });
 
     // The store changed, by that hunk only.
+    // The editor marks the accepted bidi controls instead of showing them raw.
+    window.open_profile_file("git", Some(".gitconfig"));
+    wait_until("the editor's warning", || {
+        window.profile_editor().current_path().as_deref() == Some(".gitconfig")
+            && window
+                .profile_editor()
+                .hidden_warning()
+                .is_some_and(|w| w.contains("line 2: U+202E RLO"))
+    });
+    wait_until("the toasts to time out", || window.toasts_on_show() == 0);
+    screenshot(&window, "profile-editor.png");
     let (content, _, _) = backend(&address, async |p| {
         p.get_file("git", ".gitconfig").await.expect("GetFile")
     });

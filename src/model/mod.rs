@@ -4,6 +4,7 @@
 //! segments and leaves here as escaped Pango markup.
 
 pub mod diff_rows;
+pub mod editor;
 pub mod markup;
 pub mod plan;
 pub mod qube;

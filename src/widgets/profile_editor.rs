@@ -11,6 +11,11 @@ use qcs_daemon::client::types::ProfileView;
 use crate::backend::Backend;
 use crate::i18n::gettext_f;
 
+/// Text tag marking hidden or confusing characters in the content.
+const HIDDEN_TAG: &str = "hidden-character";
+/// Text tag marking the lines that hold them.
+const HIDDEN_LINE_TAG: &str = "hidden-character-line";
+
 /// The modes the agent accepts (DESIGN invariant 3), in the drop-down's order.
 pub const MODES: [u32; 4] = [0o600, 0o644, 0o700, 0o755];
 
@@ -42,6 +47,8 @@ mod imp {
         pub save_button: TemplateChild<gtk::Button>,
         #[template_child]
         pub provenance_label: TemplateChild<gtk::Label>,
+        #[template_child]
+        pub hidden_label: TemplateChild<gtk::Label>,
         #[template_child]
         pub content_view: TemplateChild<gtk::TextView>,
         pub backend: RefCell<Option<Backend>>,
@@ -102,6 +109,25 @@ mod imp {
                 move |_| obj.remove_file()
             ));
             obj.set_file_controls(false);
+            let buffer = self.content_view.buffer();
+            buffer.create_tag(
+                Some(HIDDEN_TAG),
+                &[
+                    ("background", &"#c01c28"),
+                    ("foreground", &"#ffffff"),
+                    ("weight", &700i32),
+                ],
+            );
+            // Zero-width characters take no room to colour: the whole line is marked too.
+            buffer.create_tag(
+                Some(HIDDEN_LINE_TAG),
+                &[("paragraph-background", &"rgba(192,28,40,0.18)")],
+            );
+            buffer.connect_changed(glib::clone!(
+                #[weak]
+                obj,
+                move |_| obj.mark_hidden()
+            ));
         }
     }
     impl WidgetImpl for QcsProfileEditor {}
@@ -249,6 +275,48 @@ impl QcsProfileEditor {
                 ));
             }
         }
+    }
+
+    /// Mark every hidden or confusing character in the text and name them above it:
+    /// a text view would show them invisibly (or reorder the line around them).
+    fn mark_hidden(&self) {
+        let imp = self.imp();
+        let buffer = imp.content_view.buffer();
+        let (start, end) = buffer.bounds();
+        buffer.remove_tag_by_name(HIDDEN_TAG, &start, &end);
+        buffer.remove_tag_by_name(HIDDEN_LINE_TAG, &start, &end);
+        let text = buffer.text(&start, &end, false);
+        let hidden = crate::model::editor::hidden_chars(&text);
+        for h in &hidden {
+            let Ok(offset) = i32::try_from(h.offset) else {
+                break;
+            };
+            let from = buffer.iter_at_offset(offset);
+            let to = buffer.iter_at_offset(offset + 1);
+            buffer.apply_tag_by_name(HIDDEN_TAG, &from, &to);
+            let mut line_start = from;
+            line_start.set_line_offset(0);
+            let mut line_end = from;
+            if !line_end.ends_line() {
+                line_end.forward_to_line_end();
+            }
+            buffer.apply_tag_by_name(HIDDEN_LINE_TAG, &line_start, &line_end);
+        }
+        imp.hidden_label.set_visible(!hidden.is_empty());
+        if !hidden.is_empty() {
+            imp.hidden_label.set_label(&crate::i18n::ngettext_f(
+                "{n} hidden or confusing character (marked): {list}",
+                "{n} hidden or confusing characters (marked): {list}",
+                u32::try_from(hidden.len()).unwrap_or(u32::MAX),
+                &[("list", &crate::model::editor::summary(&hidden, 8))],
+            ));
+        }
+    }
+
+    /// The warning about hidden characters, when shown.
+    pub fn hidden_warning(&self) -> Option<String> {
+        let label = &self.imp().hidden_label;
+        label.is_visible().then(|| label.label().to_string())
     }
 
     /// Replace the edited text (used by keyboard users' paste and by the tests).

@@ -15,10 +15,17 @@ pub fn build_workspace_programs() -> PathBuf {
         .expect("test executable in target/<profile>/deps")
         .to_owned();
     let target_dir = profile_dir.parent().expect("target directory").to_owned();
+    // The same profile as this test: its directory is named after it ("debug" is dev).
+    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") | None => "dev".to_owned(),
+        Some(name) => name.to_owned(),
+    };
     let status = Command::new(env!("CARGO"))
         .args([
             "build",
             "--quiet",
+            "--profile",
+            &profile,
             "-p",
             "qcs-daemon",
             "-p",

@@ -212,17 +212,13 @@ impl QcsProfileEditor {
                 to_select = Some(row);
             }
         }
-        let keep = imp.path.borrow().clone();
         imp.profile.replace(Some(profile));
         imp.path.replace(None);
         imp.path_label.set_label("");
         imp.provenance_label.set_label("");
         imp.content_view.buffer().set_text("");
         self.set_file_controls(false);
-        match (to_select, keep) {
-            (Some(row), _) => imp.file_list.select_row(Some(&row)),
-            (None, _) => imp.file_list.select_row(None::<&gtk::ListBoxRow>),
-        }
+        imp.file_list.select_row(to_select.as_ref());
     }
 
     fn open_file(&self, path: &str) {

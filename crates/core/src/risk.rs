@@ -112,6 +112,16 @@ pub enum Side {
     Base,
 }
 
+impl Side {
+    /// `proposed` or `base`, as the CLI, D-Bus and Python report it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Proposed => "proposed",
+            Side::Base => "base",
+        }
+    }
+}
+
 /// How the matched content differs from the base.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -125,6 +135,17 @@ pub enum Change {
     /// In the base, gone from the proposal.
     #[serde(rename = "remove")]
     Removed,
+}
+
+impl Change {
+    /// `added`, `changed` or `removed`, as the CLI, D-Bus and Python report it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Change::Added => "added",
+            Change::Changed => "changed",
+            Change::Removed => "removed",
+        }
+    }
 }
 
 /// One risk found in a proposal.

@@ -9,7 +9,7 @@ use pyo3::types::{PyBytes, PyString};
 
 use qcs_core::persistence::{self, Analysis, PersistentBecause, QubeClass, QubesRelease, Verdict};
 use qcs_core::render::terminal;
-use qcs_core::risk::{self, Change, Engine, FileKind, Finding, ScanInput, Side};
+use qcs_core::risk::{self, Engine, FileKind, Finding, ScanInput};
 use qcs_protocol::path::validate_relative_path;
 
 use crate::errors::{admin_error, new_err};
@@ -83,17 +83,8 @@ impl From<Finding> for PyFinding {
             severity: f.severity.as_str().to_owned(),
             line: f.line,
             message: f.message,
-            side: match f.side {
-                Side::Proposed => "proposed",
-                Side::Base => "base",
-            }
-            .to_owned(),
-            change: match f.change {
-                Change::Added => "added",
-                Change::Changed => "changed",
-                Change::Removed => "removed",
-            }
-            .to_owned(),
+            side: f.side.as_str().to_owned(),
+            change: f.change.as_str().to_owned(),
             span: f.span.map(|s| (s.start, s.end)),
             why: f.why,
             reference: f.reference,

@@ -3,7 +3,7 @@
 use base64::Engine as _;
 use qcs_core::diff::FileDiff;
 use qcs_core::render::{self, LineKind, TokenClass};
-use qcs_core::risk::{Change, Finding, Side};
+use qcs_core::risk::Finding;
 use qcs_core::store::{ProposalSummary, Provenance};
 use qcs_protocol::profile::ProfileId;
 
@@ -127,17 +127,8 @@ pub fn finding_view(f: &Finding) -> FindingView {
     FindingView {
         rule: f.rule.clone(),
         severity: f.severity.as_str().to_owned(),
-        side: match f.side {
-            Side::Proposed => "proposed",
-            Side::Base => "base",
-        }
-        .to_owned(),
-        change: match f.change {
-            Change::Added => "added",
-            Change::Changed => "changed",
-            Change::Removed => "removed",
-        }
-        .to_owned(),
+        side: f.side.as_str().to_owned(),
+        change: f.change.as_str().to_owned(),
         line: f.line,
         span: f.span.map(|s| (s.start as u64, s.end as u64)),
         message: f.message.clone(),

@@ -332,3 +332,16 @@ pub fn property_error(error: AdminError, property: &str) -> PyErr {
         admin_error(error)
     }
 }
+
+/// The instant `timeout` seconds from now (`None`: wait for ever), for the `next_*`
+/// methods of the event and signal iterators; a negative or absurd timeout is a
+/// `QubesValueError`.
+pub(crate) fn deadline_after(timeout: Option<f64>) -> PyResult<Option<std::time::Instant>> {
+    timeout
+        .map(|seconds| {
+            std::time::Duration::try_from_secs_f64(seconds)
+                .map(|duration| std::time::Instant::now() + duration)
+                .map_err(|_| new_err("QubesValueError", format!("invalid timeout {seconds}")))
+        })
+        .transpose()
+}

@@ -219,15 +219,7 @@ impl SignalStream {
     /// stream is closed).
     #[pyo3(signature = (timeout = None))]
     fn next_signal(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<PySignal>> {
-        let deadline = match timeout {
-            None => None,
-            Some(s) => Some(
-                Instant::now()
-                    + Duration::try_from_secs_f64(s)
-                        .map_err(|_| new_err("QubesValueError", format!("invalid timeout {s}")))?,
-            ),
-        };
-        self.next_until(py, deadline)
+        self.next_until(py, crate::errors::deadline_after(timeout)?)
     }
 
     /// Stops listening; iteration ends.

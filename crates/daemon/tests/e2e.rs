@@ -14,7 +14,8 @@ use std::collections::BTreeSet;
 use std::time::Instant;
 
 use qcs_daemon::client::types::{
-    PlanAction, ProposalList, ProposalView, PushPlan, QubeList, SnapshotResult, SyncState,
+    PlanAction, ProposalList, ProposalView, PushPlan, QubeList, Segment, SnapshotResult, SyncState,
+    ThreeWayRegionView, ThreeWaySideView, ThreeWayView,
 };
 use qcs_daemon::client::{ConfigSyncProxy, Error as ApiError};
 use qcs_sim::world::QubeSpec;
@@ -28,6 +29,7 @@ fn main() -> std::process::ExitCode {
             introspection_matches_checked_in_xml,
         ),
         ("full_review_flow", full_review_flow),
+        ("three_way_view_of_a_conflict", three_way_view_of_a_conflict),
         (
             "a_qube_that_never_answers_does_not_stall_others",
             a_qube_that_never_answers_does_not_stall_others,
@@ -366,6 +368,146 @@ fn full_review_flow() {
 
 /// Runs `qubes-config-propose PROFILE FILE…` (the agent's client) as a user in `qube`,
 /// through the simulated qrexec; returns (exit code, stdout, stderr).
+/// A side's lines as text, tokens as `<label>` (what a UI shows).
+fn side_text(side: &ThreeWaySideView) -> Vec<String> {
+    side.lines
+        .iter()
+        .map(|line| {
+            line.iter()
+                .map(|seg| match seg {
+                    Segment::Text { text, .. } => text.clone(),
+                    Segment::Token { label, .. } => format!("<{label}>"),
+                    Segment::FindingAnchor { .. } => String::new(),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn regions_of<'a>(view: &'a ThreeWayView, kind: &str) -> Vec<&'a ThreeWayRegionView> {
+    view.regions.iter().filter(|r| r.kind == kind).collect()
+}
+
+/// push → the store changes one line, the qube another (with a hidden character) and
+/// both the same line differently → the plan's conflict carries a three-way view with
+/// the store's change as ours, the qube's as theirs and one conflict region; the
+/// imported proposal (based on what we pushed, older than the store) carries one too.
+fn three_way_view_of_a_conflict() {
+    let env = Env::start(
+        vec![managed(QubeSpec::app("work", "fedora").running())],
+        EnvOptions::default(),
+    );
+    let (_conn, proxy) = env.client();
+    block(proxy.create_profile("git", "git settings")).expect("CreateProfile");
+    block(proxy.put_file("git", ".gitconfig", GITCONFIG.as_bytes(), 0o644)).expect("PutFile");
+    block(proxy.assign("work", "git", true)).expect("Assign");
+    let (success, summary) = execute(&proxy, &plan(&proxy, &["work"], &[]));
+    assert!(success, "{summary:?}");
+
+    let store_version = GITCONFIG
+        .replace("Alice\n", "Alice Store\n")
+        .replace("ui = auto", "ui = always");
+    block(proxy.put_file("git", ".gitconfig", store_version.as_bytes(), 0o644))
+        .expect("store edit");
+    // A right-to-left override hides in the qube's change: it must arrive as a token.
+    let qube_version = GITCONFIG
+        .replace("Alice\n", "Alice Qube\n")
+        .replace("lg = log --oneline", "lg = log \u{202E}--graph");
+    std::fs::write(env.home("work").join(".gitconfig"), &qube_version).expect("local edit");
+
+    let p = plan(&proxy, &["work"], &[]);
+    assert_eq!(item_action(&p, "work", ".gitconfig"), PlanAction::Conflict);
+    let item = &p.qubes[0].items[0];
+    let view = item
+        .three_way
+        .as_ref()
+        .expect("a conflict carries a three-way view");
+    assert_eq!(
+        (
+            view.base_label.as_str(),
+            view.ours_label.as_str(),
+            view.theirs_label.as_str()
+        ),
+        ("last pushed", "store", "qube")
+    );
+    assert_eq!(view.conflicts, 1, "{view:?}");
+
+    let conflict = regions_of(view, "conflict");
+    assert_eq!(side_text(&conflict[0].base), ["<TAB>name = Alice"]);
+    assert_eq!(side_text(&conflict[0].ours), ["<TAB>name = Alice Store"]);
+    assert_eq!(side_text(&conflict[0].theirs), ["<TAB>name = Alice Qube"]);
+    assert_eq!(conflict[0].base.first_line, 2);
+
+    let ours = regions_of(view, "ours");
+    assert_eq!(ours.len(), 1, "{view:?}");
+    assert_eq!(side_text(&ours[0].ours), ["<TAB>ui = always"]);
+    assert_eq!(side_text(&ours[0].theirs), ["<TAB>ui = auto"]);
+
+    let theirs = regions_of(view, "theirs");
+    assert_eq!(theirs.len(), 1, "{view:?}");
+    assert_eq!(
+        side_text(&theirs[0].theirs),
+        ["<TAB>lg = log <U+202E RLO>--graph"]
+    );
+    assert_eq!(side_text(&theirs[0].ours), ["<TAB>lg = log --oneline"]);
+    assert!(
+        theirs[0].theirs.lines[0]
+            .iter()
+            .any(|s| matches!(s, Segment::Token { class, .. } if class == "bidi")),
+        "the override is a token: {:?}",
+        theirs[0].theirs.lines
+    );
+    // No segment anywhere carries the raw control character.
+    let json = serde_json::to_string(view).unwrap();
+    assert!(!json.contains('\u{202E}'), "{json}");
+    // Every line of every version is covered once.
+    let count = |f: fn(&ThreeWayRegionView) -> &ThreeWaySideView| {
+        view.regions.iter().map(|r| f(r).lines.len()).sum::<usize>()
+    };
+    assert_eq!(count(|r| &r.base), GITCONFIG.lines().count());
+    assert_eq!(count(|r| &r.ours), store_version.lines().count());
+    assert_eq!(count(|r| &r.theirs), qube_version.lines().count());
+
+    // A plan item that is not a conflict has none.
+    let forced = plan(&proxy, &["work"], &[("work", ".gitconfig")]);
+    assert_eq!(
+        item_action(&forced, "work", ".gitconfig"),
+        PlanAction::Update
+    );
+    assert!(forced.qubes[0].items[0].three_way.is_none());
+
+    // Imported, the qube's version is a proposal based on what we pushed; the store has
+    // moved on since, so the review gets the same three-way view, labelled for a proposal.
+    let snap: SnapshotResult =
+        serde_json::from_str(&block(proxy.snapshot("work", &[])).expect("Snapshot")).unwrap();
+    assert_eq!(snap.proposal_ids.len(), 1, "{snap:?}");
+    let proposal: ProposalView = serde_json::from_str(
+        &block(proxy.get_proposal(snap.proposal_ids[0])).expect("GetProposal"),
+    )
+    .unwrap();
+    let view = proposal
+        .three_way
+        .expect("the store changed since the base");
+    assert_eq!(view.theirs_label, "proposal");
+    assert_eq!(view.conflicts, 1);
+    assert_eq!(
+        side_text(&regions_of(&view, "conflict")[0].theirs),
+        ["<TAB>name = Alice Qube"]
+    );
+    assert_eq!(
+        side_text(&regions_of(&view, "ours")[0].ours),
+        ["<TAB>ui = always"]
+    );
+
+    // Once the store is back at the proposal's base, there is nothing three-way to show.
+    block(proxy.put_file("git", ".gitconfig", GITCONFIG.as_bytes(), 0o644)).unwrap();
+    let proposal: ProposalView = serde_json::from_str(
+        &block(proxy.get_proposal(snap.proposal_ids[0])).expect("GetProposal"),
+    )
+    .unwrap();
+    assert!(proposal.three_way.is_none());
+}
+
 fn propose_from(env: &Env, qube: &str, profile: &str, files: &[&str]) -> (i32, String, String) {
     let exe = std::env::current_exe().unwrap();
     let (client, _log) =

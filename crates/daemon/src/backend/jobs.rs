@@ -100,6 +100,10 @@ fn plan_view(plans: &[QubePlan], errors: &BTreeMap<String, String>, id: u64) -> 
                         new_mode: item.new_mode.to_string(),
                         generation: item.generation,
                         diff: item.diff.as_ref().map(|d| views::diff_view(d, &[])),
+                        three_way: item
+                            .three_way
+                            .as_ref()
+                            .map(|t| views::three_way_view(t, &views::PLAN_THREE_WAY)),
                     }
                 })
                 .collect(),

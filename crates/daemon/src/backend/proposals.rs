@@ -346,8 +346,20 @@ impl Backend {
             .proposal(id)?
             .ok_or_else(|| BackendError::NotFound(format!("proposal #{id} does not exist")))?;
         let base = store.current_file(p.profile.as_str(), p.path.as_str())?;
+        let qube_base = match &p.base_sha256 {
+            Some(hash) if base.as_ref().map(|b| &b.sha256) != Some(hash) => {
+                older_version(&store, &p, hash)?
+            }
+            _ => None,
+        };
         drop(store);
         let base_bytes = base.as_ref().map(|b| b.bytes.as_slice());
+        let three_way = qube_base.map(|qube_base| {
+            views::three_way_view(
+                &diff::three_way(&qube_base, base_bytes.unwrap_or_default(), &p.content),
+                &views::PROPOSAL_THREE_WAY,
+            )
+        });
         let findings = self.scan(p.path.as_str(), &p.content, base_bytes, p.mode);
         let file_diff = diff::diff(base_bytes.unwrap_or_default(), &p.content);
         let must_acknowledge = critical_rules(&findings);
@@ -372,6 +384,7 @@ impl Backend {
             diff: views::diff_view(&file_diff, &findings),
             findings: findings.iter().map(views::finding_view).collect(),
             must_acknowledge,
+            three_way,
         })
     }
 
@@ -485,4 +498,20 @@ fn read_spool_file(path: &Path) -> Result<SpooledProposal, String> {
         .map_err(|e| format!("cannot read the spool file: {e}"))?;
     qcs_protocol::parse_message::<SpooledProposal>(&bytes)
         .map_err(|e| format!("invalid spool file: {e}"))
+}
+
+/// The content of the newest version of the proposal's file whose hash is `hash` (the
+/// version the qube based its change on), if the store still has it.
+fn older_version(
+    store: &qcs_core::store::Store,
+    proposal: &qcs_core::store::Proposal,
+    hash: &str,
+) -> Result<Option<Vec<u8>>> {
+    let history = store.file_history(proposal.profile.as_str(), proposal.path.as_str())?;
+    Ok(history
+        .into_iter()
+        .rev()
+        .filter_map(|v| v.content)
+        .find(|c| c.sha256 == hash)
+        .map(|c| c.bytes))
 }

@@ -1,7 +1,7 @@
 //! Conversions from `qcs_core` values to the wire types of [`crate::client::types`].
 
 use base64::Engine as _;
-use qcs_core::diff::FileDiff;
+use qcs_core::diff::{FileDiff, Region, ThreeWay};
 use qcs_core::render::{self, LineKind, TokenClass};
 use qcs_core::risk::Finding;
 use qcs_core::store::{ProposalSummary, Provenance};
@@ -10,6 +10,7 @@ use qcs_protocol::profile::ProfileId;
 use super::{BackendError, Result};
 use crate::client::types::{
     DiffView, FindingView, HunkView, ProposalSummaryView, RenderedLineView, Segment,
+    ThreeWayRegionView, ThreeWaySideView, ThreeWayView,
 };
 
 pub fn profile_id(text: &str) -> Result<ProfileId> {
@@ -120,6 +121,75 @@ pub fn diff_view(diff: &FileDiff, findings: &[Finding]) -> DiffView {
         hunks,
         lines,
         minimal: diff.minimal,
+    }
+}
+
+/// What the three versions of a [`ThreeWay`] are, in English (for the wire).
+pub struct ThreeWayLabels {
+    pub base: &'static str,
+    pub ours: &'static str,
+    pub theirs: &'static str,
+}
+
+/// A plan conflict: base = last pushed, ours = the store, theirs = the qube.
+pub const PLAN_THREE_WAY: ThreeWayLabels = ThreeWayLabels {
+    base: "last pushed",
+    ours: "store",
+    theirs: "qube",
+};
+
+/// A proposal made against an older version: base = that version, ours = the store's
+/// current content, theirs = the proposal.
+pub const PROPOSAL_THREE_WAY: ThreeWayLabels = ThreeWayLabels {
+    base: "the proposal's base",
+    ours: "store",
+    theirs: "proposal",
+};
+
+/// The three-way view with every line rendered as safe segments.
+pub fn three_way_view(three_way: &ThreeWay, labels: &ThreeWayLabels) -> ThreeWayView {
+    // Next 1-based line number in base, ours, theirs.
+    let mut next = [1u64; 3];
+    let mut side = |index: usize, lines: &[Vec<u8>]| {
+        let first_line = next[index];
+        next[index] += lines.len() as u64;
+        ThreeWaySideView {
+            first_line,
+            lines: lines
+                .iter()
+                .map(|l| segments(&render::render_line(l)))
+                .collect(),
+        }
+    };
+    let mut conflicts = 0u32;
+    let regions = three_way
+        .regions
+        .iter()
+        .map(|region| {
+            let (kind, base, ours, theirs) = match region {
+                Region::Unchanged(lines) => ("unchanged", lines, lines, lines),
+                Region::Ours { base, ours } => ("ours", base, ours, base),
+                Region::Theirs { base, theirs } => ("theirs", base, base, theirs),
+                Region::Both { base, result } => ("both", base, result, result),
+                Region::Conflict { base, ours, theirs } => {
+                    conflicts = conflicts.saturating_add(1);
+                    ("conflict", base, ours, theirs)
+                }
+            };
+            ThreeWayRegionView {
+                kind: kind.to_owned(),
+                base: side(0, base),
+                ours: side(1, ours),
+                theirs: side(2, theirs),
+            }
+        })
+        .collect();
+    ThreeWayView {
+        base_label: labels.base.to_owned(),
+        ours_label: labels.ours.to_owned(),
+        theirs_label: labels.theirs.to_owned(),
+        regions,
+        conflicts,
     }
 }
 

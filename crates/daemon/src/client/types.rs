@@ -149,6 +149,49 @@ pub struct PlanItemView {
     pub generation: u64,
     /// Current content → new content, when known.
     pub diff: Option<DiffView>,
+    /// For a conflict whose last push is known: base = what we last pushed, ours = the
+    /// store's content, theirs = the qube's current content.
+    #[serde(default)]
+    pub three_way: Option<ThreeWayView>,
+}
+
+/// A three-way view (diff3 over lines): the base and two sides that both changed it.
+/// Every line is rendered as safe segments (hidden characters are tokens).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThreeWayView {
+    /// What each side is, in English (a UI shows its own translated headings):
+    /// `last pushed` / `store` / `qube` for a plan conflict, `the proposal's base` /
+    /// `store` / `proposal` for a proposal.
+    pub base_label: String,
+    pub ours_label: String,
+    pub theirs_label: String,
+    /// Regions in file order; together they cover every line of the three versions.
+    pub regions: Vec<ThreeWayRegionView>,
+    /// Number of `conflict` regions.
+    pub conflicts: u32,
+}
+
+/// One region of a [`ThreeWayView`]. All three sides are always filled (for an
+/// `unchanged` region they are the same lines), so a client can render three columns
+/// without knowing the kinds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThreeWayRegionView {
+    /// `unchanged`, `ours` (only the store changed it), `theirs` (only the qube or the
+    /// proposal changed it), `both` (both changed it the same way), `conflict`.
+    pub kind: String,
+    pub base: ThreeWaySideView,
+    pub ours: ThreeWaySideView,
+    pub theirs: ThreeWaySideView,
+}
+
+/// The lines of one side of a region.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThreeWaySideView {
+    /// 1-based number of the first line in that version (where the region starts, even
+    /// when the side has no line in it).
+    pub first_line: u64,
+    /// One entry per line, without the line terminator.
+    pub lines: Vec<Vec<Segment>>,
 }
 
 /// A diff with its hunks (ids for per-hunk decisions) and its safe rendering.
@@ -256,6 +299,11 @@ pub struct ProposalView {
     pub findings: Vec<FindingView>,
     /// Rule ids of the critical findings: each must be acknowledged to accept.
     pub must_acknowledge: Vec<String>,
+    /// Set when the store changed since the qube's base (the proposal's base hash is an
+    /// older version the store still has): base = that version, ours = the store's
+    /// current content, theirs = the proposal.
+    #[serde(default)]
+    pub three_way: Option<ThreeWayView>,
 }
 
 /// `JobFinished`'s summary argument.

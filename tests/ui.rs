@@ -22,6 +22,7 @@ use qcs_daemon::client::types::QubeList;
 use qubes_config_sync::application::{Options, QcsApplication};
 use qubes_config_sync::demo::{self, Demo, GITCONFIG};
 use qubes_config_sync::model::qube::Badge;
+use qubes_config_sync::model::three_way::RegionKind;
 use qubes_config_sync::window::QcsWindow;
 
 const INNER: &str = "QCS_UI_TEST_INNER";
@@ -522,8 +523,17 @@ fn scenario() {
             rows.len() == 4 && rows.iter().all(|(_, state)| state == "In sync")
         });
 
-        // A local change in work: the next plan has a conflict, and the sidebar says so.
-        std::fs::write(world.path().join("qubes/work/home/.vimrc"), "set paste\n")
+        // The store and work both change .vimrc since the push: the store one line, work
+        // another (with a hidden zero-width space), and both the last line differently.
+        // The next plan has a conflict, and the sidebar says so.
+        let store_vimrc = "set nocompatible\nset modelines=0\nset nomodeline\nsyntax enable\nset number\nset norelativenumber\n";
+        backend(&address, async |p| {
+            p.put_file("vim", ".vimrc", store_vimrc.as_bytes(), 0o644)
+                .await
+                .expect("PutFile")
+        });
+        let qube_vimrc = "set compatible\nset modelines=0\nset nomodeline\nsyntax on\nset number\nset cursorline\u{200B}\n\" Long lines wrap in every column instead of scrolling out of sight: this comment says so at length, twice over, to show it.\n";
+        std::fs::write(world.path().join("qubes/work/home/.vimrc"), qube_vimrc)
             .expect("change work's .vimrc");
         window.plan_push(vec!["work".to_owned()]);
         let conflict = |plan: &qcs_daemon::client::types::PushPlan| {
@@ -543,6 +553,48 @@ fn scenario() {
                 .iter()
                 .any(|r| r.qube_name() == "work" && r.badges().contains(&Badge::Conflict))
         });
+        // The conflict opens on its three-way view: last pushed / store / qube.
+        assert!(plan_page.select_path("work", ".vimrc"), "the .vimrc row");
+        let three_way = plan_page.three_way_view();
+        wait_until("the three-way view", || {
+            plan_page.shows_three_way() && three_way.is_ready()
+        });
+        assert_eq!(
+            three_way.changed_regions(),
+            [RegionKind::Theirs, RegionKind::Ours, RegionKind::Conflict]
+        );
+        let rows = three_way.rendered_rows();
+        assert!(
+            rows[0].contains("Base") && rows[0].contains("Store") && rows[0].contains("Qube"),
+            "{rows:#?}"
+        );
+        let row_with = |text: &str| {
+            rows.iter()
+                .find(|r| r.contains(text))
+                .unwrap_or_else(|| panic!("no row with {text:?}: {rows:#?}"))
+                .clone()
+        };
+        // Columns: base │ store │ qube.
+        assert_eq!(
+            row_with("set compatible"),
+            "set nocompatible │ set nocompatible │ set compatible"
+        );
+        assert_eq!(
+            row_with("syntax enable"),
+            "syntax on │ syntax enable │ syntax on"
+        );
+        let conflict_row = row_with("cursorline");
+        assert!(
+            conflict_row
+                .starts_with("set relativenumber │ set norelativenumber │ set cursorline⟦U+200B"),
+            "{conflict_row}"
+        );
+        assert!(
+            !rows.iter().any(|r| r.contains('\u{200B}')),
+            "no raw zero-width space reaches a label"
+        );
+        wait_until("the toasts to time out", || window.toasts_on_show() == 0);
+        screenshot(&window, "three-way.png");
         // Import the qube's version: it becomes a proposal to review.
         window.open_qube("work");
         let before = window.pending_proposals().len();
@@ -556,6 +608,24 @@ fn scenario() {
             .find(|p| p.source_qube == "work" && p.path == ".vimrc")
             .map(|p| p.id)
             .expect("the imported .vimrc");
+        // The store moved on since work's base: the review offers the three-way view.
+        window.open_proposal(imported);
+        let review = window.review_pane();
+        wait_until("the imported proposal in review", || {
+            review.proposal_id() == Some(imported) && review.diff_view().is_ready()
+        });
+        assert!(review.three_way_toggle().is_visible());
+        assert!(!review.shows_three_way(), "the diff comes first");
+        review.three_way_toggle().set_active(true);
+        wait_until("the proposal's three-way view", || {
+            review.shows_three_way() && review.three_way_view().is_ready()
+        });
+        assert_eq!(
+            review.three_way_view().changed_regions(),
+            [RegionKind::Theirs, RegionKind::Ours, RegionKind::Conflict]
+        );
+        let rows = review.three_way_view().rendered_rows();
+        assert!(rows[0].contains("Proposal"), "{rows:#?}");
         backend(&address, async |p| {
             p.reject_proposal(imported, "test").await.expect("reject")
         });
@@ -587,7 +657,7 @@ fn scenario() {
         });
         assert_eq!(
             std::fs::read_to_string(world.path().join("qubes/work/home/.vimrc")).expect("read"),
-            edited
+            store_vimrc
         );
 
         // Progress and cancel: untrusted's apply service waits for the test, so the

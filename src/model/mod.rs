@@ -9,6 +9,7 @@ pub mod markup;
 pub mod plan;
 pub mod qube;
 pub mod review;
+pub mod three_way;
 
 /// Severity of a finding, ordered from least to most severe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

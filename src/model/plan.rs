@@ -119,6 +119,7 @@ mod tests {
             new_mode: "0644".into(),
             generation: 1,
             diff: None,
+            three_way: None,
         }
     }
 

@@ -168,6 +168,95 @@ impl Blocked {
     }
 }
 
+/// Whose versions a three-way view compares (the headings of its columns differ).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThreeWayContext {
+    /// A push plan's conflict: last pushed / store / qube.
+    PlanConflict,
+    /// A proposal made against an older version: its base / store / proposal.
+    Proposal,
+}
+
+/// Translated texts of the three-way view. They live here, with the review's other
+/// strings, so the translation catalogue already covers them.
+pub mod three_way_text {
+    use super::ThreeWayContext;
+    use crate::i18n::ngettext_f;
+    use crate::model::three_way::RegionKind;
+    use gettextrs::gettext;
+
+    /// Column headings: base, ours, theirs.
+    pub fn headings(context: ThreeWayContext) -> [String; 3] {
+        match context {
+            ThreeWayContext::PlanConflict => [
+                gettext("Base (last pushed)"),
+                gettext("Store"),
+                gettext("Qube (now)"),
+            ],
+            ThreeWayContext::Proposal => [
+                gettext("Base (the proposal’s)"),
+                gettext("Store (now)"),
+                gettext("Proposal"),
+            ],
+        }
+    }
+
+    /// The heading of a changed region.
+    pub fn region(kind: RegionKind, context: ThreeWayContext) -> String {
+        match (kind, context) {
+            (RegionKind::Conflict, _) => gettext("Conflict: both sides changed these lines"),
+            (RegionKind::Ours, _) => gettext("Changed in the store only"),
+            (RegionKind::Theirs, ThreeWayContext::PlanConflict) => {
+                gettext("Changed in the qube only")
+            }
+            (RegionKind::Theirs, ThreeWayContext::Proposal) => {
+                gettext("Changed by the proposal only")
+            }
+            (RegionKind::Both, _) => gettext("Changed the same way on both sides"),
+            (RegionKind::Unchanged, _) => gettext("Unchanged"),
+        }
+    }
+
+    /// The row standing for unchanged lines left out.
+    pub fn folded(lines: usize) -> String {
+        ngettext_f(
+            "⋯ {n} unchanged line",
+            "⋯ {n} unchanged lines",
+            u32::try_from(lines).unwrap_or(u32::MAX),
+            &[],
+        )
+    }
+
+    /// The line above the view.
+    pub fn summary(conflicts: u32, changed_regions: usize) -> String {
+        if conflicts == 0 {
+            ngettext_f(
+                "{n} changed region, no conflict: both sides’ changes fit together",
+                "{n} changed regions, no conflict: both sides’ changes fit together",
+                u32::try_from(changed_regions).unwrap_or(u32::MAX),
+                &[],
+            )
+        } else {
+            ngettext_f(
+                "{n} conflicting region (highlighted): choose a side",
+                "{n} conflicting regions (highlighted): choose a side",
+                conflicts,
+                &[],
+            )
+        }
+    }
+
+    /// Shown when there is nothing three-way to show.
+    pub fn empty() -> String {
+        gettext("No three-way view: the last pushed version is not known.")
+    }
+
+    /// Shown while the rows are prepared.
+    pub fn loading() -> String {
+        gettext("Preparing the three-way view…")
+    }
+}
+
 /// The kind of a rendered line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LineKind {
@@ -356,6 +445,7 @@ mod tests {
             },
             findings,
             must_acknowledge: must.iter().map(|s| s.to_string()).collect(),
+            three_way: None,
         }
     }
 

@@ -8,6 +8,7 @@ mod qube_page;
 mod qube_row;
 mod qube_settings;
 mod review_pane;
+mod three_way_view;
 
 pub use diff_view::QcsDiffView;
 pub use finding_row::QcsFindingRow;
@@ -17,6 +18,7 @@ pub use qube_page::QcsQubePage;
 pub use qube_row::QcsQubeRow;
 pub use qube_settings::QcsQubeSettings;
 pub use review_pane::QcsReviewPane;
+pub use three_way_view::QcsThreeWayView;
 
 /// An action row whose title and subtitle are plain text. Rows show qube names, paths
 /// and descriptions, and a path from a qube may contain `<` or `&`: never markup.

@@ -13,7 +13,8 @@ use qcs_daemon::client::types::{JobSummary, PlanAction, PushPlan};
 use crate::backend::{self, Backend};
 use crate::i18n::{gettext_f, ngettext_f};
 use crate::model::plan::{self, PlanTotals};
-use crate::widgets::QcsDiffView;
+use crate::model::review::ThreeWayContext;
+use crate::widgets::{QcsDiffView, QcsThreeWayView};
 
 /// Told when a plan was made (qubes with conflicts) or a push ended (message).
 type PlanHandler = Box<dyn Fn(PlanEvent)>;
@@ -47,6 +48,16 @@ mod imp {
         pub item_list: TemplateChild<gtk::ListBox>,
         #[template_child]
         pub diff_view: TemplateChild<QcsDiffView>,
+        #[template_child]
+        pub view_switch: TemplateChild<gtk::Box>,
+        #[template_child]
+        pub three_way_toggle: TemplateChild<gtk::ToggleButton>,
+        #[template_child]
+        pub changes_toggle: TemplateChild<gtk::ToggleButton>,
+        #[template_child]
+        pub view_stack: TemplateChild<gtk::Stack>,
+        #[template_child]
+        pub three_way_view: TemplateChild<QcsThreeWayView>,
         pub backend: RefCell<Option<Backend>>,
         pub plan: RefCell<Option<PushPlan>>,
         /// The qubes the plan was made for (empty: all with assignments).
@@ -73,6 +84,7 @@ mod imp {
 
         fn class_init(klass: &mut Self::Class) {
             QcsDiffView::ensure_type();
+            QcsThreeWayView::ensure_type();
             klass.bind_template();
         }
 
@@ -92,6 +104,11 @@ mod imp {
                 #[weak]
                 obj,
                 move |_, row| obj.select_item(row.map(|r| r.index()))
+            ));
+            self.three_way_toggle.connect_toggled(glib::clone!(
+                #[weak]
+                obj,
+                move |_| obj.show_chosen_view()
             ));
         }
     }
@@ -215,6 +232,10 @@ impl QcsPushPlan {
             imp.item_list.remove(&child);
         }
         imp.diff_view.set_diff(None, false);
+        imp.three_way_view
+            .set_view(None, ThreeWayContext::PlanConflict);
+        imp.view_switch.set_visible(false);
+        self.show_chosen_view();
     }
 
     fn show(&self, plan: PushPlan) {
@@ -382,15 +403,70 @@ impl QcsPushPlan {
 
     fn select_item(&self, row: Option<i32>) {
         let imp = self.imp();
-        let diff = row
+        let item = row
             .and_then(|row| self.row_to_item(row))
             .and_then(|(q, i)| {
                 imp.plan
                     .borrow()
                     .as_ref()
-                    .and_then(|p| p.qubes.get(q)?.items.get(i)?.diff.clone())
+                    .and_then(|p| p.qubes.get(q)?.items.get(i).cloned())
             });
+        let (diff, three_way) = match item {
+            Some(item) => (item.diff, item.three_way),
+            None => (None, None),
+        };
+        // A conflict opens on its three-way view; the switch is there only for one.
+        let has_three_way = three_way.is_some();
+        imp.view_switch.set_visible(has_three_way);
+        if has_three_way {
+            imp.three_way_toggle.set_active(true);
+        }
+        imp.three_way_view
+            .set_view(three_way, ThreeWayContext::PlanConflict);
         imp.diff_view.set_diff(diff, false);
+        self.show_chosen_view();
+    }
+
+    fn show_chosen_view(&self) {
+        let imp = self.imp();
+        let three_way = imp.view_switch.is_visible() && imp.three_way_toggle.is_active();
+        imp.view_stack
+            .set_visible_child_name(if three_way { "three-way" } else { "diff" });
+    }
+
+    /// The three-way view shown for a selected conflict.
+    pub fn three_way_view(&self) -> QcsThreeWayView {
+        self.imp().three_way_view.get()
+    }
+
+    /// Whether the three-way view (rather than the diff) is what is shown.
+    pub fn shows_three_way(&self) -> bool {
+        self.imp().view_stack.visible_child_name().as_deref() == Some("three-way")
+    }
+
+    /// Select the plan row of `qube` × `path`, as a click would.
+    pub fn select_path(&self, qube: &str, path: &str) -> bool {
+        let imp = self.imp();
+        let position = {
+            let plan = imp.plan.borrow();
+            let Some(plan) = plan.as_ref() else {
+                return false;
+            };
+            (0..).take(4096).find(|row: &i32| {
+                self.row_to_item(*row).is_some_and(|(q, i)| {
+                    plan.qubes.get(q).is_some_and(|qp| {
+                        qp.qube == qube && qp.items.get(i).is_some_and(|it| it.path == path)
+                    })
+                })
+            })
+        };
+        match position.and_then(|p| imp.item_list.row_at_index(p)) {
+            Some(row) => {
+                imp.item_list.select_row(Some(&row));
+                true
+            }
+            None => false,
+        }
     }
 
     /// Start the push of the current plan.

@@ -14,8 +14,8 @@ use crate::i18n::{gettext_f, ngettext_f};
 use crate::model::Severity;
 use crate::model::diff_rows::Layout;
 use crate::model::markup::{self, Palette, Side};
-use crate::model::review::{HunkDecision, ReviewState, line_of_finding};
-use crate::widgets::{QcsDiffView, QcsFindingRow};
+use crate::model::review::{HunkDecision, ReviewState, ThreeWayContext, line_of_finding};
+use crate::widgets::{QcsDiffView, QcsFindingRow, QcsThreeWayView};
 
 /// Told when a proposal was accepted or rejected (with a message for a toast), or a
 /// call failed (with the error).
@@ -48,6 +48,12 @@ mod imp {
         #[template_child]
         pub diff_view: TemplateChild<QcsDiffView>,
         #[template_child]
+        pub three_way_toggle: TemplateChild<gtk::ToggleButton>,
+        #[template_child]
+        pub view_stack: TemplateChild<gtk::Stack>,
+        #[template_child]
+        pub three_way_view: TemplateChild<QcsThreeWayView>,
+        #[template_child]
         pub gate_label: TemplateChild<gtk::Label>,
         #[template_child]
         pub reject_button: TemplateChild<gtk::Button>,
@@ -74,6 +80,7 @@ mod imp {
 
         fn class_init(klass: &mut Self::Class) {
             QcsDiffView::ensure_type();
+            QcsThreeWayView::ensure_type();
             klass.bind_template();
         }
 
@@ -90,11 +97,34 @@ mod imp {
                 #[weak]
                 obj,
                 move |toggle| {
-                    obj.imp().diff_view.set_layout(if toggle.is_active() {
-                        Layout::SideBySide
-                    } else {
-                        Layout::Unified
-                    });
+                    if toggle.is_active() {
+                        obj.imp().diff_view.set_layout(Layout::SideBySide);
+                    }
+                }
+            ));
+            self.unified_toggle.connect_toggled(glib::clone!(
+                #[weak]
+                obj,
+                move |toggle| {
+                    if toggle.is_active() {
+                        obj.imp().diff_view.set_layout(Layout::Unified);
+                    }
+                }
+            ));
+            self.three_way_toggle.connect_toggled(glib::clone!(
+                #[weak]
+                obj,
+                move |toggle| {
+                    let imp = obj.imp();
+                    imp.view_stack
+                        .set_visible_child_name(if toggle.is_active() {
+                            "three-way"
+                        } else {
+                            "diff"
+                        });
+                    // Per-hunk decisions are made in the diff.
+                    imp.accept_all_button.set_sensitive(!toggle.is_active());
+                    imp.reject_all_button.set_sensitive(!toggle.is_active());
                 }
             ));
             self.diff_view.connect_decision(glib::clone!(
@@ -205,6 +235,14 @@ impl QcsReviewPane {
         self.fill_findings(&proposal, &state);
         imp.state.replace(Some(state));
         imp.diff_view.set_diff(Some(proposal.diff.clone()), true);
+        // The three-way toggle is offered only when the store moved on since the base.
+        let has_three_way = proposal.three_way.is_some();
+        if !has_three_way && imp.three_way_toggle.is_active() {
+            imp.unified_toggle.set_active(true);
+        }
+        imp.three_way_toggle.set_visible(has_three_way);
+        imp.three_way_view
+            .set_view(proposal.three_way.clone(), ThreeWayContext::Proposal);
         imp.proposal.replace(Some(proposal));
         self.update_gate();
     }
@@ -396,6 +434,20 @@ impl QcsReviewPane {
 
     pub fn diff_view(&self) -> QcsDiffView {
         self.imp().diff_view.get()
+    }
+
+    pub fn three_way_view(&self) -> QcsThreeWayView {
+        self.imp().three_way_view.get()
+    }
+
+    /// The "Three-way" toggle (shown only for a proposal with a three-way view).
+    pub fn three_way_toggle(&self) -> gtk::ToggleButton {
+        self.imp().three_way_toggle.get()
+    }
+
+    /// Whether the three-way view (rather than the diff) is what is shown.
+    pub fn shows_three_way(&self) -> bool {
+        self.imp().view_stack.visible_child_name().as_deref() == Some("three-way")
     }
 
     /// The finding rows in display order, with the finding index each shows.

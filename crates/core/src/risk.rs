@@ -38,6 +38,8 @@ pub const DEFAULT_RULES: &str = include_str!("../rules/default.toml");
 pub enum Severity {
     /// Low risk on its own; shown.
     Info,
+    /// Worth a look, not a danger on its own.
+    Low,
     /// Weakens a protection or makes a later attack easier.
     Medium,
     /// Code execution or a leak after a less routine action; silent redirection of trust.
@@ -47,10 +49,11 @@ pub enum Severity {
 }
 
 impl Severity {
-    /// `critical`, `high`, `medium` or `info`.
+    /// `critical`, `high`, `medium`, `low` or `info`.
     pub fn as_str(self) -> &'static str {
         match self {
             Severity::Info => "info",
+            Severity::Low => "low",
             Severity::Medium => "medium",
             Severity::High => "high",
             Severity::Critical => "critical",
@@ -148,11 +151,28 @@ impl Change {
     }
 }
 
+/// A place in one file of the reviewed set (the other part of a finding that depends
+/// on a combination of files, e.g. an attributes file and the driver it selects).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    /// Path relative to home of the file.
+    pub path: String,
+    /// Whether `line` refers to the proposed content or to the base.
+    pub side: Side,
+    /// 1-based line, `None` for the whole file.
+    pub line: Option<u32>,
+}
+
 /// One risk found in a proposal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
     /// Rule id, e.g. `git.core.fsmonitor`.
     pub rule: String,
+    /// The file the finding is in (path relative to home).
+    pub path: String,
+    /// The other parts of a finding that depends on a combination of files; empty
+    /// for a finding that stands on its own.
+    pub related: Vec<Location>,
     /// Severity after escalation.
     pub severity: Severity,
     /// Whether `line` refers to the proposal or to the base.
@@ -887,6 +907,8 @@ impl Engine {
                 let why = rule.why.clone();
                 findings.push(Finding {
                     rule: rule.id.clone(),
+                    path: input.path.to_owned(),
+                    related: Vec::new(),
                     severity,
                     side,
                     change,
@@ -945,6 +967,8 @@ impl Engine {
                 let plural = if count == 1 { "" } else { "s" };
                 findings.push(Finding {
                     rule: rule.id.clone(),
+                    path: input.path.to_owned(),
+                    related: Vec::new(),
                     severity,
                     side,
                     change,

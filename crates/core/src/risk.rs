@@ -13,6 +13,7 @@
 
 mod gitconfig;
 mod glob;
+pub mod parse;
 mod sshconfig;
 
 use std::borrow::Cow;

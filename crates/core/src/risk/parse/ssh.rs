@@ -19,8 +19,8 @@
 //! unknown keyword that an `IgnoreUnknown` hides keeps its lower-cased name. The
 //! context of a setting is its enclosing `Host`/`Match` line as written.
 
-pub use super::ssh_check::convtime;
-use super::ssh_check::{Check, KEYWORDS, check, jump_ok, text};
+use super::ssh_check::{Check, KEYWORDS, check, text};
+pub use super::ssh_check::{Jump, convtime, parse_jump};
 use super::{ParseFailed, Setting};
 use crate::risk::Span;
 
@@ -443,8 +443,18 @@ pub fn parse_lines(content: &[u8]) -> Result<Vec<Line>, Refused> {
                     .iter()
                     .take_while(|c| WS.contains(c) || **c == b'=')
                     .count();
-                let raw = text(&tail[skip..]);
-                if kind == Kind::Jump && !jump_ok(&raw) {
+                let mut raw = &tail[skip..];
+                if kind == Kind::Jump {
+                    // The Debian 9.2p1 build (with the 10.3p1 ProxyJump backport) uses
+                    // the value up to the first `#` or blank; quotes are not removed.
+                    let end = raw
+                        .iter()
+                        .position(|c| WS.contains(c) || *c == b'#')
+                        .unwrap_or(raw.len());
+                    raw = &raw[..end];
+                }
+                let raw = text(raw);
+                if kind == Kind::Jump && parse_jump(&raw).is_none() {
                     return Err(fail(
                         format!("invalid ProxyJump \"{raw}\""),
                         Refusal::Always,

@@ -385,12 +385,14 @@ fn valid_domain(a: &[u8]) -> bool {
     }
     let mut last = 0u8;
     for &c in a {
-        if !(c.is_ascii_alphanumeric() || c == b'-' || c == b'.') || (c == b'.' && last == b'.') {
+        if !(c.is_ascii_alphanumeric() || c == b'-' || c == b'.' || c == b'_')
+            || (c == b'.' && last == b'.')
+        {
             return false;
         }
         last = c;
     }
-    a[a.len() - 1] != b'.'
+    true
 }
 
 /// `scan_scaled` accepts a number with an optional fraction and a B/K/M/G/T/P/E unit.
@@ -424,30 +426,129 @@ fn scaled_ok(a: &[u8]) -> Option<i128> {
     (v <= i128::from(i64::MAX)).then_some(v)
 }
 
-/// `parse_forward` well enough for the shapes ssh accepts: `[bind:]port` (dynamic),
-/// `[bind:]port:host:hostport` or unix-socket paths (local/remote).
-fn forward_ok(spec: &str, kind: Fwd) -> bool {
-    let port_ok = |p: &str| {
-        p == "*"
-            || p.bytes().all(|c| c.is_ascii_digit())
-                && !p.is_empty()
-                && p.parse::<u32>().is_ok_and(|v| v <= 65535)
-    };
-    let fields = split_fwd(spec);
-    let Some(fields) = fields else { return false };
-    match kind {
-        Fwd::Dynamic => match fields.as_slice() {
-            [p] => p.starts_with('/') || port_ok(p) && p != "*",
-            [_, p] => port_ok(p) && p != "*",
-            _ => false,
-        },
-        Fwd::Local | Fwd::Remote => match fields.as_slice() {
-            [p] if kind == Fwd::Remote => port_ok(p) && p != "*",
-            [a, b] => (a.starts_with('/') || port_ok(a)) && b.starts_with('/'),
-            [_, p, _, hp] | [p, _, hp] => port_ok(p) && port_ok(hp) && hp != "*",
-            _ => false,
+/// `parse_fwd_field`: one field (`[…]` literal, `\\` escapes, `/` marks a path).
+/// Returns (field, is_path, rest) or `None` at the end / on a bad bracket.
+/// One forward field: its bytes, whether it is a path, and the rest after it.
+type FwdField<'a> = (Vec<u8>, bool, Option<&'a [u8]>);
+
+fn fwd_field(p: &[u8]) -> Option<FwdField<'_>> {
+    if p.is_empty() {
+        return None;
+    }
+    if p[0] == b'[' {
+        let end = p[1..].iter().position(|&c| c == b']').map(|e| e + 1)?;
+        let after = p.get(end + 1).copied();
+        if after.is_some() && after != Some(b':') {
+            return None;
+        }
+        let field = p[1..end].to_vec();
+        let is_path = field.contains(&b'/');
+        let rest = if after.is_some() {
+            &p[end + 2..]
+        } else {
+            &p[end + 1..]
+        };
+        return Some((field, is_path, Some(rest)));
+    }
+    let mut field = Vec::new();
+    let mut is_path = false;
+    let mut i = 0;
+    while i < p.len() {
+        match p[i] {
+            b'\\' => {
+                i += 1;
+                field.push(*p.get(i)?);
+            }
+            b'/' => {
+                is_path = true;
+                field.push(b'/');
+            }
+            b':' => return Some((field, is_path, Some(&p[i + 1..]))),
+            c => field.push(c),
+        }
+        i += 1;
+    }
+    Some((field, is_path, Some(&p[p.len()..])))
+}
+
+/// `a2port` as an int: port, 0, or -1.
+fn a2port(a: &[u8]) -> i64 {
+    match strtonum(a, 0, 65535) {
+        Some(v) => v as i64,
+        None => match port_of(&String::from_utf8_lossy(a)) {
+            Some(_) => 1,
+            None => -1,
         },
     }
+}
+
+/// `parse_forward(fwd, spec, dynamic, remote) != 0`. `${VAR}` is expanded by ssh
+/// first; a spec with `$` is refused here (its value is not known).
+fn forward_ok(spec: &[u8], dynamic: bool, remote: bool) -> bool {
+    if spec.contains(&b'$') {
+        return false;
+    }
+    let mut cp = spec;
+    while let Some(c) = cp.first()
+        && c.is_ascii_whitespace()
+    {
+        cp = &cp[1..];
+    }
+    let mut fields: Vec<(Vec<u8>, bool)> = Vec::new();
+    let mut rest: Option<&[u8]> = Some(cp);
+    while fields.len() < 4 {
+        let Some(r) = rest else { break };
+        match fwd_field(r) {
+            Some((f, path, next)) => {
+                fields.push((f, path));
+                rest = next;
+            }
+            None => {
+                if !r.is_empty() {
+                    fields.clear();
+                    rest = None;
+                    break;
+                }
+                rest = None;
+                break;
+            }
+        }
+    }
+    let n = if rest.is_some_and(|r| !r.is_empty()) {
+        0
+    } else {
+        fields.len()
+    };
+    // (listen_port, listen_path, connect_port, connect_path)
+    let (lport, lpath, cport, cpath): (i64, bool, i64, bool) = match n {
+        1 if fields[0].1 => (-2, true, 0, false),
+        1 => (a2port(&fields[0].0), false, 0, false),
+        2 if fields[0].1 && fields[1].1 => (-2, true, -2, true),
+        2 if fields[1].1 => (a2port(&fields[0].0), false, -2, true),
+        2 => (a2port(&fields[1].0), false, 0, false),
+        3 if fields[0].1 => (-2, true, a2port(&fields[2].0), false),
+        3 if fields[2].1 => (a2port(&fields[1].0), false, -2, true),
+        3 => (a2port(&fields[0].0), false, a2port(&fields[2].0), false),
+        4 => (a2port(&fields[1].0), false, a2port(&fields[3].0), false),
+        _ => return false,
+    };
+    if dynamic {
+        if !(n == 1 || n == 2) {
+            return false;
+        }
+    } else {
+        if !(n == 3 || n == 4 || cpath || lpath) {
+            return false;
+        }
+        if cport <= 0 && !cpath {
+            return false;
+        }
+    }
+    if (lport < 0 && !lpath) || (!remote && lport == 0) {
+        return false;
+    }
+    let too_long = |i: usize, max: usize| fields.get(i).is_some_and(|f| f.0.len() >= max);
+    !(too_long(0, 1025) || too_long(1, 1025) || too_long(2, 1025) || too_long(3, 1025))
 }
 
 /// Splits a forward spec at `:` outside `[…]`.
@@ -476,50 +577,145 @@ fn split_fwd(spec: &str) -> Option<Vec<String>> {
     Some(out)
 }
 
-/// `parse_jump`'s host checks: `[user@]host[:port]` or `ssh://[user@]host[:port]`,
-/// comma-separated, or `none`.
-pub(super) fn jump_ok(raw: &str) -> bool {
-    let s = raw
-        .split('#')
-        .next()
-        .unwrap_or("")
-        .trim_end_matches([' ', '\t', '\r', '\n']);
-    if raw.eq_ignore_ascii_case("none") {
-        return true;
+/// What `parse_jump` stores for a ProxyJump value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Jump {
+    /// `ProxyJump none`.
+    pub none: bool,
+    /// User of the last hop (the one ssh connects through directly).
+    pub user: Option<String>,
+    /// Host of the last hop.
+    pub host: String,
+    /// Port of the last hop, when given.
+    pub port: Option<u32>,
+    /// The hops before it, as written.
+    pub extra: Option<String>,
+}
+
+/// `a2port`: a number 1..=65535, or a name that may be a service (not resolved here).
+fn port_of(p: &str) -> Option<Option<u32>> {
+    match strtonum(p.as_bytes(), 0, 65535) {
+        Some(v) if v > 0 => Some(Some(v as u32)),
+        Some(_) => None,
+        None if !p.is_empty()
+            && !p.as_bytes()[0].is_ascii_digit()
+            && p.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-') =>
+        {
+            Some(None)
+        }
+        None => None,
     }
-    s.split(',').all(|hop| {
-        let hop = hop
-            .strip_prefix("ssh://")
-            .map(|h| h.trim_end_matches('/'))
-            .unwrap_or(hop);
-        let (user, hostport) = match hop.rfind('@') {
-            Some(i) => (Some(&hop[..i]), &hop[i + 1..]),
-            None => (None, hop),
-        };
-        let (host, port) = if let Some(rest) = hostport.strip_prefix('[') {
-            match rest.split_once(']') {
-                Some((h, p)) => (h, p.strip_prefix(':')),
-                None => return false,
+}
+
+/// `hpdelim`: the host field (up to `:` or `/`, or a `[…]`), and the rest.
+fn hpdelim(s: &str) -> Option<(&str, Option<&str>)> {
+    let end = if s.starts_with('[') {
+        s.find(']')? + 1
+    } else {
+        s.find([':', '/']).unwrap_or(s.len())
+    };
+    match s.as_bytes().get(end) {
+        None => Some((s, None)),
+        Some(b':' | b'/') => Some((&s[..end], Some(&s[end + 1..]))),
+        Some(_) => None,
+    }
+}
+
+fn cleanhostname(h: &str) -> &str {
+    if h.len() >= 2 && h.starts_with('[') && h.ends_with(']') {
+        &h[1..h.len() - 1]
+    } else {
+        h
+    }
+}
+
+/// One hop: `ssh://[user@]host[:port][/]` (`parse_ssh_uri`) or `[user@]host[:port]`
+/// (`parse_user_host_port`).
+fn jump_hop(hop: &str) -> Option<(Option<String>, String, Option<u32>)> {
+    if let Some(uri) = hop.strip_prefix("ssh://") {
+        let (user, rest) = match uri.find('@') {
+            Some(i) => {
+                let u = uri[..i].split(';').next().unwrap_or("");
+                if u.is_empty() || u.contains('%') || u.contains('+') {
+                    return None;
+                }
+                (Some(u.to_string()), &uri[i + 1..])
             }
+            None => (None, uri),
+        };
+        let end = if rest.starts_with('[') {
+            rest.find(']')? + 1
         } else {
-            match hostport.rsplit_once(':') {
-                Some((h, p)) if !h.contains(':') => (h, Some(p)),
-                _ => (hostport, None),
-            }
+            rest.find([':', '/']).unwrap_or(rest.len())
         };
-        let user_ok = user.is_none_or(|u| {
-            !u.is_empty()
-                && !u.starts_with('-')
-                && u.bytes()
-                    .all(|c| !b"'`\";&<>|(){}".contains(&c) && !c.is_ascii_whitespace())
+        let (host, delim, tail) = match rest.as_bytes().get(end) {
+            None => (&rest[..end], None, ""),
+            Some(c @ (b':' | b'/')) => (&rest[..end], Some(*c), &rest[end + 1..]),
+            Some(_) => return None,
+        };
+        let host = cleanhostname(host);
+        if host.is_empty() || !valid_domain(host.as_bytes()) {
+            return None;
+        }
+        let host = host.strip_suffix('.').unwrap_or(host).to_string();
+        let mut port = None;
+        if delim == Some(b':') && !tail.is_empty() {
+            let p = tail.split('/').next().unwrap_or("");
+            port = port_of(p)?;
+            let path = tail.split_once('/').map(|x| x.1).unwrap_or("");
+            if path.contains('%') || path.contains('+') {
+                return None;
+            }
+        } else if tail.contains('%') || tail.contains('+') {
+            return None;
+        }
+        return Some((user, host, port));
+    }
+    let (user, rest) = match hop.rfind('@') {
+        Some(0) => return None,
+        Some(i) => (Some(hop[..i].to_string()), &hop[i + 1..]),
+        None => (None, hop),
+    };
+    let (host, tail) = hpdelim(rest)?;
+    if host.is_empty() {
+        return None;
+    }
+    let port = match tail {
+        Some(t) if !t.is_empty() => port_of(t)?,
+        _ => None,
+    };
+    Some((user, cleanhostname(host).to_string(), port))
+}
+
+/// `parse_jump` of OpenSSH 9.2: `none`, or comma-separated hops, `#…` cut off; every
+/// hop must parse. `None` when ssh rejects the value.
+pub fn parse_jump(raw: &str) -> Option<Jump> {
+    if raw.eq_ignore_ascii_case("none") {
+        return Some(Jump {
+            none: true,
+            user: None,
+            host: String::new(),
+            port: None,
+            extra: None,
         });
-        let host_ok = !host.is_empty()
-            && !host.starts_with('-')
-            && host
-                .bytes()
-                .all(|c| c.is_ascii_alphanumeric() || b"-._:%".contains(&c));
-        let port_ok = port.is_none_or(|p| strtonum(p.as_bytes(), 1, 65535).is_some());
-        user_ok && host_ok && port_ok
+    }
+    let s = raw.split('#').next().unwrap_or("");
+    let s = s.trim_end_matches([' ', '\t', '\r', '\n']);
+    let mut hops = s.rsplit(',');
+    let (user, host, port) = jump_hop(hops.next()?)?;
+    for h in hops {
+        jump_hop(h)?;
+    }
+    let extra = match raw.rfind(',') {
+        Some(i) if i > 0 => Some(raw[..i].to_string()),
+        _ => None,
+    };
+    Some(Jump {
+        none: false,
+        user,
+        host,
+        port,
+        extra,
     })
 }
 
@@ -596,21 +792,22 @@ pub(super) fn check(chk: Check, kw: &str, args: &[Vec<u8>]) -> Result<(), String
         }
         Check::Forward(kind) => {
             let a = it.next().filter(|a| !a.is_empty()).ok_or_else(missing)?;
-            let spec = if kind == Fwd::Dynamic {
-                text(a)
-            } else {
+            let mut dynamic = kind == Fwd::Dynamic;
+            let remote = kind == Fwd::Remote;
+            let mut spec = a.to_vec();
+            if !dynamic {
                 match it.next().filter(|b| !b.is_empty()) {
-                    Some(b) => format!("{}:{}", text(a), text(b)),
-                    None if kind == Fwd::Remote => text(a),
+                    Some(b) => {
+                        spec.push(b':');
+                        spec.extend_from_slice(b);
+                    }
+                    None if remote => dynamic = true,
                     None => return Err("missing target argument".into()),
                 }
-            };
-            let kind = if kind == Fwd::Remote && args.get(1).is_none_or(|b| b.is_empty()) {
-                Fwd::Dynamic
-            } else {
-                kind
-            };
-            if spec.len() >= 255 || !forward_ok(&spec, kind) {
+            }
+            // ssh formats the spec into a 256-byte buffer (snprintf/strlcpy truncate).
+            spec.truncate(255);
+            if !forward_ok(&spec, dynamic, remote) {
                 return Err("bad forwarding specification".into());
             }
         }

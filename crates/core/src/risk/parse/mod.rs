@@ -5,7 +5,9 @@
 
 use super::Span;
 
+pub mod shell;
 pub mod ssh;
+pub mod vim;
 mod ssh_check;
 
 /// One setting as the consuming program reads it.

@@ -5,10 +5,15 @@
 
 use super::Span;
 
+pub mod desktop;
+pub mod envd;
+pub mod inputrc;
 pub mod shell;
 pub mod ssh;
-pub mod vim;
 mod ssh_check;
+pub mod systemd;
+pub mod tmux;
+pub mod vim;
 
 /// One setting as the consuming program reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -63,7 +63,10 @@ fn split_commands(line: &str) -> Result<Vec<Simple>, String> {
     let mut i = 0;
     let flush_word = |words: &mut Vec<Word>, cur: &mut String, q: &mut bool, in_word: &mut bool| {
         if *in_word {
-            words.push(Word { text: std::mem::take(cur), quoted: *q });
+            words.push(Word {
+                text: std::mem::take(cur),
+                quoted: *q,
+            });
         }
         *q = false;
         *in_word = false;
@@ -86,7 +89,10 @@ fn split_commands(line: &str) -> Result<Vec<Simple>, String> {
             '\'' => {
                 in_word = true;
                 cur_quoted = true;
-                let end = b[i + 1..].iter().position(|&x| x == '\'').ok_or("unterminated single quote")?;
+                let end = b[i + 1..]
+                    .iter()
+                    .position(|&x| x == '\'')
+                    .ok_or("unterminated single quote")?;
                 cur.extend(&b[i + 1..i + 1 + end]);
                 i += end + 1;
             }
@@ -95,7 +101,9 @@ fn split_commands(line: &str) -> Result<Vec<Simple>, String> {
                 cur_quoted = true;
                 let mut j = i + 1;
                 loop {
-                    let Some(&x) = b.get(j) else { return Err("unterminated double quote".into()) };
+                    let Some(&x) = b.get(j) else {
+                        return Err("unterminated double quote".into());
+                    };
                     match x {
                         '"' => break,
                         '\\' if matches!(b.get(j + 1), Some('"' | '\\' | '$' | '`' | '\n')) => {
@@ -148,7 +156,10 @@ fn split_commands(line: &str) -> Result<Vec<Simple>, String> {
             }
             '|' if b.get(i + 1) == Some(&'|') => {
                 flush_word(&mut words, &mut cur, &mut cur_quoted, &mut in_word);
-                out.push(Simple { words: std::mem::take(&mut words), flags });
+                out.push(Simple {
+                    words: std::mem::take(&mut words),
+                    flags,
+                });
                 flags = Flags::default();
                 i += 1;
             }
@@ -158,7 +169,10 @@ fn split_commands(line: &str) -> Result<Vec<Simple>, String> {
             }
             '&' if b.get(i + 1) == Some(&'&') => {
                 flush_word(&mut words, &mut cur, &mut cur_quoted, &mut in_word);
-                out.push(Simple { words: std::mem::take(&mut words), flags });
+                out.push(Simple {
+                    words: std::mem::take(&mut words),
+                    flags,
+                });
                 flags = Flags::default();
                 i += 1;
             }
@@ -168,7 +182,10 @@ fn split_commands(line: &str) -> Result<Vec<Simple>, String> {
             }
             ';' => {
                 flush_word(&mut words, &mut cur, &mut cur_quoted, &mut in_word);
-                out.push(Simple { words: std::mem::take(&mut words), flags });
+                out.push(Simple {
+                    words: std::mem::take(&mut words),
+                    flags,
+                });
                 flags = Flags::default();
                 if b.get(i + 1) == Some(&';') {
                     i += 1;
@@ -272,7 +289,13 @@ fn assignment(w: &Word) -> Option<(String, String)> {
 }
 
 fn setting(key: String, value: Option<String>, line: u32, context: Option<String>) -> Setting {
-    Setting { key, value, line, span: None, context }
+    Setting {
+        key,
+        value,
+        line,
+        span: None,
+        context,
+    }
 }
 
 fn zsh_option(o: &str) -> String {
@@ -297,7 +320,12 @@ fn classify(s: &Simple, line: u32, out: &mut Vec<Setting>) {
     }
     let mut words: &[Word] = &s.words;
     while let Some(first) = words.first() {
-        if !first.quoted && matches!(first.text.as_str(), "if" | "elif" | "while" | "until" | "then" | "else" | "do" | "!" | "{") {
+        if !first.quoted
+            && matches!(
+                first.text.as_str(),
+                "if" | "elif" | "while" | "until" | "then" | "else" | "do" | "!" | "{"
+            )
+        {
             words = &words[1..];
         } else {
             break;
@@ -307,7 +335,9 @@ fn classify(s: &Simple, line: u32, out: &mut Vec<Setting>) {
     // Leading assignments.
     let mut i = 0;
     while let Some(w) = words.get(i) {
-        let Some((name, value)) = assignment(w) else { break };
+        let Some((name, value)) = assignment(w) else {
+            break;
+        };
         out.push(setting(format!("{name}="), Some(value), line, None));
         i += 1;
     }
@@ -329,7 +359,9 @@ fn classify(s: &Simple, line: u32, out: &mut Vec<Setting>) {
                 }
                 match assignment(w) {
                     Some((n, v)) => out.push(setting(format!("{n}="), Some(v), line, None)),
-                    None if is_name(&w.text) => out.push(setting(format!("{}=", w.text), None, line, None)),
+                    None if is_name(&w.text) => {
+                        out.push(setting(format!("{}=", w.text), None, line, None))
+                    }
                     None => plain = false,
                 }
             }
@@ -347,7 +379,12 @@ fn classify(s: &Simple, line: u32, out: &mut Vec<Setting>) {
                 let Some(eq) = w.text.find('=') else { continue };
                 let (name, value) = (&w.text[..eq], &w.text[eq + 1..]);
                 let first_word = value.split_whitespace().next().unwrap_or("");
-                out.push(setting(format!("alias.{first_word}"), Some(value.to_string()), line, Some(name.to_string())));
+                out.push(setting(
+                    format!("alias.{first_word}"),
+                    Some(value.to_string()),
+                    line,
+                    Some(name.to_string()),
+                ));
                 any = true;
             }
             if !any {
@@ -356,17 +393,32 @@ fn classify(s: &Simple, line: u32, out: &mut Vec<Setting>) {
         }
         "setopt" | "unsetopt" => {
             for a in &args {
-                out.push(setting(format!("{}.{}", cmd.text, zsh_option(a)), None, line, None));
+                out.push(setting(
+                    format!("{}.{}", cmd.text, zsh_option(a)),
+                    None,
+                    line,
+                    None,
+                ));
             }
         }
         "shopt" => {
             let flag = args.iter().find(|a| a.starts_with('-')).copied();
             for a in args.iter().filter(|a| !a.starts_with('-')) {
-                out.push(setting(format!("shopt.{a}"), flag.map(str::to_string), line, None));
+                out.push(setting(
+                    format!("shopt.{a}"),
+                    flag.map(str::to_string),
+                    line,
+                    None,
+                ));
             }
         }
         "set" if args.first().is_some_and(|a| *a == "-o" || *a == "+o") && args.len() == 2 => {
-            out.push(setting(format!("set.{}", args[1]), Some(args[0].to_string()), line, None));
+            out.push(setting(
+                format!("set.{}", args[1]),
+                Some(args[0].to_string()),
+                line,
+                None,
+            ));
         }
         "function" | "function()" => {
             let name = args.first().map(|a| a.trim_end_matches("()").to_string());
@@ -374,7 +426,12 @@ fn classify(s: &Simple, line: u32, out: &mut Vec<Setting>) {
             body(&rest[2.min(rest.len())..], line, out);
         }
         w if w.ends_with("()") && !cmd.quoted => {
-            out.push(setting("function".into(), Some(w.trim_end_matches("()").to_string()), line, None));
+            out.push(setting(
+                "function".into(),
+                Some(w.trim_end_matches("()").to_string()),
+                line,
+                None,
+            ));
             body(&rest[1..], line, out);
         }
         w => out.push(setting(w.to_string(), joined(), line, None)),
@@ -384,7 +441,10 @@ fn classify(s: &Simple, line: u32, out: &mut Vec<Setting>) {
 /// The commands on the same line as a function header (`f() { cmd …`).
 fn body(words: &[Word], line: u32, out: &mut Vec<Setting>) {
     if words.len() > 1 || words.first().is_some_and(|w| w.text != "{") {
-        let s = Simple { words: words.to_vec(), flags: Flags::default() };
+        let s = Simple {
+            words: words.to_vec(),
+            flags: Flags::default(),
+        };
         classify(&s, line, out);
     }
 }
@@ -396,7 +456,10 @@ pub fn parse(content: &[u8]) -> Result<Vec<Setting>, ParseFailed> {
         reason: "not UTF-8: the shell would read bytes the review cannot show".into(),
     })?;
     if text.contains('\0') {
-        return Err(ParseFailed { line: line_of(content, text.find('\0').unwrap_or(0)), reason: "NUL byte".into() });
+        return Err(ParseFailed {
+            line: line_of(content, text.find('\0').unwrap_or(0)),
+            reason: "NUL byte".into(),
+        });
     }
     let lines: Vec<&str> = text.split('\n').collect();
     let mut out = Vec::new();
@@ -416,16 +479,25 @@ pub fn parse(content: &[u8]) -> Result<Vec<Setting>, ParseFailed> {
         }
         let line_no = start as u32 + 1;
         if is_open(&logical) && !logical.trim_end().ends_with('\\') {
-            return Err(ParseFailed { line: line_no, reason: "unterminated quote".into() });
+            return Err(ParseFailed {
+                line: line_no,
+                reason: "unterminated quote".into(),
+            });
         }
-        let simple = split_commands(&logical).map_err(|reason| ParseFailed { line: line_no, reason })?;
+        let simple = split_commands(&logical).map_err(|reason| ParseFailed {
+            line: line_no,
+            reason,
+        })?;
         let heredoc = simple.iter().any(|s| s.flags.heredoc);
         for s in &simple {
             classify(s, line_no, &mut out);
         }
         commands += 1;
         if commands > MAX_COMMANDS {
-            return Err(ParseFailed { line: line_no, reason: "too many commands".into() });
+            return Err(ParseFailed {
+                line: line_no,
+                reason: "too many commands".into(),
+            });
         }
         i += 1;
         if heredoc {
@@ -448,12 +520,19 @@ fn inside_quote(s: &str) -> bool {
 fn heredoc_delimiter(line: &str) -> Option<String> {
     let at = line.find("<<")?;
     let rest = line[at + 2..].trim_start_matches('-').trim_start();
-    let word: String = rest.chars().take_while(|c| !c.is_whitespace() && *c != ';').collect();
+    let word: String = rest
+        .chars()
+        .take_while(|c| !c.is_whitespace() && *c != ';')
+        .collect();
     Some(word.trim_matches(['\'', '"']).to_string())
 }
 
 fn line_of(content: &[u8], offset: usize) -> u32 {
-    content[..offset.min(content.len())].iter().filter(|&&c| c == b'\n').count() as u32 + 1
+    content[..offset.min(content.len())]
+        .iter()
+        .filter(|&&c| c == b'\n')
+        .count() as u32
+        + 1
 }
 
 #[cfg(test)]
@@ -461,15 +540,28 @@ mod tests {
     use super::*;
 
     fn keys(s: &str) -> Vec<String> {
-        parse(s.as_bytes()).unwrap().into_iter().map(|s| s.key).collect()
+        parse(s.as_bytes())
+            .unwrap()
+            .into_iter()
+            .map(|s| s.key)
+            .collect()
     }
 
     #[test]
     fn plain_lines() {
         assert_eq!(keys("alias ls='ls --color=auto'\n"), ["alias.ls"]);
-        assert_eq!(keys("export EDITOR=vim HISTSIZE=100\n"), ["EDITOR=", "HISTSIZE="]);
-        assert_eq!(keys("HISTCONTROL=ignoreboth\nshopt -s histappend\n"), ["HISTCONTROL=", "shopt.histappend"]);
-        assert_eq!(keys("setopt AUTO_CD no_beep\n"), ["setopt.autocd", "setopt.nobeep"]);
+        assert_eq!(
+            keys("export EDITOR=vim HISTSIZE=100\n"),
+            ["EDITOR=", "HISTSIZE="]
+        );
+        assert_eq!(
+            keys("HISTCONTROL=ignoreboth\nshopt -s histappend\n"),
+            ["HISTCONTROL=", "shopt.histappend"]
+        );
+        assert_eq!(
+            keys("setopt AUTO_CD no_beep\n"),
+            ["setopt.autocd", "setopt.nobeep"]
+        );
         assert_eq!(keys("set -o vi\n# c\n\n"), ["set.vi"]);
     }
 
@@ -479,10 +571,16 @@ mod tests {
         assert_eq!(keys("PS1='`id`'\n"), ["PS1="]);
         assert_eq!(keys("curl x | sh\n"), ["shell.pipeline", "curl"]);
         assert_eq!(keys("[ -f ~/.x ] && . ~/.x\n"), ["[", "."]);
-        assert_eq!(keys("if [ -n \"$X\" ]; then eval \"$X\"; fi\n"), ["[", "eval", "fi"]);
+        assert_eq!(
+            keys("if [ -n \"$X\" ]; then eval \"$X\"; fi\n"),
+            ["[", "eval", "fi"]
+        );
         assert_eq!(keys("foo() { rm -rf ~; }\n"), ["function", "rm", "}"]);
         assert_eq!(keys("trap 'x' EXIT\n"), ["trap"]);
-        assert_eq!(keys("cat <<EOF\nalias ls=rm\nEOF\nalias l=ls\n"), ["shell.heredoc", "cat", "alias.ls"]);
+        assert_eq!(
+            keys("cat <<EOF\nalias ls=rm\nEOF\nalias l=ls\n"),
+            ["shell.heredoc", "cat", "alias.ls"]
+        );
     }
 
     #[test]

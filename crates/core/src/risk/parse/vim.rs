@@ -20,68 +20,247 @@ use super::{ParseFailed, Setting};
 
 /// (shortest abbreviation, full name) for the Ex commands the rules name.
 const COMMANDS: &[(&str, &str)] = &[
-    ("se", "set"), ("setl", "setlocal"), ("setg", "setglobal"), ("au", "autocmd"),
-    ("aug", "augroup"), ("so", "source"), ("ru", "runtime"), ("pa", "packadd"),
-    ("let", "let"), ("unl", "unlet"), ("cal", "call"), ("exe", "execute"), ("ev", "eval"),
-    ("colo", "colorscheme"), ("sy", "syntax"), ("filet", "filetype"), ("hi", "highlight"),
-    ("com", "command"), ("fu", "function"), ("endf", "endfunction"), ("def", "def"),
-    ("enddef", "enddef"), ("if", "if"), ("en", "endif"), ("el", "else"), ("elsei", "elseif"),
-    ("norm", "normal"), ("exec", "execute"), ("py", "python"), ("py3", "python3"),
-    ("pyx", "pyx"), ("pyf", "pyfile"), ("py3f", "py3file"), ("pydo", "pydo"),
-    ("py3do", "py3do"), ("lua", "lua"), ("luado", "luado"), ("luaf", "luafile"),
-    ("perl", "perl"), ("rub", "ruby"), ("tcl", "tcl"), ("mz", "mzscheme"), ("ter", "terminal"),
-    ("mak", "make"), ("gr", "grep"), ("r", "read"), ("w", "write"), ("e", "edit"),
-    ("redi", "redir"), ("mks", "mksession"), ("mkv", "mkvimrc"), ("lan", "language"),
-    ("scripte", "scriptencoding"), ("vim9s", "vim9script"), ("g", "global"), ("v", "vglobal"),
-    ("map", "map"), ("nm", "nmap"), ("vm", "vmap"), ("xm", "xmap"), ("smap", "smap"),
-    ("om", "omap"), ("im", "imap"), ("lm", "lmap"), ("cm", "cmap"), ("tma", "tmap"),
-    ("no", "noremap"), ("nn", "nnoremap"), ("vn", "vnoremap"), ("xn", "xnoremap"),
-    ("snor", "snoremap"), ("ono", "onoremap"), ("ino", "inoremap"), ("ln", "lnoremap"),
-    ("cno", "cnoremap"), ("tno", "tnoremap"), ("unm", "unmap"), ("nun", "nunmap"),
-    ("vu", "vunmap"), ("iu", "iunmap"), ("ab", "abbreviate"), ("ia", "iabbrev"),
-    ("ca", "cabbrev"), ("cnorea", "cnoreabbrev"), ("inorea", "inoreabbrev"),
-    ("mapc", "mapclear"), ("sil", "silent"), ("ene", "enew"), ("ec", "echo"), ("echom", "echomsg"),
-    ("ret", "retab"), ("nohl", "nohlsearch"), ("lcd", "lcd"), ("cd", "cd"), ("sign", "sign"),
-    ("helpt", "helptags"), ("redr", "redraw"), ("nos", "noswapfile"), ("sp", "split"),
+    ("se", "set"),
+    ("setl", "setlocal"),
+    ("setg", "setglobal"),
+    ("au", "autocmd"),
+    ("aug", "augroup"),
+    ("so", "source"),
+    ("ru", "runtime"),
+    ("pa", "packadd"),
+    ("let", "let"),
+    ("unl", "unlet"),
+    ("cal", "call"),
+    ("exe", "execute"),
+    ("ev", "eval"),
+    ("colo", "colorscheme"),
+    ("sy", "syntax"),
+    ("filet", "filetype"),
+    ("hi", "highlight"),
+    ("com", "command"),
+    ("fu", "function"),
+    ("endf", "endfunction"),
+    ("def", "def"),
+    ("enddef", "enddef"),
+    ("if", "if"),
+    ("en", "endif"),
+    ("el", "else"),
+    ("elsei", "elseif"),
+    ("norm", "normal"),
+    ("exec", "execute"),
+    ("py", "python"),
+    ("py3", "python3"),
+    ("pyx", "pyx"),
+    ("pyf", "pyfile"),
+    ("py3f", "py3file"),
+    ("pydo", "pydo"),
+    ("py3do", "py3do"),
+    ("lua", "lua"),
+    ("luado", "luado"),
+    ("luaf", "luafile"),
+    ("perl", "perl"),
+    ("rub", "ruby"),
+    ("tcl", "tcl"),
+    ("mz", "mzscheme"),
+    ("ter", "terminal"),
+    ("mak", "make"),
+    ("gr", "grep"),
+    ("r", "read"),
+    ("w", "write"),
+    ("e", "edit"),
+    ("redi", "redir"),
+    ("mks", "mksession"),
+    ("mkv", "mkvimrc"),
+    ("lan", "language"),
+    ("scripte", "scriptencoding"),
+    ("vim9s", "vim9script"),
+    ("g", "global"),
+    ("v", "vglobal"),
+    ("map", "map"),
+    ("nm", "nmap"),
+    ("vm", "vmap"),
+    ("xm", "xmap"),
+    ("smap", "smap"),
+    ("om", "omap"),
+    ("im", "imap"),
+    ("lm", "lmap"),
+    ("cm", "cmap"),
+    ("tma", "tmap"),
+    ("no", "noremap"),
+    ("nn", "nnoremap"),
+    ("vn", "vnoremap"),
+    ("xn", "xnoremap"),
+    ("snor", "snoremap"),
+    ("ono", "onoremap"),
+    ("ino", "inoremap"),
+    ("ln", "lnoremap"),
+    ("cno", "cnoremap"),
+    ("tno", "tnoremap"),
+    ("unm", "unmap"),
+    ("nun", "nunmap"),
+    ("vu", "vunmap"),
+    ("iu", "iunmap"),
+    ("ab", "abbreviate"),
+    ("ia", "iabbrev"),
+    ("ca", "cabbrev"),
+    ("cnorea", "cnoreabbrev"),
+    ("inorea", "inoreabbrev"),
+    ("mapc", "mapclear"),
+    ("sil", "silent"),
+    ("ene", "enew"),
+    ("ec", "echo"),
+    ("echom", "echomsg"),
+    ("ret", "retab"),
+    ("nohl", "nohlsearch"),
+    ("lcd", "lcd"),
+    ("cd", "cd"),
+    ("sign", "sign"),
+    ("helpt", "helptags"),
+    ("redr", "redraw"),
+    ("nos", "noswapfile"),
+    ("sp", "split"),
 ];
 
 /// (short name, full name) of vim options.
 const OPTIONS: &[(&str, &str)] = &[
-    ("nu", "number"), ("rnu", "relativenumber"), ("ts", "tabstop"), ("sw", "shiftwidth"),
-    ("sts", "softtabstop"), ("et", "expandtab"), ("ai", "autoindent"), ("si", "smartindent"),
-    ("cin", "cindent"), ("ic", "ignorecase"), ("scs", "smartcase"), ("hls", "hlsearch"),
-    ("is", "incsearch"), ("ls", "laststatus"), ("so", "scrolloff"), ("siso", "sidescrolloff"),
-    ("bg", "background"), ("enc", "encoding"), ("fenc", "fileencoding"), ("ff", "fileformat"),
-    ("ffs", "fileformats"), ("tw", "textwidth"), ("wm", "wrapmargin"), ("cul", "cursorline"),
-    ("cuc", "cursorcolumn"), ("cc", "colorcolumn"), ("lbr", "linebreak"), ("sr", "shiftround"),
-    ("sm", "showmatch"), ("smd", "showmode"), ("sc", "showcmd"), ("ru", "ruler"),
-    ("bs", "backspace"), ("cb", "clipboard"), ("wmnu", "wildmenu"), ("wim", "wildmode"),
-    ("wig", "wildignore"), ("hid", "hidden"), ("ar", "autoread"), ("aw", "autowrite"),
-    ("bk", "backup"), ("wb", "writebackup"), ("swf", "swapfile"), ("udf", "undofile"),
-    ("ul", "undolevels"), ("hi", "history"), ("tm", "timeoutlen"), ("ttm", "ttimeoutlen"),
-    ("to", "timeout"), ("ut", "updatetime"), ("sb", "splitbelow"), ("spr", "splitright"),
-    ("tgc", "termguicolors"), ("fdm", "foldmethod"), ("fdl", "foldlevel"), ("fen", "foldenable"),
-    ("fdls", "foldlevelstart"), ("fdc", "foldcolumn"), ("scl", "signcolumn"), ("ch", "cmdheight"),
-    ("lcs", "listchars"), ("fo", "formatoptions"), ("cpt", "complete"), ("cot", "completeopt"),
-    ("spl", "spelllang"), ("vb", "visualbell"), ("eb", "errorbells"), ("ml", "modeline"),
-    ("mls", "modelines"), ("mle", "modelineexpr"), ("sh", "shell"), ("shcf", "shellcmdflag"),
-    ("mp", "makeprg"), ("gp", "grepprg"), ("kp", "keywordprg"), ("ep", "equalprg"),
-    ("fp", "formatprg"), ("rtp", "runtimepath"), ("pp", "packpath"), ("dex", "diffexpr"),
-    ("pex", "patchexpr"), ("ccv", "charconvert"), ("cfu", "completefunc"), ("ofu", "omnifunc"),
-    ("opfunc", "operatorfunc"), ("tfu", "tagfunc"), ("tsrfu", "thesaurusfunc"),
-    ("fde", "foldexpr"), ("fdt", "foldtext"), ("fex", "formatexpr"), ("inex", "includeexpr"),
-    ("inde", "indentexpr"), ("stl", "statusline"), ("tal", "tabline"), ("bex", "balloonexpr"),
-    ("bdir", "backupdir"), ("dir", "directory"), ("udir", "undodir"), ("vi", "viminfo"),
-    ("vif", "viminfofile"), ("vfile", "verbosefile"), ("spf", "spellfile"), ("ef", "errorfile"),
-    ("hf", "helpfile"), ("ex", "exrc"), ("lmap", "langmap"), ("ft", "filetype"),
-    ("syn", "syntax"), ("ve", "virtualedit"), ("ww", "whichwrap"), ("nf", "nrformats"),
-    ("js", "joinspaces"), ("sol", "startofline"), ("lz", "lazyredraw"), ("tf", "ttyfast"),
-    ("sta", "smarttab"), ("ws", "wrapscan"), ("gd", "gdefault"), ("magic", "magic"),
-    ("sel", "selection"), ("slm", "selectmode"), ("km", "keymodel"), ("mouse", "mouse"),
-    ("title", "title"), ("sft", "showfulltag"), ("report", "report"), ("shm", "shortmess"),
-    ("fcs", "fillchars"), ("sbr", "showbreak"), ("bri", "breakindent"), ("ci", "copyindent"),
-    ("pi", "preserveindent"), ("ff", "fileformat"), ("bomb", "bomb"), ("eol", "endofline"),
-    ("fixeol", "fixendofline"), ("sel", "selection"), ("ttyfast", "ttyfast"),
+    ("nu", "number"),
+    ("rnu", "relativenumber"),
+    ("ts", "tabstop"),
+    ("sw", "shiftwidth"),
+    ("sts", "softtabstop"),
+    ("et", "expandtab"),
+    ("ai", "autoindent"),
+    ("si", "smartindent"),
+    ("cin", "cindent"),
+    ("ic", "ignorecase"),
+    ("scs", "smartcase"),
+    ("hls", "hlsearch"),
+    ("is", "incsearch"),
+    ("ls", "laststatus"),
+    ("so", "scrolloff"),
+    ("siso", "sidescrolloff"),
+    ("bg", "background"),
+    ("enc", "encoding"),
+    ("fenc", "fileencoding"),
+    ("ff", "fileformat"),
+    ("ffs", "fileformats"),
+    ("tw", "textwidth"),
+    ("wm", "wrapmargin"),
+    ("cul", "cursorline"),
+    ("cuc", "cursorcolumn"),
+    ("cc", "colorcolumn"),
+    ("lbr", "linebreak"),
+    ("sr", "shiftround"),
+    ("sm", "showmatch"),
+    ("smd", "showmode"),
+    ("sc", "showcmd"),
+    ("ru", "ruler"),
+    ("bs", "backspace"),
+    ("cb", "clipboard"),
+    ("wmnu", "wildmenu"),
+    ("wim", "wildmode"),
+    ("wig", "wildignore"),
+    ("hid", "hidden"),
+    ("ar", "autoread"),
+    ("aw", "autowrite"),
+    ("bk", "backup"),
+    ("wb", "writebackup"),
+    ("swf", "swapfile"),
+    ("udf", "undofile"),
+    ("ul", "undolevels"),
+    ("hi", "history"),
+    ("tm", "timeoutlen"),
+    ("ttm", "ttimeoutlen"),
+    ("to", "timeout"),
+    ("ut", "updatetime"),
+    ("sb", "splitbelow"),
+    ("spr", "splitright"),
+    ("tgc", "termguicolors"),
+    ("fdm", "foldmethod"),
+    ("fdl", "foldlevel"),
+    ("fen", "foldenable"),
+    ("fdls", "foldlevelstart"),
+    ("fdc", "foldcolumn"),
+    ("scl", "signcolumn"),
+    ("ch", "cmdheight"),
+    ("lcs", "listchars"),
+    ("fo", "formatoptions"),
+    ("cpt", "complete"),
+    ("cot", "completeopt"),
+    ("spl", "spelllang"),
+    ("vb", "visualbell"),
+    ("eb", "errorbells"),
+    ("ml", "modeline"),
+    ("mls", "modelines"),
+    ("mle", "modelineexpr"),
+    ("sh", "shell"),
+    ("shcf", "shellcmdflag"),
+    ("mp", "makeprg"),
+    ("gp", "grepprg"),
+    ("kp", "keywordprg"),
+    ("ep", "equalprg"),
+    ("fp", "formatprg"),
+    ("rtp", "runtimepath"),
+    ("pp", "packpath"),
+    ("dex", "diffexpr"),
+    ("pex", "patchexpr"),
+    ("ccv", "charconvert"),
+    ("cfu", "completefunc"),
+    ("ofu", "omnifunc"),
+    ("opfunc", "operatorfunc"),
+    ("tfu", "tagfunc"),
+    ("tsrfu", "thesaurusfunc"),
+    ("fde", "foldexpr"),
+    ("fdt", "foldtext"),
+    ("fex", "formatexpr"),
+    ("inex", "includeexpr"),
+    ("inde", "indentexpr"),
+    ("stl", "statusline"),
+    ("tal", "tabline"),
+    ("bex", "balloonexpr"),
+    ("bdir", "backupdir"),
+    ("dir", "directory"),
+    ("udir", "undodir"),
+    ("vi", "viminfo"),
+    ("vif", "viminfofile"),
+    ("vfile", "verbosefile"),
+    ("spf", "spellfile"),
+    ("ef", "errorfile"),
+    ("hf", "helpfile"),
+    ("ex", "exrc"),
+    ("lmap", "langmap"),
+    ("ft", "filetype"),
+    ("syn", "syntax"),
+    ("ve", "virtualedit"),
+    ("ww", "whichwrap"),
+    ("nf", "nrformats"),
+    ("js", "joinspaces"),
+    ("sol", "startofline"),
+    ("lz", "lazyredraw"),
+    ("tf", "ttyfast"),
+    ("sta", "smarttab"),
+    ("ws", "wrapscan"),
+    ("gd", "gdefault"),
+    ("magic", "magic"),
+    ("sel", "selection"),
+    ("slm", "selectmode"),
+    ("km", "keymodel"),
+    ("mouse", "mouse"),
+    ("title", "title"),
+    ("sft", "showfulltag"),
+    ("report", "report"),
+    ("shm", "shortmess"),
+    ("fcs", "fillchars"),
+    ("sbr", "showbreak"),
+    ("bri", "breakindent"),
+    ("ci", "copyindent"),
+    ("pi", "preserveindent"),
+    ("ff", "fileformat"),
+    ("bomb", "bomb"),
+    ("eol", "endofline"),
+    ("fixeol", "fixendofline"),
+    ("sel", "selection"),
+    ("ttyfast", "ttyfast"),
 ];
 
 /// Commands after which `|` is part of the argument, not a separator (`:help :bar`).
@@ -92,9 +271,30 @@ fn takes_bar(cmd: &str) -> bool {
         || cmd.ends_with("abbreviate")
         || matches!(
             cmd,
-            "autocmd" | "command" | "normal" | "global" | "vglobal" | "!" | "execute" | "python"
-                | "python3" | "pyx" | "lua" | "perl" | "ruby" | "tcl" | "mzscheme" | "read"
-                | "write" | "make" | "grep" | "terminal" | "silent" | "pydo" | "py3do" | "luado"
+            "autocmd"
+                | "command"
+                | "normal"
+                | "global"
+                | "vglobal"
+                | "!"
+                | "execute"
+                | "python"
+                | "python3"
+                | "pyx"
+                | "lua"
+                | "perl"
+                | "ruby"
+                | "tcl"
+                | "mzscheme"
+                | "read"
+                | "write"
+                | "make"
+                | "grep"
+                | "terminal"
+                | "silent"
+                | "pydo"
+                | "py3do"
+                | "luado"
         )
 }
 
@@ -158,11 +358,22 @@ fn set_args(s: &str) -> Vec<String> {
 fn set_settings(args: &str, line: u32, out: &mut Vec<Setting>) {
     for a in set_args(args) {
         let split = a.find(['=', ':']).map(|i| {
-            let op_start = if i > 0 && matches!(a.as_bytes()[i - 1], b'+' | b'-' | b'^') { i - 1 } else { i };
+            let op_start = if i > 0 && matches!(a.as_bytes()[i - 1], b'+' | b'-' | b'^') {
+                i - 1
+            } else {
+                i
+            };
             (&a[..op_start], a[op_start..].to_string())
         });
         let (name, value) = match split {
-            Some((n, v)) => (n.to_string(), Some(v.trim_start_matches(['+', '-', '^']).trim_start_matches(['=', ':']).to_string())),
+            Some((n, v)) => (
+                n.to_string(),
+                Some(
+                    v.trim_start_matches(['+', '-', '^'])
+                        .trim_start_matches(['=', ':'])
+                        .to_string(),
+                ),
+            ),
             None => {
                 let (n, suffix) = match a.strip_suffix(['!', '&', '?']) {
                     Some(n) => (n.to_string(), Some(a[n.len()..].to_string())),
@@ -177,7 +388,13 @@ fn set_settings(args: &str, line: u32, out: &mut Vec<Setting>) {
                 }
             }
         };
-        out.push(Setting { key: format!("set.{}", option_name(&name)), value, line, span: None, context: None });
+        out.push(Setting {
+            key: format!("set.{}", option_name(&name)),
+            value,
+            line,
+            span: None,
+            context: None,
+        });
     }
 }
 
@@ -188,7 +405,13 @@ fn command(text: &str, line: u32, out: &mut Vec<Setting>) {
         return;
     }
     if let Some(rest) = t.strip_prefix('!') {
-        out.push(Setting { key: "!".into(), value: Some(rest.trim().into()), line, span: None, context: None });
+        out.push(Setting {
+            key: "!".into(),
+            value: Some(rest.trim().into()),
+            line,
+            span: None,
+            context: None,
+        });
         return;
     }
     // A range or count in front (`:1,$d`, `:%s`) makes it an editing command: keep as written.
@@ -197,12 +420,22 @@ fn command(text: &str, line: u32, out: &mut Vec<Setting>) {
         .unwrap_or(t.len());
     let word = &t[..word_end];
     if word.is_empty() {
-        out.push(Setting { key: t.chars().next().map(String::from).unwrap_or_default(), value: Some(t.into()), line, span: None, context: None });
+        out.push(Setting {
+            key: t.chars().next().map(String::from).unwrap_or_default(),
+            value: Some(t.into()),
+            line,
+            span: None,
+            context: None,
+        });
         return;
     }
     let cmd = command_name(word);
     let rest = t[word_end..].trim_start();
-    let (arg, next) = if takes_bar(&cmd) { (rest, None) } else { split_bar(rest) };
+    let (arg, next) = if takes_bar(&cmd) {
+        (rest, None)
+    } else {
+        split_bar(rest)
+    };
     match cmd.as_str() {
         "set" | "setlocal" | "setglobal" => set_settings(arg, line, out),
         c if is_map(c) => {
@@ -210,7 +443,16 @@ fn command(text: &str, line: u32, out: &mut Vec<Setting>) {
             let mut expr = false;
             while let Some(w) = words.peek() {
                 let l = w.to_ascii_lowercase();
-                if matches!(l.as_str(), "<buffer>" | "<nowait>" | "<silent>" | "<special>" | "<script>" | "<unique>" | "<expr>") {
+                if matches!(
+                    l.as_str(),
+                    "<buffer>"
+                        | "<nowait>"
+                        | "<silent>"
+                        | "<special>"
+                        | "<script>"
+                        | "<unique>"
+                        | "<expr>"
+                ) {
                     expr |= l == "<expr>";
                     words.next();
                 } else {
@@ -219,10 +461,26 @@ fn command(text: &str, line: u32, out: &mut Vec<Setting>) {
             }
             let lhs = words.next().map(str::to_string);
             let rhs: Vec<&str> = words.collect();
-            let key = if expr { format!("{c}.expr") } else { c.to_string() };
-            out.push(Setting { key, value: Some(rhs.join(" ")), line, span: None, context: lhs });
+            let key = if expr {
+                format!("{c}.expr")
+            } else {
+                c.to_string()
+            };
+            out.push(Setting {
+                key,
+                value: Some(rhs.join(" ")),
+                line,
+                span: None,
+                context: lhs,
+            });
         }
-        c => out.push(Setting { key: c.to_string(), value: Some(arg.trim().to_string()), line, span: None, context: None }),
+        c => out.push(Setting {
+            key: c.to_string(),
+            value: Some(arg.trim().to_string()),
+            line,
+            span: None,
+            context: None,
+        }),
     }
     if let Some(n) = next {
         command(n, line, out);
@@ -250,10 +508,17 @@ fn split_bar(s: &str) -> (&str, Option<&str>) {
 /// Parses a vimrc into settings (see the module doc for the key scheme).
 pub fn parse(content: &[u8]) -> Result<Vec<Setting>, ParseFailed> {
     let text = std::str::from_utf8(content).map_err(|e| ParseFailed {
-        line: content[..e.valid_up_to()].iter().filter(|&&c| c == b'\n').count() as u32 + 1,
+        line: content[..e.valid_up_to()]
+            .iter()
+            .filter(|&&c| c == b'\n')
+            .count() as u32
+            + 1,
         reason: "not UTF-8: vim would read bytes the review cannot show".into(),
     })?;
-    let lines: Vec<&str> = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).collect();
+    let lines: Vec<&str> = text
+        .split('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .collect();
     let mut out = Vec::new();
     let mut i = 0;
     while i < lines.len() {
@@ -273,7 +538,10 @@ pub fn parse(content: &[u8]) -> Result<Vec<Setting>, ParseFailed> {
             }
         }
         if logical.contains('\0') {
-            return Err(ParseFailed { line: start as u32 + 1, reason: "NUL byte".into() });
+            return Err(ParseFailed {
+                line: start as u32 + 1,
+                reason: "NUL byte".into(),
+            });
         }
         command(&logical, start as u32 + 1, &mut out);
         i += 1;
@@ -286,7 +554,11 @@ mod tests {
     use super::*;
 
     fn kv(s: &str) -> Vec<(String, Option<String>)> {
-        parse(s.as_bytes()).unwrap().into_iter().map(|s| (s.key, s.value)).collect()
+        parse(s.as_bytes())
+            .unwrap()
+            .into_iter()
+            .map(|s| (s.key, s.value))
+            .collect()
     }
 
     #[test]
@@ -300,20 +572,32 @@ mod tests {
                 ("set.mouse".into(), Some("a".into())),
             ]
         );
-        assert_eq!(kv(":se sh=/tmp/x\\ y | set ic\n")[0], ("set.shell".into(), Some("/tmp/x y".into())));
+        assert_eq!(
+            kv(":se sh=/tmp/x\\ y | set ic\n")[0],
+            ("set.shell".into(), Some("/tmp/x y".into()))
+        );
         assert_eq!(kv("se sh=/bin/sh | set ic\n")[1].0, "set.ignorecase");
-        assert_eq!(kv("set path+=**\n")[0], ("set.path".into(), Some("**".into())));
+        assert_eq!(
+            kv("set path+=**\n")[0],
+            ("set.path".into(), Some("**".into()))
+        );
     }
 
     #[test]
     fn commands_and_maps() {
-        assert_eq!(kv("nnoremap j gj\n")[0], ("nnoremap".into(), Some("gj".into())));
+        assert_eq!(
+            kv("nnoremap j gj\n")[0],
+            ("nnoremap".into(), Some("gj".into()))
+        );
         assert_eq!(kv("nn <silent> <expr> x Foo()\n")[0].0, "nnoremap.expr");
         assert_eq!(kv("au BufRead * !id\n")[0].0, "autocmd");
         assert_eq!(kv("\" comment\n  syntax on\n")[0].0, "syntax");
         assert_eq!(kv("call system('id')\n")[0].0, "call");
         assert_eq!(kv("!rm -rf ~\n")[0].0, "!");
         assert_eq!(kv("let g:x = 1 | so /tmp/x\n")[1].0, "source");
-        assert_eq!(kv("autocmd BufRead *\n  \\ call Evil()\n")[0].1.as_deref(), Some("BufRead * call Evil()"));
+        assert_eq!(
+            kv("autocmd BufRead *\n  \\ call Evil()\n")[0].1.as_deref(),
+            Some("BufRead * call Evil()")
+        );
     }
 }

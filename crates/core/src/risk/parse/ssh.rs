@@ -443,16 +443,7 @@ pub fn parse_lines(content: &[u8]) -> Result<Vec<Line>, Refused> {
                     .iter()
                     .take_while(|c| WS.contains(c) || **c == b'=')
                     .count();
-                let mut raw = &tail[skip..];
-                if kind == Kind::Jump {
-                    // The Debian 9.2p1 build (with the 10.3p1 ProxyJump backport) uses
-                    // the value up to the first `#` or blank; quotes are not removed.
-                    let end = raw
-                        .iter()
-                        .position(|c| WS.contains(c) || *c == b'#')
-                        .unwrap_or(raw.len());
-                    raw = &raw[..end];
-                }
+                let raw = &tail[skip..];
                 let raw = text(raw);
                 if kind == Kind::Jump && parse_jump(&raw).is_none() {
                     return Err(fail(

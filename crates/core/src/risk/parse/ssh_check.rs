@@ -598,7 +598,7 @@ fn port_of(p: &str) -> Option<Option<u32>> {
         Some(v) if v > 0 => Some(Some(v as u32)),
         Some(_) => None,
         None if !p.is_empty()
-            && !p.as_bytes()[0].is_ascii_digit()
+            && p.as_bytes()[0].is_ascii_alphabetic()
             && p.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-') =>
         {
             Some(None)
@@ -687,8 +687,10 @@ fn jump_hop(hop: &str) -> Option<(Option<String>, String, Option<u32>)> {
     Some((user, cleanhostname(host).to_string(), port))
 }
 
-/// `parse_jump` of OpenSSH 9.2: `none`, or comma-separated hops, `#…` cut off; every
-/// hop must parse. `None` when ssh rejects the value.
+/// `parse_jump` as the Debian 9.2p1 build (with the 10.3p1 ProxyJump backport) runs
+/// it on the raw value: the whole value compared with `none`; otherwise the hops are
+/// read up to the first `#` or blank (quotes are not removed), comma-separated, each
+/// of which must parse. `None` when ssh rejects the value.
 pub fn parse_jump(raw: &str) -> Option<Jump> {
     if raw.eq_ignore_ascii_case("none") {
         return Some(Jump {
@@ -699,15 +701,14 @@ pub fn parse_jump(raw: &str) -> Option<Jump> {
             extra: None,
         });
     }
-    let s = raw.split('#').next().unwrap_or("");
-    let s = s.trim_end_matches([' ', '\t', '\r', '\n']);
+    let s = &raw[..raw.find([' ', '\t', '\r', '\n', '#']).unwrap_or(raw.len())];
     let mut hops = s.rsplit(',');
     let (user, host, port) = jump_hop(hops.next()?)?;
     for h in hops {
         jump_hop(h)?;
     }
-    let extra = match raw.rfind(',') {
-        Some(i) if i > 0 => Some(raw[..i].to_string()),
+    let extra = match s.rfind(',') {
+        Some(i) if i > 0 => Some(s[..i].to_string()),
         _ => None,
     };
     Some(Jump {
@@ -755,7 +756,7 @@ pub(super) fn check(chk: Check, kw: &str, args: &[Vec<u8>]) -> Result<(), String
                 Some(v) if v > 0 => {}
                 Some(_) => return Err("bad port".into()),
                 None if a.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
-                    && !a[0].is_ascii_digit() => {}
+                    && a[0].is_ascii_alphabetic() => {}
                 None => return Err("bad port".into()),
             }
         }

@@ -571,7 +571,7 @@ fn evasion_variants_are_still_flagged() {
         ),
         (".bashrc", "LD_PRELOAD=/x ls\n", "env.code-injection"),
         (".bashrc", "wget -qO- x |sh\n", "shell.download-exec"),
-        (".bashrc", "# harmless comment\n", "shell.whole-file"),
+        (".emacs", "; harmless comment\n", "file.unparsed-change"),
     ];
     let mut missed = Vec::new();
     for (path, content, rule) in cases {

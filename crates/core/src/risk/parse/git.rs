@@ -48,6 +48,28 @@ pub struct ParseError {
     pub reason: String,
 }
 
+/// The settings of a git config: key `section.subsection.name` (section and name
+/// lower case, subsection as written), the decoded value, no context.
+pub fn parse(content: &[u8]) -> Result<Vec<super::Setting>, super::ParseFailed> {
+    parse_entries(content)
+        .map(|entries| {
+            entries
+                .into_iter()
+                .map(|e| super::Setting {
+                    key: e.full_key(),
+                    value: e.value,
+                    line: e.line,
+                    span: None,
+                    context: None,
+                })
+                .collect()
+        })
+        .map_err(|e| super::ParseFailed {
+            line: e.line,
+            reason: e.reason,
+        })
+}
+
 struct Cursor<'a> {
     bytes: &'a [u8],
     pos: usize,
@@ -88,7 +110,7 @@ impl Cursor<'_> {
 }
 
 /// Parses a whole git config file.
-pub fn parse(content: &[u8]) -> Result<Vec<Entry>, ParseError> {
+pub fn parse_entries(content: &[u8]) -> Result<Vec<Entry>, ParseError> {
     let mut c = Cursor {
         bytes: content,
         pos: 0,
@@ -285,7 +307,7 @@ mod tests {
     use super::*;
 
     fn one(text: &str) -> Entry {
-        let mut e = parse(text.as_bytes()).unwrap();
+        let mut e = parse_entries(text.as_bytes()).unwrap();
         assert_eq!(e.len(), 1, "{e:?}");
         e.remove(0)
     }
@@ -334,13 +356,13 @@ mod tests {
             "[a]\nb c = 1\n",
             "[.a]\n",
         ] {
-            assert!(parse(bad.as_bytes()).is_err(), "{bad:?} parsed");
+            assert!(parse_entries(bad.as_bytes()).is_err(), "{bad:?} parsed");
         }
     }
 
     #[test]
     fn line_numbers_follow_continuations() {
-        let e = parse(b"[a]\nb = 1 \\\n 2\nc = 3\n").unwrap();
+        let e = parse_entries(b"[a]\nb = 1 \\\n 2\nc = 3\n").unwrap();
         assert_eq!(e[0].line, 2);
         assert_eq!(e[1].line, 4);
     }

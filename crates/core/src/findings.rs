@@ -22,6 +22,12 @@ pub enum Severity {
 }
 
 impl Severity {
+    /// The gate rule (DESIGN §6): a finding must be acknowledged before accept iff
+    /// its severity is high (unknown, unparsed) or critical (dangerous).
+    pub fn gates(self) -> bool {
+        self >= Severity::High
+    }
+
     /// `critical`, `high`, `medium`, `low` or `info`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -126,4 +132,11 @@ pub struct Finding {
     pub why: String,
     /// References (CVE, manual section), comma-separated.
     pub reference: String,
+}
+
+impl Finding {
+    /// Whether accept is blocked until this finding is acknowledged.
+    pub fn gated(&self) -> bool {
+        self.severity.gates()
+    }
 }

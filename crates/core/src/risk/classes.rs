@@ -20,8 +20,9 @@ pub const SETTING_FILES: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/s
 pub struct SettingDef {
     /// The id of a `[[filetype]]`.
     pub filetype: String,
-    /// Canonical key (see `parse::Setting::key`); `*` matches one key part (for git the
-    /// subsection, which may itself contain dots).
+    /// Canonical key (see `parse::Setting::key`); `*` matches one key part: a middle
+    /// `*` is a git subsection (which may itself contain dots), a first or last `*`
+    /// any text without a dot.
     pub key: String,
     /// `inert` or `dangerous`.
     pub class: Class,
@@ -90,11 +91,16 @@ impl KeyMatch {
         if !key.contains('*') {
             return Ok(KeyMatch::Exact(key.to_string()));
         }
+        let count = key.split('.').count();
         let parts: Vec<String> = key
             .split('.')
-            .map(|p| {
-                if p == "*" {
+            .enumerate()
+            .map(|(i, p)| {
+                if p == "*" && i + 1 < count && i > 0 {
+                    // A middle part: a git subsection, which may contain dots.
                     ".+".to_string()
+                } else if p == "*" {
+                    "[^.]+".to_string()
                 } else if p.contains('*') {
                     regex::escape(p).replace(r"\*", "[^.]*")
                 } else {

@@ -15,6 +15,7 @@
 
 mod builtin;
 mod classes;
+mod combine;
 mod compiled;
 mod glob;
 mod matching;
@@ -130,6 +131,10 @@ impl Engine {
         self.filetype(path).map(|f| f.id.as_str())
     }
 
+    pub(crate) fn filetype_by_path(&self, path: &str) -> Option<&FileType> {
+        self.filetype(path)
+    }
+
     fn filetype(&self, path: &str) -> Option<&FileType> {
         self.filetypes
             .iter()
@@ -145,68 +150,26 @@ impl Engine {
                 .any(|g| glob::matches(g, path))
     }
 
-    /// Scans the files of one proposal (or push) together: each like [`Engine::scan`],
-    /// then two cross-file adjustments. An include (`git.include`, `ssh.include`) whose
-    /// every target is another file of the same proposal drops from critical/high to
-    /// high/medium, since that content is reviewed alongside. A git diff, filter or
-    /// merge driver that a global attributes file of the proposal maps to every file
-    /// (`* filter=x`) becomes critical: it then runs in every repository.
-    /// Returns the findings per input, in order.
+    /// Scans the state after accept: `files` is every file of the profile as it
+    /// would be after the accept (proposed files with `base` = the store's current
+    /// content or `None`; unchanged store files with `content == base`). Changed
+    /// files are scanned like [`Engine::scan`] (files a git config of the set
+    /// includes are read as git config); unchanged files raise nothing of their own
+    /// but take part in the cross-file analysis (`combine`): attributes and the
+    /// driver they select, includes of another file of the set. Returns the findings
+    /// per input, in order.
     pub fn scan_proposal(&self, files: &[ScanInput<'_>]) -> Vec<Vec<Finding>> {
-        let paths: std::collections::HashSet<&str> = files.iter().map(|f| f.path).collect();
-        let broad_drivers = self.broad_attribute_drivers(files);
-        files
-            .iter()
-            .map(|file| {
-                let mut findings = self.scan(file);
-                let includes_reviewed = |line: u32| -> bool {
-                    let targets = include_targets(file, line);
-                    !targets.is_empty()
-                        && targets
-                            .iter()
-                            .all(|t| t.as_deref().is_some_and(|t| paths.contains(t)))
-                };
-                for f in &mut findings {
-                    let driver_kind = match f.rule.as_str() {
-                        "git.diff.driver" => Some("diff"),
-                        "git.filter.driver" => Some("filter"),
-                        "git.merge.driver" => Some("merge"),
-                        _ => None,
-                    };
-                    if let (Some(kind), Some(line), Side::Proposed) = (driver_kind, f.line, f.side)
-                        && let Some(name) = git_subsection_at(file, line)
-                        && broad_drivers.contains(&(kind, name.clone()))
-                    {
-                        f.severity = Severity::Critical;
-                        f.message.push_str(&format!(
-                            " (an attributes file of this proposal selects {kind}={name} for every file)"
-                        ));
-                    }
-                    let lowered = match f.rule.as_str() {
-                        "git.include" | "ssh.include" if f.side == Side::Proposed => {
-                            f.line.is_some_and(&includes_reviewed)
-                        }
-                        _ => false,
-                    };
-                    if lowered {
-                        f.severity = match f.severity {
-                            Severity::Critical => Severity::High,
-                            _ => Severity::Medium,
-                        };
-                        f.message
-                            .push_str(" (the included file is part of this proposal)");
-                    }
-                }
-                findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.line.cmp(&b.line)));
-                findings
-            })
-            .collect()
+        combine::scan_set(self, files)
     }
 
     /// Scans one proposed file; findings are sorted by severity (worst first),
     /// then by line.
     pub fn scan(&self, input: &ScanInput<'_>) -> Vec<Finding> {
-        let ft = self.filetype(input.path);
+        self.scan_typed(input, self.filetype(input.path))
+    }
+
+    /// Scans one file as the given file type (`None`: unknown type).
+    pub(crate) fn scan_typed(&self, input: &ScanInput<'_>, ft: Option<&FileType>) -> Vec<Finding> {
         let content_changed = input.base != Some(input.content);
         let too_big = |b: &[u8]| b.len() > self.limits.max_scan_bytes;
         let parse_content = content_changed && !too_big(input.content);
@@ -380,96 +343,6 @@ impl Engine {
             }
         }
     }
-}
-
-impl Engine {
-    /// `(kind, driver)` pairs that a git attributes file among `files` selects for
-    /// every path (`*`, `**`, `**/*`, `*.*` patterns).
-    fn broad_attribute_drivers(
-        &self,
-        files: &[ScanInput<'_>],
-    ) -> std::collections::HashSet<(&'static str, String)> {
-        let mut drivers = std::collections::HashSet::new();
-        for f in files {
-            if self.filetype_of(f.path) != Some("git-attributes") {
-                continue;
-            }
-            let text = String::from_utf8_lossy(f.content);
-            for line in text.lines() {
-                let mut words = line.split_whitespace();
-                let Some(pattern) = words.next() else {
-                    continue;
-                };
-                if !matches!(pattern, "*" | "**" | "**/*" | "*.*" | "/*" | "/**") {
-                    continue;
-                }
-                for attr in words {
-                    for kind in ["diff", "filter", "merge"] {
-                        if let Some(name) =
-                            attr.strip_prefix(kind).and_then(|r| r.strip_prefix('='))
-                        {
-                            drivers.insert((kind, name.to_string()));
-                        }
-                    }
-                }
-            }
-        }
-        drivers
-    }
-}
-
-/// The subsection of the git setting on `line` (the driver name of `diff.<name>.*`).
-fn git_subsection_at(file: &ScanInput<'_>, line: u32) -> Option<String> {
-    parse::git::parse_entries(file.content)
-        .ok()?
-        .into_iter()
-        .find(|e| e.line == line)?
-        .subsection
-}
-
-/// Home-relative targets of the include setting on `line` of a git config or
-/// ssh_config; `None` for a target that cannot be resolved (absolute outside a
-/// home, a glob, a variable).
-fn include_targets(file: &ScanInput<'_>, line: u32) -> Vec<Option<String>> {
-    let dir = file.path.rsplit_once('/').map_or("", |(d, _)| d);
-    let resolve = |raw: &str, relative_to: &str| -> Option<String> {
-        if raw.contains(['*', '?', '[', '$', '%']) || raw.split('/').any(|c| c == "..") {
-            return None;
-        }
-        let rel = if let Some(r) = raw.strip_prefix("~/") {
-            r.to_string()
-        } else if let Some(rest) = raw.strip_prefix("/home/") {
-            rest.split_once('/')?.1.to_string()
-        } else if raw.starts_with('/') || raw.starts_with('~') {
-            return None;
-        } else if relative_to.is_empty() {
-            raw.to_string()
-        } else {
-            format!("{relative_to}/{raw}")
-        };
-        Some(rel.trim_start_matches("./").to_string())
-    };
-    let Ok(text) = std::str::from_utf8(file.content) else {
-        return Vec::new();
-    };
-    if let Ok(entries) = parse::git::parse_entries(file.content)
-        && let Some(e) = entries.iter().find(|e| {
-            e.line == line
-                && e.name == "path"
-                && matches!(e.section.as_str(), "include" | "includeif")
-        })
-    {
-        return vec![e.value.as_deref().and_then(|v| resolve(v, dir))];
-    }
-    if let Ok(entries) = sshconfig::parse(text.as_bytes())
-        && let Some(e) = entries
-            .iter()
-            .find(|e| e.line == line && e.keyword == "include")
-    {
-        // Relative ssh includes are relative to ~/.ssh.
-        return e.args.iter().map(|a| resolve(a, ".ssh")).collect();
-    }
-    Vec::new()
 }
 
 /// Scans with the shipped rules.

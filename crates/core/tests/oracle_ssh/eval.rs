@@ -316,6 +316,12 @@ impl Eval<'_> {
                 }
             }
             Kind::Ignored | Kind::Unsupported => {}
+            Kind::Newer => {
+                return Err(format!(
+                    "newer: {} is not a keyword of OpenSSH 9.2",
+                    l.written
+                ));
+            }
             Kind::Command | Kind::Jump | Kind::Option => self.option(l, o, *active),
         }
         Ok(())

@@ -59,6 +59,8 @@ struct Tally {
     /// ssh refuses to run with the effective options (ssh.c checks after parsing,
     /// e.g. ConnectionAttempts 0, a ProxyJump loop); the evaluator agrees.
     runtime_refuse: usize,
+    /// A keyword of a newer OpenSSH: 9.2 refuses, the parser keeps it (unknown).
+    explained_newer_keyword: usize,
     /// ssh's verdict depends on the host; the parser refuses (the safe side).
     explained_host_dependent: usize,
     skipped_exec: usize,
@@ -167,6 +169,7 @@ fn run_oracle(files: usize, hosts_per_file: usize, seed: u64) -> Tally {
                     };
                     match (ev.run(&main), got) {
                         (Err(e), None) if e.starts_with("runtime:") => t.runtime_refuse += 1,
+                        (Err(e), None) if e.starts_with("newer:") => t.explained_newer_keyword += 1,
                         (Err(_), None) => t.both_refuse += 1,
                         (Err(e), Some(_)) => t
                             .differences

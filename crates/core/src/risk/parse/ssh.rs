@@ -22,7 +22,7 @@
 use super::ssh_check::{Check, KEYWORDS, check, text};
 pub use super::ssh_check::{Jump, convtime, parse_jump};
 use super::{ParseFailed, Setting};
-use crate::risk::Span;
+use crate::findings::Span;
 
 /// Most lines one file may have (bounds the work on hostile input).
 pub const MAX_LINES: usize = 200_000;
@@ -48,6 +48,10 @@ pub enum Kind {
     Unsupported,
     /// Not a keyword of OpenSSH, hidden by `IgnoreUnknown`.
     IgnoredUnknown,
+    /// A keyword of a newer OpenSSH (9.4–10.x) than the 9.2 this reader follows: 9.2
+    /// refuses the file, a newer ssh in another qube reads it; kept (unchecked) so the
+    /// rules see it instead of the whole file failing.
+    Newer,
 }
 
 /// One keyword line as ssh reads it.
@@ -435,7 +439,7 @@ pub fn parse_lines(content: &[u8]) -> Result<Vec<Line>, Refused> {
             span,
         };
         match kind {
-            Kind::Ignored | Kind::Unsupported | Kind::IgnoredUnknown => {
+            Kind::Ignored | Kind::Unsupported | Kind::IgnoredUnknown | Kind::Newer => {
                 line.args = args.iter().map(|a| text(a)).collect();
             }
             Kind::Command | Kind::Jump => {

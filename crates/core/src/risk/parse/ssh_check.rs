@@ -209,6 +209,12 @@ pub(super) const KEYWORDS: &[(&str, &str, Kind, Check)] = &[
     ("knownhostscommand", "knownhostscommand", Kind::Command, Check::None),
     ("requiredrsasize", "requiredrsasize", Kind::Option, Check::Int),
     ("enableescapecommandline", "enableescapecommandline", Kind::Option, Check::Flag),
+    ("tag", "tag", Kind::Newer, Check::None),
+    ("channeltimeout", "channeltimeout", Kind::Newer, Check::None),
+    ("obscurekeystroketiming", "obscurekeystroketiming", Kind::Newer, Check::None),
+    ("versionaddendum", "versionaddendum", Kind::Newer, Check::None),
+    ("refuseconnection", "refuseconnection", Kind::Newer, Check::None),
+    ("warnweakcrypto", "warnweakcrypto", Kind::Newer, Check::None),
 ];
 
 pub(super) fn text(b: &[u8]) -> String {

@@ -109,6 +109,12 @@ fn run_oracle(files: usize, hosts_per_file: usize, seed: u64) -> Tally {
     }
     let mut t = Tally::default();
     for n in 0..files {
+        if n > 0 && n % 5000 == 0 {
+            eprintln!(
+                "ssh oracle progress (seed {seed:#x}): {n} files, {} differences",
+                t.differences.len()
+            );
+        }
         let text = if n < seeds.len() {
             seeds[n].clone()
         } else if r.chance(35) {

@@ -261,6 +261,22 @@ const OPTIONS: &[(&str, &str)] = &[
     ("fixeol", "fixendofline"),
     ("sel", "selection"),
     ("ttyfast", "ttyfast"),
+    ("cp", "compatible"),
+    ("list", "list"),
+    ("wrap", "wrap"),
+    ("spell", "spell"),
+    ("paste", "paste"),
+    ("ttimeout", "ttimeout"),
+    ("cf", "confirm"),
+    ("more", "more"),
+    ("sms", "smoothscroll"),
+    ("ea", "equalalways"),
+    ("ma", "modifiable"),
+    ("ro", "readonly"),
+    ("ek", "esckeys"),
+    ("ri", "revins"),
+    ("cole", "conceallevel"),
+    ("nuw", "numberwidth"),
 ];
 
 /// Commands after which `|` is part of the argument, not a separator (`:help :bar`).

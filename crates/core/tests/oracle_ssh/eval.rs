@@ -56,6 +56,7 @@ const FLAG_KEYS: &[&str] = &[
     "passwordauthentication",
     "kbdinteractiveauthentication",
     "forwardagent",
+    "exitonforwardfailure",
 ];
 
 fn multistate_print(key: &str, v: &str) -> String {
@@ -108,7 +109,12 @@ fn printed(key: &'static str, args: &[String]) -> Option<String> {
         "hostname" | "hostkeyalias" => a.to_ascii_lowercase(),
         "loglevel" => {
             let u = a.to_ascii_uppercase();
-            if u == "DEBUG1" { "DEBUG".into() } else { u }
+            // log_level_name() spells QUIET as SILENT and DEBUG1 as DEBUG.
+            match u.as_str() {
+                "DEBUG1" => "DEBUG".into(),
+                "QUIET" => "SILENT".into(),
+                _ => u,
+            }
         }
         "controlpersist" => match a.as_str() {
             "no" | "false" => "no".into(),
@@ -123,6 +129,7 @@ fn printed(key: &'static str, args: &[String]) -> Option<String> {
 }
 
 const COMPARED: &[&str] = &[
+    "exitonforwardfailure",
     "user",
     "hostname",
     "port",
@@ -351,6 +358,29 @@ impl Eval<'_> {
         }
         let has_expansion = |s: &str| s.contains(['%', '$', '~']);
         match kw {
+            "forwardagent" => {
+                let a = &l.args[0];
+                let flag = matches!(
+                    a.to_ascii_lowercase().as_str(),
+                    "yes" | "true" | "no" | "false"
+                );
+                if !o.scalar.contains_key("forwardagent.flag") {
+                    o.scalar.insert(
+                        "forwardagent.flag",
+                        if flag {
+                            printed("forwardagent", &l.args).unwrap_or_default()
+                        } else {
+                            "yes".into()
+                        },
+                    );
+                }
+                if !flag && !o.scalar.contains_key("forwardagent.path") {
+                    o.scalar.insert("forwardagent.path", a.clone());
+                    if has_expansion(a) {
+                        o.expanded.push("forwardagent");
+                    }
+                }
+            }
             "ignoreunknown" => {
                 o.ignore.get_or_insert_with(|| l.args[0].clone());
             }
@@ -448,6 +478,14 @@ impl Eval<'_> {
     /// ssh.c's checks on the effective options after the config is read (not config
     /// syntax: ssh refuses to run with them for this host).
     fn runtime_checks(&self, o: &Opts) -> Result<(), String> {
+        if let Some(path) = o.scalar.get("forwardagent.path")
+            && o.scalar
+                .get("exitonforwardfailure")
+                .is_some_and(|v| v == "yes")
+            && std::fs::metadata(path).is_err()
+        {
+            return Err("runtime: Cannot forward agent socket path (ExitOnForwardFailure)".into());
+        }
         if o.scalar.get("connectionattempts").is_some_and(|v| v == "0") {
             return Err("runtime: Invalid number of ConnectionAttempts".into());
         }
@@ -571,6 +609,15 @@ pub(crate) fn expected(
             {
                 vec!["300".into()]
             }
+            // The socket path wins over the flag in the dump.
+            "forwardagent" => match (
+                o.scalar.get("forwardagent.path"),
+                o.scalar.get("forwardagent.flag"),
+            ) {
+                (Some(p), _) => vec![p.clone()],
+                (None, Some(f)) => vec![f.clone()],
+                (None, None) => base,
+            },
             "hostname" => match &o.hostname_raw {
                 Some(h) if h.parse::<std::net::IpAddr>().is_ok() => vec![h.clone()],
                 Some(h) => vec![h.to_ascii_lowercase()],

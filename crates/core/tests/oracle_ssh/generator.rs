@@ -146,6 +146,7 @@ fn keyword_and_args(r: &mut Rng) -> (String, Vec<String>) {
             r.pick(&[
                 "TCPKeepAlive",
                 "KeepAlive",
+                "ExitOnForwardFailure",
                 "PermitLocalCommand",
                 "VisualHostKey",
                 "GatewayPorts",

@@ -151,6 +151,11 @@ fn run_oracle(files: usize, hosts_per_file: usize, seed: u64) -> Tally {
             t.comparisons += 1;
             let oracle = ssh_g(&main, &home, host);
             let report = |what: &str| {
+                if std::env::var_os("QCS_SSH_ORACLE_VERBOSE").is_some() {
+                    eprintln!(
+                        "DIFF {what} for host {host}:\n{text}\n--- inc_a:\n{inc_a}\n--- abs_inc:\n{inc_b}\n====="
+                    );
+                }
                 format!(
                     "{what} for host {host}:\n{text}\n--- inc_a:\n{inc_a}\n--- abs_inc:\n{inc_b}"
                 )

@@ -570,7 +570,7 @@ pub(crate) fn expected(
             "streamlocalbindmask" => o.mask.clone().map(|v| vec![v]).unwrap_or(base),
             "proxycommand" => match (&o.jump, &o.proxycommand) {
                 (Some(j), _) if !j.none => vec![],
-                (_, Some(c)) if c != "none" => vec![c.clone()],
+                (_, Some(c)) if !c.eq_ignore_ascii_case("none") => vec![c.clone()],
                 _ => vec![],
             },
             "proxyjump" => match &o.jump {
@@ -599,7 +599,7 @@ pub(crate) fn expected(
                 _ => vec![],
             },
             "localcommand" | "controlpath" => match o.scalar.get(k) {
-                Some(v) if v != "none" => vec![v.clone()],
+                Some(v) if !v.eq_ignore_ascii_case("none") => vec![v.clone()],
                 _ => vec![],
             },
             // Debian's keepalive patch: BatchMode yes makes the default 300 seconds.

@@ -102,6 +102,30 @@ impl Engine {
             .map(|f| f.parser.as_str())
     }
 
+    /// Ids of the content code point rules that fire on `c` standing alone inside a
+    /// line (after a letter): the other half of the shared character table's
+    /// promise that every hidden character is a finding.
+    pub fn char_rules(&self, c: char) -> Vec<&str> {
+        self.rules
+            .iter()
+            .filter(|r| match &r.matcher {
+                Matcher::Codepoint {
+                    ranges,
+                    classes,
+                    place,
+                    unless_after,
+                    ..
+                } => {
+                    *place == schema::Where::Content
+                        && char_matches(ranges, classes, c)
+                        && !in_ranges(unless_after, 'a' as u32)
+                }
+                _ => false,
+            })
+            .map(|r| r.id.as_str())
+            .collect()
+    }
+
     /// The limits in force.
     pub fn limits(&self) -> &Limits {
         &self.limits

@@ -117,7 +117,11 @@ pub(crate) struct RequiresDef {
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub(crate) enum MatchDef {
     Codepoint {
+        #[serde(default)]
         ranges: Vec<String>,
+        /// Reasons from the shared character table (`characters::Hidden`).
+        #[serde(default)]
+        classes: Vec<crate::characters::Hidden>,
         #[serde(default, rename = "where")]
         place: Where,
         #[serde(default)]

@@ -33,7 +33,7 @@ fn every_code_point_is_tokenised_iff_a_rule_reports_it() {
         let token =
             characters::classify(c).is_some_and(|(class, _)| class != TokenClass::Whitespace);
         assert_eq!(token, characters::hidden(c).is_some(), "U+{:04X}", c as u32);
-        if (c as u32) % 61 == 0 || token && (c as u32) % 7 == 0 {
+        if (c as u32).is_multiple_of(61) || token && (c as u32).is_multiple_of(7) {
             assert_eq!(
                 tokenised(c),
                 token,

@@ -164,6 +164,7 @@ impl Rule {
                 | Check::UnknownFileType
                 | Check::Unparseable
                 | Check::UnparsedChange
+                | Check::NewPath
                 | Check::NeverSync
                 | Check::WideEncoding
                 | Check::BomAtStart,
@@ -477,6 +478,12 @@ impl Ctx<'_, '_> {
                         "{} bytes, over the {} byte scan limit: not parsed",
                         content.len(),
                         limits.max_scan_bytes
+                    ))]
+                }
+                Check::NewPath if self.input.base.is_none() => {
+                    vec![Hit::file(format!(
+                        "{} is new to the profile",
+                        excerpt(path)
                     ))]
                 }
                 Check::UnparsedChange if !self.parsed => {

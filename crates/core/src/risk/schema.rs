@@ -101,6 +101,7 @@ pub(crate) enum Check {
     UnknownFileType,
     Unparseable,
     UnparsedChange,
+    NewPath,
     NeverSync,
     SshEarlyCatchAll,
     SshHostnameRedirect,

@@ -17,6 +17,7 @@ mod builtin;
 mod classes;
 mod combine;
 mod compiled;
+pub mod confusable;
 mod glob;
 mod matching;
 pub mod parse;
@@ -155,8 +156,12 @@ impl Engine {
         self.filetype(path).map(|f| f.id.as_str())
     }
 
+    /// The file type a path is scanned as: its own, or that of the path it imitates.
     pub(crate) fn filetype_by_path(&self, path: &str) -> Option<&FileType> {
-        self.filetype(path)
+        self.filetype(path).or_else(|| {
+            let (skeleton, _) = confusable::skeleton(path)?;
+            self.filetype(&skeleton)
+        })
     }
 
     fn filetype(&self, path: &str) -> Option<&FileType> {
@@ -189,7 +194,15 @@ impl Engine {
     /// Scans one proposed file; findings are sorted by severity (worst first),
     /// then by line.
     pub fn scan(&self, input: &ScanInput<'_>) -> Vec<Finding> {
-        self.scan_typed(input, self.filetype(input.path))
+        self.scan_typed(input, self.filetype_by_path(input.path))
+    }
+
+    /// The path a confusable path imitates: its skeleton, when that differs from the
+    /// path and names a known file type or a never-sync path.
+    pub fn imitated_path(&self, path: &str) -> Option<(String, Vec<confusable::Trick>)> {
+        let (skeleton, tricks) = confusable::skeleton(path)?;
+        (self.filetype(&skeleton).is_some() || self.is_never_sync(&skeleton))
+            .then_some((skeleton, tricks))
     }
 
     /// Scans one file as the given file type (`None`: unknown type).
@@ -337,6 +350,32 @@ impl Engine {
                     reference: rule.reference.clone(),
                 });
             }
+        }
+        if content_changed && let Some((imitated, tricks)) = self.imitated_path(input.path) {
+            let how: Vec<&str> = tricks.iter().map(|t| t.as_str()).collect();
+            let as_type = ft.map_or_else(|| "an unknown type".to_string(), |f| f.id.clone());
+            findings.push(Finding {
+                rule: "path.confusable".to_string(),
+                path: input.path.to_owned(),
+                related: Vec::new(),
+                severity: Severity::Critical,
+                side: Side::Proposed,
+                change: if input.base.is_some() {
+                    Change::Changed
+                } else {
+                    Change::Added
+                },
+                line: None,
+                span: None,
+                message: format!(
+                    "path {} imitates {} ({}); scanned as {as_type}",
+                    excerpt(input.path),
+                    excerpt(&imitated),
+                    how.join(", ")
+                ),
+                why: "A path that looks like a known file but is another one: the review and the sidebar show what you expect, the program reads something else (or the file waits to be renamed).".to_string(),
+                reference: "UTS39 confusables; issue 17.3".to_string(),
+            });
         }
         if let (Some(ft), Some(new_doc)) = (ft, &new_doc) {
             let classified =

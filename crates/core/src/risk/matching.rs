@@ -310,7 +310,14 @@ impl<'a> Doc<'a> {
             }
         }
         Doc {
-            settings: parser.and_then(parse::parser).map(|p| p(raw)),
+            settings: match &git {
+                Some(Ok(entries)) => Some(Ok(gitconfig::settings_of(entries))),
+                Some(Err(e)) => Some(Err(ParseFailed {
+                    line: e.line,
+                    reason: e.reason.clone(),
+                })),
+                None => parser.and_then(parse::parser).map(|p| p(raw)),
+            },
             raw,
             git,
             git_sections,

@@ -26,6 +26,8 @@ mod selftest;
 mod settings;
 mod sshconfig;
 
+use std::collections::HashMap;
+
 use serde::Deserialize;
 
 use compiled::*;
@@ -389,13 +391,28 @@ impl Engine {
     /// Adds the classification findings, folding each into a key rule's finding on
     /// the same line (raised to the class's severity) instead of reporting twice.
     fn merge_classified(&self, findings: &mut Vec<Finding>, classified: Vec<Finding>) {
+        if classified.is_empty() {
+            return;
+        }
+        let key_rules: std::collections::HashSet<&str> = self
+            .rules
+            .iter()
+            .filter(|r| r.is_key_rule())
+            .map(|r| r.id.as_str())
+            .collect();
+        let mut at: HashMap<(bool, u32), usize> = HashMap::new();
+        for (i, f) in findings.iter().enumerate() {
+            if let Some(line) = f.line
+                && key_rules.contains(f.rule.as_str())
+            {
+                at.entry((f.side == Side::Base, line)).or_insert(i);
+            }
+        }
         for c in classified {
-            let same = findings.iter_mut().find(|f| {
-                f.side == c.side
-                    && f.line.is_some()
-                    && f.line == c.line
-                    && self.rules.iter().any(|r| r.id == f.rule && r.is_key_rule())
-            });
+            let same = c
+                .line
+                .and_then(|l| at.get(&(c.side == Side::Base, l)))
+                .map(|i| &mut findings[*i]);
             match same {
                 Some(f) if f.severity >= c.severity => {}
                 Some(f) => {

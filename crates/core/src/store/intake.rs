@@ -301,6 +301,41 @@ impl Store {
         Ok(())
     }
 
+    /// Audits a reply from a qube that broke the request it answered (refused whole,
+    /// nothing of it recorded): the service, the reason code, and `sent`, a bounded and
+    /// escaped excerpt of what the qube sent, chosen by the caller.
+    pub fn record_refused_reply(
+        &mut self,
+        qube: &str,
+        service: &str,
+        profile: &str,
+        code: &str,
+        message: &str,
+        sent: &str,
+    ) -> Result<()> {
+        let qube = check_qube(qube)?;
+        let profile = check_profile(profile)?;
+        let tx = self.write_tx()?;
+        audit(
+            &tx,
+            action::REPLY_REFUSED,
+            Some(&qube),
+            Some(profile.as_str()),
+            None,
+            None,
+            None,
+            None,
+            serde_json::json!({
+                "service": bounded(service),
+                "code": bounded(code),
+                "message": bounded(message),
+                "sent": bounded(sent),
+            }),
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Aggregated intake refusals (all qubes when `qube` is `None`), newest window first.
     pub fn intake_refusals(&self, qube: Option<&str>) -> Result<Vec<IntakeRefusal>> {
         let mut stmt = self.conn.prepare(

@@ -16,6 +16,8 @@ use qcs_protocol::{
     service,
 };
 
+use super::replies::{self, ReplyViolation};
+use super::services::{ServiceError, printable};
 use super::{Backend, BackendError, MAX_KEPT_PLANS, Result, StoredPlan, lock, views};
 use crate::client::types::{
     API_VERSION, FileOutcomeView, JobSummary, PlanAction, PlanItemView, PushPlan, QubeOutcome,
@@ -174,6 +176,13 @@ impl Backend {
         let reply: SnapshotReply =
             self.services
                 .call(qube, service::SNAPSHOT, profile, &request)?;
+        self.refuse_broken_reply(
+            qube,
+            service::SNAPSHOT,
+            profile,
+            &reply,
+            replies::check_snapshot(&request, &reply),
+        )?;
         let seen: Vec<_> = reply
             .entries
             .iter()
@@ -320,6 +329,7 @@ impl Backend {
                 qubes: vec![QubeOutcome {
                     qube: String::new(),
                     error: Some(format!("cannot start the job: {e}")),
+                    error_code: Some("job.spawn".to_owned()),
                     files: Vec::new(),
                 }],
             };
@@ -365,6 +375,10 @@ impl Backend {
     fn push_qube(&self, job: u64, kind: JobKind, qube_plan: &QubePlan) -> QubeOutcome {
         let mut files = Vec::new();
         let mut error = None;
+        let mut error_code = None;
+        // Set when a reply broke its request: nothing more is sent to this qube, and
+        // nothing of this push is recorded for it.
+        let mut refused_reply = false;
         let mut recorded = Vec::new();
         let mut backups = Vec::new();
         let profiles: BTreeSet<&ProfileId> = qube_plan.items.iter().map(|i| &i.profile).collect();
@@ -374,6 +388,16 @@ impl Backend {
                 .iter()
                 .filter(|i| &i.profile == profile)
                 .collect();
+            if refused_reply {
+                for item in items.iter().filter(|i| i.writes()) {
+                    files.push(outcome(
+                        item,
+                        "skipped",
+                        Some("not sent: an earlier reply of this qube was refused".into()),
+                    ));
+                }
+                continue;
+            }
             // What the plan already found in place is ours now too.
             for item in items.iter().filter(|i| i.action == Action::Unchanged) {
                 if let Ok(path) = qcs_protocol::path::validate_relative_path(&item.path) {
@@ -458,9 +482,15 @@ impl Backend {
                     for item in items.iter().filter(|i| i.writes()) {
                         files.push(outcome(item, "skipped", Some(e.to_string())));
                     }
+                    refused_reply |=
+                        matches!(e, BackendError::Service(ServiceError::InvalidReply { .. }));
+                    error_code = Some(error_code_of(&e).to_owned());
                     error = Some(e.to_string());
                 }
             }
+        }
+        if refused_reply {
+            recorded.clear();
         }
         if !recorded.is_empty() {
             let detail =
@@ -474,17 +504,60 @@ impl Backend {
             };
             if let Err(e) = result {
                 error = Some(format!("written, but the store could not record it: {e}"));
+                error_code = Some("store".to_owned());
             }
         }
         QubeOutcome {
             qube: qube_plan.qube.clone(),
             error,
+            error_code,
             files,
         }
     }
 
+    /// One `qubes.ConfigApply+P`; a reply that breaks the request is refused whole.
     fn apply(&self, qube: &str, profile: &ProfileId, request: &ApplyRequest) -> Result<ApplyReply> {
-        Ok(self.services.call(qube, service::APPLY, profile, request)?)
+        let reply: ApplyReply = self.services.call(qube, service::APPLY, profile, request)?;
+        self.refuse_broken_reply(
+            qube,
+            service::APPLY,
+            profile,
+            &reply,
+            replies::check_apply(request, &reply),
+        )?;
+        Ok(reply)
+    }
+
+    /// Passes a reply that kept to its request; otherwise audits what the qube sent
+    /// (bounded, escaped) and refuses it whole, before anything of it is recorded.
+    fn refuse_broken_reply<R: serde::Serialize>(
+        &self,
+        qube: &str,
+        service_name: &str,
+        profile: &ProfileId,
+        reply: &R,
+        checked: std::result::Result<(), ReplyViolation>,
+    ) -> std::result::Result<(), ServiceError> {
+        let Err(violation) = checked else {
+            return Ok(());
+        };
+        let sent = printable(&qcs_protocol::to_json(reply));
+        if let Err(e) = self.store().record_refused_reply(
+            qube,
+            service_name,
+            profile.as_str(),
+            violation.code(),
+            &violation.to_string(),
+            &sent,
+        ) {
+            // The reply is refused all the same.
+            eprintln!("qubes-config-syncd: cannot audit a refused reply from {qube}: {e}");
+        }
+        Err(ServiceError::InvalidReply {
+            service: service_name.to_owned(),
+            qube: qube.to_owned(),
+            violation,
+        })
     }
 
     /// Starts a job writing `profile` as at `generation` into `qube`. The qube is
@@ -584,10 +657,21 @@ fn outcome(item: &plan::PlanItem, what: &str, detail: Option<String>) -> FileOut
     }
 }
 
+/// The reason code of a failure, for job summaries.
+fn error_code_of(error: &BackendError) -> &'static str {
+    match error {
+        BackendError::Service(e) => e.code(),
+        BackendError::Store(_) => "store",
+        BackendError::Admin(_) => "admin-api",
+        _ => "failed",
+    }
+}
+
 fn skipped(plan: &QubePlan, why: &str) -> QubeOutcome {
     QubeOutcome {
         qube: plan.qube.clone(),
         error: None,
+        error_code: None,
         files: plan
             .items
             .iter()

@@ -8,9 +8,11 @@
 //! records them.
 
 mod errors;
+mod intake;
 mod jobs;
 mod proposals;
 mod qubes;
+pub mod replies;
 pub mod services;
 pub mod views;
 

@@ -55,6 +55,12 @@ pub enum ServiceError {
         code: qcs_protocol::RefusalCode,
         message: String,
     },
+    #[error("{service} in {qube} sent a reply that breaks its request, refused whole: {violation}")]
+    InvalidReply {
+        service: String,
+        qube: String,
+        violation: super::replies::ReplyViolation,
+    },
     #[error("{service} in {qube} did not answer within {seconds} s; stopped")]
     TimedOut {
         service: String,
@@ -63,6 +69,21 @@ pub enum ServiceError {
     },
     #[error("I/O with the qrexec client: {0}")]
     Io(#[from] std::io::Error),
+}
+
+impl ServiceError {
+    /// Stable reason code (job summaries carry it next to the message).
+    pub fn code(&self) -> &'static str {
+        match self {
+            ServiceError::Spawn { .. } | ServiceError::Io(_) => "qrexec.io",
+            ServiceError::Denied { .. } => "qrexec.denied",
+            ServiceError::Failed { .. } => "service.failed",
+            ServiceError::BadReply { .. } => "reply.unparsable",
+            ServiceError::Refused { .. } => "service.refused",
+            ServiceError::InvalidReply { violation, .. } => violation.code(),
+            ServiceError::TimedOut { .. } => "service.timeout",
+        }
+    }
 }
 
 /// Runs service calls with one program; counts them (for the benchmark's "one call

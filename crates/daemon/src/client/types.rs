@@ -321,6 +321,9 @@ pub struct QubeOutcome {
     pub qube: String,
     /// The call failed as a whole (qrexec denied, agent missing, refused…).
     pub error: Option<String>,
+    /// Stable reason code of `error` (e.g. `reply.invented`, `qrexec.denied`).
+    #[serde(default)]
+    pub error_code: Option<String>,
     pub files: Vec<FileOutcomeView>,
 }
 

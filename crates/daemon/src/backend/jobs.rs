@@ -12,8 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use qcs_core::plan::{self, Action, Actual, ConflictReason, QubePlan, RefusalReason};
 use qcs_core::store::{PushedFile, SeenState};
 use qcs_protocol::{
-    ApplyReply, ApplyRequest, FileOutcome, ProfileId, SnapshotReply, SnapshotRequest, Version,
-    service,
+    ApplyReply, ApplyRequest, FileOutcome, ProfileId, SnapshotRequest, Version, service,
 };
 
 use super::replies::{self, ReplyViolation};
@@ -173,15 +172,12 @@ impl Backend {
             profile: profile.clone(),
             paths,
         };
-        let reply: SnapshotReply =
-            self.services
-                .call(qube, service::SNAPSHOT, profile, &request)?;
-        self.refuse_broken_reply(
+        let reply = self.checked_call(
             qube,
             service::SNAPSHOT,
             profile,
-            &reply,
-            replies::check_snapshot(&request, &reply),
+            &request,
+            replies::check_snapshot,
         )?;
         let seen: Vec<_> = reply
             .entries
@@ -517,47 +513,55 @@ impl Backend {
 
     /// One `qubes.ConfigApply+P`; a reply that breaks the request is refused whole.
     fn apply(&self, qube: &str, profile: &ProfileId, request: &ApplyRequest) -> Result<ApplyReply> {
-        let reply: ApplyReply = self.services.call(qube, service::APPLY, profile, request)?;
-        self.refuse_broken_reply(
-            qube,
-            service::APPLY,
-            profile,
-            &reply,
-            replies::check_apply(request, &reply),
-        )?;
-        Ok(reply)
+        Ok(self.checked_call(qube, service::APPLY, profile, request, replies::check_apply)?)
     }
 
-    /// Passes a reply that kept to its request; otherwise audits what the qube sent
-    /// (bounded, escaped) and refuses it whole, before anything of it is recorded.
-    fn refuse_broken_reply<R: serde::Serialize>(
+    /// Calls a service and passes its reply only when it parses and keeps to the request
+    /// (`check`); otherwise audits what the qube sent (bounded, escaped) and refuses the
+    /// reply whole, before anything of it is recorded.
+    fn checked_call<Req: serde::Serialize, Ans: serde::de::DeserializeOwned + serde::Serialize>(
         &self,
         qube: &str,
         service_name: &str,
         profile: &ProfileId,
-        reply: &R,
-        checked: std::result::Result<(), ReplyViolation>,
-    ) -> std::result::Result<(), ServiceError> {
-        let Err(violation) = checked else {
-            return Ok(());
+        request: &Req,
+        check: fn(&Req, &Ans) -> std::result::Result<(), ReplyViolation>,
+    ) -> std::result::Result<Ans, ServiceError> {
+        let refused = |code: &str, message: &str, sent: &str| {
+            if let Err(e) = self.store().record_refused_reply(
+                qube,
+                service_name,
+                profile.as_str(),
+                code,
+                message,
+                sent,
+            ) {
+                // The reply is refused all the same.
+                eprintln!("qubes-config-syncd: cannot audit a refused reply from {qube}: {e}");
+            }
         };
-        let sent = printable(&qcs_protocol::to_json(reply));
-        if let Err(e) = self.store().record_refused_reply(
-            qube,
-            service_name,
-            profile.as_str(),
-            violation.code(),
-            &violation.to_string(),
-            &sent,
-        ) {
-            // The reply is refused all the same.
-            eprintln!("qubes-config-syncd: cannot audit a refused reply from {qube}: {e}");
+        let reply: Ans = match self.services.call(qube, service_name, profile, request) {
+            Ok(reply) => reply,
+            Err(error @ ServiceError::BadReply { .. }) => {
+                if let ServiceError::BadReply { detail, sent, .. } = &error {
+                    refused(error.code(), &printable(detail.as_bytes()), sent);
+                }
+                return Err(error);
+            }
+            Err(error) => return Err(error),
+        };
+        match check(request, &reply) {
+            Ok(()) => Ok(reply),
+            Err(violation) => {
+                let sent = printable(&qcs_protocol::to_json(&reply));
+                refused(violation.code(), &violation.to_string(), &sent);
+                Err(ServiceError::InvalidReply {
+                    service: service_name.to_owned(),
+                    qube: qube.to_owned(),
+                    violation,
+                })
+            }
         }
-        Err(ServiceError::InvalidReply {
-            service: service_name.to_owned(),
-            qube: qube.to_owned(),
-            violation,
-        })
     }
 
     /// Starts a job writing `profile` as at `generation` into `qube`. The qube is

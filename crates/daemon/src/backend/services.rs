@@ -42,11 +42,13 @@ pub enum ServiceError {
         status: String,
         stderr: String,
     },
-    #[error("{service} in {qube} sent an invalid reply: {detail}")]
+    #[error("{service} in {qube} sent an invalid reply (reply.unparsable): {detail}")]
     BadReply {
         service: String,
         qube: String,
         detail: String,
+        /// What the qube sent, bounded and escaped (empty when nothing was kept).
+        sent: String,
     },
     #[error("{service} in {qube} refused the request: {code:?}: {message}")]
     Refused {
@@ -135,6 +137,7 @@ impl ServiceCaller {
                 service: service.to_owned(),
                 qube: qube.chars().take(64).collect(),
                 detail: "invalid qube name".to_owned(),
+                sent: String::new(),
             });
         }
         self.calls.fetch_add(1, Ordering::Relaxed);
@@ -203,10 +206,11 @@ impl ServiceCaller {
             .wait()?;
         let _ = writer.join();
         let stderr = stderr_reader.join().unwrap_or_default();
-        let bad = |detail: String| ServiceError::BadReply {
+        let bad = |detail: String, sent: &[u8]| ServiceError::BadReply {
             service: service.to_owned(),
             qube: qube.to_owned(),
             detail,
+            sent: printable(sent),
         };
         if timed_out.load(Ordering::Relaxed) {
             return Err(ServiceError::TimedOut {
@@ -215,7 +219,7 @@ impl ServiceCaller {
                 seconds: self.timeout.as_secs(),
             });
         }
-        let reply = reply.map_err(|e| bad(e.to_string()))?;
+        let reply = reply.map_err(|e| bad(e.to_string(), b""))?;
         match status.code() {
             Some(0) => {}
             Some(EXIT_DENIED) => {
@@ -237,7 +241,7 @@ impl ServiceCaller {
             }
         }
         let parsed: ServiceReply<Ans> =
-            qcs_protocol::parse_message(&reply).map_err(|e| bad(e.to_string()))?;
+            qcs_protocol::parse_message(&reply).map_err(|e| bad(e.to_string(), &reply))?;
         match parsed {
             ServiceReply::Ok(answer) => Ok(answer),
             ServiceReply::Refused(Refusal { code, message, .. }) => Err(ServiceError::Refused {

@@ -672,7 +672,18 @@ fn print_summary(
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for qube in &summary.qubes {
         if let Some(e) = &qube.error {
-            writeln!(out, "{}: error: {}", safe(&qube.qube, opts), safe(e, opts))?;
+            let code = qube
+                .error_code
+                .as_deref()
+                .map(|c| format!(" [{c}]"))
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "{}: error{}: {}",
+                safe(&qube.qube, opts),
+                safe(&code, opts),
+                safe(e, opts)
+            )?;
         }
         for f in &qube.files {
             *counts.entry(f.outcome.as_str()).or_default() += 1;

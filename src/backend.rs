@@ -129,6 +129,20 @@ impl Backend {
         Ok(self.proxy.remove_file(profile, path).await?)
     }
 
+    /// Adds (`allowed`) or removes a glob of the profile's allowlist of new paths;
+    /// returns the list after the change.
+    pub async fn allow_new_paths(
+        &self,
+        profile: &str,
+        glob: &str,
+        allowed: bool,
+    ) -> Result<Vec<String>, BackendError> {
+        Ok(self
+            .proxy
+            .allow_new_paths(profile, &[glob], allowed)
+            .await?)
+    }
+
     pub async fn plan_push(
         &self,
         qubes: &[String],

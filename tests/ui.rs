@@ -477,6 +477,24 @@ fn scenario() {
         content == edited.as_bytes()
     });
 
+    // The profile's allowlist of new files, through the editor: added, then removed.
+    editor.change_glob(".vim/after/**", true);
+    let globs = |address: &str| {
+        let json = backend(address, async |p| {
+            p.get_profile("vim").await.expect("GetProfile")
+        });
+        serde_json::from_str::<qcs_daemon::client::types::ProfileView>(&json)
+            .expect("ProfileView")
+            .new_path_globs
+    };
+    wait_until("the glob in the store and the editor", || {
+        globs(&address) == [".vim/after/**"] && editor.shown_globs() == [".vim/after/**"]
+    });
+    editor.change_glob(".vim/after/**", false);
+    wait_until("the glob removed", || {
+        globs(&address).is_empty() && editor.shown_globs().is_empty()
+    });
+
     // Plan and push into work.
     window.plan_push(vec!["work".to_owned()]);
     let plan_page = window.push_plan();
@@ -856,6 +874,12 @@ fn scenario() {
     // A path from a qube is text, never markup: a proposal of a new file whose name
     // holds markup is listed as written.
     let hostile = ".vim/<b>big</b>&amp;.vim";
+    // (A new file reaches the inbox only through the profile's allowlist of new paths.)
+    backend(&address, async |p| {
+        p.allow_new_paths("vim", &[".vim/**"], true)
+            .await
+            .expect("AllowNewPaths")
+    });
     demo::spool_proposal(
         &world.path().join("spool"),
         "personal",

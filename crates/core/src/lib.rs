@@ -9,5 +9,6 @@ pub mod diff;
 pub mod persistence;
 pub mod plan;
 pub mod render;
+pub mod review;
 pub mod risk;
 pub mod store;

@@ -279,6 +279,27 @@ fn full_review_flow() {
         out.contains("fsmonitor") && out.contains("critical"),
         "{out}"
     );
+    // The CLI shows each finding's id and the review digest that accept binds to.
+    assert!(
+        out.contains(&format!("review digest: {}", view.digest)),
+        "{out}"
+    );
+    for id in &view.must_acknowledge {
+        assert!(out.contains(&format!("id {id}")), "{id} missing in {out}");
+    }
+    // A bare rule id for a rule with no gated finding in the chosen hunk is an error
+    // listing the ids, and accepts nothing.
+    let (code, out, _) = env.cli(&[
+        "proposals",
+        "accept",
+        &id.to_string(),
+        "--hunk",
+        &view.diff.hunks[0].id,
+        "--ack",
+        "git.core.fsmonitor",
+    ]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("git.core.fsmonitor@.gitconfig:"), "{out}");
 
     // Accepting everything without acknowledging is refused, and changes nothing.
     let refused = block(proxy.accept_proposal(id, &view.digest, &[], &[], ""));

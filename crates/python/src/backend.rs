@@ -1216,9 +1216,9 @@ mod tests {
         let list: ProposalList =
             decode_document(v1, "proposal list").unwrap_or_else(|e| panic!("{e}"));
         assert!(list.proposals.is_empty());
-        let v2 = r#"{"version":2,"proposals":[]}"#;
+        let v2 = r#"{"version":3,"proposals":[]}"#;
         let err = decode_document::<ProposalList>(v2, "proposal list").err();
-        assert!(err.is_some_and(|e| e.contains("version 2")));
+        assert!(err.is_some_and(|e| e.contains("version 3")));
         for bad in [
             "",
             "{}",

@@ -37,7 +37,10 @@ class ConfigSyncError(QubesException):
     dbus_error: Optional[str]  # e.g. "org.qubes.ConfigSync1.Error.Failed"
 
 class ConfigSyncNotFoundError(ConfigSyncError, KeyError): ...
-class ConfigSyncRefusedError(ConfigSyncError): ...
+class ConfigSyncRefusedError(ConfigSyncError):
+    # Set for refusals of the review gate (dbus_error ...Error.ReviewRefused):
+    code: str  # review.stale, review.unacknowledged, review.unknown-finding, ...
+    ids: list[str]  # the finding ids (or hunks) concerned
 class ConfigSyncConnectionError(ConfigSyncError): ...
 
 # ----- Admin API client -----
@@ -170,8 +173,12 @@ class EventStream:
 # ----- offline review -----
 
 class Finding:
+    id: str  # rule@path:{p|b}{line|-}#hash: what an acknowledgement names
     rule: str
-    severity: str  # critical, high, medium, info
+    path: str
+    hunks: list[str]  # a proposal's hunks that bring it into the store
+    gated: bool  # must be acknowledged (by id) to accept those hunks
+    severity: str  # critical, high, medium, low, info
     line: Optional[int]
     message: str
     side: str  # proposed, base
@@ -277,7 +284,8 @@ class Proposal:
     diff_text: str  # safely rendered, with finding anchors
     hunks: list[Tuple[str, int, int, int, int, bool]]
     findings: list[Finding]
-    must_acknowledge: list[str]
+    must_acknowledge: list[str]  # ids of the gated findings
+    digest: str  # pass to accept_proposal(digest=...)
     @property
     def base(self) -> Optional[bytes]: ...
     @property
@@ -341,8 +349,8 @@ class ConfigSync:
     def cancel_job(self, job: int) -> None: ...
     def proposals(self, status: str = "pending") -> list[ProposalSummary]: ...
     def proposal(self, id: int) -> Proposal: ...
-    def accept_proposal(self, id: int, *, acknowledged: Sequence[str] = (), hunks: Sequence[str] = (),
-                        note: str = "") -> int: ...
+    def accept_proposal(self, id: int, *, digest: Optional[str] = None, acknowledged: Sequence[str] = (),
+                        hunks: Sequence[str] = (), note: str = "") -> int: ...
     def reject_proposal(self, id: int, *, note: str = "") -> None: ...
     def ingest_spool(self) -> int: ...
     def snapshot(self, qube: str, profiles: Sequence[str] = ()) -> Tuple[list[int], list[Tuple[str, str]]]: ...

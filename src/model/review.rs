@@ -3,8 +3,9 @@
 //! side-by-side pairs) and the link from findings to their lines.
 //!
 //! The gate (DESIGN invariant 7): Accept stays disabled until every critical finding
-//! — and every finding whose rule the backend lists in `must_acknowledge` — is
-//! acknowledged, and at least one hunk is accepted. The backend checks the same again.
+//! — and every finding the backend marks gated or lists (by id) in `must_acknowledge`
+//! — is acknowledged, and at least one hunk is accepted. The backend's gate
+//! (core::review) checks again: it is told the finding ids and the review's digest.
 
 use std::collections::BTreeSet;
 
@@ -23,6 +24,8 @@ pub enum HunkDecision {
 /// Decisions taken in the review pane for one proposal.
 #[derive(Debug, Clone)]
 pub struct ReviewState {
+    /// Digest of the review shown; the accept request carries it.
+    digest: String,
     findings: Vec<FindingView>,
     /// Per finding: must it be acknowledged before accepting?
     blocking: Vec<bool>,
@@ -43,10 +46,12 @@ impl ReviewState {
             .iter()
             .map(|f| {
                 Severity::from_wire(&f.severity) == Severity::Critical
-                    || must.contains(f.rule.as_str())
+                    || f.gated
+                    || must.contains(f.id.as_str())
             })
             .collect();
         ReviewState {
+            digest: proposal.digest.clone(),
             findings: proposal.findings.clone(),
             blocking,
             acknowledged: vec![false; proposal.findings.len()],
@@ -119,16 +124,21 @@ impl ReviewState {
             .collect()
     }
 
-    /// Rule ids of the acknowledged findings (sorted, each once): what the backend is told.
-    pub fn acknowledged_rules(&self) -> Vec<String> {
-        let rules: BTreeSet<&str> = self
+    /// Ids of the acknowledged findings (sorted, each once): what the backend is told.
+    pub fn acknowledged_ids(&self) -> Vec<String> {
+        let ids: BTreeSet<&str> = self
             .findings
             .iter()
             .zip(&self.acknowledged)
             .filter(|(_, acked)| **acked)
-            .map(|(f, _)| f.rule.as_str())
+            .map(|(f, _)| f.id.as_str())
             .collect();
-        rules.into_iter().map(str::to_owned).collect()
+        ids.into_iter().map(str::to_owned).collect()
+    }
+
+    /// Digest of the review these decisions were taken on.
+    pub fn digest(&self) -> &str {
+        &self.digest
     }
 
     /// Whether "Accept" may be pressed, and if not, why.
@@ -388,7 +398,12 @@ mod tests {
 
     fn finding(rule: &str, severity: &str, side: &str, line: Option<u32>) -> FindingView {
         FindingView {
+            id: format!("{rule}@.gitconfig:p{}#00000000", line.unwrap_or(0)),
             rule: rule.into(),
+            path: ".gitconfig".into(),
+            related: vec![],
+            hunks: vec![],
+            gated: false,
             severity: severity.into(),
             side: side.into(),
             change: "added".into(),
@@ -446,6 +461,7 @@ mod tests {
             },
             findings,
             must_acknowledge: must.iter().map(|s| s.to_string()).collect(),
+            digest: "d1".into(),
             three_way: None,
         }
     }
@@ -480,9 +496,14 @@ mod tests {
         state.set_decision(1, HunkDecision::Accept);
         assert_eq!(state.accepted_hunks(), ["h2"]);
         assert_eq!(
-            state.acknowledged_rules(),
-            ["bidi", "fsmonitor", "insteadof"]
+            state.acknowledged_ids(),
+            [
+                "bidi@.gitconfig:p2#00000000",
+                "fsmonitor@.gitconfig:p3#00000000",
+                "insteadof@.gitconfig:p3#00000000"
+            ]
         );
+        assert_eq!(state.digest(), "d1");
         // Out-of-range indices change nothing.
         state.set_acknowledged(99, false);
         state.set_decision(99, HunkDecision::Reject);
@@ -496,7 +517,7 @@ mod tests {
                 finding("odd", "high", "proposed", None),
                 finding("weird", "surprising", "proposed", None),
             ],
-            &["odd"],
+            &["odd@.gitconfig:p0#00000000"],
         );
         let mut state = ReviewState::new(&p);
         state.decide_all(HunkDecision::Accept);

@@ -375,8 +375,12 @@ impl QcsReviewPane {
         let (Some(backend), Some(id)) = (imp.backend.borrow().clone(), self.proposal_id()) else {
             return;
         };
-        let (hunks, acknowledged) = match imp.state.borrow().as_ref() {
-            Some(state) => (state.accepted_hunks(), state.acknowledged_rules()),
+        let (digest, hunks, acknowledged) = match imp.state.borrow().as_ref() {
+            Some(state) => (
+                state.digest().to_owned(),
+                state.accepted_hunks(),
+                state.acknowledged_ids(),
+            ),
             None => return,
         };
         imp.accept_button.set_sensitive(false);
@@ -384,7 +388,9 @@ impl QcsReviewPane {
             #[weak(rename_to = pane)]
             self,
             async move {
-                let result = backend.accept_proposal(id, &hunks, &acknowledged).await;
+                let result = backend
+                    .accept_proposal(id, &digest, &hunks, &acknowledged)
+                    .await;
                 pane.update_gate();
                 pane.done(match result {
                     Ok(generation) => Ok(gettext_f(

@@ -147,8 +147,9 @@ const CLASSES: &[ClassSpec] = &[
     ClassSpec {
         name: "ConfigSyncRefusedError",
         bases: &[Base::Ours("ConfigSyncError")],
-        doc: "The backend refused the request (e.g. accepting a proposal whose critical \
-              findings were not acknowledged).",
+        doc: "The backend refused the request (e.g. accepting a proposal whose gated \
+              findings were not acknowledged; then `code` is the review's reason code and \
+              `ids` the findings concerned).",
     },
     ClassSpec {
         name: "ConfigSyncConnectionError",

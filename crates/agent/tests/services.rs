@@ -246,10 +246,15 @@ fn backups_are_bounded() {
         assert_eq!(out.status(0), "written");
         previous = next;
     }
-    let kept = std::fs::read_dir(world.home.join(".local/state/qubes-config-sync/backups"))
-        .unwrap()
-        .count();
-    assert_eq!(kept, qcs_agent::backup::RETAINED_BACKUPS);
+    let mut names: Vec<String> =
+        std::fs::read_dir(world.home.join(".local/state/qubes-config-sync/backups"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+    // Besides the backups only the lock file; no partial backup.
+    names.retain(|n| n != ".lock");
+    assert!(names.iter().all(|n| !n.starts_with('.')), "{names:?}");
+    assert_eq!(names.len(), qcs_agent::backup::RETAINED_BACKUPS);
 }
 
 #[test]

@@ -151,6 +151,40 @@ fn rollback_planted() -> Vec<u8> {
         .into_bytes()
 }
 
+/// Not an environment variable: tells [`check_case`] to run the agent under
+/// `prlimit --fsize` (SIGXFSZ ignored), so its writes fail with EFBIG past the limit.
+const FSIZE_KEY: &str = "test:prlimit-fsize";
+const WRITES_OVER_64K_FAIL: &[(&str, &str)] = &[(FSIZE_KEY, "65536")];
+const SETTINGS: &str = ".config/app/settings";
+
+fn run_with_file_size_limit(w: &World, service: &str, limit: &str, stdin: &[u8]) -> Outcome {
+    let mut command = std::process::Command::new("sh");
+    command
+        .arg("-c")
+        .arg(r#"trap '' XFSZ; exec prlimit --fsize="$1" "$2" "$3""#)
+        .args(["sh", limit, AGENT, service])
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("HOME", &w.home)
+        .env("QREXEC_SERVICE_ARGUMENT", "git");
+    run_command(command, stdin)
+}
+
+/// `content` at [`SETTINGS`], put there by a real apply (so the state directory and
+/// one complete backup exist), then replaced by `now` behind the agent's back
+/// (the request below names it as its base).
+fn applied_settings(w: &World, now: &[u8]) {
+    let out = w.apply(&apply_request(vec![file(SETTINGS, b"v1\n")]));
+    assert_eq!(out.status(0), "written", "{}", out.reply);
+    std::fs::write(w.home.join(SETTINGS), now).unwrap();
+}
+
+fn update_settings(content: &[u8], base: &[u8]) -> Vec<u8> {
+    let mut f = file(SETTINGS, content);
+    f["base_sha256"] = json!(sha(base));
+    apply_request(vec![f]).to_string().into_bytes()
+}
+
 fn symlink_to_outside(w: &World, at: &str) {
     let link = w.home.join(at);
     std::fs::create_dir_all(link.parent().unwrap()).unwrap();
@@ -671,6 +705,24 @@ fn cases() -> Vec<Case> {
             expect: Expect::FileRefused("never-sync"),
         });
     }
+    // A write that fails in the middle of an apply leaves no partial (or useless)
+    // backup: the world, backups included, is as before.
+    cases.push(Case {
+        name: "write failure while copying the previous version into the backup",
+        service: "apply",
+        setup: |w| applied_settings(w, &[b'o'; 200 * 1024]),
+        request: Box::new(|_| update_settings(b"new\n", &[b'o'; 200 * 1024])),
+        env: WRITES_OVER_64K_FAIL,
+        expect: Expect::FileRefused("io"),
+    });
+    cases.push(Case {
+        name: "write failure of the new file after the backup was made",
+        service: "apply",
+        setup: |w| applied_settings(w, b"small\n"),
+        request: Box::new(|_| update_settings(&[b'n'; 100 * 1024], b"small\n")),
+        env: WRITES_OVER_64K_FAIL,
+        expect: Expect::FileRefused("io"),
+    });
     // A symlink at each component of `.config/git/config`, with both resolvers.
     let per_component: [(&str, Setup); 3] = [
         ("first", |w| symlink_to_outside(w, ".config")),
@@ -702,7 +754,11 @@ fn check_case(case: &Case) -> Result<(), String> {
     (case.setup)(&world);
     let before = world.tree();
     let profile = "git";
-    let out = world.run(case.service, profile, &(case.request)(&world), case.env);
+    let request = (case.request)(&world);
+    let out = match case.env.iter().find(|(k, _)| *k == FSIZE_KEY) {
+        Some((_, limit)) => run_with_file_size_limit(&world, case.service, limit, &request),
+        None => world.run(case.service, profile, &request, case.env),
+    };
     let after = world.tree();
     let changes = diff(&before, &after);
     if !changes.is_empty() {

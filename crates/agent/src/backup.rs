@@ -206,22 +206,27 @@ impl BackupWriter {
             context: "syncing a backup",
             errno,
         })?;
-        rustix::fs::renameat_with(
-            &self.root,
-            self.partial.as_str(),
-            &self.root,
-            self.id.as_str(),
-            RenameFlags::NOREPLACE,
-        )
+        let (from, to) = (self.partial.as_str(), self.id.as_str());
+        match rustix::fs::renameat_with(&self.root, from, &self.root, to, RenameFlags::NOREPLACE) {
+            // No RENAME_NOREPLACE on this file system: under the lock, `create`
+            // checked that nothing has this name.
+            Err(Errno::INVAL | Errno::NOSYS) => {
+                rustix::fs::renameat(&self.root, from, &self.root, to)
+            }
+            other => other,
+        }
         .map_err(|errno| FsRefusal::Io {
             context: "publishing a backup",
             errno,
         })?;
-        self.committed = true;
+        // From here on the directory has its final name; if it cannot be made
+        // durable, Drop removes it under that name.
+        self.partial = self.id.as_str().to_owned();
         rustix::fs::fsync(&self.root).map_err(|errno| FsRefusal::Io {
             context: "syncing the backups directory",
             errno,
         })?;
+        self.committed = true;
         Ok(self.id.clone())
     }
 }
@@ -295,15 +300,6 @@ impl Backup {
     }
 }
 
-/// Removes stale partial backups and all but the newest [`RETAINED_BACKUPS`]
-/// complete ones. Best effort: anything unexpected inside a backup (not a regular
-/// file) leaves that backup in place. Returns how many were removed.
-pub fn prune(home: &Home) -> Result<usize, FsRefusal> {
-    let root = open_root(home, false)?;
-    let _lock = lock(&root)?;
-    prune_locked(&root, RETAINED_BACKUPS, &[])
-}
-
 /// Removes the oldest complete backup that is not one of `keep`, to make room on a
 /// full disk. `Ok(false)`: there was none.
 pub fn drop_oldest(home: &Home, keep: &[BackupId]) -> Result<bool, FsRefusal> {
@@ -337,9 +333,9 @@ fn prune_locked(root: &OwnedFd, retain: usize, keep: &[BackupId]) -> Result<usiz
             removed += 1;
         }
     }
-    let complete = complete_backups(root, keep)?;
-    let excess = complete.len().saturating_sub(retain);
-    for name in &complete[..excess] {
+    // Kept backups count towards `retain` but are never removed.
+    let excess = complete_backups(root, &[])?.len().saturating_sub(retain);
+    for name in complete_backups(root, keep)?.iter().take(excess) {
         if remove_backup_dir(root, name).is_ok() {
             removed += 1;
         }
@@ -421,6 +417,59 @@ pub fn restorable_mode(observed: ObservedMode) -> FileMode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn names(root: &std::path::Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(root)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n != LOCK_NAME)
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn only_committed_backups_get_their_name_and_prune_keeps_what_it_is_told() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f"), b"previous").unwrap();
+        let home = Home::open(dir.path()).unwrap();
+        let root = dir.path().join(BACKUP_DIR.join("/"));
+        let profile = qcs_protocol::profile::validate_profile_id("git").unwrap();
+        let path = qcs_protocol::path::validate_relative_path("f").unwrap();
+        let fd = home.open_dir(&[], false).unwrap();
+        let Ok(crate::fsafe::Target::Regular(mut file)) = crate::fsafe::inspect(&fd, "f", false)
+        else {
+            panic!("regular file expected")
+        };
+
+        // Dropped before commit: nothing is left, not even under the temporary name.
+        let mut writer = BackupWriter::create(&home, &profile, &[]).unwrap();
+        writer.add(&path, Some(&mut file), None).unwrap();
+        assert_eq!(names(&root).len(), 1);
+        assert!(names(&root)[0].starts_with(PARTIAL_PREFIX));
+        drop(writer);
+        assert_eq!(names(&root), Vec::<String>::new());
+
+        // Committed: under its id, complete, readable.
+        let mut ids = Vec::new();
+        for _ in 0..RETAINED_BACKUPS + 3 {
+            let mut writer =
+                BackupWriter::create(&home, &profile, &ids[..1.min(ids.len())]).unwrap();
+            writer.add(&path, Some(&mut file), None).unwrap();
+            ids.push(writer.commit().unwrap());
+        }
+        let kept = names(&root);
+        assert_eq!(kept.len(), RETAINED_BACKUPS);
+        // The first one was kept as asked; the next oldest went.
+        assert!(kept.contains(&ids[0].as_str().to_owned()));
+        assert!(!kept.contains(&ids[1].as_str().to_owned()));
+        let backup = Backup::open(&home, ids.last().unwrap()).unwrap();
+        let previous = backup.manifest.entries[0].previous.as_ref().unwrap();
+        assert_eq!(backup.read_blob(previous).unwrap(), b"previous");
+        // Making room on a full disk never drops what must be kept.
+        while drop_oldest(&home, &ids[..1]).unwrap() {}
+        assert_eq!(names(&root), vec![ids[0].as_str().to_owned()]);
+    }
 
     #[test]
     fn restorable_modes_are_allowlisted() {

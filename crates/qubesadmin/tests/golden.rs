@@ -1,5 +1,5 @@
 //! The parser and the validation rules against recordings of the real qubesd
-//! (`/work/shared/golden/qubesd`, path overridable with `QCS_GOLDEN_DIR`).
+//! (`crates/sim/tests/golden`, path overridable with `QCS_GOLDEN_DIR`).
 
 use std::path::PathBuf;
 
@@ -13,7 +13,7 @@ fn golden_dir() -> PathBuf {
     std::env::var_os("QCS_GOLDEN_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/golden/qubesd")
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../sim/tests/golden")
         })
 }
 

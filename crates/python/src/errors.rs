@@ -387,6 +387,12 @@ fn qubesd_exception(class_name: &str, message: &str, args: &[String]) -> PyErr {
         let result = (|| -> PyResult<PyErr> {
             let base = class(py, "QubesException")?;
             let err = if ty.is_subclass(&base)? {
+                if let Some(reason) = oversized_conversion(message) {
+                    return Ok(new_err(
+                        "QubesDaemonCommunicationError",
+                        format!("malformed exception message from qubesd: {reason}"),
+                    ));
+                }
                 let mut fields = Vec::with_capacity(args.len());
                 for a in args {
                     fields.push(format_field(py, a)?);
@@ -408,6 +414,60 @@ fn qubesd_exception(class_name: &str, message: &str, args: &[String]) -> PyErr {
         })();
         result.unwrap_or_else(|e| e)
     })
+}
+
+/// Widest field width or precision a message may ask `%` for: beyond it a reply could
+/// make the client allocate without bound (`%2000000000s`). qubesd's own messages
+/// never come near it.
+const MAX_CONVERSION_WIDTH: u64 = 4096;
+
+/// Why `message % args` must not run: a `*` width or a width/precision over
+/// [`MAX_CONVERSION_WIDTH`] in a conversion specification.
+fn oversized_conversion(message: &str) -> Option<String> {
+    let bytes = message.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'%' {
+            i += 1;
+            continue;
+        }
+        i += 1;
+        if bytes.get(i) == Some(&b'(') {
+            // A mapping key: `%` with a tuple fails on it anyway; skip the key.
+            while i < bytes.len() && bytes[i] != b')' {
+                i += 1;
+            }
+            i += 1;
+        }
+        while i < bytes.len() && b"-+ #0".contains(&bytes[i]) {
+            i += 1;
+        }
+        for part in 0..2 {
+            if part == 1 {
+                if bytes.get(i) != Some(&b'.') {
+                    break;
+                }
+                i += 1;
+            }
+            if bytes.get(i) == Some(&b'*') {
+                return Some("a '*' width".to_owned());
+            }
+            let start = i;
+            while i < bytes.len() && bytes[i].is_ascii_digit() {
+                i += 1;
+            }
+            let digits = &message[start..i];
+            let too_wide = digits.len() > 4
+                || digits
+                    .parse::<u64>()
+                    .is_ok_and(|w| w > MAX_CONVERSION_WIDTH);
+            if too_wide {
+                return Some(format!("a field width of {digits}"));
+            }
+        }
+        i += 1;
+    }
+    None
 }
 
 /// One field of a qubesd exception as `qubesadmin` passes it to `%`: an

@@ -90,6 +90,27 @@ def test_message_with_percent_is_formatted_as_qubesadmin_does(reply):
     assert str(info.value) == "not enough arguments for format string"
 
 
+def test_hostile_exception_replies_stay_harmless(reply):
+    # A class name may not pick anything but a qubesadmin.exc class or a built-in
+    # `...Error`: not this project's own classes, not other built-ins, not attributes.
+    for name in (b"SystemExit", b"KeyboardInterrupt", b"os.system", b"__class__",
+                 b"ConfigSyncError", b"ConfigSyncRefusedError"):
+        app = reply(b"2\x00" + name + b"\x00\x00boom\x00")
+        with pytest.raises(qcs.QubesException) as info:
+            list(app.domains)
+        assert type(info.value) is qcs.QubesException, name
+    # A conversion asking for a huge field is refused before Python formats it.
+    for message in (b"%2000000000s", b"%.99999d", b"%*s", b"%-0100000x"):
+        app = reply(b"2\x00QubesException\x00\x00" + message + b"\x00x\x00")
+        with pytest.raises(qcs.QubesDaemonCommunicationError) as info:
+            list(app.domains)
+        assert "malformed exception message" in str(info.value)
+    app = reply(b"2\x00QubesException\x00\x00%10s|\x00x\x00")
+    with pytest.raises(qcs.QubesException) as info:
+        list(app.domains)
+    assert str(info.value) == "         x|"
+
+
 def test_permission_denied_is_qubesds_class_not_an_access_error(app):
     # qubesd 4.4 refuses prohibited features for every source with PermissionDenied.
     with pytest.raises(qcs.PermissionDenied) as info:

@@ -12,9 +12,7 @@ use serde_json::Value;
 fn golden_dir() -> PathBuf {
     std::env::var_os("QCS_GOLDEN_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../sim/tests/golden")
-        })
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../sim/tests/golden"))
 }
 
 fn records(file: &str) -> Vec<Value> {

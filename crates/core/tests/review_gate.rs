@@ -236,19 +236,28 @@ fn the_state_after_accept_includes_the_profiles_other_files() {
         vec![proposed(1, ".gitconfig", None, driver)],
         vec![context(".config/git/attributes", attributes)],
     );
-    let worst = |r: &Review<'_>| {
+    // The combination: a critical finding on the driver that names the stored
+    // attributes selecting it; the driver alone has no such finding.
+    let combination = |r: &Review<'_>| {
         r.findings
             .iter()
-            .filter(|f| f.finding.rule == "git.filter.driver")
+            .filter(|f| f.finding.rule == "git.attributes-driver")
+            .filter(|f| {
+                f.finding
+                    .related
+                    .iter()
+                    .any(|l| l.path == ".config/git/attributes")
+            })
             .map(|f| f.finding.severity)
             .max()
     };
-    assert!(
-        worst(&with_store) > worst(&alone),
+    assert_eq!(combination(&alone), None, "{:#?}", alone.findings);
+    assert_eq!(
+        combination(&with_store),
+        Some(Severity::Critical),
         "{:#?}",
         with_store.findings
     );
-    assert_eq!(worst(&with_store), Some(Severity::Critical));
     // The unchanged attributes file raises nothing of its own.
     assert!(
         with_store

@@ -133,11 +133,31 @@ fn refused_without_acks(backend: &Backend, id: i64, path: &str) -> Vec<String> {
     e.ids().to_vec()
 }
 
+/// Whether the review of `id` has the attributes/driver combination finding, naming the
+/// attributes file as its other part.
+fn has_combination(backend: &Backend, id: i64) -> bool {
+    let view = backend.get_proposal(id).expect("view");
+    view.findings.iter().any(|f| {
+        f.rule == "git.attributes-driver"
+            && f.severity == "critical"
+            && f.related.iter().any(|l| l.path == ATTRIBUTES)
+    })
+}
+
+/// The worst severity among the driver's findings: the driver itself
+/// (`git.filter.driver`) and, when attributes of the state after accept select it,
+/// the combination (`git.attributes-driver`, with the attributes in `related`).
 fn driver_severity(backend: &Backend, id: i64) -> String {
     let view = backend.get_proposal(id).expect("view");
+    let rank = |s: &str| {
+        ["info", "low", "medium", "high", "critical"]
+            .iter()
+            .position(|x| *x == s)
+    };
     view.findings
         .iter()
-        .find(|f| f.rule == "git.filter.driver")
+        .filter(|f| f.rule == "git.filter.driver" || f.rule == "git.attributes-driver")
+        .max_by_key(|f| rank(&f.severity))
         .map(|f| f.severity.clone())
         .unwrap_or_else(|| panic!("no driver finding: {:#?}", view.findings))
 }
@@ -166,9 +186,9 @@ fn the_pair_in_one_submission_needs_acknowledgements_for_each_half() {
 fn driver_second_with_the_attributes_already_in_the_store_is_critical() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let b = backend(tmp.path());
-    // Alone (harmless attributes in the store) the driver is high.
+    // Alone (no attributes in the store) the driver has no combination finding.
     let alone = propose(&b, tmp.path(), 1, &[(".gitconfig", DRIVER)]);
-    assert_eq!(driver_severity(&b, alone[0]), "high");
+    assert!(!has_combination(&b, alone[0]));
     b.reject_proposal(alone[0], "").expect("reject");
     // Attributes first, accepted with their acknowledgement.
     let attrs = propose(&b, tmp.path(), 2, &[(ATTRIBUTES, SELECTS_DRIVER)]);
@@ -178,6 +198,7 @@ fn driver_second_with_the_attributes_already_in_the_store_is_critical() {
     // attributes selecting it for every file.
     let driver = propose(&b, tmp.path(), 3, &[(".gitconfig", DRIVER)]);
     assert_eq!(driver_severity(&b, driver[0]), "critical");
+    assert!(has_combination(&b, driver[0]));
     let asked = refused_without_acks(&b, driver[0], ".gitconfig");
     assert!(
         asked

@@ -536,6 +536,9 @@ impl Eval<'_> {
             } else {
                 h.to_ascii_lowercase()
             };
+            // ssh.c sets options.hostname to this host before the final pass, so a
+            // HostName in a `Match final` block never takes effect (first value wins).
+            o.hostname_raw = Some(h.clone());
             p = Pass {
                 final_pass: true,
                 host: h,

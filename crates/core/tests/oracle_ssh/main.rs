@@ -43,7 +43,9 @@ fn ssh_g(config: &Path, home: &Path, host: &str) -> Option<HashMap<String, Vec<S
         return None;
     }
     let mut map: HashMap<String, Vec<String>> = HashMap::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
+    // Split on LF only: `str::lines` would also drop a CR that ends a value ssh prints
+    // (`User 'default\r'` is read by ssh as `default\r`, and so by the parser).
+    for line in String::from_utf8_lossy(&out.stdout).split_terminator('\n') {
         let (k, v) = line.split_once(' ').unwrap_or((line, ""));
         map.entry(k.to_string()).or_default().push(v.to_string());
     }

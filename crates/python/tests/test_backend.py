@@ -322,7 +322,7 @@ def test_signals(backend, client):
         assert progress.args == {"job": result.job, "done": 1, "total": 1, "qube": "work"}
         finished = next_named(signals, "JobFinished")
         assert finished.args["job"] == result.job and finished.args["success"] is True
-        assert '"version":1' in finished.args["summary_json"].replace(" ", "")
+        assert '"version":2' in finished.args["summary_json"].replace(" ", "")
         (backend.home("work") / ".gitconfig").write_text("[user]\n\tname = S\n")
         backend.propose("work", "git", ".gitconfig")
         client.ingest_spool()

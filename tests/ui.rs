@@ -11,6 +11,7 @@
 
 mod common;
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
@@ -712,10 +713,19 @@ fn scenario() {
             plan_page.cancel_sent()
         });
         // Let the qube answer: opening the FIFO blocks until the service reads it.
-        let release = std::thread::spawn(move || std::fs::write(&hold, b"go\n"));
+        let fifo = hold.clone();
+        let release = std::thread::spawn(move || std::fs::write(&fifo, b"go\n"));
         wait_until("the cancelled push to end", || {
             !plan_page.is_running() && plan_page.last_summary().is_some_and(|s| s.cancelled)
         });
+        // The cancel may win before the service ever ran (the file is then skipped, not
+        // written): open the FIFO for reading ourselves so the release thread's write
+        // returns either way instead of blocking forever.
+        let _reader = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+            .open(&hold)
+            .expect("open the FIFO");
         release
             .join()
             .expect("release thread")

@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 pub const AGENT: &str = env!("CARGO_BIN_EXE_qubes-config-agent");
 pub const PROPOSE: &str = env!("CARGO_BIN_EXE_qubes-config-propose");
@@ -112,10 +111,7 @@ pub fn run_command(mut command: Command, stdin: &[u8]) -> Outcome {
 }
 
 pub fn sha(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    qcs_protocol::sha256_hex(bytes)
 }
 
 /// One file entry of an apply request (UTF-8 content, mode 0644, no base).

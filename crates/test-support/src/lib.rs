@@ -1,0 +1,14 @@
+//! Helpers the workspace's tests, fuzz-like tests and benchmarks share: reproducible random
+//! numbers ([`XorShift64`], [`XorShift64Star`]) and the location of the golden qubesd
+//! recordings ([`golden_dir`]).
+//!
+//! Dev-only: every crate lists it under `[dev-dependencies]`, so no shipped binary links it.
+//! It must not grow product logic, depend on a workspace crate (it would make a
+//! dependency cycle with the crates that test through it) or read anything outside the
+//! repository.
+
+mod golden;
+mod rng;
+
+pub use golden::{golden_dir, golden_file};
+pub use rng::{XorShift64, XorShift64Star};

@@ -26,6 +26,27 @@ pub fn golden_file(name: &str) -> PathBuf {
     path
 }
 
+/// The dom0 policy file the qrexec recordings were made with, as `qrexec.md` records it
+/// (the fenced block after "Policy file used:"), so the tests evaluate exactly that policy.
+///
+/// # Panics
+/// When `qrexec.md` is missing or no longer records the policy that way.
+pub fn recorded_qrexec_policy() -> String {
+    let path = golden_file("qrexec.md");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let after = text
+        .split_once("Policy file used:")
+        .map(|(_, rest)| rest)
+        .unwrap_or_else(|| panic!("{} names no policy file", path.display()));
+    let block = after
+        .split_once("```\n")
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .map(|(block, _)| block)
+        .unwrap_or_else(|| panic!("{}: the policy is not a fenced block", path.display()));
+    block.to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,5 +70,21 @@ mod tests {
         for name in ["world.json", "transcripts.jsonl", "events.jsonl"] {
             assert!(golden_file(name).starts_with(golden_dir()));
         }
+    }
+
+    #[test]
+    fn the_recorded_policy_is_read_whole() {
+        let policy = recorded_qrexec_policy();
+        let lines: Vec<&str> = policy.lines().collect();
+        assert!(lines.len() > 10, "{policy}");
+        assert!(lines[0].starts_with("test.Dump "), "{policy}");
+        assert!(policy.ends_with('\n'));
+        assert!(!policy.contains("```"));
+        // The recording's catch-all deny is part of it.
+        assert!(
+            lines
+                .last()
+                .is_some_and(|l| l.ends_with("deny") && l.starts_with('*'))
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! Helpers the workspace's tests, fuzz-like tests and benchmarks share: reproducible random
-//! numbers ([`XorShift64`], [`XorShift64Star`]) and the location of the golden qubesd
-//! recordings ([`golden_dir`]).
+//! numbers ([`XorShift64`], [`XorShift64Star`]), the location of the golden qubesd
+//! recordings ([`golden_dir`]) and the policy the qrexec recordings were made with
+//! ([`recorded_qrexec_policy`]).
 //!
 //! Dev-only: every crate lists it under `[dev-dependencies]`, so no shipped binary links it.
 //! It must not grow product logic, depend on a workspace crate (it would make a
@@ -10,5 +11,5 @@
 mod golden;
 mod rng;
 
-pub use golden::{golden_dir, golden_file};
+pub use golden::{golden_dir, golden_file, recorded_qrexec_policy};
 pub use rng::{XorShift64, XorShift64Star};

@@ -9,23 +9,20 @@ use std::process::{Command, Stdio};
 
 use qcs_sim::world::{QubeSpec, World};
 
-/// The policy of the golden recording (plus rules for the sim's own tests).
-pub const GOLDEN_POLICY: &str = "\
-test.Dump      *   mgmt     work       allow
-test.Dump      *   mgmt     @default   allow target=work
-test.Dump      *   mgmt     @dispvm    allow target=@dispvm:default-dvm
-test.Dump      *   mgmt     vault      deny
-test.Dump      *   mgmt     @adminvm   allow target=dom0
-test.SockDump  *   mgmt     @adminvm   allow target=dom0
-test.SockDump  *   mgmt     work       allow
-test.Fail      *   mgmt     work       allow
-test.Stderr    *   mgmt     work       allow
-test.Cat       *   mgmt     work       allow
-test.Big       *   mgmt     work       allow
-test.EarlyExit *   mgmt     work       allow
-test.Missing   *   mgmt     work       allow
-test.NoExec    *   mgmt     work       allow
-";
+/// The policy of the golden recording without its final catch-all deny, so the sim's
+/// own tests can append rules.
+pub fn golden_policy() -> String {
+    let recorded = qcs_test_support::recorded_qrexec_policy();
+    let mut lines: Vec<&str> = recorded.lines().collect();
+    assert!(
+        lines
+            .last()
+            .is_some_and(|l| l.starts_with('*') && l.ends_with("deny")),
+        "the recorded policy no longer ends with its catch-all deny:\n{recorded}"
+    );
+    lines.pop();
+    lines.iter().map(|l| format!("{l}\n")).collect()
+}
 
 /// `test.Dump`: `$0` and each argument in `[...]`, the argument count, `pwd`,
 /// the sorted environment, then stdin.
@@ -73,7 +70,7 @@ pub const EARLY_EXIT: &str = "#!/bin/sh\necho early\nexit 0\n";
 /// A golden-like world in `tmp/world`: qubes `mgmt`, `work` (running),
 /// `vault`, `default-dvm`, and the services of the recording.
 pub fn golden_world(tmp: &Path) -> World {
-    golden_world_with(tmp, GOLDEN_POLICY)
+    golden_world_with(tmp, &golden_policy())
 }
 
 pub fn golden_world_with(tmp: &Path, policy: &str) -> World {

@@ -4,7 +4,9 @@
 //! repository, and every file and function `docs/architecture.md` names exists.
 //!
 //! It reads the working tree as text (no git needed, so a source tarball passes too) and
-//! skips build output (`target/`), virtual environments and `.git`.
+//! skips what a build adds: `target/`, virtual environments, `.git`, the vendored crates
+//! and cargo configuration of a package build (`vendor/`, `.cargo/`) and the Debian
+//! packaging's staging directories (`debian/*/` but `debian/source/`).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -16,7 +18,15 @@ fn repo() -> PathBuf {
         .expect("repository root")
 }
 
-const SKIPPED: &[&str] = &["target", ".git", ".venv", "__pycache__", "node_modules"];
+const SKIPPED: &[&str] = &[
+    "target",
+    ".git",
+    ".venv",
+    "__pycache__",
+    "node_modules",
+    "vendor",
+    ".cargo",
+];
 
 /// Every text file of the repository (not under a skipped directory).
 fn text_files(dir: &Path, out: &mut Vec<(PathBuf, String)>) {
@@ -35,6 +45,9 @@ fn text_files(dir: &Path, out: &mut Vec<(PathBuf, String)>) {
             continue; // `.git` is a file in a worktree
         }
         if kind.is_dir() {
+            if dir.file_name().is_some_and(|d| d == "debian") && name != "source" {
+                continue;
+            }
             text_files(&path, out);
         } else if kind.is_file()
             && let Ok(text) = std::fs::read_to_string(&path)

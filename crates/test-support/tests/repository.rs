@@ -281,3 +281,63 @@ fn the_citation_parser_reads_what_the_page_writes() {
     );
     assert_eq!(cited_file("qubes-config-agent apply"), None);
 }
+
+/// The section a line of a Cargo manifest is in (`dependencies`, `dev-dependencies`,
+/// `target.'cfg(unix)'.dependencies`, …), for each line naming `crate_name`.
+fn sections_naming(manifest: &str, crate_name: &str) -> Vec<String> {
+    let mut section = String::new();
+    let mut found = Vec::new();
+    for line in manifest.lines() {
+        let line = line.trim();
+        if let Some(header) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = header.trim_matches(['[', ']']).to_owned();
+        } else if !line.starts_with('#') && line.contains(crate_name) {
+            found.push(section.clone());
+        }
+    }
+    found
+}
+
+#[test]
+fn test_support_is_only_ever_a_dev_dependency() {
+    let mut manifests = 0;
+    let mut uses = 0;
+    let mut wrong = Vec::new();
+    for (path, text) in all_text_files() {
+        if path.file_name().is_none_or(|n| n != "Cargo.toml") {
+            continue;
+        }
+        manifests += 1;
+        let own = path
+            .parent()
+            .is_some_and(|d| d.ends_with("crates/test-support"));
+        for section in sections_naming(&text, "qcs-test-support") {
+            let allowed = section == "dev-dependencies"
+                || section.ends_with(".dev-dependencies")
+                || section == "workspace.dependencies"
+                || (own && section == "package");
+            uses += 1;
+            if !allowed {
+                wrong.push(format!("{}: in [{section}]", relative(&path)));
+            }
+        }
+    }
+    assert!(
+        manifests >= 8 && uses >= 6,
+        "{manifests} manifests, {uses} uses"
+    );
+    assert!(
+        wrong.is_empty(),
+        "qcs-test-support outside [dev-dependencies] would be linked into a shipped binary:\n{}",
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn the_manifest_reader_sees_a_normal_dependency() {
+    let manifest = "[package]\nname = \"x\"\n\n[dependencies]\nqcs-test-support.workspace = true\n\n[dev-dependencies]\nqcs-test-support.workspace = true\n";
+    assert_eq!(
+        sections_naming(manifest, "qcs-test-support"),
+        ["dependencies", "dev-dependencies"]
+    );
+}

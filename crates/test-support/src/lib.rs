@@ -1,7 +1,8 @@
 //! Helpers the workspace's tests, fuzz-like tests and benchmarks share: reproducible random
 //! numbers ([`XorShift64`], [`XorShift64Star`]), the location of the golden qubesd
-//! recordings ([`golden_dir`]) and the policy the qrexec recordings were made with
-//! ([`recorded_qrexec_policy`]).
+//! recordings ([`golden_dir`]), the policy the qrexec recordings were made with
+//! ([`recorded_qrexec_policy`]), and running a program with a request on its standard
+//! input as qrexec does ([`run_with_stdin`]).
 //!
 //! Dev-only: every crate lists it under `[dev-dependencies]`, so no shipped binary links it.
 //! It must not grow product logic, depend on a workspace crate (it would make a
@@ -9,7 +10,9 @@
 //! repository.
 
 mod golden;
+mod process;
 mod rng;
 
 pub use golden::{golden_dir, golden_file, recorded_qrexec_policy};
+pub use process::run_with_stdin;
 pub use rng::{XorShift64, XorShift64Star};

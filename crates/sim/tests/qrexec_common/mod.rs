@@ -3,9 +3,8 @@
 //! its services, and a runner for the `qrexec-client-vm` binary.
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use qcs_sim::world::{QubeSpec, World};
 
@@ -141,38 +140,13 @@ pub fn client(world_dir: &Path, source: &str, args: &[&str]) -> Command {
 }
 
 /// Run `cmd` with `stdin` written then closed; collect everything.
-pub fn run(mut cmd: Command, stdin: &[u8]) -> Outcome {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn qrexec-client-vm");
-    let mut input = child.stdin.take().expect("stdin");
-    let data = stdin.to_vec();
+pub fn run(cmd: Command, stdin: &[u8]) -> Outcome {
     // The client may exit without reading everything (early-exit services).
-    let writer = std::thread::spawn(move || {
-        let _ = input.write_all(&data);
-    });
-    let mut err_pipe = child.stderr.take().expect("stderr");
-    let err_reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = err_pipe.read_to_end(&mut buf);
-        buf
-    });
-    let mut stdout = Vec::new();
-    child
-        .stdout
-        .take()
-        .expect("stdout")
-        .read_to_end(&mut stdout)
-        .expect("read stdout");
-    let status = child.wait().expect("wait");
-    let _ = writer.join();
+    let output = qcs_test_support::run_with_stdin(cmd, stdin);
     Outcome {
-        rc: status.code().expect("exit code, not a signal"),
-        stdout,
-        stderr: err_reader.join().expect("stderr reader"),
+        rc: output.status.code().expect("exit code, not a signal"),
+        stdout: output.stdout,
+        stderr: output.stderr,
     }
 }
 

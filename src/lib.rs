@@ -29,7 +29,7 @@ pub fn init() {
     // Translations are optional: without a locale or the .mo files the app shows the
     // English strings.
     gettextrs::setlocale(gettextrs::LocaleCategory::LcAll, "");
-    let _ = gettextrs::bindtextdomain(config::GETTEXT_PACKAGE, config::LOCALEDIR);
+    let _ = gettextrs::bindtextdomain(config::GETTEXT_PACKAGE, config::localedir());
     let _ = gettextrs::bind_textdomain_codeset(config::GETTEXT_PACKAGE, "UTF-8");
     let _ = gettextrs::textdomain(config::GETTEXT_PACKAGE);
     register_resources();

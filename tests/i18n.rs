@@ -11,6 +11,11 @@
 //!
 //! Needs `msgfmt`/`msgcmp` (Debian package gettext) and the built-in `C.UTF-8` locale:
 //! glibc ignores LANGUAGE in the plain C locale.
+//!
+//! The dev build's own translations: `build.rs` compiles `po/` into the build tree and a
+//! developer's build binds that (`config::localedir`), so the binary run from `target/`
+//! without installation shows German — checked on the real binary's window title under
+//! Xvfb (`xvfb-run`, `xwininfo`: Debian packages xvfb and x11-utils).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -408,4 +413,92 @@ fn a_broken_translation_is_caught() {
             .iter()
             .any(|e| e.id == "Qube" && e.translations == [String::new()])
     );
+}
+
+/// The title of the window the dev binary (`target/debug/qubes-config-sync`, not
+/// installed) opens under Xvfb with `language`, read with `xwininfo` as a window manager
+/// would. The app gets an address where no backend listens, so it shows its error page
+/// and talks to nothing.
+fn dev_binary_window_title(language: Option<&str>) -> String {
+    const SCRIPT: &str = r#"
+"$1" --bus-address "$2" >"$3" 2>&1 &
+app=$!
+i=0
+while [ $i -lt 120 ]; do
+    if xwininfo -root -tree | grep -q '("qubes-config-sync"'; then break; fi
+    sleep 0.25; i=$((i + 1))
+done
+xwininfo -root -tree | grep '("qubes-config-sync"'
+kill $app; wait $app
+exit 0
+"#;
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let log = scratch.path().join("app.log");
+    let mut command = Command::new("xvfb-run");
+    command
+        .args(["-a", "sh", "-c", SCRIPT, "sh"])
+        .arg(env!("CARGO_BIN_EXE_qubes-config-sync"))
+        .arg(format!(
+            "unix:path={}",
+            scratch.path().join("no-bus").display()
+        ))
+        .arg(&log)
+        .env_remove("LC_ALL")
+        .env_remove("LC_MESSAGES")
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .env_remove("WAYLAND_DISPLAY")
+        .env("GDK_BACKEND", "x11")
+        .env("LANG", "C.UTF-8");
+    match language {
+        Some(language) => command.env("LANGUAGE", language),
+        None => command.env_remove("LANGUAGE"),
+    };
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run xvfb-run (Debian packages xvfb, x11-utils): {e}"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let app_log = fs::read_to_string(&log).unwrap_or_default();
+    // `0x200004 "Title": ("qubes-config-sync" "qubes-config-sync")  1280x800+0+0 …`
+    stdout
+        .lines()
+        .filter_map(|l| {
+            l.split_once(" \"")
+                .and_then(|(_, rest)| rest.split_once("\": ("))
+        })
+        .map(|(title, _)| title.to_owned())
+        .next()
+        .unwrap_or_else(|| {
+            panic!(
+                "the app opened no window:\n{stdout}\n{}\napp: {app_log}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        })
+}
+
+#[test]
+fn the_dev_binary_shows_the_build_trees_translations() {
+    // The build tree holds the compiled de.po, and a developer's build binds it.
+    let localedir = PathBuf::from(qubes_config_sync::config::localedir());
+    assert!(
+        localedir
+            .join(format!("de/LC_MESSAGES/{DOMAIN}.mo"))
+            .is_file(),
+        "no compiled de.po in {} (is msgfmt installed?)",
+        localedir.display()
+    );
+    assert_ne!(
+        localedir,
+        Path::new(qubes_config_sync::config::LOCALEDIR),
+        "a developer's build must not depend on installed translations"
+    );
+
+    let german = german_entries()
+        .into_iter()
+        .find(|e| e.id == "Config Sync" && e.context.is_none())
+        .expect("the window title is translated")
+        .translations[0]
+        .clone();
+    assert_eq!(dev_binary_window_title(Some("de")), german);
+    // And English without LANGUAGE, so the German above came from the catalogue.
+    assert_eq!(dev_binary_window_title(None), "Config Sync");
 }

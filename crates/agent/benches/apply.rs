@@ -9,17 +9,13 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 const AGENT: &str = env!("CARGO_BIN_EXE_qubes-config-agent");
 const FILES: usize = 20;
 const ROUNDS: usize = 20;
 
 fn sha(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    qcs_protocol::sha256_hex(bytes)
 }
 
 fn request(generation: usize, base: Option<usize>) -> Vec<u8> {

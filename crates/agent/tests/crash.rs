@@ -46,15 +46,8 @@ fn spawn(world: &World, stdin: Vec<u8>) -> std::process::Child {
     child
 }
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
+/// xorshift64, reproducible from its seed (one copy for the workspace, in qcs-test-support).
+use qcs_test_support::XorShift64 as Rng;
 
 #[test]
 fn sigkill_during_apply_leaves_old_or_new() {

@@ -9,9 +9,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 
 use qcs_protocol::{SpooledProposal, parse_message};
@@ -242,29 +241,13 @@ struct Reply {
     stderr: String,
 }
 
-fn run(mut cmd: Command, stdin: &[u8]) -> (i32, Vec<u8>, String) {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    let data = stdin.to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = input.write_all(&data);
-    });
-    let mut err = child.stderr.take().unwrap();
-    let err_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let mut out = Vec::new();
-    child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
-    let status = child.wait().unwrap();
-    writer.join().unwrap();
-    (status.code().unwrap_or(-1), out, err_reader.join().unwrap())
+fn run(cmd: Command, stdin: &[u8]) -> (i32, Vec<u8>, String) {
+    let output = qcs_test_support::run_with_stdin(cmd, stdin);
+    (
+        output.status.code().unwrap_or(-1),
+        output.stdout,
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 fn copy_dir(from: &Path, to: &Path) {

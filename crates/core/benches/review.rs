@@ -21,16 +21,8 @@ const HIDDEN: [&str; 8] = [
     "\r",
 ];
 
-/// Deterministic xorshift so every run measures the same input.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
+/// xorshift64, reproducible from its seed (one copy for the workspace, in qcs-test-support).
+use qcs_test_support::XorShift64 as Rng;
 
 /// A git config of `lines` lines; `variant` changes every other line.
 fn hostile(lines: usize, variant: u64) -> Vec<u8> {

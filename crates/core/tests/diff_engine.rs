@@ -170,19 +170,8 @@ fn foreign_diff_or_unknown_hunk_is_refused() {
     ));
 }
 
-/// Deterministic xorshift so failures reproduce.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+/// xorshift64, reproducible from its seed (one copy for the workspace, in qcs-test-support).
+use qcs_test_support::XorShift64 as Rng;
 
 #[test]
 fn random_edits_roundtrip_every_subset_pattern() {
@@ -199,10 +188,10 @@ fn random_edits_roundtrip_every_subset_pattern() {
     ];
     for _ in 0..300 {
         let mk = |rng: &mut Rng| -> Vec<u8> {
-            let n = rng.below(12);
+            let n = rng.below_u64(12);
             let mut v = Vec::new();
             for _ in 0..n {
-                v.extend_from_slice(alphabet[rng.below(alphabet.len() as u64) as usize]);
+                v.extend_from_slice(alphabet[rng.below_u64(alphabet.len() as u64) as usize]);
             }
             v
         };
@@ -214,7 +203,11 @@ fn random_edits_roundtrip_every_subset_pattern() {
         assert_eq!(diff::apply_hunks(&old, &new, &d, &[]).unwrap(), old);
         // Any subset gives a result made only of old and new lines, and
         // accepting the complement afterwards converges to new.
-        let subset: Vec<HunkId> = ids.iter().filter(|_| rng.below(2) == 0).cloned().collect();
+        let subset: Vec<HunkId> = ids
+            .iter()
+            .filter(|_| rng.below_u64(2) == 0)
+            .cloned()
+            .collect();
         let mid = diff::apply_hunks(&old, &new, &d, &subset).unwrap();
         let d2 = diff::diff(&mid, &new);
         assert_eq!(
@@ -299,10 +292,10 @@ fn three_way_random_inputs_keep_each_side() {
     let alphabet: &[&[u8]] = &[b"a\n", b"b\n", b"c\n", b"\n", b"d"];
     for _ in 0..300 {
         let mk = |rng: &mut Rng| -> Vec<u8> {
-            let n = rng.below(8);
+            let n = rng.below_u64(8);
             let mut v = Vec::new();
             for _ in 0..n {
-                v.extend_from_slice(alphabet[rng.below(alphabet.len() as u64) as usize]);
+                v.extend_from_slice(alphabet[rng.below_u64(alphabet.len() as u64) as usize]);
             }
             v
         };

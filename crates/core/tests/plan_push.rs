@@ -344,17 +344,8 @@ fn invalid_never_sync_and_doubly_provided_paths_are_refused() {
     }
 }
 
-/// xorshift64*, so the sweep is reproducible from its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
-    }
-}
+/// xorshift64*, reproducible from its seed (one copy for the workspace, in qcs-test-support).
+use qcs_test_support::XorShift64Star as Rng;
 
 #[test]
 fn no_generated_state_ever_plans_a_silent_overwrite() {
@@ -365,28 +356,28 @@ fn no_generated_state_ever_plans_a_silent_overwrite() {
     for _ in 0..20_000 {
         let want = desired(
             ".f",
-            CONTENTS[rng.below(3) as usize],
-            MODES[rng.below(2) as usize],
+            CONTENTS[rng.below_u64(3) as usize],
+            MODES[rng.below_u64(2) as usize],
         );
-        let last = match rng.below(3) {
+        let last = match rng.below_u64(3) {
             0 => None,
             _ => Some(pushed(
-                CONTENTS[rng.below(3) as usize],
-                MODES[rng.below(2) as usize],
+                CONTENTS[rng.below_u64(3) as usize],
+                MODES[rng.below_u64(2) as usize],
             )),
         };
-        let actual = match rng.below(6) {
+        let actual = match rng.below_u64(6) {
             0 => None,
             1 => Some(Actual::Absent),
             2 => Some(Actual::Other {
                 kind: "symlink".into(),
             }),
             _ => Some(regular(
-                CONTENTS[rng.below(3) as usize],
-                [0o644, 0o600, 0o4755][rng.below(3) as usize],
+                CONTENTS[rng.below_u64(3) as usize],
+                [0o644, 0o600, 0o4755][rng.below_u64(3) as usize],
             )),
         };
-        let overwrite = rng.below(2) == 0;
+        let overwrite = rng.below_u64(2) == 0;
         let item = one(want.clone(), last.clone(), actual.clone(), overwrite);
         seen_actions.insert(format!(
             "{:?}/{}",

@@ -187,15 +187,8 @@ fn assert_terminal_safe(out: &str) {
     // Newlines only as our own line ends: never more lines than rendered.
 }
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
+/// xorshift64, reproducible from its seed (one copy for the workspace, in qcs-test-support).
+use qcs_test_support::XorShift64 as Rng;
 
 #[test]
 fn terminal_output_never_carries_content_control_sequences() {

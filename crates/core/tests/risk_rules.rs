@@ -388,16 +388,8 @@ fn findings_carry_reference_why_and_span() {
     assert!(!bidi.why.is_empty());
 }
 
-/// Deterministic xorshift.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
+/// xorshift64, reproducible from its seed (one copy for the workspace, in qcs-test-support).
+use qcs_test_support::XorShift64 as Rng;
 
 #[test]
 fn random_bytes_never_panic_in_any_parser() {

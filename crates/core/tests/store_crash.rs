@@ -29,20 +29,8 @@ const PATHS: [&str; 4] = [
     ".gitmessage",
 ];
 
-/// xorshift64*: deterministic per seed, good enough to spread kill points.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+/// xorshift64*, reproducible from its seed (one copy for the workspace, in qcs-test-support).
+use qcs_test_support::XorShift64Star as Rng;
 
 fn say(line: &str) {
     let mut out = std::io::stdout().lock();
@@ -61,9 +49,9 @@ fn worker(db: &Path, seed: u64) -> ! {
     let mut iteration: u64 = 0;
     loop {
         iteration += 1;
-        let path = PATHS[rng.below(PATHS.len() as u64) as usize];
+        let path = PATHS[rng.below_u64(PATHS.len() as u64) as usize];
         // Sizes vary so that some transactions write many pages.
-        let content = format!("{seed} {iteration}\n").repeat(1 + rng.below(1000) as usize);
+        let content = format!("{seed} {iteration}\n").repeat(1 + rng.below_u64(1000) as usize);
         let id = store
             .submit_proposal(&NewProposal {
                 source_qube: "work",
@@ -76,7 +64,7 @@ fn worker(db: &Path, seed: u64) -> ! {
             })
             .expect("worker: submit");
         say(&format!("P {id}"));
-        if rng.below(3) == 0 {
+        if rng.below_u64(3) == 0 {
             store.reject_proposal(id, "no").expect("worker: reject");
             say(&format!("R {id}"));
         } else {
@@ -85,7 +73,7 @@ fn worker(db: &Path, seed: u64) -> ! {
                 .expect("worker: accept");
             say(&format!("A {id} {}", version.id));
         }
-        if rng.below(4) == 0 {
+        if rng.below_u64(4) == 0 {
             let generation = store
                 .put_file(
                     "git",
@@ -312,7 +300,7 @@ fn sigkill_at_random_points() {
                 .expect("worker did not start");
             killed_mid_loop += 1;
         }
-        std::thread::sleep(Duration::from_micros(rng.below(40_000)));
+        std::thread::sleep(Duration::from_micros(rng.below_u64(40_000)));
         child.kill().unwrap();
         let status = child.wait().unwrap();
         assert!(!status.success(), "worker exited on its own: {status}");

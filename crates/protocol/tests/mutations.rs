@@ -7,20 +7,8 @@
 use qcs_protocol::limits::{MAX_FILE_BYTES, MAX_FILES};
 use qcs_protocol::*;
 
-/// xorshift64*: tiny, deterministic, good enough to drive mutations.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
+/// xorshift64*, reproducible from its seed (one copy for the workspace, in qcs-test-support).
+use qcs_test_support::XorShift64Star as Rng;
 
 const INTERESTING: &[&[u8]] = &[
     b"{",

@@ -54,25 +54,8 @@ const SYSTEM: &str = r#"{"domains": {
  "tpl": {"type": "TemplateVM", "tags": ["t"], "template_for_dispvms": false, "default_dispvm": null, "power_state": "Halted", "uuid": "66666666-6666-6666-6666-666666666666"}
 }}"#;
 
-/// xorshift64*: reproducible without a dependency.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len())]
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-}
+/// xorshift64*, reproducible from its seed (one copy for the workspace, in qcs-test-support).
+use qcs_test_support::XorShift64Star as Rng;
 
 const NAMES: &[&str] = &[
     "dom0",

@@ -7,25 +7,6 @@ mod common;
 use common::domain;
 use qrexec::{Policy, SystemInfo, sanitize_service_call, split_service_call};
 
-/// The policy file of the qrexec.md recordings.
-const RECORDED_POLICY: &str = "\
-test.Dump      *   mgmt     work       allow
-test.Dump      *   mgmt     @default   allow target=work
-test.Dump      *   mgmt     @dispvm    allow target=@dispvm:default-dvm
-test.Dump      *   mgmt     vault      deny
-test.Dump      *   mgmt     @adminvm   allow target=dom0
-test.SockDump  *   mgmt     @adminvm   allow target=dom0
-test.SockDump  *   mgmt     work       allow
-test.Fail      *   mgmt     work       allow
-test.Stderr    *   mgmt     work       allow
-test.Cat       *   mgmt     work       allow
-test.Big       *   mgmt     work       allow
-test.EarlyExit *   mgmt     work       allow
-test.Missing   *   mgmt     work       allow
-test.NoExec    *   mgmt     work       allow
-*              *   @anyvm   @anyvm     deny
-";
-
 fn recorded_system() -> SystemInfo {
     let mut s = SystemInfo::default();
     s.domains
@@ -51,7 +32,11 @@ fn recorded_system() -> SystemInfo {
 
 /// What `qrexec-client-vm TARGET SERVICE[+ARG]` in mgmt got, as a policy decision.
 fn call(target: &str, raw_call: &[u8]) -> String {
-    let p = Policy::from_files(&[("30-recorded.policy".into(), RECORDED_POLICY.into())]).unwrap();
+    let p = Policy::from_files(&[(
+        "30-recorded.policy".into(),
+        qcs_test_support::recorded_qrexec_policy(),
+    )])
+    .unwrap();
     let sanitized = sanitize_service_call(raw_call);
     let (service, arg) = split_service_call(&sanitized);
     p.evaluate(&recorded_system(), service, &arg, "mgmt", target)

@@ -7,18 +7,8 @@ mod common;
 use common::system;
 use qrexec::Policy;
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
+/// xorshift64, reproducible from its seed (one copy for the workspace, in qcs-test-support).
+use qcs_test_support::XorShift64 as Rng;
 
 /// Pieces of policy syntax, near-syntax and junk (control characters, bidi, NUL, NBSP, CR).
 const PIECES: &[&str] = &[

@@ -17,10 +17,7 @@ use qubesadmin::{
 };
 
 fn golden_world() -> World {
-    let dir = std::env::var_os("QCS_GOLDEN_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../sim/tests/golden"));
-    World::from_json_file(&dir.join("world.json")).expect("golden world.json")
+    World::from_json_file(&qcs_test_support::golden_file("world.json")).expect("golden world.json")
 }
 
 /// Fields drop in order: the server stops before its directory goes away.

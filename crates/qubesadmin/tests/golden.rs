@@ -1,19 +1,12 @@
 //! The parser and the validation rules against recordings of the real qubesd
 //! (`crates/sim/tests/golden`, path overridable with `QCS_GOLDEN_DIR`).
 
-use std::path::PathBuf;
-
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use qcs_test_support::golden_dir;
 use qubesadmin::wire::{EventParser, parse_event_stream, parse_reply};
 use qubesadmin::{DenyReason, Error, validate};
 use serde_json::Value;
-
-fn golden_dir() -> PathBuf {
-    std::env::var_os("QCS_GOLDEN_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../sim/tests/golden"))
-}
 
 fn records(file: &str) -> Vec<Value> {
     let path = golden_dir().join(file);

@@ -4,37 +4,17 @@
 //! stream in random chunks gives exactly what feeding it whole gives; a
 //! successful reply's data is a suffix of the input.
 
-use std::path::PathBuf;
-
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use qubesadmin::app::{Property, parse_property_get_all, parse_vm_list};
 use qubesadmin::wire::{EventParser, parse_reply};
 use serde_json::Value;
 
-/// xorshift64*: tiny, deterministic, good enough to pick mutations.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        if n == 0 {
-            0
-        } else {
-            (self.next() % n as u64) as usize
-        }
-    }
-}
+/// xorshift64*, reproducible from its seed (one copy for the workspace, in qcs-test-support).
+use qcs_test_support::XorShift64Star as Rng;
 
 fn seeds() -> Vec<Vec<u8>> {
-    let dir = std::env::var_os("QCS_GOLDEN_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../sim/tests/golden"));
+    let dir = qcs_test_support::golden_dir();
     let mut seeds: Vec<Vec<u8>> = vec![
         b"".to_vec(),
         b"0\0".to_vec(),

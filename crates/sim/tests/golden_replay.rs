@@ -4,15 +4,10 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-/// The copy of the golden recordings in this crate (`tests/golden/`).
+/// The golden recordings in this crate (`tests/golden/`), checked to be there.
 fn golden_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
-    assert!(
-        dir.join("world.json").is_file(),
-        "golden recordings not found at {} (tests/golden/{{world.json,transcripts.jsonl,events.jsonl}})",
-        dir.display()
-    );
-    dir
+    qcs_test_support::golden_file("world.json");
+    qcs_test_support::golden_dir()
 }
 
 #[test]

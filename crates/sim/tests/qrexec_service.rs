@@ -526,7 +526,7 @@ fn local_program_is_connected_to_the_service() {
 
 #[test]
 fn a_service_can_call_out_as_its_qube() {
-    let policy = format!("{GOLDEN_POLICY}test.Nested * work vault allow\n");
+    let policy = format!("{}test.Nested * work vault allow\n", golden_policy());
     let tmp = tempfile::tempdir().expect("tempdir");
     let world = golden_world_with(tmp.path(), &policy);
     let dir = world.dir().expect("dir");
@@ -562,7 +562,7 @@ fn refusals_without_a_matching_decision() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let world = golden_world_with(
         tmp.path(),
-        &format!("{GOLDEN_POLICY}test.Self * work @anyvm allow\n"),
+        &format!("{}test.Self * work @anyvm allow\n", golden_policy()),
     );
     let dir = world.dir().expect("dir");
     world

@@ -7,7 +7,7 @@ use common::{call, error_of, ok, serve, small_world};
 use qcs_sim::world::{QubeSpec, World};
 
 fn golden_world() -> World {
-    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/world.json");
+    let path = qcs_test_support::golden_file("world.json");
     World::from_json_file(&path)
         .unwrap_or_else(|e| panic!("golden world at {}: {e}", path.display()))
 }

@@ -5,13 +5,11 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // test code
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 pub const AGENT: &str = env!("CARGO_BIN_EXE_qubes-config-agent");
 pub const PROPOSE: &str = env!("CARGO_BIN_EXE_qubes-config-propose");
@@ -89,20 +87,8 @@ impl Outcome {
     }
 }
 
-pub fn run_command(mut command: Command, stdin: &[u8]) -> Outcome {
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    let data = stdin.to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = input.write_all(&data);
-    });
-    let output = child.wait_with_output().unwrap();
-    writer.join().unwrap();
+pub fn run_command(command: Command, stdin: &[u8]) -> Outcome {
+    let output = qcs_test_support::run_with_stdin(command, stdin);
     let reply = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
     Outcome {
         code: output.status.code().unwrap_or(-1),
@@ -112,10 +98,7 @@ pub fn run_command(mut command: Command, stdin: &[u8]) -> Outcome {
 }
 
 pub fn sha(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    qcs_protocol::sha256_hex(bytes)
 }
 
 /// One file entry of an apply request (UTF-8 content, mode 0644, no base).

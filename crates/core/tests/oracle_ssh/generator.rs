@@ -5,26 +5,16 @@
 
 // ------------------------------------------------------------------ randomness
 
-pub(crate) struct Rng(pub(crate) u64);
+pub(crate) use qcs_test_support::XorShift64 as Rng;
 
-impl Rng {
-    pub(crate) fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    pub(crate) fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    pub(crate) fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-    pub(crate) fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len())]
-    }
+/// What the generator needs on top of the shared generator.
+pub(crate) trait PickMostlyValid {
     /// Mostly the first half of the pool (where the valid values are listed).
-    pub(crate) fn pick_mostly_valid<'a>(&mut self, items: &[&'a str]) -> &'a str {
+    fn pick_mostly_valid<'a>(&mut self, items: &[&'a str]) -> &'a str;
+}
+
+impl PickMostlyValid for Rng {
+    fn pick_mostly_valid<'a>(&mut self, items: &[&'a str]) -> &'a str {
         if self.chance(85) {
             items[self.below(items.len().div_ceil(2))]
         } else {

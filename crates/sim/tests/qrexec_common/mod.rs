@@ -3,29 +3,25 @@
 //! its services, and a runner for the `qrexec-client-vm` binary.
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use qcs_sim::world::{QubeSpec, World};
 
-/// The policy of the golden recording (plus rules for the sim's own tests).
-pub const GOLDEN_POLICY: &str = "\
-test.Dump      *   mgmt     work       allow
-test.Dump      *   mgmt     @default   allow target=work
-test.Dump      *   mgmt     @dispvm    allow target=@dispvm:default-dvm
-test.Dump      *   mgmt     vault      deny
-test.Dump      *   mgmt     @adminvm   allow target=dom0
-test.SockDump  *   mgmt     @adminvm   allow target=dom0
-test.SockDump  *   mgmt     work       allow
-test.Fail      *   mgmt     work       allow
-test.Stderr    *   mgmt     work       allow
-test.Cat       *   mgmt     work       allow
-test.Big       *   mgmt     work       allow
-test.EarlyExit *   mgmt     work       allow
-test.Missing   *   mgmt     work       allow
-test.NoExec    *   mgmt     work       allow
-";
+/// The policy of the golden recording without its final catch-all deny, so the sim's
+/// own tests can append rules.
+pub fn golden_policy() -> String {
+    let recorded = qcs_test_support::recorded_qrexec_policy();
+    let mut lines: Vec<&str> = recorded.lines().collect();
+    assert!(
+        lines
+            .last()
+            .is_some_and(|l| l.starts_with('*') && l.ends_with("deny")),
+        "the recorded policy no longer ends with its catch-all deny:\n{recorded}"
+    );
+    lines.pop();
+    lines.iter().map(|l| format!("{l}\n")).collect()
+}
 
 /// `test.Dump`: `$0` and each argument in `[...]`, the argument count, `pwd`,
 /// the sorted environment, then stdin.
@@ -73,7 +69,7 @@ pub const EARLY_EXIT: &str = "#!/bin/sh\necho early\nexit 0\n";
 /// A golden-like world in `tmp/world`: qubes `mgmt`, `work` (running),
 /// `vault`, `default-dvm`, and the services of the recording.
 pub fn golden_world(tmp: &Path) -> World {
-    golden_world_with(tmp, GOLDEN_POLICY)
+    golden_world_with(tmp, &golden_policy())
 }
 
 pub fn golden_world_with(tmp: &Path, policy: &str) -> World {
@@ -144,38 +140,13 @@ pub fn client(world_dir: &Path, source: &str, args: &[&str]) -> Command {
 }
 
 /// Run `cmd` with `stdin` written then closed; collect everything.
-pub fn run(mut cmd: Command, stdin: &[u8]) -> Outcome {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn qrexec-client-vm");
-    let mut input = child.stdin.take().expect("stdin");
-    let data = stdin.to_vec();
+pub fn run(cmd: Command, stdin: &[u8]) -> Outcome {
     // The client may exit without reading everything (early-exit services).
-    let writer = std::thread::spawn(move || {
-        let _ = input.write_all(&data);
-    });
-    let mut err_pipe = child.stderr.take().expect("stderr");
-    let err_reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = err_pipe.read_to_end(&mut buf);
-        buf
-    });
-    let mut stdout = Vec::new();
-    child
-        .stdout
-        .take()
-        .expect("stdout")
-        .read_to_end(&mut stdout)
-        .expect("read stdout");
-    let status = child.wait().expect("wait");
-    let _ = writer.join();
+    let output = qcs_test_support::run_with_stdin(cmd, stdin);
     Outcome {
-        rc: status.code().expect("exit code, not a signal"),
-        stdout,
-        stderr: err_reader.join().expect("stderr reader"),
+        rc: output.status.code().expect("exit code, not a signal"),
+        stdout: output.stdout,
+        stderr: output.stderr,
     }
 }
 

@@ -312,7 +312,7 @@ fn recorded(env: &Env, qube: &str) -> Recorded {
     // A second connection next to the backend's (WAL: readers do not block it).
     let store = Store::open(&env.store).unwrap();
     store
-        .qube_file_states(qube)
+        .qube_file_states(&qcs_protocol::validate_vm_name(qube).unwrap())
         .unwrap()
         .into_iter()
         .map(|s| (s.path.to_string(), s.pushed.map(|p| p.sha256), s.seen))
@@ -378,7 +378,7 @@ fn new_path_refused_audited_nothing_pushed() {
     assert_eq!(refusals[0].path.as_deref(), Some(".ssh/config"));
     let counted: u64 = Store::open(&env.store)
         .unwrap()
-        .intake_refusals(Some("work"))
+        .intake_refusals(Some(&qcs_protocol::validate_vm_name("work").unwrap()))
         .unwrap()
         .iter()
         .filter(|r| r.reason == "new-path")
@@ -704,7 +704,7 @@ fn flood_leaves_bounded_rows() {
     );
     let counted: u64 = Store::open(&env.store)
         .unwrap()
-        .intake_refusals(Some("flood"))
+        .intake_refusals(Some(&qcs_protocol::validate_vm_name("flood").unwrap()))
         .unwrap()
         .iter()
         .map(|r| r.count)

@@ -6,9 +6,13 @@
 //! (invariant 6), and the audit log and file history are append-only, enforced by SQLite
 //! triggers, not only by this API.
 //!
-//! It must not talk to qubes, run anything, or use data from a qube as a file name here:
-//! paths are validated with the protocol's rules before they enter, and proposal bytes
-//! stay inside the database.
+//! Its boundary is typed: profiles, paths and qubes come in as the protocol's validated
+//! `ProfileId`, `RelativePath` and `VmName` (parsed once, where a string enters the
+//! program) and come back out as them; a row that does not parse as its type is
+//! [`StoreError::Corrupt`], never a panic and never an unchecked string.
+//!
+//! It must not talk to qubes, run anything, or use data from a qube as a file name here,
+//! and proposal bytes stay inside the database.
 
 mod exchange;
 mod intake;
@@ -891,27 +895,26 @@ impl Store {
     /// new generation, or the current one if nothing differs.
     pub fn revert_to_generation(&mut self, profile: &ProfileId, generation: u64) -> Result<u64> {
         let target = self.files_at_generation(profile, generation)?;
-        let profile_id = profile;
         let tx = self.write_tx()?;
         let current_generation = {
             let g: i64 = tx
                 .query_row(
                     "SELECT generation FROM profiles WHERE id = ?1",
-                    [profile_id.as_str()],
+                    [profile.as_str()],
                     |r| r.get(0),
                 )
                 .optional()?
-                .ok_or_else(|| StoreError::ProfileNotFound(profile_id.to_string()))?;
+                .ok_or_else(|| StoreError::ProfileNotFound(profile.to_string()))?;
             to_u64(g, "generation")?
         };
         if generation > current_generation {
             return Err(StoreError::NoSuchGeneration {
-                profile: profile_id.to_string(),
+                profile: profile.to_string(),
                 generation,
                 current: current_generation,
             });
         }
-        let current = current_meta_in(&tx, profile_id)?;
+        let current = current_meta_in(&tx, profile)?;
         let wanted: std::collections::BTreeSet<&RelativePath> =
             target.iter().map(|f| &f.path).collect();
         let removed: Vec<&RelativePath> = current.keys().filter(|p| !wanted.contains(p)).collect();
@@ -928,12 +931,12 @@ impl Store {
             content: None,
             mode: 0o644,
         }));
-        let new_generation = apply_edits(&tx, profile_id, &edits, None, action::REVERT)?;
+        let new_generation = apply_edits(&tx, profile, &edits, None, action::REVERT)?;
         audit(
             &tx,
             action::REVERT,
             None,
-            Some(profile_id.as_str()),
+            Some(profile.as_str()),
             None,
             None,
             Some(new_generation),

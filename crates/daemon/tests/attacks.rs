@@ -970,9 +970,16 @@ fn invalid_names_and_paths_are_refused_at_the_edge() {
             other => panic!("{what}: expected InvalidArgument, got {other:?}"),
         }
     }
-    // A NUL never reaches the backend: D-Bus strings cannot carry one.
-    assert!(block(proxy.put_file("git", ".git\0config", content, 0o644)).is_err());
-    assert!(block(proxy.create_profile("g\0it", "")).is_err());
+    // A NUL never reaches the backend: D-Bus strings cannot carry one, and the bus
+    // drops a connection that sends one (so each try gets its own connection). The
+    // backend goes on serving everyone else.
+    for nul in [".git\0config", "g\0it"] {
+        let (_conn, sender) = env.client();
+        assert!(block(sender.put_file("git", nul, content, 0o644)).is_err());
+        let (_conn, sender) = env.client();
+        assert!(block(sender.create_profile(nul, "")).is_err());
+    }
+    assert_eq!(block(proxy.list_profiles()).unwrap().len(), 1);
     assert_eq!(
         store_state(&env),
         before,
@@ -1031,5 +1038,37 @@ fn invalid_names_and_paths_are_refused_at_the_edge() {
         store_state(&env),
         before,
         "a refused command changed the store"
+    );
+
+    // A valid accept through D-Bus: its audit entry records the review's digest, the
+    // acknowledged finding ids and who decided (this test, over the bus).
+    let_propose(&env, &proxy, "work", "git");
+    std::fs::write(
+        env.home("work").join(".gitconfig"),
+        "[user]\n\tname = Alice\n[core]\n\tfsmonitor = /tmp/x.sh\n",
+    )
+    .unwrap();
+    let (code, out) = propose_from(&env, "work", "git", &[".gitconfig"]);
+    assert_eq!(code, 0, "{out}");
+    block(proxy.ingest_spool()).unwrap();
+    let id = pending(&proxy)[0].id;
+    let view: ProposalView = serde_json::from_str(&block(proxy.get_proposal(id)).unwrap()).unwrap();
+    assert!(!view.must_acknowledge.is_empty());
+    let acks: Vec<&str> = view.must_acknowledge.iter().map(String::as_str).collect();
+    block(proxy.accept_proposal(id, &view.digest, &[], &acks, "")).unwrap();
+    let entry = audit(&proxy)
+        .into_iter()
+        .find(|e| e.action == "proposal-accepted" && e.proposal_id == Some(id))
+        .unwrap();
+    assert_eq!(entry.detail["digest"], view.digest.as_str());
+    assert_eq!(
+        entry.detail["acknowledged"],
+        serde_json::json!(view.must_acknowledge)
+    );
+    let by = entry.detail["by"].as_str().unwrap();
+    assert!(by.starts_with("D-Bus AcceptProposal from :"), "{by}");
+    assert!(
+        by.contains(&format!("pid {}", std::process::id())),
+        "the caller is this test: {by}"
     );
 }

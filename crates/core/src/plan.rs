@@ -18,8 +18,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use qcs_protocol::mode::FileMode;
-use qcs_protocol::path::validate_relative_path;
+use qcs_protocol::path::RelativePath;
 use qcs_protocol::profile::ProfileId;
+use qcs_protocol::vm_name::VmName;
 
 use crate::diff::{self, FileDiff, ThreeWay};
 
@@ -27,8 +28,8 @@ use crate::diff::{self, FileDiff, ThreeWay};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DesiredFile {
     pub profile: ProfileId,
-    /// Home-relative path; validated again here.
-    pub path: String,
+    /// Home-relative path.
+    pub path: RelativePath,
     pub content: Vec<u8>,
     pub sha256: String,
     pub mode: FileMode,
@@ -108,22 +109,22 @@ impl Actual {
 }
 
 /// The snapshot map the planner takes, from the entries of a `qubes.ConfigSnapshot` reply.
-pub fn snapshot_map(entries: &[qcs_protocol::SnapshotEntry]) -> BTreeMap<String, Actual> {
+pub fn snapshot_map(entries: &[qcs_protocol::SnapshotEntry]) -> BTreeMap<RelativePath, Actual> {
     entries
         .iter()
-        .map(|e| (e.path.to_string(), Actual::from_snapshot(&e.state)))
+        .map(|e| (e.path.clone(), Actual::from_snapshot(&e.state)))
         .collect()
 }
 
 /// Everything the planner needs about one qube.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct QubeInput {
-    pub qube: String,
+    pub qube: VmName,
     pub desired: Vec<DesiredFile>,
     /// By home-relative path.
-    pub last_pushed: BTreeMap<String, LastPushed>,
+    pub last_pushed: BTreeMap<RelativePath, LastPushed>,
     /// By home-relative path; a desired path missing here is a conflict (state unknown).
-    pub snapshot: BTreeMap<String, Actual>,
+    pub snapshot: BTreeMap<RelativePath, Actual>,
 }
 
 /// Why a file is in conflict.
@@ -154,13 +155,10 @@ impl ConflictReason {
 /// Why a file is not pushed at all.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefusalReason {
-    InvalidPath(String),
     /// On the never-sync list (`crate::risk::is_never_sync`, from the shipped rules).
     NeverSync,
     /// Two assigned profiles both provide this path.
-    ProvidedByTwoProfiles {
-        profiles: Vec<ProfileId>,
-    },
+    ProvidedByTwoProfiles { profiles: Vec<ProfileId> },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,9 +173,9 @@ pub enum Action {
 /// The plan for one qube × file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlanItem {
-    pub qube: String,
+    pub qube: VmName,
     pub profile: ProfileId,
-    pub path: String,
+    pub path: RelativePath,
     pub action: Action,
     /// True when the user's overwrite decision turned a conflict into this update.
     pub forced: bool,
@@ -219,7 +217,7 @@ impl PlanItem {
 /// The plan for one qube.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QubePlan {
-    pub qube: String,
+    pub qube: VmName,
     pub items: Vec<PlanItem>,
 }
 
@@ -236,7 +234,7 @@ impl QubePlan {
             .iter()
             .filter(|i| &i.profile == profile && i.writes())
         {
-            let path = validate_relative_path(&item.path).map_err(qcs_protocol::Violation::Path)?;
+            let path = item.path.clone();
             let content = qcs_protocol::Content::new(item.new_content.clone())?;
             let sha256 = qcs_protocol::Sha256Hex::parse(&item.new_sha256)
                 .map_err(|_| qcs_protocol::Violation::Hash)?;
@@ -267,11 +265,11 @@ impl QubePlan {
 }
 
 /// Plans every qube. `overwrite` holds the (qube, path) pairs the user chose to overwrite.
-pub fn plan(inputs: &[QubeInput], overwrite: &BTreeSet<(String, String)>) -> Vec<QubePlan> {
+pub fn plan(inputs: &[QubeInput], overwrite: &BTreeSet<(VmName, RelativePath)>) -> Vec<QubePlan> {
     inputs
         .iter()
         .map(|input| {
-            let chosen: BTreeSet<String> = overwrite
+            let chosen: BTreeSet<RelativePath> = overwrite
                 .iter()
                 .filter(|(qube, _)| *qube == input.qube)
                 .map(|(_, path)| path.clone())
@@ -282,11 +280,11 @@ pub fn plan(inputs: &[QubeInput], overwrite: &BTreeSet<(String, String)>) -> Vec
 }
 
 /// Plans one qube. `overwrite` holds the paths the user chose to overwrite.
-pub fn plan_qube(input: &QubeInput, overwrite: &BTreeSet<String>) -> QubePlan {
-    let mut providers: BTreeMap<&str, Vec<ProfileId>> = BTreeMap::new();
+pub fn plan_qube(input: &QubeInput, overwrite: &BTreeSet<RelativePath>) -> QubePlan {
+    let mut providers: BTreeMap<&RelativePath, Vec<ProfileId>> = BTreeMap::new();
     for file in &input.desired {
         providers
-            .entry(file.path.as_str())
+            .entry(&file.path)
             .or_default()
             .push(file.profile.clone());
     }
@@ -295,7 +293,7 @@ pub fn plan_qube(input: &QubeInput, overwrite: &BTreeSet<String>) -> QubePlan {
         .iter()
         .map(|file| {
             let profiles = providers
-                .get(file.path.as_str())
+                .get(&file.path)
                 .map(Vec::as_slice)
                 .unwrap_or_default();
             plan_file(input, file, profiles, overwrite.contains(&file.path))
@@ -332,11 +330,7 @@ fn plan_file(
         diff: None,
         three_way: None,
     };
-    if let Err(error) = validate_relative_path(&file.path) {
-        item.action = Action::Refused(RefusalReason::InvalidPath(error.to_string()));
-        return item;
-    }
-    if crate::risk::is_never_sync(&file.path) {
+    if crate::risk::is_never_sync(file.path.as_str()) {
         item.action = Action::Refused(RefusalReason::NeverSync);
         return item;
     }

@@ -6,9 +6,13 @@
 //! (invariant 6), and the audit log and file history are append-only, enforced by SQLite
 //! triggers, not only by this API.
 //!
-//! It must not talk to qubes, run anything, or use data from a qube as a file name here:
-//! paths are validated with the protocol's rules before they enter, and proposal bytes
-//! stay inside the database.
+//! Its boundary is typed: profiles, paths and qubes come in as the protocol's validated
+//! `ProfileId`, `RelativePath` and `VmName` (parsed once, where a string enters the
+//! program) and come back out as them; a row that does not parse as its type is
+//! [`StoreError::Corrupt`], never a panic and never an unchecked string.
+//!
+//! It must not talk to qubes, run anything, or use data from a qube as a file name here,
+//! and proposal bytes stay inside the database.
 
 mod exchange;
 mod intake;
@@ -22,6 +26,7 @@ use qcs_protocol::mode::{FileMode, ModeError, validate_mode};
 use qcs_protocol::path::{PathError, RelativePath, validate_relative_path};
 use qcs_protocol::profile::{ProfileId, ProfileIdError, validate_profile_id};
 use qcs_protocol::sha256_hex;
+use qcs_protocol::vm_name::{VmName, validate_vm_name};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 
 pub use exchange::{ExportSummary, ImportSummary, MANIFEST_FILE_NAME};
@@ -36,8 +41,6 @@ pub use schema::{APPLICATION_ID, MIGRATIONS, latest_version as latest_schema_ver
 pub const MAX_PENDING_PROPOSALS_PER_QUBE: usize = 256;
 /// Longest profile description, in bytes.
 pub const MAX_DESCRIPTION_BYTES: usize = 4096;
-/// Largest findings JSON stored with a proposal, in bytes.
-pub const MAX_FINDINGS_BYTES: usize = 4 * 1024 * 1024;
 
 /// Why a store operation failed. Nothing is changed when an operation fails.
 #[derive(Debug, thiserror::Error)]
@@ -55,11 +58,6 @@ pub enum StoreError {
     InvalidPath { path: String, source: PathError },
     #[error("invalid profile id {id:?}: {source}")]
     InvalidProfileId { id: String, source: ProfileIdError },
-    #[error("invalid qube name {name:?}: {source}")]
-    InvalidQubeName {
-        name: String,
-        source: qubesadmin::validate::ValidationError,
-    },
     #[error("{0}")]
     ModeNotAllowed(#[from] ModeError),
     #[error("{what} of {size} bytes exceeds the limit of {limit}")]
@@ -140,7 +138,7 @@ pub enum Provenance {
     /// Edited (or imported) by the user in the config qube.
     LocalEdit,
     /// Accepted from proposal `proposal_id`, sent by `qube`.
-    AcceptedProposal { qube: String, proposal_id: i64 },
+    AcceptedProposal { qube: VmName, proposal_id: i64 },
 }
 
 /// One version of one file of a profile.
@@ -181,16 +179,16 @@ pub struct CurrentFile {
 /// One file to write with [`Store::put_files`].
 #[derive(Debug, Clone, Copy)]
 pub struct FileEdit<'a> {
-    pub path: &'a str,
+    pub path: &'a RelativePath,
     /// `None` removes the file.
     pub content: Option<&'a [u8]>,
     pub mode: u32,
 }
 
 /// The per-qube settings.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QubeSettings {
-    pub qube: String,
+    pub qube: VmName,
     pub assigned: Vec<ProfileId>,
     pub may_propose: Vec<ProfileId>,
     pub auto_apply: bool,
@@ -224,7 +222,7 @@ pub enum SeenState {
 /// The three states of chezmoi's model, minus the desired one (that is the profile).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QubeFileState {
-    pub qube: String,
+    pub qube: VmName,
     pub path: RelativePath,
     pub pushed: Option<PushedState>,
     pub seen: Option<(SeenState, i64)>,
@@ -272,14 +270,15 @@ impl std::fmt::Display for ProposalStatus {
     }
 }
 
-/// A proposal as it arrives from a qube (already parsed by the protocol crate, but
-/// validated again here: the store trusts no caller with its invariants).
-#[derive(Debug, Clone, Copy)]
+/// A proposal as it arrives from a qube: names and path already parsed by the protocol
+/// crate (the types carry that); the store still checks never-sync, sizes, the hash and
+/// the whitelist, which are its own invariants.
+#[derive(Debug, Clone)]
 pub struct NewProposal<'a> {
     /// The calling qube, as dom0 named it (`QREXEC_REMOTE_DOMAIN`).
-    pub source_qube: &'a str,
-    pub profile: &'a str,
-    pub path: &'a str,
+    pub source_qube: VmName,
+    pub profile: ProfileId,
+    pub path: RelativePath,
     pub content: &'a [u8],
     /// The mode the file has in the qube, any value (the review decides).
     pub mode: Option<u32>,
@@ -291,7 +290,7 @@ pub struct NewProposal<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Proposal {
     pub id: i64,
-    pub source_qube: String,
+    pub source_qube: VmName,
     pub profile: ProfileId,
     pub path: RelativePath,
     pub content: Vec<u8>,
@@ -304,7 +303,6 @@ pub struct Proposal {
     /// The submission this file came with (all files of one spooled request share it;
     /// each import from a snapshot is its own).
     pub batch: i64,
-    pub findings: serde_json::Value,
     pub decided_at: Option<i64>,
     pub decision_note: Option<String>,
     pub accepted_version: Option<i64>,
@@ -314,7 +312,7 @@ pub struct Proposal {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProposalSummary {
     pub id: i64,
-    pub source_qube: String,
+    pub source_qube: VmName,
     pub profile: ProfileId,
     pub path: RelativePath,
     pub size: usize,
@@ -335,7 +333,29 @@ pub struct Acceptance<'a> {
     /// if it is on the allowlist, else 0644.
     pub mode: Option<u32>,
     pub note: Option<&'a str>,
+    /// What the reviewer was shown and confirmed, for the audit entry of the accept.
+    pub review: ReviewRecord<'a>,
 }
+
+/// The review an accept was decided on, as the audit log keeps it: the digest of the
+/// review shown, the ids of the findings acknowledged, and who decided through which
+/// interface. Bounded when stored.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReviewRecord<'a> {
+    /// The digest of the review the decision was made on.
+    pub digest: &'a str,
+    /// Finding ids the reviewer acknowledged.
+    pub acknowledged: &'a [String],
+    /// Who decided and through which interface (e.g. the D-Bus method and the caller's
+    /// bus name, uid and program), as the backend saw it.
+    pub by: &'a str,
+}
+
+/// Most acknowledged finding ids kept in one audit entry (the gate refuses unknown
+/// ids, so a real review never has more than its findings).
+pub const MAX_RECORDED_ACKNOWLEDGEMENTS: usize = 1024;
+/// Longest digest or `by` text kept in an audit entry, in characters.
+const MAX_RECORD_CHARS: usize = 512;
 
 /// One row of the audit log.
 #[derive(Debug, Clone, PartialEq)]
@@ -393,6 +413,7 @@ pub(crate) fn now() -> i64 {
         .unwrap_or(0)
 }
 
+/// Parses an untrusted profile id read from a file (the import's manifest).
 fn check_profile(id: &str) -> Result<ProfileId> {
     validate_profile_id(id).map_err(|source| StoreError::InvalidProfileId {
         id: truncated(id),
@@ -400,6 +421,7 @@ fn check_profile(id: &str) -> Result<ProfileId> {
     })
 }
 
+/// Parses an untrusted path read from a file (the import's manifest).
 fn check_path(path: &str) -> Result<RelativePath> {
     validate_relative_path(path).map_err(|source| StoreError::InvalidPath {
         path: truncated(path),
@@ -407,22 +429,13 @@ fn check_path(path: &str) -> Result<RelativePath> {
     })
 }
 
-/// A path that may enter a profile: valid, and not on the never-sync list of the shipped
-/// rules (private keys, credentials, histories, `.git/`: blocked in both directions).
-fn check_syncable_path(path: &str) -> Result<RelativePath> {
-    let path = check_path(path)?;
+/// A path that may enter a profile: not on the never-sync list of the shipped rules
+/// (private keys, credentials, histories, `.git/`: blocked in both directions).
+fn check_syncable_path(path: &RelativePath) -> Result<()> {
     if crate::risk::is_never_sync(path.as_str()) {
         return Err(StoreError::NeverSync(path.to_string()));
     }
-    Ok(path)
-}
-
-fn check_qube(name: &str) -> Result<String> {
-    qubesadmin::validate::vm_name(name).map_err(|source| StoreError::InvalidQubeName {
-        name: truncated(name),
-        source,
-    })?;
-    Ok(name.to_owned())
+    Ok(())
 }
 
 fn check_hash(hash: &str) -> Result<String> {
@@ -444,6 +457,11 @@ fn truncated(text: &str) -> String {
     text.chars().take(128).collect()
 }
 
+/// A text of a [`ReviewRecord`] as the audit entry keeps it.
+fn bounded_record(text: &str) -> String {
+    text.chars().take(MAX_RECORD_CHARS).collect()
+}
+
 fn to_u64(value: i64, what: &str) -> Result<u64> {
     u64::try_from(value).map_err(|_| StoreError::Corrupt(format!("{what} {value}")))
 }
@@ -460,11 +478,18 @@ fn mode_from_db(mode: i64) -> Result<FileMode> {
 }
 
 fn profile_from_db(id: &str) -> Result<ProfileId> {
-    validate_profile_id(id).map_err(|_| StoreError::Corrupt(format!("profile id {id:?}")))
+    validate_profile_id(id)
+        .map_err(|_| StoreError::Corrupt(format!("profile id {:?}", truncated(id))))
 }
 
 fn path_from_db(path: &str) -> Result<RelativePath> {
-    validate_relative_path(path).map_err(|_| StoreError::Corrupt(format!("path {path:?}")))
+    validate_relative_path(path)
+        .map_err(|_| StoreError::Corrupt(format!("path {:?}", truncated(path))))
+}
+
+fn qube_from_db(name: &str) -> Result<VmName> {
+    validate_vm_name(name)
+        .map_err(|_| StoreError::Corrupt(format!("qube name {:?}", truncated(name))))
 }
 
 /// Appends one audit entry inside `tx`.
@@ -538,9 +563,10 @@ impl RawVersion {
     fn into_version(self) -> Result<FileVersion> {
         let provenance = match (self.provenance.as_str(), self.proposal_id, self.source_qube) {
             ("local", _, _) => Provenance::LocalEdit,
-            ("proposal", Some(proposal_id), Some(qube)) => {
-                Provenance::AcceptedProposal { qube, proposal_id }
-            }
+            ("proposal", Some(proposal_id), Some(qube)) => Provenance::AcceptedProposal {
+                qube: qube_from_db(&qube)?,
+                proposal_id,
+            },
             (other, _, _) => return Err(StoreError::Corrupt(format!("provenance {other:?}"))),
         };
         let content = match (self.deleted, self.content, self.sha256, self.mode) {
@@ -653,8 +679,7 @@ impl Store {
     // ----- profiles -----
 
     /// Creates an empty profile.
-    pub fn create_profile(&mut self, id: &str, description: &str) -> Result<Profile> {
-        let id = check_profile(id)?;
+    pub fn create_profile(&mut self, id: &ProfileId, description: &str) -> Result<Profile> {
         check_size("description", description.len(), MAX_DESCRIPTION_BYTES)?;
         let tx = self.write_tx()?;
         let exists: bool = tx.query_row(
@@ -681,13 +706,12 @@ impl Store {
             serde_json::json!({ "description": description }),
         )?;
         tx.commit()?;
-        self.profile(id.as_str())?
+        self.profile(id)?
             .ok_or_else(|| StoreError::ProfileNotFound(id.to_string()))
     }
 
     /// Changes a profile's description.
-    pub fn set_profile_description(&mut self, id: &str, description: &str) -> Result<()> {
-        let id = check_profile(id)?;
+    pub fn set_profile_description(&mut self, id: &ProfileId, description: &str) -> Result<()> {
         check_size("description", description.len(), MAX_DESCRIPTION_BYTES)?;
         let tx = self.write_tx()?;
         let changed = tx.execute(
@@ -712,8 +736,7 @@ impl Store {
         Ok(())
     }
 
-    pub fn profile(&self, id: &str) -> Result<Option<Profile>> {
-        let id = check_profile(id)?;
+    pub fn profile(&self, id: &ProfileId) -> Result<Option<Profile>> {
         self.conn
             .query_row(
                 "SELECT id, description, generation, created_at FROM profiles WHERE id = ?1",
@@ -771,8 +794,8 @@ impl Store {
     /// current one if the file already had this content and mode (no new version then).
     pub fn put_file(
         &mut self,
-        profile: &str,
-        path: &str,
+        profile: &ProfileId,
+        path: &RelativePath,
         content: &[u8],
         mode: u32,
     ) -> Result<u64> {
@@ -787,16 +810,11 @@ impl Store {
     }
 
     /// Removes a file from a profile (a tombstone in the history; older versions stay).
-    pub fn remove_file(&mut self, profile: &str, path: &str) -> Result<u64> {
-        let profile_id = check_profile(profile)?;
-        let rel = check_path(path)?;
-        if self
-            .current_file(profile_id.as_str(), rel.as_str())?
-            .is_none()
-        {
+    pub fn remove_file(&mut self, profile: &ProfileId, path: &RelativePath) -> Result<u64> {
+        if self.current_file(profile, path)?.is_none() {
             return Err(StoreError::FileNotFound {
-                profile: profile_id.to_string(),
-                path: rel.to_string(),
+                profile: profile.to_string(),
+                path: path.to_string(),
             });
         }
         self.put_files(
@@ -810,30 +828,32 @@ impl Store {
     }
 
     /// Applies several local edits to one profile as one generation, atomically.
-    pub fn put_files(&mut self, profile: &str, edits: &[FileEdit<'_>]) -> Result<u64> {
-        let profile = check_profile(profile)?;
+    pub fn put_files(&mut self, profile: &ProfileId, edits: &[FileEdit<'_>]) -> Result<u64> {
         let tx = self.write_tx()?;
-        let generation = apply_edits(&tx, &profile, edits, None, action::FILE_EDIT)?;
+        let generation = apply_edits(&tx, profile, edits, None, action::FILE_EDIT)?;
         tx.commit()?;
         Ok(generation)
     }
 
     /// The current (present) files of a profile, by path.
-    pub fn current_files(&self, profile: &str) -> Result<Vec<CurrentFile>> {
-        let profile = check_profile(profile)?;
-        current_files_in(&self.conn, &profile)
+    pub fn current_files(&self, profile: &ProfileId) -> Result<Vec<CurrentFile>> {
+        current_files_in(&self.conn, profile)
     }
 
-    pub fn current_file(&self, profile: &str, path: &str) -> Result<Option<CurrentFile>> {
-        let profile = check_profile(profile)?;
-        let path = check_path(path)?;
-        Ok(latest_version(&self.conn, &profile, &path)?.and_then(FileVersion::into_current))
+    pub fn current_file(
+        &self,
+        profile: &ProfileId,
+        path: &RelativePath,
+    ) -> Result<Option<CurrentFile>> {
+        Ok(latest_version(&self.conn, profile, path)?.and_then(FileVersion::into_current))
     }
 
     /// Every version of one file, oldest first (tombstones included).
-    pub fn file_history(&self, profile: &str, path: &str) -> Result<Vec<FileVersion>> {
-        let profile = check_profile(profile)?;
-        let path = check_path(path)?;
+    pub fn file_history(
+        &self,
+        profile: &ProfileId,
+        path: &RelativePath,
+    ) -> Result<Vec<FileVersion>> {
         let mut stmt = self.conn.prepare(&format!(
             "SELECT {FILE_VERSION_COLUMNS} FROM file_versions \
              WHERE profile = ?1 AND path = ?2 ORDER BY generation"
@@ -846,8 +866,11 @@ impl Store {
     }
 
     /// The files of a profile as they were at `generation` (for store-side rollback).
-    pub fn files_at_generation(&self, profile: &str, generation: u64) -> Result<Vec<CurrentFile>> {
-        let profile = check_profile(profile)?;
+    pub fn files_at_generation(
+        &self,
+        profile: &ProfileId,
+        generation: u64,
+    ) -> Result<Vec<CurrentFile>> {
         let mut stmt = self.conn.prepare(&format!(
             "SELECT {FILE_VERSION_COLUMNS} FROM file_versions AS fv \
              WHERE profile = ?1 AND generation = (SELECT max(generation) FROM file_versions \
@@ -870,55 +893,50 @@ impl Store {
     /// Store-side rollback: makes the profile's files what they were at `generation`, as a
     /// new generation (history is kept, so the revert itself can be reverted). Returns the
     /// new generation, or the current one if nothing differs.
-    pub fn revert_to_generation(&mut self, profile: &str, generation: u64) -> Result<u64> {
+    pub fn revert_to_generation(&mut self, profile: &ProfileId, generation: u64) -> Result<u64> {
         let target = self.files_at_generation(profile, generation)?;
-        let profile_id = check_profile(profile)?;
         let tx = self.write_tx()?;
         let current_generation = {
             let g: i64 = tx
                 .query_row(
                     "SELECT generation FROM profiles WHERE id = ?1",
-                    [profile_id.as_str()],
+                    [profile.as_str()],
                     |r| r.get(0),
                 )
                 .optional()?
-                .ok_or_else(|| StoreError::ProfileNotFound(profile_id.to_string()))?;
+                .ok_or_else(|| StoreError::ProfileNotFound(profile.to_string()))?;
             to_u64(g, "generation")?
         };
         if generation > current_generation {
             return Err(StoreError::NoSuchGeneration {
-                profile: profile_id.to_string(),
+                profile: profile.to_string(),
                 generation,
                 current: current_generation,
             });
         }
-        let current = current_meta_in(&tx, &profile_id)?;
-        let wanted: std::collections::BTreeSet<&str> =
-            target.iter().map(|f| f.path.as_str()).collect();
-        let removed: Vec<String> = current
-            .keys()
-            .filter(|p| !wanted.contains(p.as_str()))
-            .map(|p| p.to_string())
-            .collect();
+        let current = current_meta_in(&tx, profile)?;
+        let wanted: std::collections::BTreeSet<&RelativePath> =
+            target.iter().map(|f| &f.path).collect();
+        let removed: Vec<&RelativePath> = current.keys().filter(|p| !wanted.contains(p)).collect();
         let mut edits: Vec<FileEdit<'_>> = target
             .iter()
             .map(|f| FileEdit {
-                path: f.path.as_str(),
+                path: &f.path,
                 content: Some(&f.bytes),
                 mode: f.mode.bits(),
             })
             .collect();
-        edits.extend(removed.iter().map(|path| FileEdit {
+        edits.extend(removed.into_iter().map(|path| FileEdit {
             path,
             content: None,
             mode: 0o644,
         }));
-        let new_generation = apply_edits(&tx, &profile_id, &edits, None, action::REVERT)?;
+        let new_generation = apply_edits(&tx, profile, &edits, None, action::REVERT)?;
         audit(
             &tx,
             action::REVERT,
             None,
-            Some(profile_id.as_str()),
+            Some(profile.as_str()),
             None,
             None,
             Some(new_generation),
@@ -932,9 +950,8 @@ impl Store {
     // ----- qubes -----
 
     /// The settings of a qube (defaults if it was never configured).
-    pub fn qube_settings(&self, qube: &str) -> Result<QubeSettings> {
-        let qube = check_qube(qube)?;
-        qube_settings_in(&self.conn, &qube)
+    pub fn qube_settings(&self, qube: &VmName) -> Result<QubeSettings> {
+        qube_settings_in(&self.conn, qube)
     }
 
     /// Every configured qube, by name.
@@ -946,24 +963,24 @@ impl Store {
             .collect::<rusqlite::Result<_>>()?;
         names
             .iter()
-            .map(|name| qube_settings_in(&self.conn, name))
+            .map(|name| qube_settings_in(&self.conn, &qube_from_db(name)?))
             .collect()
     }
 
     /// Replaces a qube's settings as a whole.
     pub fn set_qube_settings(&mut self, settings: &QubeSettings) -> Result<()> {
-        let qube = check_qube(&settings.qube)?;
+        let qube = settings.qube.as_str();
         let tx = self.write_tx()?;
         for profile in settings.assigned.iter().chain(&settings.may_propose) {
             require_profile(&tx, profile)?;
         }
-        ensure_qube(&tx, &qube)?;
+        ensure_qube(&tx, qube)?;
         tx.execute(
             "UPDATE qubes SET auto_apply = ?2 WHERE name = ?1",
             params![qube, settings.auto_apply],
         )?;
-        tx.execute("DELETE FROM assignments WHERE qube = ?1", [&qube])?;
-        tx.execute("DELETE FROM propose_permissions WHERE qube = ?1", [&qube])?;
+        tx.execute("DELETE FROM assignments WHERE qube = ?1", [qube])?;
+        tx.execute("DELETE FROM propose_permissions WHERE qube = ?1", [qube])?;
         for profile in &settings.assigned {
             tx.execute(
                 "INSERT OR IGNORE INTO assignments (qube, profile) VALUES (?1, ?2)",
@@ -981,7 +998,7 @@ impl Store {
         audit(
             &tx,
             action::SETTINGS,
-            Some(&qube),
+            Some(qube),
             None,
             None,
             None,
@@ -998,21 +1015,19 @@ impl Store {
     }
 
     /// Assigns a profile to a qube (keeps the other settings).
-    pub fn assign(&mut self, qube: &str, profile: &str) -> Result<()> {
+    pub fn assign(&mut self, qube: &VmName, profile: &ProfileId) -> Result<()> {
         let mut settings = self.qube_settings(qube)?;
-        let profile = check_profile(profile)?;
-        if !settings.assigned.contains(&profile) {
-            settings.assigned.push(profile);
+        if !settings.assigned.contains(profile) {
+            settings.assigned.push(profile.clone());
         }
         self.set_qube_settings(&settings)
     }
 
     /// Lets a qube propose changes to a profile (keeps the other settings).
-    pub fn allow_proposals(&mut self, qube: &str, profile: &str) -> Result<()> {
+    pub fn allow_proposals(&mut self, qube: &VmName, profile: &ProfileId) -> Result<()> {
         let mut settings = self.qube_settings(qube)?;
-        let profile = check_profile(profile)?;
-        if !settings.may_propose.contains(&profile) {
-            settings.may_propose.push(profile);
+        if !settings.may_propose.contains(profile) {
+            settings.may_propose.push(profile.clone());
         }
         self.set_qube_settings(&settings)
     }
@@ -1020,23 +1035,21 @@ impl Store {
     // ----- per qube × file state -----
 
     /// The pushed and seen state of every path we know in a qube.
-    pub fn qube_file_states(&self, qube: &str) -> Result<Vec<QubeFileState>> {
-        let qube = check_qube(qube)?;
-        qube_file_states_in(&self.conn, &qube)
+    pub fn qube_file_states(&self, qube: &VmName) -> Result<Vec<QubeFileState>> {
+        qube_file_states_in(&self.conn, qube)
     }
 
     /// Records what a snapshot saw in a qube.
     pub fn record_snapshot(
         &mut self,
-        qube: &str,
+        qube: &VmName,
         seen: &[(RelativePath, SeenState)],
     ) -> Result<()> {
-        let qube = check_qube(qube)?;
         let tx = self.write_tx()?;
-        ensure_qube(&tx, &qube)?;
+        ensure_qube(&tx, qube.as_str())?;
         let at = now();
         for (path, state) in seen {
-            upsert_seen(&tx, &qube, path, state, at)?;
+            upsert_seen(&tx, qube.as_str(), path, state, at)?;
         }
         tx.commit()?;
         Ok(())
@@ -1046,7 +1059,7 @@ impl Store {
     /// wrote it, the seen state), plus one audit entry per file, atomically.
     pub fn record_push(
         &mut self,
-        qube: &str,
+        qube: &VmName,
         files: &[PushedFile],
         detail: serde_json::Value,
     ) -> Result<()> {
@@ -1056,7 +1069,7 @@ impl Store {
     /// Records a rollback into `qube` that restored `files` (same bookkeeping as a push).
     pub fn record_rollback(
         &mut self,
-        qube: &str,
+        qube: &VmName,
         files: &[PushedFile],
         detail: serde_json::Value,
     ) -> Result<()> {
@@ -1065,14 +1078,14 @@ impl Store {
 
     fn record_written(
         &mut self,
-        qube: &str,
+        qube: &VmName,
         files: &[PushedFile],
         action_name: &str,
         detail: serde_json::Value,
     ) -> Result<()> {
-        let qube = check_qube(qube)?;
+        let qube = qube.as_str();
         let tx = self.write_tx()?;
-        ensure_qube(&tx, &qube)?;
+        ensure_qube(&tx, qube)?;
         let at = now();
         for file in files {
             let sha256 = check_hash(&file.sha256)?;
@@ -1098,7 +1111,7 @@ impl Store {
             audit(
                 &tx,
                 action_name,
-                Some(&qube),
+                Some(qube),
                 Some(file.profile.as_str()),
                 Some(file.path.as_str()),
                 None,
@@ -1116,11 +1129,10 @@ impl Store {
     /// snapshot the backend just took.
     pub fn plan_input(
         &self,
-        qube: &str,
-        snapshot: std::collections::BTreeMap<String, crate::plan::Actual>,
+        qube: &VmName,
+        snapshot: std::collections::BTreeMap<RelativePath, crate::plan::Actual>,
     ) -> Result<crate::plan::QubeInput> {
-        let qube = check_qube(qube)?;
-        let settings = qube_settings_in(&self.conn, &qube)?;
+        let settings = qube_settings_in(&self.conn, qube)?;
         let mut desired = Vec::new();
         for profile in &settings.assigned {
             let generation: i64 = self.conn.query_row(
@@ -1132,7 +1144,7 @@ impl Store {
             for file in current_files_in(&self.conn, profile)? {
                 desired.push(crate::plan::DesiredFile {
                     profile: profile.clone(),
-                    path: file.path.to_string(),
+                    path: file.path,
                     content: file.bytes,
                     sha256: file.sha256,
                     mode: file.mode,
@@ -1141,7 +1153,7 @@ impl Store {
             }
         }
         let mut last_pushed = std::collections::BTreeMap::new();
-        for state in qube_file_states_in(&self.conn, &qube)? {
+        for state in qube_file_states_in(&self.conn, qube)? {
             let Some(pushed) = state.pushed else {
                 continue;
             };
@@ -1155,7 +1167,7 @@ impl Store {
                 )
                 .optional()?;
             last_pushed.insert(
-                state.path.to_string(),
+                state.path,
                 crate::plan::LastPushed {
                     sha256: pushed.sha256,
                     mode: pushed.mode,
@@ -1165,7 +1177,7 @@ impl Store {
             );
         }
         Ok(crate::plan::QubeInput {
-            qube,
+            qube: qube.clone(),
             desired,
             last_pushed,
             snapshot,
@@ -1174,26 +1186,11 @@ impl Store {
 
     // ----- proposals (intake: see `intake.rs`) -----
 
-    /// Stores the review engine's findings for a pending proposal.
-    pub fn set_findings(&mut self, id: i64, findings: &serde_json::Value) -> Result<()> {
-        let text = findings.to_string();
-        check_size("findings", text.len(), MAX_FINDINGS_BYTES)?;
-        let tx = self.write_tx()?;
-        require_pending(&tx, id)?;
-        tx.execute(
-            "UPDATE proposals SET findings = ?2 WHERE id = ?1",
-            params![id, text],
-        )?;
-        tx.commit()?;
-        Ok(())
-    }
-
     pub fn proposal(&self, id: i64) -> Result<Option<Proposal>> {
         self.conn
             .query_row(
                 "SELECT id, source_qube, profile, path, content, sha256, mode, base_sha256, note, \
-                     received_at, status, findings, decided_at, decision_note, accepted_version, \
-                     batch \
+                     received_at, status, decided_at, decision_note, accepted_version, batch \
                  FROM proposals WHERE id = ?1",
                 [id],
                 |row| {
@@ -1212,11 +1209,10 @@ impl Store {
                             row.get::<_, String>(8)?,
                             row.get::<_, i64>(9)?,
                             row.get::<_, String>(10)?,
-                            row.get::<_, String>(11)?,
-                            row.get::<_, Option<i64>>(12)?,
-                            row.get::<_, Option<String>>(13)?,
-                            row.get::<_, Option<i64>>(14)?,
-                            row.get::<_, i64>(15)?,
+                            row.get::<_, Option<i64>>(11)?,
+                            row.get::<_, Option<String>>(12)?,
+                            row.get::<_, Option<i64>>(13)?,
+                            row.get::<_, i64>(14)?,
                         ),
                     ))
                 },
@@ -1224,19 +1220,11 @@ impl Store {
             .optional()?
             .map(
                 |((id, qube, profile, path, content, sha256, mode, base), rest)| {
-                    let (
-                        note,
-                        received_at,
-                        status,
-                        findings,
-                        decided_at,
-                        decision_note,
-                        accepted,
-                        batch,
-                    ) = rest;
+                    let (note, received_at, status, decided_at, decision_note, accepted, batch) =
+                        rest;
                     Ok(Proposal {
                         id,
-                        source_qube: qube,
+                        source_qube: qube_from_db(&qube)?,
                         profile: profile_from_db(&profile)?,
                         path: path_from_db(&path)?,
                         content,
@@ -1247,8 +1235,6 @@ impl Store {
                         received_at,
                         status: ProposalStatus::parse(&status)?,
                         batch,
-                        findings: serde_json::from_str(&findings)
-                            .map_err(|e| StoreError::Corrupt(format!("findings of #{id}: {e}")))?,
                         decided_at,
                         decision_note,
                         accepted_version: accepted,
@@ -1282,7 +1268,7 @@ impl Store {
             let (id, source_qube, profile, path, size, sha256, received_at, status, batch) = row?;
             out.push(ProposalSummary {
                 id,
-                source_qube,
+                source_qube: qube_from_db(&source_qube)?,
                 profile: profile_from_db(&profile)?,
                 path: path_from_db(&path)?,
                 size: usize::try_from(size).unwrap_or(usize::MAX),
@@ -1312,6 +1298,11 @@ impl Store {
         if let Some(content) = acceptance.content {
             check_size("accepted content", content.len(), MAX_FILE_BYTES)?;
         }
+        check_size(
+            "acknowledged findings",
+            acceptance.review.acknowledged.len(),
+            MAX_RECORDED_ACKNOWLEDGEMENTS,
+        )?;
         if let Some(note) = acceptance.note {
             check_size("note", note.len(), MAX_NOTE_BYTES)?;
         }
@@ -1328,6 +1319,7 @@ impl Store {
             [id],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
         )?;
+        let qube = qube_from_db(&qube)?;
         let profile = profile_from_db(&profile)?;
         let path = path_from_db(&path)?;
         let current = latest_version(&tx, &profile, &path)?.and_then(FileVersion::into_current);
@@ -1343,7 +1335,7 @@ impl Store {
         };
         let content = acceptance.content.unwrap_or(&proposed);
         let edit = FileEdit {
-            path: path.as_str(),
+            path: &path,
             content: Some(content),
             mode: mode.bits(),
         };
@@ -1351,7 +1343,7 @@ impl Store {
             &tx,
             &profile,
             &[edit],
-            Some((&qube, id)),
+            Some((qube.as_str(), id)),
             action::PROPOSAL_ACCEPTED,
         )?;
         let version = latest_version(&tx, &profile, &path)?
@@ -1362,10 +1354,11 @@ impl Store {
             params![id, now(), acceptance.note, version.id],
         )?;
         let sha = version.content.as_ref().map(|c| c.sha256.clone());
+        let record = acceptance.review;
         audit(
             &tx,
             action::PROPOSAL_ACCEPTED,
-            Some(&qube),
+            Some(qube.as_str()),
             Some(profile.as_str()),
             Some(path.as_str()),
             Some(id),
@@ -1375,6 +1368,13 @@ impl Store {
                 "version": version.id,
                 "partial": acceptance.content.is_some(),
                 "note": acceptance.note,
+                "digest": bounded_record(record.digest),
+                "acknowledged": record
+                    .acknowledged
+                    .iter()
+                    .map(|id| bounded_record(id))
+                    .collect::<Vec<_>>(),
+                "by": bounded_record(record.by),
             }),
         )?;
         tx.commit()?;
@@ -1391,6 +1391,11 @@ impl Store {
             [id],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )?;
+        let (qube, profile, path) = (
+            qube_from_db(&qube)?,
+            profile_from_db(&profile)?,
+            path_from_db(&path)?,
+        );
         tx.execute(
             "UPDATE proposals SET status = 'rejected', decided_at = ?2, decision_note = ?3 \
              WHERE id = ?1",
@@ -1399,9 +1404,9 @@ impl Store {
         audit(
             &tx,
             action::PROPOSAL_REJECTED,
-            Some(&qube),
-            Some(&profile),
-            Some(&path),
+            Some(qube.as_str()),
+            Some(profile.as_str()),
+            Some(path.as_str()),
             Some(id),
             None,
             None,
@@ -1552,7 +1557,7 @@ impl Store {
 
     /// Exports profiles (all when `profiles` is empty) as `<dir>/<profile>/<path>` plus
     /// `<dir>/manifest.toml`. `dir` must not exist or be empty.
-    pub fn export_profiles(&mut self, dir: &Path, profiles: &[&str]) -> Result<ExportSummary> {
+    pub fn export_profiles(&mut self, dir: &Path, profiles: &[ProfileId]) -> Result<ExportSummary> {
         exchange::export(self, dir, profiles)
     }
 
@@ -1677,11 +1682,11 @@ fn current_meta_in(
     Ok(out)
 }
 
-fn qube_settings_in(conn: &Connection, qube: &str) -> Result<QubeSettings> {
+fn qube_settings_in(conn: &Connection, qube: &VmName) -> Result<QubeSettings> {
     let auto_apply: bool = conn
         .query_row(
             "SELECT auto_apply FROM qubes WHERE name = ?1",
-            [qube],
+            [qube.as_str()],
             |r| r.get(0),
         )
         .optional()?
@@ -1691,25 +1696,25 @@ fn qube_settings_in(conn: &Connection, qube: &str) -> Result<QubeSettings> {
             .prepare(&format!(
                 "SELECT profile FROM {table} WHERE qube = ?1 ORDER BY profile"
             ))?
-            .query_map([qube], |r| r.get(0))?
+            .query_map([qube.as_str()], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
         ids.iter().map(|id| profile_from_db(id)).collect()
     };
     Ok(QubeSettings {
-        qube: qube.to_owned(),
+        qube: qube.clone(),
         assigned: list("assignments")?,
         may_propose: list("propose_permissions")?,
         auto_apply,
     })
 }
 
-fn qube_file_states_in(conn: &Connection, qube: &str) -> Result<Vec<QubeFileState>> {
+fn qube_file_states_in(conn: &Connection, qube: &VmName) -> Result<Vec<QubeFileState>> {
     let mut stmt = conn.prepare(
         "SELECT path, pushed_profile, pushed_sha256, pushed_mode, pushed_generation, pushed_at, \
              seen_kind, seen_sha256, seen_mode, seen_detail, seen_at \
          FROM qube_files WHERE qube = ?1 ORDER BY path",
     )?;
-    let rows = stmt.query_map([qube], |r| {
+    let rows = stmt.query_map([qube.as_str()], |r| {
         Ok((
             r.get::<_, String>(0)?,
             r.get::<_, Option<String>>(1)?,
@@ -1758,7 +1763,7 @@ fn qube_file_states_in(conn: &Connection, qube: &str) -> Result<Vec<QubeFileStat
             _ => None,
         };
         out.push(QubeFileState {
-            qube: qube.to_owned(),
+            qube: qube.clone(),
             path: path_from_db(&path)?,
             pushed,
             seen,
@@ -1814,11 +1819,11 @@ fn apply_edits(
     let mut seen_paths = std::collections::BTreeSet::new();
     for edit in edits {
         // Removing a never-sync file that got in somehow must stay possible.
-        let path = match edit.content {
-            Some(_) => check_syncable_path(edit.path)?,
-            None => check_path(edit.path)?,
-        };
-        if !seen_paths.insert(path.clone()) {
+        let path = edit.path;
+        if edit.content.is_some() {
+            check_syncable_path(path)?;
+        }
+        if !seen_paths.insert(path) {
             return Err(StoreError::DuplicatePath(path.to_string()));
         }
         let content = match edit.content {
@@ -1834,7 +1839,7 @@ fn apply_edits(
     let mut changed = false;
     let at = now();
     for (path, content) in checked {
-        let before = current.get(&path);
+        let before = current.get(path);
         let (sha, mode) = match content {
             Some((bytes, mode)) => {
                 let sha = sha256_hex(bytes);
@@ -1893,10 +1898,10 @@ fn apply_edits(
         }
         match content {
             Some((bytes, mode)) => {
-                current.insert(path, (sha256_hex(bytes), mode));
+                current.insert(path.clone(), (sha256_hex(bytes), mode));
             }
             None => {
-                current.remove(&path);
+                current.remove(path);
             }
         }
     }

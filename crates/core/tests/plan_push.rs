@@ -24,7 +24,7 @@ fn mode(bits: u32) -> FileMode {
 fn desired(path: &str, content: &[u8], bits: u32) -> DesiredFile {
     DesiredFile {
         profile: validate_profile_id("git").unwrap(),
-        path: path.to_owned(),
+        path: rp(path),
         content: content.to_vec(),
         sha256: sha256_hex(content),
         mode: mode(bits),
@@ -57,12 +57,12 @@ fn one(
 ) -> qcs_core::plan::PlanItem {
     let path = file.path.clone();
     let input = QubeInput {
-        qube: "work".into(),
+        qube: vm("work"),
         desired: vec![file],
         last_pushed: last.map(|l| (path.clone(), l)).into_iter().collect(),
         snapshot: actual.map(|a| (path.clone(), a)).into_iter().collect(),
     };
-    let chosen: BTreeSet<String> = if overwrite {
+    let chosen: BTreeSet<qcs_protocol::RelativePath> = if overwrite {
         [path].into_iter().collect()
     } else {
         BTreeSet::new()
@@ -270,20 +270,19 @@ fn overwrite_turns_a_conflict_into_a_forced_update_based_on_the_current_hash() {
 
     // The decision is per item: it does not leak to another path or qube.
     let input = QubeInput {
-        qube: "work".into(),
+        qube: vm("work"),
         desired: vec![desired(".a", NEW, 0o644), desired(".b", NEW, 0o644)],
         last_pushed: BTreeMap::new(),
         snapshot: [
-            (".a".to_owned(), regular(LOCAL, 0o644)),
-            (".b".to_owned(), regular(LOCAL, 0o644)),
+            (rp(".a"), regular(LOCAL, 0o644)),
+            (rp(".b"), regular(LOCAL, 0o644)),
         ]
         .into_iter()
         .collect(),
     };
     let mut other = input.clone();
-    other.qube = "personal".into();
-    let decisions: BTreeSet<(String, String)> =
-        [("work".to_owned(), ".a".to_owned())].into_iter().collect();
+    other.qube = vm("personal");
+    let decisions: BTreeSet<_> = [(vm("work"), rp(".a"))].into_iter().collect();
     let plans = plan(&[input, other], &decisions);
     let actions: Vec<Vec<bool>> = plans
         .iter()
@@ -293,13 +292,10 @@ fn overwrite_turns_a_conflict_into_a_forced_update_based_on_the_current_hash() {
 }
 
 #[test]
-fn invalid_never_sync_and_doubly_provided_paths_are_refused() {
+fn never_sync_and_doubly_provided_paths_are_refused() {
+    // An invalid path cannot be planned at all: `DesiredFile.path` is a `RelativePath`.
     for path in ["../.bashrc", "/etc/passwd", "a//b", "x\u{202e}y", ""] {
-        let item = one(desired(path, NEW, 0o644), None, Some(Actual::Absent), true);
-        assert!(
-            matches!(item.action, Action::Refused(RefusalReason::InvalidPath(_))),
-            "{path:?}"
-        );
+        assert!(validate_relative_path(path).is_err(), "{path:?}");
     }
     for path in [
         ".ssh/id_ed25519",
@@ -328,12 +324,10 @@ fn invalid_never_sync_and_doubly_provided_paths_are_refused() {
     let mut second = desired(".gitconfig", OLD, 0o644);
     second.profile = validate_profile_id("work-git").unwrap();
     let input = QubeInput {
-        qube: "work".into(),
+        qube: vm("work"),
         desired: vec![desired(".gitconfig", NEW, 0o644), second],
         last_pushed: BTreeMap::new(),
-        snapshot: [(".gitconfig".to_owned(), Actual::Absent)]
-            .into_iter()
-            .collect(),
+        snapshot: [(rp(".gitconfig"), Actual::Absent)].into_iter().collect(),
     };
     let plan = plan_qube(&input, &BTreeSet::new());
     for item in &plan.items {
@@ -428,21 +422,23 @@ fn no_generated_state_ever_plans_a_silent_overwrite() {
 #[test]
 fn planning_from_a_real_store_then_recording_the_push_converges() {
     let mut store = Store::open_in_memory().unwrap();
-    store.create_profile("git", "").unwrap();
-    store.put_file("git", ".gitconfig", OLD, 0o644).unwrap();
+    store.create_profile(&pid("git"), "").unwrap();
     store
-        .put_file("git", ".config/git/ignore", b"*.o\n", 0o600)
+        .put_file(&pid("git"), &rp(".gitconfig"), OLD, 0o644)
         .unwrap();
-    store.assign("work", "git").unwrap();
+    store
+        .put_file(&pid("git"), &rp(".config/git/ignore"), b"*.o\n", 0o600)
+        .unwrap();
+    store.assign(&vm("work"), &pid("git")).unwrap();
 
     // First push: nothing there yet.
-    let snapshot: BTreeMap<String, Actual> = [
-        (".gitconfig".to_owned(), Actual::Absent),
-        (".config/git/ignore".to_owned(), Actual::Absent),
+    let snapshot: BTreeMap<qcs_protocol::RelativePath, Actual> = [
+        (rp(".gitconfig"), Actual::Absent),
+        (rp(".config/git/ignore"), Actual::Absent),
     ]
     .into_iter()
     .collect();
-    let input = store.plan_input("work", snapshot).unwrap();
+    let input = store.plan_input(&vm("work"), snapshot).unwrap();
     let plan = plan_qube(&input, &BTreeSet::new());
     assert!(plan.items.iter().all(|i| i.action == Action::Create));
     let profile = validate_profile_id("git").unwrap();
@@ -454,25 +450,27 @@ fn planning_from_a_real_store_then_recording_the_push_converges() {
         .iter()
         .map(|i| PushedFile {
             profile: i.profile.clone(),
-            path: validate_relative_path(&i.path).unwrap(),
+            path: i.path.clone(),
             sha256: i.new_sha256.clone(),
             mode: i.new_mode,
             generation: i.generation,
         })
         .collect();
     store
-        .record_push("work", &pushed_files, serde_json::Value::Null)
+        .record_push(&vm("work"), &pushed_files, serde_json::Value::Null)
         .unwrap();
 
     // The store changes; the qube still has what we wrote: an update based on it.
-    store.put_file("git", ".gitconfig", NEW, 0o644).unwrap();
-    let snapshot: BTreeMap<String, Actual> = [
-        (".gitconfig".to_owned(), regular(OLD, 0o644)),
-        (".config/git/ignore".to_owned(), regular(b"*.o\n", 0o600)),
+    store
+        .put_file(&pid("git"), &rp(".gitconfig"), NEW, 0o644)
+        .unwrap();
+    let snapshot: BTreeMap<qcs_protocol::RelativePath, Actual> = [
+        (rp(".gitconfig"), regular(OLD, 0o644)),
+        (rp(".config/git/ignore"), regular(b"*.o\n", 0o600)),
     ]
     .into_iter()
     .collect();
-    let input = store.plan_input("work", snapshot.clone()).unwrap();
+    let input = store.plan_input(&vm("work"), snapshot.clone()).unwrap();
     assert_eq!(
         input.last_pushed[".gitconfig"].content.as_deref(),
         Some(OLD)
@@ -497,10 +495,14 @@ fn planning_from_a_real_store_then_recording_the_push_converges() {
 
     // But if the user edited it in the qube meanwhile: conflict, with the three-way view.
     let mut edited = snapshot;
-    edited.insert(".gitconfig".to_owned(), regular(LOCAL, 0o644));
-    let input = store.plan_input("work", edited).unwrap();
+    edited.insert(rp(".gitconfig"), regular(LOCAL, 0o644));
+    let input = store.plan_input(&vm("work"), edited).unwrap();
     let plan = plan_qube(&input, &BTreeSet::new());
-    let item = plan.items.iter().find(|i| i.path == ".gitconfig").unwrap();
+    let item = plan
+        .items
+        .iter()
+        .find(|i| i.path.as_str() == ".gitconfig")
+        .unwrap();
     assert_eq!(
         item.action,
         Action::Conflict(ConflictReason::ChangedSinceLastPush)
@@ -565,4 +567,17 @@ fn snapshot_entries_map_to_planner_states() {
     );
     assert_eq!(item.action, Action::Update);
     assert!(item.diff.is_none());
+}
+
+/// The typed values the store takes, from literals known to be valid.
+fn pid(id: &str) -> qcs_protocol::ProfileId {
+    qcs_protocol::profile::validate_profile_id(id).unwrap()
+}
+
+fn rp(path: &str) -> qcs_protocol::RelativePath {
+    qcs_protocol::path::validate_relative_path(path).unwrap()
+}
+
+fn vm(name: &str) -> qcs_protocol::VmName {
+    qcs_protocol::validate_vm_name(name).unwrap()
 }

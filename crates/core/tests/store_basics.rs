@@ -20,16 +20,11 @@ fn temp_store() -> (tempfile::TempDir, Store) {
     (dir, store)
 }
 
-fn proposal<'a>(
-    qube: &'a str,
-    profile: &'a str,
-    path: &'a str,
-    content: &'a [u8],
-) -> NewProposal<'a> {
+fn proposal<'a>(qube: &str, profile: &str, path: &str, content: &'a [u8]) -> NewProposal<'a> {
     NewProposal {
-        source_qube: qube,
-        profile,
-        path,
+        source_qube: vm(qube),
+        profile: pid(profile),
+        path: rp(path),
         content,
         mode: Some(0o644),
         base_sha256: None,
@@ -40,11 +35,16 @@ fn proposal<'a>(
 /// A store with profile `git` (one file) that qube `work` may propose to.
 fn git_store() -> (tempfile::TempDir, Store) {
     let (dir, mut store) = temp_store();
-    store.create_profile("git", "git settings").unwrap();
+    store.create_profile(&pid("git"), "git settings").unwrap();
     store
-        .put_file("git", ".gitconfig", b"[user]\n\tname = A\n", 0o644)
+        .put_file(
+            &pid("git"),
+            &rp(".gitconfig"),
+            b"[user]\n\tname = A\n",
+            0o644,
+        )
         .unwrap();
-    store.allow_proposals("work", "git").unwrap();
+    store.allow_proposals(&vm("work"), &pid("git")).unwrap();
     (dir, store)
 }
 
@@ -60,7 +60,7 @@ fn fresh_file_is_migrated_in_wal_mode_and_reopen_is_idempotent() {
         let mut store = Store::open(&path).unwrap();
         assert_eq!(store.schema_version().unwrap(), latest_schema_version());
         assert_eq!(store.journal_mode().unwrap(), "wal");
-        store.create_profile("git", "").unwrap();
+        store.create_profile(&pid("git"), "").unwrap();
     }
     for _ in 0..3 {
         let store = Store::open(&path).unwrap();
@@ -92,7 +92,10 @@ fn an_older_schema_is_migrated_forward_keeping_data() {
     }
     let store = Store::open(&path).unwrap();
     assert_eq!(store.schema_version().unwrap(), latest_schema_version());
-    assert_eq!(store.profile("old").unwrap().unwrap().description, "kept");
+    assert_eq!(
+        store.profile(&pid("old")).unwrap().unwrap().description,
+        "kept"
+    );
 }
 
 #[test]
@@ -131,26 +134,41 @@ fn a_foreign_database_is_refused_untouched() {
 #[test]
 fn files_have_generations_and_history() {
     let mut store = Store::open_in_memory().unwrap();
-    store.create_profile("git", "").unwrap();
+    store.create_profile(&pid("git"), "").unwrap();
     assert!(matches!(
-        store.create_profile("git", ""),
+        store.create_profile(&pid("git"), ""),
         Err(StoreError::ProfileExists(_))
     ));
-    assert_eq!(store.put_file("git", ".gitconfig", b"a", 0o644).unwrap(), 1);
+    assert_eq!(
+        store
+            .put_file(&pid("git"), &rp(".gitconfig"), b"a", 0o644)
+            .unwrap(),
+        1
+    );
     // Same content and mode: no new generation.
-    assert_eq!(store.put_file("git", ".gitconfig", b"a", 0o644).unwrap(), 1);
-    assert_eq!(store.put_file("git", ".gitconfig", b"a", 0o600).unwrap(), 2);
+    assert_eq!(
+        store
+            .put_file(&pid("git"), &rp(".gitconfig"), b"a", 0o644)
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .put_file(&pid("git"), &rp(".gitconfig"), b"a", 0o600)
+            .unwrap(),
+        2
+    );
     let generation = store
         .put_files(
-            "git",
+            &pid("git"),
             &[
                 FileEdit {
-                    path: ".gitconfig",
+                    path: &rp(".gitconfig"),
                     content: Some(b"b"),
                     mode: 0o600,
                 },
                 FileEdit {
-                    path: ".config/git/ignore",
+                    path: &rp(".config/git/ignore"),
                     content: Some(b"*.o\n"),
                     mode: 0o644,
                 },
@@ -158,8 +176,8 @@ fn files_have_generations_and_history() {
         )
         .unwrap();
     assert_eq!(generation, 3);
-    assert_eq!(store.profile("git").unwrap().unwrap().generation, 3);
-    let files = store.current_files("git").unwrap();
+    assert_eq!(store.profile(&pid("git")).unwrap().unwrap().generation, 3);
+    let files = store.current_files(&pid("git")).unwrap();
     assert_eq!(
         files.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(),
         [".config/git/ignore", ".gitconfig"]
@@ -167,31 +185,39 @@ fn files_have_generations_and_history() {
     assert_eq!(files[1].sha256, sha256_hex(b"b"));
     assert_eq!(files[1].provenance, Provenance::LocalEdit);
 
-    assert_eq!(store.remove_file("git", ".gitconfig").unwrap(), 4);
-    assert!(store.current_file("git", ".gitconfig").unwrap().is_none());
+    assert_eq!(
+        store.remove_file(&pid("git"), &rp(".gitconfig")).unwrap(),
+        4
+    );
+    assert!(
+        store
+            .current_file(&pid("git"), &rp(".gitconfig"))
+            .unwrap()
+            .is_none()
+    );
     assert!(matches!(
-        store.remove_file("git", ".gitconfig"),
+        store.remove_file(&pid("git"), &rp(".gitconfig")),
         Err(StoreError::FileNotFound { .. })
     ));
-    let history = store.file_history("git", ".gitconfig").unwrap();
+    let history = store.file_history(&pid("git"), &rp(".gitconfig")).unwrap();
     assert_eq!(
         history.iter().map(|v| v.generation).collect::<Vec<_>>(),
         [1, 2, 3, 4]
     );
     assert!(history[3].content.is_none());
     // Any generation can be looked up again (store-side rollback).
-    let at_1 = store.files_at_generation("git", 1).unwrap();
+    let at_1 = store.files_at_generation(&pid("git"), 1).unwrap();
     assert_eq!(at_1.len(), 1);
     assert_eq!(at_1[0].bytes, b"a");
     assert_eq!(at_1[0].mode, validate_mode(0o644).unwrap());
-    assert_eq!(store.files_at_generation("git", 4).unwrap().len(), 1);
+    assert_eq!(store.files_at_generation(&pid("git"), 4).unwrap().len(), 1);
     assert!(store.verify().unwrap().is_empty());
 }
 
 #[test]
 fn hostile_paths_modes_and_sizes_are_refused_and_change_nothing() {
     let mut store = Store::open_in_memory().unwrap();
-    store.create_profile("git", "").unwrap();
+    store.create_profile(&pid("git"), "").unwrap();
     for path in [
         "",
         "/etc/passwd",
@@ -206,18 +232,13 @@ fn hostile_paths_modes_and_sizes_are_refused_and_change_nothing() {
         "a\nb",
         "a\u{a0}b",
     ] {
-        assert!(
-            matches!(
-                store.put_file("git", path, b"x", 0o644),
-                Err(StoreError::InvalidPath { .. })
-            ),
-            "{path:?}"
-        );
+        // The store takes only a `RelativePath`: such a path never gets that far.
+        assert!(validate_relative_path(path).is_err(), "{path:?}");
     }
     for mode in [0o4755, 0o2755, 0o1777, 0o777, 0o666, 0o100644, 0] {
         assert!(
             matches!(
-                store.put_file("git", ".x", b"x", mode),
+                store.put_file(&pid("git"), &rp(".x"), b"x", mode),
                 Err(StoreError::ModeNotAllowed(_))
             ),
             "{mode:o}"
@@ -225,32 +246,29 @@ fn hostile_paths_modes_and_sizes_are_refused_and_change_nothing() {
     }
     let big = vec![b'x'; MAX_FILE_BYTES + 1];
     assert!(matches!(
-        store.put_file("git", ".x", &big, 0o644),
+        store.put_file(&pid("git"), &rp(".x"), &big, 0o644),
         Err(StoreError::TooLarge { .. })
     ));
     for id in ["", "Git", "a/b", "../x", &"a".repeat(32)] {
-        assert!(matches!(
-            store.create_profile(id, ""),
-            Err(StoreError::InvalidProfileId { .. })
-        ));
+        assert!(validate_profile_id(id).is_err(), "{id:?}");
     }
     assert!(matches!(
-        store.put_file("nope", ".x", b"x", 0o644),
+        store.put_file(&pid("nope"), &rp(".x"), b"x", 0o644),
         Err(StoreError::ProfileNotFound(_))
     ));
     // A batch with one bad entry writes nothing at all.
     assert!(
         store
             .put_files(
-                "git",
+                &pid("git"),
                 &[
                     FileEdit {
-                        path: ".ok",
+                        path: &rp(".ok"),
                         content: Some(b"x"),
                         mode: 0o644
                     },
                     FileEdit {
-                        path: "../bad",
+                        path: &rp(".ssh/id_rsa"),
                         content: Some(b"x"),
                         mode: 0o644
                     },
@@ -258,15 +276,15 @@ fn hostile_paths_modes_and_sizes_are_refused_and_change_nothing() {
             )
             .is_err()
     );
-    assert!(store.current_files("git").unwrap().is_empty());
-    assert_eq!(store.profile("git").unwrap().unwrap().generation, 0);
+    assert!(store.current_files(&pid("git")).unwrap().is_empty());
+    assert_eq!(store.profile(&pid("git")).unwrap().unwrap().generation, 0);
 }
 
 #[test]
 fn a_profile_holds_at_most_one_push_worth_of_files() {
     let mut store = Store::open_in_memory().unwrap();
-    store.create_profile("many", "").unwrap();
-    let names: Vec<String> = (0..MAX_FILES).map(|i| format!(".f{i}")).collect();
+    store.create_profile(&pid("many"), "").unwrap();
+    let names: Vec<_> = (0..MAX_FILES).map(|i| rp(&format!(".f{i}"))).collect();
     let edits: Vec<FileEdit<'_>> = names
         .iter()
         .map(|n| FileEdit {
@@ -275,21 +293,21 @@ fn a_profile_holds_at_most_one_push_worth_of_files() {
             mode: 0o644,
         })
         .collect();
-    store.put_files("many", &edits).unwrap();
+    store.put_files(&pid("many"), &edits).unwrap();
     assert!(matches!(
-        store.put_file("many", ".one-too-many", b"x", 0o644),
+        store.put_file(&pid("many"), &rp(".one-too-many"), b"x", 0o644),
         Err(StoreError::TooManyFiles(_))
     ));
-    assert_eq!(store.current_files("many").unwrap().len(), MAX_FILES);
+    assert_eq!(store.current_files(&pid("many")).unwrap().len(), MAX_FILES);
 }
 
 #[test]
 fn qube_settings_round_trip_and_are_validated() {
     let mut store = Store::open_in_memory().unwrap();
-    store.create_profile("git", "").unwrap();
-    store.create_profile("ssh", "").unwrap();
+    store.create_profile(&pid("git"), "").unwrap();
+    store.create_profile(&pid("ssh"), "").unwrap();
     let settings = QubeSettings {
-        qube: "work".into(),
+        qube: vm("work"),
         assigned: vec![
             validate_profile_id("git").unwrap(),
             validate_profile_id("ssh").unwrap(),
@@ -298,32 +316,26 @@ fn qube_settings_round_trip_and_are_validated() {
         auto_apply: true,
     };
     store.set_qube_settings(&settings).unwrap();
-    assert_eq!(store.qube_settings("work").unwrap(), settings);
+    assert_eq!(store.qube_settings(&vm("work")).unwrap(), settings);
     assert_eq!(store.qubes().unwrap(), vec![settings.clone()]);
     // Unknown qubes have empty defaults.
-    assert_eq!(store.qube_settings("vault").unwrap().assigned, vec![]);
+    assert_eq!(store.qube_settings(&vm("vault")).unwrap().assigned, vec![]);
     let mut bad = settings.clone();
     bad.assigned.push(validate_profile_id("nope").unwrap());
     assert!(matches!(
         store.set_qube_settings(&bad),
         Err(StoreError::ProfileNotFound(_))
     ));
-    assert_eq!(store.qube_settings("work").unwrap(), settings);
+    assert_eq!(store.qube_settings(&vm("work")).unwrap(), settings);
     for name in ["dom0x\n", "Domain-0", "1abc", "a/b", "", &"q".repeat(32)] {
-        assert!(
-            matches!(
-                store.qube_settings(name),
-                Err(StoreError::InvalidQubeName { .. })
-            ),
-            "{name:?}"
-        );
+        assert!(qcs_protocol::validate_vm_name(name).is_err(), "{name:?}");
     }
 }
 
 #[test]
 fn whitelist_refuses_and_logs_proposals_for_other_profiles() {
     let (_dir, mut store) = git_store();
-    store.create_profile("ssh", "").unwrap();
+    store.create_profile(&pid("ssh"), "").unwrap();
     let before = store.audit_log(0, 10_000).unwrap().len();
     for (qube, profile) in [("work", "ssh"), ("personal", "git"), ("work", "nope")] {
         let error = store
@@ -352,13 +364,21 @@ fn proposals_are_validated_at_intake() {
     let (_dir, mut store) = git_store();
     let big = vec![0u8; MAX_FILE_BYTES + 1];
     let long_note = "n".repeat(qcs_protocol::limits::MAX_NOTE_BYTES + 1);
+    // Names and paths a qube could send that are not valid never become the typed
+    // values a proposal is made of (the protocol refuses them while parsing).
+    for path in [
+        "../../etc/passwd",
+        "/home/user/.gitconfig",
+        ".git\u{202e}config",
+    ] {
+        assert!(validate_relative_path(path).is_err(), "{path:?}");
+    }
+    assert!(qcs_protocol::validate_vm_name("work\n").is_err());
+    assert!(validate_profile_id("GIT").is_err());
+    // What only the store can check: never-sync, sizes, the base hash, the note.
     let cases: Vec<NewProposal<'_>> = vec![
-        proposal("work", "git", "../../etc/passwd", b"x"),
-        proposal("work", "git", "/home/user/.gitconfig", b"x"),
-        proposal("work", "git", ".git\u{202e}config", b"x"),
+        proposal("work", "git", ".ssh/id_ed25519", b"x"),
         proposal("work", "git", ".gitconfig", &big),
-        proposal("work\n", "git", ".gitconfig", b"x"),
-        proposal("work", "GIT", ".gitconfig", b"x"),
         NewProposal {
             base_sha256: Some("not-a-hash"),
             ..proposal("work", "git", ".gitconfig", b"x")
@@ -382,7 +402,7 @@ fn proposals_are_validated_at_intake() {
 #[test]
 fn a_flood_of_proposals_is_capped_per_qube() {
     let (_dir, mut store) = git_store();
-    store.allow_proposals("personal", "git").unwrap();
+    store.allow_proposals(&vm("personal"), &pid("git")).unwrap();
     for i in 0..MAX_PENDING_PROPOSALS_PER_QUBE {
         let content = format!("{i}");
         store
@@ -401,7 +421,7 @@ fn a_flood_of_proposals_is_capped_per_qube() {
     let first_work = oldest
         .iter()
         .rev()
-        .find(|p| p.source_qube == "work")
+        .find(|p| p.source_qube.as_str() == "work")
         .unwrap();
     store.reject_proposal(first_work.id, "spam").unwrap();
     store
@@ -419,20 +439,16 @@ fn accepting_writes_version_status_and_audit_together() {
             ..proposal("work", "git", ".gitconfig", b"[user]\n\tname = B\n")
         })
         .unwrap();
-    store
-        .set_findings(id, &serde_json::json!([{"rule": "x", "severity": "info"}]))
-        .unwrap();
     let pending = store.proposal(id).unwrap().unwrap();
     assert_eq!(pending.status, ProposalStatus::Pending);
     assert_eq!(pending.note, "my name");
-    assert_eq!(pending.findings[0]["rule"], "x");
     assert_eq!(store.pending_count().unwrap(), 1);
 
     let version = store.accept_proposal(id, Acceptance::default()).unwrap();
     assert_eq!(
         version.provenance,
         Provenance::AcceptedProposal {
-            qube: "work".into(),
+            qube: vm("work"),
             proposal_id: id
         }
     );
@@ -464,10 +480,6 @@ fn accepting_writes_version_status_and_audit_together() {
         Err(StoreError::ProposalNotPending { .. })
     ));
     assert!(matches!(
-        store.set_findings(id, &serde_json::json!([])),
-        Err(StoreError::ProposalNotPending { .. })
-    ));
-    assert!(matches!(
         store.accept_proposal(9999, Acceptance::default()),
         Err(StoreError::ProposalNotFound(9999))
     ));
@@ -478,7 +490,7 @@ fn accepting_writes_version_status_and_audit_together() {
 fn partial_acceptance_stores_the_reviewed_content_and_mode() {
     let (_dir, mut store) = git_store();
     store
-        .allow_new_paths("git", &[".new-*", ".other"], true)
+        .allow_new_paths(&pid("git"), &[".new-*", ".other"], true)
         .unwrap();
     let id = store
         .submit_proposal(&NewProposal {
@@ -494,6 +506,7 @@ fn partial_acceptance_stores_the_reviewed_content_and_mode() {
                 content: Some(b"a\n"),
                 mode: None,
                 note: Some("only the first hunk"),
+                ..Acceptance::default()
             },
         )
         .unwrap();
@@ -522,19 +535,22 @@ fn partial_acceptance_stores_the_reviewed_content_and_mode() {
 #[test]
 fn push_and_snapshot_state_per_qube_and_path() {
     let (_dir, mut store) = git_store();
-    let file = store.current_file("git", ".gitconfig").unwrap().unwrap();
+    let file = store
+        .current_file(&pid("git"), &rp(".gitconfig"))
+        .unwrap()
+        .unwrap();
     let path = validate_relative_path(".gitconfig").unwrap();
     store
-        .record_snapshot("work", &[(path.clone(), SeenState::Absent)])
+        .record_snapshot(&vm("work"), &[(path.clone(), SeenState::Absent)])
         .unwrap();
-    let states = store.qube_file_states("work").unwrap();
+    let states = store.qube_file_states(&vm("work")).unwrap();
     assert_eq!(states.len(), 1);
     assert!(states[0].pushed.is_none());
     assert_eq!(states[0].seen.as_ref().unwrap().0, SeenState::Absent);
 
     store
         .record_push(
-            "work",
+            &vm("work"),
             &[PushedFile {
                 profile: validate_profile_id("git").unwrap(),
                 path: path.clone(),
@@ -545,7 +561,7 @@ fn push_and_snapshot_state_per_qube_and_path() {
             serde_json::json!({ "backup": "b1" }),
         )
         .unwrap();
-    let states = store.qube_file_states("work").unwrap();
+    let states = store.qube_file_states(&vm("work")).unwrap();
     let pushed = states[0].pushed.as_ref().unwrap();
     assert_eq!(pushed.sha256, file.sha256);
     assert_eq!(pushed.generation, 1);
@@ -559,7 +575,7 @@ fn push_and_snapshot_state_per_qube_and_path() {
     // A later snapshot sees a local change; the pushed state stays.
     store
         .record_snapshot(
-            "work",
+            &vm("work"),
             &[(
                 path.clone(),
                 SeenState::Regular {
@@ -569,7 +585,7 @@ fn push_and_snapshot_state_per_qube_and_path() {
             )],
         )
         .unwrap();
-    let states = store.qube_file_states("work").unwrap();
+    let states = store.qube_file_states(&vm("work")).unwrap();
     assert_eq!(states[0].pushed.as_ref().unwrap().sha256, file.sha256);
     assert!(matches!(
         states[0].seen.as_ref().unwrap().0,
@@ -583,7 +599,7 @@ fn push_and_snapshot_state_per_qube_and_path() {
     assert!(
         store
             .record_push(
-                "work",
+                &vm("work"),
                 &[PushedFile {
                     profile: validate_profile_id("git").unwrap(),
                     path,
@@ -596,7 +612,7 @@ fn push_and_snapshot_state_per_qube_and_path() {
             .is_err()
     );
     assert_eq!(
-        store.qube_file_states("work").unwrap()[0]
+        store.qube_file_states(&vm("work")).unwrap()[0]
             .pushed
             .as_ref()
             .unwrap()
@@ -685,7 +701,7 @@ fn never_sync_paths_cannot_enter_by_edit_or_proposal() {
     ] {
         assert!(
             matches!(
-                store.put_file("git", path, b"secret", 0o600),
+                store.put_file(&pid("git"), &rp(path), b"secret", 0o600),
                 Err(StoreError::NeverSync(_))
             ),
             "{path}"
@@ -701,23 +717,36 @@ fn never_sync_paths_cannot_enter_by_edit_or_proposal() {
     assert!(store.proposals(None).unwrap().is_empty());
     // The public half of a key pair is fine.
     store
-        .put_file("git", ".ssh/id_ed25519.pub", b"ssh-ed25519 AAAA", 0o644)
+        .put_file(
+            &pid("git"),
+            &rp(".ssh/id_ed25519.pub"),
+            b"ssh-ed25519 AAAA",
+            0o644,
+        )
         .unwrap();
 }
 
 #[test]
 fn a_profile_can_be_reverted_to_any_generation() {
     let mut store = Store::open_in_memory().unwrap();
-    store.create_profile("git", "").unwrap();
-    store.put_file("git", ".a", b"a1", 0o644).unwrap(); // 1
-    store.put_file("git", ".b", b"b1", 0o600).unwrap(); // 2
-    store.put_file("git", ".a", b"a2", 0o644).unwrap(); // 3
-    store.remove_file("git", ".b").unwrap(); // 4
-    store.put_file("git", ".c", b"c1", 0o644).unwrap(); // 5
+    store.create_profile(&pid("git"), "").unwrap();
+    store
+        .put_file(&pid("git"), &rp(".a"), b"a1", 0o644)
+        .unwrap(); // 1
+    store
+        .put_file(&pid("git"), &rp(".b"), b"b1", 0o600)
+        .unwrap(); // 2
+    store
+        .put_file(&pid("git"), &rp(".a"), b"a2", 0o644)
+        .unwrap(); // 3
+    store.remove_file(&pid("git"), &rp(".b")).unwrap(); // 4
+    store
+        .put_file(&pid("git"), &rp(".c"), b"c1", 0o644)
+        .unwrap(); // 5
 
-    assert_eq!(store.revert_to_generation("git", 2).unwrap(), 6);
+    assert_eq!(store.revert_to_generation(&pid("git"), 2).unwrap(), 6);
     let files: Vec<(String, Vec<u8>, u32)> = store
-        .current_files("git")
+        .current_files(&pid("git"))
         .unwrap()
         .into_iter()
         .map(|f| (f.path.to_string(), f.bytes, f.mode.bits()))
@@ -730,12 +759,17 @@ fn a_profile_can_be_reverted_to_any_generation() {
         ]
     );
     // Reverting to the state we are in changes nothing; the revert itself is revertible.
-    assert_eq!(store.revert_to_generation("git", 6).unwrap(), 6);
-    assert_eq!(store.revert_to_generation("git", 5).unwrap(), 7);
-    assert_eq!(store.current_files("git").unwrap().len(), 2);
-    assert!(store.current_file("git", ".c").unwrap().is_some());
+    assert_eq!(store.revert_to_generation(&pid("git"), 6).unwrap(), 6);
+    assert_eq!(store.revert_to_generation(&pid("git"), 5).unwrap(), 7);
+    assert_eq!(store.current_files(&pid("git")).unwrap().len(), 2);
+    assert!(
+        store
+            .current_file(&pid("git"), &rp(".c"))
+            .unwrap()
+            .is_some()
+    );
     assert!(matches!(
-        store.revert_to_generation("git", 99),
+        store.revert_to_generation(&pid("git"), 99),
         Err(StoreError::NoSuchGeneration { .. })
     ));
     assert!(
@@ -752,7 +786,7 @@ fn a_profile_can_be_reverted_to_any_generation() {
 fn the_database_files_are_private_to_their_owner() {
     use std::os::unix::fs::PermissionsExt;
     let (dir, mut store) = temp_store();
-    store.create_profile("git", "").unwrap();
+    store.create_profile(&pid("git"), "").unwrap();
     for name in ["store.sqlite", "store.sqlite-wal", "store.sqlite-shm"] {
         let mode = std::fs::metadata(dir.path().join(name))
             .unwrap()
@@ -766,7 +800,7 @@ fn the_database_files_are_private_to_their_owner() {
 fn hostile_but_valid_names_are_data_not_sql() {
     let (_dir, mut store) = git_store();
     let path = ".x'); DROP TABLE audit_log; --";
-    store.put_file("git", path, b"x", 0o644).unwrap();
+    store.put_file(&pid("git"), &rp(path), b"x", 0o644).unwrap();
     let id = store
         .submit_proposal(&NewProposal {
             note: "'); DELETE FROM proposals; --",
@@ -775,9 +809,26 @@ fn hostile_but_valid_names_are_data_not_sql() {
         .unwrap();
     store.accept_proposal(id, Acceptance::default()).unwrap();
     assert_eq!(
-        store.current_file("git", path).unwrap().unwrap().bytes,
+        store
+            .current_file(&pid("git"), &rp(path))
+            .unwrap()
+            .unwrap()
+            .bytes,
         b"y"
     );
     assert!(store.audit_log(0, 1000).unwrap().len() > 3);
     assert!(store.verify().unwrap().is_empty());
+}
+
+/// The typed values the store takes, from literals known to be valid.
+fn pid(id: &str) -> qcs_protocol::ProfileId {
+    qcs_protocol::profile::validate_profile_id(id).unwrap()
+}
+
+fn rp(path: &str) -> qcs_protocol::RelativePath {
+    qcs_protocol::path::validate_relative_path(path).unwrap()
+}
+
+fn vm(name: &str) -> qcs_protocol::VmName {
+    qcs_protocol::validate_vm_name(name).unwrap()
 }

@@ -54,9 +54,9 @@ fn worker(db: &Path, seed: u64) -> ! {
         let content = format!("{seed} {iteration}\n").repeat(1 + rng.below_u64(1000) as usize);
         let id = store
             .submit_proposal(&NewProposal {
-                source_qube: "work",
-                profile: "git",
-                path,
+                source_qube: vm("work"),
+                profile: pid("git"),
+                path: rp(path),
                 content: content.as_bytes(),
                 mode: Some(0o644),
                 base_sha256: None,
@@ -76,8 +76,8 @@ fn worker(db: &Path, seed: u64) -> ! {
         if rng.below_u64(4) == 0 {
             let generation = store
                 .put_file(
-                    "git",
-                    ".gitconfig",
+                    &pid("git"),
+                    &rp(".gitconfig"),
                     format!("local {iteration}\n").as_bytes(),
                     0o644,
                 )
@@ -85,12 +85,12 @@ fn worker(db: &Path, seed: u64) -> ! {
             say(&format!("E {generation}"));
         }
         let generation = store
-            .profile("git")
+            .profile(&pid("git"))
             .expect("worker: profile")
             .expect("git")
             .generation;
         let files: Vec<PushedFile> = store
-            .current_files("git")
+            .current_files(&pid("git"))
             .expect("worker: files")
             .into_iter()
             .map(|f| PushedFile {
@@ -103,7 +103,7 @@ fn worker(db: &Path, seed: u64) -> ! {
             .collect();
         store
             .record_push(
-                "work",
+                &vm("work"),
                 &files,
                 serde_json::json!({ "iteration": iteration }),
             )
@@ -182,14 +182,14 @@ fn check(db: &Path, expected: &mut Expected, trial: usize) {
             );
         }
     }
-    let profile = store.profile("git").unwrap().unwrap();
+    let profile = store.profile(&pid("git")).unwrap().unwrap();
     assert!(
         profile.generation >= expected.min_generation,
         "trial {trial}: generation went back to {} from {}",
         profile.generation,
         expected.min_generation
     );
-    for state in store.qube_file_states("work").unwrap() {
+    for state in store.qube_file_states(&vm("work")).unwrap() {
         if let Some(pushed) = state.pushed {
             assert!(
                 pushed.generation >= expected.min_pushed_generation,
@@ -235,11 +235,11 @@ fn sigkill_at_random_points() {
     let db = dir.path().join("store.sqlite");
     {
         let mut store = Store::open(&db).unwrap();
-        store.create_profile("git", "crash test").unwrap();
-        store.allow_proposals("work", "git").unwrap();
+        store.create_profile(&pid("git"), "crash test").unwrap();
+        store.allow_proposals(&vm("work"), &pid("git")).unwrap();
         // Every path the workers propose may be new to the profile.
-        store.allow_new_paths("git", &PATHS, true).unwrap();
-        store.assign("work", "git").unwrap();
+        store.allow_new_paths(&pid("git"), &PATHS, true).unwrap();
+        store.assign(&vm("work"), &pid("git")).unwrap();
     }
     let base_seed = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -325,4 +325,17 @@ fn sigkill_at_random_points() {
         worker_errors()
     );
     assert!(proposals > TRIALS / 2);
+}
+
+/// The typed values the store takes, from literals known to be valid.
+fn pid(id: &str) -> qcs_protocol::ProfileId {
+    qcs_protocol::profile::validate_profile_id(id).unwrap()
+}
+
+fn rp(path: &str) -> qcs_protocol::RelativePath {
+    qcs_protocol::path::validate_relative_path(path).unwrap()
+}
+
+fn vm(name: &str) -> qcs_protocol::VmName {
+    qcs_protocol::validate_vm_name(name).unwrap()
 }

@@ -13,24 +13,26 @@ use qcs_protocol::limits::MAX_FILE_BYTES;
 
 fn sample_store() -> Store {
     let mut store = Store::open_in_memory().unwrap();
-    store.create_profile("git", "git \"settings\"\n").unwrap();
-    store.create_profile("ssh", "").unwrap();
+    store
+        .create_profile(&pid("git"), "git \"settings\"\n")
+        .unwrap();
+    store.create_profile(&pid("ssh"), "").unwrap();
     store
         .put_files(
-            "git",
+            &pid("git"),
             &[
                 FileEdit {
-                    path: ".gitconfig",
+                    path: &rp(".gitconfig"),
                     content: Some(b"[user]\n\tname = A\n"),
                     mode: 0o644,
                 },
                 FileEdit {
-                    path: ".config/git/ignore",
+                    path: &rp(".config/git/ignore"),
                     content: Some(b"*.o\n"),
                     mode: 0o600,
                 },
                 FileEdit {
-                    path: ".local/bin/git-x",
+                    path: &rp(".local/bin/git-x"),
                     content: Some(b"#!/bin/sh\n\x00\xff binary ok\n"),
                     mode: 0o755,
                 },
@@ -38,7 +40,7 @@ fn sample_store() -> Store {
         )
         .unwrap();
     store
-        .put_file("ssh", ".ssh/config", b"Host *\n", 0o600)
+        .put_file(&pid("ssh"), &rp(".ssh/config"), b"Host *\n", 0o600)
         .unwrap();
     store
 }
@@ -53,7 +55,7 @@ fn snapshot(store: &Store) -> StoreSnapshot {
         .into_iter()
         .map(|p| {
             let files = store
-                .current_files(p.id.as_str())
+                .current_files(&p.id)
                 .unwrap()
                 .into_iter()
                 .map(|f| (f.path.to_string(), f.bytes, f.mode.bits()))
@@ -96,9 +98,12 @@ fn export_then_import_round_trips_contents_modes_and_descriptions() {
     assert_eq!(snapshot(&fresh), snapshot(&store));
 
     // Importing the same tree again changes nothing: no new generation.
-    let before = fresh.profile("git").unwrap().unwrap().generation;
+    let before = fresh.profile(&pid("git")).unwrap().unwrap().generation;
     fresh.import_profiles(&out).unwrap();
-    assert_eq!(fresh.profile("git").unwrap().unwrap().generation, before);
+    assert_eq!(
+        fresh.profile(&pid("git")).unwrap().unwrap().generation,
+        before
+    );
     assert!(fresh.verify().unwrap().is_empty());
 }
 
@@ -106,11 +111,24 @@ fn export_then_import_round_trips_contents_modes_and_descriptions() {
 fn import_sets_a_profile_to_exactly_the_imported_files_keeping_history() {
     let (_dir, out, _store) = exported();
     let mut target = Store::open_in_memory().unwrap();
-    target.create_profile("git", "").unwrap();
-    target.put_file("git", ".stale", b"old", 0o644).unwrap();
+    target.create_profile(&pid("git"), "").unwrap();
+    target
+        .put_file(&pid("git"), &rp(".stale"), b"old", 0o644)
+        .unwrap();
     target.import_profiles(&out).unwrap();
-    assert!(target.current_file("git", ".stale").unwrap().is_none());
-    assert_eq!(target.file_history("git", ".stale").unwrap().len(), 2);
+    assert!(
+        target
+            .current_file(&pid("git"), &rp(".stale"))
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        target
+            .file_history(&pid("git"), &rp(".stale"))
+            .unwrap()
+            .len(),
+        2
+    );
 }
 
 #[test]
@@ -118,7 +136,7 @@ fn export_selects_profiles_and_refuses_a_non_empty_target() {
     let mut store = sample_store();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("only-ssh");
-    let summary = store.export_profiles(&out, &["ssh"]).unwrap();
+    let summary = store.export_profiles(&out, &[pid("ssh")]).unwrap();
     assert_eq!((summary.profiles, summary.files), (1, 1));
     assert!(!out.join("git").exists());
     assert!(matches!(
@@ -126,7 +144,7 @@ fn export_selects_profiles_and_refuses_a_non_empty_target() {
         Err(StoreError::ExportRefused(_))
     ));
     assert!(matches!(
-        store.export_profiles(&dir.path().join("x"), &["nope"]),
+        store.export_profiles(&dir.path().join("x"), &[pid("nope")]),
         Err(StoreError::ProfileNotFound(_))
     ));
 }
@@ -239,4 +257,13 @@ fn import_refuses_bad_modes_paths_and_ids_in_the_manifest() {
     fs::remove_file(&manifest).unwrap();
     std::os::unix::fs::symlink("/etc/hostname", &manifest).unwrap();
     assert_refused(&out);
+}
+
+/// The typed values the store takes, from literals known to be valid.
+fn pid(id: &str) -> qcs_protocol::ProfileId {
+    qcs_protocol::profile::validate_profile_id(id).unwrap()
+}
+
+fn rp(path: &str) -> qcs_protocol::RelativePath {
+    qcs_protocol::path::validate_relative_path(path).unwrap()
 }

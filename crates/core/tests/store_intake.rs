@@ -11,11 +11,11 @@ use qcs_core::store::{
     refusal,
 };
 
-fn proposal<'a>(qube: &'a str, path: &'a str, content: &'a [u8]) -> NewProposal<'a> {
+fn proposal<'a>(qube: &str, path: &str, content: &'a [u8]) -> NewProposal<'a> {
     NewProposal {
-        source_qube: qube,
-        profile: "git",
-        path,
+        source_qube: vm(qube),
+        profile: pid("git"),
+        path: rp(path),
         content,
         mode: Some(0o644),
         base_sha256: None,
@@ -27,11 +27,16 @@ fn proposal<'a>(qube: &'a str, path: &'a str, content: &'a [u8]) -> NewProposal<
 fn git_store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(dir.path().join("store.sqlite")).unwrap();
-    store.create_profile("git", "").unwrap();
+    store.create_profile(&pid("git"), "").unwrap();
     store
-        .put_file("git", ".gitconfig", b"[user]\n\tname = A\n", 0o644)
+        .put_file(
+            &pid("git"),
+            &rp(".gitconfig"),
+            b"[user]\n\tname = A\n",
+            0o644,
+        )
         .unwrap();
-    store.allow_proposals("work", "git").unwrap();
+    store.allow_proposals(&vm("work"), &pid("git")).unwrap();
     (dir, store)
 }
 
@@ -47,7 +52,7 @@ fn audit_rows(store: &Store, what: &str) -> usize {
 #[test]
 fn a_new_path_is_refused_unless_the_profile_allowlists_it() {
     let (_dir, mut store) = git_store();
-    assert!(store.new_path_globs("git").unwrap().is_empty());
+    assert!(store.new_path_globs(&pid("git")).unwrap().is_empty());
     for path in [".ssh/config", ".mailcap", ".config/git/attributes"] {
         let error = store
             .submit_proposal(&proposal("work", path, b"x\n"))
@@ -65,7 +70,7 @@ fn a_new_path_is_refused_unless_the_profile_allowlists_it() {
         .unwrap();
 
     let globs = store
-        .allow_new_paths("git", &[".config/git/*"], true)
+        .allow_new_paths(&pid("git"), &[".config/git/*"], true)
         .unwrap();
     assert_eq!(globs, vec![".config/git/*".to_owned()]);
     let id = store
@@ -82,7 +87,9 @@ fn a_new_path_is_refused_unless_the_profile_allowlists_it() {
             Err(StoreError::NewPathNotAllowed { .. })
         ));
     }
-    store.allow_new_paths("git", &[".ssh/*"], true).unwrap();
+    store
+        .allow_new_paths(&pid("git"), &[".ssh/*"], true)
+        .unwrap();
     assert!(matches!(
         store.submit_proposal(&proposal("work", ".ssh/id_ed25519", b"key")),
         Err(StoreError::NeverSync(_))
@@ -94,7 +101,7 @@ fn a_new_path_is_refused_unless_the_profile_allowlists_it() {
     ));
     // Removing the glob closes the door again.
     let globs = store
-        .allow_new_paths("git", &[".config/git/*"], false)
+        .allow_new_paths(&pid("git"), &[".config/git/*"], false)
         .unwrap();
     assert_eq!(globs, vec![".ssh/*".to_owned()]);
     assert!(matches!(
@@ -109,12 +116,12 @@ fn a_new_path_is_refused_unless_the_profile_allowlists_it() {
 fn a_removed_file_is_a_new_path_again() {
     let (_dir, mut store) = git_store();
     store
-        .put_file("git", ".gitignore", b"*.o\n", 0o644)
+        .put_file(&pid("git"), &rp(".gitignore"), b"*.o\n", 0o644)
         .unwrap();
     store
         .submit_proposal(&proposal("work", ".gitignore", b"*.a\n"))
         .unwrap();
-    store.remove_file("git", ".gitignore").unwrap();
+    store.remove_file(&pid("git"), &rp(".gitignore")).unwrap();
     assert!(matches!(
         store.submit_proposal(&proposal("work", ".gitignore", b"*.b\n")),
         Err(StoreError::NewPathNotAllowed { .. })
@@ -138,16 +145,16 @@ fn globs_are_checked_and_bounded() {
     ] {
         assert!(
             matches!(
-                store.allow_new_paths("git", &[bad], true),
+                store.allow_new_paths(&pid("git"), &[bad], true),
                 Err(StoreError::InvalidGlob { .. })
             ),
             "{bad:?} accepted"
         );
     }
     let long = "a".repeat(qcs_core::store::MAX_GLOB_BYTES + 1);
-    assert!(store.allow_new_paths("git", &[&long], true).is_err());
+    assert!(store.allow_new_paths(&pid("git"), &[&long], true).is_err());
     assert!(matches!(
-        store.allow_new_paths("nope", &[".x"], true),
+        store.allow_new_paths(&pid("nope"), &[".x"], true),
         Err(StoreError::ProfileNotFound(_))
     ));
     let many: Vec<String> = (0..=qcs_core::store::MAX_NEW_PATH_GLOBS)
@@ -155,15 +162,15 @@ fn globs_are_checked_and_bounded() {
         .collect();
     let many: Vec<&str> = many.iter().map(String::as_str).collect();
     assert!(matches!(
-        store.allow_new_paths("git", &many, true),
+        store.allow_new_paths(&pid("git"), &many, true),
         Err(StoreError::TooManyGlobs { .. })
     ));
     // Nothing of a refused change was kept.
-    assert!(store.new_path_globs("git").unwrap().is_empty());
+    assert!(store.new_path_globs(&pid("git")).unwrap().is_empty());
     assert_eq!(audit_rows(&store, action::NEW_PATH_GLOBS), 0);
     // `**` as a component below a fixed directory is fine.
     store
-        .allow_new_paths("git", &[".config/git/**"], true)
+        .allow_new_paths(&pid("git"), &[".config/git/**"], true)
         .unwrap();
     store
         .submit_proposal(&proposal("work", ".config/git/a/b/c", b"x"))
@@ -173,7 +180,7 @@ fn globs_are_checked_and_bounded() {
 #[test]
 fn imports_take_only_the_profiles_files_even_with_an_allowlist() {
     let (_dir, mut store) = git_store();
-    store.allow_new_paths("git", &[".*"], true).unwrap();
+    store.allow_new_paths(&pid("git"), &[".*"], true).unwrap();
     // `other` may not propose, but an import is the user's choice: the profile's file
     // is taken, a path it does not have is not, allowlist or not.
     let outcome = store
@@ -193,7 +200,7 @@ fn imports_take_only_the_profiles_files_even_with_an_allowlist() {
 fn the_files_of_one_submission_share_a_batch_and_imports_get_their_own() {
     let (_dir, mut store) = git_store();
     store
-        .allow_new_paths("git", &[".config/git/*"], true)
+        .allow_new_paths(&pid("git"), &[".config/git/*"], true)
         .unwrap();
     let first = store
         .submit_batch(&[
@@ -277,7 +284,7 @@ fn a_flood_of_refusals_is_counted_not_logged_row_by_row() {
     }
     for _ in 0..10 {
         store
-            .record_refused_proposal("work", "invalid spool file: junk\u{1b}[2J")
+            .record_refused_proposal(&vm("work"), "invalid spool file: junk\u{1b}[2J")
             .unwrap();
     }
     let log = store.audit_log(0, 1_000_000).unwrap();
@@ -303,7 +310,7 @@ fn a_flood_of_refusals_is_counted_not_logged_row_by_row() {
     let total = |qube: &str, reason: &str| -> u64 {
         counts
             .iter()
-            .filter(|r| r.qube == qube && r.reason == reason)
+            .filter(|r| r.qube.as_str() == qube && r.reason == reason)
             .map(|r| r.count)
             .sum()
     };
@@ -313,14 +320,14 @@ fn a_flood_of_refusals_is_counted_not_logged_row_by_row() {
     for r in &counts {
         assert!(r.first_at <= r.last_at && r.window_start <= r.first_at);
     }
-    assert_eq!(store.intake_refusals(Some("nobody")).unwrap().len(), 0);
+    assert_eq!(store.intake_refusals(Some(&vm("nobody"))).unwrap().len(), 0);
     // An unknown code is kept as `other`, so the set of reasons stays closed.
     store
-        .record_intake_refusal("work", "made-up", serde_json::json!({}))
+        .record_intake_refusal(&vm("work"), "made-up", serde_json::json!({}))
         .unwrap();
     assert_eq!(
         store
-            .intake_refusals(Some("work"))
+            .intake_refusals(Some(&vm("work")))
             .unwrap()
             .iter()
             .filter(|r| r.reason == refusal::OTHER)
@@ -369,7 +376,7 @@ fn migration_3_keeps_proposals_each_in_its_own_batch() {
         assert_eq!(p.batch, p.id);
     }
     assert_eq!(all[0].status, ProposalStatus::Rejected);
-    assert!(store.new_path_globs("git").unwrap().is_empty());
+    assert!(store.new_path_globs(&pid("git")).unwrap().is_empty());
     // The triggers are back: a decided proposal is still final.
     let raw = rusqlite::Connection::open(&path).unwrap();
     assert!(
@@ -387,8 +394,10 @@ fn migration_3_keeps_proposals_each_in_its_own_batch() {
         .is_err()
     );
     // A new batch does not collide with the numbers given to the old proposals.
-    store.put_file("git", ".gitconfig", b"a", 0o644).unwrap();
-    store.allow_proposals("work", "git").unwrap();
+    store
+        .put_file(&pid("git"), &rp(".gitconfig"), b"a", 0o644)
+        .unwrap();
+    store.allow_proposals(&vm("work"), &pid("git")).unwrap();
     let id = store
         .submit_proposal(&proposal("work", ".gitconfig", b"b"))
         .unwrap();
@@ -433,4 +442,17 @@ fn a_failed_migration_3_leaves_version_2_untouched() {
     drop(raw);
     let store = Store::open(&path).unwrap();
     assert_eq!(store.proposals(None).unwrap().len(), 2);
+}
+
+/// The typed values the store takes, from literals known to be valid.
+fn pid(id: &str) -> qcs_protocol::ProfileId {
+    qcs_protocol::profile::validate_profile_id(id).unwrap()
+}
+
+fn rp(path: &str) -> qcs_protocol::RelativePath {
+    qcs_protocol::path::validate_relative_path(path).unwrap()
+}
+
+fn vm(name: &str) -> qcs_protocol::VmName {
+    qcs_protocol::validate_vm_name(name).unwrap()
 }

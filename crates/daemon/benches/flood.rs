@@ -128,12 +128,12 @@ fn run(case: Case, submissions: usize) -> Figures {
     let planted: Vec<String> = (0..FILES).map(|i| format!(".planted/f{i:02}")).collect();
     backend
         .with_store(|s| {
-            s.create_profile("dots", "")?;
+            s.create_profile(&pid("dots"), "")?;
             for path in &known {
-                s.put_file("dots", path, b"set x=1\n", 0o644)?;
+                s.put_file(&pid("dots"), &rp(path), b"set x=1\n", 0o644)?;
             }
             if !matches!(case, Case::NotAllowed) {
-                s.allow_proposals(QUBE, "dots")?;
+                s.allow_proposals(&vm(QUBE), &pid("dots"))?;
             }
             Ok(())
         })
@@ -204,4 +204,17 @@ fn main() {
             f.seconds
         );
     }
+}
+
+/// The typed values the store takes, from literals known to be valid.
+fn pid(id: &str) -> qcs_protocol::ProfileId {
+    qcs_protocol::profile::validate_profile_id(id).expect("a valid profile id")
+}
+
+fn rp(path: &str) -> qcs_protocol::RelativePath {
+    qcs_protocol::path::validate_relative_path(path).expect("a valid path")
+}
+
+fn vm(name: &str) -> qcs_protocol::VmName {
+    qcs_protocol::validate_vm_name(name).expect("a valid qube name")
 }

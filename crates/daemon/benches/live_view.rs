@@ -149,15 +149,17 @@ fn main() -> std::process::ExitCode {
     let store_path = dir.path().join("store.sqlite");
     {
         let mut store = qcs_core::store::Store::open(&store_path).expect("store");
-        store.create_profile("dotfiles", "bench").expect("profile");
+        store
+            .create_profile(&pid("dotfiles"), "bench")
+            .expect("profile");
         for path in PROFILE_FILES {
             store
-                .put_file("dotfiles", path, b"# bench\n", 0o644)
+                .put_file(&pid("dotfiles"), &rp(path), b"# bench\n", 0o644)
                 .expect("file");
         }
         for i in 0..QUBES - 3 {
             store
-                .assign(&format!("app-{i:03}"), "dotfiles")
+                .assign(&vm(&format!("app-{i:03}")), &pid("dotfiles"))
                 .expect("assign");
         }
     }
@@ -196,7 +198,7 @@ fn main() -> std::process::ExitCode {
         .expect("set");
     let verdict = |backend: &Backend| {
         backend
-            .list_qubes(Some("app-000"))
+            .list_qubes(Some(&vm("app-000")))
             .expect("list")
             .qubes
             .first()
@@ -241,4 +243,17 @@ fn main() -> std::process::ExitCode {
         base_wall.as_secs_f64() / first_view.as_secs_f64()
     );
     std::process::ExitCode::SUCCESS
+}
+
+/// The typed values the store takes, from literals known to be valid.
+fn pid(id: &str) -> qcs_protocol::ProfileId {
+    qcs_protocol::profile::validate_profile_id(id).expect("a valid profile id")
+}
+
+fn rp(path: &str) -> qcs_protocol::RelativePath {
+    qcs_protocol::path::validate_relative_path(path).expect("a valid path")
+}
+
+fn vm(name: &str) -> qcs_protocol::VmName {
+    qcs_protocol::validate_vm_name(name).expect("a valid qube name")
 }

@@ -57,6 +57,10 @@ fn main() -> std::process::ExitCode {
             rollback_with_a_lying_reply_records_nothing,
         ),
         ("flood_leaves_bounded_rows", flood_leaves_bounded_rows),
+        (
+            "invalid_names_and_paths_are_refused_at_the_edge",
+            invalid_names_and_paths_are_refused_at_the_edge,
+        ),
     ])
 }
 
@@ -312,7 +316,7 @@ fn recorded(env: &Env, qube: &str) -> Recorded {
     // A second connection next to the backend's (WAL: readers do not block it).
     let store = Store::open(&env.store).unwrap();
     store
-        .qube_file_states(qube)
+        .qube_file_states(&qcs_protocol::validate_vm_name(qube).unwrap())
         .unwrap()
         .into_iter()
         .map(|s| (s.path.to_string(), s.pushed.map(|p| p.sha256), s.seen))
@@ -378,7 +382,7 @@ fn new_path_refused_audited_nothing_pushed() {
     assert_eq!(refusals[0].path.as_deref(), Some(".ssh/config"));
     let counted: u64 = Store::open(&env.store)
         .unwrap()
-        .intake_refusals(Some("work"))
+        .intake_refusals(Some(&qcs_protocol::validate_vm_name("work").unwrap()))
         .unwrap()
         .iter()
         .filter(|r| r.reason == "new-path")
@@ -704,7 +708,7 @@ fn flood_leaves_bounded_rows() {
     );
     let counted: u64 = Store::open(&env.store)
         .unwrap()
-        .intake_refusals(Some("flood"))
+        .intake_refusals(Some(&qcs_protocol::validate_vm_name("flood").unwrap()))
         .unwrap()
         .iter()
         .map(|r| r.count)
@@ -766,4 +770,305 @@ fn spool_submission(
         qcs_protocol::to_json(&record),
     )
     .unwrap();
+}
+
+/// Everything the store holds that a client could change, read beside the backend.
+fn store_state(env: &Env) -> String {
+    let store = Store::open(&env.store).unwrap();
+    let mut state = format!(
+        "{:?}\n{:?}\n",
+        store.profiles().unwrap(),
+        store.qubes().unwrap()
+    );
+    for profile in store.profiles().unwrap() {
+        state += &format!(
+            "{:?}\n{:?}\n",
+            store.current_files(&profile.id).unwrap(),
+            store.new_path_globs(&profile.id).unwrap()
+        );
+    }
+    state += &format!(
+        "{:?}\n{:?}\n{}",
+        store.proposals(None).unwrap(),
+        store.intake_refusals(None).unwrap(),
+        store.audit_log(0, 100_000).unwrap().len()
+    );
+    assert!(store.verify().unwrap().is_empty());
+    state
+}
+
+/// Issue 12 item 5: qube names, profile ids and paths are parsed once, at the edge.
+/// Through the real backend's D-Bus methods and the real CLI: an invalid profile id, a
+/// path with `..`, a control character, an over-long name or path → refused with the
+/// rule it broke (D-Bus `Error.InvalidArgument`; CLI exit 2 before any call), and
+/// nothing of it is stored, not even an audit row. A NUL cannot cross D-Bus at all (a
+/// D-Bus string has none): that call fails before it reaches the backend.
+fn invalid_names_and_paths_are_refused_at_the_edge() {
+    use qcs_daemon::client::Error as DbusError;
+    let env = Env::start(
+        vec![managed(QubeSpec::app("work", "fedora").running())],
+        EnvOptions::default(),
+    );
+    let (_conn, proxy) = env.client();
+    block(proxy.create_profile("git", "")).unwrap();
+    block(proxy.put_file("git", ".gitconfig", GITCONFIG.as_bytes(), 0o644)).unwrap();
+    block(proxy.assign("work", "git", true)).unwrap();
+    let before = store_state(&env);
+
+    let long_qube = "q".repeat(32);
+    let long_profile = "p".repeat(32);
+    let long_path = "a/".repeat(2048) + "b";
+    type Call = Box<dyn Fn(&ConfigSyncProxy<'static>) -> Result<(), DbusError>>;
+    let content = GITCONFIG.as_bytes();
+    // (what, expected words of the message, the call)
+    let cases: Vec<(&str, &str, Call)> = vec![
+        (
+            "profile id with capitals",
+            "invalid profile id",
+            Box::new(|p| block(p.create_profile("Git", ""))),
+        ),
+        ("over-long profile id", "the limit is 31", {
+            let id = long_profile.clone();
+            Box::new(move |p| block(p.create_profile(&id, "")))
+        }),
+        (
+            "profile id with ..",
+            "invalid profile id",
+            Box::new(|p| block(p.set_profile_description("../git", "x"))),
+        ),
+        (
+            "path with ..",
+            "'..' component",
+            Box::new(move |p| block(p.put_file("git", "../.bashrc", content, 0o644)).map(drop)),
+        ),
+        (
+            "absolute path",
+            "absolute",
+            Box::new(move |p| block(p.put_file("git", "/etc/profile", content, 0o644)).map(drop)),
+        ),
+        (
+            "path with a control character",
+            "U+0001",
+            Box::new(move |p| {
+                block(p.put_file("git", ".git\u{1}config", content, 0o644)).map(drop)
+            }),
+        ),
+        (
+            "path with a bidi override",
+            "U+202E",
+            Box::new(move |p| {
+                block(p.put_file("git", ".gitconfig\u{202e}", content, 0o644)).map(drop)
+            }),
+        ),
+        ("over-long path", "the limit is", {
+            let path = long_path.clone();
+            Box::new(move |p| block(p.put_file("git", &path, content, 0o644)).map(drop))
+        }),
+        (
+            "read through ..",
+            "'..' component",
+            Box::new(|p| block(p.get_file("git", "../../etc/shadow")).map(drop)),
+        ),
+        (
+            "remove through ..",
+            "'..' component",
+            Box::new(|p| block(p.remove_file("git", "../.gitconfig")).map(drop)),
+        ),
+        (
+            "profile of a file",
+            "invalid profile id",
+            Box::new(move |p| block(p.put_file("GIT", ".gitconfig", content, 0o644)).map(drop)),
+        ),
+        (
+            "qube name with ..",
+            "invalid qube name",
+            Box::new(|p| block(p.assign("../work", "git", true))),
+        ),
+        ("over-long qube name", "invalid qube name", {
+            let q = long_qube.clone();
+            Box::new(move |p| block(p.allow_proposals(&q, "git", true)))
+        }),
+        (
+            "qube name with a newline",
+            "invalid qube name",
+            Box::new(|p| block(p.allow_proposals("work\nvault", "git", true))),
+        ),
+        (
+            "assign a bad profile",
+            "invalid profile id",
+            Box::new(|p| block(p.assign("work", "../git", true))),
+        ),
+        (
+            "settings with a bad profile",
+            "invalid profile id",
+            Box::new(|p| block(p.set_qube_settings("work", &["git", "Git"], &[], true))),
+        ),
+        (
+            "settings of a bad qube",
+            "invalid qube name",
+            Box::new(|p| block(p.get_qube_settings("-work")).map(drop)),
+        ),
+        (
+            "view of a bad qube",
+            "invalid qube name",
+            Box::new(|p| block(p.get_qube("work/..")).map(drop)),
+        ),
+        (
+            "view of a bad profile",
+            "invalid profile id",
+            Box::new(|p| block(p.get_profile("git/..")).map(drop)),
+        ),
+        (
+            "allowlist of a bad profile",
+            "invalid profile id",
+            Box::new(|p| block(p.allow_new_paths("../git", &[".x"], true)).map(drop)),
+        ),
+        ("push to a bad qube", "invalid qube name", {
+            let q = long_qube.clone();
+            Box::new(move |p| block(p.plan_push(&[q.as_str()], &[], &[])).map(drop))
+        }),
+        (
+            "push of a bad profile",
+            "invalid profile id",
+            Box::new(|p| block(p.plan_push(&[], &["Git"], &[])).map(drop)),
+        ),
+        (
+            "overwrite through ..",
+            "'..' component",
+            Box::new(|p| block(p.plan_push(&["work"], &[], &[("work", "../.bashrc")])).map(drop)),
+        ),
+        (
+            "snapshot of a bad profile",
+            "invalid profile id",
+            Box::new(|p| block(p.snapshot("work", &["../git"])).map(drop)),
+        ),
+        (
+            "rollback of a bad profile",
+            "invalid profile id",
+            Box::new(|p| block(p.rollback("work", "Git", 1)).map(drop)),
+        ),
+        (
+            "persistence through ..",
+            "'..' component",
+            Box::new(|p| block(p.fix_persistence("work", "../.bashrc")).map(drop)),
+        ),
+        (
+            "revert of a bad profile",
+            "invalid profile id",
+            Box::new(|p| block(p.revert_profile("../git", 1)).map(drop)),
+        ),
+    ];
+    for (what, words, call) in &cases {
+        match call(&proxy) {
+            Err(DbusError::InvalidArgument(message)) => {
+                assert!(message.contains(words), "{what}: {message}");
+                assert!(
+                    !message.contains('\n') && message.len() < 400,
+                    "{what}: {message:?}"
+                );
+            }
+            other => panic!("{what}: expected InvalidArgument, got {other:?}"),
+        }
+    }
+    // A NUL never reaches the backend: D-Bus strings cannot carry one, and the bus
+    // drops a connection that sends one (so each try gets its own connection). The
+    // backend goes on serving everyone else.
+    for nul in [".git\0config", "g\0it"] {
+        let (_conn, sender) = env.client();
+        assert!(block(sender.put_file("git", nul, content, 0o644)).is_err());
+        let (_conn, sender) = env.client();
+        assert!(block(sender.create_profile(nul, "")).is_err());
+    }
+    assert_eq!(block(proxy.list_profiles()).unwrap().len(), 1);
+    assert_eq!(
+        store_state(&env),
+        before,
+        "a refused call changed the store"
+    );
+
+    // The CLI refuses the same before calling anything (exit code 2, clap's message).
+    let from = env.dir.path().join("content");
+    std::fs::write(&from, GITCONFIG).unwrap();
+    let from = from.to_str().unwrap();
+    let cli_cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["profile", "create", "Git"], "not a profile id"),
+        (vec!["profile", "create", &long_profile], "the limit is 31"),
+        (
+            vec!["profile", "add-file", "git", "../.bashrc", "--from", from],
+            "'..' component",
+        ),
+        (
+            vec![
+                "profile",
+                "add-file",
+                "git",
+                ".git\u{1}config",
+                "--from",
+                from,
+            ],
+            "U+0001",
+        ),
+        (
+            vec!["profile", "add-file", "git", &long_path, "--from", from],
+            "the limit is",
+        ),
+        (
+            vec!["profile", "remove-file", "git", "/etc/passwd"],
+            "absolute",
+        ),
+        (vec!["assign", &long_qube, "git"], "not a qube name"),
+        (vec!["allow-propose", "work", "../git"], "not a profile id"),
+        (vec!["push", "-y", "../work"], "not a qube name"),
+        (
+            vec!["snapshot", "work", "--profile", "Git"],
+            "not a profile id",
+        ),
+        (vec!["rollback", "work", "Git", "1"], "not a profile id"),
+        (
+            vec!["persistence", "work", "--fix", "../.bashrc"],
+            "'..' component",
+        ),
+    ];
+    for (args, words) in &cli_cases {
+        let (code, _out, err) = env.cli(args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(words), "{args:?}: {err}");
+    }
+    assert_eq!(
+        store_state(&env),
+        before,
+        "a refused command changed the store"
+    );
+
+    // A valid accept through D-Bus: its audit entry records the review's digest, the
+    // acknowledged finding ids and who decided (this test, over the bus).
+    let_propose(&env, &proxy, "work", "git");
+    std::fs::write(
+        env.home("work").join(".gitconfig"),
+        "[user]\n\tname = Alice\n[core]\n\tfsmonitor = /tmp/x.sh\n",
+    )
+    .unwrap();
+    let (code, out) = propose_from(&env, "work", "git", &[".gitconfig"]);
+    assert_eq!(code, 0, "{out}");
+    block(proxy.ingest_spool()).unwrap();
+    let id = pending(&proxy)[0].id;
+    let view: ProposalView = serde_json::from_str(&block(proxy.get_proposal(id)).unwrap()).unwrap();
+    assert!(!view.must_acknowledge.is_empty());
+    let acks: Vec<&str> = view.must_acknowledge.iter().map(String::as_str).collect();
+    block(proxy.accept_proposal(id, &view.digest, &[], &acks, "")).unwrap();
+    let entry = audit(&proxy)
+        .into_iter()
+        .find(|e| e.action == "proposal-accepted" && e.proposal_id == Some(id))
+        .unwrap();
+    assert_eq!(entry.detail["digest"], view.digest.as_str());
+    assert_eq!(
+        entry.detail["acknowledged"],
+        serde_json::json!(view.must_acknowledge)
+    );
+    let by = entry.detail["by"].as_str().unwrap();
+    assert!(by.starts_with("D-Bus AcceptProposal from :"), "{by}");
+    assert!(
+        by.contains(&format!("pid {}", std::process::id())),
+        "the caller is this test: {by}"
+    );
 }

@@ -22,9 +22,14 @@ fn backend(dir: &Path) -> Arc<Backend> {
     let backend = Arc::new(Backend::open(config, admin).expect("open"));
     backend
         .with_store(|s| {
-            s.create_profile("git", "")?;
-            s.put_file("git", ".gitconfig", b"[user]\n\tname = A\n", 0o644)?;
-            s.allow_proposals("work", "git")?;
+            s.create_profile(&pid("git"), "")?;
+            s.put_file(
+                &pid("git"),
+                &rp(".gitconfig"),
+                b"[user]\n\tname = A\n",
+                0o644,
+            )?;
+            s.allow_proposals(&vm("work"), &pid("git"))?;
             Ok(())
         })
         .expect("setup");
@@ -144,12 +149,12 @@ fn hostile_spool_entries_are_refused_audited_and_removed() {
     let pending = backend.list_proposals("pending").expect("list");
     assert_eq!(pending.proposals.len(), 1);
     assert_eq!(pending.proposals[0].source_qube, "work");
-    // Findings are stored with the proposal.
+    // The store keeps the sender the spool directory named, as a qube name.
     let stored = backend
         .with_store(|s| Ok(s.proposal(pending.proposals[0].id)?))
         .expect("proposal")
         .expect("exists");
-    assert!(stored.findings.is_array());
+    assert_eq!(stored.source_qube, vm("work"));
 }
 
 #[test]
@@ -186,7 +191,7 @@ fn accept_needs_every_critical_finding_acknowledged() {
     // One acknowledgement missing: refused, nothing stored.
     let some = vec![view.must_acknowledge[0].clone()];
     let err = backend
-        .accept_proposal(id, &view.digest, &[], &some, "")
+        .accept_proposal(id, &view.digest, &[], &some, "", "test")
         .expect_err("one critical finding is not acknowledged");
     assert!(err.to_string().contains(&view.must_acknowledge[1]), "{err}");
     assert_eq!(backend.pending_count().expect("count"), 1);
@@ -198,18 +203,57 @@ fn accept_needs_every_critical_finding_acknowledged() {
             &["nope".to_owned()],
             &view.must_acknowledge,
             "",
+            "test",
         )
         .expect_err("unknown hunk");
     assert!(err.to_string().contains("nope"), "{err}");
     // All acknowledged: accepted.
     backend
-        .accept_proposal(id, &view.digest, &[], &view.must_acknowledge, "reviewed")
+        .accept_proposal(
+            id,
+            &view.digest,
+            &[],
+            &view.must_acknowledge,
+            "reviewed",
+            "D-Bus AcceptProposal from :1.9",
+        )
         .expect("accept");
+    // The audit entry of the accept says what was acknowledged, on which review, by whom;
+    // the refused attempts left none.
+    let accepts: Vec<_> = backend
+        .audit_view(0, 10_000)
+        .expect("audit")
+        .entries
+        .into_iter()
+        .filter(|e| e.action == "proposal-accepted" && e.proposal_id == Some(id))
+        .collect();
+    assert_eq!(accepts.len(), 1);
+    let detail = &accepts[0].detail;
+    assert_eq!(detail["digest"], view.digest.as_str());
+    assert_eq!(
+        detail["acknowledged"],
+        serde_json::json!(view.must_acknowledge)
+    );
+    assert_eq!(detail["by"], "D-Bus AcceptProposal from :1.9");
+    assert_eq!(detail["note"], "reviewed");
     let stored = backend
-        .with_store(|s| Ok(s.current_file("git", ".gitconfig")?))
+        .with_store(|s| Ok(s.current_file(&pid("git"), &rp(".gitconfig"))?))
         .expect("file")
         .expect("exists");
     assert_eq!(stored.bytes, hostile);
     // Decided once only.
     assert!(backend.reject_proposal(id, "").is_err());
+}
+
+/// The typed values the store takes, from literals known to be valid.
+fn pid(id: &str) -> qcs_protocol::ProfileId {
+    qcs_protocol::profile::validate_profile_id(id).expect("a valid profile id")
+}
+
+fn rp(path: &str) -> qcs_protocol::RelativePath {
+    qcs_protocol::path::validate_relative_path(path).expect("a valid path")
+}
+
+fn vm(name: &str) -> qcs_protocol::VmName {
+    qcs_protocol::validate_vm_name(name).expect("a valid qube name")
 }

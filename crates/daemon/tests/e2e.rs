@@ -1162,7 +1162,7 @@ fn flood_of_proposals_held_by_quota() {
     assert!((1..=2).contains(&rows), "{rows} audit rows for the flood");
     let counted: u64 = qcs_core::store::Store::open(&env.store)
         .unwrap()
-        .intake_refusals(Some("flood"))
+        .intake_refusals(Some(&qcs_protocol::validate_vm_name("flood").unwrap()))
         .unwrap()
         .iter()
         .map(|r| r.count)

@@ -52,13 +52,13 @@ fn start<T: Transport + 'static>(
     let store = dir.path().join("store.sqlite");
     {
         let mut s = qcs_core::store::Store::open(&store).expect("store");
-        s.create_profile("git", "t").expect("profile");
-        s.put_file("git", ".gitconfig", b"[user]\n", 0o644)
+        s.create_profile(&pid("git"), "t").expect("profile");
+        s.put_file(&pid("git"), &rp(".gitconfig"), b"[user]\n", 0o644)
             .expect("file");
-        s.put_file("git", ".vimrc", b"set nu\n", 0o644)
+        s.put_file(&pid("git"), &rp(".vimrc"), b"set nu\n", 0o644)
             .expect("file");
         for q in ["work", "personal", "solo"] {
-            s.assign(q, "git").expect("assign");
+            s.assign(&vm(q), &pid("git")).expect("assign");
         }
     }
     let counting = Arc::new(CountingTransport::new(wrap(SocketTransport::new(&socket))));
@@ -83,7 +83,7 @@ fn start<T: Transport + 'static>(
 }
 
 fn verdicts(backend: &Backend, qube: &str) -> Vec<(String, String)> {
-    let list = backend.list_qubes(Some(qube)).expect("list");
+    let list = backend.list_qubes(Some(&vm(qube))).expect("list");
     list.qubes[0]
         .persistence
         .iter()
@@ -209,7 +209,7 @@ fn events_refetch_only_what_changed() {
     eventually("personal is red", || {
         setup
             .backend
-            .list_qubes(Some("personal"))
+            .list_qubes(Some(&vm("personal")))
             .expect("list")
             .qubes[0]
             .label
@@ -222,7 +222,13 @@ fn events_refetch_only_what_changed() {
         .qubesd_call("solo", "admin.vm.Start", "", b"")
         .expect("start");
     eventually("solo runs", || {
-        setup.backend.list_qubes(Some("solo")).expect("list").qubes[0].power_state == "Running"
+        setup
+            .backend
+            .list_qubes(Some(&vm("solo")))
+            .expect("list")
+            .qubes[0]
+            .power_state
+            == "Running"
     });
     assert!(
         counting.calls() - before <= 3,
@@ -280,7 +286,7 @@ fn a_value_qubesd_refuses_but_keeps_is_refetched() {
     // List + work's GetAll + feature.List + its custom-persist Gets.
     eventually("work's details are fetched again", || {
         let before = counting.calls();
-        setup.backend.list_qubes(Some("work")).expect("list");
+        setup.backend.list_qubes(Some(&vm("work"))).expect("list");
         counting.calls() - before >= 4
     });
     // And a feature that does not matter to persistence refetches nothing.
@@ -289,6 +295,19 @@ fn a_value_qubesd_refuses_but_keeps_is_refetched() {
         .expect("set");
     std::thread::sleep(Duration::from_millis(300));
     let before = counting.calls();
-    setup.backend.list_qubes(Some("work")).expect("list");
+    setup.backend.list_qubes(Some(&vm("work"))).expect("list");
     assert_eq!(counting.calls() - before, 0);
+}
+
+/// The typed values the store takes, from literals known to be valid.
+fn pid(id: &str) -> qcs_protocol::ProfileId {
+    qcs_protocol::profile::validate_profile_id(id).expect("a valid profile id")
+}
+
+fn rp(path: &str) -> qcs_protocol::RelativePath {
+    qcs_protocol::path::validate_relative_path(path).expect("a valid path")
+}
+
+fn vm(name: &str) -> qcs_protocol::VmName {
+    qcs_protocol::validate_vm_name(name).expect("a valid qube name")
 }

@@ -29,10 +29,10 @@ fn backend(dir: &Path) -> Arc<Backend> {
     let backend = Arc::new(Backend::open(config, admin).expect("open"));
     backend
         .with_store(|s| {
-            s.create_profile("git", "")?;
-            s.put_file("git", ".gitconfig", GITCONFIG, 0o644)?;
-            s.put_file("git", ATTRIBUTES, HARMLESS_ATTRIBUTES, 0o644)?;
-            s.allow_proposals("work", "git")?;
+            s.create_profile(&pid("git"), "")?;
+            s.put_file(&pid("git"), &rp(".gitconfig"), GITCONFIG, 0o644)?;
+            s.put_file(&pid("git"), &rp(ATTRIBUTES), HARMLESS_ATTRIBUTES, 0o644)?;
+            s.allow_proposals(&vm("work"), &pid("git"))?;
             Ok(())
         })
         .expect("setup");
@@ -97,7 +97,7 @@ fn pending(backend: &Backend) -> Vec<i64> {
 
 fn stored(backend: &Backend, path: &str) -> Vec<u8> {
     backend
-        .with_store(|s| Ok(s.current_file("git", path)?))
+        .with_store(|s| Ok(s.current_file(&pid("git"), &rp(path))?))
         .expect("file")
         .expect("exists")
         .bytes
@@ -114,7 +114,7 @@ fn gate_error(result: Result<u64, BackendError>) -> GateError {
 fn accept_acknowledged(backend: &Backend, id: i64) -> Vec<String> {
     let view = backend.get_proposal(id).expect("view");
     backend
-        .accept_proposal(id, &view.digest, &[], &view.must_acknowledge, "")
+        .accept_proposal(id, &view.digest, &[], &view.must_acknowledge, "", "test")
         .expect("accept with every gated finding acknowledged");
     view.must_acknowledge
 }
@@ -124,7 +124,7 @@ fn accept_acknowledged(backend: &Backend, id: i64) -> Vec<String> {
 fn refused_without_acks(backend: &Backend, id: i64, path: &str) -> Vec<String> {
     let before = stored(backend, path);
     let view = backend.get_proposal(id).expect("view");
-    let e = gate_error(backend.accept_proposal(id, &view.digest, &[], &[], ""));
+    let e = gate_error(backend.accept_proposal(id, &view.digest, &[], &[], "", "test"));
     assert_eq!(e.code(), "review.unacknowledged", "{e}");
     assert!(!e.ids().is_empty());
     assert_eq!(e.ids(), view.must_acknowledge.as_slice());
@@ -237,7 +237,7 @@ const TWO_HUNKS: &[u8] =
 fn a_finding_in_a_rejected_hunk_needs_no_ack_in_an_accepted_hunk_it_does() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let b = backend(tmp.path());
-    b.with_store(|s| Ok(s.put_file("git", ".gitconfig", TWO_HUNKS_BASE, 0o644)?))
+    b.with_store(|s| Ok(s.put_file(&pid("git"), &rp(".gitconfig"), TWO_HUNKS_BASE, 0o644)?))
         .expect("base");
     let id = propose(&b, tmp.path(), 1, &[(".gitconfig", TWO_HUNKS)])[0];
     let view = b.get_proposal(id).expect("view");
@@ -251,12 +251,12 @@ fn a_finding_in_a_rejected_hunk_needs_no_ack_in_an_accepted_hunk_it_does() {
     assert!(monitor.gated);
     assert_eq!(monitor.hunks, vec![second.clone()]);
     // The hunk with the finding accepted: its acknowledgement is required.
-    let e = gate_error(b.accept_proposal(id, &view.digest, &[second], &[], ""));
+    let e = gate_error(b.accept_proposal(id, &view.digest, &[second], &[], "", "test"));
     assert_eq!(e.code(), "review.unacknowledged");
     assert_eq!(e.ids(), std::slice::from_ref(&monitor.id));
     assert_eq!(stored(&b, ".gitconfig"), TWO_HUNKS_BASE);
     // Only the other hunk: no acknowledgement needed, and only it is stored.
-    b.accept_proposal(id, &view.digest, &[first], &[], "name only")
+    b.accept_proposal(id, &view.digest, &[first], &[], "name only", "test")
         .expect("the finding is in the rejected hunk");
     let now = String::from_utf8(stored(&b, ".gitconfig")).unwrap();
     assert!(
@@ -286,11 +286,11 @@ fn one_acknowledgement_does_not_cover_a_second_finding_of_the_same_rule() {
         .filter(|id| id.as_str() != monitors[1])
         .cloned()
         .collect();
-    let e = gate_error(b.accept_proposal(id, &view.digest, &[], &acks, ""));
+    let e = gate_error(b.accept_proposal(id, &view.digest, &[], &acks, "", "test"));
     assert_eq!(e.ids(), [monitors[1].to_owned()]);
     // Naming the rule instead of the finding is not an acknowledgement.
     acks.push("git.core.fsmonitor".to_owned());
-    let e = gate_error(b.accept_proposal(id, &view.digest, &[], &acks, ""));
+    let e = gate_error(b.accept_proposal(id, &view.digest, &[], &acks, "", "test"));
     assert_eq!(e.code(), "review.unknown-finding");
     assert_eq!(stored(&b, ".gitconfig"), GITCONFIG);
     assert!(pending(&b).contains(&id));
@@ -304,9 +304,10 @@ fn a_stale_digest_is_refused_and_nothing_changes() {
     let shown = b.get_proposal(id).expect("view");
     // The store moves on between view and accept: the other file of the profile now
     // selects the driver, which the reviewer was not shown.
-    b.with_store(|s| Ok(s.put_file("git", ATTRIBUTES, SELECTS_DRIVER, 0o644)?))
+    b.with_store(|s| Ok(s.put_file(&pid("git"), &rp(ATTRIBUTES), SELECTS_DRIVER, 0o644)?))
         .expect("store moves on");
-    let e = gate_error(b.accept_proposal(id, &shown.digest, &[], &shown.must_acknowledge, ""));
+    let e =
+        gate_error(b.accept_proposal(id, &shown.digest, &[], &shown.must_acknowledge, "", "test"));
     assert_eq!(e.code(), "review.stale");
     assert_eq!(stored(&b, ".gitconfig"), GITCONFIG);
     assert!(pending(&b).contains(&id));
@@ -316,12 +317,26 @@ fn a_stale_digest_is_refused_and_nothing_changes() {
     assert_eq!(b.get_proposal(id).expect("view").digest, again.digest);
     // Decided elsewhere (rejected from another client) between view and accept.
     b.reject_proposal(id, "from the CLI").expect("reject");
-    let e = gate_error(b.accept_proposal(id, &again.digest, &[], &again.must_acknowledge, ""));
+    let e =
+        gate_error(b.accept_proposal(id, &again.digest, &[], &again.must_acknowledge, "", "test"));
     assert_eq!(e.code(), "review.stale");
     assert_eq!(stored(&b, ".gitconfig"), GITCONFIG);
     // A digest that was never shown is stale too.
     let other = propose(&b, tmp.path(), 2, &[(".gitconfig", DRIVER)])[0];
     let view = b.get_proposal(other).expect("view");
-    let e = gate_error(b.accept_proposal(other, "0123", &[], &view.must_acknowledge, ""));
+    let e = gate_error(b.accept_proposal(other, "0123", &[], &view.must_acknowledge, "", "test"));
     assert_eq!(e.code(), "review.stale");
+}
+
+/// The typed values the store takes, from literals known to be valid.
+fn pid(id: &str) -> qcs_protocol::ProfileId {
+    qcs_protocol::profile::validate_profile_id(id).expect("a valid profile id")
+}
+
+fn rp(path: &str) -> qcs_protocol::RelativePath {
+    qcs_protocol::path::validate_relative_path(path).expect("a valid path")
+}
+
+fn vm(name: &str) -> qcs_protocol::VmName {
+    qcs_protocol::validate_vm_name(name).expect("a valid qube name")
 }

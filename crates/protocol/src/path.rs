@@ -62,6 +62,13 @@ impl AsRef<str> for RelativePath {
     }
 }
 
+/// Lookups by text in maps keyed by paths (equality, order and hash are the text's).
+impl std::borrow::Borrow<str> for RelativePath {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl fmt::Display for RelativePath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

@@ -19,8 +19,7 @@ use base64::Engine as _;
 use qcs_daemon::client::types::{
     API_VERSION, DiffView, FindingView, JobSummary, PlanAction, ProfileView, ProposalList,
     ProposalSummaryView, ProposalView, PushPlan, QubeList, QubeView, ReviewRefusal, Segment,
-    SnapshotResult,
-    SyncState,
+    SnapshotResult, SyncState,
 };
 use qcs_daemon::client::{ConfigSyncProxy, Error as DaemonError};
 
@@ -95,6 +94,46 @@ fn with_dbus_name(err: PyErr, name: &str) -> PyErr {
         Ok(()) => err,
         Err(e) => e,
     })
+}
+
+// The names, ids and paths a caller passes are parsed with the protocol's rules before
+// anything is sent: an invalid one is `QubesValueError` naming the value (escaped,
+// bounded) and the rule it broke, and never reaches the backend.
+
+/// A caller's text in an error message: at most 64 characters, escaped.
+fn shown(text: &str) -> String {
+    format!("{:?}", text.chars().take(64).collect::<String>())
+}
+
+fn qube_arg(name: &str) -> PyResult<qcs_protocol::VmName> {
+    qcs_protocol::validate_vm_name(name).map_err(|e| {
+        new_err(
+            "QubesValueError",
+            format!("invalid qube name {}: {e}", shown(name)),
+        )
+    })
+}
+
+fn profile_arg(id: &str) -> PyResult<qcs_protocol::ProfileId> {
+    qcs_protocol::profile::validate_profile_id(id).map_err(|e| {
+        new_err(
+            "QubesValueError",
+            format!("invalid profile id {}: {e}", shown(id)),
+        )
+    })
+}
+
+fn path_arg(path: &str) -> PyResult<qcs_protocol::RelativePath> {
+    qcs_protocol::path::validate_relative_path(path).map_err(|e| {
+        new_err(
+            "QubesValueError",
+            format!("invalid path {}: {e}", shown(path)),
+        )
+    })
+}
+
+fn profile_args(ids: &[String]) -> PyResult<Vec<qcs_protocol::ProfileId>> {
+    ids.iter().map(|id| profile_arg(id)).collect()
 }
 
 /// Decodes a JSON document of the backend, refusing a newer version.
@@ -800,7 +839,8 @@ impl ConfigSync {
 
     /// One qube; `ConfigSyncNotFoundError` when the backend does not know it.
     fn qube(&self, py: Python<'_>, name: String) -> PyResult<PyQubeState> {
-        let json = self.call(py, |p| async move { p.get_qube(&name).await })?;
+        let name = qube_arg(&name)?;
+        let json = self.call(py, |p| async move { p.get_qube(name.as_str()).await })?;
         let list: QubeList = decode(&json, "qube")?;
         let qube = list
             .qubes
@@ -816,7 +856,11 @@ impl ConfigSync {
         py: Python<'_>,
         qube: String,
     ) -> PyResult<(Vec<String>, Vec<String>, bool)> {
-        self.call(py, |p| async move { p.get_qube_settings(&qube).await })
+        let qube = qube_arg(&qube)?;
+        self.call(
+            py,
+            |p| async move { p.get_qube_settings(qube.as_str()).await },
+        )
     }
 
     /// Replaces a qube's settings as a whole.
@@ -828,10 +872,12 @@ impl ConfigSync {
         may_propose: Vec<String>,
         auto_apply: bool,
     ) -> PyResult<()> {
+        let qube = qube_arg(&qube)?;
+        let (assigned, may_propose) = (profile_args(&assigned)?, profile_args(&may_propose)?);
         self.call(py, |p| async move {
-            let assigned: Vec<&str> = assigned.iter().map(String::as_str).collect();
-            let may_propose: Vec<&str> = may_propose.iter().map(String::as_str).collect();
-            p.set_qube_settings(&qube, &assigned, &may_propose, auto_apply)
+            let assigned: Vec<&str> = assigned.iter().map(|id| id.as_str()).collect();
+            let may_propose: Vec<&str> = may_propose.iter().map(|id| id.as_str()).collect();
+            p.set_qube_settings(qube.as_str(), &assigned, &may_propose, auto_apply)
                 .await
         })
     }
@@ -845,10 +891,10 @@ impl ConfigSync {
         profile: String,
         assigned: bool,
     ) -> PyResult<()> {
-        self.call(
-            py,
-            |p| async move { p.assign(&qube, &profile, assigned).await },
-        )
+        let (qube, profile) = (qube_arg(&qube)?, profile_arg(&profile)?);
+        self.call(py, |p| async move {
+            p.assign(qube.as_str(), profile.as_str(), assigned).await
+        })
     }
 
     /// Lets a qube propose changes to a profile (or stops it).
@@ -860,8 +906,10 @@ impl ConfigSync {
         profile: String,
         allowed: bool,
     ) -> PyResult<()> {
+        let (qube, profile) = (qube_arg(&qube)?, profile_arg(&profile)?);
         self.call(py, |p| async move {
-            p.allow_proposals(&qube, &profile, allowed).await
+            p.allow_proposals(qube.as_str(), profile.as_str(), allowed)
+                .await
         })
     }
 
@@ -874,7 +922,11 @@ impl ConfigSync {
 
     /// A profile with its files.
     fn profile(&self, py: Python<'_>, profile_id: String) -> PyResult<PyProfile> {
-        let json = self.call(py, |p| async move { p.get_profile(&profile_id).await })?;
+        let profile_id = profile_arg(&profile_id)?;
+        let json = self.call(
+            py,
+            |p| async move { p.get_profile(profile_id.as_str()).await },
+        )?;
         profile(py, decode(&json, "profile")?)
     }
 
@@ -886,8 +938,9 @@ impl ConfigSync {
         profile_id: String,
         description: String,
     ) -> PyResult<()> {
+        let profile_id = profile_arg(&profile_id)?;
         self.call(py, |p| async move {
-            p.create_profile(&profile_id, &description).await
+            p.create_profile(profile_id.as_str(), &description).await
         })
     }
 
@@ -898,8 +951,10 @@ impl ConfigSync {
         profile_id: String,
         path: String,
     ) -> PyResult<(Bound<'py, PyBytes>, u32, u64)> {
-        let (content, mode, generation) =
-            self.call(py, |p| async move { p.get_file(&profile_id, &path).await })?;
+        let (profile_id, path) = (profile_arg(&profile_id)?, path_arg(&path)?);
+        let (content, mode, generation) = self.call(py, |p| async move {
+            p.get_file(profile_id.as_str(), path.as_str()).await
+        })?;
         Ok((PyBytes::new(py, &content), mode, generation))
     }
 
@@ -913,18 +968,20 @@ impl ConfigSync {
         content: &Bound<'_, PyAny>,
         mode: u32,
     ) -> PyResult<u64> {
+        let (profile_id, path) = (profile_arg(&profile_id)?, path_arg(&path)?);
         let content = crate::review::text_bytes(content, "content")?;
         self.call(py, |p| async move {
-            p.put_file(&profile_id, &path, &content, mode).await
+            p.put_file(profile_id.as_str(), path.as_str(), &content, mode)
+                .await
         })
     }
 
     /// Removes a file; returns the new generation.
     fn remove_file(&self, py: Python<'_>, profile_id: String, path: String) -> PyResult<u64> {
-        self.call(
-            py,
-            |p| async move { p.remove_file(&profile_id, &path).await },
-        )
+        let (profile_id, path) = (profile_arg(&profile_id)?, path_arg(&path)?);
+        self.call(py, |p| async move {
+            p.remove_file(profile_id.as_str(), path.as_str()).await
+        })
     }
 
     // ----- push -----
@@ -940,9 +997,18 @@ impl ConfigSync {
         profiles: Vec<String>,
         overwrite: Vec<(String, String)>,
     ) -> PyResult<PyPushPlan> {
+        let qubes = qubes
+            .iter()
+            .map(|q| qube_arg(q))
+            .collect::<PyResult<Vec<_>>>()?;
+        let profiles = profile_args(&profiles)?;
+        let overwrite = overwrite
+            .iter()
+            .map(|(q, f)| Ok((qube_arg(q)?, path_arg(f)?)))
+            .collect::<PyResult<Vec<_>>>()?;
         let json = self.call(py, |p| async move {
-            let qubes: Vec<&str> = qubes.iter().map(String::as_str).collect();
-            let profiles: Vec<&str> = profiles.iter().map(String::as_str).collect();
+            let qubes: Vec<&str> = qubes.iter().map(|q| q.as_str()).collect();
+            let profiles: Vec<&str> = profiles.iter().map(|id| id.as_str()).collect();
             let overwrite: Vec<(&str, &str)> = overwrite
                 .iter()
                 .map(|(q, f)| (q.as_str(), f.as_str()))
@@ -1129,9 +1195,10 @@ impl ConfigSync {
         qube: String,
         profiles: Vec<String>,
     ) -> PyResult<(Vec<i64>, Vec<PathState>)> {
+        let (qube, profiles) = (qube_arg(&qube)?, profile_args(&profiles)?);
         let json = self.call(py, |p| async move {
-            let profiles: Vec<&str> = profiles.iter().map(String::as_str).collect();
-            p.snapshot(&qube, &profiles).await
+            let profiles: Vec<&str> = profiles.iter().map(|id| id.as_str()).collect();
+            p.snapshot(qube.as_str(), &profiles).await
         })?;
         let result: SnapshotResult = decode(&json, "snapshot result")?;
         Ok((result.proposal_ids, result.paths))
@@ -1147,7 +1214,10 @@ impl ConfigSync {
         qube: String,
         path: String,
     ) -> PyResult<(bool, String)> {
-        self.call(py, |p| async move { p.fix_persistence(&qube, &path).await })
+        let (qube, path) = (qube_arg(&qube)?, path_arg(&path)?);
+        self.call(py, |p| async move {
+            p.fix_persistence(qube.as_str(), path.as_str()).await
+        })
     }
 
     /// Follows the backend's signals (`ProposalsChanged`, `QubeChanged`,

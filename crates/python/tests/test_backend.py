@@ -155,6 +155,62 @@ def test_push_argument_errors(client):
         client.cancel_job(987654)
 
 
+def store_rows(backend):
+    """Every row a client call could add, read beside the backend (SQLite, WAL)."""
+    import sqlite3
+
+    db = sqlite3.connect(f"file:{backend.root / 'store.sqlite'}?mode=ro", uri=True)
+    try:
+        return {
+            table: db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for table in ("profiles", "file_versions", "qubes", "assignments",
+                          "propose_permissions", "new_path_globs", "proposals", "audit_log")
+        }
+    finally:
+        db.close()
+
+
+def test_invalid_names_and_paths_are_refused_before_the_backend(backend, client):
+    """Issue 12 item 5: a name, id or path is parsed where the caller hands it over; an
+    invalid one is QubesValueError (a ValueError) naming the rule, and nothing is stored."""
+    before = store_rows(backend)
+    long_qube, long_profile, long_path = "q" * 32, "p" * 32, "a/" * 2048 + "b"
+    cases = [
+        ("invalid profile id", lambda: client.create_profile("Git")),
+        ("the limit is 31", lambda: client.create_profile(long_profile)),
+        ("'..' component", lambda: client.put_file("git", "../.bashrc", "x")),
+        ("U+0000", lambda: client.put_file("git", ".git\0config", "x")),
+        ("U+0001", lambda: client.put_file("git", ".git\x01config", "x")),
+        ("U+202E", lambda: client.put_file("git", ".gitconfig\u202e", "x")),
+        ("the limit is", lambda: client.put_file("git", long_path, "x")),
+        ("absolute", lambda: client.get_file("git", "/etc/shadow")),
+        ("'..' component", lambda: client.remove_file("git", "../.gitconfig")),
+        ("invalid profile id", lambda: client.put_file("GIT", ".gitconfig", "x")),
+        ("invalid qube name", lambda: client.assign("../work", "git")),
+        ("invalid qube name", lambda: client.allow_proposals(long_qube, "git")),
+        ("invalid qube name", lambda: client.allow_proposals("work\0", "git")),
+        ("invalid profile id", lambda: client.assign("work", "../git")),
+        ("invalid profile id", lambda: client.set_qube_settings("work", ["git", "Git"], [], False)),
+        ("invalid qube name", lambda: client.qube_settings("-work")),
+        ("invalid qube name", lambda: client.qube("work/..")),
+        ("invalid profile id", lambda: client.profile("git/..")),
+        ("invalid qube name", lambda: client.plan_push([long_qube])),
+        ("invalid profile id", lambda: client.plan_push([], ["Git"])),
+        ("'..' component", lambda: client.plan_push(["work"], [], [("work", "../.bashrc")])),
+        ("invalid profile id", lambda: client.push("../git", ["work"])),
+        ("invalid profile id", lambda: client.snapshot("work", ["../git"])),
+        ("'..' component", lambda: client.fix_persistence("work", "../.bashrc")),
+    ]
+    for words, call in cases:
+        with pytest.raises(qcs.QubesValueError) as info:
+            call()
+        assert isinstance(info.value, ValueError)
+        message = str(info.value)
+        assert words in message, message
+        assert "\n" not in message and len(message) < 400, repr(message)
+    assert store_rows(backend) == before
+
+
 def test_hostile_proposal_is_shown_safely_and_needs_acknowledgement(backend, client):
     client.push("git", ["work"])
     (backend.home("work") / ".gitconfig").write_text(HOSTILE)

@@ -44,12 +44,10 @@ pub fn load<'e>(store: &Store, engine: &'e Engine, ids: &[i64]) -> Result<Review
     };
     let mut files = Vec::with_capacity(proposals.len());
     for p in proposals {
-        let base = store
-            .current_file(profile.as_str(), p.path.as_str())?
-            .map(|c| Base {
-                bytes: c.bytes,
-                sha256: c.sha256,
-            });
+        let base = store.current_file(&profile, &p.path)?.map(|c| Base {
+            bytes: c.bytes,
+            sha256: c.sha256,
+        });
         let qube_base = match &p.base_sha256 {
             Some(hash) if base.as_ref().map(|b| &b.sha256) != Some(hash) => {
                 older_version(store, &p, hash)?
@@ -68,7 +66,7 @@ pub fn load<'e>(store: &Store, engine: &'e Engine, ids: &[i64]) -> Result<Review
         });
     }
     let context = store
-        .current_files(profile.as_str())?
+        .current_files(&profile)?
         .into_iter()
         .map(|c| ContextFile {
             path: c.path.as_str().to_owned(),
@@ -87,7 +85,7 @@ fn older_version(
     proposal: &Proposal,
     hash: &str,
 ) -> Result<Option<Vec<u8>>, StoreError> {
-    let history = store.file_history(proposal.profile.as_str(), proposal.path.as_str())?;
+    let history = store.file_history(&proposal.profile, &proposal.path)?;
     Ok(history
         .into_iter()
         .rev()

@@ -85,7 +85,7 @@ fn io_error(path: &Path, source: std::io::Error) -> StoreError {
     }
 }
 
-pub(super) fn export(store: &mut Store, dir: &Path, only: &[&str]) -> Result<ExportSummary> {
+pub(super) fn export(store: &mut Store, dir: &Path, wanted: &[ProfileId]) -> Result<ExportSummary> {
     match fs::symlink_metadata(dir) {
         Ok(meta) if meta.is_dir() => {
             let mut entries = fs::read_dir(dir).map_err(|e| io_error(dir, e))?;
@@ -107,10 +107,6 @@ pub(super) fn export(store: &mut Store, dir: &Path, only: &[&str]) -> Result<Exp
         }
         Err(e) => return Err(io_error(dir, e)),
     }
-    let wanted: Vec<ProfileId> = only
-        .iter()
-        .map(|id| check_profile(id))
-        .collect::<Result<_>>()?;
     let mut manifest = Manifest {
         format: FORMAT,
         profiles: BTreeMap::new(),
@@ -130,7 +126,7 @@ pub(super) fn export(store: &mut Store, dir: &Path, only: &[&str]) -> Result<Exp
             }
         }
     }
-    for id in &wanted {
+    for id in wanted {
         if !profiles.iter().any(|(p, _)| p == id) {
             return Err(StoreError::ProfileNotFound(id.to_string()));
         }
@@ -278,22 +274,22 @@ pub(super) fn import(store: &mut Store, dir: &Path) -> Result<ImportSummary> {
              ON CONFLICT (id) DO UPDATE SET description = ?2",
             rusqlite::params![id.as_str(), description, super::now()],
         )?;
-        let listed: BTreeSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
+        let listed: BTreeSet<&RelativePath> = files.iter().map(|f| &f.path).collect();
         let existing = current_files_in(&tx, id)?;
         let mut edits: Vec<FileEdit<'_>> = files
             .iter()
             .map(|f| FileEdit {
-                path: f.path.as_str(),
+                path: &f.path,
                 content: Some(&f.bytes),
                 mode: f.mode,
             })
             .collect();
-        let removed: Vec<String> = existing
+        let removed: Vec<&RelativePath> = existing
             .iter()
-            .filter(|f| !listed.contains(f.path.as_str()))
-            .map(|f| f.path.to_string())
+            .filter(|f| !listed.contains(&f.path))
+            .map(|f| &f.path)
             .collect();
-        edits.extend(removed.iter().map(|path| FileEdit {
+        edits.extend(removed.into_iter().map(|path| FileEdit {
             path,
             content: None,
             mode: 0o644,

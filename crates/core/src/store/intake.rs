@@ -13,13 +13,14 @@ use std::collections::BTreeSet;
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::{
-    NewProposal, ProposalStatus, Result, Store, StoreError, action, audit, check_hash,
-    check_profile, check_qube, check_size, check_syncable_path, now, require_profile, truncated,
+    NewProposal, ProposalStatus, Result, Store, StoreError, action, audit, check_hash, check_size,
+    check_syncable_path, now, qube_from_db, require_profile, truncated,
 };
 use qcs_protocol::limits::{MAX_FILE_BYTES, MAX_NOTE_BYTES};
 use qcs_protocol::path::{RelativePath, validate_relative_path};
 use qcs_protocol::profile::ProfileId;
 use qcs_protocol::sha256_hex;
+use qcs_protocol::vm_name::VmName;
 
 /// Most globs in one profile's allowlist of new paths.
 pub const MAX_NEW_PATH_GLOBS: usize = 64;
@@ -82,7 +83,6 @@ impl StoreError {
             StoreError::NeverSync(_) => refusal::NEVER_SYNC,
             StoreError::InvalidPath { .. }
             | StoreError::InvalidProfileId { .. }
-            | StoreError::InvalidQubeName { .. }
             | StoreError::InvalidHash(_)
             | StoreError::ModeNotAllowed(_) => refusal::INVALID,
             StoreError::TooLarge { .. } => refusal::TOO_LARGE,
@@ -105,7 +105,7 @@ pub struct BatchOutcome {
 /// Refusals of one qube for one reason within one window.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IntakeRefusal {
-    pub qube: String,
+    pub qube: VmName,
     pub reason: String,
     pub window_start: i64,
     pub count: u64,
@@ -165,21 +165,19 @@ impl Origin {
 impl Store {
     /// The profile's allowlist of globs for new paths, sorted (empty: a qube may propose
     /// only files the profile has).
-    pub fn new_path_globs(&self, profile: &str) -> Result<Vec<String>> {
-        let profile = check_profile(profile)?;
-        require_profile(&self.conn, &profile)?;
-        globs_in(&self.conn, &profile)
+    pub fn new_path_globs(&self, profile: &ProfileId) -> Result<Vec<String>> {
+        require_profile(&self.conn, profile)?;
+        globs_in(&self.conn, profile)
     }
 
     /// Adds (`allowed`) or removes globs of the profile's allowlist of new paths; returns
     /// the list after the change. Audited when it changes.
     pub fn allow_new_paths(
         &mut self,
-        profile: &str,
+        profile: &ProfileId,
         globs: &[&str],
         allowed: bool,
     ) -> Result<Vec<String>> {
-        let profile = check_profile(profile)?;
         let globs: Vec<String> = globs
             .iter()
             .map(|g| {
@@ -191,8 +189,8 @@ impl Store {
             })
             .collect::<Result<_>>()?;
         let tx = self.write_tx()?;
-        require_profile(&tx, &profile)?;
-        let before = globs_in(&tx, &profile)?;
+        require_profile(&tx, profile)?;
+        let before = globs_in(&tx, profile)?;
         let mut after: BTreeSet<String> = before.iter().cloned().collect();
         for glob in globs {
             if allowed {
@@ -266,7 +264,7 @@ impl Store {
 
     /// Audits a submission refused before it could be read as one (e.g. a damaged spool
     /// file), aggregated like every intake refusal.
-    pub fn record_refused_proposal(&mut self, source_qube: &str, reason: &str) -> Result<()> {
+    pub fn record_refused_proposal(&mut self, source_qube: &VmName, reason: &str) -> Result<()> {
         self.record_intake_refusal(
             source_qube,
             refusal::SPOOL_UNREADABLE,
@@ -278,7 +276,7 @@ impl Store {
     /// code and window. `detail` should be small; it is kept as the window's last example.
     pub fn record_intake_refusal(
         &mut self,
-        source_qube: &str,
+        source_qube: &VmName,
         code: &str,
         detail: serde_json::Value,
     ) -> Result<()> {
@@ -288,15 +286,7 @@ impl Store {
             .copied()
             .unwrap_or(refusal::OTHER);
         let tx = self.write_tx()?;
-        refuse_in(
-            &tx,
-            &truncated(source_qube),
-            code,
-            None,
-            None,
-            detail,
-            now(),
-        )?;
+        refuse_in(&tx, source_qube, code, None, None, detail, now())?;
         tx.commit()?;
         Ok(())
     }
@@ -306,20 +296,18 @@ impl Store {
     /// escaped excerpt of what the qube sent, chosen by the caller.
     pub fn record_refused_reply(
         &mut self,
-        qube: &str,
+        qube: &VmName,
         service: &str,
-        profile: &str,
+        profile: &ProfileId,
         code: &str,
         message: &str,
         sent: &str,
     ) -> Result<()> {
-        let qube = check_qube(qube)?;
-        let profile = check_profile(profile)?;
         let tx = self.write_tx()?;
         audit(
             &tx,
             action::REPLY_REFUSED,
-            Some(&qube),
+            Some(qube.as_str()),
             Some(profile.as_str()),
             None,
             None,
@@ -337,13 +325,13 @@ impl Store {
     }
 
     /// Aggregated intake refusals (all qubes when `qube` is `None`), newest window first.
-    pub fn intake_refusals(&self, qube: Option<&str>) -> Result<Vec<IntakeRefusal>> {
+    pub fn intake_refusals(&self, qube: Option<&VmName>) -> Result<Vec<IntakeRefusal>> {
         let mut stmt = self.conn.prepare(
             "SELECT qube, reason, window_start, count, first_at, last_at, last_detail \
              FROM intake_refusals WHERE ?1 IS NULL OR qube = ?1 \
              ORDER BY window_start DESC, qube, reason",
         )?;
-        let rows = stmt.query_map([qube], |r| {
+        let rows = stmt.query_map([qube.map(VmName::as_str)], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, String>(1)?,
@@ -358,7 +346,7 @@ impl Store {
         for row in rows {
             let (qube, reason, window_start, count, first_at, last_at, detail) = row?;
             out.push(IntakeRefusal {
-                qube,
+                qube: qube_from_db(&qube)?,
                 reason,
                 window_start,
                 count: super::to_u64(count, "refusal count")?,
@@ -386,13 +374,12 @@ impl Store {
                 Ok(id) => results.push(Ok(id)),
                 Err(StoreError::Sqlite(e)) => return Err(StoreError::Sqlite(e)),
                 Err(error) => {
-                    let qube = truncated(file.source_qube);
                     refuse_in(
                         &tx,
-                        &qube,
+                        &file.source_qube,
                         error.refusal_code(),
-                        Some(&truncated(file.profile)),
-                        Some(&truncated(file.path)),
+                        Some(&file.profile),
+                        Some(&file.path),
                         serde_json::json!({
                             "reason": bounded(&error.to_string()),
                             "size": file.content.len(),
@@ -452,30 +439,29 @@ fn admit(
     batch: &mut Option<i64>,
     at: i64,
 ) -> Result<i64> {
-    let qube = check_qube(proposal.source_qube)?;
-    let profile = check_profile(proposal.profile)?;
-    let path = check_syncable_path(proposal.path)?;
+    let (qube, profile, path) = (&proposal.source_qube, &proposal.profile, &proposal.path);
+    check_syncable_path(path)?;
     check_size("proposed file", proposal.content.len(), MAX_FILE_BYTES)?;
     check_size("note", proposal.note.len(), MAX_NOTE_BYTES)?;
     let base = proposal.base_sha256.map(check_hash).transpose()?;
     let mode = proposal.mode.map(|m| m & 0o7777);
-    require_profile(tx, &profile)?;
+    require_profile(tx, profile)?;
     if origin == Origin::Spool {
         let allowed: bool = tx.query_row(
             "SELECT EXISTS (SELECT 1 FROM propose_permissions WHERE qube = ?1 AND profile = ?2)",
-            params![qube, profile.as_str()],
+            params![qube.as_str(), profile.as_str()],
             |r| r.get(0),
         )?;
         if !allowed {
             return Err(StoreError::NotAllowedToPropose {
-                qube,
+                qube: qube.to_string(),
                 profile: profile.to_string(),
             });
         }
     }
-    if !has_file(tx, &profile, &path)? {
+    if !has_file(tx, profile, path)? {
         let admitted = origin == Origin::Spool
-            && globs_in(tx, &profile)?
+            && globs_in(tx, profile)?
                 .iter()
                 .any(|glob| crate::risk::glob_matches(glob, path.as_str()));
         if !admitted {
@@ -488,12 +474,12 @@ fn admit(
     }
     let pending: i64 = tx.query_row(
         "SELECT count(*) FROM proposals WHERE source_qube = ?1 AND status = ?2",
-        params![qube, ProposalStatus::Pending.as_str()],
+        params![qube.as_str(), ProposalStatus::Pending.as_str()],
         |r| r.get(0),
     )?;
     if pending >= super::MAX_PENDING_PROPOSALS_PER_QUBE as i64 {
         return Err(StoreError::ProposalQuotaExceeded {
-            qube,
+            qube: qube.to_string(),
             limit: super::MAX_PENDING_PROPOSALS_PER_QUBE,
         });
     }
@@ -502,7 +488,7 @@ fn admit(
         None => {
             tx.execute(
                 "INSERT INTO proposal_batches (source_qube, kind, created_at) VALUES (?1, ?2, ?3)",
-                params![qube, origin.kind(), at],
+                params![qube.as_str(), origin.kind(), at],
             )?;
             let id = tx.last_insert_rowid();
             *batch = Some(id);
@@ -515,7 +501,7 @@ fn admit(
              base_sha256, note, received_at, batch) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         params![
-            qube,
+            qube.as_str(),
             profile.as_str(),
             path.as_str(),
             proposal.content,
@@ -531,7 +517,7 @@ fn admit(
     audit(
         tx,
         action::PROPOSAL_RECEIVED,
-        Some(&qube),
+        Some(qube.as_str()),
         Some(profile.as_str()),
         Some(path.as_str()),
         Some(id),
@@ -546,10 +532,10 @@ fn admit(
 /// appended to the audit log (with what was refused), later ones only count.
 fn refuse_in(
     tx: &Transaction<'_>,
-    qube: &str,
+    qube: &VmName,
     code: &str,
-    profile: Option<&str>,
-    path: Option<&str>,
+    profile: Option<&ProfileId>,
+    path: Option<&RelativePath>,
     detail: serde_json::Value,
     at: i64,
 ) -> Result<()> {
@@ -557,10 +543,10 @@ fn refuse_in(
     let mut example = detail;
     if let serde_json::Value::Object(map) = &mut example {
         if let Some(profile) = profile {
-            map.insert("profile".into(), profile.into());
+            map.insert("profile".into(), profile.as_str().into());
         }
         if let Some(path) = path {
-            map.insert("path".into(), path.into());
+            map.insert("path".into(), path.as_str().into());
         }
     }
     let text = example.to_string();
@@ -568,13 +554,13 @@ fn refuse_in(
         "UPDATE intake_refusals SET count = count + 1, last_at = max(last_at, ?4), \
              last_detail = ?5 \
          WHERE qube = ?1 AND reason = ?2 AND window_start = ?3",
-        params![qube, code, window, at, text],
+        params![qube.as_str(), code, window, at, text],
     )?;
     if updated == 0 {
         tx.execute(
             "INSERT INTO intake_refusals (qube, reason, window_start, count, first_at, last_at, \
                  last_detail) VALUES (?1, ?2, ?3, 1, ?4, ?4, ?5)",
-            params![qube, code, window, at, text],
+            params![qube.as_str(), code, window, at, text],
         )?;
         let mut entry = serde_json::json!({
             "code": code,
@@ -589,9 +575,9 @@ fn refuse_in(
         audit(
             tx,
             action::PROPOSAL_REFUSED,
-            Some(qube),
-            profile,
-            path,
+            Some(qube.as_str()),
+            profile.map(ProfileId::as_str),
+            path.map(RelativePath::as_str),
             None,
             None,
             None,

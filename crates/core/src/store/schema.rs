@@ -192,6 +192,12 @@ CREATE TABLE intake_refusals (
     PRIMARY KEY (qube, reason, window_start)
 ) STRICT;
 "#,
+    // 4: proposals no longer keep findings. Findings are a function of the store's state
+    // (the review computes them for the state after accept, which changes whenever the
+    // profile does), so a copy taken at intake went stale and nothing read it.
+    r#"
+ALTER TABLE proposals DROP COLUMN findings;
+"#,
 ];
 
 /// The schema version this build writes.

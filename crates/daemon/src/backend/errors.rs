@@ -39,7 +39,6 @@ impl From<BackendError> for DbusError {
                 | StoreError::ProposalNotFound(_) => DbusError::NotFound(message),
                 StoreError::InvalidPath { .. }
                 | StoreError::InvalidProfileId { .. }
-                | StoreError::InvalidQubeName { .. }
                 | StoreError::ModeNotAllowed(_)
                 | StoreError::InvalidHash(_)
                 | StoreError::InvalidGlob { .. } => DbusError::InvalidArgument(message),

@@ -18,16 +18,15 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use qcs_core::plan::{Action, Actual, QubePlan};
-use qcs_core::risk::{FileKind, ScanInput};
 use qcs_core::store::{NewProposal, ProposalStatus, StoreError, refusal};
 use qcs_protocol::limits::MAX_REQUEST_BYTES;
-use qcs_protocol::{ProfileId, SpooledProposal};
+use qcs_protocol::{ProfileId, RelativePath, SpooledProposal, VmName, validate_vm_name};
 
-use super::{Backend, BackendError, Result, views};
+use super::{Backend, BackendError, Result};
 use crate::client::types::{API_VERSION, SnapshotResult};
 
 /// (source qube, profile, path, sha256) of pending proposals.
-type PendingSet = HashSet<(String, String, String, String)>;
+type PendingSet = HashSet<(VmName, ProfileId, RelativePath, String)>;
 
 /// Suffix of a complete spool file (the receiver writes others as temporary files).
 const SPOOL_SUFFIX: &str = ".json";
@@ -36,52 +35,20 @@ const SNAPSHOT_NOTE: &str = "imported from a snapshot of the qube";
 
 /// A file of the qube that differs from the store, to import.
 struct Candidate {
-    path: String,
+    path: RelativePath,
     content: Vec<u8>,
     mode: u32,
     base_sha256: Option<String>,
 }
 
 impl Backend {
-    /// Runs the risk engine on a new proposal and stores its findings (the scan runs
-    /// without holding the store).
-    fn store_findings(&self, id: i64) -> Result<()> {
-        let (proposal, base) = {
-            let store = self.store();
-            let Some(p) = store.proposal(id)? else {
-                return Ok(());
-            };
-            let base = store.current_file(p.profile.as_str(), p.path.as_str())?;
-            (p, base)
-        };
-        let findings = self.engine.scan(&ScanInput {
-            path: proposal.path.as_str(),
-            content: &proposal.content,
-            base: base.as_ref().map(|b| b.bytes.as_slice()),
-            mode: proposal.mode,
-            kind: FileKind::Regular,
-        });
-        let json: Vec<_> = findings.iter().map(views::finding_view).collect();
-        let value = serde_json::to_value(json)
-            .map_err(|e| BackendError::Failed(format!("cannot encode findings: {e}")))?;
-        self.store().set_findings(id, &value)?;
-        Ok(())
-    }
-
     /// What is pending already, keyed by origin, path and content.
     fn pending_set(&self) -> Result<PendingSet> {
         Ok(self
             .store()
             .proposals(Some(ProposalStatus::Pending))?
             .into_iter()
-            .map(|p| {
-                (
-                    p.source_qube,
-                    p.profile.to_string(),
-                    p.path.to_string(),
-                    p.sha256,
-                )
-            })
+            .map(|p| (p.source_qube, p.profile, p.path, p.sha256))
             .collect())
     }
 
@@ -104,10 +71,9 @@ impl Backend {
             if !kind.is_dir() {
                 continue;
             }
-            let qube = dir.file_name().to_string_lossy().into_owned();
-            if qubesadmin::validate::vm_name(&qube).is_err() {
+            let Ok(qube) = validate_vm_name(&dir.file_name().to_string_lossy()) else {
                 continue;
-            }
+            };
             let Ok(files) = std::fs::read_dir(dir.path()) else {
                 continue;
             };
@@ -137,7 +103,7 @@ impl Backend {
     }
 
     /// One spool file, one batch; `Err` only for a store failure (the file then stays).
-    fn ingest_file(&self, qube: &str, path: &Path, known: &mut PendingSet) -> Result<u32> {
+    fn ingest_file(&self, qube: &VmName, path: &Path, known: &mut PendingSet) -> Result<u32> {
         let record = match read_spool_file(path) {
             Ok(record) => record,
             Err(reason) => {
@@ -145,7 +111,7 @@ impl Backend {
                 return Ok(0);
             }
         };
-        if record.source_qube.as_str() != qube {
+        if &record.source_qube != qube {
             self.store().record_intake_refusal(
                 qube,
                 refusal::SENDER_MISMATCH,
@@ -162,16 +128,16 @@ impl Backend {
             .as_ref()
             .map(|n| n.as_str().to_owned())
             .unwrap_or_default();
-        let profile = record.profile.as_str();
+        let profile = &record.profile;
         let fresh: Vec<_> = record
             .request
             .files
             .iter()
             .filter(|file| {
                 !known.contains(&(
-                    qube.to_owned(),
-                    profile.to_owned(),
-                    file.path.to_string(),
+                    qube.clone(),
+                    profile.clone(),
+                    file.path.clone(),
                     file.sha256.as_str().to_owned(),
                 ))
             })
@@ -182,9 +148,9 @@ impl Backend {
         let proposals: Vec<NewProposal<'_>> = fresh
             .iter()
             .map(|file| NewProposal {
-                source_qube: qube,
-                profile,
-                path: file.path.as_str(),
+                source_qube: qube.clone(),
+                profile: profile.clone(),
+                path: file.path.clone(),
                 content: file.content.as_bytes(),
                 mode: Some(file.mode.bits()),
                 base_sha256: file.base_sha256.as_ref().map(|h| h.as_str()),
@@ -195,12 +161,11 @@ impl Backend {
         let outcome = self.store().submit_batch(&proposals)?;
         let mut accepted = 0;
         for (file, result) in fresh.iter().zip(outcome.results) {
-            if let Ok(id) = result {
-                self.store_findings(id)?;
+            if result.is_ok() {
                 known.insert((
-                    qube.to_owned(),
-                    profile.to_owned(),
-                    file.path.to_string(),
+                    qube.clone(),
+                    profile.clone(),
+                    file.path.clone(),
                     file.sha256.as_str().to_owned(),
                 ));
                 accepted += 1;
@@ -212,19 +177,16 @@ impl Backend {
     /// Reads the qube's files of `profiles` (assigned ones when empty) and imports those
     /// that differ from the store as proposals from that qube, one batch per profile.
     /// Only the profile's paths are asked for, and a reply naming others is refused.
-    pub fn snapshot(&self, qube: &str, profiles: &[String]) -> Result<SnapshotResult> {
+    pub fn snapshot(&self, qube: &VmName, profiles: &[ProfileId]) -> Result<SnapshotResult> {
         let settings = self.store().qube_settings(qube)?;
         let chosen: Vec<ProfileId> = if profiles.is_empty() {
             settings.assigned.clone()
         } else {
-            profiles
-                .iter()
-                .map(|p| views::profile_id(p))
-                .collect::<Result<_>>()?
+            profiles.to_vec()
         };
         let mut result = SnapshotResult {
             version: API_VERSION,
-            qube: qube.to_owned(),
+            qube: qube.to_string(),
             proposal_ids: Vec::new(),
             paths: Vec::new(),
         };
@@ -241,7 +203,7 @@ impl Backend {
         if !result.proposal_ids.is_empty() {
             self.announce_pending();
         }
-        self.notifier().qube_changed(qube);
+        self.notifier().qube_changed(qube.as_str());
         Ok(result)
     }
 
@@ -251,7 +213,7 @@ impl Backend {
         let profiles: std::collections::BTreeSet<&ProfileId> =
             plan.items.iter().map(|i| &i.profile).collect();
         for profile in profiles {
-            let conflicts: Vec<(String, Actual)> = plan
+            let conflicts: Vec<(RelativePath, Actual)> = plan
                 .items
                 .iter()
                 .filter(|i| &i.profile == profile)
@@ -270,17 +232,17 @@ impl Backend {
     /// Imports what differs from the store as one batch; returns a status per path.
     fn import_actuals(
         &self,
-        qube: &str,
+        qube: &VmName,
         profile: &ProfileId,
-        actuals: Vec<(String, Actual)>,
+        actuals: Vec<(RelativePath, Actual)>,
         ids: &mut Vec<i64>,
     ) -> Result<Vec<(String, String)>> {
         let known = self.pending_set()?;
-        let pushed: std::collections::BTreeMap<String, String> = self
+        let pushed: std::collections::BTreeMap<RelativePath, String> = self
             .store()
             .qube_file_states(qube)?
             .into_iter()
-            .filter_map(|s| s.pushed.map(|p| (s.path.to_string(), p.sha256)))
+            .filter_map(|s| s.pushed.map(|p| (s.path, p.sha256)))
             .collect();
         let mut statuses = Vec::new();
         let mut candidates = Vec::new();
@@ -296,12 +258,12 @@ impl Backend {
                     mode,
                     content: Some(content),
                 } => {
-                    let current = self.store().current_file(profile.as_str(), &path)?;
+                    let current = self.store().current_file(profile, &path)?;
                     if current.as_ref().is_some_and(|c| c.sha256 == sha256) {
                         "same".to_owned()
                     } else if known.contains(&(
-                        qube.to_owned(),
-                        profile.to_string(),
+                        qube.clone(),
+                        profile.clone(),
                         path.clone(),
                         sha256.clone(),
                     )) {
@@ -317,7 +279,7 @@ impl Backend {
                     }
                 }
             };
-            statuses.push((path, status));
+            statuses.push((path.to_string(), status));
         }
         if candidates.is_empty() {
             return Ok(statuses);
@@ -325,9 +287,9 @@ impl Backend {
         let proposals: Vec<NewProposal<'_>> = candidates
             .iter()
             .map(|c| NewProposal {
-                source_qube: qube,
-                profile: profile.as_str(),
-                path: &c.path,
+                source_qube: qube.clone(),
+                profile: profile.clone(),
+                path: c.path.clone(),
                 content: &c.content,
                 mode: Some(c.mode),
                 base_sha256: c.base_sha256.as_deref(),
@@ -338,14 +300,13 @@ impl Backend {
         for (candidate, result) in candidates.iter().zip(outcome.results) {
             let status = match result {
                 Ok(id) => {
-                    self.store_findings(id)?;
                     ids.push(id);
                     "imported".to_owned()
                 }
                 Err(StoreError::Sqlite(e)) => return Err(BackendError::Store(e.into())),
                 Err(e) => format!("refused: {e}"),
             };
-            statuses.push((candidate.path.clone(), status));
+            statuses.push((candidate.path.to_string(), status));
         }
         statuses.sort();
         Ok(statuses)

@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use qcs_core::plan::{self, Action, Actual, ConflictReason, QubePlan, RefusalReason};
 use qcs_core::store::{PushedFile, SeenState};
 use qcs_protocol::{
-    ApplyReply, ApplyRequest, FileOutcome, ProfileId, SnapshotRequest, Version, service,
+    ApplyReply, ApplyRequest, FileOutcome, ProfileId, RelativePath, SnapshotRequest, Version,
+    VmName, service,
 };
 
 use super::replies::{self, ReplyViolation};
@@ -52,7 +53,6 @@ fn conflict_text(reason: &ConflictReason) -> String {
 
 fn refusal_text(reason: &RefusalReason) -> String {
     match reason {
-        RefusalReason::InvalidPath(e) => format!("invalid path: {e}"),
         RefusalReason::NeverSync => "on the never-sync list".into(),
         RefusalReason::ProvidedByTwoProfiles { profiles } => format!(
             "provided by several assigned profiles: {}",
@@ -65,11 +65,11 @@ fn refusal_text(reason: &RefusalReason) -> String {
     }
 }
 
-fn plan_view(plans: &[QubePlan], errors: &BTreeMap<String, String>, id: u64) -> PushPlan {
+fn plan_view(plans: &[QubePlan], errors: &BTreeMap<VmName, String>, id: u64) -> PushPlan {
     let mut qubes: Vec<QubePlanView> = plans
         .iter()
         .map(|qp| QubePlanView {
-            qube: qp.qube.clone(),
+            qube: qp.qube.to_string(),
             error: None,
             items: qp
                 .items
@@ -92,7 +92,7 @@ fn plan_view(plans: &[QubePlan], errors: &BTreeMap<String, String>, id: u64) -> 
                     };
                     PlanItemView {
                         profile: item.profile.to_string(),
-                        path: item.path.clone(),
+                        path: item.path.to_string(),
                         action,
                         reason,
                         can_overwrite,
@@ -112,7 +112,7 @@ fn plan_view(plans: &[QubePlan], errors: &BTreeMap<String, String>, id: u64) -> 
         .collect();
     for (qube, error) in errors {
         qubes.push(QubePlanView {
-            qube: qube.clone(),
+            qube: qube.to_string(),
             error: Some(error.clone()),
             items: Vec::new(),
         });
@@ -141,14 +141,14 @@ impl Backend {
     /// it saw, and returns the snapshot map.
     pub(crate) fn snapshot_paths(
         &self,
-        qube: &str,
+        qube: &VmName,
         profiles: &[ProfileId],
-    ) -> Result<BTreeMap<String, Actual>> {
+    ) -> Result<BTreeMap<RelativePath, Actual>> {
         let mut map = BTreeMap::new();
         for profile in profiles {
             let paths: Vec<_> = self
                 .store()
-                .current_files(profile.as_str())?
+                .current_files(profile)?
                 .into_iter()
                 .map(|f| f.path)
                 .collect();
@@ -160,10 +160,10 @@ impl Backend {
     /// One `qubes.ConfigSnapshot+P` of `paths`; records what it saw.
     fn snapshot_of(
         &self,
-        qube: &str,
+        qube: &VmName,
         profile: &ProfileId,
-        paths: Vec<qcs_protocol::RelativePath>,
-    ) -> Result<BTreeMap<String, Actual>> {
+        paths: Vec<RelativePath>,
+    ) -> Result<BTreeMap<RelativePath, Actual>> {
         if paths.is_empty() {
             return Ok(BTreeMap::new());
         }
@@ -190,36 +190,33 @@ impl Backend {
 
     fn plan_one(
         &self,
-        qube: &str,
-        profiles: &BTreeSet<String>,
-        overwrite: &BTreeSet<String>,
+        qube: &VmName,
+        profiles: &BTreeSet<ProfileId>,
+        overwrite: &BTreeSet<RelativePath>,
     ) -> Result<QubePlan> {
         let settings = self.store().qube_settings(qube)?;
         let chosen: Vec<ProfileId> = settings
             .assigned
             .iter()
-            .filter(|p| profiles.is_empty() || profiles.contains(p.as_str()))
+            .filter(|p| profiles.is_empty() || profiles.contains(*p))
             .cloned()
             .collect();
         let snapshot = self.snapshot_paths(qube, &chosen)?;
         let mut input = self.store().plan_input(qube, snapshot)?;
         input
             .desired
-            .retain(|d| profiles.is_empty() || profiles.contains(d.profile.as_str()));
+            .retain(|d| profiles.is_empty() || profiles.contains(&d.profile));
         Ok(plan::plan_qube(&input, overwrite))
     }
 
     /// Plans a push (see the API's `PlanPush`) and keeps it for [`Backend::execute_plan`].
     pub fn plan_push(
         &self,
-        qubes: &[String],
-        profiles: &[String],
-        overwrite: &[(String, String)],
+        qubes: &[VmName],
+        profiles: &[ProfileId],
+        overwrite: &[(VmName, RelativePath)],
     ) -> Result<PushPlan> {
-        for p in profiles {
-            views::profile_id(p)?;
-        }
-        let targets: Vec<String> = if qubes.is_empty() {
+        let targets: Vec<VmName> = if qubes.is_empty() {
             self.store()
                 .qubes()?
                 .into_iter()
@@ -227,20 +224,12 @@ impl Backend {
                 .map(|s| s.qube)
                 .collect()
         } else {
-            for q in qubes {
-                qubesadmin::validate::vm_name(q).map_err(|e| {
-                    BackendError::InvalidArgument(format!(
-                        "invalid qube name {:?}: {e}",
-                        q.chars().take(64).collect::<String>()
-                    ))
-                })?;
-            }
             qubes.to_vec()
         };
-        let profiles: BTreeSet<String> = profiles.iter().cloned().collect();
+        let profiles: BTreeSet<ProfileId> = profiles.iter().cloned().collect();
         let results =
             qubesadmin::parallel::map_bounded(&targets, self.config.max_parallel.max(1), |qube| {
-                let chosen: BTreeSet<String> = overwrite
+                let chosen: BTreeSet<RelativePath> = overwrite
                     .iter()
                     .filter(|(q, _)| q == qube)
                     .map(|(_, p)| p.clone())
@@ -354,8 +343,9 @@ impl Backend {
                     self.push_qube(job, kind, qube_plan)
                 };
                 let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                self.notifier().job_progress(job, n, total, &qube_plan.qube);
-                self.notifier().qube_changed(&qube_plan.qube);
+                self.notifier()
+                    .job_progress(job, n, total, qube_plan.qube.as_str());
+                self.notifier().qube_changed(qube_plan.qube.as_str());
                 outcome
             },
         );
@@ -396,15 +386,13 @@ impl Backend {
             }
             // What the plan already found in place is ours now too.
             for item in items.iter().filter(|i| i.action == Action::Unchanged) {
-                if let Ok(path) = qcs_protocol::path::validate_relative_path(&item.path) {
-                    recorded.push(PushedFile {
-                        profile: profile.clone(),
-                        path,
-                        sha256: item.new_sha256.clone(),
-                        mode: item.new_mode,
-                        generation: item.generation,
-                    });
-                }
+                recorded.push(PushedFile {
+                    profile: profile.clone(),
+                    path: item.path.clone(),
+                    sha256: item.new_sha256.clone(),
+                    mode: item.new_mode,
+                    generation: item.generation,
+                });
                 files.push(outcome(item, "unchanged", None));
             }
             for item in items
@@ -429,8 +417,7 @@ impl Backend {
             match self.apply(&qube_plan.qube, profile, &request) {
                 Ok(reply) => {
                     for result in &reply.files {
-                        let Some(item) = items.iter().find(|i| i.path == result.path.as_str())
-                        else {
+                        let Some(item) = items.iter().find(|i| i.path == result.path) else {
                             continue;
                         };
                         let (what, detail) = match &result.outcome {
@@ -504,7 +491,7 @@ impl Backend {
             }
         }
         QubeOutcome {
-            qube: qube_plan.qube.clone(),
+            qube: qube_plan.qube.to_string(),
             error,
             error_code,
             files,
@@ -512,7 +499,12 @@ impl Backend {
     }
 
     /// One `qubes.ConfigApply+P`; a reply that breaks the request is refused whole.
-    fn apply(&self, qube: &str, profile: &ProfileId, request: &ApplyRequest) -> Result<ApplyReply> {
+    fn apply(
+        &self,
+        qube: &VmName,
+        profile: &ProfileId,
+        request: &ApplyRequest,
+    ) -> Result<ApplyReply> {
         Ok(self.checked_call(qube, service::APPLY, profile, request, replies::check_apply)?)
     }
 
@@ -521,26 +513,25 @@ impl Backend {
     /// reply whole, before anything of it is recorded.
     fn checked_call<Req: serde::Serialize, Ans: serde::de::DeserializeOwned + serde::Serialize>(
         &self,
-        qube: &str,
+        qube: &VmName,
         service_name: &str,
         profile: &ProfileId,
         request: &Req,
         check: fn(&Req, &Ans) -> std::result::Result<(), ReplyViolation>,
     ) -> std::result::Result<Ans, ServiceError> {
         let refused = |code: &str, message: &str, sent: &str| {
-            if let Err(e) = self.store().record_refused_reply(
-                qube,
-                service_name,
-                profile.as_str(),
-                code,
-                message,
-                sent,
-            ) {
+            if let Err(e) =
+                self.store()
+                    .record_refused_reply(qube, service_name, profile, code, message, sent)
+            {
                 // The reply is refused all the same.
                 eprintln!("qubes-config-syncd: cannot audit a refused reply from {qube}: {e}");
             }
         };
-        let reply: Ans = match self.services.call(qube, service_name, profile, request) {
+        let reply: Ans = match self
+            .services
+            .call(qube.as_str(), service_name, profile, request)
+        {
             Ok(reply) => reply,
             Err(error @ ServiceError::BadReply { .. }) => {
                 if let ServiceError::BadReply { detail, sent, .. } = &error {
@@ -557,7 +548,7 @@ impl Backend {
                 refused(violation.code(), &violation.to_string(), &sent);
                 Err(ServiceError::InvalidReply {
                     service: service_name.to_owned(),
-                    qube: qube.to_owned(),
+                    qube: qube.to_string(),
                     violation,
                 })
             }
@@ -567,8 +558,12 @@ impl Backend {
     /// Starts a job writing `profile` as at `generation` into `qube`. The qube is
     /// snapshotted first and planned like a push: a file is written only if it is what we
     /// last pushed there (or absent and never pushed), so a local change is a conflict.
-    pub fn rollback(self: &Arc<Self>, qube: &str, profile: &str, generation: u64) -> Result<u64> {
-        let profile_id = views::profile_id(profile)?;
+    pub fn rollback(
+        self: &Arc<Self>,
+        qube: &VmName,
+        profile: &ProfileId,
+        generation: u64,
+    ) -> Result<u64> {
         let (files, states) = {
             let store = self.store();
             let current = store.profile(profile)?.ok_or_else(|| {
@@ -587,16 +582,17 @@ impl Backend {
         };
         let snapshot = self.snapshot_of(
             qube,
-            &profile_id,
+            profile,
             files.iter().map(|f| f.path.clone()).collect(),
         )?;
         let mut input = plan::QubeInput {
-            qube: qube.to_owned(),
+            qube: qube.clone(),
             snapshot,
-            ..Default::default()
+            desired: Vec::new(),
+            last_pushed: BTreeMap::new(),
         };
         for file in files {
-            let path = file.path.to_string();
+            let path = file.path.clone();
             if let Some(p) = states
                 .iter()
                 .find(|s| s.path == file.path)
@@ -613,7 +609,7 @@ impl Backend {
                 );
             }
             input.desired.push(plan::DesiredFile {
-                profile: profile_id.clone(),
+                profile: profile.clone(),
                 path,
                 content: file.bytes,
                 sha256: file.sha256,
@@ -627,7 +623,7 @@ impl Backend {
 
     /// Re-applies a qube's profiles after it started; conflicts are imported as proposals
     /// for review, never overwritten. Runs on its own thread.
-    pub(crate) fn auto_apply(self: &Arc<Self>, qube: &str) {
+    pub(crate) fn auto_apply(self: &Arc<Self>, qube: &VmName) {
         let plan = match self.plan_one(qube, &BTreeSet::new(), &BTreeSet::new()) {
             Ok(plan) => plan,
             Err(e) => {
@@ -635,7 +631,7 @@ impl Backend {
                 return;
             }
         };
-        let conflicts: Vec<(ProfileId, String)> = plan
+        let conflicts: Vec<(ProfileId, RelativePath)> = plan
             .items
             .iter()
             .filter(|i| matches!(i.action, Action::Conflict(_)))
@@ -655,7 +651,7 @@ impl Backend {
 fn outcome(item: &plan::PlanItem, what: &str, detail: Option<String>) -> FileOutcomeView {
     FileOutcomeView {
         profile: item.profile.to_string(),
-        path: item.path.clone(),
+        path: item.path.to_string(),
         outcome: what.to_owned(),
         detail,
     }
@@ -673,7 +669,7 @@ fn error_code_of(error: &BackendError) -> &'static str {
 
 fn skipped(plan: &QubePlan, why: &str) -> QubeOutcome {
     QubeOutcome {
-        qube: plan.qube.clone(),
+        qube: plan.qube.to_string(),
         error: None,
         error_code: None,
         files: plan

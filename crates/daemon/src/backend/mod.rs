@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use qcs_core::plan::QubePlan;
 use qcs_core::risk::Engine;
 use qcs_core::store::Store;
+use qcs_protocol::{ProfileId, VmName};
 use qubesadmin::Qubes;
 
 pub use errors::BackendError;
@@ -192,12 +193,12 @@ impl Backend {
             for p in &qube.assigned {
                 whitelist
                     .assigned
-                    .insert((qube.qube.clone(), p.as_str().to_owned()));
+                    .insert((qube.qube.to_string(), p.as_str().to_owned()));
             }
             for p in &qube.may_propose {
                 whitelist
                     .may_propose
-                    .insert((qube.qube.clone(), p.as_str().to_owned()));
+                    .insert((qube.qube.to_string(), p.as_str().to_owned()));
             }
         }
         qrexec::generator::generate_profile_policy(&whitelist)
@@ -207,39 +208,37 @@ impl Backend {
     /// Replaces a qube's settings.
     pub fn set_qube_settings(&self, settings: &qcs_core::store::QubeSettings) -> Result<()> {
         self.store().set_qube_settings(settings)?;
-        self.notifier().qube_changed(&settings.qube);
+        self.notifier().qube_changed(settings.qube.as_str());
         Ok(())
     }
 
     /// Assigns or unassigns a profile.
-    pub fn assign(&self, qube: &str, profile: &str, assigned: bool) -> Result<()> {
-        let profile_id = views::profile_id(profile)?;
+    pub fn assign(&self, qube: &VmName, profile: &ProfileId, assigned: bool) -> Result<()> {
         {
             let mut store = self.store();
             let mut settings = store.qube_settings(qube)?;
-            settings.assigned.retain(|p| p != &profile_id);
+            settings.assigned.retain(|p| p != profile);
             if assigned {
-                settings.assigned.push(profile_id);
+                settings.assigned.push(profile.clone());
             }
             store.set_qube_settings(&settings)?;
         }
-        self.notifier().qube_changed(qube);
+        self.notifier().qube_changed(qube.as_str());
         Ok(())
     }
 
     /// Lets a qube propose a profile, or stops it.
-    pub fn allow_proposals(&self, qube: &str, profile: &str, allowed: bool) -> Result<()> {
-        let profile_id = views::profile_id(profile)?;
+    pub fn allow_proposals(&self, qube: &VmName, profile: &ProfileId, allowed: bool) -> Result<()> {
         {
             let mut store = self.store();
             let mut settings = store.qube_settings(qube)?;
-            settings.may_propose.retain(|p| p != &profile_id);
+            settings.may_propose.retain(|p| p != profile);
             if allowed {
-                settings.may_propose.push(profile_id);
+                settings.may_propose.push(profile.clone());
             }
             store.set_qube_settings(&settings)?;
         }
-        self.notifier().qube_changed(qube);
+        self.notifier().qube_changed(qube.as_str());
         Ok(())
     }
 
@@ -248,7 +247,7 @@ impl Backend {
     /// yet when its path matches one (still a finding to acknowledge). Returns the list.
     pub fn allow_new_paths(
         &self,
-        profile: &str,
+        profile: &ProfileId,
         globs: &[String],
         allowed: bool,
     ) -> Result<Vec<String>> {
@@ -266,7 +265,7 @@ impl Backend {
     }
 
     /// A profile with its files and the qubes it is assigned to.
-    pub fn profile_view(&self, profile: &str) -> Result<crate::client::types::ProfileView> {
+    pub fn profile_view(&self, profile: &ProfileId) -> Result<crate::client::types::ProfileView> {
         let store = self.store();
         let p = store
             .profile(profile)?
@@ -287,7 +286,7 @@ impl Backend {
             .qubes()?
             .into_iter()
             .filter(|q| q.assigned.contains(&p.id))
-            .map(|q| q.qube)
+            .map(|q| q.qube.to_string())
             .collect();
         let new_path_globs = store.new_path_globs(profile)?;
         Ok(crate::client::types::ProfileView {

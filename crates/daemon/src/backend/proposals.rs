@@ -5,7 +5,7 @@
 use qcs_core::diff::HunkId;
 use qcs_core::review;
 use qcs_core::risk::Finding;
-use qcs_core::store::{Acceptance, ProposalStatus};
+use qcs_core::store::{Acceptance, ProposalStatus, ReviewRecord};
 
 use super::{Backend, BackendError, Result, views};
 use crate::client::types::{API_VERSION, ProposalList, ProposalView};
@@ -117,7 +117,9 @@ impl Backend {
     /// Accepts all hunks (`hunks` empty) or the chosen ones of the review with
     /// `digest`, through the gate of core::review: every gated finding in the accepted
     /// hunks must be acknowledged by its id. The review is built, checked and stored
-    /// under one hold of the store, so what passed the gate is what is written.
+    /// under one hold of the store, so what passed the gate is what is written. The
+    /// audit entry records the digest, the acknowledged finding ids and `by` (who
+    /// decided, through which interface).
     pub fn accept_proposal(
         &self,
         id: i64,
@@ -125,6 +127,7 @@ impl Backend {
         hunks: &[String],
         acknowledged: &[String],
         note: &str,
+        by: &str,
     ) -> Result<u64> {
         let generation = {
             let mut store = self.store();
@@ -138,7 +141,7 @@ impl Backend {
             let accepted = review.check(&decision)?;
             let file = accepted
                 .files
-                .into_iter()
+                .iter()
                 .find(|f| f.proposal == id)
                 .ok_or(review::GateError::NothingAccepted)?;
             let version = store.accept_proposal(
@@ -147,6 +150,11 @@ impl Backend {
                     content: file.partial.then_some(file.content.as_slice()),
                     mode: None,
                     note: (!note.is_empty()).then_some(note),
+                    review: ReviewRecord {
+                        digest: &review.digest,
+                        acknowledged: &accepted.acknowledged,
+                        by,
+                    },
                 },
             )?;
             version.generation

@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use qcs_core::persistence::{self, QubeClass, QubesRelease, Verdict};
 use qcs_core::store::{CurrentFile, QubeFileState, SeenState};
+use qcs_protocol::{RelativePath, VmName, validate_vm_name};
 use qubesadmin::{EventMessage, EventsOptions, PowerState};
 
 use super::{Backend, BackendError, Result, lock};
@@ -289,7 +290,7 @@ impl Backend {
     }
 
     /// Every qube (or only `only`), joined with the store.
-    pub fn list_qubes(&self, only: Option<&str>) -> Result<QubeList> {
+    pub fn list_qubes(&self, only: Option<&VmName>) -> Result<QubeList> {
         let (live, admin_error) = match self.live_view() {
             Ok(view) => (view, None),
             Err(e) => (Arc::new(LiveView::default()), Some(e.to_string())),
@@ -298,39 +299,39 @@ impl Backend {
         let settings: BTreeMap<String, qcs_core::store::QubeSettings> = store
             .qubes()?
             .into_iter()
-            .map(|s| (s.qube.clone(), s))
+            .map(|s| (s.qube.to_string(), s))
             .collect();
         let mut pending: BTreeMap<String, u32> = BTreeMap::new();
         for p in store.proposals(Some(qcs_core::store::ProposalStatus::Pending))? {
-            *pending.entry(p.source_qube).or_default() += 1;
+            *pending.entry(p.source_qube.to_string()).or_default() += 1;
         }
         let mut names: BTreeSet<String> = live.qubes.iter().map(|q| q.name.clone()).collect();
         names.extend(settings.keys().cloned());
         if let Some(only) = only {
-            if !names.contains(only) {
-                return Err(BackendError::NotFound(format!(
-                    "no qube named {:?}",
-                    only.chars().take(64).collect::<String>()
-                )));
+            if !names.contains(only.as_str()) {
+                return Err(BackendError::NotFound(format!("no qube named {only}")));
             }
-            names = BTreeSet::from([only.to_owned()]);
+            names = BTreeSet::from([only.to_string()]);
         }
         let mut profile_files: BTreeMap<String, (u64, Vec<CurrentFile>)> = BTreeMap::new();
         let mut qubes = Vec::new();
         for name in names {
             let live_qube = live.qubes.iter().find(|q| q.name == name);
-            let config = settings.get(&name).cloned().unwrap_or_default();
-            let states = if settings.contains_key(&name) {
-                store.qube_file_states(&name)?
-            } else {
-                Vec::new()
+            let config = settings.get(&name);
+            let states = match config {
+                Some(config) => store.qube_file_states(&config.qube)?,
+                None => Vec::new(),
+            };
+            let (assigned, may_propose) = match config {
+                Some(c) => (c.assigned.as_slice(), c.may_propose.as_slice()),
+                None => (&[][..], &[][..]),
             };
             let mut profiles = Vec::new();
             let mut persistence_view = Vec::new();
-            for profile in &config.assigned {
+            for profile in assigned {
                 if !profile_files.contains_key(profile.as_str()) {
-                    let generation = store.profile(profile.as_str())?.map_or(0, |p| p.generation);
-                    let files = store.current_files(profile.as_str())?;
+                    let generation = store.profile(profile)?.map_or(0, |p| p.generation);
+                    let files = store.current_files(profile)?;
                     profile_files.insert(profile.as_str().to_owned(), (generation, files));
                 }
                 let Some((generation, files)) = profile_files.get(profile.as_str()) else {
@@ -346,9 +347,9 @@ impl Backend {
                 power_state: live_qube.map(|q| q.power_state.clone()).unwrap_or_default(),
                 label: live_qube.map(|q| q.label.clone()).unwrap_or_default(),
                 template: live_qube.and_then(|q| q.template.clone()),
-                auto_apply: config.auto_apply,
-                assigned: config.assigned.iter().map(|p| p.to_string()).collect(),
-                may_propose: config.may_propose.iter().map(|p| p.to_string()).collect(),
+                auto_apply: config.is_some_and(|c| c.auto_apply),
+                assigned: assigned.iter().map(|p| p.to_string()).collect(),
+                may_propose: may_propose.iter().map(|p| p.to_string()).collect(),
                 profiles,
                 persistence: persistence_view,
                 pending_proposals: pending.get(&name).copied().unwrap_or(0),
@@ -364,29 +365,25 @@ impl Backend {
 
     /// Makes `path` persist in `qube`: sets `custom-persist.<key>` through the Admin API
     /// when dom0 policy allows it; returns whether it did and the equivalent dom0 command.
-    pub fn fix_persistence(&self, qube: &str, path: &str) -> Result<(bool, String)> {
-        qubesadmin::validate::vm_name(qube)
-            .map_err(|e| BackendError::InvalidArgument(format!("invalid qube name: {e}")))?;
-        let rel = qcs_protocol::path::validate_relative_path(path)
-            .map_err(|e| BackendError::InvalidArgument(format!("invalid path: {e}")))?;
+    pub fn fix_persistence(&self, qube: &VmName, rel: &RelativePath) -> Result<(bool, String)> {
         // The file's mode in an assigned profile decides the pre-created file's mode.
         let mode = {
             let store = self.store();
             let settings = store.qube_settings(qube)?;
             let mut mode = 0o644;
             for profile in &settings.assigned {
-                if let Some(file) = store.current_file(profile.as_str(), rel.as_str())? {
+                if let Some(file) = store.current_file(profile, rel)? {
                     mode = file.mode.bits();
                 }
             }
             mode
         };
-        let fix = persistence::fix_for(qube, &rel, mode).map_err(BackendError::Refused)?;
-        let vm = self.admin.vm_blind(qube);
+        let fix = persistence::fix_for(qube.as_str(), rel, mode).map_err(BackendError::Refused)?;
+        let vm = self.admin.vm_blind(qube.as_str());
         match vm.features().set(&fix.feature, &fix.value) {
             Ok(()) => {
                 self.invalidate_live();
-                self.notifier().qube_changed(qube);
+                self.notifier().qube_changed(qube.as_str());
                 Ok((true, fix.dom0_command))
             }
             // Denied (the default policy grants no feature writes) or failed: the user
@@ -437,7 +434,11 @@ impl Backend {
         }
         // Global events need nothing: qubesd announces their effect on each qube.
         self.notifier().qube_changed(&subject);
-        if name == "domain-start" && !subject.is_empty() {
+        // A name qubesd sent that is not a qube name has no settings to act on.
+        let started = (name == "domain-start")
+            .then(|| validate_vm_name(&subject).ok())
+            .flatten();
+        if let Some(subject) = started {
             let auto = self
                 .store()
                 .qube_settings(&subject)
@@ -603,7 +604,7 @@ mod tests {
 
     fn state(pushed: Option<&str>, seen: Option<(SeenState, i64)>) -> QubeFileState {
         QubeFileState {
-            qube: "work".to_owned(),
+            qube: qcs_protocol::validate_vm_name("work").unwrap(),
             path: validate_relative_path(".gitconfig").unwrap(),
             pushed: pushed.map(|sha| PushedState {
                 profile: validate_profile_id("git").unwrap(),

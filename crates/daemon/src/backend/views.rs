@@ -6,7 +6,7 @@ use qcs_core::render::{self, LineKind, TokenClass};
 use qcs_core::review::ReviewFinding;
 use qcs_core::risk::Finding;
 use qcs_core::store::{ProposalSummary, Provenance};
-use qcs_protocol::profile::ProfileId;
+use qcs_protocol::{ProfileId, RelativePath, VmName};
 
 use super::{BackendError, Result};
 use crate::client::types::{
@@ -14,13 +14,40 @@ use crate::client::types::{
     ThreeWayRegionView, ThreeWaySideView, ThreeWayView,
 };
 
+// Parsers of the strings a client sends, used by the D-Bus methods before anything
+// reaches the backend or the store: the error names the argument (escaped, bounded) and
+// the rule it broke.
+
+/// A client's text in an error message: at most 64 characters, escaped by `{:?}`.
+fn shown(text: &str) -> String {
+    format!("{:?}", text.chars().take(64).collect::<String>())
+}
+
 pub fn profile_id(text: &str) -> Result<ProfileId> {
     qcs_protocol::profile::validate_profile_id(text).map_err(|e| {
-        BackendError::InvalidArgument(format!(
-            "invalid profile id {:?}: {e}",
-            text.chars().take(64).collect::<String>()
-        ))
+        BackendError::InvalidArgument(format!("invalid profile id {}: {e}", shown(text)))
     })
+}
+
+pub fn qube_name(text: &str) -> Result<VmName> {
+    qcs_protocol::validate_vm_name(text).map_err(|e| {
+        BackendError::InvalidArgument(format!("invalid qube name {}: {e}", shown(text)))
+    })
+}
+
+pub fn relative_path(text: &str) -> Result<RelativePath> {
+    qcs_protocol::path::validate_relative_path(text)
+        .map_err(|e| BackendError::InvalidArgument(format!("invalid path {}: {e}", shown(text))))
+}
+
+/// Each of `texts` as a profile id; the first invalid one is the error.
+pub fn profile_ids(texts: &[String]) -> Result<Vec<ProfileId>> {
+    texts.iter().map(|t| profile_id(t)).collect()
+}
+
+/// Each of `texts` as a qube name; the first invalid one is the error.
+pub fn qube_names(texts: &[String]) -> Result<Vec<VmName>> {
+    texts.iter().map(|t| qube_name(t)).collect()
 }
 
 pub fn b64(bytes: &[u8]) -> String {
@@ -241,7 +268,7 @@ pub fn review_finding_view(f: &ReviewFinding, proposal: i64) -> FindingView {
 pub fn proposal_summary(p: &ProposalSummary) -> ProposalSummaryView {
     ProposalSummaryView {
         id: p.id,
-        source_qube: p.source_qube.clone(),
+        source_qube: p.source_qube.to_string(),
         profile: p.profile.as_str().to_owned(),
         path: p.path.as_str().to_owned(),
         size: p.size as u64,

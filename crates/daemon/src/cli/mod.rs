@@ -5,6 +5,7 @@
 //! Exit codes are part of the stable interface: 0 = clean / success, 1 = findings,
 //! 2 = error (bad usage, unreadable input, input over the limits).
 
+mod args;
 mod remote;
 mod scan;
 
@@ -52,20 +53,25 @@ pub enum Command {
     },
     /// Assign a profile to a qube (or --unassign it).
     Assign {
+        #[arg(value_parser = args::qube)]
         qube: String,
+        #[arg(value_parser = args::profile)]
         profile: String,
         #[arg(long)]
         unassign: bool,
     },
     /// Let a qube propose changes to a profile (or --deny it).
     AllowPropose {
+        #[arg(value_parser = args::qube)]
         qube: String,
+        #[arg(value_parser = args::profile)]
         profile: String,
         #[arg(long)]
         deny: bool,
     },
     /// Re-apply a qube's profiles whenever it starts (on/off).
     AutoApply {
+        #[arg(value_parser = args::qube)]
         qube: String,
         #[arg(value_parser = ["on", "off"])]
         state: String,
@@ -86,15 +92,18 @@ pub enum Command {
     },
     /// Import a qube's current files of its profiles as proposals.
     Snapshot {
+        #[arg(value_parser = args::qube)]
         qube: String,
-        #[arg(long = "profile", value_name = "PROFILE")]
+        #[arg(long = "profile", value_name = "PROFILE", value_parser = args::profile)]
         profiles: Vec<String>,
         #[command(flatten)]
         common: Common,
     },
     /// Write a profile as at an earlier generation into a qube.
     Rollback {
+        #[arg(value_parser = args::qube)]
         qube: String,
+        #[arg(value_parser = args::profile)]
         profile: String,
         generation: u64,
         #[command(flatten)]
@@ -102,8 +111,9 @@ pub enum Command {
     },
     /// Show whether a qube's profile files survive a restart (or --fix PATH).
     Persistence {
+        #[arg(value_parser = args::qube)]
         qube: String,
-        #[arg(long, value_name = "PATH")]
+        #[arg(long, value_name = "PATH", value_parser = args::path)]
         fix: Option<String>,
         #[command(flatten)]
         common: Common,

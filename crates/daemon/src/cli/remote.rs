@@ -58,26 +58,31 @@ pub enum ProfileCommand {
     List,
     /// Show a profile's files (and with --content, a file's content).
     Show {
+        #[arg(value_parser = super::args::profile)]
         profile: String,
         /// Print this file's content (safely rendered).
-        #[arg(long, value_name = "PATH")]
+        #[arg(long, value_name = "PATH", value_parser = super::args::path)]
         content: Option<String>,
     },
     /// Create a profile.
     Create {
+        #[arg(value_parser = super::args::profile)]
         profile: String,
         #[arg(long, default_value = "")]
         description: String,
     },
     /// Change a profile's description.
     Describe {
+        #[arg(value_parser = super::args::profile)]
         profile: String,
         description: String,
     },
     /// Add or replace a file (a local edit) from a local file.
     AddFile {
+        #[arg(value_parser = super::args::profile)]
         profile: String,
         /// Path relative to the home directory, e.g. .gitconfig.
+        #[arg(value_parser = super::args::path)]
         path: String,
         /// Where to read the content from.
         #[arg(long, value_name = "FILE")]
@@ -87,15 +92,30 @@ pub enum ProfileCommand {
         mode: String,
     },
     /// Edit a file with $VISUAL/$EDITOR (a local edit).
-    Edit { profile: String, path: String },
+    Edit {
+        #[arg(value_parser = super::args::profile)]
+        profile: String,
+        #[arg(value_parser = super::args::path)]
+        path: String,
+    },
     /// Remove a file from a profile (history is kept).
-    RemoveFile { profile: String, path: String },
+    RemoveFile {
+        #[arg(value_parser = super::args::profile)]
+        profile: String,
+        #[arg(value_parser = super::args::path)]
+        path: String,
+    },
     /// Make a profile's files what they were at GENERATION (as a new generation).
-    Revert { profile: String, generation: u64 },
+    Revert {
+        #[arg(value_parser = super::args::profile)]
+        profile: String,
+        generation: u64,
+    },
     /// Let qubes that may propose PROFILE propose new files whose paths match GLOB
     /// (`*`, `?` within a component, `**` for any depth); with --remove, take globs
     /// off the list. Without globs, print the list.
     AllowNew {
+        #[arg(value_parser = super::args::profile)]
         profile: String,
         globs: Vec<String>,
         /// Remove the globs instead of adding them.
@@ -166,9 +186,10 @@ pub enum PolicyCommand {
 #[derive(Debug, Args)]
 pub struct PushArgs {
     /// Qubes to push to (default: every qube with an assigned profile).
+    #[arg(value_parser = super::args::qube)]
     pub qubes: Vec<String>,
     /// Only these profiles.
-    #[arg(long = "profile", value_name = "PROFILE")]
+    #[arg(long = "profile", value_name = "PROFILE", value_parser = super::args::profile)]
     pub profiles: Vec<String>,
     /// Overwrite a conflicting file: QUBE:PATH (the qube's current content is replaced).
     #[arg(long = "overwrite", value_name = "QUBE:PATH")]

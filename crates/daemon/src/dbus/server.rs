@@ -1,10 +1,14 @@
 //! The `org.qubes.ConfigSync1` object: each method runs the backend's blocking work on
 //! the `blocking` thread pool (never on the D-Bus executor) and maps errors to
-//! `org.qubes.ConfigSync1.Error.*`.
+//! `org.qubes.ConfigSync1.Error.*`. Qube names, profile ids and paths are parsed into
+//! the protocol's types here, at the edge (`views::qube_name`, `profile_id`,
+//! `relative_path`): an invalid one is `Error.InvalidArgument` naming the rule, and
+//! never reaches the backend or the store.
 
 use std::sync::Arc;
 
 use zbus::interface;
+use zbus::message::Header;
 use zbus::object_server::SignalEmitter;
 
 use super::error::Error;
@@ -46,7 +50,7 @@ impl ConfigSync {
     #[zbus(out_args("qubes_json"))]
     async fn get_qube(&self, qube: String) -> Result<String, Error> {
         run(&self.backend, move |b| {
-            views::to_json(&b.list_qubes(Some(&qube))?)
+            views::to_json(&b.list_qubes(Some(&views::qube_name(&qube)?))?)
         })
         .await
     }
@@ -57,6 +61,7 @@ impl ConfigSync {
         qube: String,
     ) -> Result<(Vec<String>, Vec<String>, bool), Error> {
         run(&self.backend, move |b| {
+            let qube = views::qube_name(&qube)?;
             let s = b.with_store(|store| Ok(store.qube_settings(&qube)?))?;
             Ok((
                 s.assigned.iter().map(|p| p.to_string()).collect(),
@@ -75,13 +80,10 @@ impl ConfigSync {
         auto_apply: bool,
     ) -> Result<(), Error> {
         run(&self.backend, move |b| {
-            let ids = |list: &[String]| -> Result<Vec<_>, BackendError> {
-                list.iter().map(|p| views::profile_id(p)).collect()
-            };
             let settings = qcs_core::store::QubeSettings {
-                qube,
-                assigned: ids(&assigned)?,
-                may_propose: ids(&may_propose)?,
+                qube: views::qube_name(&qube)?,
+                assigned: views::profile_ids(&assigned)?,
+                may_propose: views::profile_ids(&may_propose)?,
                 auto_apply,
             };
             b.set_qube_settings(&settings)
@@ -90,7 +92,14 @@ impl ConfigSync {
     }
 
     async fn assign(&self, qube: String, profile: String, assigned: bool) -> Result<(), Error> {
-        run(&self.backend, move |b| b.assign(&qube, &profile, assigned)).await
+        run(&self.backend, move |b| {
+            b.assign(
+                &views::qube_name(&qube)?,
+                &views::profile_id(&profile)?,
+                assigned,
+            )
+        })
+        .await
     }
 
     async fn allow_proposals(
@@ -100,7 +109,11 @@ impl ConfigSync {
         allowed: bool,
     ) -> Result<(), Error> {
         run(&self.backend, move |b| {
-            b.allow_proposals(&qube, &profile, allowed)
+            b.allow_proposals(
+                &views::qube_name(&qube)?,
+                &views::profile_id(&profile)?,
+                allowed,
+            )
         })
         .await
     }
@@ -113,7 +126,7 @@ impl ConfigSync {
         allowed: bool,
     ) -> Result<Vec<String>, Error> {
         run(&self.backend, move |b| {
-            b.allow_new_paths(&profile, &globs, allowed)
+            b.allow_new_paths(&views::profile_id(&profile)?, &globs, allowed)
         })
         .await
     }
@@ -135,13 +148,14 @@ impl ConfigSync {
     #[zbus(out_args("profile_json"))]
     async fn get_profile(&self, profile: String) -> Result<String, Error> {
         run(&self.backend, move |b| {
-            views::to_json(&b.profile_view(&profile)?)
+            views::to_json(&b.profile_view(&views::profile_id(&profile)?)?)
         })
         .await
     }
 
     async fn create_profile(&self, profile: String, description: String) -> Result<(), Error> {
         run(&self.backend, move |b| {
+            let profile = views::profile_id(&profile)?;
             b.with_store(|s| Ok(s.create_profile(&profile, &description).map(|_| ())?))
         })
         .await
@@ -153,6 +167,7 @@ impl ConfigSync {
         description: String,
     ) -> Result<(), Error> {
         run(&self.backend, move |b| {
+            let profile = views::profile_id(&profile)?;
             b.with_store(|s| Ok(s.set_profile_description(&profile, &description)?))
         })
         .await
@@ -161,6 +176,7 @@ impl ConfigSync {
     #[zbus(out_args("content", "mode", "generation"))]
     async fn get_file(&self, profile: String, path: String) -> Result<(Vec<u8>, u32, u64), Error> {
         run(&self.backend, move |b| {
+            let (profile, path) = (views::profile_id(&profile)?, views::relative_path(&path)?);
             let file = b.with_store(|s| Ok(s.current_file(&profile, &path)?))?;
             let file = file.ok_or_else(|| {
                 BackendError::NotFound(format!("profile {profile} has no file {path:?}"))
@@ -179,6 +195,7 @@ impl ConfigSync {
         mode: u32,
     ) -> Result<u64, Error> {
         run(&self.backend, move |b| {
+            let (profile, path) = (views::profile_id(&profile)?, views::relative_path(&path)?);
             let generation = b.with_store(|s| Ok(s.put_file(&profile, &path, &content, mode)?))?;
             b.profile_changed();
             Ok(generation)
@@ -189,6 +206,7 @@ impl ConfigSync {
     #[zbus(out_args("generation"))]
     async fn remove_file(&self, profile: String, path: String) -> Result<u64, Error> {
         run(&self.backend, move |b| {
+            let (profile, path) = (views::profile_id(&profile)?, views::relative_path(&path)?);
             let generation = b.with_store(|s| Ok(s.remove_file(&profile, &path)?))?;
             b.profile_changed();
             Ok(generation)
@@ -199,6 +217,7 @@ impl ConfigSync {
     #[zbus(out_args("new_generation"))]
     async fn revert_profile(&self, profile: String, generation: u64) -> Result<u64, Error> {
         run(&self.backend, move |b| {
+            let profile = views::profile_id(&profile)?;
             let new = b.with_store(|s| Ok(s.revert_to_generation(&profile, generation)?))?;
             b.profile_changed();
             Ok(new)
@@ -216,7 +235,15 @@ impl ConfigSync {
         overwrite: Vec<(String, String)>,
     ) -> Result<String, Error> {
         run(&self.backend, move |b| {
-            views::to_json(&b.plan_push(&qubes, &profiles, &overwrite)?)
+            let overwrite = overwrite
+                .iter()
+                .map(|(q, p)| Ok((views::qube_name(q)?, views::relative_path(p)?)))
+                .collect::<Result<Vec<_>, BackendError>>()?;
+            views::to_json(&b.plan_push(
+                &views::qube_names(&qubes)?,
+                &views::profile_ids(&profiles)?,
+                &overwrite,
+            )?)
         })
         .await
     }
@@ -233,7 +260,11 @@ impl ConfigSync {
     #[zbus(out_args("job"))]
     async fn rollback(&self, qube: String, profile: String, generation: u64) -> Result<u64, Error> {
         run(&self.backend, move |b| {
-            b.rollback(&qube, &profile, generation)
+            b.rollback(
+                &views::qube_name(&qube)?,
+                &views::profile_id(&profile)?,
+                generation,
+            )
         })
         .await
     }
@@ -243,7 +274,7 @@ impl ConfigSync {
     #[zbus(out_args("result_json"))]
     async fn snapshot(&self, qube: String, profiles: Vec<String>) -> Result<String, Error> {
         run(&self.backend, move |b| {
-            views::to_json(&b.snapshot(&qube, &profiles)?)
+            views::to_json(&b.snapshot(&views::qube_name(&qube)?, &views::profile_ids(&profiles)?)?)
         })
         .await
     }
@@ -262,16 +293,20 @@ impl ConfigSync {
     }
 
     #[zbus(out_args("generation"))]
+    #[allow(clippy::too_many_arguments)]
     async fn accept_proposal(
         &self,
+        #[zbus(connection)] connection: &zbus::Connection,
+        #[zbus(header)] header: Header<'_>,
         id: i64,
         digest: String,
         hunks: Vec<String>,
         acknowledged: Vec<String>,
         note: String,
     ) -> Result<u64, Error> {
+        let by = super::caller::describe(connection, &header, "AcceptProposal").await;
         run(&self.backend, move |b| {
-            b.accept_proposal(id, &digest, &hunks, &acknowledged, &note)
+            b.accept_proposal(id, &digest, &hunks, &acknowledged, &note, &by)
         })
         .await
     }
@@ -289,7 +324,10 @@ impl ConfigSync {
 
     #[zbus(out_args("applied", "dom0_command"))]
     async fn fix_persistence(&self, qube: String, path: String) -> Result<(bool, String), Error> {
-        run(&self.backend, move |b| b.fix_persistence(&qube, &path)).await
+        run(&self.backend, move |b| {
+            b.fix_persistence(&views::qube_name(&qube)?, &views::relative_path(&path)?)
+        })
+        .await
     }
 
     #[zbus(out_args("policy"))]

@@ -76,8 +76,11 @@ all: build data
 
 build: build-manager build-agent
 
+# The app without its `demo` feature: the packaged app links neither the simulator nor the
+# agent (nor the backend); the CLI is its own crate and links no backend either.
 build-manager:
-	$(CARGO) build --release $(CARGO_FLAGS) -p qubes-config-sync -p qcs-daemon -p qcs-agent --bins
+	$(CARGO) build --release $(CARGO_FLAGS) -p qubes-config-sync --no-default-features --bins
+	$(CARGO) build --release $(CARGO_FLAGS) -p qcs-daemon -p qcs-cli -p qcs-agent --bins
 
 build-agent:
 	$(CARGO) build --release $(CARGO_FLAGS) -p qcs-agent --bins

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use gtk::prelude::*;
 use qubes_config_sync::application::{Options, QcsApplication};
+#[cfg(feature = "demo")]
 use qubes_config_sync::demo::Demo;
 
 #[derive(Parser)]
@@ -38,6 +39,18 @@ fn main() -> ExitCode {
         start_hidden: cli.tray,
         no_tray: false,
     };
+    #[cfg(not(feature = "demo"))]
+    let demo: Option<()> = if cli.demo {
+        let _ = cli.world;
+        eprintln!(
+            "qubes-config-sync: this build has no demo (build with the cargo feature `demo`, \
+             or run `tools/dev demo`)"
+        );
+        return ExitCode::FAILURE;
+    } else {
+        None
+    };
+    #[cfg(feature = "demo")]
     let demo = if cli.demo {
         match Demo::start(cli.world) {
             Ok(demo) => {

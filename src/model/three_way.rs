@@ -2,7 +2,7 @@
 //! thread from the backend's [`ThreeWayView`]. Lines arrive as rendered segments and
 //! leave as escaped Pango markup, every hidden character a token.
 
-use qcs_daemon::client::types::{ThreeWayRegionView, ThreeWaySideView, ThreeWayView};
+use qcs_client::types::{ThreeWayRegionView, ThreeWaySideView, ThreeWayView};
 
 use super::markup::{self, Palette, Side};
 
@@ -150,7 +150,7 @@ pub fn rows(view: &ThreeWayView, palette: &Palette) -> Vec<Row> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use qcs_daemon::client::types::Segment;
+    use qcs_client::types::Segment;
 
     fn side(first_line: u64, lines: &[&str]) -> ThreeWaySideView {
         ThreeWaySideView {

@@ -25,6 +25,7 @@ use qcs_protocol::{ProfileId, SpooledProposal};
 
 use super::{Backend, BackendError, Result, views};
 use crate::client::types::{API_VERSION, SnapshotResult};
+use crate::client::{Code, Reason};
 
 /// (source qube, profile, path, sha256) of pending proposals.
 type PendingSet = HashSet<(String, String, String, String)>;
@@ -62,8 +63,7 @@ impl Backend {
             kind: FileKind::Regular,
         });
         let json: Vec<_> = findings.iter().map(views::finding_view).collect();
-        let value = serde_json::to_value(json)
-            .map_err(|e| BackendError::Failed(format!("cannot encode findings: {e}")))?;
+        let value = serde_json::to_value(json).map_err(BackendError::failed)?;
         self.store().set_findings(id, &value)?;
         Ok(())
     }
@@ -123,7 +123,7 @@ impl Backend {
                 if let Err(e) = std::fs::remove_file(&path)
                     && e.kind() != std::io::ErrorKind::NotFound
                 {
-                    return Err(BackendError::Failed(format!(
+                    return Err(BackendError::failed(format!(
                         "cannot remove {} from the spool: {e}",
                         path.display()
                     )));
@@ -213,7 +213,13 @@ impl Backend {
     /// that differ from the store as proposals from that qube, one batch per profile.
     /// Only the profile's paths are asked for, and a reply naming others is refused.
     pub fn snapshot(&self, qube: &str, profiles: &[String]) -> Result<SnapshotResult> {
+        self.check_target(qube)?;
         let settings = self.store().qube_settings(qube)?;
+        if profiles.is_empty() && settings.assigned.is_empty() {
+            return Err(BackendError::Refused(
+                Reason::new(Code::SnapshotNothingAssigned).arg("qube", qube),
+            ));
+        }
         let chosen: Vec<ProfileId> = if profiles.is_empty() {
             settings.assigned.clone()
         } else {
@@ -274,7 +280,7 @@ impl Backend {
         profile: &ProfileId,
         actuals: Vec<(String, Actual)>,
         ids: &mut Vec<i64>,
-    ) -> Result<Vec<(String, String)>> {
+    ) -> Result<Vec<(String, Reason)>> {
         let known = self.pending_set()?;
         let pushed: std::collections::BTreeMap<String, String> = self
             .store()
@@ -286,11 +292,9 @@ impl Backend {
         let mut candidates = Vec::new();
         for (path, actual) in actuals {
             let status = match actual {
-                Actual::Absent => "missing".to_owned(),
-                Actual::Other { kind } => format!("not imported: {kind}"),
-                Actual::Regular { content: None, .. } => {
-                    "not imported: content over the snapshot budget".to_owned()
-                }
+                Actual::Absent => Reason::new(Code::SnapshotMissing),
+                Actual::Other { kind } => Reason::new(Code::SnapshotNotRegular).arg("kind", kind),
+                Actual::Regular { content: None, .. } => Reason::new(Code::SnapshotTooLarge),
                 Actual::Regular {
                     sha256,
                     mode,
@@ -298,14 +302,14 @@ impl Backend {
                 } => {
                     let current = self.store().current_file(profile.as_str(), &path)?;
                     if current.as_ref().is_some_and(|c| c.sha256 == sha256) {
-                        "same".to_owned()
+                        Reason::new(Code::SnapshotSame)
                     } else if known.contains(&(
                         qube.to_owned(),
                         profile.to_string(),
                         path.clone(),
                         sha256.clone(),
                     )) {
-                        "already pending".to_owned()
+                        Reason::new(Code::SnapshotPending)
                     } else {
                         candidates.push(Candidate {
                             base_sha256: pushed.get(&path).cloned(),
@@ -340,14 +344,14 @@ impl Backend {
                 Ok(id) => {
                     self.store_findings(id)?;
                     ids.push(id);
-                    "imported".to_owned()
+                    Reason::new(Code::SnapshotImported)
                 }
                 Err(StoreError::Sqlite(e)) => return Err(BackendError::Store(e.into())),
-                Err(e) => format!("refused: {e}"),
+                Err(e) => super::errors::store_reason(&e),
             };
             statuses.push((candidate.path.clone(), status));
         }
-        statuses.sort();
+        statuses.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(statuses)
     }
 }

@@ -13,13 +13,15 @@ use crate::client::types::{
     DiffView, FindingView, HunkView, LocationView, ProposalSummaryView, RenderedLineView, Segment,
     ThreeWayRegionView, ThreeWaySideView, ThreeWayView,
 };
+use crate::client::{Code, Reason};
 
 pub fn profile_id(text: &str) -> Result<ProfileId> {
     qcs_protocol::profile::validate_profile_id(text).map_err(|e| {
-        BackendError::InvalidArgument(format!(
-            "invalid profile id {:?}: {e}",
-            text.chars().take(64).collect::<String>()
-        ))
+        BackendError::InvalidArgument(
+            Reason::new(Code::ProfileInvalidId)
+                .arg("profile", text.chars().take(64).collect::<String>())
+                .arg("detail", e),
+        )
     })
 }
 
@@ -31,12 +33,25 @@ pub fn mode_text(mode: u32) -> String {
     format!("{mode:04o}")
 }
 
-pub fn provenance(p: &Provenance) -> String {
+pub fn provenance(p: &Provenance) -> Reason {
     match p {
-        Provenance::LocalEdit => "local edit".to_owned(),
-        Provenance::AcceptedProposal { qube, proposal_id } => {
-            format!("accepted proposal from {qube} #{proposal_id}")
-        }
+        Provenance::LocalEdit => Reason::new(Code::ProvenanceLocalEdit),
+        Provenance::AcceptedProposal { qube, proposal_id } => Reason::new(Code::ProvenanceAccepted)
+            .arg("qube", qube)
+            .arg("id", proposal_id),
+    }
+}
+
+/// A core severity on the wire.
+pub fn severity(s: qcs_core::risk::Severity) -> crate::client::types::Severity {
+    use crate::client::types::Severity as W;
+    use qcs_core::risk::Severity as S;
+    match s {
+        S::Info => W::Info,
+        S::Low => W::Low,
+        S::Medium => W::Medium,
+        S::High => W::High,
+        S::Critical => W::Critical,
     }
 }
 
@@ -75,7 +90,7 @@ pub fn segments(segments: &[render::Segment]) -> Vec<Segment> {
             },
             render::Segment::FindingAnchor { finding, severity } => Segment::FindingAnchor {
                 finding: u32::try_from(*finding).unwrap_or(u32::MAX),
-                severity: severity.as_str().to_owned(),
+                severity: self::severity(*severity),
             },
         })
         .collect()
@@ -211,7 +226,7 @@ pub fn finding_view(f: &Finding) -> FindingView {
             .collect(),
         hunks: Vec::new(),
         gated: f.severity >= qcs_core::review::GATE_SEVERITY,
-        severity: f.severity.as_str().to_owned(),
+        severity: severity(f.severity),
         side: f.side.as_str().to_owned(),
         change: f.change.as_str().to_owned(),
         line: f.line,
@@ -247,13 +262,22 @@ pub fn proposal_summary(p: &ProposalSummary) -> ProposalSummaryView {
         size: p.size as u64,
         sha256: p.sha256.clone(),
         received_at: p.received_at,
-        status: p.status.as_str().to_owned(),
+        status: match p.status {
+            qcs_core::store::ProposalStatus::Pending => {
+                crate::client::types::ProposalStatus::Pending
+            }
+            qcs_core::store::ProposalStatus::Accepted => {
+                crate::client::types::ProposalStatus::Accepted
+            }
+            qcs_core::store::ProposalStatus::Rejected => {
+                crate::client::types::ProposalStatus::Rejected
+            }
+        },
         batch: p.batch,
     }
 }
 
 /// JSON of a value of ours; our types always serialize.
 pub fn to_json(value: &impl serde::Serialize) -> Result<String> {
-    serde_json::to_string(value)
-        .map_err(|e| BackendError::Failed(format!("cannot encode the reply: {e}")))
+    serde_json::to_string(value).map_err(BackendError::failed)
 }

@@ -1,10 +1,17 @@
-//! The `qvm-config-sync` command line: one subcommand per verb. Commands that
-//! need no backend (`scan`) run in-process; the D-Bus client commands will be
-//! added as further variants of [`Command`].
+//! `qvm-config-sync`, the command line of qubes-config-sync in the style of the qvm-*
+//! tools: one subcommand per verb. `scan` and `policy check` run in-process (the risk
+//! engine and the policy checker, no store); everything else is a client of the D-Bus
+//! backend through `qcs-client` — this crate links neither the backend nor SQLite.
 //!
-//! Exit codes are part of the stable interface: 0 = clean / success, 1 = findings,
-//! 2 = error (bad usage, unreadable input, input over the limits).
+//! Messages are English sentences made from the backend's reason codes (the one table
+//! in `qcs_client::reason`); a D-Bus error name is never shown.
+//!
+//! Exit codes are part of the stable interface: 0 = success / clean; 1 = the command ran
+//! but the outcome is not clean (findings, a qube that failed in a push, conflicts, a
+//! refused accept, a declined prompt); 2 = error (bad usage, unreadable input, backend
+//! unreachable or refused the request).
 
+mod output;
 mod remote;
 mod scan;
 
@@ -12,12 +19,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-pub use remote::{Common, PolicyCommand, ProfileCommand, ProposalsCommand, PushArgs};
+pub use remote::{Common, JsonOpt, PolicyCommand, ProfileCommand, ProposalsCommand, PushArgs, run};
 pub use scan::{ScanArgs, run_scan};
 
-/// Exit code: nothing found.
+/// Exit code: nothing found / success.
 pub const EXIT_CLEAN: u8 = 0;
-/// Exit code: at least one finding.
+/// Exit code: at least one finding, or an outcome that is not clean.
 pub const EXIT_FINDINGS: u8 = 1;
 /// Exit code: the command could not do its job.
 pub const EXIT_ERROR: u8 = 2;
@@ -30,6 +37,10 @@ pub const EXIT_ERROR: u8 = 2;
     about = "Review and sync configuration files between Qubes OS qubes"
 )]
 pub struct Cli {
+    /// Talk to the backend on this D-Bus address (e.g. `unix:path=/run/user/1000/bus`,
+    /// or the demo's bus) instead of the session bus.
+    #[arg(long, value_name = "ADDRESS", global = true)]
+    pub bus_address: Option<String>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -42,7 +53,12 @@ pub enum Command {
     /// (works without the backend). Exit 0 when clean, 1 with findings, 2 on error.
     Scan(ScanArgs),
     /// Show every qube with its profiles' sync state and pending proposals.
-    Status(Common),
+    Status {
+        #[command(flatten)]
+        json: JsonOpt,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Manage profiles and their files.
     Profile {
         #[command(subcommand)]
@@ -50,30 +66,68 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
-    /// Assign a profile to a qube (or --unassign it).
-    Assign {
-        qube: String,
+    /// Print a file of a profile exactly as stored (bytes, no rendering).
+    Cat {
+        /// The profile (from `profile list`).
         profile: String,
+        /// The file's path relative to the home directory, e.g. `.gitconfig`.
+        path: String,
+    },
+    /// Show a qube's settings: assigned profiles, profiles it may propose, auto-apply.
+    Settings {
+        /// The qube.
+        qube: String,
+        #[command(flatten)]
+        json: JsonOpt,
+    },
+    /// Assign a profile to a qube (or --unassign it). The qube must exist and be
+    /// neither dom0 nor the config qube; --unassign also works for a qube that no
+    /// longer exists.
+    Assign {
+        /// The qube (as `qvm-ls` names it).
+        qube: String,
+        /// The profile (from `profile list`).
+        profile: String,
+        /// Take the profile away instead.
         #[arg(long)]
         unassign: bool,
     },
-    /// Let a qube propose changes to a profile (or --deny it).
+    /// Let a qube propose changes to a profile (or --deny it; --deny also works for a
+    /// qube that no longer exists).
     AllowPropose {
+        /// The qube that may propose.
         qube: String,
+        /// The profile it may propose changes to.
         profile: String,
+        /// Stop it from proposing instead.
         #[arg(long)]
         deny: bool,
     },
     /// Re-apply a qube's profiles whenever it starts (on/off).
     AutoApply {
+        /// The qube.
         qube: String,
+        /// `on` or `off`.
         #[arg(value_parser = ["on", "off"])]
         state: String,
     },
-    /// Push profiles into qubes: shows the plan, asks, writes with progress.
+    /// Push profiles into qubes: shows the plan, asks, writes with progress. Exit 1
+    /// when a qube failed or a file was not written (each is named).
     Push {
         #[command(flatten)]
         args: PushArgs,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Show what a push would change, per qube, with the diffs; writes nothing.
+    Diff {
+        /// Qubes to compare (default: every qube with an assigned profile).
+        qubes: Vec<String>,
+        /// Only these profiles (repeat for several).
+        #[arg(long = "profile", value_name = "PROFILE")]
+        profiles: Vec<String>,
+        #[command(flatten)]
+        json: JsonOpt,
         #[command(flatten)]
         common: Common,
     },
@@ -86,7 +140,9 @@ pub enum Command {
     },
     /// Import a qube's current files of its profiles as proposals.
     Snapshot {
+        /// The qube to read.
         qube: String,
+        /// Only this profile (repeat for several; default: the qube's assigned ones).
         #[arg(long = "profile", value_name = "PROFILE")]
         profiles: Vec<String>,
         #[command(flatten)]
@@ -94,15 +150,20 @@ pub enum Command {
     },
     /// Write a profile as at an earlier generation into a qube.
     Rollback {
+        /// The qube to write into.
         qube: String,
+        /// The profile.
         profile: String,
+        /// The generation to write (from `profile show`).
         generation: u64,
         #[command(flatten)]
         common: Common,
     },
     /// Show whether a qube's profile files survive a restart (or --fix PATH).
     Persistence {
+        /// The qube.
         qube: String,
+        /// Make this path persist (custom-persist), through the Admin API if allowed.
         #[arg(long, value_name = "PATH")]
         fix: Option<String>,
         #[command(flatten)]
@@ -169,7 +230,16 @@ pub enum CliError {
 
 /// Parses the process arguments and runs the command; returns the exit code.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    ExitCode::from(run_from(std::env::args_os()))
+}
+
+/// Runs the command line `args` (the first is the program name); returns the exit code.
+pub fn run_from<I, T>(args: I) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
             // clap prints help/version to stdout (exit 0) and usage errors to stderr.
@@ -179,18 +249,18 @@ pub fn main() -> ExitCode {
                 EXIT_CLEAN
             };
             let _ = e.print();
-            return ExitCode::from(code);
+            return code;
         }
     };
     let result = match cli.command {
         Command::Scan(args) => run_scan(&args, &mut std::io::stdout().lock()),
-        other => return ExitCode::from(remote::run(other)),
+        other => return remote::run(other, cli.bus_address.as_deref()),
     };
     match result {
-        Ok(code) => ExitCode::from(code),
+        Ok(code) => code,
         Err(e) => {
             eprintln!("qvm-config-sync: error: {e}");
-            ExitCode::from(EXIT_ERROR)
+            EXIT_ERROR
         }
     }
 }

@@ -76,11 +76,12 @@ all: build data
 
 build: build-manager build-agent
 
-# The app without its `demo` feature: the packaged app links neither the simulator nor the
-# agent (nor the backend); the CLI is its own crate and links no backend either.
+# The clients apart from the backend, the app without its `demo` feature: the packaged app
+# links neither the simulator, the agent nor the backend, and neither it nor the CLI links
+# SQLite (built with the backend, cargo would unify qcs-core's `store` feature into them).
 build-manager:
-	$(CARGO) build --release $(CARGO_FLAGS) -p qubes-config-sync --no-default-features --bins
-	$(CARGO) build --release $(CARGO_FLAGS) -p qcs-daemon -p qcs-cli -p qcs-agent --bins
+	$(CARGO) build --release $(CARGO_FLAGS) -p qubes-config-sync -p qcs-cli --no-default-features --bins
+	$(CARGO) build --release $(CARGO_FLAGS) -p qcs-daemon -p qcs-agent --bins
 
 build-agent:
 	$(CARGO) build --release $(CARGO_FLAGS) -p qcs-agent --bins

@@ -12,7 +12,9 @@ use qcs_client::{Code, Reason};
 /// The translated sentence of `code`, with `{name}` placeholders.
 pub fn template(code: &Code) -> String {
     match code {
-        Code::QubeUnknown => gettext("there is no qube named {qube}"),
+        Code::QubeUnknown => gettext(
+            "there is no qube named {qube} that this qube may see (dom0 policy shows it the qubes tagged qubes-config-sync-managed)",
+        ),
         Code::QubeAdmin => {
             gettext("{qube} is dom0 (an admin qube): nothing is ever synced into it")
         }
@@ -250,7 +252,7 @@ mod tests {
     #[test]
     fn arguments_are_filled_and_unknown_codes_stay_visible() {
         let r = Reason::new(Code::QubeUnknown).arg("qube", "typo");
-        assert_eq!(text(&r), "There is no qube named typo");
+        assert!(text(&r).starts_with("There is no qube named typo that"));
         let unknown = Reason::new(Code::Unknown("future.code".into())).arg("x", "1");
         let shown = text(&unknown);
         assert!(

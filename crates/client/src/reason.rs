@@ -58,7 +58,7 @@ macro_rules! codes {
 codes! {
     // ----- qube names -----
     /// args: qube
-    QubeUnknown = "qube.unknown" => "there is no qube named {qube}",
+    QubeUnknown = "qube.unknown" => "there is no qube named {qube} that this qube may see (dom0 policy shows it the qubes tagged qubes-config-sync-managed)",
     /// args: qube
     QubeAdmin = "qube.dom0" => "{qube} is dom0 (an admin qube): nothing is ever synced into it",
     /// args: qube

@@ -238,41 +238,58 @@ fn push_with_a_failed_qube_exits_1_and_names_it() {
     let env = Env::start(
         vec![
             managed(QubeSpec::app("work", "fedora").running()),
-            // Exists, but without the tag the shipped policy needs.
-            QubeSpec::app("untagged", "fedora").running(),
+            // Managed, but the agent's apply service is missing: planned, then fails.
+            managed(QubeSpec::app("noapply", "fedora").running()),
+            // Managed, but no agent at all: cannot even be planned.
+            managed(QubeSpec::app("noagent", "fedora").running()),
         ],
         EnvOptions::default(),
     );
+    let rpc = |qube: &str, service: &str| {
+        env.world_dir
+            .join("qubes")
+            .join(qube)
+            .join("rpc")
+            .join(service)
+    };
+    std::fs::remove_file(rpc("noapply", "qubes.ConfigApply")).unwrap();
+    for service in ["qubes.ConfigApply", "qubes.ConfigSnapshot"] {
+        std::fs::remove_file(rpc("noagent", service)).unwrap();
+    }
     git_profile(&env);
-    for qube in ["work", "untagged"] {
+    for qube in ["work", "noapply", "noagent"] {
         let (code, _, err) = env.cli(&["assign", qube, "git"]);
         assert_eq!(code, 0, "{err}");
     }
     let (code, out, err) = env.cli(&["push", "-y"]);
     assert_eq!(code, 1, "{out} {err}");
-    assert!(out.contains("untagged"), "{out}");
-    // The reason says which tag is missing — not "denied by dom0 policy".
+    // Both failures are named, each with why; neither is "denied by dom0 policy".
     assert!(
-        out.contains("does not carry the tag qubes-config-sync-managed"),
+        out.contains("noagent does not offer qubes.ConfigSnapshot")
+            && out.contains("noapply does not offer qubes.ConfigApply"),
         "{out}"
     );
+    assert!(out.contains("failed: 1 of 2 qube(s): noapply"), "{out}");
+    assert!(out.contains("not planned: noagent"), "{out}");
     assert!(!out.contains("denied"), "{out}");
     assert!(out.contains("1 written"), "{out}");
     assert!(env.home("work").join(".gitconfig").exists());
     // Every qube failed: exit 1 and the failure named, not "nothing to write".
-    let (code, out, _) = env.cli(&["push", "untagged", "-y"]);
+    let (code, out, _) = env.cli(&["push", "noagent", "-y"]);
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.contains("nothing written: 1 qube(s) failed: untagged"),
+        out.contains("nothing written: 1 qube(s) failed: noagent"),
         "{out}"
     );
     assert!(!out.contains("nothing to write"), "{out}");
     // The same in the JSON of `diff`: the error is a reason code with arguments.
-    let (code, out, _) = env.cli(&["diff", "untagged", "--json"]);
+    let (code, out, _) = env.cli(&["diff", "noagent", "--json"]);
     assert_eq!(code, 1);
     let plan: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(plan["qubes"][0]["error"]["code"], "qrexec.not-tagged");
-    assert_eq!(plan["qubes"][0]["error"]["args"]["qube"], "untagged");
+    assert_eq!(plan["qubes"][0]["error"]["code"], "qrexec.no-service");
+    assert_eq!(plan["qubes"][0]["error"]["args"]["qube"], "noagent");
+    // A qube the config qube may not see (no managed tag) is unknown, and says why.
+    refused(&env, &["assign", "fedora", "git"], "may see");
 }
 
 fn json_outputs_parse_diff_writes_nothing_cat_is_exact() {
@@ -434,21 +451,24 @@ fn every_argument_has_help() {
 
 /// Two bad rules: two lines and a summary, not a report of thousands of lines.
 fn policy_check_prints_one_line_per_problem() {
-    let dir = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("policy.d");
     let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/../../policy/policy.d");
-    for entry in std::fs::read_dir(shipped).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
-    }
+    let copied = Command::new("cp")
+        .args(["-R", shipped])
+        .arg(&dir)
+        .status()
+        .unwrap();
+    assert!(copied.success());
     std::fs::write(
-        dir.path().join("10-bad.policy"),
+        dir.join("10-bad.policy"),
         "qubes.ConfigApply * @anyvm @anyvm allow\n\
          qubes.ConfigSnapshot * @anyvm @anyvm allow\n",
     )
     .unwrap();
     let out = Command::new(std::env::current_exe().unwrap())
         .args(["qvm-config-sync", "policy", "check"])
-        .arg(dir.path())
+        .arg(&dir)
         .output()
         .unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
@@ -465,7 +485,7 @@ fn policy_check_prints_one_line_per_problem() {
     );
     let verbose = Command::new(std::env::current_exe().unwrap())
         .args(["qvm-config-sync", "policy", "check", "--verbose"])
-        .arg(dir.path())
+        .arg(&dir)
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&verbose.stdout).lines().count() > lines.len());

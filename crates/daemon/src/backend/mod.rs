@@ -184,11 +184,16 @@ impl Backend {
     }
 
     /// The generated dom0 policy for the store's whitelist. An entry that cannot be
-    /// policy (dom0, the config qube, a name qrexec does not accept — left from before
-    /// names were checked) is left out and named in a comment at the end; it never stops
-    /// the rest from being generated.
+    /// policy (dom0, the config qube, a name qrexec does not accept, a qube the Admin API
+    /// does not list — left from before names were checked; a qube created later under
+    /// that name must not inherit its grants) is left out and named in a comment at the
+    /// end; it never stops the rest from being generated.
     pub fn generate_policy(&self) -> Result<String> {
         use qrexec::generator::{is_valid_profile_id, is_valid_qube_name};
+        let known: Option<std::collections::BTreeSet<String>> = self
+            .live_view()
+            .ok()
+            .map(|view| view.qubes.iter().map(|q| q.name.clone()).collect());
         let settings = self.store().qubes()?;
         let config = &self.config.config_qube;
         let mut whitelist = qrexec::generator::Whitelist {
@@ -198,7 +203,10 @@ impl Backend {
         let mut left_out = Vec::new();
         for qube in settings {
             let name = &qube.qube;
-            let usable = is_valid_qube_name(name) && name != config && name != "dom0";
+            let usable = is_valid_qube_name(name)
+                && name != config
+                && name != "dom0"
+                && known.as_ref().is_none_or(|known| known.contains(name));
             let pairs = qube
                 .assigned
                 .iter()
@@ -220,6 +228,12 @@ impl Backend {
         let mut text = qrexec::generator::generate_profile_policy(&whitelist).map_err(|e| {
             BackendError::Refused(Reason::new(Code::PolicyEntrySkipped).arg("detail", e))
         })?;
+        if known.is_none() {
+            text.push_str(
+                "\n# The qubes could not be listed through the Admin API: the names above are \
+                 not checked.\n",
+            );
+        }
         if !left_out.is_empty() {
             text.push_str(
                 "\n# Left out (not a qube this policy may name; remove them with\n\

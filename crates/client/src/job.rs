@@ -61,6 +61,25 @@ pub fn parse_summary(json: &str) -> Result<JobSummary, JobError> {
     Ok(summary)
 }
 
+/// The highest count seen: a report of fewer finished qubes than an earlier one (the
+/// signals of two worker threads crossing) is dropped, so the counter never goes back.
+#[derive(Debug, Default)]
+struct Monotonic {
+    done: u32,
+}
+
+impl Monotonic {
+    /// Whether `done` moves the counter forward (and takes it).
+    fn advance(&mut self, done: u32) -> bool {
+        if done > self.done {
+            self.done = done;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 /// Subscriptions made before a job starts.
 pub struct JobWatch {
     progress: JobProgressStream,
@@ -83,7 +102,7 @@ impl JobWatch {
         job: u64,
         mut on_progress: impl FnMut(&Progress),
     ) -> Result<JobSummary, JobError> {
-        let mut done = 0u32;
+        let mut counter = Monotonic::default();
         loop {
             let progress = &mut self.progress;
             let finished = &mut self.finished;
@@ -94,11 +113,10 @@ impl JobWatch {
             match next {
                 Some(Ok(signal)) => {
                     let args = signal.args()?;
-                    if args.job == job && args.done > done {
-                        done = args.done;
+                    if args.job == job && counter.advance(args.done) {
                         on_progress(&Progress {
                             job,
-                            done,
+                            done: args.done,
                             total: args.total,
                             qube: args.qube.to_owned(),
                         });
@@ -129,4 +147,33 @@ where
     let watch = JobWatch::subscribe(proxy).await?;
     let job = start.await?;
     watch.follow(job, on_progress).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{JobError, Monotonic, parse_summary};
+    use crate::reason::Code;
+    use crate::types::API_VERSION;
+
+    #[test]
+    fn progress_never_goes_backwards() {
+        let mut counter = Monotonic::default();
+        let shown: Vec<u32> = [1, 2, 1, 2, 3]
+            .into_iter()
+            .filter(|d| counter.advance(*d))
+            .collect();
+        assert_eq!(shown, [1, 2, 3]);
+    }
+
+    #[test]
+    fn a_summary_of_a_newer_api_is_refused() {
+        let newer = format!(
+            r#"{{"version":{},"kind":"push","cancelled":false,"qubes":[]}}"#,
+            API_VERSION + 1
+        );
+        let e = parse_summary(&newer).unwrap_err();
+        assert!(matches!(e, JobError::Version(_)));
+        assert_eq!(e.reason().code, Code::ClientTooOld);
+        assert!(matches!(parse_summary("{"), Err(JobError::Decode(_))));
+    }
 }

@@ -418,8 +418,8 @@ mod tests {
 
     #[test]
     fn arguments_are_filled_once_and_messages_that_are_not_reasons_fail_closed() {
-        let r = Reason::new(Code::QubeUnknown).arg("qube", "{qube}");
-        assert_eq!(r.english(), "there is no qube named {qube}");
+        let r = Reason::new(Code::ProfileUnknown).arg("profile", "{profile}");
+        assert_eq!(r.english(), "there is no profile {profile}");
         let back = Reason::from_message(&r.to_message());
         assert_eq!(back, r);
         let prose = Reason::from_message("org.qubes.Something went wrong");

@@ -11,7 +11,6 @@
 
 use std::time::Duration;
 
-use futures_lite::StreamExt;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
@@ -19,8 +18,7 @@ use base64::Engine as _;
 use qcs_client::types::{
     API_VERSION, DiffView, FindingView, JobSummary, PlanAction, ProfileView, ProposalList,
     ProposalSummaryView, ProposalView, PushPlan, QubeList, QubeView, ReviewRefusal, Segment,
-    SnapshotResult,
-    SyncState,
+    SnapshotResult, SyncState,
 };
 use qcs_client::{ConfigSyncProxy, Error as DaemonError, Reason};
 
@@ -157,6 +155,7 @@ fn sync_state_name(state: SyncState) -> &'static str {
         SyncState::NeverPushed => "never-pushed",
         SyncState::Outdated => "outdated",
         SyncState::Drifted => "drifted",
+        SyncState::Unknown => "unknown",
     }
 }
 
@@ -219,7 +218,7 @@ fn segments_text(segments: &[Segment]) -> String {
                 out.push_str(&format!(
                     "  ◀ finding {} ({})",
                     u64::from(*finding) + 1,
-                    safe_label(severity)
+                    severity.as_str()
                 ));
             }
         }
@@ -1252,9 +1251,9 @@ mod tests {
         let list: ProposalList =
             decode_document(v1, "proposal list").unwrap_or_else(|e| panic!("{e}"));
         assert!(list.proposals.is_empty());
-        let v2 = r#"{"version":3,"proposals":[]}"#;
-        let err = decode_document::<ProposalList>(v2, "proposal list").err();
-        assert!(err.is_some_and(|e| e.contains("version 3")));
+        let newer = format!(r#"{{"version":{},"proposals":[]}}"#, API_VERSION + 1);
+        let err = decode_document::<ProposalList>(&newer, "proposal list").err();
+        assert!(err.is_some_and(|e| e.contains(&format!("version {}", API_VERSION + 1))));
         for bad in [
             "",
             "{}",
@@ -1289,13 +1288,14 @@ mod tests {
             },
             Segment::FindingAnchor {
                 finding: 0,
-                severity: "critical\x1b".to_owned(),
+                // A hostile name decodes as Unknown (fail closed), shown as such.
+                severity: qcs_client::types::Severity::from("critical\x1b"),
             },
         ];
         let text = segments_text(&segments);
         assert_eq!(
             text,
-            "a\u{FFFD}b\u{FFFD}[2Jc\u{FFFD}⟦U+202E RLO??⟧→     ◀ finding 1 (critical?)"
+            "a\u{FFFD}b\u{FFFD}[2Jc\u{FFFD}⟦U+202E RLO??⟧→     ◀ finding 1 (unknown)"
         );
     }
 }

@@ -137,7 +137,8 @@ def test_push_to_a_qube_the_policy_refuses(client):
     result = client.push("git", ["untrusted"])
     assert not result.success
     assert [q for q, _ in result.errors] == ["untrusted"]
-    assert "denied" in result.errors[0][1]
+    # Told apart: the qube exists but lacks the tag the shipped policy needs.
+    assert "does not carry the tag qubes-config-sync-managed" in result.errors[0][1]
     plan = client.plan_push(["untrusted"], ["git"])
     assert plan.items == [] and [q for q, _ in plan.errors] == ["untrusted"]
 
@@ -322,7 +323,7 @@ def test_signals(backend, client):
         assert progress.args == {"job": result.job, "done": 1, "total": 1, "qube": "work"}
         finished = next_named(signals, "JobFinished")
         assert finished.args["job"] == result.job and finished.args["success"] is True
-        assert '"version":2' in finished.args["summary_json"].replace(" ", "")
+        assert '"version":3' in finished.args["summary_json"].replace(" ", "")
         (backend.home("work") / ".gitconfig").write_text("[user]\n\tname = S\n")
         backend.propose("work", "git", ".gitconfig")
         client.ingest_spool()

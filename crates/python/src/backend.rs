@@ -1166,7 +1166,7 @@ impl ConfigSync {
             result
                 .paths
                 .into_iter()
-                .map(|(path, state)| (path, state.english()))
+                .map(|(path, state)| (path, path_state(&state)))
                 .collect(),
         ))
     }
@@ -1208,6 +1208,16 @@ impl ConfigSync {
 
 /// `(path, state)` of a snapshot: `same`, `imported`, `missing`, …
 type PathState = (String, String);
+
+/// A snapshot path's state: the short name of a `snapshot.*` code (`same`, `imported`,
+/// `missing`, `not-regular`, `too-large`, `pending`), otherwise why it was refused (the
+/// English sentence of its reason).
+fn path_state(state: &Reason) -> String {
+    match state.code.as_str().strip_prefix("snapshot.") {
+        Some(short) => short.to_owned(),
+        None => format!("refused: {}", state.english()),
+    }
+}
 
 enum JobWaitError {
     Daemon(DaemonError),

@@ -94,7 +94,8 @@ def test_qube_settings(client):
     assert client.qube_settings("vault") == (["git"], [], True)
     client.assign("vault", "git", False)
     client.allow_proposals("work", "git", False)
-    assert client.qube_settings("vault") == ([], [], True)
+    # Unassigning the last profile turns auto-apply off: there is nothing to apply.
+    assert client.qube_settings("vault") == ([], [], False)
     assert client.qube_settings("work") == (["git"], [], False)
     with pytest.raises(qcs.QubesException):
         client.assign("work", "no-such-profile")

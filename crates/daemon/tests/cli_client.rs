@@ -12,6 +12,7 @@
 
 mod support;
 
+use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 
 use qcs_daemon::client::types::AuditView;
@@ -41,6 +42,10 @@ fn main() -> std::process::ExitCode {
         (
             "policy_check_prints_one_line_per_problem",
             policy_check_prints_one_line_per_problem,
+        ),
+        (
+            "a_hostile_refusal_reaches_people_escaped",
+            a_hostile_refusal_reaches_people_escaped,
         ),
     ])
 }
@@ -489,4 +494,60 @@ fn policy_check_prints_one_line_per_problem() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&verbose.stdout).lines().count() > lines.len());
+}
+
+/// A compromised qube answers the apply with a refusal whose message carries a terminal
+/// escape, a bidi override and markup: the reason's detail arrives bounded and escaped,
+/// the CLI prints no raw control character, and the JSON keeps it as an argument (data),
+/// never as the sentence.
+fn a_hostile_refusal_reaches_people_escaped() {
+    let env = Env::start(
+        vec![managed(QubeSpec::app("work", "fedora").running())],
+        EnvOptions::default(),
+    );
+    git_profile(&env);
+    let (code, _, err) = env.cli(&["assign", "work", "git"]);
+    assert_eq!(code, 0, "{err}");
+    let service = env
+        .world_dir
+        .join("qubes")
+        .join("work")
+        .join("rpc")
+        .join("qubes.ConfigApply");
+    let version = qcs_protocol::PROTOCOL_VERSION;
+    std::fs::write(
+        &service,
+        format!(
+            "#!/bin/sh\ncat >/dev/null\nprintf '%s' '{{\"refused\":{{\"version\":{version},\
+             \"code\":\"schema\",\"message\":\"\\u001b[2J<b>pwn</b>\\u202etxt.exe {{qube}}\"}}}}'\nexit 1\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&service, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (code, out, err) = env.cli(&["push", "work", "-y"]);
+    assert_eq!(code, 1, "{out} {err}");
+    assert!(out.contains("work: error [service.refused]"), "{out}");
+    for raw in ['\u{1b}', '\u{202e}'] {
+        assert!(
+            !out.contains(raw) && !err.contains(raw),
+            "raw {raw:?}: {out:?}"
+        );
+    }
+    // The value is data: `{qube}` inside it was not expanded into the qube's name.
+    assert!(out.contains("{qube}"), "{out}");
+    let (_c, proxy) = env.client();
+    let plan: qcs_daemon::client::types::PushPlan =
+        serde_json::from_str(&block(proxy.plan_push(&["work"], &[], &[])).unwrap()).unwrap();
+    let job = block(async {
+        qcs_daemon::client::job::run(&proxy, proxy.execute_plan(&plan.plan_id), |_| {}).await
+    })
+    .unwrap();
+    let error = job.qubes[0].error.clone().unwrap();
+    assert_eq!(error.code, qcs_daemon::client::Code::ServiceRefused);
+    let detail = error.get("detail");
+    assert!(
+        !detail.contains('\u{1b}') && !detail.contains('\u{202e}') && detail.contains("pwn"),
+        "{detail:?}"
+    );
+    assert!(!job.is_success());
 }

@@ -42,7 +42,7 @@ impl From<ApiError> for RemoteError {
 
 impl From<zbus::Error> for RemoteError {
     fn from(e: zbus::Error) -> RemoteError {
-        RemoteError::Reason(Reason::new(Code::BusFailed).arg("detail", e))
+        RemoteError::Reason(qcs_client::error::bus_reason(&e))
     }
 }
 

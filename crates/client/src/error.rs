@@ -38,7 +38,7 @@ impl Error {
     /// reason fails closed into [`Code::Unknown`] (with the text as `detail`).
     pub fn reason(&self) -> Reason {
         match self {
-            Error::ZBus(e) => Reason::new(Code::BusFailed).arg("detail", e),
+            Error::ZBus(e) => bus_reason(e),
             Error::ReviewRefused(message) => ReviewRefusal::parse(message).reason(),
             Error::NotFound(m)
             | Error::InvalidArgument(m)
@@ -62,6 +62,32 @@ impl Error {
             ErrorKind::Store => Error::Store(m),
             ErrorKind::Failed => Error::Failed(m),
         }
+    }
+}
+
+/// A failure of the bus itself as a reason: the backend not on the bus (not running,
+/// not activatable, gone) is `bus.unreachable`; the detail is the bus's message without
+/// the D-Bus error name.
+pub fn bus_reason(e: &zbus::Error) -> Reason {
+    match e {
+        zbus::Error::MethodError(name, message, _) => {
+            let unreachable = [
+                "org.freedesktop.DBus.Error.ServiceUnknown",
+                "org.freedesktop.DBus.Error.NameHasNoOwner",
+                "org.freedesktop.DBus.Error.NoReply",
+                "org.freedesktop.DBus.Error.Disconnected",
+                "org.freedesktop.DBus.Error.Spawn.ServiceNotFound",
+            ]
+            .contains(&name.as_str());
+            let code = if unreachable {
+                Code::BusUnreachable
+            } else {
+                Code::BusFailed
+            };
+            let detail = message.clone().unwrap_or_default();
+            Reason::new(code).arg("detail", detail.chars().take(512).collect::<String>())
+        }
+        other => Reason::new(Code::BusFailed).arg("detail", other),
     }
 }
 

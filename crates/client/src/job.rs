@@ -44,7 +44,7 @@ impl JobError {
     pub fn reason(&self) -> Reason {
         match self {
             JobError::Start(e) => e.reason(),
-            JobError::Bus(e) => Reason::new(Code::BusFailed).arg("detail", e),
+            JobError::Bus(e) => crate::error::bus_reason(e),
             JobError::Decode(e) => Reason::new(Code::ReplyUnreadable).arg("detail", e),
             JobError::Version(v) => Reason::new(Code::ClientTooOld).arg("version", v),
             JobError::Lost => Reason::new(Code::BusFailed).arg("detail", self),

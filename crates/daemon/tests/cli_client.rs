@@ -193,6 +193,14 @@ fn phantom_entries_can_be_removed_and_policy_print_skips_them() {
     let (code, _, err) = env.cli(&["assign", "work", "git"]);
     assert_eq!(code, 0, "{err}");
     env.kill_daemon();
+    // The bus is there, the backend is not: a sentence, no D-Bus error name.
+    let (code, out, err) = env.cli(&["status"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(err.contains("cannot reach the backend"), "{err}");
+    assert!(
+        !err.contains("DBus.Error") && !err.contains("ConfigSync1.Error"),
+        "{err}"
+    );
     {
         let mut store = qcs_core::store::Store::open(&env.store).unwrap();
         for phantom in ["gone", "dom0"] {

@@ -336,3 +336,17 @@ def test_signals(backend, client):
     assert signals.next_signal(timeout=0) is None and list(signals) == []
     with pytest.raises(qcs.QubesValueError):
         client.signals().next_signal(timeout=-1)
+
+
+def test_unknown_dom0_and_config_qube_names_are_refused_with_a_code(client):
+    for qube, error, code in [
+        ("nosuchqube", qcs.ConfigSyncNotFoundError, "qube.unknown"),
+        ("dom0", qcs.ConfigSyncRefusedError, "qube.dom0"),
+        ("sys-config", qcs.ConfigSyncRefusedError, "qube.config-qube"),
+    ]:
+        with pytest.raises(error) as info:
+            client.assign(qube, "git")
+        assert info.value.code == code and info.value.reason_args["qube"] == qube
+        # A sentence for people; the D-Bus name only in dbus_error.
+        assert "org.qubes" not in str(info.value) and qube in str(info.value)
+        assert client.qube_settings(qube) == ([], [], False)

@@ -223,7 +223,15 @@ pub fn text(reason: &Reason) -> String {
         args.push(("args".to_owned(), all));
     }
     let args: std::collections::BTreeMap<String, String> = args.into_iter().collect();
-    capitalise(&qcs_client::reason::fill(&template(&reason.code), &args))
+    let template = template(&reason.code);
+    let text = qcs_client::reason::fill(&template, &args);
+    // A sentence starts upper-case, unless it starts with a value (a qube name is
+    // case-sensitive: `work` is not `Work`).
+    if template.starts_with('{') {
+        text
+    } else {
+        capitalise(&text)
+    }
 }
 
 /// First letter upper-case, as a sentence for a toast or a dialog.
@@ -253,6 +261,8 @@ mod tests {
     fn arguments_are_filled_and_unknown_codes_stay_visible() {
         let r = Reason::new(Code::QubeUnknown).arg("qube", "typo");
         assert!(text(&r).starts_with("There is no qube named typo that"));
+        let named = Reason::new(Code::QubeAdmin).arg("qube", "dom0");
+        assert!(text(&named).starts_with("dom0 is dom0"), "{}", text(&named));
         let unknown = Reason::new(Code::Unknown("future.code".into())).arg("x", "1");
         let shown = text(&unknown);
         assert!(

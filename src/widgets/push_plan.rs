@@ -670,3 +670,62 @@ pub fn describe(summary: &JobSummary, unplanned: &[(String, String)]) -> String 
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use qcs_client::types::{
+        API_VERSION, FileOutcome, FileOutcomeView, JobKind, JobSummary, QubeOutcome,
+    };
+    use qcs_client::{Code, Reason};
+
+    use super::describe;
+
+    #[test]
+    fn the_summary_names_every_failed_qube_also_those_not_planned() {
+        let summary = JobSummary {
+            version: API_VERSION,
+            kind: JobKind::Push,
+            cancelled: false,
+            qubes: vec![
+                QubeOutcome {
+                    qube: "work".into(),
+                    error: None,
+                    files: vec![FileOutcomeView {
+                        profile: "git".into(),
+                        path: ".gitconfig".into(),
+                        outcome: FileOutcome::Written,
+                        detail: None,
+                    }],
+                },
+                QubeOutcome {
+                    qube: "noapply".into(),
+                    error: Some(
+                        Reason::new(Code::QrexecNoService)
+                            .arg("qube", "noapply")
+                            .arg("service", "qubes.ConfigApply"),
+                    ),
+                    files: Vec::new(),
+                },
+                QubeOutcome {
+                    qube: "odd".into(),
+                    error: None,
+                    files: vec![FileOutcomeView {
+                        profile: "git".into(),
+                        path: ".vimrc".into(),
+                        outcome: FileOutcome::from("teleported"),
+                        detail: None,
+                    }],
+                },
+            ],
+        };
+        let text = describe(&summary, &[("noagent".into(), "no agent".into())]);
+        assert!(text.starts_with("Push finished; 3 qubes failed."), "{text}");
+        assert!(
+            text.contains("noapply: noapply does not offer qubes.ConfigApply"),
+            "{text}"
+        );
+        assert!(text.contains("odd: not written: .vimrc"), "{text}");
+        assert!(text.contains("noagent: no agent"), "{text}");
+        assert!(text.contains("1 file written."), "{text}");
+    }
+}

@@ -141,6 +141,37 @@ impl ProposalStatus {
     }
 }
 
+/// What one version of a three-way view is. `Unknown` is shown without a name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ThreeWaySide {
+    /// What we last pushed into the qube.
+    LastPushed,
+    /// The store's current content.
+    Store,
+    /// The qube's current content.
+    Qube,
+    /// The version a proposal was made against.
+    ProposalBase,
+    /// The proposed content.
+    Proposal,
+    #[serde(other)]
+    Unknown,
+}
+
+impl ThreeWaySide {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ThreeWaySide::LastPushed => "last-pushed",
+            ThreeWaySide::Store => "store",
+            ThreeWaySide::Qube => "qube",
+            ThreeWaySide::ProposalBase => "proposal-base",
+            ThreeWaySide::Proposal => "proposal",
+            ThreeWaySide::Unknown => "unknown",
+        }
+    }
+}
+
 /// What a job does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -309,12 +340,12 @@ pub struct PlanItemView {
 /// Every line is rendered as safe segments (hidden characters are tokens).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ThreeWayView {
-    /// What each side is, in English (a UI shows its own translated headings):
-    /// `last pushed` / `store` / `qube` for a plan conflict, `the proposal's base` /
-    /// `store` / `proposal` for a proposal.
-    pub base_label: String,
-    pub ours_label: String,
-    pub theirs_label: String,
+    /// What each side is (a UI shows its own translated headings): `last-pushed` /
+    /// `store` / `qube` for a plan conflict, `proposal-base` / `store` / `proposal` for a
+    /// proposal.
+    pub base_label: ThreeWaySide,
+    pub ours_label: ThreeWaySide,
+    pub theirs_label: ThreeWaySide,
     /// Regions in file order; together they cover every line of the three versions.
     pub regions: Vec<ThreeWayRegionView>,
     /// Number of `conflict` regions.
@@ -619,7 +650,8 @@ from_wire_name!(
     ProposalStatus,
     JobKind,
     PlanAction,
-    SyncState
+    SyncState,
+    ThreeWaySide
 );
 
 #[cfg(test)]

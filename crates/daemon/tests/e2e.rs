@@ -453,7 +453,7 @@ fn three_way_view_of_a_conflict() {
             view.ours_label.as_str(),
             view.theirs_label.as_str()
         ),
-        ("last pushed", "store", "qube")
+        ("last-pushed", "store", "qube")
     );
     assert_eq!(view.conflicts, 1, "{view:?}");
 
@@ -513,7 +513,7 @@ fn three_way_view_of_a_conflict() {
     let view = proposal
         .three_way
         .expect("the store changed since the base");
-    assert_eq!(view.theirs_label, "proposal");
+    assert_eq!(view.theirs_label.as_str(), "proposal");
     assert_eq!(view.conflicts, 1);
     assert_eq!(
         side_text(&regions_of(&view, "conflict")[0].theirs),

@@ -11,7 +11,7 @@ use qcs_protocol::profile::ProfileId;
 use super::{BackendError, Result};
 use crate::client::types::{
     DiffView, FindingView, HunkView, LocationView, ProposalSummaryView, RenderedLineView, Segment,
-    ThreeWayRegionView, ThreeWaySideView, ThreeWayView,
+    ThreeWayRegionView, ThreeWaySide, ThreeWaySideView, ThreeWayView,
 };
 use crate::client::{Code, Reason};
 
@@ -140,26 +140,26 @@ pub fn diff_view(diff: &FileDiff, findings: &[Finding]) -> DiffView {
     }
 }
 
-/// What the three versions of a [`ThreeWay`] are, in English (for the wire).
+/// What the three versions of a [`ThreeWay`] are (codes; clients name them).
 pub struct ThreeWayLabels {
-    pub base: &'static str,
-    pub ours: &'static str,
-    pub theirs: &'static str,
+    pub base: ThreeWaySide,
+    pub ours: ThreeWaySide,
+    pub theirs: ThreeWaySide,
 }
 
 /// A plan conflict: base = last pushed, ours = the store, theirs = the qube.
 pub const PLAN_THREE_WAY: ThreeWayLabels = ThreeWayLabels {
-    base: "last pushed",
-    ours: "store",
-    theirs: "qube",
+    base: ThreeWaySide::LastPushed,
+    ours: ThreeWaySide::Store,
+    theirs: ThreeWaySide::Qube,
 };
 
 /// A proposal made against an older version: base = that version, ours = the store's
 /// current content, theirs = the proposal.
 pub const PROPOSAL_THREE_WAY: ThreeWayLabels = ThreeWayLabels {
-    base: "the proposal's base",
-    ours: "store",
-    theirs: "proposal",
+    base: ThreeWaySide::ProposalBase,
+    ours: ThreeWaySide::Store,
+    theirs: ThreeWaySide::Proposal,
 };
 
 /// The three-way view with every line rendered as safe segments.
@@ -201,9 +201,9 @@ pub fn three_way_view(three_way: &ThreeWay, labels: &ThreeWayLabels) -> ThreeWay
         })
         .collect();
     ThreeWayView {
-        base_label: labels.base.to_owned(),
-        ours_label: labels.ours.to_owned(),
-        theirs_label: labels.theirs.to_owned(),
+        base_label: labels.base,
+        ours_label: labels.ours,
+        theirs_label: labels.theirs,
         regions,
         conflicts,
     }

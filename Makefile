@@ -76,8 +76,12 @@ all: build data
 
 build: build-manager build-agent
 
+# The clients apart from the backend, the app without its `demo` feature: the packaged app
+# links neither the simulator, the agent nor the backend, and neither it nor the CLI links
+# SQLite (built with the backend, cargo would unify qcs-core's `store` feature into them).
 build-manager:
-	$(CARGO) build --release $(CARGO_FLAGS) -p qubes-config-sync -p qcs-daemon -p qcs-agent --bins
+	$(CARGO) build --release $(CARGO_FLAGS) -p qubes-config-sync -p qcs-cli --no-default-features --bins
+	$(CARGO) build --release $(CARGO_FLAGS) -p qcs-daemon -p qcs-agent --bins
 
 build-agent:
 	$(CARGO) build --release $(CARGO_FLAGS) -p qcs-agent --bins

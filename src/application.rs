@@ -8,7 +8,7 @@ use adw::prelude::*;
 use adw::subclass::prelude::*;
 use gettextrs::gettext;
 use gtk::{gio, glib};
-use qcs_daemon::client::types::ProposalSummaryView;
+use qcs_client::types::ProposalSummaryView;
 
 use crate::backend::Backend;
 use crate::config::{APP_ID, RESOURCE_BASE};

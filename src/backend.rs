@@ -1,34 +1,62 @@
 //! The app's only way to the store and the qubes: the D-Bus backend
-//! `org.qubes.ConfigSync1`, through `qcs_daemon::client`'s proxy.
+//! `org.qubes.ConfigSync1`, through `qcs_client`'s proxy. Every failure is a reason
+//! code, shown as a translated sentence (`crate::reasons`), never a D-Bus error name.
 //!
 //! JSON results are parsed off the UI thread (`gio::spawn_blocking`): a proposal or a
 //! plan carries whole rendered diffs, and a big one must not freeze the window. A
 //! document whose `version` is newer than this app understands is refused, not guessed.
 
 use gtk::gio;
-use qcs_daemon::client::types::{
+use qcs_client::types::ReviewRefusal;
+use qcs_client::types::{
     API_VERSION, JobSummary, ProfileView, ProposalList, ProposalView, PushPlan, QubeList,
     SnapshotResult,
 };
-use qcs_daemon::client::{ConfigSyncProxy, connect, connect_to};
+use qcs_client::{Code, ConfigSyncProxy, Reason, connect, connect_to};
 use serde::de::DeserializeOwned;
 
-/// A failed backend call, with a message fit for the user.
-#[derive(Debug, thiserror::Error)]
+/// A failed backend call; its `Display` is the translated sentence for the user.
+#[derive(Debug)]
 pub enum BackendError {
-    #[error("cannot reach the Config Sync backend: {0}")]
-    Connect(zbus::Error),
-    #[error("{0}")]
-    Call(#[from] qcs_daemon::client::Error),
-    #[error("the backend's answer is not understood: {0}")]
-    Json(#[from] serde_json::Error),
-    #[error("the backend speaks a newer API (version {0}); update this app")]
-    Version(u32),
-    #[error("the backend's answer could not be read: {0}")]
-    Worker(String),
-    /// The review gate refused an accept (its English message; `code` says why).
-    #[error("{message}")]
-    Review { code: String, message: String },
+    /// Why, as the backend (or the bus, or this app) said it.
+    Reason(Reason),
+    /// The review gate refused an accept (`refusal.code` says why).
+    Review(ReviewRefusal),
+}
+
+impl BackendError {
+    /// The reason behind the error.
+    pub fn reason(&self) -> Reason {
+        match self {
+            BackendError::Reason(r) => r.clone(),
+            BackendError::Review(refusal) => refusal.reason(),
+        }
+    }
+}
+
+impl std::fmt::Display for BackendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&crate::reasons::text(&self.reason()))
+    }
+}
+
+impl std::error::Error for BackendError {}
+
+impl From<qcs_client::Error> for BackendError {
+    fn from(e: qcs_client::Error) -> BackendError {
+        match e {
+            qcs_client::Error::ReviewRefused(message) => {
+                BackendError::Review(ReviewRefusal::parse(&message))
+            }
+            other => BackendError::Reason(other.reason()),
+        }
+    }
+}
+
+impl From<serde_json::Error> for BackendError {
+    fn from(e: serde_json::Error) -> BackendError {
+        BackendError::Reason(Reason::new(Code::ReplyUnreadable).arg("detail", e))
+    }
 }
 
 /// A connection to the backend; cheap to clone.
@@ -62,13 +90,19 @@ where
 {
     let parsed = gio::spawn_blocking(move || serde_json::from_str::<T>(&json))
         .await
-        .map_err(|_| BackendError::Worker("the parser thread panicked".into()))??;
+        .map_err(|_| {
+            BackendError::Reason(
+                Reason::new(Code::ReplyUnreadable).arg("detail", "the parser thread panicked"),
+            )
+        })??;
     check_version(parsed)
 }
 
 fn check_version<T: Versioned>(document: T) -> Result<T, BackendError> {
     if document.version() > API_VERSION {
-        return Err(BackendError::Version(document.version()));
+        return Err(BackendError::Reason(
+            Reason::new(Code::ClientTooOld).arg("version", document.version()),
+        ));
     }
     Ok(document)
 }
@@ -85,7 +119,7 @@ impl Backend {
             Some(address) => connect_to(address).await,
             None => connect().await,
         }
-        .map_err(BackendError::Connect)?;
+        .map_err(|e| BackendError::Reason(Reason::new(Code::BusUnreachable).arg("detail", e)))?;
         Ok(Backend { proxy })
     }
 
@@ -188,20 +222,10 @@ impl Backend {
     ) -> Result<u64, BackendError> {
         let hunks: Vec<&str> = hunks.iter().map(String::as_str).collect();
         let acknowledged: Vec<&str> = acknowledged.iter().map(String::as_str).collect();
-        match self
+        Ok(self
             .proxy
             .accept_proposal(id, digest, &hunks, &acknowledged, "")
-            .await
-        {
-            Err(qcs_daemon::client::Error::ReviewRefused(message)) => {
-                let refusal = qcs_daemon::client::types::ReviewRefusal::parse(&message);
-                Err(BackendError::Review {
-                    code: refusal.code,
-                    message: refusal.message,
-                })
-            }
-            other => Ok(other?),
-        }
+            .await?)
     }
 
     pub async fn reject_proposal(&self, id: i64) -> Result<(), BackendError> {
@@ -251,7 +275,7 @@ mod tests {
         );
         assert!(matches!(
             parse_job_summary(&json),
-            Err(BackendError::Version(v)) if v == API_VERSION + 1
+            Err(BackendError::Reason(r)) if r.code == Code::ClientTooOld
         ));
         let json = format!(
             r#"{{"version": {API_VERSION}, "kind": "push", "cancelled": true, "qubes": []}}"#
@@ -259,7 +283,7 @@ mod tests {
         assert!(parse_job_summary(&json).is_ok_and(|s| s.cancelled));
         assert!(matches!(
             parse_job_summary("{\"version\": 1"),
-            Err(BackendError::Json(_))
+            Err(BackendError::Reason(r)) if r.code == Code::ReplyUnreadable
         ));
     }
 }

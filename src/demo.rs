@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use qcs_daemon::client::{BUS_NAME, ConfigSyncProxy};
+use qcs_client::{BUS_NAME, ConfigSyncProxy};
 use qcs_sim::qubesd::{Server, ServerHandle};
 use qcs_sim::world::{QubeSpec, World, WorldBuilder};
 
@@ -474,7 +474,7 @@ impl Demo {
     fn seed(&self) -> Result<(), DemoError> {
         let address = self.bus_address.clone();
         zbus::block_on(async {
-            let (_connection, proxy) = qcs_daemon::client::connect_to(&address)
+            let (_connection, proxy) = qcs_client::connect_to(&address)
                 .await
                 .map_err(|e| DemoError::Seed(e.to_string()))?;
             seed_backend(&proxy)
@@ -490,7 +490,7 @@ impl Demo {
     }
 }
 
-async fn seed_backend(proxy: &ConfigSyncProxy<'_>) -> Result<(), qcs_daemon::client::Error> {
+async fn seed_backend(proxy: &ConfigSyncProxy<'_>) -> Result<(), qcs_client::Error> {
     for (id, description, files) in profiles() {
         proxy.create_profile(id, description).await?;
         for (path, mode, content) in files {

@@ -5,8 +5,10 @@
 //! `org.qubes.ConfigSync1` only. It must not open the store, call qrexec or the Admin
 //! API, or render bytes from a qube itself — the backend does all of that, and sends
 //! text from qubes as rendered segments in which every hidden character is a token.
-//! The one exception is `--demo`, which builds a simulated Qubes, starts a private bus
-//! and the real backend on it, and then runs the same app against that bus.
+//! The one exception is `--demo` (cargo feature `demo`, not in the packaged app), which
+//! builds a simulated Qubes, starts a private bus and the real backend on it, and then
+//! runs the same app against that bus. The wire types, reason codes and job following
+//! are `qcs-client`'s; [`reasons`] translates the codes.
 //!
 //! Layout: [`model`] holds the GTK-free view models (tested without a display);
 //! [`widgets`] one widget per file with its template in `resources/ui/`;
@@ -15,9 +17,11 @@
 pub mod application;
 pub mod backend;
 pub mod config;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod i18n;
 pub mod model;
+pub mod reasons;
 pub mod tray;
 pub mod widgets;
 pub mod window;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use gtk::prelude::*;
 use qubes_config_sync::application::{Options, QcsApplication};
+#[cfg(feature = "demo")]
 use qubes_config_sync::demo::Demo;
 
 #[derive(Parser)]
@@ -30,41 +31,69 @@ struct Cli {
     tray: bool,
 }
 
+/// Starts the demo when asked (`--demo`); the returned guard keeps it running.
+#[cfg(feature = "demo")]
+fn start_demo(cli: &mut Cli, options: &mut Options) -> Result<Option<Demo>, ExitCode> {
+    if !cli.demo {
+        return Ok(None);
+    }
+    match Demo::start(cli.world.take()) {
+        Ok(demo) => {
+            eprintln!(
+                "qubes-config-sync: demo world in {}, backend on {}",
+                demo.world_dir().display(),
+                demo.bus_address()
+            );
+            options.bus_address = Some(demo.bus_address().to_owned());
+            Ok(Some(demo))
+        }
+        Err(e) => {
+            eprintln!("qubes-config-sync: cannot start the demo: {e}");
+            Err(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// A build without the `demo` feature (the packaged app) has no demo.
+#[cfg(not(feature = "demo"))]
+fn start_demo(
+    cli: &mut Cli,
+    _options: &mut Options,
+) -> Result<Option<std::convert::Infallible>, ExitCode> {
+    if cli.demo || cli.world.is_some() {
+        eprintln!(
+            "qubes-config-sync: this build has no demo (it is the cargo feature `demo`; \
+             `tools/dev demo` builds and starts it)"
+        );
+        return Err(ExitCode::FAILURE);
+    }
+    Ok(None)
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
     qubes_config_sync::init();
     let mut options = Options {
-        bus_address: cli.bus_address,
+        bus_address: cli.bus_address.take(),
         start_hidden: cli.tray,
         no_tray: false,
     };
-    let demo = if cli.demo {
-        match Demo::start(cli.world) {
-            Ok(demo) => {
-                eprintln!(
-                    "qubes-config-sync: demo world in {}, backend on {}",
-                    demo.world_dir().display(),
-                    demo.bus_address()
-                );
-                options.bus_address = Some(demo.bus_address().to_owned());
-                Some(demo)
-            }
-            Err(e) => {
-                eprintln!("qubes-config-sync: cannot start the demo: {e}");
-                return ExitCode::FAILURE;
-            }
-        }
-    } else {
-        None
+    let demo = match start_demo(&mut cli, &mut options) {
+        Ok(demo) => demo,
+        Err(code) => return code,
     };
     // A demo must not hand its window to (or take one from) a real running instance.
     let app = QcsApplication::new(options, demo.is_none());
     // Our options are parsed already; GApplication sees only the program name.
     let status = app.run_with_args(&std::env::args().take(1).collect::<Vec<_>>());
-    drop(demo);
-    if status == gtk::glib::ExitCode::SUCCESS {
+    let code = if status == gtk::glib::ExitCode::SUCCESS {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
-    }
+    };
+    // The demo (its backend, bus and world) stops only after the app is gone.
+    drop(app);
+    #[cfg(feature = "demo")]
+    drop(demo);
+    code
 }

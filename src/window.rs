@@ -8,7 +8,7 @@ use adw::prelude::*;
 use adw::subclass::prelude::*;
 use futures_util::StreamExt;
 use gtk::{gio, glib};
-use qcs_daemon::client::types::{ProposalSummaryView, QubeView};
+use qcs_client::types::{ProposalSummaryView, QubeView};
 
 use crate::backend::Backend;
 use crate::i18n::{gettext_f, ngettext_f};
@@ -387,7 +387,7 @@ impl QcsWindow {
                         if let Some(error) = list.admin_error {
                             window.report(Err(gettext_f(
                                 "The Admin API could not be reached: {error}",
-                                &[("error", &error)],
+                                &[("error", &crate::reasons::text(&error))],
                             )));
                         }
                         imp.qubes.replace(list.qubes);

@@ -5,7 +5,7 @@
 
 mod common;
 
-use qcs_daemon::client::types::{ProposalList, ProposalView, QubeList, Segment};
+use qcs_client::types::{ProposalList, ProposalView, QubeList, Segment};
 use qubes_config_sync::demo::Demo;
 
 #[test]
@@ -17,9 +17,7 @@ fn demo_starts_the_backend_on_a_private_bus_with_a_pending_risky_proposal() {
     assert!(world.path().join("world.json").is_file());
 
     zbus::block_on(async {
-        let (_c, proxy) = qcs_daemon::client::connect_to(demo.bus_address())
-            .await
-            .unwrap();
+        let (_c, proxy) = qcs_client::connect_to(demo.bus_address()).await.unwrap();
         let qubes: QubeList = serde_json::from_str(&proxy.list_qubes().await.unwrap()).unwrap();
         for (name, class) in [
             ("work", "AppVM"),
@@ -39,7 +37,7 @@ fn demo_starts_the_backend_on_a_private_bus_with_a_pending_risky_proposal() {
         let lost: Vec<&str> = vault
             .persistence
             .iter()
-            .filter(|p| p.verdict == "lost-at-restart")
+            .filter(|p| p.verdict.as_str() == "lost-at-restart")
             .map(|p| p.path.as_str())
             .collect();
         assert_eq!(lost, [".config/git/ignore"], "{:?}", vault.persistence);
@@ -48,7 +46,7 @@ fn demo_starts_the_backend_on_a_private_bus_with_a_pending_risky_proposal() {
             .iter()
             .find(|p| p.path == ".gitconfig")
             .unwrap();
-        assert_eq!(kept.verdict, "persistent");
+        assert_eq!(kept.verdict.as_str(), "persistent");
 
         let profiles = proxy.list_profiles().await.unwrap();
         let ids: Vec<&str> = profiles.iter().map(|(id, _, _)| id.as_str()).collect();
@@ -68,7 +66,7 @@ fn demo_starts_the_backend_on_a_private_bus_with_a_pending_risky_proposal() {
         let critical: Vec<&str> = proposal
             .findings
             .iter()
-            .filter(|f| f.severity == "critical")
+            .filter(|f| f.severity.as_str() == "critical")
             .map(|f| f.rule.as_str())
             .collect();
         assert!(critical.len() >= 2, "{:?}", proposal.findings);

@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use adw::prelude::*;
 use gtk::{gio, glib};
-use qcs_daemon::client::ConfigSyncProxy;
-use qcs_daemon::client::types::QubeList;
+use qcs_client::ConfigSyncProxy;
+use qcs_client::types::QubeList;
 use qubes_config_sync::application::{Options, QcsApplication};
 use qubes_config_sync::demo::{self, Demo, GITCONFIG};
 use qubes_config_sync::model::qube::Badge;
@@ -264,7 +264,7 @@ fn entries_of(root: &gtk::Widget) -> Vec<gtk::Entry> {
 /// A blocking D-Bus call for the checks: through the same API the app uses.
 fn backend<T>(address: &str, call: impl AsyncFnOnce(&ConfigSyncProxy<'static>) -> T) -> T {
     zbus::block_on(async {
-        let (_connection, proxy) = qcs_daemon::client::connect_to(address)
+        let (_connection, proxy) = qcs_client::connect_to(address)
             .await
             .expect("connect to the demo bus");
         call(&proxy).await
@@ -437,7 +437,7 @@ fn scenario() {
         vault
             .persistence
             .iter()
-            .any(|p| p.path == ".config/git/ignore" && p.verdict == "persistent")
+            .any(|p| p.path == ".config/git/ignore" && p.verdict.as_str() == "persistent")
     });
     dialog.close();
 
@@ -484,7 +484,7 @@ fn scenario() {
         let json = backend(address, async |p| {
             p.get_profile("vim").await.expect("GetProfile")
         });
-        serde_json::from_str::<qcs_daemon::client::types::ProfileView>(&json)
+        serde_json::from_str::<qcs_client::types::ProfileView>(&json)
             .expect("ProfileView")
             .new_path_globs
     };
@@ -530,7 +530,7 @@ fn scenario() {
         assert!(
             work.profiles
                 .iter()
-                .all(|p| p.state == qcs_daemon::client::types::SyncState::InSync),
+                .all(|p| p.state == qcs_client::types::SyncState::InSync),
             "{:?}",
             work.profiles
         );
@@ -555,11 +555,10 @@ fn scenario() {
         std::fs::write(world.path().join("qubes/work/home/.vimrc"), qube_vimrc)
             .expect("change work's .vimrc");
         window.plan_push(vec!["work".to_owned()]);
-        let conflict = |plan: &qcs_daemon::client::types::PushPlan| {
+        let conflict = |plan: &qcs_client::types::PushPlan| {
             plan.qubes.iter().any(|q| {
                 q.items.iter().any(|i| {
-                    i.path == ".vimrc"
-                        && i.action == qcs_daemon::client::types::PlanAction::Conflict
+                    i.path == ".vimrc" && i.action == qcs_client::types::PlanAction::Conflict
                 })
             })
         };
@@ -671,7 +670,7 @@ fn scenario() {
                 s.qubes
                     .iter()
                     .flat_map(|q| &q.files)
-                    .any(|f| f.path == ".vimrc" && f.outcome == "written")
+                    .any(|f| f.path == ".vimrc" && f.outcome.as_str() == "written")
             })
         });
         assert_eq!(

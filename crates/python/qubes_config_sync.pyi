@@ -54,7 +54,13 @@ class QubesPropertyAccessError(QubesDaemonAccessError, AttributeError): ...
 class QubesNotesError(QubesException): ...
 
 class ConfigSyncError(QubesException):
+    # The message is an English sentence made from the backend's reason code; never the
+    # D-Bus error name, which is here for programs:
     dbus_error: Optional[str]  # e.g. "org.qubes.ConfigSync1.Error.Failed"
+    # Set for backend errors: the reason code (e.g. "qube.unknown", "qube.dom0") and its
+    # named arguments (e.g. {"qube": "typo"}).
+    code: str
+    reason_args: dict[str, str]
 
 class ConfigSyncNotFoundError(ConfigSyncError, KeyError): ...
 class ConfigSyncRefusedError(ConfigSyncError):

@@ -1,6 +1,6 @@
 //! The rows a diff widget shows, with their markup, computed off the UI thread.
 
-use qcs_daemon::client::types::DiffView;
+use qcs_client::types::DiffView;
 
 use super::markup::{self, Palette, Side};
 use super::review::{LineKind, SideBySideRow, hunk_of_lines, side_by_side};
@@ -128,7 +128,7 @@ pub fn sign(kind: LineKind) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use qcs_daemon::client::types::{HunkView, RenderedLineView, Segment};
+    use qcs_client::types::{HunkView, RenderedLineView, Segment};
 
     fn line(kind: &str, old: Option<u64>, new: Option<u64>, text: &str) -> RenderedLineView {
         RenderedLineView {

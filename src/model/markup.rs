@@ -7,7 +7,7 @@
 //! Colours come from a [`Palette`] (one for the light style, one for the dark) because
 //! Pango attributes cannot use GTK's named colours.
 
-use qcs_daemon::client::types::Segment;
+use qcs_client::types::Segment;
 
 use super::Severity;
 

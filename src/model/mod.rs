@@ -1,5 +1,5 @@
 //! View models: everything the widgets show, computed without GTK so it is tested
-//! without a display. They read the backend's wire types (`qcs_daemon::client::types`)
+//! without a display. They read the backend's wire types (`qcs_client::types`)
 //! and never look at raw bytes from a qube: text from a qube arrives as rendered
 //! segments and leaves here as escaped Pango markup.
 
@@ -21,14 +21,16 @@ pub enum Severity {
 }
 
 impl Severity {
-    /// Parse the backend's severity name. Anything unknown counts as critical: an
-    /// unknown severity must block, not slip through.
-    pub fn from_wire(name: &str) -> Severity {
-        match name {
-            "info" => Severity::Info,
-            "medium" => Severity::Medium,
-            "high" => Severity::High,
-            _ => Severity::Critical,
+    /// The backend's severity (`qcs_client`'s enum, which decoded an unknown name as
+    /// `Unknown`): unknown counts as critical — it must block, not slip through. `low`
+    /// is shown with `info` (neither gates).
+    pub fn from_wire(wire: &qcs_client::types::Severity) -> Severity {
+        use qcs_client::types::Severity as W;
+        match wire {
+            W::Info | W::Low => Severity::Info,
+            W::Medium => Severity::Medium,
+            W::High => Severity::High,
+            W::Critical | W::Unknown => Severity::Critical,
         }
     }
 
@@ -70,10 +72,15 @@ mod tests {
 
     #[test]
     fn unknown_severities_block_like_critical_ones() {
-        assert_eq!(Severity::from_wire("critical"), Severity::Critical);
-        assert_eq!(Severity::from_wire("high"), Severity::High);
-        assert_eq!(Severity::from_wire("CRITICAL "), Severity::Critical);
-        assert_eq!(Severity::from_wire(""), Severity::Critical);
+        let wire = |name: &str| {
+            serde_json::from_str::<qcs_client::types::Severity>(&format!("\"{name}\""))
+                .expect("every string decodes")
+        };
+        assert_eq!(Severity::from_wire(&wire("critical")), Severity::Critical);
+        assert_eq!(Severity::from_wire(&wire("high")), Severity::High);
+        assert_eq!(Severity::from_wire(&wire("CRITICAL ")), Severity::Critical);
+        assert_eq!(Severity::from_wire(&wire("")), Severity::Critical);
+        assert_eq!(Severity::from_wire(&wire("low")), Severity::Info);
         assert!(Severity::Critical > Severity::High && Severity::Medium > Severity::Info);
     }
 }

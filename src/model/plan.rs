@@ -3,7 +3,7 @@
 use gettextrs::pgettext;
 
 use crate::i18n::ngettext_f;
-use qcs_daemon::client::types::{PlanAction, PushPlan};
+use qcs_client::types::{FileOutcome, PlanAction, PushPlan};
 
 /// Translated action name.
 pub fn action_label(action: PlanAction) -> String {
@@ -13,6 +13,7 @@ pub fn action_label(action: PlanAction) -> String {
         PlanAction::Unchanged => pgettext("plan action", "Unchanged"),
         PlanAction::Conflict => pgettext("plan action", "Conflict"),
         PlanAction::Refused => pgettext("plan action", "Refused"),
+        PlanAction::Unknown => pgettext("plan action", "Unknown"),
     }
 }
 
@@ -22,28 +23,30 @@ pub fn action_css_class(action: PlanAction) -> &'static str {
         PlanAction::Create | PlanAction::Update => "plan-write",
         PlanAction::Unchanged => "plan-unchanged",
         PlanAction::Conflict => "plan-conflict",
-        PlanAction::Refused => "plan-refused",
+        PlanAction::Refused | PlanAction::Unknown => "plan-refused",
     }
 }
 
 /// "N written." and the like for a finished push; an outcome this app does not know is
-/// shown as the backend named it.
-pub fn outcome_count(outcome: &str, n: usize) -> String {
+/// a failure, counted as such.
+pub fn outcome_count(outcome: FileOutcome, n: usize) -> String {
     let n = u32::try_from(n).unwrap_or(u32::MAX);
     match outcome {
-        "written" => ngettext_f("{n} file written.", "{n} files written.", n, &[]),
-        "unchanged" => ngettext_f("{n} file unchanged.", "{n} files unchanged.", n, &[]),
-        "conflict" => ngettext_f(
+        FileOutcome::Written => ngettext_f("{n} file written.", "{n} files written.", n, &[]),
+        FileOutcome::Unchanged => ngettext_f("{n} file unchanged.", "{n} files unchanged.", n, &[]),
+        FileOutcome::Conflict => ngettext_f(
             "{n} conflict left for review.",
             "{n} conflicts left for review.",
             n,
             &[],
         ),
-        "refused" => ngettext_f("{n} file refused.", "{n} files refused.", n, &[]),
-        "skipped" => ngettext_f("{n} file skipped.", "{n} files skipped.", n, &[]),
-        other => crate::i18n::gettext_f(
-            "{outcome}: {n}.",
-            &[("outcome", other), ("n", &n.to_string())],
+        FileOutcome::Refused => ngettext_f("{n} file refused.", "{n} files refused.", n, &[]),
+        FileOutcome::Skipped => ngettext_f("{n} file skipped.", "{n} files skipped.", n, &[]),
+        FileOutcome::Unknown => ngettext_f(
+            "{n} file with an unknown outcome (not written).",
+            "{n} files with an unknown outcome (not written).",
+            n,
+            &[],
         ),
     }
 }
@@ -71,7 +74,7 @@ impl PlanTotals {
                     PlanAction::Create | PlanAction::Update => totals.writes += 1,
                     PlanAction::Unchanged => totals.unchanged += 1,
                     PlanAction::Conflict => totals.conflicts += 1,
-                    PlanAction::Refused => totals.refused += 1,
+                    PlanAction::Refused | PlanAction::Unknown => totals.refused += 1,
                 }
             }
         }
@@ -105,7 +108,7 @@ pub fn fraction(done: u32, total: u32) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use qcs_daemon::client::types::{PlanItemView, QubePlanView};
+    use qcs_client::types::{PlanItemView, QubePlanView};
 
     fn item(action: PlanAction) -> PlanItemView {
         PlanItemView {
@@ -141,7 +144,9 @@ mod tests {
                 },
                 QubePlanView {
                     qube: "gone".into(),
-                    error: Some("no such qube".into()),
+                    error: Some(
+                        qcs_client::Reason::new(qcs_client::Code::QubeUnknown).arg("qube", "x"),
+                    ),
                     items: vec![],
                 },
             ],
@@ -163,9 +168,12 @@ mod tests {
 
     #[test]
     fn outcomes_read_as_sentences() {
-        assert_eq!(outcome_count("written", 1), "1 file written.");
-        assert_eq!(outcome_count("skipped", 3), "3 files skipped.");
-        assert_eq!(outcome_count("exploded", 2), "exploded: 2.");
+        assert_eq!(outcome_count(FileOutcome::Written, 1), "1 file written.");
+        assert_eq!(outcome_count(FileOutcome::Skipped, 3), "3 files skipped.");
+        assert_eq!(
+            outcome_count(FileOutcome::from("exploded"), 2),
+            "2 files with an unknown outcome (not written)."
+        );
     }
 
     #[test]

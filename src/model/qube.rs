@@ -2,7 +2,7 @@
 //! state and badges.
 
 use gettextrs::{gettext, pgettext};
-use qcs_daemon::client::types::{ProfileSync, QubeView, SyncState};
+use qcs_client::types::{ProfileSync, QubeView, SyncState, Verdict};
 
 /// A badge on a qube row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -88,7 +88,7 @@ pub fn badges(qube: &QubeView, has_conflict: bool) -> Vec<Badge> {
     if qube
         .persistence
         .iter()
-        .any(|p| p.verdict == "lost-at-restart")
+        .any(|p| matches!(p.verdict, Verdict::LostAtRestart | Verdict::Unknown))
     {
         badges.push(Badge::NotPersistent);
     }
@@ -147,6 +147,7 @@ pub fn sync_state_label(state: SyncState) -> String {
         SyncState::NeverPushed => gettext("Never pushed"),
         SyncState::Outdated => gettext("Newer version in the store"),
         SyncState::Drifted => gettext("Changed in the qube"),
+        SyncState::Unknown => gettext("Unknown state"),
     }
 }
 
@@ -203,20 +204,20 @@ pub fn file_states(sync: &ProfileSync, files: &[(String, u64)]) -> Vec<(String, 
 }
 
 /// Translated persistence verdict.
-pub fn persistence_label(verdict: &str) -> String {
+pub fn persistence_label(verdict: Verdict) -> String {
     match verdict {
-        "persistent" => gettext("Persistent"),
-        "volatile" => gettext("Volatile: applied again at every start"),
-        "lost-at-restart" => gettext("Lost at restart"),
-        "not-supported" => gettext("No custom-persist on this Qubes release"),
-        _ => gettext("Unknown"),
+        Verdict::Persistent => gettext("Persistent"),
+        Verdict::Volatile => gettext("Volatile: applied again at every start"),
+        Verdict::LostAtRestart => gettext("Lost at restart"),
+        Verdict::NotSupported => gettext("No custom-persist on this Qubes release"),
+        Verdict::Unknown => gettext("Unknown"),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use qcs_daemon::client::types::PathPersistence;
+    use qcs_client::types::PathPersistence;
 
     fn qube(states: &[SyncState]) -> QubeView {
         QubeView {
@@ -258,8 +259,8 @@ mod tests {
         q.pending_proposals = 2;
         q.persistence.push(PathPersistence {
             path: ".gitconfig".into(),
-            verdict: "lost-at-restart".into(),
-            detail: String::new(),
+            verdict: Verdict::LostAtRestart,
+            detail: qcs_client::Reason::new(qcs_client::Code::PersistLost),
             fix_command: None,
         });
         assert_eq!(

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeSet;
 
-use qcs_daemon::client::types::{DiffView, FindingView, ProposalView, RenderedLineView};
+use qcs_client::types::{DiffView, FindingView, ProposalView, RenderedLineView};
 
 use super::Severity;
 
@@ -382,7 +382,7 @@ pub fn line_of_finding(diff: &DiffView, finding: &FindingView) -> Option<usize> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use qcs_daemon::client::types::{HunkView, ProposalSummaryView, Segment};
+    use qcs_client::types::{HunkView, ProposalSummaryView, Segment};
 
     fn line(kind: &str, old: Option<u64>, new: Option<u64>) -> RenderedLineView {
         RenderedLineView {

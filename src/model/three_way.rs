@@ -2,7 +2,7 @@
 //! thread from the backend's [`ThreeWayView`]. Lines arrive as rendered segments and
 //! leave as escaped Pango markup, every hidden character a token.
 
-use qcs_daemon::client::types::{ThreeWayRegionView, ThreeWaySideView, ThreeWayView};
+use qcs_client::types::{ThreeWayRegionView, ThreeWaySideView, ThreeWayView};
 
 use super::markup::{self, Palette, Side};
 
@@ -150,7 +150,7 @@ pub fn rows(view: &ThreeWayView, palette: &Palette) -> Vec<Row> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use qcs_daemon::client::types::Segment;
+    use qcs_client::types::Segment;
 
     fn side(first_line: u64, lines: &[&str]) -> ThreeWaySideView {
         ThreeWaySideView {
@@ -194,9 +194,9 @@ mod tests {
     #[test]
     fn conflict_under_a_heading_with_all_three_sides_and_fillers() {
         let view = ThreeWayView {
-            base_label: "last pushed".into(),
-            ours_label: "store".into(),
-            theirs_label: "qube".into(),
+            base_label: qcs_client::types::ThreeWaySide::LastPushed,
+            ours_label: qcs_client::types::ThreeWaySide::Store,
+            theirs_label: qcs_client::types::ThreeWaySide::Qube,
             regions: vec![
                 region("unchanged", &["[user]"], &["[user]"], &["[user]"]),
                 region("conflict", &["a"], &["b"], &["c", "d"]),
@@ -233,9 +233,9 @@ mod tests {
         let ten: Vec<String> = (1..=10).map(|n| format!("line {n}")).collect();
         let ten: Vec<&str> = ten.iter().map(String::as_str).collect();
         let view = ThreeWayView {
-            base_label: String::new(),
-            ours_label: String::new(),
-            theirs_label: String::new(),
+            base_label: qcs_client::types::ThreeWaySide::Unknown,
+            ours_label: qcs_client::types::ThreeWaySide::Unknown,
+            theirs_label: qcs_client::types::ThreeWaySide::Unknown,
             regions: vec![
                 region("unchanged", &ten, &ten, &ten),
                 region("theirs", &["x"], &["x"], &["y"]),
@@ -278,9 +278,9 @@ mod tests {
             },
         ]);
         let view = ThreeWayView {
-            base_label: String::new(),
-            ours_label: String::new(),
-            theirs_label: String::new(),
+            base_label: qcs_client::types::ThreeWaySide::Unknown,
+            ours_label: qcs_client::types::ThreeWaySide::Unknown,
+            theirs_label: qcs_client::types::ThreeWaySide::Unknown,
             regions: vec![ThreeWayRegionView {
                 kind: "theirs".into(),
                 base: side(3, &[]),

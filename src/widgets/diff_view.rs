@@ -9,7 +9,7 @@ use std::cell::{Cell, RefCell};
 use adw::prelude::*;
 use gtk::subclass::prelude::*;
 use gtk::{gio, glib};
-use qcs_daemon::client::types::DiffView;
+use qcs_client::types::DiffView;
 
 use crate::model::diff_rows::{self, Layout, Row};
 use crate::model::markup::Palette;

@@ -4,7 +4,7 @@
 use adw::prelude::*;
 use gtk::glib;
 use gtk::subclass::prelude::*;
-use qcs_daemon::client::types::FindingView;
+use qcs_client::types::FindingView;
 
 use crate::i18n::gettext_f;
 use crate::model::Severity;

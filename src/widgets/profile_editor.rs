@@ -7,7 +7,7 @@ use std::cell::{Cell, RefCell};
 use adw::prelude::*;
 use gtk::glib;
 use gtk::subclass::prelude::*;
-use qcs_daemon::client::types::ProfileView;
+use qcs_client::types::ProfileView;
 
 use crate::backend::Backend;
 use crate::i18n::gettext_f;
@@ -220,7 +220,9 @@ impl QcsProfileEditor {
             row.set_title(&file.path);
             row.set_subtitle(&format!(
                 "{} · {} B · {}",
-                file.mode, file.size, file.provenance
+                file.mode,
+                file.size,
+                crate::reasons::text(&file.provenance)
             ));
             row.set_widget_name(&file.path);
             row.set_activatable(true);
@@ -342,7 +344,7 @@ impl QcsProfileEditor {
             .borrow()
             .as_ref()
             .and_then(|p| p.files.iter().find(|f| f.path == path))
-            .map(|f| f.provenance.clone())
+            .map(|f| crate::reasons::text(&f.provenance))
             .unwrap_or_default();
         let path = path.to_owned();
         glib::spawn_future_local(glib::clone!(

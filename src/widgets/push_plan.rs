@@ -5,12 +5,11 @@ use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
 use adw::prelude::*;
-use futures_util::StreamExt;
 use gtk::glib;
 use gtk::subclass::prelude::*;
-use qcs_daemon::client::types::{JobSummary, PlanAction, PushPlan};
+use qcs_client::types::{JobSummary, PlanAction, PushPlan};
 
-use crate::backend::{self, Backend};
+use crate::backend::Backend;
 use crate::i18n::{gettext_f, ngettext_f};
 use crate::model::plan::{self, PlanTotals};
 use crate::model::review::ThreeWayContext;
@@ -287,7 +286,7 @@ impl QcsPushPlan {
             if let Some(error) = &qube.error {
                 let row = crate::widgets::plain_action_row();
                 row.set_title(&qube.qube);
-                row.set_subtitle(error);
+                row.set_subtitle(&crate::reasons::text(error));
                 row.add_css_class("plan-refused");
                 imp.item_list.append(&row);
             }
@@ -297,7 +296,7 @@ impl QcsPushPlan {
                 let mut subtitle = gettext_f("profile {profile}", &[("profile", &item.profile)]);
                 if let Some(reason) = &item.reason {
                     subtitle.push_str(" · ");
-                    subtitle.push_str(reason);
+                    subtitle.push_str(&crate::reasons::text(reason));
                 }
                 if item.forced {
                     subtitle.push_str(" · ");
@@ -491,28 +490,26 @@ impl QcsPushPlan {
         glib::spawn_future_local(glib::clone!(
             #[weak(rename_to = page)]
             self,
-            async move { page.run_job(backend, plan.plan_id).await }
+            async move { page.run_job(backend, plan).await }
         ));
     }
 
-    async fn run_job(&self, backend: Backend, plan_id: String) {
+    async fn run_job(&self, backend: Backend, plan: PushPlan) {
         let imp = self.imp();
-        // Subscribe before starting, so no signal of a fast job is missed.
+        // Subscribe before starting, so no signal of a fast job is missed (the client
+        // crate's one job follower: monotonic progress, decoded summary).
         let proxy = backend.proxy().clone();
-        let (progress, finished) = match futures_util::future::try_join(
-            proxy.receive_job_progress(),
-            proxy.receive_job_finished(),
-        )
-        .await
-        {
-            Ok(streams) => streams,
+        let watch = match qcs_client::job::JobWatch::subscribe(&proxy).await {
+            Ok(watch) => watch,
             Err(e) => {
-                self.emit(PlanEvent::Failed(e.to_string()));
+                self.emit(PlanEvent::Failed(
+                    crate::backend::BackendError::from(qcs_client::Error::ZBus(e)).to_string(),
+                ));
                 imp.progress_bar.set_visible(false);
                 return;
             }
         };
-        let job = match backend.execute_plan(&plan_id).await {
+        let job = match backend.execute_plan(&plan.plan_id).await {
             Ok(job) => job,
             Err(e) => {
                 imp.progress_bar.set_visible(false);
@@ -525,55 +522,37 @@ impl QcsPushPlan {
         imp.cancel_button.set_sensitive(true);
         imp.cancel_button.set_visible(true);
         self.emit(PlanEvent::Running(true));
-        enum Event {
-            Progress(u32, u32, String),
-            Finished(bool, String),
-        }
-        let progress = progress.filter_map(move |signal| async move {
-            let args = signal.args().ok()?;
-            (args.job == job).then(|| Event::Progress(args.done, args.total, args.qube.to_owned()))
-        });
-        let finished = finished.filter_map(move |signal| async move {
-            let args = signal.args().ok()?;
-            (args.job == job).then(|| Event::Finished(args.success, args.summary_json.to_owned()))
-        });
-        let mut events = futures_util::stream::select(Box::pin(progress), Box::pin(finished));
-        let mut outcome = None;
-        while let Some(event) = events.next().await {
-            match event {
-                Event::Progress(done, total, qube) => {
-                    imp.progress_bar.set_fraction(plan::fraction(done, total));
-                    imp.progress_bar.set_text(Some(&gettext_f(
-                        "{done} of {total} qubes · {qube} done",
-                        &[
-                            ("done", &done.to_string()),
-                            ("total", &total.to_string()),
-                            ("qube", &qube),
-                        ],
-                    )));
-                }
-                Event::Finished(success, summary) => {
-                    outcome = Some((success, summary));
-                    break;
-                }
-            }
-        }
+        let result = watch
+            .follow(job, |p| {
+                imp.progress_bar
+                    .set_fraction(plan::fraction(p.done, p.total));
+                imp.progress_bar.set_text(Some(&gettext_f(
+                    "{done} of {total} qubes · {qube} done",
+                    &[
+                        ("done", &p.done.to_string()),
+                        ("total", &p.total.to_string()),
+                        ("qube", &p.qube),
+                    ],
+                )));
+            })
+            .await;
         imp.job.set(None);
         imp.cancel_button.set_visible(false);
         self.emit(PlanEvent::Running(false));
-        let Some((success, summary)) = outcome else {
-            imp.status_label.set_label(&gettextrs::gettext(
-                "The backend went away during the push.",
-            ));
-            self.emit(PlanEvent::Finished(Err(gettextrs::gettext(
-                "The backend went away during the push.",
-            ))));
-            return;
-        };
         imp.progress_bar.set_fraction(1.0);
-        match backend::parse_job_summary(&summary) {
+        match result {
             Ok(summary) => {
-                let text = describe(&summary, success);
+                let unplanned: Vec<(String, String)> = plan
+                    .qubes
+                    .iter()
+                    .filter_map(|q| {
+                        q.error
+                            .as_ref()
+                            .map(|e| (q.qube.clone(), crate::reasons::text(e)))
+                    })
+                    .collect();
+                let success = summary.is_success() && unplanned.is_empty();
+                let text = describe(&summary, &unplanned);
                 imp.status_label.set_label(&text);
                 imp.progress_bar.set_text(Some(&if summary.cancelled {
                     gettextrs::gettext("Cancelled")
@@ -588,8 +567,9 @@ impl QcsPushPlan {
                 }));
             }
             Err(e) => {
-                imp.status_label.set_label(&e.to_string());
-                self.emit(PlanEvent::Finished(Err(e.to_string())));
+                let text = crate::reasons::text(&e.reason());
+                imp.status_label.set_label(&text);
+                self.emit(PlanEvent::Finished(Err(text)));
             }
         }
     }
@@ -630,24 +610,55 @@ fn count(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-/// One line about a finished push: files per outcome, then each qube's error.
-fn describe(summary: &JobSummary, success: bool) -> String {
-    let mut outcomes: BTreeMap<&str, usize> = BTreeMap::new();
+/// About a finished push: files per outcome, then every qube that failed — by its
+/// error, by the files it did not write, or because it could not be planned
+/// (`unplanned`: qube and translated reason) — each named.
+pub fn describe(summary: &JobSummary, unplanned: &[(String, String)]) -> String {
+    let mut outcomes: BTreeMap<qcs_client::types::FileOutcome, usize> = BTreeMap::new();
     let mut errors = Vec::new();
     for qube in &summary.qubes {
         if let Some(error) = &qube.error {
-            errors.push(format!("{}: {error}", qube.qube));
+            errors.push(gettext_f(
+                "{qube}: {reason}",
+                &[
+                    ("qube", &qube.qube),
+                    ("reason", &crate::reasons::text(error)),
+                ],
+            ));
+        } else if !qube.is_success() {
+            let files: Vec<&str> = qube
+                .files
+                .iter()
+                .filter(|f| !f.outcome.is_success())
+                .map(|f| f.path.as_str())
+                .collect();
+            errors.push(gettext_f(
+                "{qube}: not written: {files}",
+                &[("qube", &qube.qube), ("files", &files.join(", "))],
+            ));
         }
         for file in &qube.files {
-            *outcomes.entry(file.outcome.as_str()).or_default() += 1;
+            *outcomes.entry(file.outcome).or_default() += 1;
         }
     }
+    for (qube, reason) in unplanned {
+        errors.push(gettext_f(
+            "{qube}: {reason}",
+            &[("qube", qube), ("reason", reason)],
+        ));
+    }
+    let failed = summary.failed_qubes().len() + unplanned.len();
     let mut text = if summary.cancelled {
         gettextrs::gettext("Push cancelled.")
-    } else if success {
+    } else if failed == 0 {
         gettextrs::gettext("Push finished.")
     } else {
-        gettextrs::gettext("Push finished with problems.")
+        ngettext_f(
+            "Push finished; {n} qube failed.",
+            "Push finished; {n} qubes failed.",
+            count(failed),
+            &[],
+        )
     };
     for (outcome, n) in outcomes {
         text.push(' ');
@@ -658,4 +669,63 @@ fn describe(summary: &JobSummary, success: bool) -> String {
         text.push_str(&error);
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use qcs_client::types::{
+        API_VERSION, FileOutcome, FileOutcomeView, JobKind, JobSummary, QubeOutcome,
+    };
+    use qcs_client::{Code, Reason};
+
+    use super::describe;
+
+    #[test]
+    fn the_summary_names_every_failed_qube_also_those_not_planned() {
+        let summary = JobSummary {
+            version: API_VERSION,
+            kind: JobKind::Push,
+            cancelled: false,
+            qubes: vec![
+                QubeOutcome {
+                    qube: "work".into(),
+                    error: None,
+                    files: vec![FileOutcomeView {
+                        profile: "git".into(),
+                        path: ".gitconfig".into(),
+                        outcome: FileOutcome::Written,
+                        detail: None,
+                    }],
+                },
+                QubeOutcome {
+                    qube: "noapply".into(),
+                    error: Some(
+                        Reason::new(Code::QrexecNoService)
+                            .arg("qube", "noapply")
+                            .arg("service", "qubes.ConfigApply"),
+                    ),
+                    files: Vec::new(),
+                },
+                QubeOutcome {
+                    qube: "odd".into(),
+                    error: None,
+                    files: vec![FileOutcomeView {
+                        profile: "git".into(),
+                        path: ".vimrc".into(),
+                        outcome: FileOutcome::from("teleported"),
+                        detail: None,
+                    }],
+                },
+            ],
+        };
+        let text = describe(&summary, &[("noagent".into(), "no agent".into())]);
+        assert!(text.starts_with("Push finished; 3 qubes failed."), "{text}");
+        assert!(
+            text.contains("noapply: noapply does not offer qubes.ConfigApply"),
+            "{text}"
+        );
+        assert!(text.contains("odd: not written: .vimrc"), "{text}");
+        assert!(text.contains("noagent: no agent"), "{text}");
+        assert!(text.contains("1 file written."), "{text}");
+    }
 }

@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use adw::prelude::*;
 use gtk::glib;
 use gtk::subclass::prelude::*;
-use qcs_daemon::client::types::QubeView;
+use qcs_client::types::QubeView;
 
 use crate::backend::Backend;
 use crate::i18n::gettext_f;
@@ -68,7 +68,7 @@ fn clear(list: &gtk::ListBox) {
 }
 
 /// The qube view narrowed to one profile (for that profile's badge).
-fn single_profile(view: &QubeView, profile: &qcs_daemon::client::types::ProfileSync) -> QubeView {
+fn single_profile(view: &QubeView, profile: &qcs_client::types::ProfileSync) -> QubeView {
     QubeView {
         profiles: vec![profile.clone()],
         persistence: Vec::new(),
@@ -202,22 +202,19 @@ impl QcsQubePage {
         for path in &view.persistence {
             let row = crate::widgets::plain_action_row();
             row.set_title(&path.path);
-            // The backend's detail already names the verdict and the reason.
-            row.set_subtitle(
-                if path.detail.is_empty() {
-                    qube::persistence_label(&path.verdict)
-                } else {
-                    path.detail.clone()
-                }
-                .as_str(),
-            );
+            // The backend's detail (a reason) names the verdict and why.
+            row.set_subtitle(&crate::reasons::text(&path.detail));
             row.set_subtitle_lines(4);
-            let icon = gtk::Image::from_icon_name(if path.verdict == "lost-at-restart" {
+            let lost = matches!(
+                path.verdict,
+                qcs_client::types::Verdict::LostAtRestart | qcs_client::types::Verdict::Unknown
+            );
+            let icon = gtk::Image::from_icon_name(if lost {
                 "dialog-warning-symbolic"
             } else {
                 "emblem-ok-symbolic"
             });
-            icon.add_css_class(if path.verdict == "lost-at-restart" {
+            icon.add_css_class(if lost {
                 "badge-not-persistent"
             } else {
                 "badge-in-sync"
@@ -232,7 +229,7 @@ impl QcsQubePage {
     fn fill_files(
         &self,
         row: &adw::ExpanderRow,
-        sync: qcs_daemon::client::types::ProfileSync,
+        sync: qcs_client::types::ProfileSync,
         generation: u64,
     ) {
         let Some(backend) = self.imp().backend.borrow().clone() else {

@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use adw::prelude::*;
 use gtk::glib;
 use gtk::subclass::prelude::*;
-use qcs_daemon::client::types::QubeView;
+use qcs_client::types::QubeView;
 
 use crate::model::qube::{self, Badge};
 

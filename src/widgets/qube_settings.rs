@@ -7,7 +7,7 @@ use std::cell::{Cell, RefCell};
 use adw::prelude::*;
 use adw::subclass::prelude::*;
 use gtk::glib;
-use qcs_daemon::client::types::QubeView;
+use qcs_client::types::QubeView;
 
 use crate::backend::Backend;
 use crate::i18n::gettext_f;
@@ -198,9 +198,9 @@ impl QcsQubeSettings {
         for path in &view.persistence {
             let row = crate::widgets::plain_expander_row();
             row.set_title(&path.path);
-            row.set_subtitle(&qube::persistence_label(&path.verdict));
+            row.set_subtitle(&qube::persistence_label(path.verdict));
             let detail = crate::widgets::plain_action_row();
-            detail.set_title(&path.detail);
+            detail.set_title(&crate::reasons::text(&path.detail));
             detail.set_title_lines(4);
             row.add_row(&detail);
             if let Some(command) = &path.fix_command {

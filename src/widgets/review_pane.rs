@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use adw::prelude::*;
 use gtk::glib;
 use gtk::subclass::prelude::*;
-use qcs_daemon::client::types::ProposalView;
+use qcs_client::types::ProposalView;
 
 use crate::backend::Backend;
 use crate::i18n::{gettext_f, ngettext_f};

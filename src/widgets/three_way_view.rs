@@ -10,7 +10,7 @@ use std::cell::{Cell, RefCell};
 use adw::prelude::*;
 use gtk::subclass::prelude::*;
 use gtk::{gio, glib};
-use qcs_daemon::client::types::ThreeWayView;
+use qcs_client::types::ThreeWayView;
 
 use crate::model::markup::Palette;
 use crate::model::review::{ThreeWayContext, three_way_text};

@@ -13,4 +13,5 @@ pub mod plan;
 pub mod render;
 pub mod review;
 pub mod risk;
+#[cfg(feature = "store")]
 pub mod store;

@@ -180,7 +180,7 @@ fn main() -> std::process::ExitCode {
         .qubes
         .iter()
         .flat_map(|q| &q.persistence)
-        .filter(|p| p.verdict == "unknown")
+        .filter(|p| p.verdict.as_str() == "unknown")
         .count();
     assert!(list.admin_error.is_none(), "{:?}", list.admin_error);
     assert_eq!(list.qubes.len(), QUBES - 1);
@@ -202,7 +202,7 @@ fn main() -> std::process::ExitCode {
             .expect("list")
             .qubes
             .first()
-            .and_then(|q| q.persistence.first().map(|p| p.verdict.clone()))
+            .and_then(|q| q.persistence.first().map(|p| p.verdict.as_str().to_owned()))
     };
     let deadline = Instant::now() + Duration::from_secs(30);
     while verdict(&backend).as_deref() != Some("lost-at-restart") && Instant::now() < deadline {

@@ -85,7 +85,7 @@ fn main() -> std::process::ExitCode {
         .qubes
         .iter()
         .flat_map(|q| &q.files)
-        .filter(|f| f.outcome == "written")
+        .filter(|f| f.outcome.as_str() == "written")
         .count();
 
     // The flood: spooled while the backend is down, ingested when it starts.

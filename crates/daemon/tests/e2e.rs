@@ -248,7 +248,7 @@ fn full_review_flow() {
     // Executing that plan writes nothing.
     let (success, summary) = execute(&proxy, &p);
     assert!(!success);
-    assert_eq!(summary.qubes[0].files[0].outcome, "conflict");
+    assert_eq!(summary.qubes[0].files[0].outcome.as_str(), "conflict");
     assert_eq!(
         std::fs::read_to_string(env.home("work").join(".gitconfig")).unwrap(),
         edited
@@ -267,7 +267,7 @@ fn full_review_flow() {
     assert!(
         view.findings
             .iter()
-            .any(|f| f.rule.contains("fsmonitor") && f.severity == "critical"),
+            .any(|f| f.rule.contains("fsmonitor") && f.severity.as_str() == "critical"),
         "{:?}",
         view.findings
     );
@@ -307,7 +307,7 @@ fn full_review_flow() {
         panic!("{refused:?}");
     };
     let refusal = qcs_daemon::client::types::ReviewRefusal::parse(&message);
-    assert_eq!(refusal.code, "review.unacknowledged");
+    assert_eq!(refusal.code.as_str(), "review.unacknowledged");
     assert_eq!(refusal.ids, view.must_acknowledge);
     let (code, out, _) = env.cli(&["proposals", "accept", &id.to_string()]);
     assert_eq!(code, 1, "{out}");
@@ -346,7 +346,8 @@ fn full_review_flow() {
     );
     assert_eq!(work.power_state, "Running");
     assert_eq!(
-        work.persistence[0].verdict, "persistent",
+        work.persistence[0].verdict.as_str(),
+        "persistent",
         "{:?}",
         work.persistence
     );
@@ -452,7 +453,7 @@ fn three_way_view_of_a_conflict() {
             view.ours_label.as_str(),
             view.theirs_label.as_str()
         ),
-        ("last pushed", "store", "qube")
+        ("last-pushed", "store", "qube")
     );
     assert_eq!(view.conflicts, 1, "{view:?}");
 
@@ -512,7 +513,7 @@ fn three_way_view_of_a_conflict() {
     let view = proposal
         .three_way
         .expect("the store changed since the base");
-    assert_eq!(view.theirs_label, "proposal");
+    assert_eq!(view.theirs_label.as_str(), "proposal");
     assert_eq!(view.conflicts, 1);
     assert_eq!(
         side_text(&regions_of(&view, "conflict")[0].theirs),
@@ -705,7 +706,7 @@ fn disposable_gets_profiles_on_start() {
     env.start_qube("disp42");
     let (success, summary) = next_job_for(&mut finished, "disp42");
     assert!(success, "{summary:?}");
-    assert_eq!(summary.kind, "auto-apply");
+    assert_eq!(summary.kind, qcs_daemon::client::types::JobKind::AutoApply);
     assert_eq!(power(&proxy, "disp42"), "Running");
     assert_eq!(
         std::fs::read_to_string(env.home("disp42").join(".gitconfig")).unwrap(),
@@ -717,7 +718,7 @@ fn disposable_gets_profiles_on_start() {
     env.start_qube("work");
     let (success, summary) = next_job_for(&mut finished, "work");
     assert!(!success, "a conflict is not a clean apply");
-    assert_eq!(summary.qubes[0].files[0].outcome, "conflict");
+    assert_eq!(summary.qubes[0].files[0].outcome.as_str(), "conflict");
     assert_eq!(
         std::fs::read_to_string(env.home("work").join(".gitconfig")).unwrap(),
         "[user]\n\tname = Mallory\n",
@@ -828,7 +829,7 @@ fn killed_mid_push_then_restarted() {
             .qubes
             .iter()
             .flat_map(|q| &q.files)
-            .any(|f| f.outcome == "skipped"),
+            .any(|f| f.outcome.as_str() == "skipped"),
         "{summary:?}"
     );
     let p = plan(&proxy, &[], &[]);
@@ -977,13 +978,13 @@ fn a_qube_that_never_answers_does_not_stall_others() {
     assert!(
         stuck
             .error
-            .as_deref()
-            .is_some_and(|e| e.contains("did not answer")),
+            .as_ref()
+            .is_some_and(|e| e.code == qcs_daemon::client::Code::ServiceTimeout),
         "{stuck:?}"
     );
     let fine = summary.qubes.iter().find(|q| q.qube == "fine").unwrap();
     assert!(
-        fine.error.is_none() && fine.files[0].outcome == "written",
+        fine.error.is_none() && fine.files[0].outcome.as_str() == "written",
         "{fine:?}"
     );
     assert_eq!(
@@ -1023,7 +1024,7 @@ fn persistence_fix_when_allowed() {
         list.qubes[0].persistence[0].clone()
     };
     let before = verdict(&proxy);
-    assert_eq!(before.verdict, "lost-at-restart", "{before:?}");
+    assert_eq!(before.verdict.as_str(), "lost-at-restart", "{before:?}");
     let (code, out, _) = env.cli(&["persistence", "vault"]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("qvm-features vault custom-persist."), "{out}");
@@ -1043,7 +1044,7 @@ fn persistence_fix_when_allowed() {
     let (applied, _) = block(proxy.fix_persistence("vault", ".gitconfig")).unwrap();
     assert!(applied);
     let after = verdict(&proxy);
-    assert_eq!(after.verdict, "persistent", "{after:?}");
+    assert_eq!(after.verdict.as_str(), "persistent", "{after:?}");
     let world = env.server.as_ref().unwrap().world();
     let features = &world.qube("vault").unwrap().features;
     let value = features
@@ -1094,7 +1095,11 @@ fn rollback_to_an_earlier_generation() {
     let job = block(proxy.rollback("work", "git", g1)).unwrap();
     let (success, summary) = wait_job(&mut finished, job);
     assert!(!success);
-    assert_eq!(summary.qubes[0].files[0].outcome, "conflict", "{summary:?}");
+    assert_eq!(
+        summary.qubes[0].files[0].outcome.as_str(),
+        "conflict",
+        "{summary:?}"
+    );
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "mine\n");
     // A generation that does not exist is an error.
     assert!(matches!(

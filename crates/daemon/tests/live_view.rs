@@ -87,7 +87,7 @@ fn verdicts(backend: &Backend, qube: &str) -> Vec<(String, String)> {
     list.qubes[0]
         .persistence
         .iter()
-        .map(|p| (p.path.clone(), p.verdict.clone()))
+        .map(|p| (p.path.clone(), p.verdict.as_str().to_owned()))
         .collect()
 }
 

@@ -139,7 +139,7 @@ fn has_combination(backend: &Backend, id: i64) -> bool {
     let view = backend.get_proposal(id).expect("view");
     view.findings.iter().any(|f| {
         f.rule == "git.attributes-driver"
-            && f.severity == "critical"
+            && f.severity.as_str() == "critical"
             && f.related.iter().any(|l| l.path == ATTRIBUTES)
     })
 }
@@ -157,8 +157,8 @@ fn driver_severity(backend: &Backend, id: i64) -> String {
     view.findings
         .iter()
         .filter(|f| f.rule == "git.filter.driver" || f.rule == "git.attributes-driver")
-        .max_by_key(|f| rank(&f.severity))
-        .map(|f| f.severity.clone())
+        .max_by_key(|f| rank(f.severity.as_str()))
+        .map(|f| f.severity.as_str().to_owned())
         .unwrap_or_else(|| panic!("no driver finding: {:#?}", view.findings))
 }
 

@@ -11,39 +11,58 @@
 
 use std::time::Duration;
 
-use futures_lite::StreamExt;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use base64::Engine as _;
-use qcs_daemon::client::types::{
+use qcs_client::types::{
     API_VERSION, DiffView, FindingView, JobSummary, PlanAction, ProfileView, ProposalList,
     ProposalSummaryView, ProposalView, PushPlan, QubeList, QubeView, ReviewRefusal, Segment,
     SnapshotResult, SyncState,
 };
-use qcs_daemon::client::{ConfigSyncProxy, Error as DaemonError};
+use qcs_client::{ConfigSyncProxy, Error as DaemonError, Reason};
 
 use crate::errors::new_err;
 use crate::review::PyFinding;
 
-/// Maps a backend error onto the exception classes; the D-Bus error name stays
-/// in the attribute `dbus_error`.
+/// Maps a backend error onto the exception classes: the message is the English
+/// sentence of the error's reason (`qcs_client`'s one table), its code is in the
+/// attribute `code` and its arguments in `reason_args`; the D-Bus error name stays in the
+/// attribute `dbus_error` (for programs, never the message).
 fn backend_error(error: DaemonError) -> PyErr {
-    let (class, name, message) = match error {
-        DaemonError::NotFound(m) => ("ConfigSyncNotFoundError", "NotFound", m),
-        DaemonError::InvalidArgument(m) => ("QubesValueError", "InvalidArgument", m),
-        DaemonError::Refused(m) => ("ConfigSyncRefusedError", "Refused", m),
+    let reason = error.reason();
+    let (class, name) = match error {
+        DaemonError::NotFound(_) => ("ConfigSyncNotFoundError", "NotFound"),
+        DaemonError::InvalidArgument(_) => ("QubesValueError", "InvalidArgument"),
+        DaemonError::Refused(_) => ("ConfigSyncRefusedError", "Refused"),
         DaemonError::ReviewRefused(m) => return review_refused(&m),
-        DaemonError::AdminApi(m) => ("ConfigSyncError", "AdminApi", m),
-        DaemonError::Qrexec(m) => ("ConfigSyncError", "Qrexec", m),
-        DaemonError::Store(m) => ("ConfigSyncError", "Store", m),
-        DaemonError::Failed(m) => ("ConfigSyncError", "Failed", m),
+        DaemonError::AdminApi(_) => ("ConfigSyncError", "AdminApi"),
+        DaemonError::Qrexec(_) => ("ConfigSyncError", "Qrexec"),
+        DaemonError::Store(_) => ("ConfigSyncError", "Store"),
+        DaemonError::Failed(_) => ("ConfigSyncError", "Failed"),
         DaemonError::ZBus(e) => return zbus_error(e),
     };
-    with_dbus_name(
-        new_err(class, message),
-        &format!("org.qubes.ConfigSync1.Error.{name}"),
+    with_reason(
+        with_dbus_name(
+            new_err(class, reason.english()),
+            &format!("org.qubes.ConfigSync1.Error.{name}"),
+        ),
+        &reason,
     )
+}
+
+/// Sets `code` and `args` of an exception from a reason.
+fn with_reason(err: PyErr, reason: &Reason) -> PyErr {
+    Python::attach(|py| {
+        let value = err.value(py);
+        match value
+            .setattr("code", reason.code.as_str())
+            .and_then(|()| value.setattr("reason_args", reason.args.clone()))
+        {
+            Ok(()) => err,
+            Err(e) => e,
+        }
+    })
 }
 
 /// A refusal of the review gate: `ConfigSyncRefusedError` with the reason code in
@@ -52,13 +71,13 @@ fn backend_error(error: DaemonError) -> PyErr {
 fn review_refused(message: &str) -> PyErr {
     let refusal = ReviewRefusal::parse(message);
     let err = with_dbus_name(
-        new_err("ConfigSyncRefusedError", refusal.message.clone()),
+        new_err("ConfigSyncRefusedError", refusal.reason().english()),
         "org.qubes.ConfigSync1.Error.ReviewRefused",
     );
     Python::attach(|py| {
         let value = err.value(py);
         match value
-            .setattr("code", refusal.code)
+            .setattr("code", refusal.code.as_str())
             .and_then(|()| value.setattr("ids", refusal.ids))
         {
             Ok(()) => err,
@@ -176,6 +195,7 @@ fn sync_state_name(state: SyncState) -> &'static str {
         SyncState::NeverPushed => "never-pushed",
         SyncState::Outdated => "outdated",
         SyncState::Drifted => "drifted",
+        SyncState::Unknown => "unknown",
     }
 }
 
@@ -186,6 +206,7 @@ fn plan_action_name(action: PlanAction) -> &'static str {
         PlanAction::Unchanged => "unchanged",
         PlanAction::Conflict => "conflict",
         PlanAction::Refused => "refused",
+        PlanAction::Unknown => "unknown",
     }
 }
 
@@ -237,7 +258,7 @@ fn segments_text(segments: &[Segment]) -> String {
                 out.push_str(&format!(
                     "  ◀ finding {} ({})",
                     u64::from(*finding) + 1,
-                    safe_label(severity)
+                    severity.as_str()
                 ));
             }
         }
@@ -275,7 +296,7 @@ fn finding_from(view: FindingView) -> PyFinding {
         view.hunks,
         view.gated,
         view.rule,
-        view.severity,
+        view.severity.as_str().to_owned(),
         view.line,
         view.message,
         view.side,
@@ -390,8 +411,8 @@ fn qube_state(py: Python<'_>, view: QubeView) -> PyResult<PyQubeState> {
                     py,
                     PyPathPersistence {
                         path: p.path,
-                        verdict: p.verdict,
-                        detail: p.detail,
+                        verdict: p.verdict.as_str().to_owned(),
+                        detail: p.detail.english(),
                         fix_command: p.fix_command,
                     },
                 )
@@ -427,7 +448,7 @@ pub struct PyProfileFile {
     sha256: String,
     size: u64,
     generation: u64,
-    /// `local edit` or `accepted proposal from QUBE #ID`.
+    /// `local edit` or `accepted proposal #ID from QUBE` (English, from its reason code).
     provenance: String,
 }
 
@@ -448,7 +469,7 @@ fn profile(py: Python<'_>, view: ProfileView) -> PyResult<PyProfile> {
                         sha256: f.sha256,
                         size: f.size,
                         generation: f.generation,
-                        provenance: f.provenance,
+                        provenance: f.provenance.english(),
                     },
                 )
             })
@@ -496,7 +517,7 @@ fn summary(view: ProposalSummaryView) -> PyProposalSummary {
         size: view.size,
         sha256: view.sha256,
         received_at: view.received_at,
-        status: view.status,
+        status: view.status.as_str().to_owned(),
     }
 }
 
@@ -584,7 +605,7 @@ fn proposal(view: ProposalView) -> PyResult<PyProposal> {
         source_qube: view.summary.source_qube,
         profile: view.summary.profile,
         path: view.summary.path,
-        status: view.summary.status,
+        status: view.summary.status.as_str().to_owned(),
         received_at: view.summary.received_at,
         sha256: view.summary.sha256,
         mode: view.mode,
@@ -666,7 +687,7 @@ fn push_plan(py: Python<'_>, plan: PushPlan) -> PyResult<PyPushPlan> {
     let mut errors = Vec::new();
     for qube in plan.qubes {
         if let Some(error) = qube.error {
-            errors.push((qube.qube.clone(), error));
+            errors.push((qube.qube.clone(), error.english()));
         }
         for item in qube.items {
             items.push(Py::new(
@@ -676,7 +697,7 @@ fn push_plan(py: Python<'_>, plan: PushPlan) -> PyResult<PyPushPlan> {
                     profile: item.profile,
                     path: item.path,
                     action: plan_action_name(item.action).to_owned(),
-                    reason: item.reason,
+                    reason: item.reason.map(|r| r.english()),
                     can_overwrite: item.can_overwrite,
                     forced: item.forced,
                     generation: item.generation,
@@ -740,7 +761,7 @@ fn job_result(
     let mut errors = Vec::new();
     for qube in summary.qubes {
         if let Some(error) = qube.error {
-            errors.push((qube.qube.clone(), error));
+            errors.push((qube.qube.clone(), error.english()));
         }
         for f in qube.files {
             files.push(Py::new(
@@ -749,8 +770,8 @@ fn job_result(
                     qube: qube.qube.clone(),
                     profile: f.profile,
                     path: f.path,
-                    outcome: f.outcome,
-                    detail: f.detail,
+                    outcome: f.outcome.as_str().to_owned(),
+                    detail: f.detail.map(|d| d.english()),
                 },
             )?);
         }
@@ -758,7 +779,13 @@ fn job_result(
     Ok(PyJobResult {
         job,
         success,
-        kind: summary.kind,
+        kind: match summary.kind {
+            qcs_client::types::JobKind::Push => "push",
+            qcs_client::types::JobKind::Rollback => "rollback",
+            qcs_client::types::JobKind::AutoApply => "auto-apply",
+            qcs_client::types::JobKind::Unknown => "unknown",
+        }
+        .to_owned(),
         cancelled: summary.cancelled,
         files,
         errors,
@@ -808,8 +835,8 @@ impl ConfigSync {
             .detach(|| {
                 zbus::block_on(async {
                     let (connection, _) = match &address {
-                        Some(address) => qcs_daemon::client::connect_to(address).await?,
-                        None => qcs_daemon::client::connect().await?,
+                        Some(address) => qcs_client::connect_to(address).await?,
+                        None => qcs_client::connect().await?,
                     };
                     // No property cache: a cached `PendingProposals` lags behind the
                     // call that changed it until the PropertiesChanged signal arrives.
@@ -1029,12 +1056,12 @@ impl ConfigSync {
     ) -> PyResult<PyJobResult> {
         let timeout = job_timeout(timeout)?;
         let proxy = self.proxy.clone();
-        let (job, success, summary) = py
+        let (job, summary) = py
             .detach(|| {
                 zbus::block_on(async move {
-                    // Subscribe before starting the job so its end cannot be missed.
-                    let mut finished = proxy
-                        .receive_job_finished()
+                    // The client crate's one job follower: subscribed before the job
+                    // starts, so its end cannot be missed.
+                    let watch = qcs_client::job::JobWatch::subscribe(&proxy)
                         .await
                         .map_err(|e| JobWaitError::Daemon(DaemonError::ZBus(e)))?;
                     let job = proxy
@@ -1042,15 +1069,14 @@ impl ConfigSync {
                         .await
                         .map_err(JobWaitError::Daemon)?;
                     let wait = async {
-                        while let Some(signal) = finished.next().await {
-                            let args = signal
-                                .args()
-                                .map_err(|e| JobWaitError::Daemon(DaemonError::ZBus(e)))?;
-                            if args.job == job {
-                                return Ok((job, args.success, args.summary_json.to_owned()));
-                            }
-                        }
-                        Err(JobWaitError::Lost(job))
+                        watch
+                            .follow(job, |_| {})
+                            .await
+                            .map(|summary| (job, summary))
+                            .map_err(|e| match e {
+                                qcs_client::job::JobError::Lost => JobWaitError::Lost(job),
+                                other => JobWaitError::Job(other),
+                            })
                     };
                     futures_lite::future::or(wait, async {
                         async_io::Timer::after(timeout).await;
@@ -1061,6 +1087,7 @@ impl ConfigSync {
             })
             .map_err(|e| match e {
                 JobWaitError::Daemon(e) => backend_error(e),
+                JobWaitError::Job(e) => new_err("ConfigSyncError", e.reason().english()),
                 JobWaitError::Lost(job) => new_err(
                     "ConfigSyncConnectionError",
                     format!("the connection to the backend ended before job {job} finished"),
@@ -1073,7 +1100,8 @@ impl ConfigSync {
                     ),
                 ),
             })?;
-        job_result(py, job, success, decode(&summary, "job summary")?)
+        let success = summary.is_success();
+        job_result(py, job, success, summary)
     }
 
     /// Pushes one profile to the given qubes: plan, then execute, then wait for
@@ -1201,7 +1229,14 @@ impl ConfigSync {
             p.snapshot(qube.as_str(), &profiles).await
         })?;
         let result: SnapshotResult = decode(&json, "snapshot result")?;
-        Ok((result.proposal_ids, result.paths))
+        Ok((
+            result.proposal_ids,
+            result
+                .paths
+                .into_iter()
+                .map(|(path, state)| (path, path_state(&state)))
+                .collect(),
+        ))
     }
 
     // ----- persistence -----
@@ -1245,8 +1280,19 @@ impl ConfigSync {
 /// `(path, state)` of a snapshot: `same`, `imported`, `missing`, …
 type PathState = (String, String);
 
+/// A snapshot path's state: the short name of a `snapshot.*` code (`same`, `imported`,
+/// `missing`, `not-regular`, `too-large`, `pending`), otherwise why it was refused (the
+/// English sentence of its reason).
+fn path_state(state: &Reason) -> String {
+    match state.code.as_str().strip_prefix("snapshot.") {
+        Some(short) => short.to_owned(),
+        None => format!("refused: {}", state.english()),
+    }
+}
+
 enum JobWaitError {
     Daemon(DaemonError),
+    Job(qcs_client::job::JobError),
     Lost(u64),
     Timeout(u64),
 }
@@ -1286,9 +1332,9 @@ mod tests {
         let list: ProposalList =
             decode_document(v1, "proposal list").unwrap_or_else(|e| panic!("{e}"));
         assert!(list.proposals.is_empty());
-        let v2 = r#"{"version":3,"proposals":[]}"#;
-        let err = decode_document::<ProposalList>(v2, "proposal list").err();
-        assert!(err.is_some_and(|e| e.contains("version 3")));
+        let newer = format!(r#"{{"version":{},"proposals":[]}}"#, API_VERSION + 1);
+        let err = decode_document::<ProposalList>(&newer, "proposal list").err();
+        assert!(err.is_some_and(|e| e.contains(&format!("version {}", API_VERSION + 1))));
         for bad in [
             "",
             "{}",
@@ -1323,13 +1369,14 @@ mod tests {
             },
             Segment::FindingAnchor {
                 finding: 0,
-                severity: "critical\x1b".to_owned(),
+                // A hostile name decodes as Unknown (fail closed), shown as such.
+                severity: qcs_client::types::Severity::from("critical\x1b"),
             },
         ];
         let text = segments_text(&segments);
         assert_eq!(
             text,
-            "a\u{FFFD}b\u{FFFD}[2Jc\u{FFFD}⟦U+202E RLO??⟧→     ◀ finding 1 (critical?)"
+            "a\u{FFFD}b\u{FFFD}[2Jc\u{FFFD}⟦U+202E RLO??⟧→     ◀ finding 1 (unknown)"
         );
     }
 }

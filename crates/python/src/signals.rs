@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use futures_lite::{Stream, StreamExt};
 use pyo3::prelude::*;
 
-use qcs_daemon::client::ConfigSyncProxy;
+use qcs_client::ConfigSyncProxy;
 
 use crate::errors::new_err;
 

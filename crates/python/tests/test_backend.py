@@ -94,7 +94,8 @@ def test_qube_settings(client):
     assert client.qube_settings("vault") == (["git"], [], True)
     client.assign("vault", "git", False)
     client.allow_proposals("work", "git", False)
-    assert client.qube_settings("vault") == ([], [], True)
+    # Unassigning the last profile turns auto-apply off: there is nothing to apply.
+    assert client.qube_settings("vault") == ([], [], False)
     assert client.qube_settings("work") == (["git"], [], False)
     with pytest.raises(qcs.QubesException):
         client.assign("work", "no-such-profile")
@@ -137,7 +138,8 @@ def test_push_to_a_qube_the_policy_refuses(client):
     result = client.push("git", ["untrusted"])
     assert not result.success
     assert [q for q, _ in result.errors] == ["untrusted"]
-    assert "denied" in result.errors[0][1]
+    # Told apart: the qube exists but lacks the tag the shipped policy needs.
+    assert "does not carry the tag qubes-config-sync-managed" in result.errors[0][1]
     plan = client.plan_push(["untrusted"], ["git"])
     assert plan.items == [] and [q for q, _ in plan.errors] == ["untrusted"]
 
@@ -378,7 +380,7 @@ def test_signals(backend, client):
         assert progress.args == {"job": result.job, "done": 1, "total": 1, "qube": "work"}
         finished = next_named(signals, "JobFinished")
         assert finished.args["job"] == result.job and finished.args["success"] is True
-        assert '"version":2' in finished.args["summary_json"].replace(" ", "")
+        assert '"version":3' in finished.args["summary_json"].replace(" ", "")
         (backend.home("work") / ".gitconfig").write_text("[user]\n\tname = S\n")
         backend.propose("work", "git", ".gitconfig")
         client.ingest_spool()
@@ -390,3 +392,17 @@ def test_signals(backend, client):
     assert signals.next_signal(timeout=0) is None and list(signals) == []
     with pytest.raises(qcs.QubesValueError):
         client.signals().next_signal(timeout=-1)
+
+
+def test_unknown_dom0_and_config_qube_names_are_refused_with_a_code(client):
+    for qube, error, code in [
+        ("nosuchqube", qcs.ConfigSyncNotFoundError, "qube.unknown"),
+        ("dom0", qcs.ConfigSyncRefusedError, "qube.dom0"),
+        ("sys-config", qcs.ConfigSyncRefusedError, "qube.config-qube"),
+    ]:
+        with pytest.raises(error) as info:
+            client.assign(qube, "git")
+        assert info.value.code == code and info.value.reason_args["qube"] == qube
+        # A sentence for people; the D-Bus name only in dbus_error.
+        assert "org.qubes" not in str(info.value) and qube in str(info.value)
+        assert client.qube_settings(qube) == ([], [], False)

@@ -15,6 +15,7 @@
 mod build;
 mod gate;
 mod identity;
+#[cfg(feature = "store")]
 mod load;
 
 use crate::diff::{FileDiff, HunkId, ThreeWay};
@@ -23,6 +24,7 @@ use crate::risk::{Engine, Finding};
 pub use build::{BuildError, GATE_SEVERITY};
 pub use gate::{Accepted, AcceptedFile, Decision, GateError};
 pub use identity::{finding_id, rules_fingerprint};
+#[cfg(feature = "store")]
 pub use load::{LoadError, load};
 
 /// The content a proposal would replace: the store's current version of its path.

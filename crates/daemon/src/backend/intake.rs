@@ -24,6 +24,7 @@ use qcs_protocol::{ProfileId, RelativePath, SpooledProposal, VmName, validate_vm
 
 use super::{Backend, BackendError, Result};
 use crate::client::types::{API_VERSION, SnapshotResult};
+use crate::client::{Code, Reason};
 
 /// (source qube, profile, path, sha256) of pending proposals.
 type PendingSet = HashSet<(VmName, ProfileId, RelativePath, String)>;
@@ -89,7 +90,7 @@ impl Backend {
                 if let Err(e) = std::fs::remove_file(&path)
                     && e.kind() != std::io::ErrorKind::NotFound
                 {
-                    return Err(BackendError::Failed(format!(
+                    return Err(BackendError::failed(format!(
                         "cannot remove {} from the spool: {e}",
                         path.display()
                     )));
@@ -178,7 +179,13 @@ impl Backend {
     /// that differ from the store as proposals from that qube, one batch per profile.
     /// Only the profile's paths are asked for, and a reply naming others is refused.
     pub fn snapshot(&self, qube: &VmName, profiles: &[ProfileId]) -> Result<SnapshotResult> {
+        self.check_target(qube)?;
         let settings = self.store().qube_settings(qube)?;
+        if profiles.is_empty() && settings.assigned.is_empty() {
+            return Err(BackendError::Refused(
+                Reason::new(Code::SnapshotNothingAssigned).arg("qube", qube),
+            ));
+        }
         let chosen: Vec<ProfileId> = if profiles.is_empty() {
             settings.assigned.clone()
         } else {
@@ -236,7 +243,7 @@ impl Backend {
         profile: &ProfileId,
         actuals: Vec<(RelativePath, Actual)>,
         ids: &mut Vec<i64>,
-    ) -> Result<Vec<(String, String)>> {
+    ) -> Result<Vec<(String, Reason)>> {
         let known = self.pending_set()?;
         let pushed: std::collections::BTreeMap<RelativePath, String> = self
             .store()
@@ -248,11 +255,9 @@ impl Backend {
         let mut candidates = Vec::new();
         for (path, actual) in actuals {
             let status = match actual {
-                Actual::Absent => "missing".to_owned(),
-                Actual::Other { kind } => format!("not imported: {kind}"),
-                Actual::Regular { content: None, .. } => {
-                    "not imported: content over the snapshot budget".to_owned()
-                }
+                Actual::Absent => Reason::new(Code::SnapshotMissing),
+                Actual::Other { kind } => Reason::new(Code::SnapshotNotRegular).arg("kind", kind),
+                Actual::Regular { content: None, .. } => Reason::new(Code::SnapshotTooLarge),
                 Actual::Regular {
                     sha256,
                     mode,
@@ -260,14 +265,14 @@ impl Backend {
                 } => {
                     let current = self.store().current_file(profile, &path)?;
                     if current.as_ref().is_some_and(|c| c.sha256 == sha256) {
-                        "same".to_owned()
+                        Reason::new(Code::SnapshotSame)
                     } else if known.contains(&(
                         qube.clone(),
                         profile.clone(),
                         path.clone(),
                         sha256.clone(),
                     )) {
-                        "already pending".to_owned()
+                        Reason::new(Code::SnapshotPending)
                     } else {
                         candidates.push(Candidate {
                             base_sha256: pushed.get(&path).cloned(),
@@ -301,14 +306,14 @@ impl Backend {
             let status = match result {
                 Ok(id) => {
                     ids.push(id);
-                    "imported".to_owned()
+                    Reason::new(Code::SnapshotImported)
                 }
                 Err(StoreError::Sqlite(e)) => return Err(BackendError::Store(e.into())),
-                Err(e) => format!("refused: {e}"),
+                Err(e) => super::errors::store_reason(&e),
             };
             statuses.push((candidate.path.to_string(), status));
         }
-        statuses.sort();
+        statuses.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(statuses)
     }
 }

@@ -19,10 +19,12 @@ use qcs_protocol::{
 use super::replies::{self, ReplyViolation};
 use super::services::{ServiceError, printable};
 use super::{Backend, BackendError, MAX_KEPT_PLANS, Result, StoredPlan, lock, views};
+use crate::client::types::FileOutcome as FileOutcome_;
 use crate::client::types::{
-    API_VERSION, FileOutcomeView, JobSummary, PlanAction, PlanItemView, PushPlan, QubeOutcome,
-    QubePlanView,
+    self, API_VERSION, FileOutcomeView, JobSummary, PlanAction, PlanItemView, PushPlan,
+    QubeOutcome, QubePlanView,
 };
+use crate::client::{Code, Reason};
 
 /// What a job does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,32 +42,43 @@ impl JobKind {
             JobKind::AutoApply => "auto-apply",
         }
     }
-}
 
-fn conflict_text(reason: &ConflictReason) -> String {
-    match reason {
-        ConflictReason::ChangedSinceLastPush => "changed in the qube since the last push".into(),
-        ConflictReason::PreExisting => "a file this tool never wrote is there".into(),
-        ConflictReason::NotRegularFile { kind } => format!("not a regular file ({kind})"),
-        ConflictReason::StateUnknown => "the qube did not report this file".into(),
+    fn wire(self) -> types::JobKind {
+        match self {
+            JobKind::Push => types::JobKind::Push,
+            JobKind::Rollback => types::JobKind::Rollback,
+            JobKind::AutoApply => types::JobKind::AutoApply,
+        }
     }
 }
 
-fn refusal_text(reason: &RefusalReason) -> String {
+fn conflict_reason(reason: &ConflictReason) -> Reason {
     match reason {
-        RefusalReason::NeverSync => "on the never-sync list".into(),
-        RefusalReason::ProvidedByTwoProfiles { profiles } => format!(
-            "provided by several assigned profiles: {}",
-            profiles
-                .iter()
-                .map(|p| p.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        ConflictReason::ChangedSinceLastPush => Reason::new(Code::PlanChangedSincePush),
+        ConflictReason::PreExisting => Reason::new(Code::PlanPreExisting),
+        ConflictReason::NotRegularFile { kind } => {
+            Reason::new(Code::PlanNotRegular).arg("kind", kind)
+        }
+        ConflictReason::StateUnknown => Reason::new(Code::PlanStateUnknown),
     }
 }
 
-fn plan_view(plans: &[QubePlan], errors: &BTreeMap<VmName, String>, id: u64) -> PushPlan {
+fn refusal_reason(path: &RelativePath, reason: &RefusalReason) -> Reason {
+    match reason {
+        RefusalReason::NeverSync => Reason::new(Code::PathNeverSync).arg("path", path),
+        RefusalReason::ProvidedByTwoProfiles { profiles } => Reason::new(Code::PlanTwoProfiles)
+            .arg(
+                "profiles",
+                profiles
+                    .iter()
+                    .map(|p| p.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+    }
+}
+
+fn plan_view(plans: &[QubePlan], errors: &BTreeMap<VmName, Reason>, id: u64) -> PushPlan {
     let mut qubes: Vec<QubePlanView> = plans
         .iter()
         .map(|qp| QubePlanView {
@@ -79,16 +92,20 @@ fn plan_view(plans: &[QubePlan], errors: &BTreeMap<VmName, String>, id: u64) -> 
                         Action::Create => (PlanAction::Create, None, false),
                         Action::Update => (
                             PlanAction::Update,
-                            item.overridden.as_ref().map(conflict_text),
+                            item.overridden.as_ref().map(conflict_reason),
                             false,
                         ),
                         Action::Unchanged => (PlanAction::Unchanged, None, false),
                         Action::Conflict(r) => (
                             PlanAction::Conflict,
-                            Some(conflict_text(r)),
+                            Some(conflict_reason(r)),
                             r.can_overwrite(),
                         ),
-                        Action::Refused(r) => (PlanAction::Refused, Some(refusal_text(r)), false),
+                        Action::Refused(r) => (
+                            PlanAction::Refused,
+                            Some(refusal_reason(&item.path, r)),
+                            false,
+                        ),
                     };
                     PlanItemView {
                         profile: item.profile.to_string(),
@@ -226,6 +243,22 @@ impl Backend {
         } else {
             qubes.to_vec()
         };
+        if targets.is_empty() {
+            return Err(BackendError::Refused(Reason::new(Code::PushNoTargets)));
+        }
+        // Every target must be a qube the Admin API knows, not dom0, not this qube.
+        let mut errors = BTreeMap::new();
+        let mut checked = Vec::new();
+        for qube in targets {
+            match self.check_target(&qube) {
+                Ok(()) => checked.push(qube),
+                Err(BackendError::Refused(reason) | BackendError::NotFound(reason)) => {
+                    errors.insert(qube, reason);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let targets = checked;
         let profiles: BTreeSet<ProfileId> = profiles.iter().cloned().collect();
         let results =
             qubesadmin::parallel::map_bounded(&targets, self.config.max_parallel.max(1), |qube| {
@@ -237,14 +270,13 @@ impl Backend {
                 self.plan_one(qube, &profiles, &chosen)
             });
         let mut plans = Vec::new();
-        let mut errors = BTreeMap::new();
         for (qube, result) in targets.iter().zip(results) {
             match result {
                 Ok(plan) => plans.push(plan),
                 // A store failure is the backend's own problem: report it as such.
                 Err(BackendError::Store(e)) => return Err(BackendError::Store(e)),
                 Err(e) => {
-                    errors.insert(qube.clone(), e.to_string());
+                    errors.insert(qube.clone(), self.reason_for(qube, &e));
                 }
             }
         }
@@ -260,14 +292,15 @@ impl Backend {
 
     /// Starts a job carrying out a kept plan; returns its id at once.
     pub fn execute_plan(self: &Arc<Self>, plan_id: &str) -> Result<u64> {
-        let id: u64 = plan_id
-            .parse()
-            .map_err(|_| BackendError::InvalidArgument(format!("invalid plan id {plan_id:?}")))?;
+        let id: u64 = plan_id.parse().map_err(|_| {
+            BackendError::InvalidArgument(
+                Reason::new(Code::PlanInvalid)
+                    .arg("plan", plan_id.chars().take(64).collect::<String>()),
+            )
+        })?;
+        // Plans are kept until executed, at most MAX_KEPT_PLANS, not across a restart.
         let stored = lock(&self.plans).remove(&id).ok_or_else(|| {
-            BackendError::NotFound(format!(
-                "no plan {id} (plans are kept until executed, at most {MAX_KEPT_PLANS}, \
-                 and not across a restart): plan again"
-            ))
+            BackendError::NotFound(Reason::new(Code::PlanUnknown).arg("plan", id))
         })?;
         Ok(self.start_job(JobKind::Push, stored.plans))
     }
@@ -279,9 +312,9 @@ impl Backend {
                 flag.store(true, Ordering::Relaxed);
                 Ok(())
             }
-            None => Err(BackendError::NotFound(format!(
-                "no running job {job} (it may have finished)"
-            ))),
+            None => Err(BackendError::NotFound(
+                Reason::new(Code::JobUnknown).arg("job", job),
+            )),
         }
     }
 
@@ -293,13 +326,7 @@ impl Backend {
         let run = move || {
             let summary = backend.run_push(job, kind, &plans, &cancel);
             lock(&backend.jobs).remove(&job);
-            let success = !summary.cancelled
-                && summary.qubes.iter().all(|q| {
-                    q.error.is_none()
-                        && q.files
-                            .iter()
-                            .all(|f| matches!(f.outcome.as_str(), "written" | "unchanged"))
-                });
+            let success = summary.is_success();
             backend.notifier().job_finished(job, success, &summary);
         };
         if let Err(e) = std::thread::Builder::new()
@@ -309,12 +336,11 @@ impl Backend {
             lock(&self.jobs).remove(&job);
             let summary = JobSummary {
                 version: API_VERSION,
-                kind: kind.as_str().to_owned(),
+                kind: kind.wire(),
                 cancelled: false,
                 qubes: vec![QubeOutcome {
                     qube: String::new(),
-                    error: Some(format!("cannot start the job: {e}")),
-                    error_code: Some("job.spawn".to_owned()),
+                    error: Some(Reason::new(Code::JobSpawn).arg("detail", e)),
                     files: Vec::new(),
                 }],
             };
@@ -338,7 +364,7 @@ impl Backend {
             self.config.max_parallel.max(1),
             |qube_plan| {
                 let outcome = if cancel.load(Ordering::Relaxed) {
-                    skipped(qube_plan, "cancelled")
+                    skipped(qube_plan, Reason::new(Code::JobCancelled))
                 } else {
                     self.push_qube(job, kind, qube_plan)
                 };
@@ -351,7 +377,7 @@ impl Backend {
         );
         JobSummary {
             version: API_VERSION,
-            kind: kind.as_str().to_owned(),
+            kind: kind.wire(),
             cancelled: cancel.load(Ordering::Relaxed),
             qubes: outcomes,
         }
@@ -360,8 +386,7 @@ impl Backend {
     /// One qube: one apply per profile that writes; records what was written.
     fn push_qube(&self, job: u64, kind: JobKind, qube_plan: &QubePlan) -> QubeOutcome {
         let mut files = Vec::new();
-        let mut error = None;
-        let mut error_code = None;
+        let mut error: Option<Reason> = None;
         // Set when a reply broke its request: nothing more is sent to this qube, and
         // nothing of this push is recorded for it.
         let mut refused_reply = false;
@@ -378,8 +403,8 @@ impl Backend {
                 for item in items.iter().filter(|i| i.writes()) {
                     files.push(outcome(
                         item,
-                        "skipped",
-                        Some("not sent: an earlier reply of this qube was refused".into()),
+                        FileOutcome_::Skipped,
+                        Some(Reason::new(Code::JobEarlierReplyRefused)),
                     ));
                 }
                 continue;
@@ -393,15 +418,15 @@ impl Backend {
                     mode: item.new_mode,
                     generation: item.generation,
                 });
-                files.push(outcome(item, "unchanged", None));
+                files.push(outcome(item, FileOutcome_::Unchanged, None));
             }
             for item in items
                 .iter()
                 .filter(|i| matches!(i.action, Action::Conflict(_) | Action::Refused(_)))
             {
                 let (what, detail) = match &item.action {
-                    Action::Conflict(r) => ("conflict", conflict_text(r)),
-                    Action::Refused(r) => ("refused", refusal_text(r)),
+                    Action::Conflict(r) => (FileOutcome_::Conflict, conflict_reason(r)),
+                    Action::Refused(r) => (FileOutcome_::Refused, refusal_reason(&item.path, r)),
                     _ => continue,
                 };
                 files.push(outcome(item, what, Some(detail)));
@@ -410,7 +435,11 @@ impl Backend {
                 Ok(Some(request)) => request,
                 Ok(None) => continue,
                 Err(e) => {
-                    error = Some(format!("cannot build the request for {profile}: {e}"));
+                    error = Some(
+                        Reason::new(Code::JobRequest)
+                            .arg("profile", profile)
+                            .arg("detail", e),
+                    );
                     continue;
                 }
             };
@@ -429,7 +458,7 @@ impl Backend {
                                     mode: *mode,
                                     generation: item.generation,
                                 });
-                                ("written", None)
+                                (FileOutcome_::Written, None)
                             }
                             FileOutcome::Unchanged { sha256 } => {
                                 recorded.push(PushedFile {
@@ -439,19 +468,22 @@ impl Backend {
                                     mode: item.new_mode,
                                     generation: item.generation,
                                 });
-                                ("unchanged", None)
+                                (FileOutcome_::Unchanged, None)
                             }
                             FileOutcome::Conflict { .. } => (
-                                "conflict",
-                                Some("changed in the qube since the plan; not overwritten".into()),
+                                FileOutcome_::Conflict,
+                                Some(Reason::new(Code::ApplyChangedSincePlan)),
                             ),
-                            FileOutcome::Removed => ("refused", Some("removed".into())),
+                            FileOutcome::Removed => {
+                                (FileOutcome_::Refused, Some(Reason::new(Code::ApplyRemoved)))
+                            }
                             FileOutcome::Refused { reason, detail } => (
-                                "refused",
-                                Some(format!(
-                                    "{reason:?}: {}",
-                                    super::services::printable(detail.as_bytes())
-                                )),
+                                FileOutcome_::Refused,
+                                Some(
+                                    Reason::new(Code::ApplyRefused)
+                                        .arg("code", format!("{reason:?}"))
+                                        .arg("detail", printable(detail.as_bytes())),
+                                ),
                             ),
                         };
                         files.push(outcome(item, what, detail));
@@ -462,13 +494,13 @@ impl Backend {
                     }
                 }
                 Err(e) => {
+                    let reason = self.reason_for(&qube_plan.qube, &e);
                     for item in items.iter().filter(|i| i.writes()) {
-                        files.push(outcome(item, "skipped", Some(e.to_string())));
+                        files.push(outcome(item, FileOutcome_::Skipped, Some(reason.clone())));
                     }
                     refused_reply |=
                         matches!(e, BackendError::Service(ServiceError::InvalidReply { .. }));
-                    error_code = Some(error_code_of(&e).to_owned());
-                    error = Some(e.to_string());
+                    error = Some(reason);
                 }
             }
         }
@@ -486,14 +518,12 @@ impl Backend {
                 _ => self.store().record_push(&qube_plan.qube, &recorded, detail),
             };
             if let Err(e) = result {
-                error = Some(format!("written, but the store could not record it: {e}"));
-                error_code = Some("store".to_owned());
+                error = Some(Reason::new(Code::JobNotRecorded).arg("detail", e));
             }
         }
         QubeOutcome {
             qube: qube_plan.qube.to_string(),
             error,
-            error_code,
             files,
         }
     }
@@ -564,16 +594,19 @@ impl Backend {
         profile: &ProfileId,
         generation: u64,
     ) -> Result<u64> {
+        self.check_target(qube)?;
         let (files, states) = {
             let store = self.store();
             let current = store.profile(profile)?.ok_or_else(|| {
-                BackendError::NotFound(format!("profile {profile} does not exist"))
+                BackendError::NotFound(Reason::new(Code::ProfileUnknown).arg("profile", profile))
             })?;
             if generation > current.generation {
-                return Err(BackendError::NotFound(format!(
-                    "profile {profile} has no generation {generation} (current: {})",
-                    current.generation
-                )));
+                return Err(BackendError::NotFound(
+                    Reason::new(Code::GenerationUnknown)
+                        .arg("profile", profile)
+                        .arg("generation", generation)
+                        .arg("current", current.generation),
+                ));
             }
             (
                 store.files_at_generation(profile, generation)?,
@@ -648,34 +681,23 @@ impl Backend {
     }
 }
 
-fn outcome(item: &plan::PlanItem, what: &str, detail: Option<String>) -> FileOutcomeView {
+fn outcome(item: &plan::PlanItem, what: FileOutcome_, detail: Option<Reason>) -> FileOutcomeView {
     FileOutcomeView {
         profile: item.profile.to_string(),
         path: item.path.to_string(),
-        outcome: what.to_owned(),
+        outcome: what,
         detail,
     }
 }
 
-/// The reason code of a failure, for job summaries.
-fn error_code_of(error: &BackendError) -> &'static str {
-    match error {
-        BackendError::Service(e) => e.code(),
-        BackendError::Store(_) => "store",
-        BackendError::Admin(_) => "admin-api",
-        _ => "failed",
-    }
-}
-
-fn skipped(plan: &QubePlan, why: &str) -> QubeOutcome {
+fn skipped(plan: &QubePlan, why: Reason) -> QubeOutcome {
     QubeOutcome {
         qube: plan.qube.to_string(),
         error: None,
-        error_code: None,
         files: plan
             .items
             .iter()
-            .map(|i| outcome(i, "skipped", Some(why.to_owned())))
+            .map(|i| outcome(i, FileOutcome_::Skipped, Some(why.clone())))
             .collect(),
     }
 }

@@ -32,6 +32,8 @@ pub use jobs::JobKind;
 pub use qubes::LiveQube;
 use services::ServiceCaller;
 
+use crate::client::{Code, Reason};
+
 /// Result of backend operations.
 pub type Result<T, E = BackendError> = std::result::Result<T, E>;
 
@@ -117,7 +119,7 @@ impl Backend {
     pub fn open(config: BackendConfig, admin: Qubes) -> Result<Backend> {
         if let Some(parent) = config.store_path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| {
-                BackendError::Failed(format!("cannot create {}: {e}", parent.display()))
+                BackendError::failed(format!("cannot create {}: {e}", parent.display()))
             })?;
         }
         let store = Store::open(&config.store_path)?;
@@ -182,31 +184,121 @@ impl Backend {
         }
     }
 
-    /// The generated dom0 policy for the store's whitelist.
+    /// The generated dom0 policy for the store's whitelist. An entry that cannot be
+    /// policy (dom0, the config qube, a name qrexec does not accept, a qube the Admin API
+    /// does not list — left from before names were checked; a qube created later under
+    /// that name must not inherit its grants) is left out and named in a comment at the
+    /// end; it never stops the rest from being generated.
     pub fn generate_policy(&self) -> Result<String> {
+        use qrexec::generator::{is_valid_profile_id, is_valid_qube_name};
+        let known: Option<std::collections::BTreeSet<String>> = self
+            .live_view()
+            .ok()
+            .map(|view| view.qubes.iter().map(|q| q.name.clone()).collect());
         let settings = self.store().qubes()?;
+        let config = &self.config.config_qube;
         let mut whitelist = qrexec::generator::Whitelist {
-            config_qube: self.config.config_qube.clone(),
+            config_qube: config.clone(),
             ..Default::default()
         };
+        let mut left_out = Vec::new();
         for qube in settings {
-            for p in &qube.assigned {
-                whitelist
-                    .assigned
-                    .insert((qube.qube.to_string(), p.as_str().to_owned()));
-            }
-            for p in &qube.may_propose {
-                whitelist
-                    .may_propose
-                    .insert((qube.qube.to_string(), p.as_str().to_owned()));
+            let name = &qube.qube.to_string();
+            let usable = is_valid_qube_name(name)
+                && name != config
+                && name != "dom0"
+                && known.as_ref().is_none_or(|known| known.contains(name));
+            let pairs = qube
+                .assigned
+                .iter()
+                .map(|p| (true, p))
+                .chain(qube.may_propose.iter().map(|p| (false, p)));
+            for (assigned, p) in pairs {
+                if !usable || !is_valid_profile_id(p.as_str()) {
+                    left_out.push(format!("{name:?} {}", p.as_str()));
+                    continue;
+                }
+                let set = if assigned {
+                    &mut whitelist.assigned
+                } else {
+                    &mut whitelist.may_propose
+                };
+                set.insert((name.clone(), p.as_str().to_owned()));
             }
         }
-        qrexec::generator::generate_profile_policy(&whitelist)
-            .map_err(|e| BackendError::Refused(format!("cannot generate the policy: {e}")))
+        let mut text = qrexec::generator::generate_profile_policy(&whitelist).map_err(|e| {
+            BackendError::Refused(Reason::new(Code::PolicyEntrySkipped).arg("detail", e))
+        })?;
+        if known.is_none() {
+            text.push_str(
+                "\n# The qubes could not be listed through the Admin API: the names above are \
+                 not checked.\n",
+            );
+        }
+        if !left_out.is_empty() {
+            text.push_str(
+                "\n# Left out (not a qube this policy may name; remove them with\n\
+                 # `qvm-config-sync assign --unassign` / `allow-propose --deny`):\n",
+            );
+            for entry in left_out {
+                let shown: String = entry
+                    .chars()
+                    .map(|c| if c.is_control() { '?' } else { c })
+                    .collect();
+                text.push_str(&format!("#   {shown}\n"));
+            }
+        }
+        Ok(text)
+    }
+
+    /// Checks a change of a qube's settings: anything added (a profile assigned or
+    /// allowed, auto-apply turned on) needs a qube the Admin API knows that is not dom0
+    /// nor the config qube, and profiles that exist; a change that only removes is
+    /// always allowed (so entries of qubes that no longer exist can be cleared).
+    fn check_settings_change(
+        &self,
+        old: &qcs_core::store::QubeSettings,
+        new: &qcs_core::store::QubeSettings,
+    ) -> Result<()> {
+        let added_assigned: Vec<_> = new
+            .assigned
+            .iter()
+            .filter(|p| !old.assigned.contains(p))
+            .collect();
+        let added_propose: Vec<_> = new
+            .may_propose
+            .iter()
+            .filter(|p| !old.may_propose.contains(p))
+            .collect();
+        let adds = !added_assigned.is_empty()
+            || !added_propose.is_empty()
+            || (new.auto_apply && !old.auto_apply);
+        if !adds {
+            return Ok(());
+        }
+        self.check_target(&new.qube)?;
+        {
+            let store = self.store();
+            for p in added_assigned.iter().chain(added_propose.iter()) {
+                if store.profile(p)?.is_none() {
+                    return Err(BackendError::NotFound(
+                        Reason::new(Code::ProfileUnknown).arg("profile", p.as_str()),
+                    ));
+                }
+            }
+        }
+        if new.auto_apply && new.assigned.is_empty() {
+            return Err(BackendError::Refused(
+                Reason::new(Code::SettingsNothingAssigned).arg("qube", &new.qube),
+            ));
+        }
+        Ok(())
     }
 
     /// Replaces a qube's settings.
     pub fn set_qube_settings(&self, settings: &qcs_core::store::QubeSettings) -> Result<()> {
+        let old = self.store().qube_settings(&settings.qube)?;
+        self.check_settings_change(&old, settings)?;
         self.store().set_qube_settings(settings)?;
         self.notifier().qube_changed(settings.qube.as_str());
         Ok(())
@@ -214,30 +306,52 @@ impl Backend {
 
     /// Assigns or unassigns a profile.
     pub fn assign(&self, qube: &VmName, profile: &ProfileId, assigned: bool) -> Result<()> {
-        {
-            let mut store = self.store();
-            let mut settings = store.qube_settings(qube)?;
-            settings.assigned.retain(|p| p != profile);
-            if assigned {
-                settings.assigned.push(profile.clone());
-            }
-            store.set_qube_settings(&settings)?;
+        let old = self.store().qube_settings(qube)?;
+        let has = old.assigned.contains(profile);
+        if has == assigned {
+            let code = if assigned {
+                Code::SettingsAlreadyAssigned
+            } else {
+                Code::SettingsNotAssigned
+            };
+            return Err(BackendError::Refused(
+                Reason::new(code).arg("qube", qube).arg("profile", profile),
+            ));
         }
+        let mut settings = old.clone();
+        settings.assigned.retain(|p| p != profile);
+        if assigned {
+            settings.assigned.push(profile.clone());
+        } else if settings.assigned.is_empty() {
+            // Nothing left to re-apply.
+            settings.auto_apply = false;
+        }
+        self.check_settings_change(&old, &settings)?;
+        self.store().set_qube_settings(&settings)?;
         self.notifier().qube_changed(qube.as_str());
         Ok(())
     }
 
     /// Lets a qube propose a profile, or stops it.
     pub fn allow_proposals(&self, qube: &VmName, profile: &ProfileId, allowed: bool) -> Result<()> {
-        {
-            let mut store = self.store();
-            let mut settings = store.qube_settings(qube)?;
-            settings.may_propose.retain(|p| p != profile);
-            if allowed {
-                settings.may_propose.push(profile.clone());
-            }
-            store.set_qube_settings(&settings)?;
+        let old = self.store().qube_settings(qube)?;
+        if old.may_propose.contains(profile) == allowed {
+            let code = if allowed {
+                Code::SettingsAlreadyMayPropose
+            } else {
+                Code::SettingsMayNotPropose
+            };
+            return Err(BackendError::Refused(
+                Reason::new(code).arg("qube", qube).arg("profile", profile),
+            ));
         }
+        let mut settings = old.clone();
+        settings.may_propose.retain(|p| p != profile);
+        if allowed {
+            settings.may_propose.push(profile.clone());
+        }
+        self.check_settings_change(&old, &settings)?;
+        self.store().set_qube_settings(&settings)?;
         self.notifier().qube_changed(qube.as_str());
         Ok(())
     }
@@ -267,9 +381,9 @@ impl Backend {
     /// A profile with its files and the qubes it is assigned to.
     pub fn profile_view(&self, profile: &ProfileId) -> Result<crate::client::types::ProfileView> {
         let store = self.store();
-        let p = store
-            .profile(profile)?
-            .ok_or_else(|| BackendError::NotFound(format!("profile {profile} does not exist")))?;
+        let p = store.profile(profile)?.ok_or_else(|| {
+            BackendError::NotFound(Reason::new(Code::ProfileUnknown).arg("profile", profile))
+        })?;
         let files = store
             .current_files(profile)?
             .iter()

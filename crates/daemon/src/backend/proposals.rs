@@ -9,6 +9,7 @@ use qcs_core::store::{Acceptance, ProposalStatus, ReviewRecord};
 
 use super::{Backend, BackendError, Result, views};
 use crate::client::types::{API_VERSION, ProposalList, ProposalView};
+use crate::client::{Code, Reason};
 
 impl Backend {
     pub fn list_proposals(&self, status: &str) -> Result<ProposalList> {
@@ -18,10 +19,10 @@ impl Backend {
             "accepted" => Some(ProposalStatus::Accepted),
             "rejected" => Some(ProposalStatus::Rejected),
             other => {
-                return Err(BackendError::InvalidArgument(format!(
-                    "status {:?}: expected pending, accepted, rejected or empty",
-                    other.chars().take(32).collect::<String>()
-                )));
+                return Err(BackendError::InvalidArgument(
+                    Reason::new(Code::ProposalStatusInvalid)
+                        .arg("status", other.chars().take(32).collect::<String>()),
+                ));
             }
         };
         let proposals = self
@@ -46,9 +47,11 @@ impl Backend {
         review::load(store, &self.engine, &[id]).map_err(|e| match e {
             review::LoadError::Store(e) => BackendError::Store(e),
             review::LoadError::NotFound(_) => {
-                BackendError::NotFound(format!("proposal #{id} does not exist"))
+                BackendError::NotFound(Reason::new(Code::ProposalUnknown).arg("id", id))
             }
-            other => BackendError::InvalidArgument(other.to_string()),
+            other => BackendError::InvalidArgument(
+                Reason::new(Code::ProposalInvalid).arg("detail", other),
+            ),
         })
     }
 
@@ -57,14 +60,14 @@ impl Backend {
     /// changed since the proposal arrived).
     pub fn get_proposal(&self, id: i64) -> Result<ProposalView> {
         let store = self.store();
-        let p = store
-            .proposal(id)?
-            .ok_or_else(|| BackendError::NotFound(format!("proposal #{id} does not exist")))?;
+        let p = store.proposal(id)?.ok_or_else(|| {
+            BackendError::NotFound(Reason::new(Code::ProposalUnknown).arg("id", id))
+        })?;
         let review = self.review_of(&store, id)?;
         drop(store);
         let file = review
             .file(id)
-            .ok_or_else(|| BackendError::Failed(format!("review of #{id} lost its file")))?;
+            .ok_or_else(|| BackendError::failed(format!("review of #{id} lost its file")))?;
         let findings: Vec<&review::ReviewFinding> = review.findings_of(id).collect();
         // Anchors in the diff only for findings on this file's lines.
         let anchored: Vec<Finding> = findings

@@ -21,8 +21,12 @@ use qcs_core::store::{CurrentFile, QubeFileState, SeenState};
 use qcs_protocol::{RelativePath, VmName, validate_vm_name};
 use qubesadmin::{EventMessage, EventsOptions, PowerState};
 
+use super::services::ServiceError;
 use super::{Backend, BackendError, Result, lock};
-use crate::client::types::{PathPersistence, ProfileSync, QubeList, QubeView, SyncState};
+use crate::client::types::{
+    PathPersistence, ProfileSync, QubeList, QubeView, SyncState, Verdict as WireVerdict,
+};
+use crate::client::{Code, Reason};
 
 /// What the Admin API says about one qube.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -293,7 +297,7 @@ impl Backend {
     pub fn list_qubes(&self, only: Option<&VmName>) -> Result<QubeList> {
         let (live, admin_error) = match self.live_view() {
             Ok(view) => (view, None),
-            Err(e) => (Arc::new(LiveView::default()), Some(e.to_string())),
+            Err(e) => (Arc::new(LiveView::default()), Some(e.reason())),
         };
         let store = self.store();
         let settings: BTreeMap<String, qcs_core::store::QubeSettings> = store
@@ -309,7 +313,9 @@ impl Backend {
         names.extend(settings.keys().cloned());
         if let Some(only) = only {
             if !names.contains(only.as_str()) {
-                return Err(BackendError::NotFound(format!("no qube named {only}")));
+                return Err(BackendError::NotFound(
+                    Reason::new(Code::QubeUnknown).arg("qube", only),
+                ));
             }
             names = BTreeSet::from([only.to_string()]);
         }
@@ -366,6 +372,7 @@ impl Backend {
     /// Makes `path` persist in `qube`: sets `custom-persist.<key>` through the Admin API
     /// when dom0 policy allows it; returns whether it did and the equivalent dom0 command.
     pub fn fix_persistence(&self, qube: &VmName, rel: &RelativePath) -> Result<(bool, String)> {
+        self.check_target(qube)?;
         // The file's mode in an assigned profile decides the pre-created file's mode.
         let mode = {
             let store = self.store();
@@ -378,7 +385,9 @@ impl Backend {
             }
             mode
         };
-        let fix = persistence::fix_for(qube.as_str(), rel, mode).map_err(BackendError::Refused)?;
+        let fix = persistence::fix_for(qube.as_str(), rel, mode).map_err(|why| {
+            BackendError::Refused(Reason::new(Code::PersistNoFix).arg("detail", why))
+        })?;
         let vm = self.admin.vm_blind(qube.as_str());
         match vm.features().set(&fix.feature, &fix.value) {
             Ok(()) => {
@@ -389,6 +398,85 @@ impl Backend {
             // Denied (the default policy grants no feature writes) or failed: the user
             // makes the same change in dom0.
             Err(_) => Ok((false, fix.dom0_command)),
+        }
+    }
+
+    /// Checks that `qube` may be a target or carry settings: a valid name of a qube the
+    /// Admin API lists, not dom0 (nor another admin qube) and not the config qube
+    /// itself. When the qubes cannot be listed the name is refused (fail closed).
+    pub fn check_target(&self, qube: &VmName) -> Result<()> {
+        let qube = qube.as_str();
+        let shown = || qube.to_owned();
+        if qube == "dom0" {
+            return Err(BackendError::Refused(
+                Reason::new(Code::QubeAdmin).arg("qube", qube),
+            ));
+        }
+        if qube == self.config.config_qube {
+            return Err(BackendError::Refused(
+                Reason::new(Code::QubeConfig).arg("qube", qube),
+            ));
+        }
+        let view = self.live_view().map_err(|e| {
+            BackendError::Refused(
+                Reason::new(Code::QubeListUnavailable).arg("detail", e.reason().english()),
+            )
+        })?;
+        if view.qubes.iter().any(|q| q.name == qube) {
+            return Ok(());
+        }
+        // The live view leaves admin qubes out; ask once more to tell them apart from
+        // names that do not exist (and to see a qube created since the last refresh).
+        match self.admin.domains() {
+            Ok(vms) => match vms.iter().find(|vm| vm.name() == qube) {
+                Some(vm) if vm.class() == "AdminVM" => Err(BackendError::Refused(
+                    Reason::new(Code::QubeAdmin).arg("qube", qube),
+                )),
+                Some(_) => {
+                    self.mark_live(None);
+                    Ok(())
+                }
+                None => Err(BackendError::NotFound(
+                    Reason::new(Code::QubeUnknown).arg("qube", shown()),
+                )),
+            },
+            Err(e) => Err(BackendError::Refused(
+                Reason::new(Code::QubeListUnavailable).arg("detail", e),
+            )),
+        }
+    }
+
+    /// The reason of a failure that concerned `qube`; a qrexec refusal is told apart
+    /// (unknown qube, qube without the managed tag, or dom0 policy denied it).
+    pub(crate) fn reason_for(&self, qube: &VmName, error: &BackendError) -> Reason {
+        let qube = qube.as_str();
+        match error {
+            BackendError::Service(ServiceError::Denied { service, .. }) => {
+                self.explain_denied(qube, service)
+            }
+            other => other.reason(),
+        }
+    }
+
+    /// Why qrexec refused a call into `qube`: qrexec itself does not say, so ask the
+    /// Admin API whether the qube exists and carries the tag the shipped policy needs.
+    fn explain_denied(&self, qube: &str, service: &str) -> Reason {
+        let denied = Reason::new(Code::QrexecDenied)
+            .arg("qube", qube)
+            .arg("service", service);
+        let Ok(vms) = self.admin.domains() else {
+            return denied;
+        };
+        let Some(vm) = vms.iter().find(|vm| vm.name() == qube) else {
+            return Reason::new(Code::QubeUnknown).arg("qube", qube);
+        };
+        match vm.tags().list() {
+            Ok(tags) if !tags.iter().any(|t| t == qrexec::trust::MANAGED_TAG) => {
+                Reason::new(Code::QrexecNotTagged)
+                    .arg("qube", qube)
+                    .arg("tag", qrexec::trust::MANAGED_TAG)
+            }
+            _ => denied,
         }
     }
 
@@ -542,37 +630,42 @@ fn path_persistence(
     release: Option<QubesRelease>,
     file: &CurrentFile,
 ) -> PathPersistence {
-    let unknown = |detail: String| PathPersistence {
+    let unknown = |detail: Reason| PathPersistence {
         path: file.path.to_string(),
-        verdict: "unknown".to_owned(),
+        verdict: WireVerdict::Unknown,
         detail,
         fix_command: None,
     };
     let (Some(live), Some(release)) = (live, release) else {
-        return unknown("the Admin API did not report this qube".to_owned());
+        return unknown(Reason::new(Code::PersistNotReported));
     };
     let class = match QubeClass::from_str(&live.class) {
         Ok(class) => class,
-        Err(e) => return unknown(e.to_string()),
+        Err(_) => {
+            return unknown(Reason::new(Code::PersistUnknownClass).arg("class", &live.class));
+        }
     };
     let Some(features) = &live.persist_features else {
-        return unknown("the qube's features could not be read".to_owned());
+        return unknown(Reason::new(Code::PersistFeaturesUnreadable));
     };
     let analysis =
         persistence::analyse(qube, class, release, features, &file.path, file.mode.bits());
-    let (verdict, fix_command) = match &analysis.verdict {
-        Verdict::Persistent(_) => ("persistent", None),
-        Verdict::Volatile => ("volatile", None),
+    let (verdict, code, fix_command) = match &analysis.verdict {
+        Verdict::Persistent(_) => (WireVerdict::Persistent, Code::PersistPersistent, None),
+        Verdict::Volatile => (WireVerdict::Volatile, Code::PersistVolatile, None),
         Verdict::LostAtRestart { fix, .. } => (
-            "lost-at-restart",
+            WireVerdict::LostAtRestart,
+            Code::PersistLost,
             fix.as_ref().map(|f| f.dom0_command.clone()),
         ),
-        Verdict::NotSupported { .. } => ("not-supported", None),
+        Verdict::NotSupported { .. } => {
+            (WireVerdict::NotSupported, Code::PersistNotSupported, None)
+        }
     };
     PathPersistence {
         path: file.path.to_string(),
-        verdict: verdict.to_owned(),
-        detail: analysis.verdict.to_string(),
+        verdict,
+        detail: Reason::new(code),
         fix_command,
     }
 }

@@ -15,10 +15,15 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use qcs_protocol::{ProfileId, Refusal, ServiceReply};
+
+use crate::client::{Code, Reason};
 use serde::de::DeserializeOwned;
 
-/// Exit status of `qrexec-client-vm` when dom0 policy denied the call.
+/// Exit status of `qrexec-client-vm` when the call was refused (dom0 policy denied it,
+/// or the target does not exist: qrexec does not tell the two apart).
 pub const EXIT_DENIED: i32 = 126;
+/// Exit status of `qrexec-client-vm` when the target has no such service.
+pub const EXIT_SERVICE_MISSING: i32 = 127;
 /// Most bytes of the helper's stderr kept for an error message.
 const MAX_STDERR_BYTES: u64 = 4096;
 /// Default limit for one service call: a qube that never answers must not hold a
@@ -33,8 +38,10 @@ pub enum ServiceError {
         program: String,
         source: std::io::Error,
     },
-    #[error("{service} to {qube} denied by dom0 policy")]
+    #[error("{service} to {qube} refused by qrexec (dom0 policy, or no such qube)")]
     Denied { service: String, qube: String },
+    #[error("{qube} does not offer {service}")]
+    NoService { service: String, qube: String },
     #[error("{service} in {qube} failed (exit status {status}): {stderr}")]
     Failed {
         service: String,
@@ -79,11 +86,63 @@ impl ServiceError {
         match self {
             ServiceError::Spawn { .. } | ServiceError::Io(_) => "qrexec.io",
             ServiceError::Denied { .. } => "qrexec.denied",
+            ServiceError::NoService { .. } => "qrexec.no-service",
             ServiceError::Failed { .. } => "service.failed",
             ServiceError::BadReply { .. } => "reply.unparsable",
             ServiceError::Refused { .. } => "service.refused",
             ServiceError::InvalidReply { violation, .. } => violation.code(),
             ServiceError::TimedOut { .. } => "service.timeout",
+        }
+    }
+}
+
+impl ServiceError {
+    /// Why, as a reason code with arguments (untrusted text escaped and bounded). A
+    /// `Denied` is only "policy denied" here; the backend tells an unknown or untagged
+    /// qube apart before it reports one (`Backend::explain_denied`).
+    pub fn reason(&self) -> Reason {
+        let call = |code: Code, service: &str, qube: &str| {
+            Reason::new(code).arg("service", service).arg("qube", qube)
+        };
+        match self {
+            ServiceError::Spawn { program, source } => {
+                Reason::new(Code::QrexecIo).arg("detail", format!("{program}: {source}"))
+            }
+            ServiceError::Io(e) => Reason::new(Code::QrexecIo).arg("detail", e),
+            ServiceError::Denied { service, qube } => call(Code::QrexecDenied, service, qube),
+            ServiceError::NoService { service, qube } => call(Code::QrexecNoService, service, qube),
+            ServiceError::Failed {
+                service,
+                qube,
+                status,
+                stderr,
+            } => call(Code::ServiceFailed, service, qube)
+                .arg("status", status)
+                .arg("detail", stderr),
+            ServiceError::BadReply {
+                service,
+                qube,
+                detail,
+                ..
+            } => call(Code::ReplyUnparsable, service, qube).arg("detail", detail),
+            ServiceError::Refused {
+                service,
+                qube,
+                code,
+                message,
+            } => call(Code::ServiceRefused, service, qube)
+                .arg("code", format!("{code:?}"))
+                .arg("detail", message),
+            ServiceError::InvalidReply {
+                service,
+                qube,
+                violation,
+            } => call(Code::from_wire(violation.code()), service, qube).arg("detail", violation),
+            ServiceError::TimedOut {
+                service,
+                qube,
+                seconds,
+            } => call(Code::ServiceTimeout, service, qube).arg("seconds", seconds),
         }
     }
 }
@@ -224,6 +283,12 @@ impl ServiceCaller {
             Some(0) => {}
             Some(EXIT_DENIED) => {
                 return Err(ServiceError::Denied {
+                    service: service.to_owned(),
+                    qube: qube.to_owned(),
+                });
+            }
+            Some(EXIT_SERVICE_MISSING) if reply.is_empty() => {
+                return Err(ServiceError::NoService {
                     service: service.to_owned(),
                     qube: qube.to_owned(),
                 });

@@ -11,8 +11,9 @@ use qcs_protocol::{ProfileId, RelativePath, VmName};
 use super::{BackendError, Result};
 use crate::client::types::{
     DiffView, FindingView, HunkView, LocationView, ProposalSummaryView, RenderedLineView, Segment,
-    ThreeWayRegionView, ThreeWaySideView, ThreeWayView,
+    ThreeWayRegionView, ThreeWaySide, ThreeWaySideView, ThreeWayView,
 };
+use crate::client::{Code, Reason};
 
 // Parsers of the strings a client sends, used by the D-Bus methods before anything
 // reaches the backend or the store: the error names the argument (escaped, bounded) and
@@ -23,21 +24,27 @@ fn shown(text: &str) -> String {
     format!("{:?}", text.chars().take(64).collect::<String>())
 }
 
+/// The argument's text as a reason argument.
+fn invalid(code: Code, name: &str, text: &str, detail: impl std::fmt::Display) -> BackendError {
+    BackendError::InvalidArgument(
+        Reason::new(code)
+            .arg(name, shown(text))
+            .arg("detail", detail),
+    )
+}
+
 pub fn profile_id(text: &str) -> Result<ProfileId> {
-    qcs_protocol::profile::validate_profile_id(text).map_err(|e| {
-        BackendError::InvalidArgument(format!("invalid profile id {}: {e}", shown(text)))
-    })
+    qcs_protocol::profile::validate_profile_id(text)
+        .map_err(|e| invalid(Code::ProfileInvalidId, "profile", text, e))
 }
 
 pub fn qube_name(text: &str) -> Result<VmName> {
-    qcs_protocol::validate_vm_name(text).map_err(|e| {
-        BackendError::InvalidArgument(format!("invalid qube name {}: {e}", shown(text)))
-    })
+    qcs_protocol::validate_vm_name(text).map_err(|e| invalid(Code::QubeInvalidName, "qube", text, e))
 }
 
 pub fn relative_path(text: &str) -> Result<RelativePath> {
     qcs_protocol::path::validate_relative_path(text)
-        .map_err(|e| BackendError::InvalidArgument(format!("invalid path {}: {e}", shown(text))))
+        .map_err(|e| invalid(Code::PathInvalid, "path", text, e))
 }
 
 /// Each of `texts` as a profile id; the first invalid one is the error.
@@ -58,12 +65,25 @@ pub fn mode_text(mode: u32) -> String {
     format!("{mode:04o}")
 }
 
-pub fn provenance(p: &Provenance) -> String {
+pub fn provenance(p: &Provenance) -> Reason {
     match p {
-        Provenance::LocalEdit => "local edit".to_owned(),
-        Provenance::AcceptedProposal { qube, proposal_id } => {
-            format!("accepted proposal from {qube} #{proposal_id}")
-        }
+        Provenance::LocalEdit => Reason::new(Code::ProvenanceLocalEdit),
+        Provenance::AcceptedProposal { qube, proposal_id } => Reason::new(Code::ProvenanceAccepted)
+            .arg("qube", qube)
+            .arg("id", proposal_id),
+    }
+}
+
+/// A core severity on the wire.
+pub fn severity(s: qcs_core::risk::Severity) -> crate::client::types::Severity {
+    use crate::client::types::Severity as W;
+    use qcs_core::risk::Severity as S;
+    match s {
+        S::Info => W::Info,
+        S::Low => W::Low,
+        S::Medium => W::Medium,
+        S::High => W::High,
+        S::Critical => W::Critical,
     }
 }
 
@@ -102,7 +122,7 @@ pub fn segments(segments: &[render::Segment]) -> Vec<Segment> {
             },
             render::Segment::FindingAnchor { finding, severity } => Segment::FindingAnchor {
                 finding: u32::try_from(*finding).unwrap_or(u32::MAX),
-                severity: severity.as_str().to_owned(),
+                severity: self::severity(*severity),
             },
         })
         .collect()
@@ -152,26 +172,26 @@ pub fn diff_view(diff: &FileDiff, findings: &[Finding]) -> DiffView {
     }
 }
 
-/// What the three versions of a [`ThreeWay`] are, in English (for the wire).
+/// What the three versions of a [`ThreeWay`] are (codes; clients name them).
 pub struct ThreeWayLabels {
-    pub base: &'static str,
-    pub ours: &'static str,
-    pub theirs: &'static str,
+    pub base: ThreeWaySide,
+    pub ours: ThreeWaySide,
+    pub theirs: ThreeWaySide,
 }
 
 /// A plan conflict: base = last pushed, ours = the store, theirs = the qube.
 pub const PLAN_THREE_WAY: ThreeWayLabels = ThreeWayLabels {
-    base: "last pushed",
-    ours: "store",
-    theirs: "qube",
+    base: ThreeWaySide::LastPushed,
+    ours: ThreeWaySide::Store,
+    theirs: ThreeWaySide::Qube,
 };
 
 /// A proposal made against an older version: base = that version, ours = the store's
 /// current content, theirs = the proposal.
 pub const PROPOSAL_THREE_WAY: ThreeWayLabels = ThreeWayLabels {
-    base: "the proposal's base",
-    ours: "store",
-    theirs: "proposal",
+    base: ThreeWaySide::ProposalBase,
+    ours: ThreeWaySide::Store,
+    theirs: ThreeWaySide::Proposal,
 };
 
 /// The three-way view with every line rendered as safe segments.
@@ -213,9 +233,9 @@ pub fn three_way_view(three_way: &ThreeWay, labels: &ThreeWayLabels) -> ThreeWay
         })
         .collect();
     ThreeWayView {
-        base_label: labels.base.to_owned(),
-        ours_label: labels.ours.to_owned(),
-        theirs_label: labels.theirs.to_owned(),
+        base_label: labels.base,
+        ours_label: labels.ours,
+        theirs_label: labels.theirs,
         regions,
         conflicts,
     }
@@ -238,7 +258,7 @@ pub fn finding_view(f: &Finding) -> FindingView {
             .collect(),
         hunks: Vec::new(),
         gated: f.severity >= qcs_core::review::GATE_SEVERITY,
-        severity: f.severity.as_str().to_owned(),
+        severity: severity(f.severity),
         side: f.side.as_str().to_owned(),
         change: f.change.as_str().to_owned(),
         line: f.line,
@@ -274,13 +294,22 @@ pub fn proposal_summary(p: &ProposalSummary) -> ProposalSummaryView {
         size: p.size as u64,
         sha256: p.sha256.clone(),
         received_at: p.received_at,
-        status: p.status.as_str().to_owned(),
+        status: match p.status {
+            qcs_core::store::ProposalStatus::Pending => {
+                crate::client::types::ProposalStatus::Pending
+            }
+            qcs_core::store::ProposalStatus::Accepted => {
+                crate::client::types::ProposalStatus::Accepted
+            }
+            qcs_core::store::ProposalStatus::Rejected => {
+                crate::client::types::ProposalStatus::Rejected
+            }
+        },
         batch: p.batch,
     }
 }
 
 /// JSON of a value of ours; our types always serialize.
 pub fn to_json(value: &impl serde::Serialize) -> Result<String> {
-    serde_json::to_string(value)
-        .map_err(|e| BackendError::Failed(format!("cannot encode the reply: {e}")))
+    serde_json::to_string(value).map_err(BackendError::failed)
 }

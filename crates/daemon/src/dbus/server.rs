@@ -179,7 +179,11 @@ impl ConfigSync {
             let (profile, path) = (views::profile_id(&profile)?, views::relative_path(&path)?);
             let file = b.with_store(|s| Ok(s.current_file(&profile, &path)?))?;
             let file = file.ok_or_else(|| {
-                BackendError::NotFound(format!("profile {profile} has no file {path:?}"))
+                BackendError::NotFound(
+                    crate::client::Reason::new(crate::client::Code::FileUnknown)
+                        .arg("profile", &profile)
+                        .arg("path", &path),
+                )
             })?;
             Ok((file.bytes, file.mode.bits(), file.generation))
         })
@@ -373,7 +377,7 @@ impl ConfigSync {
         let backend = Arc::clone(&self.backend);
         blocking::unblock(move || backend.pending_count())
             .await
-            .map_err(|e| zbus::fdo::Error::Failed(e.to_string()))
+            .map_err(|e| zbus::fdo::Error::Failed(e.reason().to_message()))
     }
 }
 

@@ -31,6 +31,10 @@ pub fn dispatch() {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     match args.get(1).and_then(|a| a.to_str()) {
         Some("agent") => std::process::exit(qcs_agent::cli::agent_main(args[1..].to_vec())),
+        // The CLI is its own crate (it links no backend); the test binary runs its code.
+        Some("qvm-config-sync") => {
+            std::process::exit(i32::from(qcs_cli::run_from(args[1..].to_vec())))
+        }
         Some("qrexec-client") => {
             let (Some(target), Some(service)) = (args.get(2), args.get(3)) else {
                 eprintln!("usage: EXE qrexec-client TARGET SERVICE+ARG");
@@ -386,7 +390,8 @@ impl Env {
 
     /// [`Env::cli`] with extra environment variables (they win over the bus address).
     pub fn cli_env(&self, args: &[&str], vars: &[(&str, &str)]) -> (i32, String, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_qvm-config-sync"))
+        let out = Command::new(std::env::current_exe().expect("the test binary"))
+            .arg("qvm-config-sync")
             .args(args)
             .env("DBUS_SESSION_BUS_ADDRESS", &self.bus.address)
             .envs(vars.iter().copied())

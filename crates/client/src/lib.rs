@@ -1,13 +1,18 @@
-//! The D-Bus client side: a zbus proxy for `org.qubes.ConfigSync1` and the serde
-//! [`types`] its JSON arguments carry, shared by the CLI, the GTK app and the backend
-//! itself (which serialises the same types), so all of them agree on one definition.
+//! The typed client contract of `org.qubes.ConfigSync1` (DESIGN §3): a zbus proxy, the
+//! serde [`types`] its JSON arguments carry (closed sets as enums with one fail-closed
+//! fallback), the [`reason`] codes every message is made of (with the one English table),
+//! the D-Bus [`Error`]s and the [`job`] follower. The app, the CLI and the Python module
+//! use only this crate; the backend serialises the same types, so all agree on one
+//! definition.
+//!
+//! It must not contain backend logic, storage, or anything GTK: it is the wire.
 //!
 //! The proxy is async (zbus with `async-io`, no tokio). A blocking caller runs it with
 //! [`zbus::block_on`]; the GTK app with `glib::MainContext::spawn_local`.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use qcs_daemon::client::{ConfigSyncProxy, connect, types::QubeList};
+//! use qcs_client::{ConfigSyncProxy, connect, types::QubeList};
 //! zbus::block_on(async {
 //!     let (_conn, proxy) = connect().await?;
 //!     let list: QubeList = serde_json::from_str(&proxy.list_qubes().await?)?;
@@ -17,11 +22,15 @@
 //! # }
 //! ```
 
+pub mod error;
+pub mod job;
+pub mod reason;
 pub mod types;
 
 use zbus::proxy;
 
-pub use crate::dbus::error::Error;
+pub use error::{Error, ErrorKind};
+pub use reason::{Code, Reason};
 
 /// Well-known bus name of the backend.
 pub const BUS_NAME: &str = "org.qubes.ConfigSync1";
@@ -164,6 +173,16 @@ pub trait ConfigSync {
     /// Number of pending proposals.
     #[zbus(property)]
     fn pending_proposals(&self) -> zbus::Result<u32>;
+}
+
+/// Connects to `address` when given, else to the session bus.
+pub async fn connect_any(
+    address: Option<&str>,
+) -> zbus::Result<(zbus::Connection, ConfigSyncProxy<'static>)> {
+    match address {
+        Some(address) => connect_to(address).await,
+        None => connect().await,
+    }
 }
 
 /// Connects to the session bus (`DBUS_SESSION_BUS_ADDRESS`) and makes a proxy.

@@ -5,11 +5,183 @@
 //! Byte contents travel as base64 (`*_b64` fields) because file contents are arbitrary
 //! bytes, not UTF-8; text that came from a qube is only ever shown through the
 //! [`Segment`]s of the rendered diff, never raw.
+//!
+//! Every closed set of values is an enum with one fail-closed fallback (`Unknown`): an
+//! unknown severity gates like a critical one, an unknown file outcome or plan action is
+//! a failure, an unknown sync state or persistence verdict needs attention. Messages are
+//! [`Reason`]s (codes with arguments), never prose.
 
 use serde::{Deserialize, Serialize};
 
-/// Version of the JSON documents below. Bumped on any incompatible change.
-pub const API_VERSION: u32 = 2;
+pub use crate::reason::{Code, Reason};
+
+/// Version of the JSON documents below. Bumped on any incompatible change (3: reasons
+/// as codes, outcomes and states as enums).
+pub const API_VERSION: u32 = 3;
+
+/// Severity of a finding. `Unknown` (a value this client does not know) gates like
+/// `Critical`: it must be acknowledged, everywhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+    #[serde(other)]
+    Unknown,
+}
+
+impl Severity {
+    /// Order for sorting and the gate: `Unknown` ranks with `Critical`.
+    pub fn rank(self) -> u8 {
+        match self {
+            Severity::Info => 0,
+            Severity::Low => 1,
+            Severity::Medium => 2,
+            Severity::High => 3,
+            Severity::Critical | Severity::Unknown => 4,
+        }
+    }
+
+    /// Whether a finding of this severity must be acknowledged (high, critical, unknown).
+    pub fn gates(self) -> bool {
+        self.rank() >= Severity::High.rank()
+    }
+
+    /// As on the wire (`unknown` for an unknown value).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+            Severity::Unknown => "unknown",
+        }
+    }
+}
+
+/// What happened to one file of a job. Only `Written` and `Unchanged` are success; an
+/// unknown outcome is a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FileOutcome {
+    Written,
+    Unchanged,
+    Conflict,
+    Refused,
+    /// Not sent (cancelled, or the qube failed before).
+    Skipped,
+    #[serde(other)]
+    Unknown,
+}
+
+impl FileOutcome {
+    pub fn is_success(self) -> bool {
+        matches!(self, FileOutcome::Written | FileOutcome::Unchanged)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileOutcome::Written => "written",
+            FileOutcome::Unchanged => "unchanged",
+            FileOutcome::Conflict => "conflict",
+            FileOutcome::Refused => "refused",
+            FileOutcome::Skipped => "skipped",
+            FileOutcome::Unknown => "unknown",
+        }
+    }
+}
+
+/// Persistence verdict of one qube × path (DESIGN §7). `Unknown` is not persistent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Persistent,
+    Volatile,
+    LostAtRestart,
+    NotSupported,
+    #[serde(other)]
+    Unknown,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Persistent => "persistent",
+            Verdict::Volatile => "volatile",
+            Verdict::LostAtRestart => "lost-at-restart",
+            Verdict::NotSupported => "not-supported",
+            Verdict::Unknown => "unknown",
+        }
+    }
+}
+
+/// State of a proposal. `Unknown` is treated as not decidable here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProposalStatus {
+    Pending,
+    Accepted,
+    Rejected,
+    #[serde(other)]
+    Unknown,
+}
+
+impl ProposalStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProposalStatus::Pending => "pending",
+            ProposalStatus::Accepted => "accepted",
+            ProposalStatus::Rejected => "rejected",
+            ProposalStatus::Unknown => "unknown",
+        }
+    }
+}
+
+/// What one version of a three-way view is. `Unknown` is shown without a name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ThreeWaySide {
+    /// What we last pushed into the qube.
+    LastPushed,
+    /// The store's current content.
+    Store,
+    /// The qube's current content.
+    Qube,
+    /// The version a proposal was made against.
+    ProposalBase,
+    /// The proposed content.
+    Proposal,
+    #[serde(other)]
+    Unknown,
+}
+
+impl ThreeWaySide {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ThreeWaySide::LastPushed => "last-pushed",
+            ThreeWaySide::Store => "store",
+            ThreeWaySide::Qube => "qube",
+            ThreeWaySide::ProposalBase => "proposal-base",
+            ThreeWaySide::Proposal => "proposal",
+            ThreeWaySide::Unknown => "unknown",
+        }
+    }
+}
+
+/// What a job does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum JobKind {
+    Push,
+    Rollback,
+    AutoApply,
+    #[serde(other)]
+    Unknown,
+}
 
 /// Result of `ListQubes`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -19,7 +191,7 @@ pub struct QubeList {
     /// Set when the Admin API could not be reached; `qubes` then holds what the store
     /// knows (settings without live state).
     #[serde(default)]
-    pub admin_error: Option<String>,
+    pub admin_error: Option<Reason>,
 }
 
 /// One qube as the backend sees it: live state from the Admin API plus the store.
@@ -55,6 +227,9 @@ pub enum SyncState {
     Outdated,
     /// The last snapshot saw a file that differs from what we pushed.
     Drifted,
+    /// A state this client does not know: shown as needing attention.
+    #[serde(other)]
+    Unknown,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,10 +248,9 @@ pub struct ProfileSync {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PathPersistence {
     pub path: String,
-    /// `persistent`, `volatile`, `lost-at-restart`, `not-supported` or `unknown`.
-    pub verdict: String,
-    /// Human-readable explanation.
-    pub detail: String,
+    pub verdict: Verdict,
+    /// Why, as a reason (`persistence.*`).
+    pub detail: Reason,
     /// The dom0 command that fixes a `lost-at-restart` path.
     pub fix_command: Option<String>,
 }
@@ -106,8 +280,8 @@ pub struct FileSummary {
     pub size: u64,
     /// Generation the file last changed in.
     pub generation: u64,
-    /// `local edit` or `accepted proposal from QUBE #ID`.
-    pub provenance: String,
+    /// `provenance.local-edit` or `provenance.accepted` (args qube, id).
+    pub provenance: Reason,
 }
 
 /// Result of `PlanPush`.
@@ -123,7 +297,7 @@ pub struct PushPlan {
 pub struct QubePlanView {
     pub qube: String,
     /// The qube could not be planned (snapshot failed, qube unknown…); no item then.
-    pub error: Option<String>,
+    pub error: Option<Reason>,
     pub items: Vec<PlanItemView>,
 }
 
@@ -135,6 +309,9 @@ pub enum PlanAction {
     Unchanged,
     Conflict,
     Refused,
+    /// An action this client does not know: not a write, shown as refused.
+    #[serde(other)]
+    Unknown,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -142,8 +319,8 @@ pub struct PlanItemView {
     pub profile: String,
     pub path: String,
     pub action: PlanAction,
-    /// Why it is a conflict or refused (human-readable), `None` otherwise.
-    pub reason: Option<String>,
+    /// Why it is a conflict or refused (`plan.*`, `path.*`), `None` otherwise.
+    pub reason: Option<Reason>,
     /// Whether an overwrite decision may turn this conflict into an update.
     pub can_overwrite: bool,
     /// True when the user's overwrite decision turned a conflict into this update.
@@ -163,12 +340,12 @@ pub struct PlanItemView {
 /// Every line is rendered as safe segments (hidden characters are tokens).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ThreeWayView {
-    /// What each side is, in English (a UI shows its own translated headings):
-    /// `last pushed` / `store` / `qube` for a plan conflict, `the proposal's base` /
-    /// `store` / `proposal` for a proposal.
-    pub base_label: String,
-    pub ours_label: String,
-    pub theirs_label: String,
+    /// What each side is (a UI shows its own translated headings): `last-pushed` /
+    /// `store` / `qube` for a plan conflict, `proposal-base` / `store` / `proposal` for a
+    /// proposal.
+    pub base_label: ThreeWaySide,
+    pub ours_label: ThreeWaySide,
+    pub theirs_label: ThreeWaySide,
     /// Regions in file order; together they cover every line of the three versions.
     pub regions: Vec<ThreeWayRegionView>,
     /// Number of `conflict` regions.
@@ -244,7 +421,7 @@ pub enum Segment {
         changed: bool,
     },
     /// A finding applies at the end of this line: index into the findings list.
-    FindingAnchor { finding: u32, severity: String },
+    FindingAnchor { finding: u32, severity: Severity },
 }
 
 /// A risk finding (`qcs_core::risk::Finding` on the wire).
@@ -268,8 +445,7 @@ pub struct FindingView {
     /// True when accepting a hunk of `hunks` needs this finding acknowledged by `id`.
     #[serde(default)]
     pub gated: bool,
-    /// `critical`, `high`, `medium`, `low`, `info`.
-    pub severity: String,
+    pub severity: Severity,
     /// `proposed` or `base`.
     pub side: String,
     /// `added`, `changed`, `removed`.
@@ -298,25 +474,30 @@ pub struct ReviewRefusal {
     /// `review.stale`, `review.unacknowledged`, `review.unknown-finding`,
     /// `review.unknown-hunk`, `review.duplicate-hunk`, `review.nothing-accepted`,
     /// `review.unreviewed`, `review.apply`.
-    pub code: String,
+    pub code: Code,
     /// The finding ids (or hunks) concerned: the missing acknowledgements for
     /// `review.unacknowledged`, the unknown ids for `review.unknown-finding`, …
     pub ids: Vec<String>,
-    /// The same in English, for a log.
-    pub message: String,
 }
 
 impl ReviewRefusal {
     /// Decodes the message of a `ReviewRefused` error; a message that is not one
-    /// becomes code `review.unknown` with the text as its message (fail closed: it is
-    /// still a refusal).
+    /// becomes code `review.unknown` (fail closed: it is still a refusal).
     pub fn parse(message: &str) -> ReviewRefusal {
         serde_json::from_str(message).unwrap_or_else(|_| ReviewRefusal {
             version: API_VERSION,
-            code: "review.unknown".to_owned(),
+            code: Code::ReviewUnknown,
             ids: Vec::new(),
-            message: message.chars().take(1024).collect(),
         })
+    }
+
+    /// As a reason (`ids` joined by `, `; `code` for an unknown one).
+    pub fn reason(&self) -> Reason {
+        let reason = Reason::new(self.code.clone()).arg("ids", self.ids.join(", "));
+        match &self.code {
+            Code::ReviewUnknown => reason.arg("code", "?"),
+            _ => reason,
+        }
     }
 }
 
@@ -336,8 +517,7 @@ pub struct ProposalSummaryView {
     pub size: u64,
     pub sha256: String,
     pub received_at: i64,
-    /// `pending`, `accepted`, `rejected`.
-    pub status: String,
+    pub status: ProposalStatus,
     /// The submission it came with (all files of one spooled request share it).
     #[serde(default)]
     pub batch: i64,
@@ -379,30 +559,44 @@ pub struct ProposalView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobSummary {
     pub version: u32,
-    /// `push`, `rollback`, `auto-apply`.
-    pub kind: String,
+    pub kind: JobKind,
     pub cancelled: bool,
     pub qubes: Vec<QubeOutcome>,
+}
+
+impl JobSummary {
+    /// Whether everything went through: not cancelled, no qube failed, every file
+    /// written or unchanged (an unknown outcome is a failure).
+    pub fn is_success(&self) -> bool {
+        !self.cancelled && self.qubes.iter().all(QubeOutcome::is_success)
+    }
+
+    /// The qubes that failed as a whole or have a file that was not written.
+    pub fn failed_qubes(&self) -> Vec<&QubeOutcome> {
+        self.qubes.iter().filter(|q| !q.is_success()).collect()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QubeOutcome {
     pub qube: String,
-    /// The call failed as a whole (qrexec denied, agent missing, refused…).
-    pub error: Option<String>,
-    /// Stable reason code of `error` (e.g. `reply.invented`, `qrexec.denied`).
-    #[serde(default)]
-    pub error_code: Option<String>,
+    /// The call failed as a whole (qrexec denied, agent missing, reply refused…).
+    pub error: Option<Reason>,
     pub files: Vec<FileOutcomeView>,
+}
+
+impl QubeOutcome {
+    pub fn is_success(&self) -> bool {
+        self.error.is_none() && self.files.iter().all(|f| f.outcome.is_success())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileOutcomeView {
     pub profile: String,
     pub path: String,
-    /// `written`, `unchanged`, `conflict`, `refused`, `skipped` (cancelled / not sent).
-    pub outcome: String,
-    pub detail: Option<String>,
+    pub outcome: FileOutcome,
+    pub detail: Option<Reason>,
 }
 
 /// Result of `Snapshot`.
@@ -412,9 +606,8 @@ pub struct SnapshotResult {
     pub qube: String,
     /// Proposals created from files that differ from the store.
     pub proposal_ids: Vec<i64>,
-    /// Per path: `same` (as in the store), `imported`, `missing`, `not-regular: …`,
-    /// `too-large`, `refused: …`.
-    pub paths: Vec<(String, String)>,
+    /// Per path what was found (`snapshot.*`, or why it was refused).
+    pub paths: Vec<(String, Reason)>,
 }
 
 /// Result of `AuditLog`.
@@ -436,4 +629,91 @@ pub struct AuditEntryView {
     pub generation: Option<u64>,
     pub sha256: Option<String>,
     pub detail: serde_json::Value,
+}
+
+/// Wire names into the enums, with the same fail-closed fallback as decoding (for
+/// tests and for values that arrive outside a JSON document).
+macro_rules! from_wire_name {
+    ($($t:ty),*) => {$(
+        impl From<&str> for $t {
+            fn from(name: &str) -> $t {
+                serde_json::from_value(serde_json::Value::String(name.to_owned()))
+                    .unwrap_or(<$t>::Unknown)
+            }
+        }
+    )*};
+}
+from_wire_name!(
+    Severity,
+    FileOutcome,
+    Verdict,
+    ProposalStatus,
+    JobKind,
+    PlanAction,
+    SyncState,
+    ThreeWaySide
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_wire_values_fail_closed() {
+        // An unknown severity gates like a critical one.
+        let s: Severity = serde_json::from_str("\"catastrophic\"").unwrap();
+        assert_eq!(s, Severity::Unknown);
+        assert!(s.gates() && s.rank() == Severity::Critical.rank());
+        assert!(Severity::High.gates() && !Severity::Medium.gates());
+        assert_eq!(Severity::from("CRITICAL"), Severity::Unknown);
+        // An unknown file outcome is a failure, and so is the job.
+        let f: FileOutcome = serde_json::from_str("\"teleported\"").unwrap();
+        assert_eq!(f, FileOutcome::Unknown);
+        assert!(!f.is_success());
+        let summary: JobSummary = serde_json::from_str(
+            r#"{"version":3,"kind":"push","cancelled":false,"qubes":[
+                {"qube":"work","error":null,"files":[
+                    {"profile":"git","path":".gitconfig","outcome":"teleported","detail":null}]}]}"#,
+        )
+        .unwrap();
+        assert!(!summary.is_success());
+        assert_eq!(summary.failed_qubes()[0].qube, "work");
+        // An unknown plan action is not a write; unknown states need attention.
+        assert_eq!(PlanAction::from("merge"), PlanAction::Unknown);
+        assert_eq!(SyncState::from("fine"), SyncState::Unknown);
+        assert_eq!(Verdict::from("forever"), Verdict::Unknown);
+        assert_eq!(JobKind::from("migrate"), JobKind::Unknown);
+        assert_eq!(ProposalStatus::from("maybe"), ProposalStatus::Unknown);
+        // A job error with an unknown reason code stays an error with the code shown.
+        let q: QubeOutcome = serde_json::from_str(
+            r#"{"qube":"work","error":{"code":"qrexec.exploded","args":{"qube":"work"}},"files":[]}"#,
+        )
+        .unwrap();
+        assert!(!q.is_success());
+        assert!(q.error.unwrap().english().contains("qrexec.exploded"));
+    }
+
+    #[test]
+    fn a_review_refusal_that_is_not_json_is_still_a_refusal() {
+        let r = ReviewRefusal::parse("org.qubes.ConfigSync1.Error.ReviewRefused: nope");
+        assert_eq!(r.code, Code::ReviewUnknown);
+        let ok =
+            ReviewRefusal::parse(r#"{"version":3,"code":"review.unacknowledged","ids":["a"]}"#);
+        assert_eq!(ok.code, Code::ReviewUnacknowledged);
+        assert_eq!(ok.reason().get("ids"), "a");
+    }
+
+    #[test]
+    fn a_dbus_error_message_that_is_prose_fails_closed() {
+        let e = crate::Error::NotFound("profile git does not exist".into());
+        let reason = e.reason();
+        assert!(matches!(reason.code, Code::Unknown(_)));
+        assert_eq!(reason.get("detail"), "profile git does not exist");
+        let e = crate::Error::of(
+            crate::ErrorKind::Refused,
+            &Reason::new(Code::QubeConfig).arg("qube", "config"),
+        );
+        assert_eq!(e.reason().code, Code::QubeConfig);
+        assert!(!e.reason().english().contains("org.qubes"));
+    }
 }

@@ -11,15 +11,20 @@
 //! refused accept, a declined prompt); 2 = error (bad usage, unreadable input, backend
 //! unreachable or refused the request).
 
+mod args;
+mod jobs;
 mod output;
+mod policy;
 mod remote;
+mod review;
 mod scan;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-pub use remote::{Common, JsonOpt, PolicyCommand, ProfileCommand, ProposalsCommand, PushArgs, run};
+pub use args::{Common, JsonOpt, PolicyCommand, ProfileCommand, ProposalsCommand, PushArgs};
+pub use remote::run;
 pub use scan::{ScanArgs, run_scan};
 
 /// Exit code: nothing found / success.

@@ -12,15 +12,20 @@
 //! unreachable or refused the request).
 
 mod args;
+mod names;
+mod jobs;
 mod output;
+mod policy;
 mod remote;
+mod review;
 mod scan;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-pub use remote::{Common, JsonOpt, PolicyCommand, ProfileCommand, ProposalsCommand, PushArgs, run};
+pub use args::{Common, JsonOpt, PolicyCommand, ProfileCommand, ProposalsCommand, PushArgs};
+pub use remote::run;
 pub use scan::{ScanArgs, run_scan};
 
 /// Exit code: nothing found / success.
@@ -70,16 +75,16 @@ pub enum Command {
     /// Print a file of a profile exactly as stored (bytes, no rendering).
     Cat {
         /// The profile (from `profile list`).
-        #[arg(value_parser = crate::args::profile)]
+        #[arg(value_parser = crate::names::profile)]
         profile: String,
         /// The file's path relative to the home directory, e.g. `.gitconfig`.
-        #[arg(value_parser = crate::args::path)]
+        #[arg(value_parser = crate::names::path)]
         path: String,
     },
     /// Show a qube's settings: assigned profiles, profiles it may propose, auto-apply.
     Settings {
         /// The qube.
-        #[arg(value_parser = crate::args::qube)]
+        #[arg(value_parser = crate::names::qube)]
         qube: String,
         #[command(flatten)]
         json: JsonOpt,
@@ -89,10 +94,10 @@ pub enum Command {
     /// longer exists.
     Assign {
         /// The qube (as `qvm-ls` names it).
-        #[arg(value_parser = crate::args::qube)]
+        #[arg(value_parser = crate::names::qube)]
         qube: String,
         /// The profile (from `profile list`).
-        #[arg(value_parser = crate::args::profile)]
+        #[arg(value_parser = crate::names::profile)]
         profile: String,
         /// Take the profile away instead.
         #[arg(long)]
@@ -102,10 +107,10 @@ pub enum Command {
     /// qube that no longer exists).
     AllowPropose {
         /// The qube that may propose.
-        #[arg(value_parser = crate::args::qube)]
+        #[arg(value_parser = crate::names::qube)]
         qube: String,
         /// The profile it may propose changes to.
-        #[arg(value_parser = crate::args::profile)]
+        #[arg(value_parser = crate::names::profile)]
         profile: String,
         /// Stop it from proposing instead.
         #[arg(long)]
@@ -114,7 +119,7 @@ pub enum Command {
     /// Re-apply a qube's profiles whenever it starts (on/off).
     AutoApply {
         /// The qube.
-        #[arg(value_parser = crate::args::qube)]
+        #[arg(value_parser = crate::names::qube)]
         qube: String,
         /// `on` or `off`.
         #[arg(value_parser = ["on", "off"])]
@@ -131,10 +136,10 @@ pub enum Command {
     /// Show what a push would change, per qube, with the diffs; writes nothing.
     Diff {
         /// Qubes to compare (default: every qube with an assigned profile).
-        #[arg(value_parser = crate::args::qube)]
+        #[arg(value_parser = crate::names::qube)]
         qubes: Vec<String>,
         /// Only these profiles (repeat for several).
-        #[arg(long = "profile", value_name = "PROFILE", value_parser = crate::args::profile)]
+        #[arg(long = "profile", value_name = "PROFILE", value_parser = crate::names::profile)]
         profiles: Vec<String>,
         #[command(flatten)]
         json: JsonOpt,
@@ -151,10 +156,10 @@ pub enum Command {
     /// Import a qube's current files of its profiles as proposals.
     Snapshot {
         /// The qube to read.
-        #[arg(value_parser = crate::args::qube)]
+        #[arg(value_parser = crate::names::qube)]
         qube: String,
         /// Only this profile (repeat for several; default: the qube's assigned ones).
-        #[arg(long = "profile", value_name = "PROFILE", value_parser = crate::args::profile)]
+        #[arg(long = "profile", value_name = "PROFILE", value_parser = crate::names::profile)]
         profiles: Vec<String>,
         #[command(flatten)]
         common: Common,
@@ -162,10 +167,10 @@ pub enum Command {
     /// Write a profile as at an earlier generation into a qube.
     Rollback {
         /// The qube to write into.
-        #[arg(value_parser = crate::args::qube)]
+        #[arg(value_parser = crate::names::qube)]
         qube: String,
         /// The profile.
-        #[arg(value_parser = crate::args::profile)]
+        #[arg(value_parser = crate::names::profile)]
         profile: String,
         /// The generation to write (from `profile show`).
         generation: u64,
@@ -175,10 +180,10 @@ pub enum Command {
     /// Show whether a qube's profile files survive a restart (or --fix PATH).
     Persistence {
         /// The qube.
-        #[arg(value_parser = crate::args::qube)]
+        #[arg(value_parser = crate::names::qube)]
         qube: String,
         /// Make this path persist (custom-persist), through the Admin API if allowed.
-        #[arg(long, value_name = "PATH", value_parser = crate::args::path)]
+        #[arg(long, value_name = "PATH", value_parser = crate::names::path)]
         fix: Option<String>,
         #[command(flatten)]
         common: Common,

@@ -1,26 +1,24 @@
 //! The `qvm-config-sync` commands that talk to the backend over D-Bus (the session bus,
-//! or `--bus-address`), in the style of the qvm-* tools. Human output is in
-//! [`super::output`]; `--json` prints the backend's document as it is (after decoding
-//! it, so a document this client cannot read is an error, not passed on).
+//! or `--bus-address`), in the style of the qvm-* tools: the session, errors as reasons,
+//! the dispatcher, and the settings/profile/status commands (jobs are in [`super::jobs`],
+//! the review in [`super::review`]). Human output is in [`super::output`]; `--json`
+//! prints the backend's document (after decoding it, so a document this client cannot
+//! read is an error, not passed on).
 //!
 //! Exit codes: 0 success; 1 the command ran but the outcome is not clean (a qube failed
 //! in a push, conflicts, refused accept, declined prompt, files lost at restart); 2 error
 //! (backend unreachable, bad usage, the backend refused the request).
 
-use std::io::{BufRead, Write};
-use std::path::PathBuf;
+use std::io::Write;
 
-use clap::{Args, Subcommand};
-use qcs_client::types::{
-    self, API_VERSION, PlanAction, ProfileView, ProposalList, ProposalView, PushPlan, QubeList,
-    ReviewRefusal, SnapshotResult, SyncState, Verdict,
-};
+use qcs_client::types::{self, API_VERSION, ProfileView, QubeList, SyncState, Verdict};
 use qcs_client::{Code, ConfigSyncProxy, Error as ApiError, Reason, job};
 use qcs_core::render::{self, terminal};
 use serde::Serialize;
 
-use super::output::{self, colour, safe, sentence};
-use super::{ColourChoice, EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS};
+use super::args::{Common, JsonOpt, PolicyCommand, ProfileCommand};
+use super::output::{colour, safe, sentence};
+use super::{EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, jobs, policy, review};
 
 /// Failure of a backend command (exit code 2), always shown as a sentence.
 #[derive(Debug, thiserror::Error)]
@@ -58,218 +56,10 @@ impl From<job::JobError> for RemoteError {
     }
 }
 
-/// Options common to the backend commands.
-#[derive(Debug, Args, Clone)]
-pub struct Common {
-    /// Colour human output.
-    #[arg(long, value_enum, default_value_t = ColourChoice::Auto, value_name = "WHEN", global = true)]
-    pub color: ColourChoice,
-}
-
-/// `--json` of the list and show commands.
-#[derive(Debug, Args, Clone, Copy)]
-pub struct JsonOpt {
-    /// Print the result as JSON (the backend's document, API version in `version`).
-    #[arg(long)]
-    pub json: bool,
-}
-
-/// `profile` subcommands.
-#[derive(Debug, Subcommand)]
-pub enum ProfileCommand {
-    /// List profiles.
-    List {
-        #[command(flatten)]
-        json: JsonOpt,
-    },
-    /// Show a profile: its files, the qubes it is assigned to, its allowlist of new
-    /// paths (and with --content, a file's content, safely rendered).
-    Show {
-        /// The profile.
-        #[arg(value_parser = crate::args::profile)]
-        profile: String,
-        /// Print this file's content (safely rendered; `cat` prints the bytes).
-        #[arg(long, value_name = "PATH", value_parser = crate::args::path)]
-        content: Option<String>,
-        #[command(flatten)]
-        json: JsonOpt,
-    },
-    /// List a profile's files (mode, size, generation, provenance).
-    Files {
-        /// The profile.
-        #[arg(value_parser = crate::args::profile)]
-        profile: String,
-        #[command(flatten)]
-        json: JsonOpt,
-    },
-    /// Create a profile.
-    Create {
-        /// The new profile's name (lower-case letters, digits, `-`, `_`).
-        #[arg(value_parser = crate::args::profile)]
-        profile: String,
-        /// What the profile is for.
-        #[arg(long, default_value = "")]
-        description: String,
-    },
-    /// Change a profile's description.
-    Describe {
-        /// The profile.
-        #[arg(value_parser = crate::args::profile)]
-        profile: String,
-        /// The new description.
-        description: String,
-    },
-    /// Add or replace a file (a local edit) from a local file.
-    AddFile {
-        /// The profile.
-        #[arg(value_parser = crate::args::profile)]
-        profile: String,
-        /// Path relative to the home directory, e.g. .gitconfig.
-        #[arg(value_parser = crate::args::path)]
-        path: String,
-        /// Where to read the content from.
-        #[arg(long, value_name = "FILE")]
-        from: PathBuf,
-        /// Mode (0600, 0644, 0700, 0755).
-        #[arg(long, default_value = "0644")]
-        mode: String,
-    },
-    /// Edit a file with $VISUAL/$EDITOR (a local edit).
-    Edit {
-        /// The profile.
-        #[arg(value_parser = crate::args::profile)]
-        profile: String,
-        /// The file's path relative to the home directory.
-        #[arg(value_parser = crate::args::path)]
-        path: String,
-    },
-    /// Remove a file from a profile (history is kept).
-    RemoveFile {
-        /// The profile.
-        #[arg(value_parser = crate::args::profile)]
-        profile: String,
-        /// The file's path relative to the home directory.
-        #[arg(value_parser = crate::args::path)]
-        path: String,
-    },
-    /// Make a profile's files what they were at GENERATION (as a new generation).
-    Revert {
-        /// The profile.
-        #[arg(value_parser = crate::args::profile)]
-        profile: String,
-        /// The generation to go back to (from `profile show`).
-        generation: u64,
-    },
-    /// Let qubes that may propose PROFILE propose new files whose paths match GLOB
-    /// (`*`, `?` within a component, `**` for any depth); with --remove, take globs
-    /// off the list. Without globs, print the list.
-    AllowNew {
-        /// The profile.
-        #[arg(value_parser = crate::args::profile)]
-        profile: String,
-        /// Globs of home-relative paths, e.g. `.config/git/*`.
-        globs: Vec<String>,
-        /// Remove the globs instead of adding them.
-        #[arg(long)]
-        remove: bool,
-    },
-}
-
-/// `proposals` subcommands.
-#[derive(Debug, Subcommand)]
-pub enum ProposalsCommand {
-    /// List proposals (pending by default).
-    List {
-        /// pending, accepted, rejected or all.
-        #[arg(long, default_value = "pending")]
-        status: String,
-        #[command(flatten)]
-        json: JsonOpt,
-    },
-    /// Show a proposal: findings with their ids, the review digest and the diff against
-    /// the store, safely rendered.
-    Show {
-        /// The proposal's number (from `proposals list`).
-        id: i64,
-        #[command(flatten)]
-        json: JsonOpt,
-    },
-    /// Accept a proposal (all hunks, or only the --hunk ones). Every high or critical
-    /// finding in the accepted hunks must be acknowledged with --ack; a finding only in
-    /// hunks left out needs none.
-    Accept {
-        /// The proposal's number (from `proposals list`).
-        id: i64,
-        /// Accept only this hunk (an id from `proposals show`); repeat for several.
-        /// Without any, every hunk is accepted.
-        #[arg(long = "hunk", value_name = "HUNK")]
-        hunks: Vec<String>,
-        /// Acknowledge a finding by its id (`RULE@PATH:LINE#HASH` from `proposals
-        /// show`), or by a bare rule id when exactly one gated finding of that rule is
-        /// in the accepted hunks (otherwise the matching ids are listed). Repeat for
-        /// each finding.
-        #[arg(long = "ack", value_name = "FINDING")]
-        acknowledged: Vec<String>,
-        /// The digest `proposals show` printed: the accept is refused (review.stale)
-        /// unless the review is still exactly what was shown. Without it, the digest of
-        /// the review fetched just before accepting is used.
-        #[arg(long, value_name = "DIGEST")]
-        digest: Option<String>,
-        /// A note stored with the decision.
-        #[arg(long, default_value = "")]
-        note: String,
-    },
-    /// Reject a proposal.
-    Reject {
-        /// The proposal's number (from `proposals list`).
-        id: i64,
-        /// A note stored with the decision.
-        #[arg(long, default_value = "")]
-        note: String,
-    },
-}
-
-/// `policy` subcommands.
-#[derive(Debug, Subcommand)]
-pub enum PolicyCommand {
-    /// Print the generated per-profile policy for the store's whitelist.
-    Print,
-    /// Check a dom0 policy directory (e.g. /etc/qubes/policy.d) for over-grants
-    /// (works without the backend): one line per problem and a summary. Exit 1 when
-    /// it over-grants.
-    Check {
-        /// The policy directory.
-        dir: PathBuf,
-        /// Print the full report (every rule with the requests it decides).
-        #[arg(long)]
-        verbose: bool,
-    },
-}
-
-/// `push` arguments.
-#[derive(Debug, Args)]
-pub struct PushArgs {
-    /// Qubes to push to (default: every qube with an assigned profile).
-    #[arg(value_parser = crate::args::qube)]
-    pub qubes: Vec<String>,
-    /// Only these profiles.
-    #[arg(long = "profile", value_name = "PROFILE", value_parser = crate::args::profile)]
-    pub profiles: Vec<String>,
-    /// Overwrite a conflicting file: QUBE:PATH (the qube's current content is replaced).
-    #[arg(long = "overwrite", value_name = "QUBE:PATH")]
-    pub overwrite: Vec<String>,
-    /// Do not ask before writing.
-    #[arg(long, short = 'y')]
-    pub yes: bool,
-    /// Show the diff of each file that will be written.
-    #[arg(long)]
-    pub diff: bool,
-}
-
 /// The connection of one command.
-struct Session {
+pub(crate) struct Session {
     _connection: zbus::Connection,
-    proxy: ConfigSyncProxy<'static>,
+    pub(crate) proxy: ConfigSyncProxy<'static>,
 }
 
 async fn session(address: Option<&str>) -> Result<Session, RemoteError> {
@@ -283,7 +73,7 @@ async fn session(address: Option<&str>) -> Result<Session, RemoteError> {
 }
 
 /// Decodes a JSON document of the backend and refuses a newer API version.
-fn decode<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, RemoteError> {
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, RemoteError> {
     #[derive(serde::Deserialize)]
     struct Versioned {
         version: u32,
@@ -298,7 +88,7 @@ fn decode<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, RemoteError> 
 }
 
 /// Prints a value as one JSON document.
-fn print_json(out: &mut impl Write, value: &impl Serialize) -> Result<u8, RemoteError> {
+pub(crate) fn print_json(out: &mut impl Write, value: &impl Serialize) -> Result<u8, RemoteError> {
     serde_json::to_writer_pretty(&mut *out, value)?;
     writeln!(out)?;
     Ok(EXIT_CLEAN)
@@ -711,342 +501,6 @@ async fn auto_apply(s: &Session, qube: &str, on: bool) -> Result<u8, RemoteError
     Ok(EXIT_CLEAN)
 }
 
-/// Follows a job with a progress bar on a terminal; returns its summary.
-async fn follow<F>(s: &Session, start: F) -> Result<types::JobSummary, RemoteError>
-where
-    F: std::future::Future<Output = Result<u64, ApiError>>,
-{
-    use std::io::IsTerminal;
-    let bar = indicatif::ProgressBar::new(0);
-    if !std::io::stderr().is_terminal() {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} qubes {msg}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    let summary = job::run(&s.proxy, start, |p| {
-        bar.set_length(u64::from(p.total));
-        bar.set_position(u64::from(p.done));
-        bar.set_message(
-            p.qube
-                .chars()
-                .filter(|c| c.is_ascii_graphic())
-                .collect::<String>(),
-        );
-    })
-    .await;
-    bar.finish_and_clear();
-    Ok(summary?)
-}
-
-/// The exit code of a finished job: 0 only when every qube and file went through.
-fn job_code(summary: &types::JobSummary) -> u8 {
-    if summary.is_success() {
-        EXIT_CLEAN
-    } else {
-        EXIT_FINDINGS
-    }
-}
-
-fn overwrite_pairs(args: &[String]) -> Result<Vec<(&str, &str)>, RemoteError> {
-    args.iter()
-        .map(|o| {
-            o.split_once(':').ok_or_else(|| {
-                RemoteError::Usage(format!(
-                    "--overwrite {}: expected QUBE:PATH",
-                    o.escape_debug()
-                ))
-            })
-        })
-        .collect()
-}
-
-async fn plan(
-    s: &Session,
-    qubes: &[String],
-    profiles: &[String],
-    overwrite: &[(&str, &str)],
-) -> Result<PushPlan, RemoteError> {
-    let qubes: Vec<&str> = qubes.iter().map(String::as_str).collect();
-    let profiles: Vec<&str> = profiles.iter().map(String::as_str).collect();
-    decode(&s.proxy.plan_push(&qubes, &profiles, overwrite).await?)
-}
-
-/// `push`: plan, show, ask, execute with a progress bar. Exit 1 when a qube could not
-/// be planned or failed, or a file was not written (conflicts included).
-async fn push(
-    out: &mut impl Write,
-    s: &Session,
-    args: &PushArgs,
-    common: &Common,
-) -> Result<u8, RemoteError> {
-    let opts = colour(common.color);
-    let overwrite = overwrite_pairs(&args.overwrite)?;
-    let plan = plan(s, &args.qubes, &args.profiles, &overwrite).await?;
-    let counts = output::print_plan(out, &plan, args.diff, opts)?;
-    out.flush()?;
-    let unclean = counts.conflicts > 0 || !counts.failed_qubes.is_empty();
-    if counts.writes == 0 {
-        if counts.failed_qubes.is_empty() {
-            writeln!(out, "nothing to write")?;
-        } else {
-            writeln!(
-                out,
-                "nothing written: {} qube(s) failed: {}",
-                counts.failed_qubes.len(),
-                safe(&counts.failed_qubes.join(", "), opts)
-            )?;
-        }
-        return Ok(if unclean { EXIT_FINDINGS } else { EXIT_CLEAN });
-    }
-    if !args.yes && !confirm("Write these files?")? {
-        writeln!(out, "not pushed")?;
-        return Ok(EXIT_FINDINGS);
-    }
-    let summary = follow(s, s.proxy.execute_plan(&plan.plan_id)).await?;
-    output::print_summary(out, &summary, opts)?;
-    if !counts.failed_qubes.is_empty() {
-        writeln!(
-            out,
-            "not planned: {}",
-            safe(&counts.failed_qubes.join(", "), opts)
-        )?;
-    }
-    Ok(if unclean {
-        EXIT_FINDINGS
-    } else {
-        job_code(&summary)
-    })
-}
-
-/// `diff [QUBES]`: what a push would change, per qube, with the diffs; never executes.
-async fn diff(
-    out: &mut impl Write,
-    s: &Session,
-    qubes: &[String],
-    profiles: &[String],
-    json: JsonOpt,
-    common: &Common,
-) -> Result<u8, RemoteError> {
-    let opts = colour(common.color);
-    let plan = plan(s, qubes, profiles, &[]).await?;
-    if json.json {
-        print_json(out, &plan)?;
-    } else {
-        output::print_plan(out, &plan, true, opts)?;
-    }
-    let changes = plan.qubes.iter().any(|q| {
-        q.error.is_some()
-            || q.items
-                .iter()
-                .any(|i| !matches!(i.action, PlanAction::Unchanged))
-    });
-    // Like diff(1): 1 when something differs (or cannot be compared).
-    Ok(if changes { EXIT_FINDINGS } else { EXIT_CLEAN })
-}
-
-fn confirm(question: &str) -> Result<bool, RemoteError> {
-    eprint!("{question} [y/N] ");
-    std::io::stderr().flush()?;
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
-    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
-}
-
-/// `rollback QUBE PROFILE GENERATION`.
-async fn rollback(
-    out: &mut impl Write,
-    s: &Session,
-    qube: &str,
-    profile: &str,
-    generation: u64,
-    common: &Common,
-) -> Result<u8, RemoteError> {
-    let opts = colour(common.color);
-    let summary = follow(s, s.proxy.rollback(qube, profile, generation)).await?;
-    output::print_summary(out, &summary, opts)?;
-    Ok(job_code(&summary))
-}
-
-/// `snapshot QUBE [--profile P]`.
-async fn snapshot(
-    out: &mut impl Write,
-    s: &Session,
-    qube: &str,
-    profiles: &[String],
-    common: &Common,
-) -> Result<u8, RemoteError> {
-    let opts = colour(common.color);
-    let profiles: Vec<&str> = profiles.iter().map(String::as_str).collect();
-    let result: SnapshotResult = decode(&s.proxy.snapshot(qube, &profiles).await?)?;
-    for (path, status) in &result.paths {
-        writeln!(out, "  {:<40} {}", safe(path, opts), sentence(status, opts))?;
-    }
-    for id in &result.proposal_ids {
-        writeln!(out, "proposal #{id} created")?;
-    }
-    Ok(EXIT_CLEAN)
-}
-
-/// `proposals …`.
-async fn proposals(
-    out: &mut impl Write,
-    s: &Session,
-    command: &ProposalsCommand,
-    common: &Common,
-) -> Result<u8, RemoteError> {
-    let opts = colour(common.color);
-    let proxy = &s.proxy;
-    match command {
-        ProposalsCommand::List { status, json } => {
-            let status = if status == "all" { "" } else { status.as_str() };
-            let list: ProposalList = decode(&proxy.list_proposals(status).await?)?;
-            if json.json {
-                return print_json(out, &list);
-            }
-            for p in &list.proposals {
-                writeln!(
-                    out,
-                    "#{:<6} {:<9} {:<16} {:<10} {} ({} bytes)",
-                    p.id,
-                    p.status.as_str(),
-                    safe(&p.source_qube, opts),
-                    safe(&p.profile, opts),
-                    safe(&p.path, opts),
-                    p.size
-                )?;
-            }
-            Ok(EXIT_CLEAN)
-        }
-        ProposalsCommand::Show { id, json } => {
-            let view: ProposalView = decode(&proxy.get_proposal(*id).await?)?;
-            if json.json {
-                return print_json(out, &view);
-            }
-            output::print_proposal(out, &view, opts)?;
-            Ok(EXIT_CLEAN)
-        }
-        ProposalsCommand::Accept {
-            id,
-            hunks,
-            acknowledged,
-            digest,
-            note,
-        } => {
-            let view: ProposalView = decode(&proxy.get_proposal(*id).await?)?;
-            let acks = match resolve_acks(&view, hunks, acknowledged) {
-                Ok(acks) => acks,
-                Err(message) => {
-                    writeln!(out, "not accepted: {}", safe(&message, opts))?;
-                    return Ok(EXIT_ERROR);
-                }
-            };
-            let digest = digest.as_deref().unwrap_or(&view.digest);
-            let hunks: Vec<&str> = hunks.iter().map(String::as_str).collect();
-            let acks: Vec<&str> = acks.iter().map(String::as_str).collect();
-            match proxy
-                .accept_proposal(*id, digest, &hunks, &acks, note)
-                .await
-            {
-                Ok(generation) => {
-                    writeln!(out, "proposal #{id} accepted: generation {generation}")?;
-                    Ok(EXIT_CLEAN)
-                }
-                Err(ApiError::ReviewRefused(message)) => {
-                    let refusal = ReviewRefusal::parse(&message);
-                    writeln!(
-                        out,
-                        "not accepted ({}): {}",
-                        safe(refusal.code.as_str(), opts),
-                        sentence(&refusal.reason(), opts)
-                    )?;
-                    match refusal.code {
-                        Code::ReviewUnacknowledged => {
-                            for finding in &refusal.ids {
-                                writeln!(out, "  --ack {}", safe(finding, opts))?;
-                            }
-                            writeln!(
-                                out,
-                                "review with `qvm-config-sync proposals show {id}`, then repeat with --ack for each"
-                            )?;
-                            Ok(EXIT_FINDINGS)
-                        }
-                        Code::ReviewUnreviewed => Ok(EXIT_FINDINGS),
-                        Code::ReviewStale => {
-                            writeln!(
-                                out,
-                                "look at it again with `qvm-config-sync proposals show {id}`"
-                            )?;
-                            Ok(EXIT_ERROR)
-                        }
-                        _ => Ok(EXIT_ERROR),
-                    }
-                }
-                Err(e) => Err(e.into()),
-            }
-        }
-        ProposalsCommand::Reject { id, note } => {
-            proxy.reject_proposal(*id, note).await?;
-            writeln!(out, "proposal #{id} rejected")?;
-            Ok(EXIT_CLEAN)
-        }
-    }
-}
-
-/// The finding ids to acknowledge for `--ack` arguments: a finding id stays as it is; a
-/// bare rule id becomes the id of the one gated finding of that rule in the accepted
-/// hunks (`hunks`, all when empty), and is an error listing the ids when there are
-/// none or several. Anything else is passed on (the backend refuses an unknown id).
-fn resolve_acks(
-    view: &ProposalView,
-    hunks: &[String],
-    acknowledged: &[String],
-) -> Result<Vec<String>, String> {
-    let accepted =
-        |f: &types::FindingView| hunks.is_empty() || f.hunks.iter().any(|h| hunks.contains(h));
-    let mut ids = Vec::with_capacity(acknowledged.len());
-    for ack in acknowledged {
-        if view.findings.iter().any(|f| &f.id == ack) {
-            ids.push(ack.clone());
-            continue;
-        }
-        let of_rule: Vec<&str> = view
-            .findings
-            .iter()
-            .filter(|f| &f.rule == ack && f.gated)
-            .map(|f| f.id.as_str())
-            .collect();
-        if of_rule.is_empty() {
-            ids.push(ack.clone());
-            continue;
-        }
-        let in_part: Vec<&str> = view
-            .findings
-            .iter()
-            .filter(|f| &f.rule == ack && f.gated && accepted(f))
-            .map(|f| f.id.as_str())
-            .collect();
-        match in_part.as_slice() {
-            [one] => ids.push((*one).to_owned()),
-            [] => {
-                return Err(format!(
-                    "--ack {ack}: no gated finding of this rule is in the accepted hunks (its findings: {})",
-                    of_rule.join(", ")
-                ));
-            }
-            several => {
-                return Err(format!(
-                    "--ack {ack}: {} findings of this rule are in the accepted hunks; name each by its id: {}",
-                    several.len(),
-                    several.join(", ")
-                ));
-            }
-        }
-    }
-    Ok(ids)
-}
-
 /// `persistence QUBE [--fix PATH]`.
 async fn persistence(
     out: &mut impl Write,
@@ -1091,80 +545,6 @@ async fn persistence(
     Ok(if lost { EXIT_FINDINGS } else { EXIT_CLEAN })
 }
 
-/// `policy check DIR`: one line per problem, then a summary (`--verbose`: the full
-/// report).
-fn policy_check(
-    out: &mut impl Write,
-    dir: &std::path::Path,
-    verbose: bool,
-) -> Result<u8, RemoteError> {
-    let policy = qrexec::Policy::load_dir(dir)
-        .map_err(|e| RemoteError::Usage(format!("cannot load {}: {e}", dir.display())))?;
-    let report = qrexec::checker::check(&policy, None);
-    if verbose {
-        out.write_all(qrexec::checker::render(&report).as_bytes())?;
-    } else {
-        write_problems(out, &report)?;
-    }
-    Ok(if report.has_over_grants() {
-        EXIT_FINDINGS
-    } else {
-        EXIT_CLEAN
-    })
-}
-
-/// One line per rule that causes a problem (its first finding, and how many requests
-/// it concerns), then a summary line.
-fn write_problems(out: &mut impl Write, report: &qrexec::checker::Report) -> std::io::Result<()> {
-    use qrexec::checker::Severity;
-    // (rule, severity) -> (first message, count), in order of first appearance.
-    let mut groups: Vec<(String, Severity, String, usize)> = Vec::new();
-    for f in &report.findings {
-        let rule = f
-            .rule
-            .as_ref()
-            .map(|r| r.to_string())
-            .unwrap_or_else(|| "(no rule)".to_owned());
-        match groups
-            .iter_mut()
-            .find(|(r, s, _, _)| *r == rule && *s == f.severity)
-        {
-            Some(group) => group.3 += 1,
-            None => groups.push((rule, f.severity, f.message.clone(), 1)),
-        }
-    }
-    let opts = terminal::Options::default();
-    for (rule, severity, message, count) in &groups {
-        let more = if *count > 1 {
-            format!(" (and {} more like it)", count - 1)
-        } else {
-            String::new()
-        };
-        writeln!(
-            out,
-            "{}: {severity}: {}{more}",
-            safe(rule, opts),
-            safe(message, opts)
-        )?;
-    }
-    let over = groups.iter().filter(|g| g.1 == Severity::OverGrant).count();
-    let warnings = groups.len() - over;
-    if groups.is_empty() {
-        writeln!(
-            out,
-            "no problem: no grant exceeds the qubes-config-sync trust model"
-        )?;
-    } else {
-        writeln!(
-            out,
-            "{} problem(s): {over} rule(s) over-grant, {warnings} rule(s) with a warning ({} finding(s) in all; --verbose for the full report)",
-            groups.len(),
-            report.findings.len()
-        )?;
-    }
-    Ok(())
-}
-
 /// Runs an async command and maps its error to exit code 2 (a sentence, never a
 /// D-Bus error name).
 fn block<F: std::future::Future<Output = Result<u8, RemoteError>>>(future: F) -> u8 {
@@ -1189,7 +569,7 @@ pub fn run(command: super::Command, address: Option<&str>) -> u8 {
         command: PolicyCommand::Check { dir, verbose },
     } = &command
     {
-        return block(async { policy_check(&mut out, dir, *verbose) });
+        return block(async { policy::policy_check(&mut out, dir, *verbose) });
     }
     block(async {
         let s = session(address).await?;
@@ -1216,27 +596,27 @@ pub fn run(command: super::Command, address: Option<&str>) -> u8 {
                 Ok(EXIT_CLEAN)
             }
             Command::AutoApply { qube, state } => auto_apply(&s, &qube, state == "on").await,
-            Command::Push { args, common } => push(&mut out, &s, &args, &common).await,
+            Command::Push { args, common } => jobs::push(&mut out, &s, &args, &common).await,
             Command::Diff {
                 qubes,
                 profiles,
                 json,
                 common,
-            } => diff(&mut out, &s, &qubes, &profiles, json, &common).await,
+            } => jobs::diff(&mut out, &s, &qubes, &profiles, json, &common).await,
             Command::Proposals { command, common } => {
-                proposals(&mut out, &s, &command, &common).await
+                review::proposals(&mut out, &s, &command, &common).await
             }
             Command::Snapshot {
                 qube,
                 profiles,
                 common,
-            } => snapshot(&mut out, &s, &qube, &profiles, &common).await,
+            } => jobs::snapshot(&mut out, &s, &qube, &profiles, &common).await,
             Command::Rollback {
                 qube,
                 profile,
                 generation,
                 common,
-            } => rollback(&mut out, &s, &qube, &profile, generation, &common).await,
+            } => jobs::rollback(&mut out, &s, &qube, &profile, generation, &common).await,
             Command::Persistence { qube, fix, common } => {
                 persistence(&mut out, &s, &qube, fix.as_deref(), &common).await
             }
@@ -1245,7 +625,9 @@ pub fn run(command: super::Command, address: Option<&str>) -> u8 {
                     out.write_all(s.proxy.generate_policy().await?.as_bytes())?;
                     Ok(EXIT_CLEAN)
                 }
-                PolicyCommand::Check { dir, verbose } => policy_check(&mut out, &dir, verbose),
+                PolicyCommand::Check { dir, verbose } => {
+                    policy::policy_check(&mut out, &dir, verbose)
+                }
             },
         }
     })

@@ -827,7 +827,7 @@ fn invalid_names_and_paths_are_refused_at_the_edge() {
     let cases: Vec<(&str, &str, Call)> = vec![
         (
             "profile id with capitals",
-            "invalid profile id",
+            "is not a valid profile name",
             Box::new(|p| block(p.create_profile("Git", ""))),
         ),
         ("over-long profile id", "the limit is 31", {
@@ -836,7 +836,7 @@ fn invalid_names_and_paths_are_refused_at_the_edge() {
         }),
         (
             "profile id with ..",
-            "invalid profile id",
+            "is not a valid profile name",
             Box::new(|p| block(p.set_profile_description("../git", "x"))),
         ),
         (
@@ -879,60 +879,60 @@ fn invalid_names_and_paths_are_refused_at_the_edge() {
         ),
         (
             "profile of a file",
-            "invalid profile id",
+            "is not a valid profile name",
             Box::new(move |p| block(p.put_file("GIT", ".gitconfig", content, 0o644)).map(drop)),
         ),
         (
             "qube name with ..",
-            "invalid qube name",
+            "is not a valid qube name",
             Box::new(|p| block(p.assign("../work", "git", true))),
         ),
-        ("over-long qube name", "invalid qube name", {
+        ("over-long qube name", "is not a valid qube name", {
             let q = long_qube.clone();
             Box::new(move |p| block(p.allow_proposals(&q, "git", true)))
         }),
         (
             "qube name with a newline",
-            "invalid qube name",
+            "is not a valid qube name",
             Box::new(|p| block(p.allow_proposals("work\nvault", "git", true))),
         ),
         (
             "assign a bad profile",
-            "invalid profile id",
+            "is not a valid profile name",
             Box::new(|p| block(p.assign("work", "../git", true))),
         ),
         (
             "settings with a bad profile",
-            "invalid profile id",
+            "is not a valid profile name",
             Box::new(|p| block(p.set_qube_settings("work", &["git", "Git"], &[], true))),
         ),
         (
             "settings of a bad qube",
-            "invalid qube name",
+            "is not a valid qube name",
             Box::new(|p| block(p.get_qube_settings("-work")).map(drop)),
         ),
         (
             "view of a bad qube",
-            "invalid qube name",
+            "is not a valid qube name",
             Box::new(|p| block(p.get_qube("work/..")).map(drop)),
         ),
         (
             "view of a bad profile",
-            "invalid profile id",
+            "is not a valid profile name",
             Box::new(|p| block(p.get_profile("git/..")).map(drop)),
         ),
         (
             "allowlist of a bad profile",
-            "invalid profile id",
+            "is not a valid profile name",
             Box::new(|p| block(p.allow_new_paths("../git", &[".x"], true)).map(drop)),
         ),
-        ("push to a bad qube", "invalid qube name", {
+        ("push to a bad qube", "is not a valid qube name", {
             let q = long_qube.clone();
             Box::new(move |p| block(p.plan_push(&[q.as_str()], &[], &[])).map(drop))
         }),
         (
             "push of a bad profile",
-            "invalid profile id",
+            "is not a valid profile name",
             Box::new(|p| block(p.plan_push(&[], &["Git"], &[])).map(drop)),
         ),
         (
@@ -942,12 +942,12 @@ fn invalid_names_and_paths_are_refused_at_the_edge() {
         ),
         (
             "snapshot of a bad profile",
-            "invalid profile id",
+            "is not a valid profile name",
             Box::new(|p| block(p.snapshot("work", &["../git"])).map(drop)),
         ),
         (
             "rollback of a bad profile",
-            "invalid profile id",
+            "is not a valid profile name",
             Box::new(|p| block(p.rollback("work", "Git", 1)).map(drop)),
         ),
         (
@@ -957,13 +957,16 @@ fn invalid_names_and_paths_are_refused_at_the_edge() {
         ),
         (
             "revert of a bad profile",
-            "invalid profile id",
+            "is not a valid profile name",
             Box::new(|p| block(p.revert_profile("../git", 1)).map(drop)),
         ),
     ];
     for (what, words, call) in &cases {
         match call(&proxy) {
             Err(DbusError::InvalidArgument(message)) => {
+                // The error carries a reason code; the sentence is made at the edge.
+                let reason = qcs_daemon::client::Reason::from_message(&message);
+                let message = reason.english();
                 assert!(message.contains(words), "{what}: {message}");
                 assert!(
                     !message.contains('\n') && message.len() < 400,

@@ -251,6 +251,13 @@ pub struct PushArgs {
     /// Show the diff of each file that will be written.
     #[arg(long)]
     pub diff: bool,
+    /// Start this halted qube and push to it (repeat for several). Planning never
+    /// starts a qube: without this (or a "y" to the question) a halted qube is skipped.
+    #[arg(long = "start", value_name = "QUBE")]
+    pub start: Vec<String>,
+    /// Start every qube of the plan that is halted, and push to it.
+    #[arg(long, conflicts_with = "start")]
+    pub start_halted: bool,
 }
 
 /// The connection of one command.
@@ -774,7 +781,49 @@ async fn push(
     let counts = output::print_plan(out, &plan, args.diff, opts)?;
     out.flush()?;
     let unclean = counts.conflicts > 0 || !counts.failed_qubes.is_empty();
-    if counts.writes == 0 {
+    // Which halted qubes to start: named, all, or asked one by one (never with -y).
+    if let Some(wrong) = args.start.iter().find(|q| !counts.halted.contains(q)) {
+        return Err(RemoteError::Usage(format!(
+            "--start {}: not a halted qube of this plan (only a halted qube can be started; see the plan above)",
+            wrong.escape_debug()
+        )));
+    }
+    let mut start: Vec<String> = if args.start_halted {
+        counts.halted.clone()
+    } else {
+        args.start.clone()
+    };
+    if !args.yes {
+        let unchosen: Vec<String> = counts
+            .halted
+            .iter()
+            .filter(|q| !start.contains(q))
+            .cloned()
+            .collect();
+        for qube in unchosen {
+            if confirm(&format!(
+                "{} is halted. Start it and push to it?",
+                qube.escape_debug()
+            ))? {
+                start.push(qube);
+            }
+        }
+    }
+    let skipped: Vec<&str> = counts
+        .halted
+        .iter()
+        .filter(|q| !start.contains(q))
+        .map(String::as_str)
+        .collect();
+    if counts.writes == 0 && start.is_empty() {
+        for qube in &skipped {
+            writeln!(
+                out,
+                "{}: halted, skipped: nothing sent (--start {} starts it and pushes)",
+                safe(qube, opts),
+                safe(qube, opts)
+            )?;
+        }
         if counts.failed_qubes.is_empty() {
             writeln!(out, "nothing to write")?;
         } else {
@@ -791,7 +840,12 @@ async fn push(
         writeln!(out, "not pushed")?;
         return Ok(EXIT_FINDINGS);
     }
-    let summary = follow(s, s.proxy.execute_plan(&plan.plan_id)).await?;
+    let summary = if start.is_empty() {
+        follow(s, s.proxy.execute_plan(&plan.plan_id)).await?
+    } else {
+        let start: Vec<&str> = start.iter().map(String::as_str).collect();
+        follow(s, s.proxy.execute_plan_starting(&plan.plan_id, &start)).await?
+    };
     output::print_summary(out, &summary, opts)?;
     if !counts.failed_qubes.is_empty() {
         writeln!(

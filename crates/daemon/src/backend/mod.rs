@@ -79,6 +79,9 @@ pub struct BackendConfig {
 /// A plan waiting for `ExecutePlan`.
 struct StoredPlan {
     plans: Vec<QubePlan>,
+    /// Qubes that were halted when planned: not looked into; started and pushed only
+    /// when the execute request names them.
+    halted: Vec<String>,
 }
 
 /// The backend. Share it in an `Arc`.

@@ -877,8 +877,10 @@ async fn diff(
     } else {
         output::print_plan(out, &plan, true, opts)?;
     }
+    // A halted qube was not read (planning never starts one): it cannot be compared.
     let changes = plan.qubes.iter().any(|q| {
         q.error.is_some()
+            || q.power != types::PlanPower::Running
             || q.items
                 .iter()
                 .any(|i| !matches!(i.action, PlanAction::Unchanged))

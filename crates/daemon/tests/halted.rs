@@ -41,6 +41,10 @@ fn main() -> std::process::ExitCode {
             "calls_into_a_halted_qube_are_refused_not_autostarted",
             calls_into_a_halted_qube_are_refused_not_autostarted,
         ),
+        (
+            "planning_starts_nothing_even_where_policy_would_autostart",
+            planning_starts_nothing_even_where_policy_would_autostart,
+        ),
         ("cli_push_of_a_halted_qube", cli_push_of_a_halted_qube),
     ])
 }
@@ -223,6 +227,35 @@ fn calls_into_a_halted_qube_are_refused_not_autostarted() {
     assert!(!env.home("vault").join(".gitconfig").exists(), "{calls:?}");
 }
 
+/// The other layer on its own: a user policy in dom0 that lets our services autostart
+/// (read before ours, so it wins) does not make planning start a qube, because the
+/// backend reads the power states and never calls a halted qube.
+fn planning_starts_nothing_even_where_policy_would_autostart() {
+    let (env, _conn, proxy) = setup();
+    std::fs::write(
+        env.world_dir.join("policy").join("30-user.policy"),
+        "qubes.ConfigSnapshot * @tag:qubes-config-sync-manager @tag:qubes-config-sync-managed allow\n\
+         qubes.ConfigApply * @tag:qubes-config-sync-manager @tag:qubes-config-sync-managed allow\n",
+    )
+    .unwrap();
+    // The policy does autostart now: an import of untrusted's files starts it...
+    block(proxy.snapshot("untrusted", &["git"])).unwrap();
+    assert_eq!(power(&env, "untrusted"), "Running");
+    env.clear_calls();
+    // ...but planning does not.
+    let p = plan(&proxy, &[]);
+    let vault = p.qubes.iter().find(|q| q.qube == "vault").unwrap();
+    assert_eq!(vault.power, PlanPower::Halted);
+    assert_eq!(power(&env, "vault"), "Halted");
+    assert!(!env.calls_per_qube().contains_key("vault"));
+    let mut finished = block(proxy.receive_job_finished()).unwrap();
+    let job = block(proxy.execute_plan(&p.plan_id)).unwrap();
+    let (success, summary) = wait_job(&mut finished, job);
+    assert!(success, "{summary:?}");
+    assert!(outcome(&summary, "vault").skipped.is_some());
+    assert_eq!(power(&env, "vault"), "Halted");
+}
+
 fn cli_push_of_a_halted_qube() {
     let (env, _conn, _proxy) = setup();
     // -y alone: the halted qube is shown and skipped, never started.
@@ -230,6 +263,11 @@ fn cli_push_of_a_halted_qube() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("vault") && out.contains("halted"), "{out}");
     assert!(out.contains("skipped"), "{out}");
+    assert_eq!(power(&env, "vault"), "Halted");
+    // diff reads nothing from a halted qube either: it cannot be compared (exit 1).
+    let (code, out, err) = env.cli(&["diff", "vault"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("halted"), "{out}");
     assert_eq!(power(&env, "vault"), "Halted");
     // A running qube with -y keeps working.
     let (code, out, err) = env.cli(&["push", "work", "-y"]);

@@ -144,6 +144,9 @@ fn a_push_choosing_a_halted_qube_starts_and_writes_it() {
     // A file the user had there before: a conflict, never overwritten, although the
     // user saw none of vault's items.
     std::fs::create_dir_all(env.home("untrusted")).unwrap();
+    // vault re-applies on start too: the push that starts it writes it, and no second
+    // job races it into a conflict.
+    block(proxy.set_qube_settings("vault", &["git"], &[], true)).unwrap();
     let p = plan(&proxy, &[]);
     let mut finished = block(proxy.receive_job_finished()).unwrap();
     let job = block(proxy.execute_plan_starting(&p.plan_id, &["vault"])).unwrap();

@@ -550,13 +550,22 @@ impl Backend {
             skipped: None,
             files: Vec::new(),
         };
-        if let Err(e) = self.start_qube(qube) {
-            return failed(e);
-        }
-        match self.plan_one(qube, &BTreeSet::new(), &BTreeSet::new()) {
-            Ok(plan) => self.push_qube(job, kind, &plan),
-            Err(e) => failed(self.reason_for(qube, &e)),
-        }
+        // This job applies the profiles; an auto-apply on the start event would race it.
+        lock(&self.starting).insert(qube.to_owned());
+        let outcome = match self.start_qube(qube) {
+            Err(e) => failed(e),
+            Ok(()) => match self.plan_one(qube, &BTreeSet::new(), &BTreeSet::new()) {
+                Ok(plan) => self.push_qube(job, kind, &plan),
+                Err(e) => failed(self.reason_for(qube, &e)),
+            },
+        };
+        lock(&self.starting).remove(qube);
+        outcome
+    }
+
+    /// Whether a push job is starting `qube` and writing it itself.
+    pub(super) fn push_is_starting(&self, qube: &str) -> bool {
+        lock(&self.starting).contains(qube)
     }
 
     /// `admin.vm.Start` of a qube the user chose to start; a qube that runs already is

@@ -98,6 +98,9 @@ pub struct Backend {
     live: Mutex<qubes::LiveCache>,
     /// One spool pass at a time (the watcher and `IngestSpool` may overlap).
     ingest: Mutex<()>,
+    /// Qubes a push job is starting and writing ("start and push"): their
+    /// `domain-start` does not trigger a second, concurrent auto-apply.
+    starting: Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl std::fmt::Debug for Backend {
@@ -137,6 +140,7 @@ impl Backend {
             jobs: Mutex::new(BTreeMap::new()),
             live: Mutex::new(qubes::LiveCache::default()),
             ingest: Mutex::new(()),
+            starting: Mutex::new(std::collections::BTreeSet::new()),
         })
     }
 

@@ -542,7 +542,9 @@ impl Backend {
                 .store()
                 .qube_settings(&subject)
                 .map(|s| s.auto_apply && !s.assigned.is_empty())
-                .unwrap_or(false);
+                .unwrap_or(false)
+                // A push that started it on the user's choice writes it already.
+                && !self.push_is_starting(&subject);
             if auto {
                 let backend = Arc::clone(self);
                 // Off the events thread: the push talks to the qube for a while.

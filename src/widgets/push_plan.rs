@@ -414,6 +414,26 @@ impl QcsPushPlan {
         }
     }
 
+    /// The "Start and push" switch in the row of a halted qube, if the plan has one.
+    pub fn start_switch(&self, qube: &str) -> Option<gtk::Switch> {
+        let mut child = self.imp().item_list.first_child();
+        while let Some(widget) = child {
+            if let Some(row) = widget.downcast_ref::<adw::ActionRow>()
+                && row.title() == qube
+                && let Some(switch) = find_switch(&widget)
+            {
+                return Some(switch);
+            }
+            child = widget.next_sibling();
+        }
+        None
+    }
+
+    /// Whether "Push Now" can be pressed.
+    pub fn can_execute_now(&self) -> bool {
+        self.imp().execute_button.is_sensitive()
+    }
+
     /// The halted qubes switched to "Start and push".
     pub fn chosen_starts(&self) -> Vec<String> {
         self.imp().start.borrow().iter().cloned().collect()
@@ -765,4 +785,18 @@ pub fn describe(summary: &JobSummary, unplanned: &[(String, String)]) -> String 
 /// other than running (halted, with its switch; or unknown).
 fn has_qube_row(qube: &QubePlanView) -> bool {
     qube.error.is_some() || qube.power != PlanPower::Running
+}
+
+fn find_switch(widget: &gtk::Widget) -> Option<gtk::Switch> {
+    if let Some(switch) = widget.downcast_ref::<gtk::Switch>() {
+        return Some(switch.clone());
+    }
+    let mut child = widget.first_child();
+    while let Some(c) = child {
+        if let Some(switch) = find_switch(&c) {
+            return Some(switch);
+        }
+        child = c.next_sibling();
+    }
+    None
 }

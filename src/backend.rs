@@ -193,8 +193,14 @@ impl Backend {
         parse(self.proxy.plan_push(&qubes, &[], &overwrite).await?).await
     }
 
-    pub async fn execute_plan(&self, plan_id: &str) -> Result<u64, BackendError> {
-        Ok(self.proxy.execute_plan(plan_id).await?)
+    /// Executes a plan; `start` names the halted qubes the user chose to start and
+    /// push to (the others are skipped).
+    pub async fn execute_plan(&self, plan_id: &str, start: &[String]) -> Result<u64, BackendError> {
+        if start.is_empty() {
+            return Ok(self.proxy.execute_plan(plan_id).await?);
+        }
+        let start: Vec<&str> = start.iter().map(String::as_str).collect();
+        Ok(self.proxy.execute_plan_starting(plan_id, &start).await?)
     }
 
     pub async fn cancel_job(&self, job: u64) -> Result<(), BackendError> {

@@ -26,6 +26,12 @@ pub fn template(code: &Code) -> String {
             "the qubes could not be listed through the Admin API, so the name cannot be checked: {detail}",
         ),
         Code::QubeNotConfigured => gettext("nothing is configured for {qube}"),
+        Code::QubeHalted => gettext(
+            "{qube} is halted: nothing starts it without being asked (start it, or choose to start it in the push plan)",
+        ),
+        Code::QubeNotRunning => {
+            gettext("{qube} is not running ({state}): not planned, never started")
+        }
         Code::SettingsAlreadyAssigned => gettext("{profile} is already assigned to {qube}"),
         Code::SettingsNotAssigned => gettext("{profile} is not assigned to {qube}"),
         Code::SettingsAlreadyMayPropose => {
@@ -105,6 +111,13 @@ pub fn template(code: &Code) -> String {
         Code::JobUnknown => gettext("there is no running job {job} (it may have finished)"),
         Code::JobSpawn => gettext("the job could not be started: {detail}"),
         Code::JobCancelled => gettext("cancelled before this qube was started"),
+        Code::JobHaltedSkipped => {
+            gettext("{qube} was halted and not chosen to be started: skipped, nothing sent")
+        }
+        Code::JobStartFailed => gettext("{qube} could not be started: {detail}"),
+        Code::PlanStartNotHalted => gettext(
+            "{qube} is not a halted qube of this plan: only those can be chosen to be started",
+        ),
         Code::JobEarlierReplyRefused => {
             gettext("not sent: an earlier reply of this qube was refused")
         }

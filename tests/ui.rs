@@ -703,6 +703,11 @@ fn scenario() {
                 .plan_data()
                 .is_some_and(|p| p.qubes.iter().any(|q| q.qube == "untrusted"))
         });
+        // untrusted is halted: planning does not start it; the push does, once chosen.
+        plan_page
+            .start_switch("untrusted")
+            .expect("the Start and push switch of untrusted")
+            .set_active(true);
         WidgetExt::activate_action(&window, "win.execute-plan", None).expect("execute");
         wait_until("the running push", || plan_page.can_cancel());
         let (fraction, _) = plan_page.progress().expect("a progress bar while it runs");
@@ -922,8 +927,67 @@ fn scenario() {
     });
     assert!(review.title().contains(hostile), "{}", review.title());
 
+    start_and_push_a_halted_qube(&window, &address, world.path(), can_push);
+
     window.close();
     settle();
     drop(app);
     drop(demo);
+}
+
+/// Issue 14 item 3 (added by helper halted, a step of its own): planning never starts a
+/// qube. The demo's `vault` is halted (and re-applies on start): its plan row has a
+/// "Start and push" switch, Push Now stays off while nothing is chosen, and the qube
+/// stays halted; with the switch on, the push starts it and writes its profile.
+fn start_and_push_a_halted_qube(
+    window: &QcsWindow,
+    address: &str,
+    world: &std::path::Path,
+    can_push: bool,
+) {
+    let power = |qube: &str| {
+        qube_list(address)
+            .qubes
+            .into_iter()
+            .find(|q| q.name == qube)
+            .map(|q| q.power_state)
+            .unwrap_or_default()
+    };
+    assert_eq!(power("vault"), "Halted");
+    window.plan_push(vec!["vault".to_owned()]);
+    let plan_page = window.push_plan();
+    wait_until("the plan of vault", || {
+        plan_page
+            .plan_data()
+            .is_some_and(|p| p.qubes.iter().any(|q| q.qube == "vault"))
+    });
+    let plan = plan_page.plan_data().expect("a plan");
+    let vault = &plan.qubes[0];
+    assert_eq!(vault.power, qcs_client::types::PlanPower::Halted);
+    assert!(vault.items.is_empty(), "{vault:?}");
+    assert_eq!(power("vault"), "Halted", "planning started it");
+    assert!(
+        !plan_page.can_execute_now(),
+        "nothing chosen, nothing to push"
+    );
+    let switch = plan_page
+        .start_switch("vault")
+        .expect("a Start and push switch");
+    assert!(!switch.is_active(), "off unless the user chooses");
+    if !can_push {
+        return;
+    }
+    switch.set_active(true);
+    assert!(plan_page.can_execute_now());
+    assert_eq!(plan_page.chosen_starts(), ["vault"]);
+    WidgetExt::activate_action(window, "win.execute-plan", None).expect("execute");
+    wait_until("the push that starts vault", || {
+        plan_page
+            .last_summary()
+            .is_some_and(|s| s.qubes.iter().any(|q| q.qube == "vault"))
+    });
+    let summary = plan_page.last_summary().expect("summary");
+    assert!(summary.is_success(), "{summary:?}");
+    assert_eq!(power("vault"), "Running");
+    assert!(world.join("qubes/vault/home/.gitconfig").exists());
 }

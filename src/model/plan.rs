@@ -134,16 +134,19 @@ mod tests {
             qubes: vec![
                 QubePlanView {
                     qube: "work".into(),
+                    power: qcs_client::types::PlanPower::Running,
                     error: None,
                     items: vec![item(PlanAction::Create), item(PlanAction::Conflict)],
                 },
                 QubePlanView {
                     qube: "vault".into(),
+                    power: qcs_client::types::PlanPower::Running,
                     error: None,
                     items: vec![item(PlanAction::Unchanged), item(PlanAction::Update)],
                 },
                 QubePlanView {
                     qube: "gone".into(),
+                    power: qcs_client::types::PlanPower::Unknown,
                     error: Some(
                         qcs_client::Reason::new(qcs_client::Code::QubeUnknown).arg("qube", "x"),
                     ),

@@ -1,13 +1,15 @@
 //! `QcsPushPlan`: what a push would do per qube × file, the diff of the selected
-//! item, and the push itself as a backend job with progress and cancel.
+//! item, and the push itself as a backend job with progress and cancel. A qube that
+//! was halted when planned gets a "Start and push" switch (off: it is skipped); the
+//! push starts only the qubes switched on.
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use adw::prelude::*;
 use gtk::glib;
 use gtk::subclass::prelude::*;
-use qcs_client::types::{JobSummary, PlanAction, PushPlan};
+use qcs_client::types::{JobSummary, PlanAction, PlanPower, PushPlan, QubePlanView};
 
 use crate::backend::Backend;
 use crate::i18n::{gettext_f, ngettext_f};
@@ -62,6 +64,8 @@ mod imp {
         /// The qubes the plan was made for (empty: all with assignments).
         pub scope: RefCell<Vec<String>>,
         pub overwrite: RefCell<Vec<(String, String)>>,
+        /// Halted qubes of the plan the user switched to "Start and push".
+        pub start: RefCell<BTreeSet<String>>,
         pub job: Cell<Option<u64>>,
         /// The backend accepted the cancel request of the running job.
         pub cancel_sent: Cell<bool>,
@@ -240,6 +244,7 @@ impl QcsPushPlan {
     fn show(&self, plan: PushPlan) {
         let imp = self.imp();
         self.clear_items();
+        imp.start.borrow_mut().clear();
         let totals = PlanTotals::of(&plan);
         let mut parts = vec![
             ngettext_f(
@@ -279,6 +284,15 @@ impl QcsPushPlan {
                 &[],
             ));
         }
+        let halted = plan.qubes.iter().filter(|q| q.can_start()).count();
+        if halted > 0 {
+            parts.push(ngettext_f(
+                "{n} halted qube",
+                "{n} halted qubes",
+                count(halted),
+                &[],
+            ));
+        }
         imp.totals_label.set_label(&parts.join(" · "));
         imp.execute_button.set_sensitive(totals.can_push());
 
@@ -287,6 +301,16 @@ impl QcsPushPlan {
                 let row = crate::widgets::plain_action_row();
                 row.set_title(&qube.qube);
                 row.set_subtitle(&crate::reasons::text(error));
+                row.add_css_class("plan-refused");
+                imp.item_list.append(&row);
+            } else if qube.power == PlanPower::Halted {
+                imp.item_list.append(&self.halted_row(&qube.qube));
+            } else if qube.power != PlanPower::Running {
+                let row = crate::widgets::plain_action_row();
+                row.set_title(&qube.qube);
+                row.set_subtitle(&gettextrs::gettext(
+                    "Power state unknown: not planned, not pushed.",
+                ));
                 row.add_css_class("plan-refused");
                 imp.item_list.append(&row);
             }
@@ -344,6 +368,84 @@ impl QcsPushPlan {
         self.emit(PlanEvent::Planned { conflicts });
     }
 
+    /// The row of a qube that was halted when planned: nothing was read from it, and
+    /// its switch decides whether the push starts it (off by default: skipped).
+    fn halted_row(&self, qube: &str) -> adw::ActionRow {
+        let row = crate::widgets::plain_action_row();
+        row.set_title(qube);
+        row.set_subtitle(&gettextrs::gettext(
+            "Halted. Planning never starts a qube, so its files are not known yet. Switch on to start it and push to it; otherwise it is skipped.",
+        ));
+        row.set_subtitle_lines(3);
+        let label = gtk::Label::new(Some(&gettextrs::gettext("Start and push")));
+        label.add_css_class("dim-label");
+        let switch = gtk::Switch::new();
+        switch.set_valign(gtk::Align::Center);
+        switch.set_tooltip_text(Some(&gettext_f(
+            "Start {qube} and push to it",
+            &[("qube", qube)],
+        )));
+        let name = qube.to_owned();
+        switch.connect_active_notify(glib::clone!(
+            #[weak(rename_to = page)]
+            self,
+            move |switch| page.choose_start(&name, switch.is_active())
+        ));
+        row.add_suffix(&label);
+        row.add_suffix(&switch);
+        row.set_activatable_widget(Some(&switch));
+        row.add_css_class("plan-halted");
+        row
+    }
+
+    /// Records the user's "Start and push" choice for a halted qube.
+    pub fn choose_start(&self, qube: &str, start: bool) {
+        let imp = self.imp();
+        {
+            let mut chosen = imp.start.borrow_mut();
+            if start {
+                chosen.insert(qube.to_owned());
+            } else {
+                chosen.remove(qube);
+            }
+        }
+        if !self.is_running() {
+            imp.execute_button.set_sensitive(self.can_execute());
+        }
+    }
+
+    /// The "Start and push" switch in the row of a halted qube, if the plan has one.
+    pub fn start_switch(&self, qube: &str) -> Option<gtk::Switch> {
+        let mut child = self.imp().item_list.first_child();
+        while let Some(widget) = child {
+            if let Some(row) = widget.downcast_ref::<adw::ActionRow>()
+                && row.title() == qube
+                && let Some(switch) = find_switch(&widget)
+            {
+                return Some(switch);
+            }
+            child = widget.next_sibling();
+        }
+        None
+    }
+
+    /// Whether "Push Now" can be pressed.
+    pub fn can_execute_now(&self) -> bool {
+        self.imp().execute_button.is_sensitive()
+    }
+
+    /// The halted qubes switched to "Start and push".
+    pub fn chosen_starts(&self) -> Vec<String> {
+        self.imp().start.borrow().iter().cloned().collect()
+    }
+
+    /// Something to do: files to write, or a halted qube to start and push.
+    fn can_execute(&self) -> bool {
+        self.plan_data()
+            .is_some_and(|plan| PlanTotals::of(&plan).can_push())
+            || !self.imp().start.borrow().is_empty()
+    }
+
     /// (qube, action) per plan item, in list order (without qube error rows).
     fn items(&self) -> Vec<(String, PlanAction)> {
         self.imp()
@@ -365,7 +467,7 @@ impl QcsPushPlan {
         let plan = plan.as_ref()?;
         let mut index = 0;
         for (q, qube) in plan.qubes.iter().enumerate() {
-            if qube.error.is_some() {
+            if has_qube_row(qube) {
                 if index == row {
                     return None;
                 }
@@ -387,7 +489,7 @@ impl QcsPushPlan {
         let mut seen_items = 0;
         let mut errors = 0;
         for qube in &plan.qubes {
-            if qube.error.is_some() {
+            if has_qube_row(qube) {
                 errors += 1;
             }
             for _ in &qube.items {
@@ -477,7 +579,7 @@ impl QcsPushPlan {
         let (Some(backend), Some(plan)) = (imp.backend.borrow().clone(), self.plan_data()) else {
             return;
         };
-        if !PlanTotals::of(&plan).can_push() {
+        if !self.can_execute() {
             return;
         }
         imp.execute_button.set_sensitive(false);
@@ -509,7 +611,8 @@ impl QcsPushPlan {
                 return;
             }
         };
-        let job = match backend.execute_plan(&plan.plan_id).await {
+        let start = self.chosen_starts();
+        let job = match backend.execute_plan(&plan.plan_id, &start).await {
             Ok(job) => job,
             Err(e) => {
                 imp.progress_bar.set_visible(false);
@@ -617,6 +720,13 @@ pub fn describe(summary: &JobSummary, unplanned: &[(String, String)]) -> String 
     let mut outcomes: BTreeMap<qcs_client::types::FileOutcome, usize> = BTreeMap::new();
     let mut errors = Vec::new();
     for qube in &summary.qubes {
+        // Skipped on purpose (halted, not chosen): not a failure, but named.
+        if let Some(why) = &qube.skipped {
+            errors.push(gettext_f(
+                "{qube}: {reason}",
+                &[("qube", &qube.qube), ("reason", &crate::reasons::text(why))],
+            ));
+        }
         if let Some(error) = &qube.error {
             errors.push(gettext_f(
                 "{qube}: {reason}",
@@ -671,6 +781,26 @@ pub fn describe(summary: &JobSummary, unplanned: &[(String, String)]) -> String 
     text
 }
 
+/// Whether a qube has a row of its own before its items: an error, or a power state
+/// other than running (halted, with its switch; or unknown).
+fn has_qube_row(qube: &QubePlanView) -> bool {
+    qube.error.is_some() || qube.power != PlanPower::Running
+}
+
+fn find_switch(widget: &gtk::Widget) -> Option<gtk::Switch> {
+    if let Some(switch) = widget.downcast_ref::<gtk::Switch>() {
+        return Some(switch.clone());
+    }
+    let mut child = widget.first_child();
+    while let Some(c) = child {
+        if let Some(switch) = find_switch(&c) {
+            return Some(switch);
+        }
+        child = c.next_sibling();
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use qcs_client::types::{
@@ -690,6 +820,7 @@ mod tests {
                 QubeOutcome {
                     qube: "work".into(),
                     error: None,
+                    skipped: None,
                     files: vec![FileOutcomeView {
                         profile: "git".into(),
                         path: ".gitconfig".into(),
@@ -704,11 +835,13 @@ mod tests {
                             .arg("qube", "noapply")
                             .arg("service", "qubes.ConfigApply"),
                     ),
+                    skipped: None,
                     files: Vec::new(),
                 },
                 QubeOutcome {
                     qube: "odd".into(),
                     error: None,
+                    skipped: None,
                     files: vec![FileOutcomeView {
                         profile: "git".into(),
                         path: ".vimrc".into(),

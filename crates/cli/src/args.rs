@@ -214,4 +214,11 @@ pub struct PushArgs {
     /// Show the diff of each file that will be written.
     #[arg(long)]
     pub diff: bool,
+    /// Start this halted qube and push to it (repeat for several). Planning never
+    /// starts a qube: without this (or a "y" to the question) a halted qube is skipped.
+    #[arg(long = "start", value_name = "QUBE", value_parser = crate::names::qube)]
+    pub start: Vec<String>,
+    /// Start every qube of the plan that is halted, and push to it.
+    #[arg(long, conflicts_with = "start")]
+    pub start_halted: bool,
 }

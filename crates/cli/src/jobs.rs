@@ -88,7 +88,49 @@ pub(crate) async fn push(
     let counts = output::print_plan(out, &plan, args.diff, opts)?;
     out.flush()?;
     let unclean = counts.conflicts > 0 || !counts.failed_qubes.is_empty();
-    if counts.writes == 0 {
+    // Which halted qubes to start: named, all, or asked one by one (never with -y).
+    if let Some(wrong) = args.start.iter().find(|q| !counts.halted.contains(q)) {
+        return Err(RemoteError::Usage(format!(
+            "--start {}: not a halted qube of this plan (only a halted qube can be started; see the plan above)",
+            wrong.escape_debug()
+        )));
+    }
+    let mut start: Vec<String> = if args.start_halted {
+        counts.halted.clone()
+    } else {
+        args.start.clone()
+    };
+    if !args.yes {
+        let unchosen: Vec<String> = counts
+            .halted
+            .iter()
+            .filter(|q| !start.contains(q))
+            .cloned()
+            .collect();
+        for qube in unchosen {
+            if confirm(&format!(
+                "{} is halted. Start it and push to it?",
+                qube.escape_debug()
+            ))? {
+                start.push(qube);
+            }
+        }
+    }
+    let skipped: Vec<&str> = counts
+        .halted
+        .iter()
+        .filter(|q| !start.contains(q))
+        .map(String::as_str)
+        .collect();
+    if counts.writes == 0 && start.is_empty() {
+        for qube in &skipped {
+            writeln!(
+                out,
+                "{}: halted, skipped: nothing sent (--start {} starts it and pushes)",
+                safe(qube, opts),
+                safe(qube, opts)
+            )?;
+        }
         if counts.failed_qubes.is_empty() {
             writeln!(out, "nothing to write")?;
         } else {
@@ -105,7 +147,12 @@ pub(crate) async fn push(
         writeln!(out, "not pushed")?;
         return Ok(EXIT_FINDINGS);
     }
-    let summary = follow(s, s.proxy.execute_plan(&plan.plan_id)).await?;
+    let summary = if start.is_empty() {
+        follow(s, s.proxy.execute_plan(&plan.plan_id)).await?
+    } else {
+        let start: Vec<&str> = start.iter().map(String::as_str).collect();
+        follow(s, s.proxy.execute_plan_starting(&plan.plan_id, &start)).await?
+    };
     output::print_summary(out, &summary, opts)?;
     if !counts.failed_qubes.is_empty() {
         writeln!(
@@ -139,6 +186,7 @@ pub(crate) async fn diff(
     }
     let changes = plan.qubes.iter().any(|q| {
         q.error.is_some()
+            || q.power != types::PlanPower::Running
             || q.items
                 .iter()
                 .any(|i| !matches!(i.action, PlanAction::Unchanged))

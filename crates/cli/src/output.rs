@@ -8,7 +8,7 @@ use std::io::{IsTerminal, Write};
 use base64::Engine as _;
 use qcs_client::Reason;
 use qcs_client::types::{
-    self, FileOutcome, JobSummary, PlanAction, ProposalView, PushPlan, Severity,
+    self, FileOutcome, JobSummary, PlanAction, PlanPower, ProposalView, PushPlan, Severity,
 };
 use qcs_core::render::{self, terminal};
 
@@ -150,6 +150,8 @@ pub struct PlanCounts {
     pub writes: usize,
     pub conflicts: usize,
     pub failed_qubes: Vec<String>,
+    /// Qubes halted when planned: not looked into; pushed only when chosen.
+    pub halted: Vec<String>,
 }
 
 /// Prints a plan (with the diffs of what changes when `show_diff`).
@@ -163,6 +165,7 @@ pub fn print_plan(
         writes: 0,
         conflicts: 0,
         failed_qubes: Vec::new(),
+        halted: Vec::new(),
     };
     for qube in &plan.qubes {
         writeln!(out, "{}:", safe(&qube.qube, opts))?;
@@ -170,6 +173,28 @@ pub fn print_plan(
             writeln!(out, "  error: {}", sentence(e, opts))?;
             counts.failed_qubes.push(qube.qube.clone());
             continue;
+        }
+        match qube.power {
+            PlanPower::Running => {}
+            PlanPower::Halted => {
+                writeln!(
+                    out,
+                    "  halted: not looked into (planning never starts a qube); its files are \
+                     planned and written only if you start it (--start {})",
+                    safe(&qube.qube, opts)
+                )?;
+                counts.halted.push(qube.qube.clone());
+                continue;
+            }
+            PlanPower::NotRunning | PlanPower::Unknown => {
+                writeln!(
+                    out,
+                    "  error: power state {}: not planned, not pushed",
+                    qube.power.as_str()
+                )?;
+                counts.failed_qubes.push(qube.qube.clone());
+                continue;
+            }
         }
         if qube.items.is_empty() {
             writeln!(out, "  (no files)")?;
@@ -219,9 +244,18 @@ pub fn print_plan(
     }
     writeln!(
         out,
-        "{} file(s) to write, {} conflict(s){}",
+        "{} file(s) to write, {} conflict(s){}{}",
         counts.writes,
         counts.conflicts,
+        if counts.halted.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", {} halted qube(s): {}",
+                counts.halted.len(),
+                safe(&counts.halted.join(", "), opts)
+            )
+        },
         if counts.failed_qubes.is_empty() {
             String::new()
         } else {
@@ -244,6 +278,14 @@ pub fn print_summary(
 ) -> std::io::Result<()> {
     let mut counts: std::collections::BTreeMap<FileOutcome, usize> = Default::default();
     for qube in &summary.qubes {
+        if let Some(why) = &qube.skipped {
+            writeln!(
+                out,
+                "{}: skipped: {}",
+                safe(&qube.qube, opts),
+                sentence(why, opts)
+            )?;
+        }
         if let Some(e) = &qube.error {
             writeln!(
                 out,

@@ -107,8 +107,14 @@ pub trait ConfigSync {
         overwrite: &[(&str, &str)],
     ) -> Result<String, Error>;
     /// Starts a job that carries out a plan; returns the job id. Progress arrives as
-    /// `JobProgress`, the end as `JobFinished`.
+    /// `JobProgress`, the end as `JobFinished`. Qubes that were halted when planned are
+    /// skipped (reported as skipped), never started.
     fn execute_plan(&self, plan_id: &str) -> Result<u64, Error>;
+    /// Like `execute_plan`, but starts the halted qubes of the plan named in `start`
+    /// (the user chose them), then plans and pushes them; the other halted qubes are
+    /// skipped. A name that is not a halted qube of the plan is refused
+    /// (`plan.start-not-halted`) and nothing runs.
+    fn execute_plan_starting(&self, plan_id: &str, start: &[&str]) -> Result<u64, Error>;
     /// Asks a job to stop: qubes not started yet are skipped.
     fn cancel_job(&self, job: u64) -> Result<(), Error>;
     /// Writes the profile's files as at `generation` into the qube (a job). Files that

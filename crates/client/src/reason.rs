@@ -167,6 +167,12 @@ codes! {
     /// args: detail
     JobSpawn = "job.spawn" => "the job could not be started: {detail}",
     JobCancelled = "job.cancelled" => "cancelled before this qube was started",
+    /// args: qube
+    JobHaltedSkipped = "job.halted-skipped" => "{qube} was halted and not chosen to be started: skipped, nothing sent",
+    /// args: qube, detail
+    JobStartFailed = "job.start-failed" => "{qube} could not be started: {detail}",
+    /// args: qube
+    PlanStartNotHalted = "plan.start-not-halted" => "{qube} is not a halted qube of this plan: only those can be chosen to be started",
     JobEarlierReplyRefused = "job.earlier-reply-refused" => "not sent: an earlier reply of this qube was refused",
     /// args: detail
     JobNotRecorded = "job.not-recorded" => "written, but the store could not record it: {detail}",
@@ -185,6 +191,10 @@ codes! {
     ApplyRefused = "apply.refused" => "the qube refused to write it ({code}: {detail})",
 
     // ----- qrexec and the agent -----
+    /// args: qube
+    QubeHalted = "qube.halted" => "{qube} is halted: nothing starts it without being asked (start it, or choose to start it in the push plan)",
+    /// args: qube, state
+    QubeNotRunning = "qube.not-running" => "{qube} is not running ({state}): not planned, never started",
     /// args: qube, service
     QrexecDenied = "qrexec.denied" => "dom0 policy denied {service} to {qube}",
     /// args: qube, tag

@@ -296,9 +296,52 @@ pub struct PushPlan {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QubePlanView {
     pub qube: String,
+    /// The qube's power state when it was planned (read from the Admin API before any
+    /// qrexec call: planning never starts a qube). Missing or unknown: `Unknown`.
+    #[serde(default)]
+    pub power: PlanPower,
     /// The qube could not be planned (snapshot failed, qube unknown…); no item then.
     pub error: Option<Reason>,
+    /// Empty for a halted qube: what it holds is unknown until it runs.
     pub items: Vec<PlanItemView>,
+}
+
+impl QubePlanView {
+    /// Whether the user may choose to start this qube and push to it
+    /// (`ExecutePlanStarting`): halted, and no error.
+    pub fn can_start(&self) -> bool {
+        self.power == PlanPower::Halted && self.error.is_none()
+    }
+}
+
+/// What planning found about a qube's power state, and so what a push does with it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PlanPower {
+    /// Running: snapshotted and planned; the items are what the push does.
+    Running,
+    /// Halted: not looked into (no qrexec call was made, so nothing started it); its
+    /// items are unknown. The push starts it, plans it and writes only when the user
+    /// chose it (`ExecutePlanStarting`); otherwise it is skipped and reported so.
+    Halted,
+    /// Neither (paused, suspended, starting, crashed…): `error` says which; never
+    /// started, never pushed.
+    NotRunning,
+    /// A state this client does not know, or none sent: never started, never pushed.
+    #[default]
+    #[serde(other)]
+    Unknown,
+}
+
+impl PlanPower {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlanPower::Running => "running",
+            PlanPower::Halted => "halted",
+            PlanPower::NotRunning => "not-running",
+            PlanPower::Unknown => "unknown",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -582,6 +625,10 @@ pub struct QubeOutcome {
     pub qube: String,
     /// The call failed as a whole (qrexec denied, agent missing, reply refused…).
     pub error: Option<Reason>,
+    /// Not pushed on purpose, not a failure: a qube that was halted when planned and
+    /// that the user did not choose to start (`job.halted-skipped`). Nothing was sent.
+    #[serde(default)]
+    pub skipped: Option<Reason>,
     pub files: Vec<FileOutcomeView>,
 }
 

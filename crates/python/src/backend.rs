@@ -688,6 +688,12 @@ fn push_plan(py: Python<'_>, plan: PushPlan) -> PyResult<PyPushPlan> {
     for qube in plan.qubes {
         if let Some(error) = qube.error {
             errors.push((qube.qube.clone(), error.english()));
+        } else if qube.power != qcs_client::types::PlanPower::Running {
+            // Planning never starts a qube: a halted one is not planned (this module
+            // does not start qubes), and says so.
+            let reason =
+                qcs_client::Reason::new(qcs_client::Code::QubeHalted).arg("qube", &qube.qube);
+            errors.push((qube.qube.clone(), reason.english()));
         }
         for item in qube.items {
             items.push(Py::new(

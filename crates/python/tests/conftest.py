@@ -143,6 +143,11 @@ class Backend:
             stderr=open(root / "dbus.log", "wb"),
         )
         self.daemon = None
+        # Planning never starts a qube: the qubes the tests push to run, as they would
+        # for a user pushing to them (personal stays halted).
+        admin = qcs.Qubes.socket(str(sim.socket))
+        for qube in ("work", "vault", "untrusted"):
+            admin.qubesd_call(qube, "admin.vm.Start")
         try:
             wait_for_path(bus_socket, self.bus, "dbus-daemon")
             self.daemon = subprocess.Popen(

@@ -74,7 +74,7 @@ def test_qubes_with_settings_and_sync_state(client):
     qubes = {q.name: q for q in client.qubes()}
     assert {"work", "personal", "vault"} <= set(qubes)
     work = qubes["work"]
-    assert (work.klass, work.power_state, work.label) == ("AppVM", "Halted", "blue")
+    assert (work.klass, work.power_state, work.label) == ("AppVM", "Running", "blue")
     assert work.template == "debian-12-xfce"
     assert work.assigned == ["git"] and work.may_propose == ["git"]
     assert work.sync_states() == {"git": "never-pushed"}
@@ -406,3 +406,13 @@ def test_unknown_dom0_and_config_qube_names_are_refused_with_a_code(client):
         # A sentence for people; the D-Bus name only in dbus_error.
         assert "org.qubes" not in str(info.value) and qube in str(info.value)
         assert client.qube_settings(qube) == ([], [], False)
+
+
+def test_a_halted_qube_is_not_started_by_a_push(backend, client):
+    client.assign("personal", "git")
+    result = client.push("git", ["personal"])
+    assert not result.success
+    assert [q for q, _ in result.errors] == ["personal"]
+    assert "halted" in result.errors[0][1]
+    assert client.qube("personal").power_state == "Halted"
+    assert not (backend.home("personal") / ".gitconfig").exists()

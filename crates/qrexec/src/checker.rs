@@ -14,9 +14,9 @@ use crate::rule::{Action, RuleRef};
 use crate::system::{DomainInfo, SystemInfo};
 use crate::token::{Token, is_dom0};
 use crate::trust::{
-    ADMIN_OPT_IN_WRITE_CALLS, ADMIN_READ_CALLS, ADMIN_WRITE_INCLUDE, ALL_SERVICES, MANAGED_TAG,
-    MANAGER_SERVICES, MANAGER_TAG, PROBED_OTHER_CALLS, SERVICE_PROPOSE, is_config_qube,
-    is_managed_qube,
+    ADMIN_OPT_IN_WRITE_CALLS, ADMIN_READ_CALLS, ADMIN_START_CALLS, ADMIN_WRITE_INCLUDE,
+    ALL_SERVICES, MANAGED_TAG, MANAGER_SERVICES, MANAGER_TAG, PROBED_OTHER_CALLS, SERVICE_PROPOSE,
+    is_config_qube, is_managed_qube,
 };
 
 /// One thing a qube may do: a call to a requested target and what dom0 decides.
@@ -199,6 +199,7 @@ pub fn check(policy: &Policy, system: Option<&SystemInfo>) -> Report {
     let mut seen_findings = BTreeSet::new();
     let mut services: Vec<&str> = ALL_SERVICES.to_vec();
     services.extend(ADMIN_READ_CALLS);
+    services.extend(ADMIN_START_CALLS);
     services.extend(ADMIN_OPT_IN_WRITE_CALLS);
     services.extend(PROBED_OTHER_CALLS);
     for (source, info) in &system.domains {
@@ -382,7 +383,18 @@ fn judge(grant: &Grant, service: &str, source: &DomainInfo, system: &SystemInfo)
                     ),
                 );
             }
-            if !ADMIN_READ_CALLS.contains(&service) && !opted_in {
+            if ADMIN_START_CALLS.contains(&service) && !is_managed_qube(tags_of(system, about)) {
+                flag(
+                    Severity::OverGrant,
+                    format!(
+                        "config qube {src} may start {about}, which is not a managed qube ({verb})",
+                    ),
+                );
+            }
+            if !ADMIN_READ_CALLS.contains(&service)
+                && !ADMIN_START_CALLS.contains(&service)
+                && !opted_in
+            {
                 flag(
                     Severity::OverGrant,
                     format!(

@@ -126,7 +126,8 @@ pub fn generate_profile_policy_with(
          # in the app (or with qvm-config-sync), then install the new file in dom0.\n\
          #\n\
          # Config qube: {config}\n\
-         # Per qube: {SERVICE_APPLY} only for the profiles assigned to it; {SERVICE_PROPOSE}\n\
+         # Per qube: {SERVICE_APPLY} only for the profiles assigned to it (never starting\n\
+         # a halted qube: autostart=no); {SERVICE_PROPOSE}\n\
          # only for the profiles it may propose, and only to {config} ({action}).\n\
          # Everything not listed here falls through to 70-config-sync.policy and\n\
          # 80-config-sync-default.policy."
@@ -137,7 +138,7 @@ pub fn generate_profile_policy_with(
             for profile in assigned {
                 let _ = writeln!(
                     out,
-                    "{SERVICE_APPLY}\t+{profile}\t@tag:{MANAGER_TAG}\t{qube}\tallow"
+                    "{SERVICE_APPLY}\t+{profile}\t@tag:{MANAGER_TAG}\t{qube}\tallow autostart=no"
                 );
             }
             let _ = writeln!(out, "{SERVICE_APPLY}\t*\t@tag:{MANAGER_TAG}\t{qube}\tdeny");

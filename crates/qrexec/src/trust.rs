@@ -50,6 +50,12 @@ pub const ADMIN_READ_CALLS: [&str; 7] = [
     "admin.Events",
 ];
 
+/// Admin API calls that start a managed qube: the shipped policy grants them for managed
+/// qubes only, because our services carry `autostart=no` (a call never starts a halted
+/// qube by itself); the backend starts only a qube the user chose to "start and push".
+/// The same power the services had with qrexec's default autostart, made explicit.
+pub const ADMIN_START_CALLS: [&str; 1] = ["admin.vm.Start"];
+
 /// Admin API writes the config qube may get, only through [`ADMIN_WRITE_INCLUDE`].
 pub const ADMIN_OPT_IN_WRITE_CALLS: [&str; 2] = ["admin.vm.feature.Set", "admin.vm.feature.Remove"];
 
@@ -61,7 +67,6 @@ pub const PROBED_OTHER_CALLS: &[&str] = &[
     "admin.vm.property.Set",
     "admin.vm.property.Reset",
     "admin.vm.property.GetAll",
-    "admin.vm.Start",
     "admin.vm.Shutdown",
     "admin.vm.Kill",
     "admin.vm.Pause",

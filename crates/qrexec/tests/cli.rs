@@ -200,6 +200,15 @@ fn check_exits_0_when_clean_and_3_on_over_grants() {
     let s = Setup::new("");
     common::copy_tree(&common::shipped_policy_dir(), &s.policy_dir());
     let si = s.dir.path().join("si.json");
+    // Our services carry autostart=no: only a running target is reachable (a halted
+    // one is refused and so not in the table), so work runs here.
+    let running_work = SYSTEM_INFO.replacen(
+        r#""power_state": "Halted", "uuid": "5c0e1b3a-0000-4000-8000-000000000002""#,
+        r#""power_state": "Running", "uuid": "5c0e1b3a-0000-4000-8000-000000000002""#,
+        1,
+    );
+    assert_ne!(running_work, SYSTEM_INFO);
+    std::fs::write(&si, running_work).unwrap();
     let args = |with_si: bool| {
         let mut v = vec![
             "check".to_owned(),

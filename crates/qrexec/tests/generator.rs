@@ -42,8 +42,8 @@ fn output_is_exact_and_deterministic() {
         [
             "qubes.ConfigPropose\t+vim\tvault\t@default\task target=config-mgr default_target=config-mgr",
             "qubes.ConfigPropose\t+vim\tvault\tconfig-mgr\task target=config-mgr default_target=config-mgr",
-            "qubes.ConfigApply\t+git\t@tag:qubes-config-sync-manager\twork\tallow",
-            "qubes.ConfigApply\t+ssh\t@tag:qubes-config-sync-manager\twork\tallow",
+            "qubes.ConfigApply\t+git\t@tag:qubes-config-sync-manager\twork\tallow autostart=no",
+            "qubes.ConfigApply\t+ssh\t@tag:qubes-config-sync-manager\twork\tallow autostart=no",
             "qubes.ConfigApply\t*\t@tag:qubes-config-sync-manager\twork\tdeny",
             "qubes.ConfigPropose\t+git\twork\t@default\task target=config-mgr default_target=config-mgr",
             "qubes.ConfigPropose\t+git\twork\tconfig-mgr\task target=config-mgr default_target=config-mgr",

@@ -116,11 +116,79 @@ fn config_qube_may_push_snapshot_and_roll_back_managed_qubes() {
     for service in MANAGER_SERVICES {
         for qube in MANAGED {
             for arg in ARGS {
+                // autostart=no: a halted qube is refused, never started by the call.
+                let expected = if running(qube) {
+                    format!("allow target={qube}")
+                } else {
+                    "deny".to_owned()
+                };
                 assert_eq!(
                     decide(&p, service, arg, "config-mgr", qube),
-                    format!("allow target={qube}"),
+                    expected,
                     "{service}{arg} config-mgr -> {qube}"
                 );
+            }
+        }
+    }
+}
+
+fn running(qube: &str) -> bool {
+    system()
+        .domains
+        .get(qube)
+        .is_some_and(|d| d.power_state == "Running")
+}
+
+/// Planning must never start a qube: every service of ours is allowed with autostart=no
+/// (a halted target is refused by the rule that would allow it), and the config qube
+/// starts a qube only through admin.vm.Start, granted for managed qubes alone.
+#[test]
+fn our_services_never_autostart_and_only_managed_qubes_can_be_started() {
+    let p = Dom0::new(true).policy();
+    assert!(
+        MANAGED.iter().any(|q| running(q)) && MANAGED.iter().any(|q| !running(q)),
+        "the test system has running and halted managed qubes"
+    );
+    for service in MANAGER_SERVICES {
+        for qube in MANAGED {
+            match p.evaluate(&system(), service, "+git", "config-mgr", qube) {
+                Resolution::Allow { autostart, .. } => {
+                    assert!(running(qube), "{service} -> halted {qube} allowed");
+                    assert!(!autostart, "{service} -> {qube} may autostart");
+                }
+                Resolution::Deny {
+                    rule: Some(rule), ..
+                } => {
+                    assert!(!running(qube), "{service} -> running {qube} denied");
+                    // Refused by our allow rule (autostart=no), not by a deny line.
+                    assert!(!rule.file.ends_with(DEFAULT_POLICY_FILE), "{rule}");
+                }
+                other => panic!("{service} -> {qube}: {other:?}"),
+            }
+        }
+    }
+    for method in ADMIN_START_CALLS {
+        for qube in MANAGED {
+            assert_eq!(
+                decide(&p, method, "+", "config-mgr", qube),
+                "allow target=dom0",
+                "{method} -> {qube}"
+            );
+        }
+        for target in NOT_MANAGED
+            .iter()
+            .map(|q| (*q).to_owned())
+            .chain(["dom0", "@adminvm", "config-mgr", "nosuchvm"].map(String::from))
+        {
+            assert_eq!(
+                decide(&p, method, "+", "config-mgr", &target),
+                "deny",
+                "{method} -> {target}"
+            );
+        }
+        for source in MANAGED.iter().chain(["untrusted"].iter()) {
+            for target in all_targets() {
+                assert_eq!(decide(&p, method, "+", source, &target), "deny");
             }
         }
     }
@@ -233,7 +301,7 @@ fn the_generated_file_narrows_apply_to_assigned_profiles() {
         ("vault", "+vim", true),
     ];
     for (qube, arg, allowed) in cases {
-        let expected = if allowed {
+        let expected = if allowed && running(qube) {
             format!("allow target={qube}")
         } else {
             "deny".to_owned()
@@ -389,6 +457,7 @@ fn every_shipped_rule_is_live() {
     let mut used: BTreeSet<(String, u32)> = BTreeSet::new();
     let mut services: Vec<&str> = ALL_SERVICES.to_vec();
     services.extend(ADMIN_READ_CALLS);
+    services.extend(ADMIN_START_CALLS);
     services.extend(ADMIN_OPT_IN_WRITE_CALLS);
     let mut sources = all_sources();
     sources.push("dom0".into());

@@ -4,6 +4,13 @@
 //! Transfers run with at most `max_parallel` qubes at once, one `qubes.ConfigApply+P`
 //! per qube × profile. Every write carries its base hash, so the agent refuses a file
 //! that changed since the plan (invariant 4); such files come back as conflicts.
+//!
+//! Planning never starts a qube: the power states are read from the Admin API first
+//! and only running qubes are called; a halted qube is planned as halted, its items
+//! unknown. A push starts (`admin.vm.Start`) only the halted qubes the user chose, then
+//! plans and writes them; the others are reported as skipped. The shipped policy backs
+//! this with `autostart=no` on every service of ours, so no call of this backend can
+//! start a qube through qrexec's autostart.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -15,13 +22,14 @@ use qcs_protocol::{
     ApplyReply, ApplyRequest, FileOutcome, ProfileId, RelativePath, SnapshotRequest, Version,
     VmName, service,
 };
+use qubesadmin::PowerState;
 
 use super::replies::{self, ReplyViolation};
 use super::services::{ServiceError, printable};
 use super::{Backend, BackendError, MAX_KEPT_PLANS, Result, StoredPlan, lock, views};
 use crate::client::types::FileOutcome as FileOutcome_;
 use crate::client::types::{
-    self, API_VERSION, FileOutcomeView, JobSummary, PlanAction, PlanItemView, PushPlan,
+    self, API_VERSION, FileOutcomeView, JobSummary, PlanAction, PlanItemView, PlanPower, PushPlan,
     QubeOutcome, QubePlanView,
 };
 use crate::client::{Code, Reason};
@@ -78,11 +86,58 @@ fn refusal_reason(path: &RelativePath, reason: &RefusalReason) -> Reason {
     }
 }
 
-fn plan_view(plans: &[QubePlan], errors: &BTreeMap<VmName, Reason>, id: u64) -> PushPlan {
+/// One qube of a push job.
+#[derive(Debug)]
+enum JobTarget {
+    /// Planned while running: write what the plan says.
+    Planned(QubePlan),
+    /// Halted when planned and chosen by the user: start it, plan it, write.
+    StartThenPush(VmName),
+    /// Halted when planned and not chosen: nothing is sent, reported as skipped.
+    HaltedSkipped(VmName),
+}
+
+impl JobTarget {
+    fn qube(&self) -> &str {
+        match self {
+            JobTarget::Planned(plan) => plan.qube.as_str(),
+            JobTarget::StartThenPush(qube) | JobTarget::HaltedSkipped(qube) => qube.as_str(),
+        }
+    }
+}
+
+/// Where planning stands with one qube, from its power state.
+enum PowerGate {
+    Plan,
+    Halted,
+    NotRunning(Reason),
+}
+
+fn power_gate(qube: &VmName, state: Option<&PowerState>) -> PowerGate {
+    match state {
+        Some(PowerState::Running) => PowerGate::Plan,
+        Some(PowerState::Halted) => PowerGate::Halted,
+        Some(other) => PowerGate::NotRunning(
+            Reason::new(Code::QubeNotRunning)
+                .arg("qube", qube)
+                .arg("state", format!("{other:?}")),
+        ),
+        // Listed by check_target a moment ago, gone now: not called.
+        None => PowerGate::NotRunning(Reason::new(Code::QubeUnknown).arg("qube", qube)),
+    }
+}
+
+fn plan_view(
+    plans: &[QubePlan],
+    halted: &[VmName],
+    errors: &BTreeMap<VmName, (PlanPower, Reason)>,
+    id: u64,
+) -> PushPlan {
     let mut qubes: Vec<QubePlanView> = plans
         .iter()
         .map(|qp| QubePlanView {
             qube: qp.qube.to_string(),
+            power: PlanPower::Running,
             error: None,
             items: qp
                 .items
@@ -127,9 +182,18 @@ fn plan_view(plans: &[QubePlan], errors: &BTreeMap<VmName, Reason>, id: u64) -> 
                 .collect(),
         })
         .collect();
-    for (qube, error) in errors {
+    for qube in halted {
         qubes.push(QubePlanView {
             qube: qube.to_string(),
+            power: PlanPower::Halted,
+            error: None,
+            items: Vec::new(),
+        });
+    }
+    for (qube, (power, error)) in errors {
+        qubes.push(QubePlanView {
+            qube: qube.to_string(),
+            power: *power,
             error: Some(error.clone()),
             items: Vec::new(),
         });
@@ -189,13 +253,27 @@ impl Backend {
             profile: profile.clone(),
             paths,
         };
-        let reply = self.checked_call(
+        let reply = match self.checked_call(
             qube,
             service::SNAPSHOT,
             profile,
             &request,
             replies::check_snapshot,
-        )?;
+        ) {
+            Ok(reply) => reply,
+            // Refused by the policy's autostart=no (an import or a rollback of a halted
+            // qube): say so, rather than "denied by policy".
+            Err(e @ ServiceError::Denied { .. }) => {
+                let e = BackendError::Service(e);
+                let reason = self.reason_for(qube, &e);
+                return Err(if reason.code == Code::QubeHalted {
+                    BackendError::Refused(reason)
+                } else {
+                    e
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
         let seen: Vec<_> = reply
             .entries
             .iter()
@@ -253,12 +331,37 @@ impl Backend {
             match self.check_target(&qube) {
                 Ok(()) => checked.push(qube),
                 Err(BackendError::Refused(reason) | BackendError::NotFound(reason)) => {
-                    errors.insert(qube, reason);
+                    errors.insert(qube, (PlanPower::Unknown, reason));
                 }
                 Err(e) => return Err(e),
             }
         }
-        let targets = checked;
+        // Power states now, from the Admin API (not the cached view): only running
+        // qubes are called. When they cannot be read, no qube is called (fail closed).
+        let states: BTreeMap<String, PowerState> = match self.admin.domains() {
+            Ok(vms) => vms
+                .iter()
+                .map(|vm| (vm.name().to_owned(), vm.power_state().clone()))
+                .collect(),
+            Err(e) => {
+                let reason = Reason::new(Code::QubeListUnavailable).arg("detail", e);
+                for qube in checked.drain(..) {
+                    errors.insert(qube, (PlanPower::Unknown, reason.clone()));
+                }
+                BTreeMap::new()
+            }
+        };
+        let mut targets = Vec::new();
+        let mut halted = Vec::new();
+        for qube in checked {
+            match power_gate(&qube, states.get(qube.as_str())) {
+                PowerGate::Plan => targets.push(qube),
+                PowerGate::Halted => halted.push(qube),
+                PowerGate::NotRunning(reason) => {
+                    errors.insert(qube, (PlanPower::NotRunning, reason));
+                }
+            }
+        }
         let profiles: BTreeSet<ProfileId> = profiles.iter().cloned().collect();
         let results =
             qubesadmin::parallel::map_bounded(&targets, self.config.max_parallel.max(1), |qube| {
@@ -276,22 +379,27 @@ impl Backend {
                 // A store failure is the backend's own problem: report it as such.
                 Err(BackendError::Store(e)) => return Err(BackendError::Store(e)),
                 Err(e) => {
-                    errors.insert(qube.clone(), self.reason_for(qube, &e));
+                    errors.insert(
+                        qube.clone(),
+                        (PlanPower::Running, self.reason_for(qube, &e)),
+                    );
                 }
             }
         }
         let id = self.next_id();
-        let view = plan_view(&plans, &errors, id);
+        let view = plan_view(&plans, &halted, &errors, id);
         let mut kept = lock(&self.plans);
-        kept.insert(id, StoredPlan { plans });
+        kept.insert(id, StoredPlan { plans, halted });
         while kept.len() > MAX_KEPT_PLANS {
             kept.pop_first();
         }
         Ok(view)
     }
 
-    /// Starts a job carrying out a kept plan; returns its id at once.
-    pub fn execute_plan(self: &Arc<Self>, plan_id: &str) -> Result<u64> {
+    /// Starts a job carrying out a kept plan; returns its id at once. Of the qubes that
+    /// were halted when planned, those in `start` are started and pushed, the others
+    /// skipped; a name in `start` that is not one of them is refused and nothing runs.
+    pub fn execute_plan(self: &Arc<Self>, plan_id: &str, start: &[String]) -> Result<u64> {
         let id: u64 = plan_id.parse().map_err(|_| {
             BackendError::InvalidArgument(
                 Reason::new(Code::PlanInvalid)
@@ -299,10 +407,35 @@ impl Backend {
             )
         })?;
         // Plans are kept until executed, at most MAX_KEPT_PLANS, not across a restart.
-        let stored = lock(&self.plans).remove(&id).ok_or_else(|| {
-            BackendError::NotFound(Reason::new(Code::PlanUnknown).arg("plan", id))
-        })?;
-        Ok(self.start_job(JobKind::Push, stored.plans))
+        let stored = {
+            let mut kept = lock(&self.plans);
+            let stored = kept.get(&id).ok_or_else(|| {
+                BackendError::NotFound(Reason::new(Code::PlanUnknown).arg("plan", id))
+            })?;
+            // Checked before the plan is taken: a wrong choice loses nothing.
+            if let Some(wrong) = start
+                .iter()
+                .find(|q| !stored.halted.iter().any(|h| h.as_str() == q.as_str()))
+            {
+                return Err(BackendError::InvalidArgument(
+                    Reason::new(Code::PlanStartNotHalted)
+                        .arg("qube", wrong.chars().take(64).collect::<String>()),
+                ));
+            }
+            kept.remove(&id).ok_or_else(|| {
+                BackendError::NotFound(Reason::new(Code::PlanUnknown).arg("plan", id))
+            })?
+        };
+        let mut targets: Vec<JobTarget> =
+            stored.plans.into_iter().map(JobTarget::Planned).collect();
+        for qube in stored.halted {
+            targets.push(if start.iter().any(|s| s == qube.as_str()) {
+                JobTarget::StartThenPush(qube)
+            } else {
+                JobTarget::HaltedSkipped(qube)
+            });
+        }
+        Ok(self.start_job(JobKind::Push, targets))
     }
 
     /// Asks a job to stop after the qubes it is talking to.
@@ -318,7 +451,7 @@ impl Backend {
         }
     }
 
-    fn start_job(self: &Arc<Self>, kind: JobKind, plans: Vec<QubePlan>) -> u64 {
+    fn start_job(self: &Arc<Self>, kind: JobKind, plans: Vec<JobTarget>) -> u64 {
         let job = self.next_id();
         let cancel = Arc::new(AtomicBool::new(false));
         lock(&self.jobs).insert(job, Arc::clone(&cancel));
@@ -341,6 +474,7 @@ impl Backend {
                 qubes: vec![QubeOutcome {
                     qube: String::new(),
                     error: Some(Reason::new(Code::JobSpawn).arg("detail", e)),
+                    skipped: None,
                     files: Vec::new(),
                 }],
             };
@@ -354,33 +488,99 @@ impl Backend {
         &self,
         job: u64,
         kind: JobKind,
-        plans: &[QubePlan],
+        plans: &[JobTarget],
         cancel: &AtomicBool,
     ) -> JobSummary {
         let total = u32::try_from(plans.len()).unwrap_or(u32::MAX);
         let done = AtomicU32::new(0);
-        let outcomes = qubesadmin::parallel::map_bounded(
-            plans,
-            self.config.max_parallel.max(1),
-            |qube_plan| {
-                let outcome = if cancel.load(Ordering::Relaxed) {
-                    skipped(qube_plan, Reason::new(Code::JobCancelled))
-                } else {
-                    self.push_qube(job, kind, qube_plan)
+        let outcomes =
+            qubesadmin::parallel::map_bounded(plans, self.config.max_parallel.max(1), |target| {
+                let outcome = match target {
+                    JobTarget::HaltedSkipped(qube) => QubeOutcome {
+                        qube: qube.to_string(),
+                        error: None,
+                        skipped: Some(Reason::new(Code::JobHaltedSkipped).arg("qube", qube)),
+                        files: Vec::new(),
+                    },
+                    JobTarget::Planned(plan) if cancel.load(Ordering::Relaxed) => {
+                        skipped(plan, Reason::new(Code::JobCancelled))
+                    }
+                    JobTarget::StartThenPush(qube) if cancel.load(Ordering::Relaxed) => {
+                        QubeOutcome {
+                            qube: qube.to_string(),
+                            error: None,
+                            skipped: Some(Reason::new(Code::JobCancelled)),
+                            files: Vec::new(),
+                        }
+                    }
+                    JobTarget::Planned(plan) => self.push_qube(job, kind, plan),
+                    JobTarget::StartThenPush(qube) => self.start_and_push(job, kind, qube),
                 };
                 let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                self.notifier()
-                    .job_progress(job, n, total, qube_plan.qube.as_str());
-                self.notifier().qube_changed(qube_plan.qube.as_str());
+                self.notifier().job_progress(job, n, total, target.qube());
+                self.notifier().qube_changed(target.qube());
                 outcome
-            },
-        );
+            });
         JobSummary {
             version: API_VERSION,
             kind: kind.wire(),
             cancelled: cancel.load(Ordering::Relaxed),
             qubes: outcomes,
         }
+    }
+
+    /// A qube that was halted when planned and that the user chose: started through
+    /// the Admin API (unless it runs by now), planned like a push (conflicts stay
+    /// conflicts: the user saw none of its items), then written.
+    fn start_and_push(&self, job: u64, kind: JobKind, qube: &VmName) -> QubeOutcome {
+        let failed = |error: Reason| QubeOutcome {
+            qube: qube.to_string(),
+            error: Some(error),
+            skipped: None,
+            files: Vec::new(),
+        };
+        // This job applies the profiles; an auto-apply on the start event would race it.
+        lock(&self.starting).insert(qube.to_string());
+        let outcome = match self.start_qube(qube.as_str()) {
+            Err(e) => failed(e),
+            Ok(()) => match self.plan_one(qube, &BTreeSet::new(), &BTreeSet::new()) {
+                Ok(plan) => self.push_qube(job, kind, &plan),
+                Err(e) => failed(self.reason_for(qube, &e)),
+            },
+        };
+        lock(&self.starting).remove(qube.as_str());
+        outcome
+    }
+
+    /// Whether a push job is starting `qube` and writing it itself.
+    pub(super) fn push_is_starting(&self, qube: &str) -> bool {
+        lock(&self.starting).contains(qube)
+    }
+
+    /// `admin.vm.Start` of a qube the user chose to start; a qube that runs already is
+    /// left as it is.
+    fn start_qube(&self, qube: &str) -> std::result::Result<(), Reason> {
+        let failed = |detail: &dyn std::fmt::Display| {
+            Reason::new(Code::JobStartFailed)
+                .arg("qube", qube)
+                .arg("detail", detail)
+        };
+        let vms = self.admin.domains().map_err(|e| failed(&e))?;
+        match vms
+            .iter()
+            .find(|vm| vm.name() == qube)
+            .map(|vm| vm.power_state())
+        {
+            Some(PowerState::Running) => return Ok(()),
+            Some(PowerState::Halted) => {}
+            Some(other) => return Err(failed(&format!("{other:?}"))),
+            None => return Err(Reason::new(Code::QubeUnknown).arg("qube", qube)),
+        }
+        self.admin
+            .qubesd_call(qube, "admin.vm.Start", "", b"")
+            .map_err(|e| failed(&e))?;
+        self.mark_live(None);
+        Ok(())
     }
 
     /// One qube: one apply per profile that writes; records what was written.
@@ -524,6 +724,7 @@ impl Backend {
         QubeOutcome {
             qube: qube_plan.qube.to_string(),
             error,
+            skipped: None,
             files,
         }
     }
@@ -651,7 +852,7 @@ impl Backend {
             });
         }
         let plan = plan::plan_qube(&input, &BTreeSet::new());
-        Ok(self.start_job(JobKind::Rollback, vec![plan]))
+        Ok(self.start_job(JobKind::Rollback, vec![JobTarget::Planned(plan)]))
     }
 
     /// Re-applies a qube's profiles after it started; conflicts are imported as proposals
@@ -677,7 +878,7 @@ impl Backend {
                 Err(e) => eprintln!("qubes-config-syncd: auto-apply to {qube}: {e}"),
             }
         }
-        self.start_job(JobKind::AutoApply, vec![plan]);
+        self.start_job(JobKind::AutoApply, vec![JobTarget::Planned(plan)]);
     }
 }
 
@@ -694,6 +895,7 @@ fn skipped(plan: &QubePlan, why: Reason) -> QubeOutcome {
     QubeOutcome {
         qube: plan.qube.to_string(),
         error: None,
+        skipped: None,
         files: plan
             .items
             .iter()

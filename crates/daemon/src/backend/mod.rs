@@ -80,6 +80,9 @@ pub struct BackendConfig {
 /// A plan waiting for `ExecutePlan`.
 struct StoredPlan {
     plans: Vec<QubePlan>,
+    /// Qubes that were halted when planned: not looked into; started and pushed only
+    /// when the execute request names them.
+    halted: Vec<VmName>,
 }
 
 /// The backend. Share it in an `Arc`.
@@ -96,6 +99,9 @@ pub struct Backend {
     live: Mutex<qubes::LiveCache>,
     /// One spool pass at a time (the watcher and `IngestSpool` may overlap).
     ingest: Mutex<()>,
+    /// Qubes a push job is starting and writing ("start and push"): their
+    /// `domain-start` does not trigger a second, concurrent auto-apply.
+    starting: Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl std::fmt::Debug for Backend {
@@ -135,6 +141,7 @@ impl Backend {
             jobs: Mutex::new(BTreeMap::new()),
             live: Mutex::new(qubes::LiveCache::default()),
             ingest: Mutex::new(()),
+            starting: Mutex::new(std::collections::BTreeSet::new()),
         })
     }
 

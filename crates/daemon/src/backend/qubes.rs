@@ -265,7 +265,7 @@ impl Backend {
 
     /// Marks one qube's details as changed (an event about it), or (`None`) only the
     /// list (power states, qubes added or removed).
-    fn mark_live(&self, qube: Option<&str>) {
+    pub(super) fn mark_live(&self, qube: Option<&str>) {
         let mut cache = lock(&self.live);
         cache.events += 1;
         let at = cache.events;
@@ -459,7 +459,8 @@ impl Backend {
     }
 
     /// Why qrexec refused a call into `qube`: qrexec itself does not say, so ask the
-    /// Admin API whether the qube exists and carries the tag the shipped policy needs.
+    /// Admin API whether the qube exists, runs, and carries the tag the shipped policy
+    /// needs.
     fn explain_denied(&self, qube: &str, service: &str) -> Reason {
         let denied = Reason::new(Code::QrexecDenied)
             .arg("qube", qube)
@@ -470,6 +471,11 @@ impl Backend {
         let Some(vm) = vms.iter().find(|vm| vm.name() == qube) else {
             return Reason::new(Code::QubeUnknown).arg("qube", qube);
         };
+        // The shipped policy allows our services with autostart=no: a halted qube is
+        // refused, not started.
+        if matches!(vm.power_state(), PowerState::Halted) {
+            return Reason::new(Code::QubeHalted).arg("qube", qube);
+        }
         match vm.tags().list() {
             Ok(tags) if !tags.iter().any(|t| t == qrexec::trust::MANAGED_TAG) => {
                 Reason::new(Code::QrexecNotTagged)
@@ -531,7 +537,9 @@ impl Backend {
                 .store()
                 .qube_settings(&subject)
                 .map(|s| s.auto_apply && !s.assigned.is_empty())
-                .unwrap_or(false);
+                .unwrap_or(false)
+                // A push that started it on the user's choice writes it already.
+                && !self.push_is_starting(subject.as_str());
             if auto {
                 let backend = Arc::clone(self);
                 // Off the events thread: the push talks to the qube for a while.

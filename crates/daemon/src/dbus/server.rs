@@ -254,7 +254,16 @@ impl ConfigSync {
 
     #[zbus(out_args("job"))]
     async fn execute_plan(&self, plan_id: String) -> Result<u64, Error> {
-        run(&self.backend, move |b| b.execute_plan(&plan_id)).await
+        run(&self.backend, move |b| b.execute_plan(&plan_id, &[])).await
+    }
+
+    #[zbus(out_args("job"))]
+    async fn execute_plan_starting(
+        &self,
+        plan_id: String,
+        start: Vec<String>,
+    ) -> Result<u64, Error> {
+        run(&self.backend, move |b| b.execute_plan(&plan_id, &start)).await
     }
 
     async fn cancel_job(&self, job: u64) -> Result<(), Error> {

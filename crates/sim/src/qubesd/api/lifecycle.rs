@@ -50,6 +50,9 @@ pub(super) fn vm_start(state: &mut State, call: &Call) -> Res<Outcome> {
     }
     state.fire(Event::vm(vm, "domain-pre-start", &[("start_guid", "True")]));
     set_power(state, vm, "Running")?;
+    // Saved before the events: a subscriber reacting to domain-start (a qrexec call
+    // into the qube, whose policy reads world.json) sees it running, as with qubesd.
+    state.save();
     state.fire(Event::vm(vm, "domain-spawn", &[("start_guid", "True")]));
     state.fire(Event::vm(vm, "domain-start", &[("start_guid", "True")]));
     state.save();

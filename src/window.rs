@@ -12,6 +12,7 @@ use qcs_daemon::client::types::{ProposalSummaryView, QubeView};
 
 use crate::backend::Backend;
 use crate::i18n::{gettext_f, ngettext_f};
+use crate::model::markup::{self, Palette};
 use crate::widgets::{
     PlanEvent, QcsProfileEditor, QcsPushPlan, QcsQubePage, QcsQubeRow, QcsQubeSettings,
     QcsReviewPane,
@@ -406,6 +407,7 @@ impl QcsWindow {
                     Ok(list) => {
                         imp.proposals.replace(list.proposals);
                         window.refill_proposals();
+                        window.check_open_review().await;
                     }
                     Err(e) => window.report(Err(e.to_string())),
                 }
@@ -419,6 +421,39 @@ impl QcsWindow {
                 imp.busy.set(imp.busy.get().saturating_sub(1));
             }
         ));
+    }
+
+    /// The store or the proposals changed: the open review must still be what the
+    /// backend would accept, or the pane says so at once and re-opens it.
+    async fn check_open_review(&self) {
+        let imp = self.imp();
+        if self.visible_page().as_deref() != Some("review") {
+            return;
+        }
+        let (Some(backend), Some(id)) = (self.backend(), imp.review_pane.proposal_id()) else {
+            return;
+        };
+        if imp.review_pane.stale_message().is_some()
+            && !imp.proposals.borrow().iter().any(|p| p.id == id)
+        {
+            return;
+        }
+        if !imp.proposals.borrow().iter().any(|p| p.id == id) {
+            imp.review_pane.mark_gone(&gettextrs::gettext(
+                "This proposal was decided elsewhere (accepted or rejected); there is nothing left to review.",
+            ));
+            return;
+        }
+        match backend.proposal(id).await {
+            Ok(view) if imp.review_pane.proposal_id() == Some(id) => {
+                imp.review_pane.refresh_from(view);
+            }
+            Ok(_) => {}
+            Err(e) => imp.review_pane.mark_gone(&gettext_f(
+                "This proposal cannot be opened any more: {error}",
+                &[("error", &e.to_string())],
+            )),
+        }
     }
 
     fn selected_name(list: &gtk::ListBox) -> Option<String> {
@@ -495,16 +530,25 @@ impl QcsWindow {
         let selected = Self::selected_name(&imp.proposal_list);
         Self::clear(&imp.proposal_list);
         let proposals = imp.proposals.borrow();
+        let palette = Palette::for_dark(adw::StyleManager::default().is_dark());
         for proposal in proposals.iter() {
-            let row = crate::widgets::plain_action_row();
-            row.set_title(&format!("#{} · {}", proposal.id, proposal.path));
+            // Names from a qube: through the safe renderer (marks look-alikes), as markup.
+            let row = adw::ActionRow::new();
+            row.set_use_markup(true);
+            row.set_title(&format!(
+                "#{} · {}",
+                proposal.id,
+                markup::name(&proposal.path, palette)
+            ));
+            row.set_title_lines(2);
             row.set_subtitle(&gettext_f(
                 "from {qube} · {profile}",
                 &[
-                    ("qube", &proposal.source_qube),
-                    ("profile", &proposal.profile),
+                    ("qube", &markup::name(&proposal.source_qube, palette)),
+                    ("profile", &markup::name(&proposal.profile, palette)),
                 ],
             ));
+            row.set_subtitle_lines(1);
             row.set_widget_name(&proposal.id.to_string());
             imp.proposal_list.append(&row);
         }
@@ -607,8 +651,10 @@ impl QcsWindow {
             async move {
                 match backend.proposal(id).await {
                     Ok(view) => {
-                        let subtitle =
-                            gettext_f("from {qube}", &[("qube", &view.summary.source_qube)]);
+                        let subtitle = gettext_f(
+                            "from {qube}",
+                            &[("qube", &markup::name_plain(&view.summary.source_qube))],
+                        );
                         window.imp().review_pane.show(view);
                         window.show_page("review", &gettextrs::gettext("Review"), Some(&subtitle));
                     }

@@ -749,13 +749,16 @@ fn scenario() {
         .find(|(_, r)| r.line_button().is_sensitive())
     {
         row.line_button().emit_clicked();
+        wait_until("the finding's line on screen and marked", || {
+            review.diff_view().highlighted_line().is_some()
+        });
         let line = review
             .diff_view()
             .highlighted_line()
             .expect("a line is marked");
-        // Unified layout: one row per rendered line; the finding is on an added line.
+        // The finding is on an added line.
         let rows = review.diff_view().rendered_rows();
-        let marked = &rows[line];
+        let marked = &rows[review.diff_view().row_of_line(line).expect("its row")];
         assert!(
             marked.starts_with("+ "),
             "line {line}: {marked} in {rows:#?}"
@@ -793,9 +796,13 @@ fn scenario() {
         "no hunk accepted yet"
     );
     // Accept only the first hunk (the name line).
-    let toggles = review.diff_view().hunk_toggles();
-    assert!(toggles.len() >= 3, "{} hunks", toggles.len());
-    toggles[0].0.emit_clicked();
+    assert!(review.diff_view().decisions().len() >= 3);
+    review.diff_view().vadjustment().set_value(0.0);
+    wait_until("the first hunk's header on screen", || {
+        review.diff_view().hunk_toggles(0).is_some()
+    });
+    let (accept_first, _) = review.diff_view().hunk_toggles(0).expect("toggles");
+    accept_first.emit_clicked();
     assert!(review.accept_button().is_sensitive());
     // Ctrl+Return: the window's primary action accepts on the review page.
     WidgetExt::activate_action(&window, "win.primary", None).expect("win.primary");

@@ -15,6 +15,7 @@ pub mod three_way;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {
     Info,
+    Low,
     Medium,
     High,
     Critical,
@@ -26,6 +27,7 @@ impl Severity {
     pub fn from_wire(name: &str) -> Severity {
         match name {
             "info" => Severity::Info,
+            "low" => Severity::Low,
             "medium" => Severity::Medium,
             "high" => Severity::High,
             _ => Severity::Critical,
@@ -36,6 +38,7 @@ impl Severity {
     pub fn css_class(self) -> &'static str {
         match self {
             Severity::Info => "severity-info",
+            Severity::Low => "severity-low",
             Severity::Medium => "severity-medium",
             Severity::High => "severity-high",
             Severity::Critical => "severity-critical",
@@ -46,6 +49,7 @@ impl Severity {
     pub fn symbol(self) -> &'static str {
         match self {
             Severity::Info => "ℹ",
+            Severity::Low => "○",
             Severity::Medium => "●",
             Severity::High => "▲",
             Severity::Critical => "✖",
@@ -57,6 +61,7 @@ impl Severity {
         use gettextrs::pgettext;
         match self {
             Severity::Info => pgettext("severity", "Info"),
+            Severity::Low => pgettext("severity", "Low"),
             Severity::Medium => pgettext("severity", "Medium"),
             Severity::High => pgettext("severity", "High"),
             Severity::Critical => pgettext("severity", "Critical"),
@@ -72,8 +77,10 @@ mod tests {
     fn unknown_severities_block_like_critical_ones() {
         assert_eq!(Severity::from_wire("critical"), Severity::Critical);
         assert_eq!(Severity::from_wire("high"), Severity::High);
+        assert_eq!(Severity::from_wire("low"), Severity::Low);
         assert_eq!(Severity::from_wire("CRITICAL "), Severity::Critical);
         assert_eq!(Severity::from_wire(""), Severity::Critical);
-        assert!(Severity::Critical > Severity::High && Severity::Medium > Severity::Info);
+        assert!(Severity::Critical > Severity::High && Severity::Medium > Severity::Low);
+        assert!(Severity::Low > Severity::Info);
     }
 }

@@ -1,10 +1,13 @@
-//! The review pane's state: which findings are acknowledged, which hunks accepted, and
-//! whether "Accept" may be pressed; plus the layouts of the diff (unified rows and
-//! side-by-side pairs) and the link from findings to their lines.
+//! The review pane's state: which findings are acknowledged and whether "Accept" may be
+//! pressed; plus the layouts of the diff (unified rows and side-by-side pairs) and the
+//! link from findings to their lines.
 //!
-//! The gate (DESIGN invariant 7): Accept stays disabled until every critical finding
-//! — and every finding whose rule the backend lists in `must_acknowledge` — is
-//! acknowledged, and at least one hunk is accepted. The backend checks the same again.
+//! The gate (DESIGN §6): Accept stays disabled until the whole diff has been laid out,
+//! every gated finding (severity high or critical, or one the backend lists) is
+//! acknowledged — each by itself, never by its rule — and at least one hunk is accepted.
+//! The hunk decisions are not kept here: the diff widget owns them and its rows render
+//! them, so no decision exists that no row shows; the gate reads them from there. The
+//! backend checks the same again against the digest of what was shown.
 
 use std::collections::BTreeSet;
 
@@ -20,15 +23,16 @@ pub enum HunkDecision {
     Reject,
 }
 
-/// Decisions taken in the review pane for one proposal.
+/// Acknowledgements taken in the review pane for one proposal.
 #[derive(Debug, Clone)]
 pub struct ReviewState {
     findings: Vec<FindingView>,
     /// Per finding: must it be acknowledged before accepting?
     blocking: Vec<bool>,
+    /// Per finding: has it been shown (its row and the line it points at laid out)?
+    shown: Vec<bool>,
     acknowledged: Vec<bool>,
     hunk_ids: Vec<String>,
-    decisions: Vec<HunkDecision>,
 }
 
 impl ReviewState {
@@ -42,16 +46,15 @@ impl ReviewState {
             .findings
             .iter()
             .map(|f| {
-                Severity::from_wire(&f.severity) == Severity::Critical
-                    || must.contains(f.rule.as_str())
+                Severity::from_wire(&f.severity) >= Severity::High || must.contains(f.rule.as_str())
             })
             .collect();
         ReviewState {
             findings: proposal.findings.clone(),
             blocking,
+            shown: vec![false; proposal.findings.len()],
             acknowledged: vec![false; proposal.findings.len()],
             hunk_ids: proposal.diff.hunks.iter().map(|h| h.id.clone()).collect(),
-            decisions: vec![HunkDecision::Undecided; proposal.diff.hunks.len()],
         }
     }
 
@@ -67,11 +70,24 @@ impl ReviewState {
         self.acknowledged.get(finding).copied().unwrap_or(false)
     }
 
-    /// Acknowledge (or withdraw the acknowledgement of) one finding; out of range is ignored.
-    pub fn set_acknowledged(&mut self, finding: usize, acknowledged: bool) {
+    /// Every finding's row and line are on screen now (the diff is laid out).
+    pub fn mark_all_shown(&mut self) {
+        self.shown.fill(true);
+    }
+
+    pub fn is_shown(&self, finding: usize) -> bool {
+        self.shown.get(finding).copied().unwrap_or(false)
+    }
+
+    /// Acknowledge (or withdraw the acknowledgement of) one finding. A finding not shown
+    /// yet cannot be acknowledged; out of range is ignored. Returns the state now.
+    pub fn set_acknowledged(&mut self, finding: usize, acknowledged: bool) -> bool {
+        let shown = self.is_shown(finding);
         if let Some(slot) = self.acknowledged.get_mut(finding) {
-            *slot = acknowledged;
+            *slot = acknowledged && shown;
+            return *slot;
         }
+        false
     }
 
     /// Blocking findings not acknowledged yet.
@@ -91,53 +107,44 @@ impl ReviewState {
         self.hunk_ids.len()
     }
 
-    pub fn decision(&self, hunk: usize) -> HunkDecision {
-        self.decisions
-            .get(hunk)
-            .copied()
-            .unwrap_or(HunkDecision::Undecided)
-    }
-
-    pub fn set_decision(&mut self, hunk: usize, decision: HunkDecision) {
-        if let Some(slot) = self.decisions.get_mut(hunk) {
-            *slot = decision;
-        }
-    }
-
-    /// Accept or reject every hunk at once.
-    pub fn decide_all(&mut self, decision: HunkDecision) {
-        self.decisions.fill(decision);
-    }
-
-    /// Ids of the accepted hunks, in file order.
-    pub fn accepted_hunks(&self) -> Vec<String> {
+    /// Ids of the hunks `decisions` accepts, in file order.
+    pub fn accepted_hunks(&self, decisions: &[HunkDecision]) -> Vec<String> {
         self.hunk_ids
             .iter()
-            .zip(&self.decisions)
+            .zip(decisions)
             .filter(|(_, d)| **d == HunkDecision::Accept)
             .map(|(id, _)| id.clone())
             .collect()
     }
 
-    /// Rule ids of the acknowledged findings (sorted, each once): what the backend is told.
-    pub fn acknowledged_rules(&self) -> Vec<String> {
+    /// Indices of the acknowledged findings, each one by itself.
+    pub fn acknowledged_findings(&self) -> Vec<usize> {
+        (0..self.findings.len())
+            .filter(|&i| self.is_acknowledged(i))
+            .collect()
+    }
+
+    /// What the backend is told: the rule ids of the acknowledged findings (sorted,
+    /// each once).
+    pub fn acknowledgements(&self) -> Vec<String> {
         let rules: BTreeSet<&str> = self
-            .findings
-            .iter()
-            .zip(&self.acknowledged)
-            .filter(|(_, acked)| **acked)
-            .map(|(f, _)| f.rule.as_str())
+            .acknowledged_findings()
+            .into_iter()
+            .map(|i| self.findings[i].rule.as_str())
             .collect();
         rules.into_iter().map(str::to_owned).collect()
     }
 
-    /// Whether "Accept" may be pressed, and if not, why.
-    pub fn accept_gate(&self) -> Result<(), Blocked> {
+    /// Whether "Accept" may be pressed with these hunk decisions, and if not, why.
+    pub fn accept_gate(&self, laid_out: bool, decisions: &[HunkDecision]) -> Result<(), Blocked> {
+        if !laid_out || decisions.len() != self.hunk_ids.len() {
+            return Err(Blocked::NotShownYet);
+        }
         let open = self.unacknowledged_blocking();
         if open > 0 {
             return Err(Blocked::Unacknowledged(open));
         }
-        if !self.decisions.contains(&HunkDecision::Accept) {
+        if !decisions.contains(&HunkDecision::Accept) {
             return Err(Blocked::NoHunkAccepted);
         }
         Ok(())
@@ -147,7 +154,9 @@ impl ReviewState {
 /// Why "Accept" is disabled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Blocked {
-    /// This many critical findings still need an acknowledgement.
+    /// The diff is still being laid out: nothing can be decided on unseen rows.
+    NotShownYet,
+    /// This many gated findings still need an acknowledgement.
     Unacknowledged(usize),
     /// No hunk is marked to accept.
     NoHunkAccepted,
@@ -157,9 +166,10 @@ impl Blocked {
     /// A translated explanation for the tooltip and the status line.
     pub fn explain(self) -> String {
         match self {
+            Blocked::NotShownYet => gettextrs::gettext("Wait until the whole proposal is shown"),
             Blocked::Unacknowledged(n) => crate::i18n::ngettext_f(
-                "Acknowledge the critical finding first",
-                "Acknowledge the {n} critical findings first",
+                "Acknowledge the finding that needs it first",
+                "Acknowledge the {n} findings that need it first",
                 u32::try_from(n).unwrap_or(u32::MAX),
                 &[],
             ),
@@ -449,59 +459,94 @@ mod tests {
         }
     }
 
+    use HunkDecision::{Accept, Reject, Undecided};
+
     #[test]
-    fn accept_waits_for_every_critical_acknowledgement_and_one_accepted_hunk() {
+    fn accept_waits_for_layout_every_gated_acknowledgement_and_one_accepted_hunk() {
         let p = proposal(
             vec![
                 finding("bidi", "critical", "proposed", Some(2)),
                 finding("fsmonitor", "critical", "proposed", Some(3)),
                 finding("insteadof", "high", "proposed", Some(3)),
+                finding("comment", "medium", "proposed", Some(3)),
             ],
             &[],
         );
         let mut state = ReviewState::new(&p);
-        assert_eq!(state.accept_gate(), Err(Blocked::Unacknowledged(2)));
-        state.set_decision(0, HunkDecision::Accept);
-        assert_eq!(state.accept_gate(), Err(Blocked::Unacknowledged(2)));
-        state.set_acknowledged(0, true);
-        assert_eq!(state.accept_gate(), Err(Blocked::Unacknowledged(1)));
-        // Acknowledging the high finding does not stand in for the critical one.
-        state.set_acknowledged(2, true);
-        assert_eq!(state.accept_gate(), Err(Blocked::Unacknowledged(1)));
+        assert_eq!(state.blocking_count(), 3, "high gates too");
+        // Nothing shown yet: no acknowledgement takes, no accept.
+        assert!(!state.set_acknowledged(0, true));
+        assert_eq!(
+            state.accept_gate(false, &[Accept, Accept]),
+            Err(Blocked::NotShownYet)
+        );
+        assert_eq!(
+            state.accept_gate(true, &[Accept]),
+            Err(Blocked::NotShownYet)
+        );
+        state.mark_all_shown();
+        assert_eq!(
+            state.accept_gate(true, &[Accept, Undecided]),
+            Err(Blocked::Unacknowledged(3))
+        );
+        assert!(state.set_acknowledged(0, true));
+        assert_eq!(
+            state.accept_gate(true, &[Accept, Undecided]),
+            Err(Blocked::Unacknowledged(2))
+        );
+        // Acknowledging the medium finding stands in for nothing.
+        state.set_acknowledged(3, true);
+        assert_eq!(
+            state.accept_gate(true, &[Accept, Undecided]),
+            Err(Blocked::Unacknowledged(2))
+        );
         state.set_acknowledged(1, true);
-        assert_eq!(state.accept_gate(), Ok(()));
+        state.set_acknowledged(2, true);
+        assert_eq!(state.accept_gate(true, &[Accept, Undecided]), Ok(()));
+        assert_eq!(
+            state.accept_gate(false, &[Accept, Undecided]),
+            Err(Blocked::NotShownYet)
+        );
         // Withdrawing an acknowledgement closes the gate again.
         state.set_acknowledged(1, false);
-        assert_eq!(state.accept_gate(), Err(Blocked::Unacknowledged(1)));
-        state.set_acknowledged(1, true);
-        state.set_decision(0, HunkDecision::Reject);
-        assert_eq!(state.accept_gate(), Err(Blocked::NoHunkAccepted));
-        state.set_decision(1, HunkDecision::Accept);
-        assert_eq!(state.accepted_hunks(), ["h2"]);
         assert_eq!(
-            state.acknowledged_rules(),
-            ["bidi", "fsmonitor", "insteadof"]
+            state.accept_gate(true, &[Accept, Undecided]),
+            Err(Blocked::Unacknowledged(1))
+        );
+        state.set_acknowledged(1, true);
+        assert_eq!(
+            state.accept_gate(true, &[Reject, Undecided]),
+            Err(Blocked::NoHunkAccepted)
+        );
+        assert_eq!(state.accepted_hunks(&[Reject, Accept]), ["h2"]);
+        assert_eq!(state.acknowledged_findings(), [0, 1, 2, 3]);
+        assert_eq!(
+            state.acknowledgements(),
+            ["bidi", "comment", "fsmonitor", "insteadof"]
         );
         // Out-of-range indices change nothing.
-        state.set_acknowledged(99, false);
-        state.set_decision(99, HunkDecision::Reject);
-        assert_eq!(state.accept_gate(), Ok(()));
+        assert!(!state.set_acknowledged(99, true));
+        assert_eq!(state.accept_gate(true, &[Accept, Accept]), Ok(()));
     }
 
     #[test]
     fn rules_the_backend_requires_block_whatever_their_severity() {
         let p = proposal(
             vec![
-                finding("odd", "high", "proposed", None),
+                finding("odd", "info", "proposed", None),
                 finding("weird", "surprising", "proposed", None),
+                finding("fine", "low", "proposed", None),
             ],
             &["odd"],
         );
         let mut state = ReviewState::new(&p);
-        state.decide_all(HunkDecision::Accept);
+        state.mark_all_shown();
         assert_eq!(state.blocking_count(), 2);
-        assert_eq!(state.accept_gate(), Err(Blocked::Unacknowledged(2)));
-        assert_eq!(state.accepted_hunks(), ["h1", "h2"]);
+        assert_eq!(
+            state.accept_gate(true, &[Accept, Accept]),
+            Err(Blocked::Unacknowledged(2))
+        );
+        assert_eq!(state.accepted_hunks(&[Accept, Accept]), ["h1", "h2"]);
     }
 
     #[test]
@@ -509,7 +554,7 @@ mod tests {
         let mut p = proposal(vec![], &[]);
         p.diff.hunks.clear();
         let state = ReviewState::new(&p);
-        assert_eq!(state.accept_gate(), Err(Blocked::NoHunkAccepted));
+        assert_eq!(state.accept_gate(true, &[]), Err(Blocked::NoHunkAccepted));
     }
 
     #[test]

@@ -433,6 +433,7 @@ mod tests {
                 sha256: String::new(),
                 received_at: 0,
                 status: "pending".into(),
+                batch: 1,
             },
             mode: None,
             note: vec![],

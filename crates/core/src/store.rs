@@ -11,6 +11,7 @@
 //! stay inside the database.
 
 mod exchange;
+mod intake;
 mod schema;
 
 use std::path::{Path, PathBuf};
@@ -24,6 +25,10 @@ use qcs_protocol::sha256_hex;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 
 pub use exchange::{ExportSummary, ImportSummary, MANIFEST_FILE_NAME};
+pub use intake::{
+    BatchOutcome, IntakeRefusal, MAX_GLOB_BYTES, MAX_NEW_PATH_GLOBS, REFUSAL_WINDOW_SECS, refusal,
+    validate_new_path_glob,
+};
 pub use schema::{APPLICATION_ID, MIGRATIONS, latest_version as latest_schema_version};
 
 /// Most pending proposals one qube may have in quarantine; more are refused at intake, so a
@@ -91,6 +96,19 @@ pub enum StoreError {
     NotAllowedToPropose { qube: String, profile: String },
     #[error("qube {qube} already has {limit} pending proposals; refusing more")]
     ProposalQuotaExceeded { qube: String, limit: usize },
+    #[error(
+        "profile {profile} has no file {path:?} and its allowlist of new paths does not match \
+         it: refused"
+    )]
+    NewPathNotAllowed { profile: String, path: String },
+    #[error("profile {profile} has no file {path:?}: only the profile's files are imported")]
+    NotInProfile { profile: String, path: String },
+    #[error("the files of one batch come from one qube")]
+    MixedBatch,
+    #[error("invalid glob for new paths {glob:?}: {why}")]
+    InvalidGlob { glob: String, why: String },
+    #[error("profile {profile} would have more than {limit} globs for new paths")]
+    TooManyGlobs { profile: String, limit: usize },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -283,6 +301,9 @@ pub struct Proposal {
     pub note: String,
     pub received_at: i64,
     pub status: ProposalStatus,
+    /// The submission this file came with (all files of one spooled request share it;
+    /// each import from a snapshot is its own).
+    pub batch: i64,
     pub findings: serde_json::Value,
     pub decided_at: Option<i64>,
     pub decision_note: Option<String>,
@@ -300,6 +321,8 @@ pub struct ProposalSummary {
     pub sha256: String,
     pub received_at: i64,
     pub status: ProposalStatus,
+    /// See [`Proposal::batch`].
+    pub batch: i64,
 }
 
 /// How a proposal is accepted.
@@ -345,6 +368,10 @@ pub mod action {
     pub const REVERT: &str = "revert";
     pub const PUSH: &str = "push";
     pub const ROLLBACK: &str = "rollback";
+    /// A profile's allowlist of globs for new paths changed.
+    pub const NEW_PATH_GLOBS: &str = "new-path-globs";
+    /// A qube's reply to a service call broke its request; nothing of it was recorded.
+    pub const REPLY_REFUSED: &str = "reply-refused";
 }
 
 /// The store. Mutations take `&mut self`: the backend is the single writer.
@@ -1145,146 +1172,7 @@ impl Store {
         })
     }
 
-    // ----- proposals -----
-
-    /// Puts a proposal into quarantine, after checking the whitelist (the qube may propose
-    /// this profile), the quota and every limit. A refusal is written to the audit log and
-    /// returned as an error; nothing else changes.
-    pub fn submit_proposal(&mut self, proposal: &NewProposal<'_>) -> Result<i64> {
-        match self.try_submit(proposal) {
-            Ok(id) => Ok(id),
-            Err(error) => {
-                // The refusal is what the caller must see; if even logging it fails (the
-                // database is unwritable), the original error is still returned.
-                let _logged = self.log_refusal(proposal, &error);
-                Err(error)
-            }
-        }
-    }
-
-    /// Audits a refused proposal. Untrusted names are stored truncated; the text is data,
-    /// rendered through the safe renderer like everything else from a qube.
-    fn log_refusal(&mut self, proposal: &NewProposal<'_>, error: &StoreError) -> Result<()> {
-        let tx = self.write_tx()?;
-        audit(
-            &tx,
-            action::PROPOSAL_REFUSED,
-            Some(&truncated(proposal.source_qube)),
-            Some(&truncated(proposal.profile)),
-            Some(&truncated(proposal.path)),
-            None,
-            None,
-            None,
-            serde_json::json!({ "reason": error.to_string(), "size": proposal.content.len() }),
-        )?;
-        tx.commit()?;
-        Ok(())
-    }
-
-    /// Puts a file the user chose to import from a qube (a snapshot started in the config
-    /// qube, not by the qube) into quarantine as a proposal from that qube. Same limits,
-    /// quota and audit as [`Store::submit_proposal`], but no may-propose check: the qube
-    /// did not ask, the user did. The bytes are still untrusted and still need an accept.
-    pub fn import_from_qube(&mut self, proposal: &NewProposal<'_>) -> Result<i64> {
-        match self.try_submit_checked(proposal, false) {
-            Ok(id) => Ok(id),
-            Err(error) => {
-                let _logged = self.log_refusal(proposal, &error);
-                Err(error)
-            }
-        }
-    }
-
-    /// Audits a proposal refused before it could be read as one (e.g. a damaged spool
-    /// file): `source_qube` and `reason` are stored as data, truncated.
-    pub fn record_refused_proposal(&mut self, source_qube: &str, reason: &str) -> Result<()> {
-        let tx = self.write_tx()?;
-        audit(
-            &tx,
-            action::PROPOSAL_REFUSED,
-            Some(&truncated(source_qube)),
-            None,
-            None,
-            None,
-            None,
-            None,
-            serde_json::json!({ "reason": truncated(reason) }),
-        )?;
-        tx.commit()?;
-        Ok(())
-    }
-
-    fn try_submit(&mut self, proposal: &NewProposal<'_>) -> Result<i64> {
-        self.try_submit_checked(proposal, true)
-    }
-
-    fn try_submit_checked(
-        &mut self,
-        proposal: &NewProposal<'_>,
-        check_whitelist: bool,
-    ) -> Result<i64> {
-        let qube = check_qube(proposal.source_qube)?;
-        let profile = check_profile(proposal.profile)?;
-        let path = check_syncable_path(proposal.path)?;
-        check_size("proposed file", proposal.content.len(), MAX_FILE_BYTES)?;
-        check_size("note", proposal.note.len(), MAX_NOTE_BYTES)?;
-        let base = proposal.base_sha256.map(check_hash).transpose()?;
-        let mode = proposal.mode.map(|m| m & 0o7777);
-        let tx = self.write_tx()?;
-        require_profile(&tx, &profile)?;
-        let allowed: bool = tx.query_row(
-            "SELECT EXISTS (SELECT 1 FROM propose_permissions WHERE qube = ?1 AND profile = ?2)",
-            params![qube, profile.as_str()],
-            |r| r.get(0),
-        )?;
-        if check_whitelist && !allowed {
-            return Err(StoreError::NotAllowedToPropose {
-                qube,
-                profile: profile.to_string(),
-            });
-        }
-        let pending: i64 = tx.query_row(
-            "SELECT count(*) FROM proposals WHERE source_qube = ?1 AND status = 'pending'",
-            [&qube],
-            |r| r.get(0),
-        )?;
-        if pending >= MAX_PENDING_PROPOSALS_PER_QUBE as i64 {
-            return Err(StoreError::ProposalQuotaExceeded {
-                qube,
-                limit: MAX_PENDING_PROPOSALS_PER_QUBE,
-            });
-        }
-        let sha256 = sha256_hex(proposal.content);
-        tx.execute(
-            "INSERT INTO proposals (source_qube, profile, path, content, sha256, mode, \
-                 base_sha256, note, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![
-                qube,
-                profile.as_str(),
-                path.as_str(),
-                proposal.content,
-                sha256,
-                mode,
-                base,
-                proposal.note,
-                now()
-            ],
-        )?;
-        let id = tx.last_insert_rowid();
-        audit(
-            &tx,
-            action::PROPOSAL_RECEIVED,
-            Some(&qube),
-            Some(profile.as_str()),
-            Some(path.as_str()),
-            Some(id),
-            None,
-            Some(&sha256),
-            serde_json::json!({ "size": proposal.content.len() }),
-        )?;
-        tx.commit()?;
-        Ok(id)
-    }
+    // ----- proposals (intake: see `intake.rs`) -----
 
     /// Stores the review engine's findings for a pending proposal.
     pub fn set_findings(&mut self, id: i64, findings: &serde_json::Value) -> Result<()> {
@@ -1304,7 +1192,8 @@ impl Store {
         self.conn
             .query_row(
                 "SELECT id, source_qube, profile, path, content, sha256, mode, base_sha256, note, \
-                     received_at, status, findings, decided_at, decision_note, accepted_version \
+                     received_at, status, findings, decided_at, decision_note, accepted_version, \
+                     batch \
                  FROM proposals WHERE id = ?1",
                 [id],
                 |row| {
@@ -1327,6 +1216,7 @@ impl Store {
                             row.get::<_, Option<i64>>(12)?,
                             row.get::<_, Option<String>>(13)?,
                             row.get::<_, Option<i64>>(14)?,
+                            row.get::<_, i64>(15)?,
                         ),
                     ))
                 },
@@ -1334,8 +1224,16 @@ impl Store {
             .optional()?
             .map(
                 |((id, qube, profile, path, content, sha256, mode, base), rest)| {
-                    let (note, received_at, status, findings, decided_at, decision_note, accepted) =
-                        rest;
+                    let (
+                        note,
+                        received_at,
+                        status,
+                        findings,
+                        decided_at,
+                        decision_note,
+                        accepted,
+                        batch,
+                    ) = rest;
                     Ok(Proposal {
                         id,
                         source_qube: qube,
@@ -1348,6 +1246,7 @@ impl Store {
                         note,
                         received_at,
                         status: ProposalStatus::parse(&status)?,
+                        batch,
                         findings: serde_json::from_str(&findings)
                             .map_err(|e| StoreError::Corrupt(format!("findings of #{id}: {e}")))?,
                         decided_at,
@@ -1362,8 +1261,8 @@ impl Store {
     /// Proposals (without content), newest first; `status` filters.
     pub fn proposals(&self, status: Option<ProposalStatus>) -> Result<Vec<ProposalSummary>> {
         let mut stmt = self.conn.prepare(
-            "SELECT id, source_qube, profile, path, length(content), sha256, received_at, status \
-             FROM proposals WHERE ?1 IS NULL OR status = ?1 ORDER BY id DESC",
+            "SELECT id, source_qube, profile, path, length(content), sha256, received_at, status, \
+                 batch FROM proposals WHERE ?1 IS NULL OR status = ?1 ORDER BY id DESC",
         )?;
         let rows = stmt.query_map([status.map(ProposalStatus::as_str)], |row| {
             Ok((
@@ -1375,11 +1274,12 @@ impl Store {
                 row.get::<_, String>(5)?,
                 row.get::<_, i64>(6)?,
                 row.get::<_, String>(7)?,
+                row.get::<_, i64>(8)?,
             ))
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (id, source_qube, profile, path, size, sha256, received_at, status) = row?;
+            let (id, source_qube, profile, path, size, sha256, received_at, status, batch) = row?;
             out.push(ProposalSummary {
                 id,
                 source_qube,
@@ -1389,6 +1289,7 @@ impl Store {
                 sha256,
                 received_at,
                 status: ProposalStatus::parse(&status)?,
+                batch,
             });
         }
         Ok(out)

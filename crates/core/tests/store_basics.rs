@@ -477,6 +477,9 @@ fn accepting_writes_version_status_and_audit_together() {
 #[test]
 fn partial_acceptance_stores_the_reviewed_content_and_mode() {
     let (_dir, mut store) = git_store();
+    store
+        .allow_new_paths("git", &[".new-*", ".other"], true)
+        .unwrap();
     let id = store
         .submit_proposal(&NewProposal {
             mode: Some(0o4755),

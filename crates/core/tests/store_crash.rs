@@ -249,6 +249,8 @@ fn sigkill_at_random_points() {
         let mut store = Store::open(&db).unwrap();
         store.create_profile("git", "crash test").unwrap();
         store.allow_proposals("work", "git").unwrap();
+        // Every path the workers propose may be new to the profile.
+        store.allow_new_paths("git", &PATHS, true).unwrap();
         store.assign("work", "git").unwrap();
     }
     let base_seed = SystemTime::now()

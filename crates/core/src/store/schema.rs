@@ -144,6 +144,54 @@ CREATE INDEX proposals_by_status ON proposals(status, source_qube);
 CREATE INDEX audit_log_by_qube_path ON audit_log(qube, path, id);
 CREATE INDEX audit_log_by_proposal ON audit_log(proposal_id) WHERE proposal_id IS NOT NULL;
 "#,
+    // 3: the intake whitelist of new paths per profile, proposal batches (the files of one
+    // submission, reviewed as a unit) and refusals aggregated per qube, reason and window.
+    r#"
+CREATE TABLE new_path_globs (
+    profile TEXT NOT NULL REFERENCES profiles(id),
+    glob    TEXT NOT NULL CHECK (length(glob) BETWEEN 1 AND 256),
+    PRIMARY KEY (profile, glob)
+) STRICT;
+
+CREATE TABLE proposal_batches (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    source_qube TEXT NOT NULL,
+    kind        TEXT NOT NULL CHECK (kind IN ('spool', 'import', 'legacy')),
+    created_at  INTEGER NOT NULL
+) STRICT;
+-- Proposals from before batches each form their own batch, numbered like the proposal.
+INSERT INTO proposal_batches (id, source_qube, kind, created_at)
+    SELECT id, source_qube, 'legacy', received_at FROM proposals;
+ALTER TABLE proposals ADD COLUMN batch INTEGER REFERENCES proposal_batches(id);
+-- Decided proposals are final: lift the triggers for this one backfill only.
+DROP TRIGGER proposals_decision_is_final;
+DROP TRIGGER proposals_origin_is_immutable;
+UPDATE proposals SET batch = id;
+CREATE TRIGGER proposals_origin_is_immutable
+BEFORE UPDATE OF source_qube, profile, path, content, sha256, mode, base_sha256, note,
+                 received_at, batch ON proposals
+BEGIN SELECT RAISE(ABORT, 'a proposal''s content and origin never change'); END;
+CREATE TRIGGER proposals_decision_is_final BEFORE UPDATE ON proposals
+WHEN OLD.status <> 'pending'
+BEGIN SELECT RAISE(ABORT, 'a decided proposal is final'); END;
+CREATE TRIGGER proposals_have_a_batch BEFORE INSERT ON proposals
+WHEN NEW.batch IS NULL
+BEGIN SELECT RAISE(ABORT, 'a proposal belongs to a batch'); END;
+CREATE INDEX proposals_by_batch ON proposals(batch);
+
+-- One row per qube x reason x window: a flood of refusals updates a counter instead of
+-- appending to the audit log (which gets the first refusal of each window only).
+CREATE TABLE intake_refusals (
+    qube         TEXT NOT NULL,
+    reason       TEXT NOT NULL,
+    window_start INTEGER NOT NULL,
+    count        INTEGER NOT NULL CHECK (count >= 1),
+    first_at     INTEGER NOT NULL,
+    last_at      INTEGER NOT NULL CHECK (last_at >= first_at),
+    last_detail  TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (qube, reason, window_start)
+) STRICT;
+"#,
 ];
 
 /// The schema version this build writes.

@@ -42,7 +42,8 @@ impl From<BackendError> for DbusError {
                 | StoreError::InvalidProfileId { .. }
                 | StoreError::InvalidQubeName { .. }
                 | StoreError::ModeNotAllowed(_)
-                | StoreError::InvalidHash(_) => DbusError::InvalidArgument(message),
+                | StoreError::InvalidHash(_)
+                | StoreError::InvalidGlob { .. } => DbusError::InvalidArgument(message),
                 StoreError::TooLarge { .. }
                 | StoreError::TooManyFiles(_)
                 | StoreError::NeverSync(_)
@@ -51,6 +52,10 @@ impl From<BackendError> for DbusError {
                 | StoreError::ProposalNotPending { .. }
                 | StoreError::NotAllowedToPropose { .. }
                 | StoreError::ProposalQuotaExceeded { .. }
+                | StoreError::NewPathNotAllowed { .. }
+                | StoreError::NotInProfile { .. }
+                | StoreError::TooManyGlobs { .. }
+                | StoreError::MixedBatch
                 | StoreError::ImportRefused(_)
                 | StoreError::ExportRefused(_) => DbusError::Refused(message),
                 _ => DbusError::Store(message),

@@ -12,10 +12,11 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use qcs_core::plan::{self, Action, Actual, ConflictReason, QubePlan, RefusalReason};
 use qcs_core::store::{PushedFile, SeenState};
 use qcs_protocol::{
-    ApplyReply, ApplyRequest, FileOutcome, ProfileId, SnapshotReply, SnapshotRequest, Version,
-    service,
+    ApplyReply, ApplyRequest, FileOutcome, ProfileId, SnapshotRequest, Version, service,
 };
 
+use super::replies::{self, ReplyViolation};
+use super::services::{ServiceError, printable};
 use super::{Backend, BackendError, MAX_KEPT_PLANS, Result, StoredPlan, lock, views};
 use crate::client::types::{
     API_VERSION, FileOutcomeView, JobSummary, PlanAction, PlanItemView, PushPlan, QubeOutcome,
@@ -171,9 +172,13 @@ impl Backend {
             profile: profile.clone(),
             paths,
         };
-        let reply: SnapshotReply =
-            self.services
-                .call(qube, service::SNAPSHOT, profile, &request)?;
+        let reply = self.checked_call(
+            qube,
+            service::SNAPSHOT,
+            profile,
+            &request,
+            replies::check_snapshot,
+        )?;
         let seen: Vec<_> = reply
             .entries
             .iter()
@@ -320,6 +325,7 @@ impl Backend {
                 qubes: vec![QubeOutcome {
                     qube: String::new(),
                     error: Some(format!("cannot start the job: {e}")),
+                    error_code: Some("job.spawn".to_owned()),
                     files: Vec::new(),
                 }],
             };
@@ -365,6 +371,10 @@ impl Backend {
     fn push_qube(&self, job: u64, kind: JobKind, qube_plan: &QubePlan) -> QubeOutcome {
         let mut files = Vec::new();
         let mut error = None;
+        let mut error_code = None;
+        // Set when a reply broke its request: nothing more is sent to this qube, and
+        // nothing of this push is recorded for it.
+        let mut refused_reply = false;
         let mut recorded = Vec::new();
         let mut backups = Vec::new();
         let profiles: BTreeSet<&ProfileId> = qube_plan.items.iter().map(|i| &i.profile).collect();
@@ -374,6 +384,16 @@ impl Backend {
                 .iter()
                 .filter(|i| &i.profile == profile)
                 .collect();
+            if refused_reply {
+                for item in items.iter().filter(|i| i.writes()) {
+                    files.push(outcome(
+                        item,
+                        "skipped",
+                        Some("not sent: an earlier reply of this qube was refused".into()),
+                    ));
+                }
+                continue;
+            }
             // What the plan already found in place is ours now too.
             for item in items.iter().filter(|i| i.action == Action::Unchanged) {
                 if let Ok(path) = qcs_protocol::path::validate_relative_path(&item.path) {
@@ -458,9 +478,15 @@ impl Backend {
                     for item in items.iter().filter(|i| i.writes()) {
                         files.push(outcome(item, "skipped", Some(e.to_string())));
                     }
+                    refused_reply |=
+                        matches!(e, BackendError::Service(ServiceError::InvalidReply { .. }));
+                    error_code = Some(error_code_of(&e).to_owned());
                     error = Some(e.to_string());
                 }
             }
+        }
+        if refused_reply {
+            recorded.clear();
         }
         if !recorded.is_empty() {
             let detail =
@@ -474,17 +500,68 @@ impl Backend {
             };
             if let Err(e) = result {
                 error = Some(format!("written, but the store could not record it: {e}"));
+                error_code = Some("store".to_owned());
             }
         }
         QubeOutcome {
             qube: qube_plan.qube.clone(),
             error,
+            error_code,
             files,
         }
     }
 
+    /// One `qubes.ConfigApply+P`; a reply that breaks the request is refused whole.
     fn apply(&self, qube: &str, profile: &ProfileId, request: &ApplyRequest) -> Result<ApplyReply> {
-        Ok(self.services.call(qube, service::APPLY, profile, request)?)
+        Ok(self.checked_call(qube, service::APPLY, profile, request, replies::check_apply)?)
+    }
+
+    /// Calls a service and passes its reply only when it parses and keeps to the request
+    /// (`check`); otherwise audits what the qube sent (bounded, escaped) and refuses the
+    /// reply whole, before anything of it is recorded.
+    fn checked_call<Req: serde::Serialize, Ans: serde::de::DeserializeOwned + serde::Serialize>(
+        &self,
+        qube: &str,
+        service_name: &str,
+        profile: &ProfileId,
+        request: &Req,
+        check: fn(&Req, &Ans) -> std::result::Result<(), ReplyViolation>,
+    ) -> std::result::Result<Ans, ServiceError> {
+        let refused = |code: &str, message: &str, sent: &str| {
+            if let Err(e) = self.store().record_refused_reply(
+                qube,
+                service_name,
+                profile.as_str(),
+                code,
+                message,
+                sent,
+            ) {
+                // The reply is refused all the same.
+                eprintln!("qubes-config-syncd: cannot audit a refused reply from {qube}: {e}");
+            }
+        };
+        let reply: Ans = match self.services.call(qube, service_name, profile, request) {
+            Ok(reply) => reply,
+            Err(error @ ServiceError::BadReply { .. }) => {
+                if let ServiceError::BadReply { detail, sent, .. } = &error {
+                    refused(error.code(), &printable(detail.as_bytes()), sent);
+                }
+                return Err(error);
+            }
+            Err(error) => return Err(error),
+        };
+        match check(request, &reply) {
+            Ok(()) => Ok(reply),
+            Err(violation) => {
+                let sent = printable(&qcs_protocol::to_json(&reply));
+                refused(violation.code(), &violation.to_string(), &sent);
+                Err(ServiceError::InvalidReply {
+                    service: service_name.to_owned(),
+                    qube: qube.to_owned(),
+                    violation,
+                })
+            }
+        }
     }
 
     /// Starts a job writing `profile` as at `generation` into `qube`. The qube is
@@ -584,10 +661,21 @@ fn outcome(item: &plan::PlanItem, what: &str, detail: Option<String>) -> FileOut
     }
 }
 
+/// The reason code of a failure, for job summaries.
+fn error_code_of(error: &BackendError) -> &'static str {
+    match error {
+        BackendError::Service(e) => e.code(),
+        BackendError::Store(_) => "store",
+        BackendError::Admin(_) => "admin-api",
+        _ => "failed",
+    }
+}
+
 fn skipped(plan: &QubePlan, why: &str) -> QubeOutcome {
     QubeOutcome {
         qube: plan.qube.clone(),
         error: None,
+        error_code: None,
         files: plan
             .items
             .iter()

@@ -8,9 +8,11 @@
 //! records them.
 
 mod errors;
+mod intake;
 mod jobs;
 mod proposals;
 mod qubes;
+pub mod replies;
 pub mod services;
 pub mod views;
 
@@ -240,6 +242,21 @@ impl Backend {
         self.notifier().qube_changed(qube);
         Ok(())
     }
+
+    /// Adds (`allowed`) or removes globs of a profile's allowlist of new paths: a qube
+    /// that may propose the profile may then propose a file the profile does not have
+    /// yet when its path matches one (still a finding to acknowledge). Returns the list.
+    pub fn allow_new_paths(
+        &self,
+        profile: &str,
+        globs: &[String],
+        allowed: bool,
+    ) -> Result<Vec<String>> {
+        let globs: Vec<&str> = globs.iter().map(String::as_str).collect();
+        let after = self.store().allow_new_paths(profile, &globs, allowed)?;
+        self.notifier().qube_changed("");
+        Ok(after)
+    }
 }
 
 impl Backend {
@@ -272,6 +289,7 @@ impl Backend {
             .filter(|q| q.assigned.contains(&p.id))
             .map(|q| q.qube)
             .collect();
+        let new_path_globs = store.new_path_globs(profile)?;
         Ok(crate::client::types::ProfileView {
             version: crate::client::types::API_VERSION,
             id: p.id.to_string(),
@@ -279,6 +297,7 @@ impl Backend {
             generation: p.generation,
             files,
             assigned_to,
+            new_path_globs,
         })
     }
 

@@ -42,11 +42,13 @@ pub enum ServiceError {
         status: String,
         stderr: String,
     },
-    #[error("{service} in {qube} sent an invalid reply: {detail}")]
+    #[error("{service} in {qube} sent an invalid reply (reply.unparsable): {detail}")]
     BadReply {
         service: String,
         qube: String,
         detail: String,
+        /// What the qube sent, bounded and escaped (empty when nothing was kept).
+        sent: String,
     },
     #[error("{service} in {qube} refused the request: {code:?}: {message}")]
     Refused {
@@ -54,6 +56,12 @@ pub enum ServiceError {
         qube: String,
         code: qcs_protocol::RefusalCode,
         message: String,
+    },
+    #[error("{service} in {qube} sent a reply that breaks its request, refused whole: {violation}")]
+    InvalidReply {
+        service: String,
+        qube: String,
+        violation: super::replies::ReplyViolation,
     },
     #[error("{service} in {qube} did not answer within {seconds} s; stopped")]
     TimedOut {
@@ -63,6 +71,21 @@ pub enum ServiceError {
     },
     #[error("I/O with the qrexec client: {0}")]
     Io(#[from] std::io::Error),
+}
+
+impl ServiceError {
+    /// Stable reason code (job summaries carry it next to the message).
+    pub fn code(&self) -> &'static str {
+        match self {
+            ServiceError::Spawn { .. } | ServiceError::Io(_) => "qrexec.io",
+            ServiceError::Denied { .. } => "qrexec.denied",
+            ServiceError::Failed { .. } => "service.failed",
+            ServiceError::BadReply { .. } => "reply.unparsable",
+            ServiceError::Refused { .. } => "service.refused",
+            ServiceError::InvalidReply { violation, .. } => violation.code(),
+            ServiceError::TimedOut { .. } => "service.timeout",
+        }
+    }
 }
 
 /// Runs service calls with one program; counts them (for the benchmark's "one call
@@ -114,6 +137,7 @@ impl ServiceCaller {
                 service: service.to_owned(),
                 qube: qube.chars().take(64).collect(),
                 detail: "invalid qube name".to_owned(),
+                sent: String::new(),
             });
         }
         self.calls.fetch_add(1, Ordering::Relaxed);
@@ -182,10 +206,11 @@ impl ServiceCaller {
             .wait()?;
         let _ = writer.join();
         let stderr = stderr_reader.join().unwrap_or_default();
-        let bad = |detail: String| ServiceError::BadReply {
+        let bad = |detail: String, sent: &[u8]| ServiceError::BadReply {
             service: service.to_owned(),
             qube: qube.to_owned(),
             detail,
+            sent: printable(sent),
         };
         if timed_out.load(Ordering::Relaxed) {
             return Err(ServiceError::TimedOut {
@@ -194,7 +219,7 @@ impl ServiceCaller {
                 seconds: self.timeout.as_secs(),
             });
         }
-        let reply = reply.map_err(|e| bad(e.to_string()))?;
+        let reply = reply.map_err(|e| bad(e.to_string(), b""))?;
         match status.code() {
             Some(0) => {}
             Some(EXIT_DENIED) => {
@@ -216,7 +241,7 @@ impl ServiceCaller {
             }
         }
         let parsed: ServiceReply<Ans> =
-            qcs_protocol::parse_message(&reply).map_err(|e| bad(e.to_string()))?;
+            qcs_protocol::parse_message(&reply).map_err(|e| bad(e.to_string(), &reply))?;
         match parsed {
             ServiceReply::Ok(answer) => Ok(answer),
             ServiceReply::Refused(Refusal { code, message, .. }) => Err(ServiceError::Refused {

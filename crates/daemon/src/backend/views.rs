@@ -217,6 +217,7 @@ pub fn proposal_summary(p: &ProposalSummary) -> ProposalSummaryView {
         sha256: p.sha256.clone(),
         received_at: p.received_at,
         status: p.status.as_str().to_owned(),
+        batch: p.batch,
     }
 }
 

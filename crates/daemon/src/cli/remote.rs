@@ -91,6 +91,16 @@ pub enum ProfileCommand {
     RemoveFile { profile: String, path: String },
     /// Make a profile's files what they were at GENERATION (as a new generation).
     Revert { profile: String, generation: u64 },
+    /// Let qubes that may propose PROFILE propose new files whose paths match GLOB
+    /// (`*`, `?` within a component, `**` for any depth); with --remove, take globs
+    /// off the list. Without globs, print the list.
+    AllowNew {
+        profile: String,
+        globs: Vec<String>,
+        /// Remove the globs instead of adding them.
+        #[arg(long)]
+        remove: bool,
+    },
 }
 
 /// `proposals` subcommands.
@@ -394,6 +404,11 @@ pub async fn profile(
                     safe(&view.description, opts)
                 )?;
                 writeln!(out, "assigned to: {}", view.assigned_to.join(", "))?;
+                writeln!(
+                    out,
+                    "new paths allowed: {}",
+                    allowlist_text(&view.new_path_globs, opts)
+                )?;
                 for f in &view.files {
                     writeln!(
                         out,
@@ -448,8 +463,40 @@ pub async fn profile(
             let new = proxy.revert_profile(profile, *generation).await?;
             writeln!(out, "{profile}: now at generation {new} (as {generation})")?;
         }
+        ProfileCommand::AllowNew {
+            profile,
+            globs,
+            remove,
+        } => {
+            let list = if globs.is_empty() {
+                let view: types::ProfileView =
+                    serde_json::from_str(&proxy.get_profile(profile).await?)?;
+                view.new_path_globs
+            } else {
+                let globs: Vec<&str> = globs.iter().map(String::as_str).collect();
+                proxy.allow_new_paths(profile, &globs, !remove).await?
+            };
+            writeln!(
+                out,
+                "{profile}: new paths allowed: {}",
+                allowlist_text(&list, opts)
+            )?;
+        }
     }
     Ok(EXIT_CLEAN)
+}
+
+/// A profile's allowlist of new paths for people.
+fn allowlist_text(globs: &[String], opts: terminal::Options) -> String {
+    if globs.is_empty() {
+        "none (only the profile's files may be proposed)".to_owned()
+    } else {
+        globs
+            .iter()
+            .map(|g| safe(g, opts))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// Opens the content in the user's editor (a private temporary file in the config qube:
@@ -625,7 +672,18 @@ fn print_summary(
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for qube in &summary.qubes {
         if let Some(e) = &qube.error {
-            writeln!(out, "{}: error: {}", safe(&qube.qube, opts), safe(e, opts))?;
+            let code = qube
+                .error_code
+                .as_deref()
+                .map(|c| format!(" [{c}]"))
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "{}: error{}: {}",
+                safe(&qube.qube, opts),
+                safe(&code, opts),
+                safe(e, opts)
+            )?;
         }
         for f in &qube.files {
             *counts.entry(f.outcome.as_str()).or_default() += 1;

@@ -60,6 +60,14 @@ pub trait ConfigSync {
     fn assign(&self, qube: &str, profile: &str, assigned: bool) -> Result<(), Error>;
     /// Lets a qube propose changes to a profile, or stops it.
     fn allow_proposals(&self, qube: &str, profile: &str, allowed: bool) -> Result<(), Error>;
+    /// Adds (`allowed`) or removes globs of a profile's allowlist of new paths; returns
+    /// the list after the change.
+    fn allow_new_paths(
+        &self,
+        profile: &str,
+        globs: &[&str],
+        allowed: bool,
+    ) -> Result<Vec<String>, Error>;
 
     // ----- profiles and files -----
 

@@ -91,6 +91,10 @@ pub struct ProfileView {
     pub files: Vec<FileSummary>,
     /// Qubes this profile is assigned to.
     pub assigned_to: Vec<String>,
+    /// Globs of new paths a qube that may propose this profile may propose (empty: only
+    /// the profile's files).
+    #[serde(default)]
+    pub new_path_globs: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -278,6 +282,9 @@ pub struct ProposalSummaryView {
     pub received_at: i64,
     /// `pending`, `accepted`, `rejected`.
     pub status: String,
+    /// The submission it came with (all files of one spooled request share it).
+    #[serde(default)]
+    pub batch: i64,
 }
 
 /// Result of `GetProposal`: everything the review pane shows.
@@ -321,6 +328,9 @@ pub struct QubeOutcome {
     pub qube: String,
     /// The call failed as a whole (qrexec denied, agent missing, refused…).
     pub error: Option<String>,
+    /// Stable reason code of `error` (e.g. `reply.invented`, `qrexec.denied`).
+    #[serde(default)]
+    pub error_code: Option<String>,
     pub files: Vec<FileOutcomeView>,
 }
 

@@ -105,6 +105,19 @@ impl ConfigSync {
         .await
     }
 
+    #[zbus(out_args("allowlist"))]
+    async fn allow_new_paths(
+        &self,
+        profile: String,
+        globs: Vec<String>,
+        allowed: bool,
+    ) -> Result<Vec<String>, Error> {
+        run(&self.backend, move |b| {
+            b.allow_new_paths(&profile, &globs, allowed)
+        })
+        .await
+    }
+
     // ----- profiles and files -----
 
     #[zbus(out_args("profiles"))]

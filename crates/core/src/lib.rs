@@ -5,7 +5,9 @@
 //! It must not do I/O with qubes (that is the backend's job) and must never run a
 //! tool (git, ssh, a shell, an editor) on content that came from a qube.
 
+pub mod characters;
 pub mod diff;
+pub mod findings;
 pub mod persistence;
 pub mod plan;
 pub mod render;

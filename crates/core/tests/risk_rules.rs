@@ -322,8 +322,10 @@ fn escalation_applies() {
         "[url \"https://mirror/\"]\n\tinsteadOf = https://x/\n",
         None,
     );
+    // Redirecting URLs is dangerous in itself (rules/git-config.toml): the class
+    // raises the rule's finding to critical.
     let r = f.iter().find(|f| f.rule == "git.url.insteadof").unwrap();
-    assert_eq!(r.severity, Severity::High);
+    assert_eq!(r.severity, Severity::Critical);
 }
 
 #[test]
@@ -571,7 +573,7 @@ fn evasion_variants_are_still_flagged() {
         ),
         (".bashrc", "LD_PRELOAD=/x ls\n", "env.code-injection"),
         (".bashrc", "wget -qO- x |sh\n", "shell.download-exec"),
-        (".bashrc", "# harmless comment\n", "shell.whole-file"),
+        (".emacs", "; harmless comment\n", "file.unparsed-change"),
     ];
     let mut missed = Vec::new();
     for (path, content, rule) in cases {
@@ -592,83 +594,4 @@ fn structured_findings_point_at_their_key() {
     let f = scan(".ssh/config", "Host *\n  ProxyCommand nc %h\n", None);
     let hit = f.iter().find(|f| f.rule == "ssh.proxycommand").unwrap();
     assert_eq!(hit.span.map(|s| (s.start, s.end)), Some((2, 14)));
-}
-
-#[test]
-fn includes_of_files_in_the_same_proposal_are_lowered() {
-    let engine = Engine::load_default();
-    let main = "[include]\n\tpath = ~/.config/git/work.gitconfig\n";
-    let work = "[user]\n\temail = me@work\n";
-    let input = |path, content: &'static str| ScanInput {
-        path,
-        content: content.as_bytes(),
-        base: None,
-        mode: None,
-        kind: FileKind::Regular,
-    };
-    let both = engine.scan_proposal(&[
-        input(".gitconfig", main),
-        input(".config/git/work.gitconfig", work),
-    ]);
-    let inc = both[0].iter().find(|f| f.rule == "git.include").unwrap();
-    assert_eq!(inc.severity, Severity::High);
-    assert!(inc.message.contains("part of this proposal"));
-    let alone = engine.scan_proposal(&[input(".gitconfig", main)]);
-    let inc = alone[0].iter().find(|f| f.rule == "git.include").unwrap();
-    assert_eq!(inc.severity, Severity::Critical);
-    // ssh: relative includes resolve below ~/.ssh; globs never count as reviewed.
-    let ssh = engine.scan_proposal(&[
-        input(
-            ".ssh/config",
-            "Include config.d/work\nInclude ~/.ssh/*.conf\n",
-        ),
-        input(".ssh/config.d/work", "Host w\n  User me\n"),
-    ]);
-    let mut inc: Vec<_> = ssh[0].iter().filter(|f| f.rule == "ssh.include").collect();
-    inc.sort_by_key(|f| f.line);
-    assert_eq!(inc[0].severity, Severity::Medium);
-    assert_eq!(inc[1].severity, Severity::High);
-    // A relative git include resolves next to the including file; `..` never does.
-    let rel = engine.scan_proposal(&[
-        input(
-            ".config/git/config",
-            "[include]\n\tpath = extra\n[include]\n\tpath = ../x\n",
-        ),
-        input(".config/git/extra", "[user]\n\tname = a\n"),
-    ]);
-    let mut inc: Vec<_> = rel[0].iter().filter(|f| f.rule == "git.include").collect();
-    inc.sort_by_key(|f| f.line);
-    assert_eq!(inc[0].severity, Severity::High);
-    assert_eq!(inc[1].severity, Severity::Critical);
-}
-
-#[test]
-fn drivers_selected_for_every_file_by_the_proposal_become_critical() {
-    let engine = Engine::load_default();
-    let input = |path, content: &'static str| ScanInput {
-        path,
-        content: content.as_bytes(),
-        base: None,
-        mode: None,
-        kind: FileKind::Regular,
-    };
-    let config = "[diff \"x\"]\n\ttextconv = sh -c evil\n";
-    let with = engine.scan_proposal(&[
-        input(".gitconfig", config),
-        input(".config/git/attributes", "* diff=x\n"),
-    ]);
-    let d = with[0]
-        .iter()
-        .find(|f| f.rule == "git.diff.driver")
-        .unwrap();
-    assert_eq!(d.severity, Severity::Critical);
-    let narrow = engine.scan_proposal(&[
-        input(".gitconfig", config),
-        input(".config/git/attributes", "*.pdf diff=x\n"),
-    ]);
-    let d = narrow[0]
-        .iter()
-        .find(|f| f.rule == "git.diff.driver")
-        .unwrap();
-    assert_eq!(d.severity, Severity::High);
 }

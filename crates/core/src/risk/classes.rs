@@ -1,0 +1,215 @@
+//! The three classes of a parsed setting (DESIGN §6, "is this known to be
+//! harmless?"): `inert` (no finding), `dangerous` (critical, with a one-line reason)
+//! and everything not listed, *unknown* (high, gated). The data lives in
+//! `rules/<type>.toml` as `[[setting]]` entries, each with a reference to the
+//! program's documentation; a key a future release adds is therefore never
+//! silently accepted. This module loads and looks up classes; it does not parse
+//! files (that is `parse`) nor build findings (that is the engine).
+
+use regex::Regex;
+use serde::Deserialize;
+
+use super::schema::RuleError;
+
+/// Every embedded `rules/<type>.toml` (all but `default.toml`), by file name.
+pub const SETTING_FILES: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/setting_files.rs"));
+
+/// One `[[setting]]` entry as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingDef {
+    /// The id of a `[[filetype]]`.
+    pub filetype: String,
+    /// Canonical key (see `parse::Setting::key`); `*` matches one key part: a middle
+    /// `*` is a git subsection (which may itself contain dots), a first or last `*`
+    /// any text without a dot.
+    pub key: String,
+    /// `inert` or `dangerous`.
+    pub class: Class,
+    /// One line a user understands (required for `dangerous`).
+    #[serde(default)]
+    pub message: Option<String>,
+    /// The program's documentation for this key.
+    pub reference: String,
+    /// When set, the entry applies only to values matching this regex (whole value;
+    /// a bare boolean key is matched as the empty string).
+    #[serde(default)]
+    pub value: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SettingFile {
+    #[serde(default, rename = "setting")]
+    settings: Vec<SettingDef>,
+}
+
+/// What is known about a setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Class {
+    /// Known to be harmless: no finding.
+    Inert,
+    /// Runs or loads code, redirects trust, credentials or network endpoints: critical.
+    Dangerous,
+}
+
+/// The class of one setting after lookup; `Unknown` when no entry applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict<'a> {
+    /// No finding.
+    Inert,
+    /// Critical, with the entry's message and reference.
+    Dangerous {
+        /// Why it matters.
+        message: &'a str,
+        /// Documentation.
+        reference: &'a str,
+    },
+    /// High: not known to be harmless.
+    Unknown,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    filetype: String,
+    key: KeyMatch,
+    class: Class,
+    message: String,
+    reference: String,
+    value: Option<Regex>,
+}
+
+#[derive(Debug, Clone)]
+enum KeyMatch {
+    Exact(String),
+    Pattern(Regex),
+}
+
+impl KeyMatch {
+    fn new(key: &str) -> Result<KeyMatch, String> {
+        if !key.contains('*') {
+            return Ok(KeyMatch::Exact(key.to_string()));
+        }
+        let count = key.split('.').count();
+        let parts: Vec<String> = key
+            .split('.')
+            .enumerate()
+            .map(|(i, p)| {
+                if p == "*" && i + 1 < count && i > 0 {
+                    // A middle part: a git subsection, which may contain dots.
+                    ".+".to_string()
+                } else if p == "*" {
+                    "[^.]+".to_string()
+                } else if p.contains('*') {
+                    regex::escape(p).replace(r"\*", "[^.]*")
+                } else {
+                    regex::escape(p)
+                }
+            })
+            .collect();
+        Regex::new(&format!("^(?s:{})$", parts.join(r"\.")))
+            .map(KeyMatch::Pattern)
+            .map_err(|e| format!("bad key pattern {key:?}: {e}"))
+    }
+
+    fn matches(&self, key: &str) -> bool {
+        match self {
+            KeyMatch::Exact(k) => k == key,
+            KeyMatch::Pattern(re) => re.is_match(key),
+        }
+    }
+}
+
+/// All setting classes of a rule set.
+#[derive(Debug, Clone, Default)]
+pub struct Classes {
+    entries: Vec<Entry>,
+}
+
+impl Classes {
+    /// Loads `[[setting]]` files, checking every entry against the known file types.
+    pub fn load(files: &[(&str, &str)], filetypes: &[&str]) -> Result<Classes, RuleError> {
+        let mut entries = Vec::new();
+        for (name, text) in files {
+            let file: SettingFile = toml::from_str(text).map_err(|e| RuleError::Invalid {
+                rule: (*name).to_string(),
+                reason: e.to_string(),
+            })?;
+            for def in file.settings {
+                entries.push(Self::compile(name, def, filetypes)?);
+            }
+        }
+        Ok(Classes { entries })
+    }
+
+    fn compile(file: &str, def: SettingDef, filetypes: &[&str]) -> Result<Entry, RuleError> {
+        let invalid = |reason: String| RuleError::Invalid {
+            rule: format!("{file}: setting {} {}", def.filetype, def.key),
+            reason,
+        };
+        if !filetypes.contains(&def.filetype.as_str()) {
+            return Err(invalid(format!("unknown filetype {}", def.filetype)));
+        }
+        if def.reference.trim().is_empty() {
+            return Err(invalid("a setting needs a reference".into()));
+        }
+        let message = match (def.class, def.message) {
+            (Class::Dangerous, None) => {
+                return Err(invalid("a dangerous setting needs a message".into()));
+            }
+            (_, m) => m.unwrap_or_default(),
+        };
+        let value = def
+            .value
+            .as_deref()
+            .map(|v| Regex::new(&format!("^(?:{v})$")))
+            .transpose()
+            .map_err(|e| invalid(format!("bad value regex: {e}")))?;
+        Ok(Entry {
+            key: KeyMatch::new(&def.key).map_err(invalid)?,
+            filetype: def.filetype,
+            class: def.class,
+            message,
+            reference: def.reference,
+            value,
+        })
+    }
+
+    /// Number of entries of a file type.
+    pub fn count(&self, filetype: &str) -> usize {
+        self.entries
+            .iter()
+            .filter(|e| e.filetype == filetype)
+            .count()
+    }
+
+    /// The class of `key = value` in a file of `filetype`: dangerous if any
+    /// dangerous entry applies, else inert if an inert one does, else unknown.
+    pub fn classify(&self, filetype: &str, key: &str, value: Option<&str>) -> Verdict<'_> {
+        let v = value.unwrap_or("");
+        let mut inert = false;
+        for e in &self.entries {
+            if e.filetype != filetype
+                || !e.key.matches(key)
+                || e.value.as_ref().is_some_and(|re| !re.is_match(v))
+            {
+                continue;
+            }
+            match e.class {
+                Class::Dangerous => {
+                    return Verdict::Dangerous {
+                        message: &e.message,
+                        reference: &e.reference,
+                    };
+                }
+                Class::Inert => inert = true,
+            }
+        }
+        if inert {
+            Verdict::Inert
+        } else {
+            Verdict::Unknown
+        }
+    }
+}

@@ -1,0 +1,673 @@
+//! Matching: a decoded document with its line index and parsed structure, the hits
+//! each kind of matcher finds in it, and the pairing of hits in the proposal with
+//! hits in the base into added, changed and removed. It reports hits; turning them
+//! into findings is the engine's (`mod.rs`).
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use super::compiled::*;
+use super::parse::git::{self as gitconfig, Entry as GitEntry, ParseError as GitParseError};
+use super::parse::{self, ParseFailed, Setting};
+use super::schema::{Check, Where};
+use super::sshconfig::{Entry as SshEntry, ParseError as SshParseError};
+use super::{ScanInput, glob, settings, sshconfig};
+use crate::findings::{Change, Span};
+
+// ------------------------------------------------------------------ matching
+
+/// Splits hits into those only in the proposal (added, or changed when the same
+/// subject has another value in the base) and those only in the base (removed).
+/// Hits on both sides with the same subject and value are unchanged: dropped.
+pub(crate) fn pair_hits<'d>(
+    new_hits: Vec<Hit<'d>>,
+    old_hits: Vec<Hit<'d>>,
+) -> (Vec<(Hit<'d>, Change)>, Vec<Hit<'d>>) {
+    if old_hits.is_empty() {
+        return (
+            new_hits.into_iter().map(|h| (h, Change::Added)).collect(),
+            Vec::new(),
+        );
+    }
+    // Decide with borrowed keys first, then move the hits out.
+    let (new_unchanged, old_unchanged, changed) = {
+        let mut old_ids: HashMap<(&str, &str), usize> = HashMap::with_capacity(old_hits.len());
+        let mut old_subjects: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        for h in &old_hits {
+            *old_ids.entry((&h.subject, &h.value)).or_default() += 1;
+            old_subjects.insert(&h.subject);
+        }
+        let mut new_ids: HashMap<(&str, &str), usize> = HashMap::with_capacity(new_hits.len());
+        for h in &new_hits {
+            *new_ids.entry((&h.subject, &h.value)).or_default() += 1;
+        }
+        fn take<'a>(ids: &mut HashMap<(&'a str, &'a str), usize>, h: &'a Hit<'_>) -> bool {
+            match ids.get_mut(&(h.subject.as_ref(), h.value.as_str())) {
+                Some(n) if *n > 0 => {
+                    *n -= 1;
+                    true
+                }
+                _ => false,
+            }
+        }
+        let old_unchanged: Vec<bool> = old_hits.iter().map(|h| take(&mut new_ids, h)).collect();
+        let new_unchanged: Vec<bool> = new_hits.iter().map(|h| take(&mut old_ids, h)).collect();
+        let changed: Vec<bool> = new_hits
+            .iter()
+            .map(|h| old_subjects.contains(h.subject.as_ref()))
+            .collect();
+        (new_unchanged, old_unchanged, changed)
+    };
+    let added = new_hits
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| !new_unchanged[*i])
+        .map(|(i, h)| {
+            (
+                h,
+                if changed[i] {
+                    Change::Changed
+                } else {
+                    Change::Added
+                },
+            )
+        })
+        .collect();
+    let removed = old_hits
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| !old_unchanged[*i])
+        .map(|(_, h)| h)
+        .collect();
+    (added, removed)
+}
+
+pub(crate) enum Scope {
+    Meta,
+    File,
+    Content,
+}
+
+/// Where a parsed key or keyword sits in its line (for anchors in the review pane),
+/// found case-insensitively; only computed for hits that become findings.
+pub(crate) fn key_span(rule: &Rule, hit: &Hit<'_>, doc: Option<&Doc<'_>>) -> Option<Span> {
+    let name = match rule.matcher {
+        Matcher::GitKey { .. } => hit.subject.rsplit('.').next()?,
+        Matcher::SshKeyword { .. } => hit.subject.rsplit('|').next()?,
+        _ => return None,
+    };
+    let line = doc?.line((hit.line? as usize).checked_sub(1)?);
+    let start = line.to_ascii_lowercase().find(name)?;
+    Some(Span {
+        start,
+        end: start + name.len(),
+    })
+}
+
+/// For each line of `new` and of `old`: whether an identical line is on the other
+/// side (multiset matching, so a duplicated line only matches once).
+pub(crate) fn common_lines(new: &Doc<'_>, old: &Doc<'_>) -> (Vec<bool>, Vec<bool>) {
+    let mut old_index: HashMap<&str, Vec<usize>> = HashMap::with_capacity(old.line_count());
+    for (i, l) in old.lines() {
+        old_index.entry(l).or_default().push(i);
+    }
+    let mut old_common = vec![false; old.line_count()];
+    let new_common = new
+        .lines()
+        .map(|(_, l)| match old_index.get_mut(l).and_then(Vec::pop) {
+            Some(j) => {
+                old_common[j] = true;
+                true
+            }
+            None => false,
+        })
+        .collect();
+    (new_common, old_common)
+}
+
+impl Rule {
+    /// Whether a hit in a file type that runs code is critical whatever the rule's
+    /// base severity (the per-hunk review of files without a parser).
+    pub(crate) fn escalates_for_code(&self) -> bool {
+        matches!(self.matcher, Matcher::Builtin(Check::UnparsedChange))
+    }
+
+    /// Whether the rule matches parsed keys (git keys, ssh keywords).
+    pub(crate) fn is_key_rule(&self) -> bool {
+        matches!(
+            self.matcher,
+            Matcher::GitKey { .. } | Matcher::SshKeyword { .. }
+        )
+    }
+
+    /// Whether each hit depends only on its own line's text (not on other lines
+    /// or on file-wide properties), so hits on lines common to both sides cancel.
+    pub(crate) fn is_line_local(&self) -> bool {
+        matches!(
+            self.matcher,
+            Matcher::Codepoint { .. } | Matcher::Regex { .. } | Matcher::Env(_)
+        )
+    }
+
+    pub(crate) fn scope(&self) -> Scope {
+        match &self.matcher {
+            Matcher::FileType(_) | Matcher::Mode { .. } => Scope::Meta,
+            Matcher::Path(_) | Matcher::WholeFile => Scope::File,
+            Matcher::Codepoint { place, .. } | Matcher::Regex { place, .. }
+                if *place == Where::Path =>
+            {
+                Scope::File
+            }
+            Matcher::Builtin(
+                Check::Size
+                | Check::TooLargeToScan
+                | Check::UnknownFileType
+                | Check::Unparseable
+                | Check::UnparsedChange
+                | Check::NeverSync
+                | Check::WideEncoding
+                | Check::BomAtStart,
+            ) => Scope::File,
+            _ => Scope::Content,
+        }
+    }
+}
+
+impl Escalate {
+    pub(crate) fn applies(&self, hit: &Hit, path: &str, doc: Option<&Doc<'_>>) -> bool {
+        self.subsection
+            .as_ref()
+            .is_none_or(|re| hit.subsection.as_deref().is_some_and(|s| re.is_match(s)))
+            && self.value.as_ref().is_none_or(|re| re.is_match(&hit.value))
+            && self
+                .path
+                .as_ref()
+                .is_none_or(|g| g.iter().any(|g| glob::matches(g, path)))
+            && self
+                .file_matches
+                .as_ref()
+                .is_none_or(|re| doc.is_some_and(|d| re.is_match(&d.text)))
+    }
+}
+
+/// What a hit says, formatted only when it becomes a finding (most hits on
+/// unchanged lines never do).
+#[derive(Debug, Clone)]
+pub(crate) enum Detail<'d> {
+    Text(String),
+    /// A hidden character found in a line.
+    Char(char),
+    /// A line quoted as an excerpt.
+    Excerpt(&'d str),
+    /// `subject = value` (a parsed setting).
+    KeyValue,
+    /// The hit's subject is set again; `first` is the line of the first setting.
+    Duplicate {
+        first: u32,
+        winner: &'static str,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Hit<'d> {
+    pub(crate) line: Option<u32>,
+    pub(crate) span: Option<Span>,
+    /// What the hit is about (key, keyword, line text); with `value` it is the
+    /// identity used to tell added, changed and removed apart.
+    pub(crate) subject: Cow<'d, str>,
+    pub(crate) value: String,
+    pub(crate) detail: Detail<'d>,
+    pub(crate) subsection: Option<String>,
+    /// The hit is about the base (lines the proposal removes).
+    pub(crate) base: bool,
+}
+
+impl Hit<'_> {
+    pub(crate) fn file(detail: impl Into<String>) -> Hit<'static> {
+        Hit {
+            line: None,
+            span: None,
+            subject: Cow::Borrowed(""),
+            value: String::new(),
+            detail: Detail::Text(detail.into()),
+            subsection: None,
+            base: false,
+        }
+    }
+
+    pub(crate) fn detail_text(&self) -> String {
+        let line = self.line.unwrap_or(0);
+        match &self.detail {
+            Detail::Text(t) => t.clone(),
+            Detail::Char(c) => {
+                let label = crate::render::classify(*c)
+                    .map_or_else(|| format!("U+{:04X}", *c as u32), |(_, l)| l);
+                format!("{label} in line {line}")
+            }
+            Detail::Excerpt(text) => format!("line {line}: {}", excerpt(text)),
+            Detail::KeyValue => format!("{} = {}", excerpt(&self.subject), excerpt(&self.value)),
+            Detail::Duplicate { first, winner } => format!(
+                "{} set again (first in line {first}); the {winner} one wins",
+                excerpt(&self.subject)
+            ),
+        }
+    }
+}
+
+/// Decoded content with line index and (lazily) parsed structure.
+pub(crate) struct Doc<'a> {
+    pub(crate) raw: &'a [u8],
+    pub(crate) text: Cow<'a, str>,
+    pub(crate) line_starts: Vec<usize>,
+    /// Non-ASCII or control characters (other than `\n`/`\t`) with byte offsets.
+    pub(crate) unusual: Vec<(usize, char)>,
+    pub(crate) git: Option<Result<Vec<GitEntry>, GitParseError>>,
+    /// Indices of git entries per section, so each key rule looks only at its sections.
+    pub(crate) git_sections: HashMap<String, Vec<usize>>,
+    pub(crate) ssh: Option<Result<Vec<SshEntry>, SshParseError>>,
+    /// The settings as the file type's parser reads them (`None`: no parser).
+    pub(crate) settings: Option<Result<Vec<Setting>, ParseFailed>>,
+}
+
+impl<'a> Doc<'a> {
+    pub(crate) fn new(raw: &'a [u8], parser: Option<&str>) -> Doc<'a> {
+        let text = String::from_utf8_lossy(raw);
+        // One pass over the bytes: line starts, and every character that is not
+        // plain ASCII text (decoded only where a non-ASCII byte starts).
+        let mut line_starts = vec![0];
+        let mut unusual = Vec::new();
+        let bytes = text.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            let b = bytes[i];
+            if b < 0x80 {
+                if b == b'\n' {
+                    line_starts.push(i + 1);
+                } else if (b < 0x20 && b != b'\t') || b == 0x7f {
+                    unusual.push((i, b as char));
+                }
+                i += 1;
+            } else {
+                // `i` is always on a character boundary here.
+                let Some(c) = text[i..].chars().next() else {
+                    break;
+                };
+                unusual.push((i, c));
+                i += c.len_utf8();
+            }
+        }
+        let git = (parser == Some("git-config")).then(|| gitconfig::parse_entries(raw));
+        let mut git_sections: HashMap<String, Vec<usize>> = HashMap::new();
+        if let Some(Ok(entries)) = &git {
+            for (i, e) in entries.iter().enumerate() {
+                match git_sections.get_mut(&e.section) {
+                    Some(v) => v.push(i),
+                    None => {
+                        git_sections.insert(e.section.clone(), vec![i]);
+                    }
+                }
+            }
+        }
+        Doc {
+            settings: parser.and_then(parse::parser).map(|p| p(raw)),
+            raw,
+            git,
+            git_sections,
+            ssh: (parser == Some("ssh-config")).then(|| sshconfig::parse(raw)),
+            text,
+            line_starts,
+            unusual,
+        }
+    }
+
+    pub(crate) fn line_count(&self) -> usize {
+        if self.text.ends_with('\n') || self.text.is_empty() {
+            self.line_starts.len() - 1
+        } else {
+            self.line_starts.len()
+        }
+    }
+
+    /// 0-based line index of a byte offset.
+    pub(crate) fn line_index(&self, offset: usize) -> usize {
+        self.line_starts.partition_point(|s| *s <= offset) - 1
+    }
+
+    /// Line text without its `\n`.
+    pub(crate) fn line(&self, index: usize) -> &str {
+        let start = self.line_starts[index];
+        let end = self
+            .line_starts
+            .get(index + 1)
+            .map_or(self.text.len(), |e| e - 1);
+        &self.text[start..end.max(start)]
+    }
+
+    pub(crate) fn lines(&self) -> impl Iterator<Item = (usize, &str)> {
+        (0..self.line_count()).map(|i| (i, self.line(i)))
+    }
+
+    pub(crate) fn line_hit(&self, index: usize, span: Option<Span>, detail: String) -> Hit<'_> {
+        self.line_hit_with(index, span, Detail::Text(detail))
+    }
+
+    pub(crate) fn line_hit_with<'s>(
+        &'s self,
+        index: usize,
+        span: Option<Span>,
+        detail: Detail<'s>,
+    ) -> Hit<'s> {
+        Hit {
+            line: Some(index as u32 + 1),
+            span,
+            subject: Cow::Borrowed(self.line(index)),
+            value: String::new(),
+            detail,
+            subsection: None,
+            base: false,
+        }
+    }
+}
+
+/// One line, shortened and made safe to quote in a message.
+pub(crate) fn excerpt(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.trim().chars().take(80) {
+        if crate::render::classify(c).is_none() || c == ' ' {
+            out.push(c);
+        } else {
+            out.push_str(&format!("<U+{:04X}>", c as u32));
+        }
+    }
+    if s.trim().chars().count() > 80 {
+        out.push('…');
+    }
+    out
+}
+
+pub(crate) struct Ctx<'e, 'i> {
+    pub(crate) engine: &'e Engine,
+    pub(crate) input: &'i ScanInput<'i>,
+    pub(crate) filetype: Option<&'e str>,
+    /// The file type has a parser (its settings are classified instead).
+    pub(crate) parsed: bool,
+}
+
+pub(crate) fn is_combining(u: u32) -> bool {
+    matches!(u, 0x0300..=0x036F | 0x1AB0..=0x1AFF | 0x1DC0..=0x1DFF | 0x20D0..=0x20FF | 0xFE20..=0xFE2F)
+}
+
+/// Letters of scripts that contain look-alikes of Latin letters.
+pub(crate) fn is_confusable_script_letter(c: char) -> bool {
+    matches!(c as u32, 0x0370..=0x03FF | 0x0400..=0x052F | 0x0530..=0x058F | 0x13A0..=0x13FF | 0xFF21..=0xFF5A)
+}
+
+impl Ctx<'_, '_> {
+    pub(crate) fn meta_hits(&self, rule: &Rule) -> Vec<Hit<'static>> {
+        match &rule.matcher {
+            Matcher::FileType(types) if types.contains(&self.input.kind) => {
+                vec![Hit::file(
+                    format!("entry is a {:?}", self.input.kind).to_lowercase(),
+                )]
+            }
+            Matcher::Mode {
+                any_bits,
+                globs,
+                not_globs,
+            } => {
+                let path = self.input.path;
+                let in_scope = globs
+                    .as_ref()
+                    .is_none_or(|g| g.iter().any(|g| glob::matches(g, path)))
+                    && !not_globs
+                        .as_ref()
+                        .is_some_and(|g| g.iter().any(|g| glob::matches(g, path)));
+                match self.input.mode {
+                    Some(mode) if in_scope && mode & any_bits != 0 => {
+                        vec![Hit::file(format!("mode {mode:04o}"))]
+                    }
+                    _ => Vec::new(),
+                }
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    pub(crate) fn file_hits(&self, rule: &Rule, doc: Option<&Doc<'_>>) -> Vec<Hit<'static>> {
+        let path = self.input.path;
+        let content = self.input.content;
+        let limits = &self.engine.limits;
+        match &rule.matcher {
+            Matcher::Path(globs) => match globs.iter().find(|g| glob::matches(g, path)) {
+                Some(g) => vec![Hit::file(format!("path {} matches {g}", excerpt(path)))],
+                None => Vec::new(),
+            },
+            Matcher::WholeFile => settings::hunk_hits(self.input, "changed"),
+            Matcher::Regex {
+                re,
+                place: Where::Path,
+            } => match re.find(path) {
+                Some(m) => vec![Hit::file(format!(
+                    "path {} at byte {}",
+                    excerpt(path),
+                    m.start()
+                ))],
+                None => Vec::new(),
+            },
+            Matcher::Codepoint {
+                ranges,
+                place: Where::Path,
+                ..
+            } => match path.chars().find(|c| in_ranges(ranges, *c as u32)) {
+                Some(c) => vec![Hit::file(format!("U+{:04X} in the path", c as u32))],
+                None => Vec::new(),
+            },
+            Matcher::Builtin(check) => match check {
+                Check::Size => {
+                    let lines = content.iter().filter(|b| **b == b'\n').count();
+                    if content.len() > limits.max_bytes || lines > limits.max_lines {
+                        vec![Hit::file(format!("{} bytes, {lines} lines", content.len()))]
+                    } else {
+                        Vec::new()
+                    }
+                }
+                Check::TooLargeToScan if content.len() > limits.max_scan_bytes => {
+                    vec![Hit::file(format!(
+                        "{} bytes, over the {} byte scan limit: not parsed",
+                        content.len(),
+                        limits.max_scan_bytes
+                    ))]
+                }
+                Check::UnparsedChange if !self.parsed => {
+                    settings::hunk_hits(self.input, "not read by any parser")
+                }
+                Check::UnknownFileType if self.filetype.is_none() => {
+                    vec![Hit::file(format!("no rules know {}", excerpt(path)))]
+                }
+                Check::Unparseable => {
+                    let err = doc.and_then(|d| match (&d.settings, &d.git, &d.ssh) {
+                        (Some(Err(e)), _, _) => Some(e.to_string()),
+                        (_, Some(Err(e)), _) => Some(e.to_string()),
+                        (_, _, Some(Err(e))) => Some(e.to_string()),
+                        _ => None,
+                    });
+                    err.map(|e| vec![Hit::file(format!("does not parse: {e}"))])
+                        .unwrap_or_default()
+                }
+                Check::NeverSync if self.engine.is_never_sync(path) => {
+                    vec![Hit::file(format!(
+                        "{} is on the never-sync list",
+                        excerpt(path)
+                    ))]
+                }
+                Check::WideEncoding => {
+                    let wide = [&b"\xFF\xFE"[..], b"\xFE\xFF", b"\x00\x00\xFE\xFF"];
+                    if wide.iter().any(|bom| content.starts_with(bom)) {
+                        vec![Hit::file("UTF-16/32 byte order mark")]
+                    } else {
+                        Vec::new()
+                    }
+                }
+                Check::BomAtStart if content.starts_with(b"\xEF\xBB\xBF") => {
+                    let mut hit = Hit::file("UTF-8 byte order mark at the start");
+                    hit.line = Some(1);
+                    vec![hit]
+                }
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        }
+    }
+
+    pub(crate) fn content_hits<'d>(&self, rule: &Rule, doc: &'d Doc<'_>) -> Vec<Hit<'d>> {
+        let mut hits = Vec::new();
+        match &rule.matcher {
+            Matcher::Codepoint {
+                ranges,
+                skip_offset0,
+                unless_after,
+                ..
+            } => {
+                let mut last_line = usize::MAX;
+                for &(offset, c) in &doc.unusual {
+                    if (*skip_offset0 && offset == 0) || !in_ranges(ranges, c as u32) {
+                        continue;
+                    }
+                    // e.g. an emoji presentation selector right after an emoji
+                    let after_allowed = doc.text[..offset]
+                        .chars()
+                        .next_back()
+                        .is_some_and(|p| in_ranges(unless_after, p as u32));
+                    if after_allowed {
+                        continue;
+                    }
+                    let li = doc.line_index(offset);
+                    if li == last_line {
+                        continue;
+                    }
+                    last_line = li;
+                    let start = offset - doc.line_starts[li];
+                    let span = Span {
+                        start,
+                        end: start + c.len_utf8(),
+                    };
+                    hits.push(doc.line_hit_with(li, Some(span), Detail::Char(c)));
+                }
+            }
+            Matcher::Regex { re, .. } | Matcher::Env(re) => {
+                let mut last_line = usize::MAX;
+                for m in re.find_iter(&doc.text) {
+                    let li = doc.line_index(m.start());
+                    if li == last_line {
+                        continue;
+                    }
+                    last_line = li;
+                    let start = m.start() - doc.line_starts[li];
+                    let end = (m.end() - doc.line_starts[li])
+                        .min(doc.line(li).len())
+                        .max(start);
+                    hits.push(doc.line_hit_with(
+                        li,
+                        Some(Span { start, end }),
+                        Detail::Excerpt(doc.line(li)),
+                    ));
+                }
+            }
+            Matcher::GitKey {
+                keys,
+                value,
+                value_not,
+            } => {
+                let Some(Ok(entries)) = &doc.git else {
+                    return hits;
+                };
+                let mut sections: Vec<&str> = keys.iter().map(|k| k.section.as_str()).collect();
+                sections.sort_unstable();
+                sections.dedup();
+                let lists: Vec<&Vec<usize>> = sections
+                    .iter()
+                    .filter_map(|s| doc.git_sections.get(*s))
+                    .collect();
+                // One section (the usual case) is already in file order.
+                let merged: Vec<usize>;
+                let candidates: &[usize] = match lists.as_slice() {
+                    [] => &[],
+                    [one] => one,
+                    many => {
+                        let mut all: Vec<usize> =
+                            many.iter().flat_map(|l| l.iter().copied()).collect();
+                        all.sort_unstable();
+                        merged = all;
+                        &merged
+                    }
+                };
+                for e in candidates.iter().map(|i| &entries[*i]) {
+                    if !keys.iter().any(|k| k.section == e.section && k.matches(e)) {
+                        continue;
+                    }
+                    let v = e.value.as_deref().unwrap_or("true");
+                    if value.as_ref().is_some_and(|re| !re.is_match(v))
+                        || value_not.as_ref().is_some_and(|re| re.is_match(v))
+                    {
+                        continue;
+                    }
+                    hits.push(Hit {
+                        line: Some(e.line),
+                        span: None,
+                        subject: Cow::Owned(e.full_key()),
+                        value: v.to_string(),
+                        detail: Detail::KeyValue,
+                        subsection: e.subsection.clone(),
+                        base: false,
+                    });
+                }
+            }
+            Matcher::SshKeyword {
+                keywords,
+                args,
+                args_not,
+                requires,
+            } => {
+                let Some(Ok(entries)) = &doc.ssh else {
+                    return hits;
+                };
+                if let Some((kw, re)) = requires {
+                    let present = entries.iter().any(|e| {
+                        &e.keyword == kw && re.as_ref().is_none_or(|re| re.is_match(&e.args_text()))
+                    });
+                    if !present {
+                        return hits;
+                    }
+                }
+                for e in entries {
+                    if !keywords.contains(&e.keyword) {
+                        continue;
+                    }
+                    let a = e.args_text();
+                    if args.as_ref().is_some_and(|re| !re.is_match(&a))
+                        || args_not.as_ref().is_some_and(|re| re.is_match(&a))
+                    {
+                        continue;
+                    }
+                    let block = e.block.map(|b| entries[b].args_text()).unwrap_or_default();
+                    hits.push(Hit {
+                        line: Some(e.line),
+                        span: None,
+                        subject: Cow::Owned(format!("{}|{}", block, e.keyword)),
+                        value: a.clone(),
+                        detail: Detail::Text(format!("{} {}", e.keyword, excerpt(&a))),
+                        subsection: None,
+                        base: false,
+                    });
+                }
+            }
+            Matcher::Builtin(check) => self.builtin_content(*check, doc, &mut hits),
+            _ => {}
+        }
+        hits
+    }
+}
+
+pub(crate) fn in_ranges(ranges: &[(u32, u32)], u: u32) -> bool {
+    ranges.iter().any(|(a, b)| *a <= u && u <= *b)
+}

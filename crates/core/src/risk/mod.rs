@@ -1,0 +1,356 @@
+//! The risk engine: rules as data (`rules/default.toml` and the per-type setting
+//! classes `rules/<type>.toml`, shipped inside the binary), in-process parsers that
+//! read each supported file type the way its program does (`parse`), the three
+//! classes of every parsed setting (inert, dangerous, unknown: `classes`), content
+//! rules for every file and metadata rules (mode, type, name, never-sync paths).
+//!
+//! Every rule is evaluated on the proposed content and, when there is one, on the
+//! base (what was accepted before): a hit only in the proposal is an *added* or
+//! *changed* setting, a hit only in the base is a *removed* one — removing a
+//! protection is a finding like adding a danger. Fail closed: an unknown file
+//! type, a file that does not parse, a setting not known to be harmless or a file
+//! over the limits is a finding, never a silent pass. This module never runs git,
+//! ssh, a shell or an editor on content, and never executes or expands anything it
+//! reads.
+
+mod builtin;
+mod classes;
+mod combine;
+mod compiled;
+mod glob;
+mod matching;
+pub mod parse;
+mod schema;
+mod selftest;
+mod settings;
+mod sshconfig;
+
+use serde::Deserialize;
+
+use compiled::*;
+use matching::*;
+
+pub use crate::findings::{Change, Finding, Location, Severity, Side, Span};
+pub use classes::{Class, SETTING_FILES, Verdict};
+pub use compiled::{Engine, RuleInfo};
+pub use glob::matches as glob_matches;
+pub use parse::git::{
+    Entry as GitEntry, ParseError as GitParseError, parse_entries as parse_git_config,
+};
+pub use schema::{Limits, RuleCase, RuleError};
+pub use sshconfig::{Entry as SshEntry, ParseError as SshParseError, parse as parse_ssh_config};
+
+/// Findings listed per rule and file; further ones are summarised in one finding.
+pub const MAX_FINDINGS_PER_RULE: usize = 50;
+
+/// The rule file shipped with the application.
+pub const DEFAULT_RULES: &str = include_str!("../../rules/default.toml");
+
+/// Type of the proposed file system entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum FileKind {
+    /// Regular file.
+    #[default]
+    Regular,
+    /// Symbolic link.
+    Symlink,
+    /// Regular file with more than one link.
+    Hardlink,
+    /// Directory.
+    Directory,
+    /// Named pipe.
+    Fifo,
+    /// Unix socket.
+    Socket,
+    /// Block or character device.
+    Device,
+}
+
+/// What to scan: a proposed file, and the base it replaces when there is one.
+#[derive(Debug, Clone, Copy)]
+pub struct ScanInput<'a> {
+    /// Path relative to the home directory (e.g. `.gitconfig`).
+    pub path: &'a str,
+    /// Proposed content.
+    pub content: &'a [u8],
+    /// Content accepted before (last pushed / store version), if any.
+    pub base: Option<&'a [u8]>,
+    /// Proposed mode bits, if known.
+    pub mode: Option<u32>,
+    /// Proposed entry type.
+    pub kind: FileKind,
+}
+
+impl Engine {
+    /// The class of `key = value` in a file of type `filetype` (as the scan judges a
+    /// parsed setting).
+    pub fn classify_setting(&self, filetype: &str, key: &str, value: Option<&str>) -> Verdict<'_> {
+        self.classes.classify(filetype, key, value)
+    }
+
+    /// Number of `[[setting]]` entries loaded for a file type.
+    pub fn setting_count(&self, filetype: &str) -> usize {
+        self.classes.count(filetype)
+    }
+
+    /// The parser id of a file type (`lines` for none).
+    pub fn filetype_parser(&self, id: &str) -> Option<&str> {
+        self.filetypes
+            .iter()
+            .find(|f| f.id == id)
+            .map(|f| f.parser.as_str())
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// All rules with their cases.
+    pub fn rules(&self) -> impl Iterator<Item = RuleInfo<'_>> {
+        self.rules.iter().map(|r| RuleInfo {
+            id: &r.id,
+            rows: &r.rows,
+            severity: r.severity,
+            filetypes: r.filetypes.as_deref(),
+            cases: &r.cases,
+        })
+    }
+
+    /// Globs of a file type (for building case paths and listings).
+    pub fn filetype_globs(&self, id: &str) -> Option<&[String]> {
+        self.filetypes
+            .iter()
+            .find(|f| f.id == id)
+            .map(|f| f.globs.as_slice())
+    }
+
+    /// The id of the file type of a home-relative path, if known.
+    pub fn filetype_of(&self, path: &str) -> Option<&str> {
+        self.filetype(path).map(|f| f.id.as_str())
+    }
+
+    pub(crate) fn filetype_by_path(&self, path: &str) -> Option<&FileType> {
+        self.filetype(path)
+    }
+
+    fn filetype(&self, path: &str) -> Option<&FileType> {
+        self.filetypes
+            .iter()
+            .find(|f| f.globs.iter().any(|g| glob::matches(g, path)))
+    }
+
+    /// True when the path must never be synced (secrets, histories, derived files).
+    pub fn is_never_sync(&self, path: &str) -> bool {
+        self.never_sync.iter().any(|g| glob::matches(g, path))
+            && !self
+                .never_sync_except
+                .iter()
+                .any(|g| glob::matches(g, path))
+    }
+
+    /// Scans the state after accept: `files` is every file of the profile as it
+    /// would be after the accept (proposed files with `base` = the store's current
+    /// content or `None`; unchanged store files with `content == base`). Changed
+    /// files are scanned like [`Engine::scan`] (files a git config of the set
+    /// includes are read as git config); unchanged files raise nothing of their own
+    /// but take part in the cross-file analysis (`combine`): attributes and the
+    /// driver they select, includes of another file of the set. Returns the findings
+    /// per input, in order.
+    pub fn scan_proposal(&self, files: &[ScanInput<'_>]) -> Vec<Vec<Finding>> {
+        combine::scan_set(self, files)
+    }
+
+    /// Scans one proposed file; findings are sorted by severity (worst first),
+    /// then by line.
+    pub fn scan(&self, input: &ScanInput<'_>) -> Vec<Finding> {
+        self.scan_typed(input, self.filetype(input.path))
+    }
+
+    /// Scans one file as the given file type (`None`: unknown type).
+    pub(crate) fn scan_typed(&self, input: &ScanInput<'_>, ft: Option<&FileType>) -> Vec<Finding> {
+        let content_changed = input.base != Some(input.content);
+        let too_big = |b: &[u8]| b.len() > self.limits.max_scan_bytes;
+        let parse_content = content_changed && !too_big(input.content);
+        let new_doc = parse_content.then(|| Doc::new(input.content, ft.map(|f| f.parser.as_str())));
+        let old_doc = match input.base {
+            Some(b) if parse_content && !too_big(b) => {
+                Some(Doc::new(b, ft.map(|f| f.parser.as_str())))
+            }
+            _ => None,
+        };
+        let ctx = Ctx {
+            engine: self,
+            input,
+            filetype: ft.map(|f| f.id.as_str()),
+            parsed: ft.is_some_and(|f| parse::parser(&f.parser).is_some()),
+        };
+        // Lines present on both sides (as a multiset) cannot carry a new or removed
+        // line-local hit: computed once here instead of pairing those hits per rule.
+        let common = match (&new_doc, &old_doc) {
+            (Some(n), Some(o)) => Some(common_lines(n, o)),
+            _ => None,
+        };
+        let mut findings = Vec::new();
+        for rule in &self.rules {
+            if let Some(fts) = &rule.filetypes
+                && !ft.is_some_and(|f| fts.contains(&f.id))
+            {
+                continue;
+            }
+            let file_change = if input.base.is_some() {
+                Change::Changed
+            } else {
+                Change::Added
+            };
+            let first_of_rule = findings.len();
+            // Beyond MAX_FINDINGS_PER_RULE a rule's findings are summarised in one,
+            // at the worst severity seen: bounded memory and a reviewable list.
+            let mut overflow: Option<(usize, Severity, Option<u32>, Side, Change)> = None;
+            let mut emit = |hit: Hit, side: Side, change: Change, doc: Option<&Doc<'_>>| {
+                if !rule.on.contains(&change) {
+                    return;
+                }
+                let severity = rule
+                    .escalate
+                    .iter()
+                    .filter(|e| e.applies(&hit, input.path, doc))
+                    .map(|e| e.to)
+                    .fold(rule.severity, Severity::max);
+                let runs_code = ft.is_some_and(|f| f.runs_code);
+                let severity = if runs_code && rule.escalates_for_code() {
+                    Severity::Critical
+                } else {
+                    severity
+                };
+                if findings.len() - first_of_rule >= MAX_FINDINGS_PER_RULE {
+                    let o = overflow.get_or_insert((0, severity, hit.line, side, change));
+                    o.0 += 1;
+                    o.1 = o.1.max(severity);
+                    return;
+                }
+                let why = rule.why.clone();
+                findings.push(Finding {
+                    rule: rule.id.clone(),
+                    path: input.path.to_owned(),
+                    related: Vec::new(),
+                    severity,
+                    side,
+                    change,
+                    line: hit.line,
+                    span: hit.span.or_else(|| key_span(rule, &hit, doc)),
+                    message: match hit.detail_text() {
+                        d if d.is_empty() => why.clone(),
+                        d => format!("{d}: {why}"),
+                    },
+                    why,
+                    reference: rule.reference.clone(),
+                });
+            };
+            match rule.scope() {
+                Scope::Meta => {
+                    for hit in ctx.meta_hits(rule) {
+                        emit(hit, Side::Proposed, file_change, new_doc.as_ref());
+                    }
+                }
+                Scope::File => {
+                    if !content_changed {
+                        continue;
+                    }
+                    for hit in ctx.file_hits(rule, new_doc.as_ref()) {
+                        if hit.base {
+                            emit(hit, Side::Base, Change::Removed, old_doc.as_ref());
+                        } else {
+                            emit(hit, Side::Proposed, file_change, new_doc.as_ref());
+                        }
+                    }
+                }
+                Scope::Content => {
+                    let Some(new_doc) = &new_doc else { continue };
+                    let mut new_hits = ctx.content_hits(rule, new_doc);
+                    let mut old_hits = old_doc
+                        .as_ref()
+                        .map(|d| ctx.content_hits(rule, d))
+                        .unwrap_or_default();
+                    if let Some((new_common, old_common)) = &common
+                        && rule.is_line_local()
+                    {
+                        let keep = |common: &[bool], h: &Hit<'_>| {
+                            !h.line
+                                .and_then(|l| common.get(l as usize - 1))
+                                .is_some_and(|c| *c)
+                        };
+                        new_hits.retain(|h| keep(new_common, h));
+                        old_hits.retain(|h| keep(old_common, h));
+                    }
+                    let (added, removed) = pair_hits(new_hits, old_hits);
+                    for (h, change) in added {
+                        emit(h, Side::Proposed, change, Some(new_doc));
+                    }
+                    for h in removed {
+                        emit(h, Side::Base, Change::Removed, old_doc.as_ref());
+                    }
+                }
+            }
+            if let Some((count, severity, first_line, side, change)) = overflow {
+                let plural = if count == 1 { "" } else { "s" };
+                findings.push(Finding {
+                    rule: rule.id.clone(),
+                    path: input.path.to_owned(),
+                    related: Vec::new(),
+                    severity,
+                    side,
+                    change,
+                    line: None,
+                    span: None,
+                    message: format!(
+                        "{count} more finding{plural} of this rule not listed (from line {}): {}",
+                        first_line.map_or_else(|| "?".to_string(), |l| l.to_string()),
+                        rule.why
+                    ),
+                    why: rule.why.clone(),
+                    reference: rule.reference.clone(),
+                });
+            }
+        }
+        if let (Some(ft), Some(new_doc)) = (ft, &new_doc) {
+            let classified =
+                settings::classify(&self.classes, &ft.id, input, new_doc, old_doc.as_ref());
+            self.merge_classified(&mut findings, classified);
+        }
+        findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.line.cmp(&b.line)));
+        findings
+    }
+
+    /// Adds the classification findings, folding each into a key rule's finding on
+    /// the same line (raised to the class's severity) instead of reporting twice.
+    fn merge_classified(&self, findings: &mut Vec<Finding>, classified: Vec<Finding>) {
+        for c in classified {
+            let same = findings.iter_mut().find(|f| {
+                f.side == c.side
+                    && f.line.is_some()
+                    && f.line == c.line
+                    && self.rules.iter().any(|r| r.id == f.rule && r.is_key_rule())
+            });
+            match same {
+                Some(f) if f.severity >= c.severity => {}
+                Some(f) => {
+                    f.severity = c.severity;
+                    f.message.push_str(&format!(" ({})", c.why));
+                }
+                None => findings.push(c),
+            }
+        }
+    }
+}
+
+/// Scans with the shipped rules.
+pub fn scan(input: &ScanInput<'_>) -> Vec<Finding> {
+    Engine::shared().scan(input)
+}
+
+/// True when the shipped rules say this home-relative path must never be synced.
+pub fn is_never_sync(path: &str) -> bool {
+    Engine::shared().is_never_sync(path)
+}

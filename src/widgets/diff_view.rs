@@ -306,6 +306,21 @@ impl QcsDiffView {
         self.imp().scroller.vadjustment()
     }
 
+    /// Scroll a hunk's header into view.
+    pub fn show_hunk(&self, hunk: usize) {
+        let imp = self.imp();
+        let position = imp
+            .rows
+            .borrow()
+            .iter()
+            .position(|r| matches!(r, Row::Header { hunk: Some(h), .. } if *h == hunk));
+        if let Some(position) = position.and_then(|p| u32::try_from(p).ok()) {
+            let _ = imp
+                .list
+                .activate_action("list.scroll-to-item", Some(&position.to_variant()));
+        }
+    }
+
     /// Scroll to a rendered line and mark it (a finding's line).
     pub fn show_line(&self, line: usize) {
         let imp = self.imp();

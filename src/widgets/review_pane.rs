@@ -20,6 +20,29 @@ use crate::model::markup::{self, Palette, Side};
 use crate::model::review::{HunkDecision, ReviewState, ThreeWayContext, line_of_finding};
 use crate::widgets::{QcsDiffView, QcsFindingRow, QcsThreeWayView};
 
+/// One file of a multi-file submission, as the pane lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchFile {
+    pub id: i64,
+    pub path: String,
+    /// The most severe finding of the file, if any.
+    pub severity: Option<Severity>,
+}
+
+/// The most severe finding of a proposal, if any.
+pub fn riskiest(proposal: &ProposalView) -> Option<Severity> {
+    proposal
+        .findings
+        .iter()
+        .map(|f| Severity::from_wire(&f.severity))
+        .max()
+}
+
+/// Order a submission's files for review: most severe first, then by id.
+pub fn riskiest_first(files: &mut [BatchFile]) {
+    files.sort_by_key(|f| (std::cmp::Reverse(f.severity), f.id));
+}
+
 /// Told when a proposal was accepted or rejected (with a message for a toast), or a
 /// call failed (with the error).
 type DoneHandler = Box<dyn Fn(Result<String, String>)>;
@@ -38,6 +61,8 @@ mod imp {
         pub reload_button: TemplateChild<gtk::Button>,
         #[template_child]
         pub title_label: TemplateChild<gtk::Label>,
+        #[template_child]
+        pub batch_dropdown: TemplateChild<gtk::DropDown>,
         #[template_child]
         pub path_button: TemplateChild<gtk::MenuButton>,
         #[template_child]
@@ -85,6 +110,10 @@ mod imp {
         pub stale: Cell<bool>,
         /// A call (accept, reject, reload) is in flight.
         pub busy: Cell<bool>,
+        /// The files of the submission on show, riskiest first (empty: one file).
+        pub batch: RefCell<Vec<BatchFile>>,
+        /// Set while the batch list is set from code (not the user's choice).
+        pub batch_syncing: Cell<bool>,
     }
 
     impl std::fmt::Debug for QcsReviewPane {
@@ -192,6 +221,7 @@ mod imp {
                 obj,
                 move |_| obj.reload()
             ));
+            obj.setup_batch_dropdown();
         }
     }
     impl WidgetImpl for QcsReviewPane {}
@@ -286,9 +316,118 @@ impl QcsReviewPane {
         imp.three_way_view
             .set_view(proposal.three_way.clone(), ThreeWayContext::Proposal);
         imp.proposal.replace(Some(proposal));
+        self.sync_batch_selection();
         imp.stale.set(false);
         imp.stale_revealer.set_reveal_child(false);
         self.update_gate();
+    }
+
+    fn setup_batch_dropdown(&self) {
+        let imp = self.imp();
+        // Paths may be 4 000 bytes: the list and the button cut them to fit.
+        let factory = gtk::SignalListItemFactory::new();
+        factory.connect_setup(|_, item| {
+            if let Some(item) = item.downcast_ref::<gtk::ListItem>() {
+                let label = gtk::Label::new(None);
+                label.set_xalign(0.0);
+                label.set_ellipsize(gtk::pango::EllipsizeMode::Middle);
+                label.set_max_width_chars(40);
+                label.set_width_chars(12);
+                item.set_child(Some(&label));
+            }
+        });
+        factory.connect_bind(|_, item| {
+            if let Some(item) = item.downcast_ref::<gtk::ListItem>()
+                && let (Some(label), Some(text)) = (
+                    item.child().and_downcast::<gtk::Label>(),
+                    item.item().and_downcast::<gtk::StringObject>(),
+                )
+            {
+                label.set_label(&text.string());
+            }
+        });
+        imp.batch_dropdown.set_factory(Some(&factory));
+        imp.batch_dropdown.connect_selected_notify(glib::clone!(
+            #[weak(rename_to = pane)]
+            self,
+            move |dropdown| {
+                if pane.imp().batch_syncing.get() {
+                    return;
+                }
+                let id = pane
+                    .imp()
+                    .batch
+                    .borrow()
+                    .get(dropdown.selected() as usize)
+                    .map(|f| f.id);
+                if let Some(id) = id
+                    && Some(id) != pane.proposal_id()
+                {
+                    pane.open_file(id);
+                }
+            }
+        ));
+    }
+
+    /// Review the files of one submission as a unit: `files` riskiest first (see
+    /// [`riskiest_first`]); fewer than two hide the list.
+    pub fn set_batch(&self, files: Vec<BatchFile>) {
+        let imp = self.imp();
+        let labels: Vec<String> = files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let marker = f.severity.map_or("·", Severity::symbol);
+                format!(
+                    "{}/{} {marker} #{} · {}",
+                    i + 1,
+                    files.len(),
+                    f.id,
+                    markup::name_plain(&f.path)
+                )
+            })
+            .collect();
+        let refs: Vec<&str> = labels.iter().map(String::as_str).collect();
+        imp.batch_syncing.set(true);
+        imp.batch_dropdown
+            .set_model(Some(&gtk::StringList::new(&refs)));
+        imp.batch_dropdown.set_visible(files.len() > 1);
+        imp.batch.replace(files);
+        self.sync_batch_selection();
+        imp.batch_syncing.set(false);
+    }
+
+    /// The submission's files as listed, riskiest first.
+    pub fn batch(&self) -> Vec<BatchFile> {
+        self.imp().batch.borrow().clone()
+    }
+
+    fn sync_batch_selection(&self) {
+        let imp = self.imp();
+        let id = self.proposal_id();
+        if let Some(index) = imp.batch.borrow().iter().position(|f| Some(f.id) == id) {
+            let was = imp.batch_syncing.replace(true);
+            imp.batch_dropdown
+                .set_selected(u32::try_from(index).unwrap_or(u32::MAX));
+            imp.batch_syncing.set(was);
+        }
+    }
+
+    /// Open another file of the submission on show.
+    pub fn open_file(&self, id: i64) {
+        let Some(backend) = self.imp().backend.borrow().clone() else {
+            return;
+        };
+        glib::spawn_future_local(glib::clone!(
+            #[weak(rename_to = pane)]
+            self,
+            async move {
+                match backend.proposal(id).await {
+                    Ok(view) => pane.show(view),
+                    Err(e) => pane.done(Err(e.to_string())),
+                }
+            }
+        ));
     }
 
     /// Say that the shown review is out of date (`message`, in words), close the gate

@@ -26,6 +26,9 @@ pub enum BackendError {
     Version(u32),
     #[error("the backend's answer could not be read: {0}")]
     Worker(String),
+    /// The review gate refused an accept (its English message; `code` says why).
+    #[error("{message}")]
+    Review { code: String, message: String },
 }
 
 /// A connection to the backend; cheap to clone.
@@ -129,6 +132,20 @@ impl Backend {
         Ok(self.proxy.remove_file(profile, path).await?)
     }
 
+    /// Adds (`allowed`) or removes a glob of the profile's allowlist of new paths;
+    /// returns the list after the change.
+    pub async fn allow_new_paths(
+        &self,
+        profile: &str,
+        glob: &str,
+        allowed: bool,
+    ) -> Result<Vec<String>, BackendError> {
+        Ok(self
+            .proxy
+            .allow_new_paths(profile, &[glob], allowed)
+            .await?)
+    }
+
     pub async fn plan_push(
         &self,
         qubes: &[String],
@@ -165,15 +182,26 @@ impl Backend {
     pub async fn accept_proposal(
         &self,
         id: i64,
+        digest: &str,
         hunks: &[String],
         acknowledged: &[String],
     ) -> Result<u64, BackendError> {
         let hunks: Vec<&str> = hunks.iter().map(String::as_str).collect();
         let acknowledged: Vec<&str> = acknowledged.iter().map(String::as_str).collect();
-        Ok(self
+        match self
             .proxy
-            .accept_proposal(id, &hunks, &acknowledged, "")
-            .await?)
+            .accept_proposal(id, digest, &hunks, &acknowledged, "")
+            .await
+        {
+            Err(qcs_daemon::client::Error::ReviewRefused(message)) => {
+                let refusal = qcs_daemon::client::types::ReviewRefusal::parse(&message);
+                Err(BackendError::Review {
+                    code: refusal.code,
+                    message: refusal.message,
+                })
+            }
+            other => Ok(other?),
+        }
     }
 
     pub async fn reject_proposal(&self, id: i64) -> Result<(), BackendError> {

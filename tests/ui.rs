@@ -11,6 +11,7 @@
 
 mod common;
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
@@ -876,6 +877,24 @@ fn scenario() {
         content == edited.as_bytes()
     });
 
+    // The profile's allowlist of new files, through the editor: added, then removed.
+    editor.change_glob(".vim/after/**", true);
+    let globs = |address: &str| {
+        let json = backend(address, async |p| {
+            p.get_profile("vim").await.expect("GetProfile")
+        });
+        serde_json::from_str::<qcs_daemon::client::types::ProfileView>(&json)
+            .expect("ProfileView")
+            .new_path_globs
+    };
+    wait_until("the glob in the store and the editor", || {
+        globs(&address) == [".vim/after/**"] && editor.shown_globs() == [".vim/after/**"]
+    });
+    editor.change_glob(".vim/after/**", false);
+    wait_until("the glob removed", || {
+        globs(&address).is_empty() && editor.shown_globs().is_empty()
+    });
+
     // Plan and push into work.
     window.plan_push(vec!["work".to_owned()]);
     let plan_page = window.push_plan();
@@ -1093,10 +1112,19 @@ fn scenario() {
             plan_page.cancel_sent()
         });
         // Let the qube answer: opening the FIFO blocks until the service reads it.
-        let release = std::thread::spawn(move || std::fs::write(&hold, b"go\n"));
+        let fifo = hold.clone();
+        let release = std::thread::spawn(move || std::fs::write(&fifo, b"go\n"));
         wait_until("the cancelled push to end", || {
             !plan_page.is_running() && plan_page.last_summary().is_some_and(|s| s.cancelled)
         });
+        // The cancel may win before the service ever ran (the file is then skipped, not
+        // written): open the FIFO for reading ourselves so the release thread's write
+        // returns either way instead of blocking forever.
+        let _reader = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+            .open(&hold)
+            .expect("open the FIFO");
         release
             .join()
             .expect("release thread")
@@ -1271,6 +1299,12 @@ fn scenario() {
     // A path from a qube is text, never markup: a proposal of a new file whose name
     // holds markup is listed as written.
     let hostile = ".vim/<b>big</b>&amp;.vim";
+    // (A new file reaches the inbox only through the profile's allowlist of new paths.)
+    backend(&address, async |p| {
+        p.allow_new_paths("vim", &[".vim/**"], true)
+            .await
+            .expect("AllowNewPaths")
+    });
     demo::spool_proposal(
         &world.path().join("spool"),
         "personal",

@@ -482,7 +482,7 @@ mod tests {
         assert_eq!(name_plain("a\u{202E}b"), "a⟦U+202E RLO⟧b");
         assert_eq!(name_plain("e\u{301}"), "e⟦U+0301 COMBINING⟧");
         // Fullwidth forms are the core's tokens too.
-        assert_eq!(name_plain("\u{FF0E}git"), "⟦U+FF0E⟧git");
+        assert_eq!(name_plain("\u{FF0E}git"), "⟦U+FF0E LOOKALIKE⟧git");
         let markup = name("<b>\u{456}", &Palette::LIGHT);
         assert!(markup.starts_with("&lt;b&gt;\u{456}<span"), "{markup}");
         assert!(markup.contains(Palette::LIGHT.critical), "{markup}");

@@ -3,11 +3,13 @@
 //! link from findings to their lines.
 //!
 //! The gate (DESIGN §6): Accept stays disabled until the whole diff has been laid out,
-//! every gated finding (severity high or critical, or one the backend lists) is
-//! acknowledged — each by itself, never by its rule — and at least one hunk is accepted.
-//! The hunk decisions are not kept here: the diff widget owns them and its rows render
-//! them, so no decision exists that no row shows; the gate reads them from there. The
-//! backend checks the same again against the digest of what was shown.
+//! every gated finding in the accepted part (severity high or critical, or one the
+//! backend marks `gated` or lists in `must_acknowledge`) is acknowledged — each by its
+//! finding id, never by its rule — and at least one hunk is accepted. A gated finding
+//! whose hunks are all rejected needs nothing, as in core::review's gate. The hunk
+//! decisions are not kept here: the diff widget owns them and its rows render them, so
+//! no decision exists that no row shows; the gate reads them from there. The backend
+//! checks the same again against the review's digest, which the accept carries.
 
 use std::collections::BTreeSet;
 
@@ -26,6 +28,8 @@ pub enum HunkDecision {
 /// Acknowledgements taken in the review pane for one proposal.
 #[derive(Debug, Clone)]
 pub struct ReviewState {
+    /// Digest of the review shown; the accept request carries it.
+    digest: String,
     findings: Vec<FindingView>,
     /// Per finding: must it be acknowledged before accepting?
     blocking: Vec<bool>,
@@ -46,10 +50,13 @@ impl ReviewState {
             .findings
             .iter()
             .map(|f| {
-                Severity::from_wire(&f.severity) >= Severity::High || must.contains(f.rule.as_str())
+                Severity::from_wire(&f.severity) >= Severity::High
+                    || f.gated
+                    || must.contains(f.id.as_str())
             })
             .collect();
         ReviewState {
+            digest: proposal.digest.clone(),
             findings: proposal.findings.clone(),
             blocking,
             shown: vec![false; proposal.findings.len()],
@@ -90,13 +97,31 @@ impl ReviewState {
         false
     }
 
-    /// Blocking findings not acknowledged yet.
-    pub fn unacknowledged_blocking(&self) -> usize {
-        self.blocking
-            .iter()
-            .zip(&self.acknowledged)
-            .filter(|(blocking, acked)| **blocking && !**acked)
+    /// Blocking findings in the part `decisions` accepts that are not acknowledged yet.
+    /// A finding lies in the accepted part when one of its hunks is accepted; one that
+    /// names no hunk of this diff always does (fail closed).
+    pub fn unacknowledged_blocking(&self, decisions: &[HunkDecision]) -> usize {
+        (0..self.findings.len())
+            .filter(|&i| self.is_blocking(i) && !self.is_acknowledged(i))
+            .filter(|&i| self.in_accepted_part(i, decisions))
             .count()
+    }
+
+    /// Whether finding `finding` is brought into the store by the accepted hunks.
+    fn in_accepted_part(&self, finding: usize, decisions: &[HunkDecision]) -> bool {
+        let Some(f) = self.findings.get(finding) else {
+            return false;
+        };
+        let mut named = false;
+        for hunk in &f.hunks {
+            if let Some(index) = self.hunk_ids.iter().position(|id| id == hunk) {
+                named = true;
+                if decisions.get(index) == Some(&HunkDecision::Accept) {
+                    return true;
+                }
+            }
+        }
+        !named
     }
 
     pub fn blocking_count(&self) -> usize {
@@ -124,15 +149,20 @@ impl ReviewState {
             .collect()
     }
 
-    /// What the backend is told: the rule ids of the acknowledged findings (sorted,
-    /// each once).
+    /// What the backend is told: the finding ids of the acknowledged findings (sorted,
+    /// each once) — never rule ids, so one acknowledgement covers one finding.
     pub fn acknowledgements(&self) -> Vec<String> {
-        let rules: BTreeSet<&str> = self
+        let ids: BTreeSet<&str> = self
             .acknowledged_findings()
             .into_iter()
-            .map(|i| self.findings[i].rule.as_str())
+            .map(|i| self.findings[i].id.as_str())
             .collect();
-        rules.into_iter().map(str::to_owned).collect()
+        ids.into_iter().map(str::to_owned).collect()
+    }
+
+    /// Digest of the review these decisions were taken on.
+    pub fn digest(&self) -> &str {
+        &self.digest
     }
 
     /// Whether "Accept" may be pressed with these hunk decisions, and if not, why.
@@ -140,7 +170,7 @@ impl ReviewState {
         if !laid_out || decisions.len() != self.hunk_ids.len() {
             return Err(Blocked::NotShownYet);
         }
-        let open = self.unacknowledged_blocking();
+        let open = self.unacknowledged_blocking(decisions);
         if open > 0 {
             return Err(Blocked::Unacknowledged(open));
         }
@@ -398,7 +428,12 @@ mod tests {
 
     fn finding(rule: &str, severity: &str, side: &str, line: Option<u32>) -> FindingView {
         FindingView {
+            id: format!("{rule}@.gitconfig:p{}#00000000", line.unwrap_or(0)),
             rule: rule.into(),
+            path: ".gitconfig".into(),
+            related: vec![],
+            hunks: vec![],
+            gated: false,
             severity: severity.into(),
             side: side.into(),
             change: "added".into(),
@@ -456,6 +491,7 @@ mod tests {
             },
             findings,
             must_acknowledge: must.iter().map(|s| s.to_string()).collect(),
+            digest: "d1".into(),
             three_way: None,
         }
     }
@@ -523,8 +559,14 @@ mod tests {
         assert_eq!(state.acknowledged_findings(), [0, 1, 2, 3]);
         assert_eq!(
             state.acknowledgements(),
-            ["bidi", "comment", "fsmonitor", "insteadof"]
+            [
+                "bidi@.gitconfig:p2#00000000",
+                "comment@.gitconfig:p3#00000000",
+                "fsmonitor@.gitconfig:p3#00000000",
+                "insteadof@.gitconfig:p3#00000000"
+            ]
         );
+        assert_eq!(state.digest(), "d1");
         // Out-of-range indices change nothing.
         assert!(!state.set_acknowledged(99, true));
         assert_eq!(state.accept_gate(true, &[Accept, Accept]), Ok(()));
@@ -538,7 +580,7 @@ mod tests {
                 finding("weird", "surprising", "proposed", None),
                 finding("fine", "low", "proposed", None),
             ],
-            &["odd"],
+            &["odd@.gitconfig:p0#00000000"],
         );
         let mut state = ReviewState::new(&p);
         state.mark_all_shown();
@@ -548,6 +590,52 @@ mod tests {
             Err(Blocked::Unacknowledged(2))
         );
         assert_eq!(state.accepted_hunks(&[Accept, Accept]), ["h1", "h2"]);
+    }
+
+    #[test]
+    fn one_acknowledgement_covers_one_finding_not_its_rule() {
+        // Two findings of the same rule: the file-level one on every hunk, and one on
+        // the second hunk only. Acknowledging the first does not cover the second.
+        let mut blanket = finding("vim.exec", "critical", "proposed", None);
+        blanket.hunks = vec!["h1".into(), "h2".into()];
+        let mut line = finding("vim.exec", "critical", "proposed", Some(9));
+        line.hunks = vec!["h2".into()];
+        let p = proposal(vec![blanket, line], &[]);
+        let mut state = ReviewState::new(&p);
+        state.mark_all_shown();
+        assert!(state.set_acknowledged(0, true));
+        assert_eq!(
+            state.acknowledgements(),
+            ["vim.exec@.gitconfig:p0#00000000"]
+        );
+        assert_eq!(
+            state.accept_gate(true, &[Accept, Accept]),
+            Err(Blocked::Unacknowledged(1))
+        );
+        // With the second finding's only hunk rejected it is not in the accepted part.
+        assert_eq!(state.accept_gate(true, &[Accept, Reject]), Ok(()));
+        assert!(state.set_acknowledged(1, true));
+        assert_eq!(state.accept_gate(true, &[Accept, Accept]), Ok(()));
+        assert_eq!(
+            state.acknowledgements(),
+            [
+                "vim.exec@.gitconfig:p0#00000000",
+                "vim.exec@.gitconfig:p9#00000000"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_finding_naming_no_hunk_of_the_diff_always_gates() {
+        let mut f = finding("odd", "high", "proposed", None);
+        f.hunks = vec!["elsewhere".into()];
+        let p = proposal(vec![f], &[]);
+        let mut state = ReviewState::new(&p);
+        state.mark_all_shown();
+        assert_eq!(
+            state.accept_gate(true, &[Reject, Accept]),
+            Err(Blocked::Unacknowledged(1))
+        );
     }
 
     #[test]

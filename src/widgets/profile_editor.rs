@@ -1,5 +1,6 @@
 //! `QcsProfileEditor`: a profile's files — list, mode, content — edited as local edits
-//! (each save is a new generation in the store, made by the backend).
+//! (each save is a new generation in the store, made by the backend), and its allowlist
+//! of globs for new files qubes may propose.
 
 use std::cell::{Cell, RefCell};
 
@@ -37,6 +38,12 @@ mod imp {
         pub new_path_entry: TemplateChild<gtk::Entry>,
         #[template_child]
         pub add_button: TemplateChild<gtk::Button>,
+        #[template_child]
+        pub glob_list: TemplateChild<gtk::ListBox>,
+        #[template_child]
+        pub glob_entry: TemplateChild<gtk::Entry>,
+        #[template_child]
+        pub allow_glob_button: TemplateChild<gtk::Button>,
         #[template_child]
         pub path_label: TemplateChild<gtk::Label>,
         #[template_child]
@@ -107,6 +114,16 @@ mod imp {
                 #[weak]
                 obj,
                 move |_| obj.remove_file()
+            ));
+            self.allow_glob_button.connect_clicked(glib::clone!(
+                #[weak]
+                obj,
+                move |_| obj.allow_typed_glob()
+            ));
+            self.glob_entry.connect_activate(glib::clone!(
+                #[weak]
+                obj,
+                move |_| obj.allow_typed_glob()
             ));
             obj.set_file_controls(false);
             let buffer = self.content_view.buffer();
@@ -212,6 +229,7 @@ impl QcsProfileEditor {
                 to_select = Some(row);
             }
         }
+        self.fill_globs(&profile.new_path_globs);
         imp.profile.replace(Some(profile));
         imp.path.replace(None);
         imp.path_label.set_label("");
@@ -219,6 +237,98 @@ impl QcsProfileEditor {
         imp.content_view.buffer().set_text("");
         self.set_file_controls(false);
         imp.file_list.select_row(to_select.as_ref());
+    }
+
+    /// The allowlist of new paths, one row per glob with a button that removes it.
+    fn fill_globs(&self, globs: &[String]) {
+        let list = &self.imp().glob_list;
+        while let Some(child) = list.first_child() {
+            list.remove(&child);
+        }
+        if globs.is_empty() {
+            let row = crate::widgets::plain_action_row();
+            row.set_title(&gettextrs::gettext("None: only the files above"));
+            list.append(&row);
+        }
+        for glob in globs {
+            let row = crate::widgets::plain_action_row();
+            row.set_title(glob);
+            let remove = gtk::Button::from_icon_name("list-remove-symbolic");
+            remove.set_valign(gtk::Align::Center);
+            remove.add_css_class("flat");
+            let tip = gettext_f(
+                "No longer allow new files matching {glob}",
+                &[("glob", glob)],
+            );
+            remove.set_tooltip_text(Some(&tip));
+            remove.connect_clicked(glib::clone!(
+                #[weak(rename_to = editor)]
+                self,
+                #[strong]
+                glob,
+                move |_| editor.change_glob(&glob, false)
+            ));
+            row.add_suffix(&remove);
+            list.append(&row);
+        }
+    }
+
+    fn allow_typed_glob(&self) {
+        let glob = self.imp().glob_entry.text().trim().to_owned();
+        if !glob.is_empty() {
+            self.change_glob(&glob, true);
+        }
+    }
+
+    /// Adds or removes a glob of the allowlist (the backend checks it).
+    pub fn change_glob(&self, glob: &str, allowed: bool) {
+        let imp = self.imp();
+        let (Some(backend), Some(profile)) = (imp.backend.borrow().clone(), self.profile_id())
+        else {
+            return;
+        };
+        let glob = glob.to_owned();
+        glib::spawn_future_local(glib::clone!(
+            #[weak(rename_to = editor)]
+            self,
+            async move {
+                let result = backend.allow_new_paths(&profile, &glob, allowed).await;
+                if result.is_ok() && allowed {
+                    editor.imp().glob_entry.set_text("");
+                }
+                let select = editor.current_path();
+                editor
+                    .after_change(
+                        &backend,
+                        &profile,
+                        select,
+                        result.map(|_| {
+                            if allowed {
+                                gettext_f(
+                                    "Qubes may now propose new files matching {glob}",
+                                    &[("glob", &glob)],
+                                )
+                            } else {
+                                gettext_f(
+                                    "New files matching {glob} are refused again",
+                                    &[("glob", &glob)],
+                                )
+                            }
+                        }),
+                    )
+                    .await;
+            }
+        ));
+    }
+
+    /// The allowlist of new paths as shown.
+    pub fn shown_globs(&self) -> Vec<String> {
+        self.imp()
+            .profile
+            .borrow()
+            .as_ref()
+            .map(|p| p.new_path_globs.clone())
+            .unwrap_or_default()
     }
 
     fn open_file(&self, path: &str) {

@@ -105,10 +105,16 @@ impl QcsQubeSettings {
         imp.loading.set(true);
         let mut assigned = Vec::new();
         let mut may_propose = Vec::new();
+        let mut propose_rows = Vec::new();
         for (id, description, _) in profiles {
-            for (group, selected, list) in [
-                (&imp.assigned_group, &view.assigned, &mut assigned),
-                (&imp.propose_group, &view.may_propose, &mut may_propose),
+            for (group, selected, list, proposes) in [
+                (&imp.assigned_group, &view.assigned, &mut assigned, false),
+                (
+                    &imp.propose_group,
+                    &view.may_propose,
+                    &mut may_propose,
+                    true,
+                ),
             ] {
                 let row = crate::widgets::plain_action_row();
                 row.set_title(id);
@@ -124,6 +130,9 @@ impl QcsQubeSettings {
                 row.add_suffix(&switch);
                 row.set_activatable_widget(Some(&switch));
                 group.add(&row);
+                if proposes {
+                    propose_rows.push((id.clone(), description.clone(), row.clone()));
+                }
                 list.push((id.clone(), switch));
             }
         }
@@ -135,6 +144,7 @@ impl QcsQubeSettings {
         imp.assigned.replace(assigned);
         imp.may_propose.replace(may_propose);
         imp.auto_apply_switch.set_active(view.auto_apply);
+        dialog.show_new_path_globs(propose_rows);
         dialog.fill_persistence(view);
         imp.loading.set(false);
         dialog
@@ -148,6 +158,34 @@ impl QcsQubeSettings {
         if let Some(handler) = self.imp().on_changed.borrow().as_ref() {
             handler(result);
         }
+    }
+
+    /// Next to each may-propose switch: which new files the profile lets qubes propose
+    /// (its allowlist of new paths), loaded from the backend.
+    fn show_new_path_globs(&self, rows: Vec<(String, String, adw::ActionRow)>) {
+        let Some(backend) = self.imp().backend.borrow().clone() else {
+            return;
+        };
+        glib::spawn_future_local(async move {
+            for (id, description, row) in rows {
+                let Ok(profile) = backend.profile(&id).await else {
+                    continue;
+                };
+                let new_files = if profile.new_path_globs.is_empty() {
+                    gettextrs::gettext("only its files")
+                } else {
+                    gettext_f(
+                        "also new files matching {globs}",
+                        &[("globs", &profile.new_path_globs.join(", "))],
+                    )
+                };
+                row.set_subtitle(&if description.is_empty() {
+                    new_files
+                } else {
+                    format!("{description} · {new_files}")
+                });
+            }
+        });
     }
 
     fn fill_persistence(&self, view: &QubeView) {

@@ -662,8 +662,12 @@ impl QcsReviewPane {
             return;
         };
         let decisions = imp.diff_view.decisions();
-        let (hunks, acknowledged) = match imp.state.borrow().as_ref() {
-            Some(state) => (state.accepted_hunks(&decisions), state.acknowledgements()),
+        let (digest, hunks, acknowledged) = match imp.state.borrow().as_ref() {
+            Some(state) => (
+                state.digest().to_owned(),
+                state.accepted_hunks(&decisions),
+                state.acknowledgements(),
+            ),
             None => return,
         };
         imp.busy.set(true);
@@ -672,7 +676,9 @@ impl QcsReviewPane {
             #[weak(rename_to = pane)]
             self,
             async move {
-                let result = backend.accept_proposal(id, &hunks, &acknowledged).await;
+                let result = backend
+                    .accept_proposal(id, &digest, &hunks, &acknowledged)
+                    .await;
                 pane.imp().busy.set(false);
                 match result {
                     Ok(generation) => pane.done(Ok(gettext_f(

@@ -8,7 +8,7 @@ use std::os::fd::OwnedFd;
 
 use qcs_protocol::limits::MAX_FILES;
 use qcs_protocol::{BackupId, FileMode, ObservedMode, ProfileId, RelativePath, Sha256Hex, Version};
-use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+use rustix::fs::{AtFlags, FileType, FlockOperation, Mode, OFlags, RenameFlags};
 use rustix::io::Errno;
 use serde::{Deserialize, Serialize};
 
@@ -16,7 +16,7 @@ use crate::fsafe::{self, FsRefusal, Home, RegularFile};
 
 /// Where backups live, relative to home.
 pub const BACKUP_DIR: [&str; 4] = [".local", "state", "qubes-config-sync", "backups"];
-/// How many backups are kept; older ones are removed after each successful call.
+/// How many backups are kept; older ones are removed before a new one is made.
 pub const RETAINED_BACKUPS: usize = 20;
 /// Largest backed-up file read back by a rollback.
 pub const MAX_BLOB_BYTES: usize = 64 * 1024 * 1024;
@@ -63,17 +63,33 @@ fn now() -> std::time::Duration {
         .unwrap_or_default()
 }
 
-/// A backup being written: blobs first, the manifest last (a backup without a
-/// manifest is incomplete and never used).
+/// A backup being written: blobs and manifest go into `.partial-<id>` and the
+/// directory is renamed to `<id>` only when complete ([`BackupWriter::commit`]).
+/// Dropped before that (any error), the partial directory is removed, so a failed
+/// apply leaves no partial backup behind. The backups lock is held from creation to
+/// commit, so a `.partial-*` seen by a lock holder is stale (a killed agent's).
 pub struct BackupWriter {
     pub id: BackupId,
+    root: OwnedFd,
+    partial: String,
     dir: OwnedFd,
     manifest: Manifest,
+    committed: bool,
+    _lock: OwnedFd,
 }
 
 impl BackupWriter {
-    pub fn create(home: &Home, profile: &ProfileId) -> Result<BackupWriter, FsRefusal> {
+    /// Prunes first (stale partial backups, then the oldest complete ones down to
+    /// `RETAINED_BACKUPS - 1`, never one of `keep`), so the new backup has room
+    /// even on a full disk, then creates the partial directory.
+    pub fn create(
+        home: &Home,
+        profile: &ProfileId,
+        keep: &[BackupId],
+    ) -> Result<BackupWriter, FsRefusal> {
         let root = open_root(home, true)?;
+        let lock = lock(&root)?;
+        prune_locked(&root, RETAINED_BACKUPS - 1, keep)?;
         // Zero-padded nanoseconds sort in creation order; the pid keeps parallel
         // calls apart.
         for attempt in 0..100u32 {
@@ -82,7 +98,11 @@ impl BackupWriter {
                 context: "forming a backup id",
                 errno: Errno::INVAL,
             })?;
-            match rustix::fs::mkdirat(&root, id_text.as_str(), Mode::from_raw_mode(0o700)) {
+            if fsafe::lstat_at(&root, id_text.as_str()).is_ok() {
+                continue;
+            }
+            let partial = format!("{PARTIAL_PREFIX}{id_text}");
+            match rustix::fs::mkdirat(&root, partial.as_str(), Mode::from_raw_mode(0o700)) {
                 Ok(()) => {}
                 Err(Errno::EXIST) => continue,
                 Err(errno) => {
@@ -92,13 +112,17 @@ impl BackupWriter {
                     });
                 }
             }
-            rustix::fs::fsync(&root).map_err(|errno| FsRefusal::Io {
-                context: "syncing the backups directory",
-                errno,
-            })?;
-            let dir = fsafe::open_dir_component(&root, &id_text, false)?;
+            let dir = match fsafe::open_dir_component(&root, &partial, false) {
+                Ok(dir) => dir,
+                Err(e) => {
+                    let _ = rustix::fs::unlinkat(&root, partial.as_str(), AtFlags::REMOVEDIR);
+                    return Err(e);
+                }
+            };
             return Ok(BackupWriter {
                 id,
+                root,
+                partial,
                 dir,
                 manifest: Manifest {
                     version: Version,
@@ -106,6 +130,8 @@ impl BackupWriter {
                     created_unix: now().as_secs(),
                     entries: Vec::new(),
                 },
+                committed: false,
+                _lock: lock,
             });
         }
         Err(FsRefusal::Io {
@@ -171,12 +197,68 @@ impl BackupWriter {
         })
     }
 
-    /// Writes the manifest atomically; from now on the backup can be rolled back.
-    pub fn commit(self) -> Result<BackupId, FsRefusal> {
+    /// Writes the manifest, then renames the complete directory into place; from
+    /// now on the backup can be rolled back.
+    pub fn commit(mut self) -> Result<BackupId, FsRefusal> {
         let bytes = qcs_protocol::to_json(&self.manifest);
         fsafe::create_file_atomically(&self.dir, MANIFEST, &bytes)?;
-        Ok(self.id)
+        rustix::fs::fsync(&self.dir).map_err(|errno| FsRefusal::Io {
+            context: "syncing a backup",
+            errno,
+        })?;
+        let (from, to) = (self.partial.as_str(), self.id.as_str());
+        match rustix::fs::renameat_with(&self.root, from, &self.root, to, RenameFlags::NOREPLACE) {
+            // No RENAME_NOREPLACE on this file system: under the lock, `create`
+            // checked that nothing has this name.
+            Err(Errno::INVAL | Errno::NOSYS) => {
+                rustix::fs::renameat(&self.root, from, &self.root, to)
+            }
+            other => other,
+        }
+        .map_err(|errno| FsRefusal::Io {
+            context: "publishing a backup",
+            errno,
+        })?;
+        // From here on the directory has its final name; if it cannot be made
+        // durable, Drop removes it under that name.
+        self.partial = self.id.as_str().to_owned();
+        rustix::fs::fsync(&self.root).map_err(|errno| FsRefusal::Io {
+            context: "syncing the backups directory",
+            errno,
+        })?;
+        self.committed = true;
+        Ok(self.id.clone())
     }
+}
+
+impl Drop for BackupWriter {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = remove_backup_dir(&self.root, &self.partial);
+        }
+    }
+}
+
+/// Name prefix of a backup being written (never a valid [`BackupId`]).
+const PARTIAL_PREFIX: &str = ".partial-";
+const LOCK_NAME: &str = ".lock";
+
+/// An exclusive `flock` on the backups directory's lock file, held while a backup is
+/// written or backups are removed.
+fn lock(root: &OwnedFd) -> Result<OwnedFd, FsRefusal> {
+    let flags =
+        OFlags::RDWR | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let fd = rustix::fs::openat(root, LOCK_NAME, flags, Mode::from_raw_mode(0o600)).map_err(
+        |errno| FsRefusal::Io {
+            context: "opening the backups lock",
+            errno,
+        },
+    )?;
+    rustix::fs::flock(&fd, FlockOperation::LockExclusive).map_err(|errno| FsRefusal::Io {
+        context: "locking the backups",
+        errno,
+    })?;
+    Ok(fd)
 }
 
 /// A committed backup, read back for a rollback. The manifest is parsed with the
@@ -218,21 +300,55 @@ impl Backup {
     }
 }
 
-/// Removes all but the newest [`RETAINED_BACKUPS`] backups. Best effort: anything
-/// unexpected inside a backup (not a regular file) leaves that backup in place.
-pub fn prune(home: &Home) -> Result<usize, FsRefusal> {
+/// Removes the oldest complete backup that is not one of `keep`, to make room on a
+/// full disk. `Ok(false)`: there was none.
+pub fn drop_oldest(home: &Home, keep: &[BackupId]) -> Result<bool, FsRefusal> {
     let root = open_root(home, false)?;
-    let mut names = list_names(&root)?;
-    names.retain(|n| BackupId::parse(n).is_ok());
-    names.sort();
-    let excess = names.len().saturating_sub(RETAINED_BACKUPS);
+    let _lock = lock(&root)?;
+    let complete = complete_backups(&root, keep)?;
+    match complete.first() {
+        Some(oldest) => remove_backup_dir(&root, oldest).map(|()| true),
+        None => Ok(false),
+    }
+}
+
+/// Removes a committed backup again (the call it was made for changed nothing).
+pub fn discard(home: &Home, id: &BackupId) -> Result<(), FsRefusal> {
+    let root = open_root(home, false)?;
+    let _lock = lock(&root)?;
+    remove_backup_dir(&root, id.as_str())
+}
+
+/// With the lock held: every `.partial-*` (stale), every id-named directory without
+/// a manifest (left by an older agent), and the oldest complete backups beyond
+/// `retain`, except those in `keep`.
+fn prune_locked(root: &OwnedFd, retain: usize, keep: &[BackupId]) -> Result<usize, FsRefusal> {
     let mut removed = 0;
-    for name in &names[..excess] {
-        if remove_backup_dir(&root, name).is_ok() {
+    for name in list_names(root)? {
+        let stale = name.starts_with(PARTIAL_PREFIX)
+            || (BackupId::parse(&name).is_ok()
+                && fsafe::open_dir_component(root, &name, false)
+                    .is_ok_and(|dir| matches!(fsafe::lstat_at(&dir, MANIFEST), Err(Errno::NOENT))));
+        if stale && remove_backup_dir(root, &name).is_ok() {
+            removed += 1;
+        }
+    }
+    // Kept backups count towards `retain` but are never removed.
+    let excess = complete_backups(root, &[])?.len().saturating_sub(retain);
+    for name in complete_backups(root, keep)?.iter().take(excess) {
+        if remove_backup_dir(root, name).is_ok() {
             removed += 1;
         }
     }
     Ok(removed)
+}
+
+/// Names of the complete backups (valid id, not in `keep`), oldest first.
+fn complete_backups(root: &OwnedFd, keep: &[BackupId]) -> Result<Vec<String>, FsRefusal> {
+    let mut names = list_names(root)?;
+    names.retain(|n| BackupId::parse(n).is_ok() && !keep.iter().any(|k| k.as_str() == n));
+    names.sort();
+    Ok(names)
 }
 
 fn list_names(dir: &OwnedFd) -> Result<Vec<String>, FsRefusal> {
@@ -301,6 +417,59 @@ pub fn restorable_mode(observed: ObservedMode) -> FileMode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn names(root: &std::path::Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(root)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n != LOCK_NAME)
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn only_committed_backups_get_their_name_and_prune_keeps_what_it_is_told() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f"), b"previous").unwrap();
+        let home = Home::open(dir.path()).unwrap();
+        let root = dir.path().join(BACKUP_DIR.join("/"));
+        let profile = qcs_protocol::profile::validate_profile_id("git").unwrap();
+        let path = qcs_protocol::path::validate_relative_path("f").unwrap();
+        let fd = home.open_dir(&[], false).unwrap();
+        let Ok(crate::fsafe::Target::Regular(mut file)) = crate::fsafe::inspect(&fd, "f", false)
+        else {
+            panic!("regular file expected")
+        };
+
+        // Dropped before commit: nothing is left, not even under the temporary name.
+        let mut writer = BackupWriter::create(&home, &profile, &[]).unwrap();
+        writer.add(&path, Some(&mut file), None).unwrap();
+        assert_eq!(names(&root).len(), 1);
+        assert!(names(&root)[0].starts_with(PARTIAL_PREFIX));
+        drop(writer);
+        assert_eq!(names(&root), Vec::<String>::new());
+
+        // Committed: under its id, complete, readable.
+        let mut ids = Vec::new();
+        for _ in 0..RETAINED_BACKUPS + 3 {
+            let mut writer =
+                BackupWriter::create(&home, &profile, &ids[..1.min(ids.len())]).unwrap();
+            writer.add(&path, Some(&mut file), None).unwrap();
+            ids.push(writer.commit().unwrap());
+        }
+        let kept = names(&root);
+        assert_eq!(kept.len(), RETAINED_BACKUPS);
+        // The first one was kept as asked; the next oldest went.
+        assert!(kept.contains(&ids[0].as_str().to_owned()));
+        assert!(!kept.contains(&ids[1].as_str().to_owned()));
+        let backup = Backup::open(&home, ids.last().unwrap()).unwrap();
+        let previous = backup.manifest.entries[0].previous.as_ref().unwrap();
+        assert_eq!(backup.read_blob(previous).unwrap(), b"previous");
+        // Making room on a full disk never drops what must be kept.
+        while drop_oldest(&home, &ids[..1]).unwrap() {}
+        assert_eq!(names(&root), vec![ids[0].as_str().to_owned()]);
+    }
 
     #[test]
     fn restorable_modes_are_allowlisted() {

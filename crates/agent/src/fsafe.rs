@@ -59,6 +59,17 @@ pub enum FsRefusal {
 }
 
 impl FsRefusal {
+    /// The file system (or the user's quota) is full.
+    pub fn out_of_space(&self) -> bool {
+        matches!(
+            self,
+            FsRefusal::Io {
+                errno: Errno::NOSPC | Errno::DQUOT,
+                ..
+            }
+        )
+    }
+
     pub fn reason(&self) -> FileRefusal {
         match self {
             FsRefusal::Symlink(_) => FileRefusal::Symlink,

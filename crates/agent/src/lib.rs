@@ -7,6 +7,7 @@
 //! * [`fsafe`]: the no-symlink, below-home file access every service uses.
 //! * [`services`]: apply, snapshot, rollback (managed qube).
 //! * [`backup`]: previous versions kept by apply and rollback.
+//! * [`never_sync`]: the compiled-in list of paths never written, read or restored.
 //! * [`spool`]: `qubes.ConfigPropose` receiver (config qube).
 //! * [`propose_client`]: `qubes-config-propose` (managed qube).
 //! * [`cli`]: command lines, qrexec environment, exit codes.
@@ -22,6 +23,7 @@
 pub mod backup;
 pub mod cli;
 pub mod fsafe;
+pub mod never_sync;
 pub mod propose_client;
 pub mod services;
 pub mod spool;

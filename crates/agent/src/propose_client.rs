@@ -3,7 +3,8 @@
 //! `qrexec-client-vm @default qubes.ConfigPropose+PROFILE` and prints the answer.
 //!
 //! Exit codes: 0 accepted; 1 refused by the config qube; 2 usage error; 3 a file
-//! cannot be proposed (outside home, symlink, special file, too large, ...);
+//! cannot be proposed (outside home, symlink, special file, too large, on the
+//! never-sync list, ...);
 //! 4 the qrexec call failed or was denied by policy (126); 5 the reply was unreadable.
 
 use std::ffi::OsString;
@@ -18,6 +19,7 @@ use qcs_protocol::{
 };
 
 use crate::fsafe::{self, Home, Target};
+use crate::never_sync;
 
 /// Overrides the qrexec client program (the simulator provides one).
 pub const QREXEC_CLIENT_ENV: &str = "QUBES_CONFIG_SYNC_QREXEC_CLIENT";
@@ -125,6 +127,8 @@ fn read_proposed(
         .ok_or_else(|| fail(3, format!("{shown}: name is not valid UTF-8")))?;
     let path = qcs_protocol::path::validate_relative_path(text)
         .map_err(|e| fail(3, format!("{shown}: {e}")))?;
+    // A private key or credential never leaves the qube, even when the user names it.
+    never_sync::check(&path).map_err(|why| fail(3, format!("{shown}: {why}")))?;
     let dir = home
         .open_parent(&path, false)
         .map_err(|e| fail(3, format!("{shown}: {e}")))?;

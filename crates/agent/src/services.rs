@@ -1,6 +1,8 @@
 //! The three services that run in a managed qube: apply, snapshot and rollback.
 //! Each takes the parsed request and the opened home directory and returns the reply;
 //! reading the request, the environment and exit codes are `main`'s business.
+//! A path on the agent's never-sync list ([`never_sync`]) is refused by all three
+//! before anything is opened, whatever the request says.
 
 use std::collections::HashSet;
 use std::os::fd::OwnedFd;
@@ -16,6 +18,15 @@ use rustix::io::Errno;
 
 use crate::backup::{self, Backup, BackupWriter, ManifestEntry};
 use crate::fsafe::{self, FsRefusal, Home, RegularFile, Target};
+use crate::never_sync;
+
+/// The refusal of a path on the agent's never-sync list, before anything is opened.
+fn protected(path: &RelativePath) -> Result<(), FileOutcome> {
+    never_sync::check(path).map_err(|why| FileOutcome::Refused {
+        reason: FileRefusal::NeverSync,
+        detail: why.to_string(),
+    })
+}
 
 fn refused(error: &FsRefusal) -> FileOutcome {
     FileOutcome::Refused {
@@ -68,7 +79,7 @@ pub fn apply(home: &Home, request: ApplyRequest) -> ApplyReply {
             Err(outcome) => outcomes[index] = Some(outcome),
         }
     }
-    let backup_id = execute(home, &request.profile, writes, &mut outcomes);
+    let backup_id = execute(home, &request.profile, writes, &mut outcomes, &[]);
     ApplyReply {
         version: Version,
         backup_id,
@@ -93,6 +104,7 @@ fn plan_apply(
     index: usize,
     file: &ApplyFile,
 ) -> Result<Option<PlannedWrite>, FileOutcome> {
+    protected(&file.path)?;
     if file.content.sha256() != file.sha256 {
         return Err(FileOutcome::Refused {
             reason: FileRefusal::HashMismatch,
@@ -127,24 +139,26 @@ fn plan_apply(
 }
 
 /// Backs up then performs `writes`, filling `outcomes`. Returns the backup id if a
-/// backup was committed.
+/// backup was committed and something was changed. `keep`: backups that must not be
+/// removed to make room (those a rollback is restoring).
 fn execute(
     home: &Home,
     profile: &ProfileId,
     mut writes: Vec<PlannedWrite>,
     outcomes: &mut [Option<FileOutcome>],
+    keep: &[BackupId],
 ) -> Option<BackupId> {
     if writes.is_empty() {
         return None;
     }
-    let backup = (|| {
-        let mut writer = BackupWriter::create(home, profile)?;
-        for write in writes.iter_mut() {
-            let written = write.content.as_deref().map(Sha256Hex::of);
-            writer.add(&write.path, write.existing.as_mut(), written.as_ref())?;
+    let backup = loop {
+        match write_backup(home, profile, &mut writes, keep) {
+            // A full disk: make room by dropping the oldest backup, then try again
+            // (the partial one is already gone).
+            Err(e) if e.out_of_space() && backup::drop_oldest(home, keep).unwrap_or(false) => {}
+            other => break other,
         }
-        writer.commit()
-    })();
+    };
     let backup_id = match backup {
         Ok(id) => id,
         Err(e) => {
@@ -158,59 +172,83 @@ fn execute(
             return None;
         }
     };
-    for write in writes {
-        let index = write.index;
-        outcomes[index] = Some(perform(home, write));
+    let mut changed = false;
+    let mut keep_now = keep.to_vec();
+    keep_now.push(backup_id.clone());
+    for mut write in writes {
+        let outcome = loop {
+            match perform(home, &mut write) {
+                Ok(outcome) => break outcome,
+                Err(e)
+                    if e.out_of_space()
+                        && !write.existing.as_ref().is_some_and(|f| f.mount_root)
+                        && backup::drop_oldest(home, &keep_now).unwrap_or(false) => {}
+                Err(e) => break refused(&e),
+            }
+        };
+        changed |= matches!(outcome, FileOutcome::Written { .. } | FileOutcome::Removed);
+        outcomes[write.index] = Some(outcome);
     }
-    let _ = backup::prune(home);
-    Some(backup_id)
+    if changed {
+        Some(backup_id)
+    } else {
+        // Every write failed: the backup describes nothing that happened.
+        let _ = backup::discard(home, &backup_id);
+        None
+    }
 }
 
-fn perform(home: &Home, write: PlannedWrite) -> FileOutcome {
-    let PlannedWrite {
-        path,
-        dir,
-        existing,
-        content,
-        mode,
-        ..
-    } = write;
-    let name = path.file_name();
-    let backed_up = existing.is_some();
-    let Some(bytes) = content else {
+/// One complete, committed backup of what `writes` will replace; a failure leaves
+/// no partial backup (see [`BackupWriter`]).
+fn write_backup(
+    home: &Home,
+    profile: &ProfileId,
+    writes: &mut [PlannedWrite],
+    keep: &[BackupId],
+) -> Result<BackupId, FsRefusal> {
+    let mut writer = BackupWriter::create(home, profile, keep)?;
+    for write in writes.iter_mut() {
+        let written = write.content.as_deref().map(Sha256Hex::of);
+        writer.add(&write.path, write.existing.as_mut(), written.as_ref())?;
+    }
+    writer.commit()
+}
+
+/// Performs one planned write; `Err` is a refusal (the caller may retry an
+/// out-of-space one after making room: nothing visible has changed then, except for
+/// in-place writes, which are never retried).
+fn perform(home: &Home, write: &mut PlannedWrite) -> Result<FileOutcome, FsRefusal> {
+    let name = write.path.file_name();
+    let backed_up = write.existing.is_some();
+    let Some(bytes) = write.content.as_deref() else {
         // A removal: nothing to do (and no directory to create) if nothing is there.
-        return match (dir, existing) {
-            (Some(dir), Some(existing)) => match fsafe::remove_checked(&dir, name, &existing) {
-                Ok(()) => FileOutcome::Removed,
-                Err(e) => refused(&e),
-            },
-            _ => FileOutcome::Removed,
+        return match (&write.dir, &write.existing) {
+            (Some(dir), Some(existing)) => {
+                fsafe::remove_checked(dir, name, existing).map(|()| FileOutcome::Removed)
+            }
+            _ => Ok(FileOutcome::Removed),
         };
     };
-    let dir = match dir {
-        Some(dir) => dir,
-        None => match home.open_parent(&path, true) {
-            Ok(dir) => dir,
-            Err(e) => return refused(&e),
-        },
-    };
-    let mut existing = existing;
-    let in_place = existing.as_ref().is_some_and(|f| f.mount_root);
-    let result = match existing.as_mut() {
-        Some(checked) if checked.mount_root => {
-            fsafe::write_in_place(&dir, name, &bytes, mode.bits(), checked)
-        }
-        checked => fsafe::replace_atomically(&dir, name, &bytes, mode.bits(), checked),
-    };
-    match result {
-        Ok(()) => FileOutcome::Written {
-            sha256: Sha256Hex::of(&bytes),
-            mode,
-            in_place,
-            backed_up,
-        },
-        Err(e) => refused(&e),
+    if write.dir.is_none() {
+        write.dir = Some(home.open_parent(&write.path, true)?);
     }
+    let Some(dir) = write.dir.as_ref() else {
+        return Err(FsRefusal::Missing(write.path.to_string()));
+    };
+    let mode = write.mode;
+    let in_place = write.existing.as_ref().is_some_and(|f| f.mount_root);
+    match write.existing.as_mut() {
+        Some(checked) if checked.mount_root => {
+            fsafe::write_in_place(dir, name, bytes, mode.bits(), checked)
+        }
+        checked => fsafe::replace_atomically(dir, name, bytes, mode.bits(), checked),
+    }?;
+    Ok(FileOutcome::Written {
+        sha256: Sha256Hex::of(bytes),
+        mode,
+        in_place,
+        backed_up,
+    })
 }
 
 /// `qubes.ConfigSnapshot`: reports each path without changing anything.
@@ -231,6 +269,13 @@ pub fn snapshot(home: &Home, request: SnapshotRequest) -> SnapshotReply {
 }
 
 fn snapshot_one(home: &Home, path: &RelativePath, budget: &mut usize) -> PathState {
+    // Not even whether it exists: a protected path is never looked at.
+    if let Err(why) = never_sync::check(path) {
+        return PathState::Refused {
+            reason: FileRefusal::NeverSync,
+            detail: why.to_string(),
+        };
+    }
     let refused_state = |e: FsRefusal| PathState::Refused {
         reason: e.reason(),
         detail: e.to_string(),
@@ -318,7 +363,8 @@ pub fn rollback(home: &Home, request: RollbackRequest) -> RollbackReply {
                 Err(outcome) => outcomes[index] = Some(outcome),
             }
         }
-        if let Some(new_id) = execute(home, &request.profile, writes, &mut outcomes) {
+        let keep = &request.backup_ids;
+        if let Some(new_id) = execute(home, &request.profile, writes, &mut outcomes, keep) {
             backup_ids.push(new_id);
         }
         for (entry, outcome) in entries.into_iter().zip(outcomes) {
@@ -357,6 +403,9 @@ fn plan_restore(
     entry: &ManifestEntry,
     policy: WritePolicy,
 ) -> Result<PlannedWrite, FileOutcome> {
+    // A manifest lives in the user's home: one naming a protected path (edited, or
+    // written by an older agent) restores nothing there.
+    protected(&entry.path)?;
     let (dir, existing) = look(home, &entry.path).map_err(|e| refused(&e))?;
     let current = existing.as_ref().map(|f| f.sha256.clone());
     let (content, mode) = match &entry.previous {

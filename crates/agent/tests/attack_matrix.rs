@@ -23,13 +23,17 @@ enum Expect {
     SnapshotRefused(&'static str),
 }
 
+/// Builds the raw request bytes of a case.
+type RequestFn = Box<dyn Fn(&World) -> Vec<u8>>;
+type Setup = fn(&World);
+
 struct Case {
     name: &'static str,
     service: &'static str,
     /// Prepares the world (symlinks, special files, ...).
     setup: fn(&World),
     /// The raw request bytes.
-    request: fn(&World) -> Vec<u8>,
+    request: RequestFn,
     env: &'static [(&'static str, &'static str)],
     expect: Expect,
 }
@@ -79,6 +83,108 @@ fn fill_spool_bytes(w: &World) {
     assert_eq!(out.code, 0, "{}", out.reply);
 }
 
+/// What a planted private key holds; no reply may ever contain it.
+const KEY: &[u8] = b"-----BEGIN OPENSSH PRIVATE KEY-----\nSECRET-KEY-MATERIAL\n-----END OPENSSH PRIVATE KEY-----\n";
+const KEY_MARK: &str = "SECRET-KEY-MATERIAL";
+/// The backup id planted by [`plant_backup`].
+const PLANTED_BACKUP: &str = "00000000000000000001-1-0";
+const BACKUPS: &str = ".local/state/qubes-config-sync/backups";
+
+fn plant(w: &World, path: &str, content: &[u8]) {
+    let at = w.home.join(path);
+    std::fs::create_dir_all(at.parent().unwrap()).unwrap();
+    std::fs::write(&at, content).unwrap();
+}
+
+/// `~/.ssh/id_ed25519` (the real key), `~/.gnupg/private-keys-v1.d/AB12.key`, a
+/// project with a `.git` directory.
+fn plant_secrets(w: &World) {
+    plant(w, ".ssh/id_ed25519", KEY);
+    plant(w, ".ssh/id_ed25519.pub", b"ssh-ed25519 AAAA user@work\n");
+    plant(w, ".gnupg/private-keys-v1.d/AB12.key", KEY);
+    plant(w, "src/proj/.git/config", b"[core]\n\tbare = false\n");
+    plant(w, "src/proj/.git/hooks/README", b"hooks\n");
+}
+
+/// A complete backup (as the agent writes them) whose manifest names `path`, with
+/// attacker content as its "previous version": what a rollback would restore.
+fn plant_backup_naming(w: &World, path: &str) {
+    plant_secrets(w);
+    let evil = b"evil restored content\n";
+    let dir = format!("{BACKUPS}/{PLANTED_BACKUP}");
+    plant(w, &format!("{dir}/0"), evil);
+    let manifest = json!({
+        "version": 1, "profile": "git", "created_unix": 0,
+        "entries": [{
+            "path": path,
+            "previous": {"blob": 0, "mode": "0600", "sha256": sha(evil)},
+            "written_sha256": null,
+        }],
+    });
+    plant(
+        w,
+        &format!("{dir}/manifest.json"),
+        manifest.to_string().as_bytes(),
+    );
+}
+
+fn plant_backup(w: &World) {
+    plant_backup_naming(w, ".gitconfig");
+}
+
+/// An apply of `path` that overwrites whatever is there (the strongest request).
+fn overwrite(path: &str) -> Vec<u8> {
+    let mut f = file(path, b"attacker key\n");
+    f["write_policy"] = json!("overwrite");
+    apply_request(vec![f]).to_string().into_bytes()
+}
+
+fn snapshot_of(path: &str) -> Vec<u8> {
+    json!({"version": 1, "profile": "git", "paths": [path]})
+        .to_string()
+        .into_bytes()
+}
+
+fn rollback_planted() -> Vec<u8> {
+    json!({"version": 1, "profile": "git", "backup_ids": [PLANTED_BACKUP], "write_policy": "overwrite"})
+        .to_string()
+        .into_bytes()
+}
+
+/// Not an environment variable: tells [`check_case`] to run the agent under
+/// `prlimit --fsize` (SIGXFSZ ignored), so its writes fail with EFBIG past the limit.
+const FSIZE_KEY: &str = "test:prlimit-fsize";
+const WRITES_OVER_64K_FAIL: &[(&str, &str)] = &[(FSIZE_KEY, "65536")];
+const SETTINGS: &str = ".config/app/settings";
+
+fn run_with_file_size_limit(w: &World, service: &str, limit: &str, stdin: &[u8]) -> Outcome {
+    let mut command = std::process::Command::new("sh");
+    command
+        .arg("-c")
+        .arg(r#"trap '' XFSZ; exec prlimit --fsize="$1" "$2" "$3""#)
+        .args(["sh", limit, AGENT, service])
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("HOME", &w.home)
+        .env("QREXEC_SERVICE_ARGUMENT", "git");
+    run_command(command, stdin)
+}
+
+/// `content` at [`SETTINGS`], put there by a real apply (so the state directory and
+/// one complete backup exist), then replaced by `now` behind the agent's back
+/// (the request below names it as its base).
+fn applied_settings(w: &World, now: &[u8]) {
+    let out = w.apply(&apply_request(vec![file(SETTINGS, b"v1\n")]));
+    assert_eq!(out.status(0), "written", "{}", out.reply);
+    std::fs::write(w.home.join(SETTINGS), now).unwrap();
+}
+
+fn update_settings(content: &[u8], base: &[u8]) -> Vec<u8> {
+    let mut f = file(SETTINGS, content);
+    f["base_sha256"] = json!(sha(base));
+    apply_request(vec![f]).to_string().into_bytes()
+}
+
 fn symlink_to_outside(w: &World, at: &str) {
     let link = w.home.join(at);
     std::fs::create_dir_all(link.parent().unwrap()).unwrap();
@@ -91,7 +197,7 @@ fn cases() -> Vec<Case> {
             name: "traversal ../",
             service: "apply",
             setup: nothing,
-            request: |_| one("../outside/secret"),
+            request: Box::new(|_| one("../outside/secret")),
             env: &[],
             expect: Expect::Refused("invalid-path"),
         },
@@ -99,7 +205,7 @@ fn cases() -> Vec<Case> {
             name: "traversal in the middle",
             service: "apply",
             setup: nothing,
-            request: |_| one(".config/../../outside/secret"),
+            request: Box::new(|_| one(".config/../../outside/secret")),
             env: &[],
             expect: Expect::Refused("invalid-path"),
         },
@@ -107,7 +213,7 @@ fn cases() -> Vec<Case> {
             name: "absolute path",
             service: "apply",
             setup: nothing,
-            request: |_| one("/etc/passwd"),
+            request: Box::new(|_| one("/etc/passwd")),
             env: &[],
             expect: Expect::Refused("invalid-path"),
         },
@@ -115,7 +221,7 @@ fn cases() -> Vec<Case> {
             name: "absolute path into the neighbour directory",
             service: "apply",
             setup: nothing,
-            request: |w| one(&w.outside.join("secret").to_string_lossy()),
+            request: Box::new(|w| one(&w.outside.join("secret").to_string_lossy())),
             env: &[],
             expect: Expect::Refused("invalid-path"),
         },
@@ -123,7 +229,7 @@ fn cases() -> Vec<Case> {
             name: "symlink at the target (to a file outside)",
             service: "apply",
             setup: |w| symlink(w.outside.join("secret"), w.home.join(".gitconfig")).unwrap(),
-            request: |_| one(".gitconfig"),
+            request: Box::new(|_| one(".gitconfig")),
             env: &[],
             expect: Expect::FileRefused("symlink"),
         },
@@ -131,7 +237,7 @@ fn cases() -> Vec<Case> {
             name: "dangling symlink at the target",
             service: "apply",
             setup: |w| symlink(w.outside.join("new"), w.home.join(".gitconfig")).unwrap(),
-            request: |_| one(".gitconfig"),
+            request: Box::new(|_| one(".gitconfig")),
             env: &[],
             expect: Expect::FileRefused("symlink"),
         },
@@ -142,7 +248,7 @@ fn cases() -> Vec<Case> {
                 std::fs::remove_dir(&w.home).unwrap();
                 symlink(&w.outside, &w.home).unwrap();
             },
-            request: |_| one("secret"),
+            request: Box::new(|_| one("secret")),
             env: &[],
             expect: Expect::Refused("bad-environment"),
         },
@@ -159,7 +265,7 @@ fn cases() -> Vec<Case> {
                 )
                 .unwrap()
             },
-            request: |_| one(".gitconfig"),
+            request: Box::new(|_| one(".gitconfig")),
             env: &[],
             expect: Expect::FileRefused("fifo"),
         },
@@ -170,7 +276,7 @@ fn cases() -> Vec<Case> {
                 let listener = std::os::unix::net::UnixListener::bind(w.home.join(".gitconfig"));
                 std::mem::forget(listener.unwrap());
             },
-            request: |_| one(".gitconfig"),
+            request: Box::new(|_| one(".gitconfig")),
             env: &[],
             expect: Expect::FileRefused("socket"),
         },
@@ -180,7 +286,7 @@ fn cases() -> Vec<Case> {
             setup: |w| {
                 std::fs::hard_link(w.outside.join("secret"), w.home.join(".gitconfig")).unwrap()
             },
-            request: |_| one(".gitconfig"),
+            request: Box::new(|_| one(".gitconfig")),
             env: &[],
             expect: Expect::FileRefused("hardlink"),
         },
@@ -188,7 +294,7 @@ fn cases() -> Vec<Case> {
             name: "directory in place of the file",
             service: "apply",
             setup: |w| std::fs::create_dir(w.home.join(".gitconfig")).unwrap(),
-            request: |_| one(".gitconfig"),
+            request: Box::new(|_| one(".gitconfig")),
             env: &[],
             expect: Expect::FileRefused("directory"),
         },
@@ -196,7 +302,7 @@ fn cases() -> Vec<Case> {
             name: "file in place of a parent directory",
             service: "apply",
             setup: |w| std::fs::write(w.home.join(".config"), b"plain file\n").unwrap(),
-            request: |_| one(".config/git/config"),
+            request: Box::new(|_| one(".config/git/config")),
             env: &[],
             expect: Expect::FileRefused("not-a-directory"),
         },
@@ -204,7 +310,7 @@ fn cases() -> Vec<Case> {
             name: "pre-existing file the tool never wrote",
             service: "apply",
             setup: |w| std::fs::write(w.home.join(".gitconfig"), b"mine\n").unwrap(),
-            request: |_| one(".gitconfig"),
+            request: Box::new(|_| one(".gitconfig")),
             env: &[],
             expect: Expect::Conflict,
         },
@@ -212,7 +318,7 @@ fn cases() -> Vec<Case> {
             name: "setuid mode requested",
             service: "apply",
             setup: nothing,
-            request: |_| with_mode("4755"),
+            request: Box::new(|_| with_mode("4755")),
             env: &[],
             expect: Expect::Refused("mode-not-allowed"),
         },
@@ -220,7 +326,7 @@ fn cases() -> Vec<Case> {
             name: "setgid mode requested",
             service: "apply",
             setup: nothing,
-            request: |_| with_mode("2755"),
+            request: Box::new(|_| with_mode("2755")),
             env: &[],
             expect: Expect::Refused("mode-not-allowed"),
         },
@@ -228,7 +334,7 @@ fn cases() -> Vec<Case> {
             name: "sticky mode requested",
             service: "apply",
             setup: nothing,
-            request: |_| with_mode("1644"),
+            request: Box::new(|_| with_mode("1644")),
             env: &[],
             expect: Expect::Refused("mode-not-allowed"),
         },
@@ -236,7 +342,7 @@ fn cases() -> Vec<Case> {
             name: "world-writable mode requested",
             service: "apply",
             setup: nothing,
-            request: |_| with_mode("0777"),
+            request: Box::new(|_| with_mode("0777")),
             env: &[],
             expect: Expect::Refused("mode-not-allowed"),
         },
@@ -244,12 +350,12 @@ fn cases() -> Vec<Case> {
             name: "oversize file",
             service: "apply",
             setup: nothing,
-            request: |_| {
+            request: Box::new(|_| {
                 let big = vec![b'a'; 256 * 1024 + 1];
                 apply_request(vec![file(".gitconfig", &big)])
                     .to_string()
                     .into_bytes()
-            },
+            }),
             env: &[],
             expect: Expect::Refused("file-too-large"),
         },
@@ -257,10 +363,10 @@ fn cases() -> Vec<Case> {
             name: "too many files",
             service: "apply",
             setup: nothing,
-            request: |_| {
+            request: Box::new(|_| {
                 let files = (0..65).map(|i| file(&format!("f{i}"), b"x")).collect();
                 apply_request(files).to_string().into_bytes()
-            },
+            }),
             env: &[],
             expect: Expect::Refused("too-many-files"),
         },
@@ -268,7 +374,7 @@ fn cases() -> Vec<Case> {
             name: "request over 8 MiB",
             service: "apply",
             setup: nothing,
-            request: |_| vec![b' '; 8 * 1024 * 1024 + 1],
+            request: Box::new(|_| vec![b' '; 8 * 1024 * 1024 + 1]),
             env: &[],
             expect: Expect::Refused("too-large"),
         },
@@ -276,10 +382,10 @@ fn cases() -> Vec<Case> {
             name: "truncated JSON",
             service: "apply",
             setup: nothing,
-            request: |_| {
+            request: Box::new(|_| {
                 let full = one(".gitconfig");
                 full[..full.len() - 7].to_vec()
-            },
+            }),
             env: &[],
             expect: Expect::Refused("truncated"),
         },
@@ -287,7 +393,7 @@ fn cases() -> Vec<Case> {
             name: "invalid JSON",
             service: "apply",
             setup: nothing,
-            request: |_| b"{\"version\": 1, \"files\": [,]}".to_vec(),
+            request: Box::new(|_| b"{\"version\": 1, \"files\": [,]}".to_vec()),
             env: &[],
             expect: Expect::Refused("invalid-json"),
         },
@@ -295,11 +401,11 @@ fn cases() -> Vec<Case> {
             name: "deep nesting",
             service: "apply",
             setup: nothing,
-            request: |_| {
+            request: Box::new(|_| {
                 let mut v = "[".repeat(100_000);
                 v.push_str(&"]".repeat(100_000));
                 v.into_bytes()
-            },
+            }),
             env: &[],
             expect: Expect::Refused("too-deep"),
         },
@@ -307,14 +413,14 @@ fn cases() -> Vec<Case> {
             name: "invalid UTF-8 in a path",
             service: "apply",
             setup: nothing,
-            request: |_| {
+            request: Box::new(|_| {
                 let text = String::from_utf8(one(".gitconfig")).unwrap();
                 text.replacen(".gitconfig", ".git\u{1}config", 1)
                     .into_bytes()
                     .into_iter()
                     .map(|b| if b == 1 { 0xff } else { b })
                     .collect()
-            },
+            }),
             env: &[],
             expect: Expect::Refused("invalid-utf8"),
         },
@@ -322,7 +428,7 @@ fn cases() -> Vec<Case> {
             name: "bidi override in a path",
             service: "apply",
             setup: nothing,
-            request: |_| one(".config/autostart/x\u{202E}pmt.desktop"),
+            request: Box::new(|_| one(".config/autostart/x\u{202E}pmt.desktop")),
             env: &[],
             expect: Expect::Refused("invalid-path"),
         },
@@ -330,7 +436,7 @@ fn cases() -> Vec<Case> {
             name: "zero-width space in a path",
             service: "apply",
             setup: nothing,
-            request: |_| one(".bash\u{200B}rc"),
+            request: Box::new(|_| one(".bash\u{200B}rc")),
             env: &[],
             expect: Expect::Refused("invalid-path"),
         },
@@ -338,7 +444,7 @@ fn cases() -> Vec<Case> {
             name: "NUL in a path",
             service: "apply",
             setup: nothing,
-            request: |_| one(".bashrc\u{0}.txt"),
+            request: Box::new(|_| one(".bashrc\u{0}.txt")),
             env: &[],
             expect: Expect::Refused("invalid-path"),
         },
@@ -346,7 +452,7 @@ fn cases() -> Vec<Case> {
             name: "newline in a path",
             service: "apply",
             setup: nothing,
-            request: |_| one(".bashrc\n.txt"),
+            request: Box::new(|_| one(".bashrc\n.txt")),
             env: &[],
             expect: Expect::Refused("invalid-path"),
         },
@@ -354,7 +460,7 @@ fn cases() -> Vec<Case> {
             name: "leading dash in a component",
             service: "apply",
             setup: nothing,
-            request: |_| one(".config/-rf"),
+            request: Box::new(|_| one(".config/-rf")),
             env: &[],
             expect: Expect::Refused("invalid-path"),
         },
@@ -362,11 +468,11 @@ fn cases() -> Vec<Case> {
             name: "content does not match its sha256",
             service: "apply",
             setup: nothing,
-            request: |_| {
+            request: Box::new(|_| {
                 let mut f = file(".gitconfig", b"x\n");
                 f["sha256"] = json!(sha(b"other"));
                 apply_request(vec![f]).to_string().into_bytes()
-            },
+            }),
             env: &[],
             expect: Expect::FileRefused("hash-mismatch"),
         },
@@ -374,11 +480,11 @@ fn cases() -> Vec<Case> {
             name: "body profile differs from the qrexec argument",
             service: "apply",
             setup: nothing,
-            request: |_| {
+            request: Box::new(|_| {
                 let mut r = apply_request(vec![file(".ssh/config", b"x\n")]);
                 r["profile"] = json!("ssh");
                 r.to_string().into_bytes()
-            },
+            }),
             env: &[],
             expect: Expect::Refused("profile-mismatch"),
         },
@@ -386,11 +492,11 @@ fn cases() -> Vec<Case> {
             name: "unknown field",
             service: "apply",
             setup: nothing,
-            request: |_| {
+            request: Box::new(|_| {
                 let mut f = file(".gitconfig", b"x\n");
                 f["owner"] = json!("root");
                 apply_request(vec![f]).to_string().into_bytes()
-            },
+            }),
             env: &[],
             expect: Expect::Refused("schema"),
         },
@@ -398,11 +504,11 @@ fn cases() -> Vec<Case> {
             name: "the same path twice",
             service: "apply",
             setup: nothing,
-            request: |_| {
+            request: Box::new(|_| {
                 apply_request(vec![file(".gitconfig", b"a\n"), file(".gitconfig", b"b\n")])
                     .to_string()
                     .into_bytes()
-            },
+            }),
             env: &[],
             expect: Expect::Refused("duplicate-path"),
         },
@@ -410,7 +516,7 @@ fn cases() -> Vec<Case> {
             name: "spool quota exhausted (count)",
             service: "propose-receive",
             setup: fill_spool,
-            request: |_| propose_request("c"),
+            request: Box::new(|_| propose_request("c")),
             env: QUOTA_2,
             expect: Expect::Refused("quota-exceeded"),
         },
@@ -418,7 +524,7 @@ fn cases() -> Vec<Case> {
             name: "spool quota exhausted (bytes)",
             service: "propose-receive",
             setup: fill_spool_bytes,
-            request: |_| propose_request("b"),
+            request: Box::new(|_| propose_request("b")),
             env: QUOTA_BYTES,
             expect: Expect::Refused("quota-exceeded"),
         },
@@ -426,12 +532,12 @@ fn cases() -> Vec<Case> {
             name: "proposal with a traversal path",
             service: "propose-receive",
             setup: nothing,
-            request: |_| {
+            request: Box::new(|_| {
                 String::from_utf8(propose_request("a"))
                     .unwrap()
                     .replace(".gitconfig", "../../etc/shadow")
                     .into_bytes()
-            },
+            }),
             env: &[],
             expect: Expect::Refused("invalid-path"),
         },
@@ -439,7 +545,7 @@ fn cases() -> Vec<Case> {
             name: "proposal from an invalid source qube name",
             service: "propose-receive",
             setup: nothing,
-            request: |_| propose_request("a"),
+            request: Box::new(|_| propose_request("a")),
             env: &[("QREXEC_REMOTE_DOMAIN", "../work")],
             expect: Expect::Refused("bad-environment"),
         },
@@ -447,11 +553,11 @@ fn cases() -> Vec<Case> {
             name: "snapshot through a symlinked parent (reads nothing outside)",
             service: "snapshot",
             setup: |w| symlink_to_outside(w, ".config"),
-            request: |_| {
+            request: Box::new(|_| {
                 json!({"version": 1, "profile": "git", "paths": [".config/secret"]})
                     .to_string()
                     .into_bytes()
-            },
+            }),
             env: &[],
             expect: Expect::SnapshotRefused("symlink"),
         },
@@ -459,11 +565,11 @@ fn cases() -> Vec<Case> {
             name: "snapshot of a traversal path",
             service: "snapshot",
             setup: nothing,
-            request: |_| {
+            request: Box::new(|_| {
                 json!({"version": 1, "profile": "git", "paths": ["../outside/secret"]})
                     .to_string()
                     .into_bytes()
-            },
+            }),
             env: &[],
             expect: Expect::Refused("invalid-path"),
         },
@@ -471,11 +577,11 @@ fn cases() -> Vec<Case> {
             name: "rollback with a traversal backup id",
             service: "rollback",
             setup: nothing,
-            request: |_| {
+            request: Box::new(|_| {
                 json!({"version": 1, "profile": "git", "backup_ids": ["../../outside"]})
                     .to_string()
                     .into_bytes()
-            },
+            }),
             env: &[],
             expect: Expect::Refused("schema"),
         },
@@ -483,13 +589,141 @@ fn cases() -> Vec<Case> {
             name: "invalid profile argument",
             service: "apply",
             setup: nothing,
-            request: |_| one(".gitconfig"),
+            request: Box::new(|_| one(".gitconfig")),
             env: &[("QREXEC_SERVICE_ARGUMENT", "../git")],
             expect: Expect::Refused("invalid-profile"),
         },
     ];
+    // The agent's own never-sync list: refused even when the config qube asks, in
+    // any spelling a case-insensitive (casefold ext4, vfat) home would resolve to
+    // the protected file.
+    let never_sync_applies: &[(&str, &str)] = &[
+        ("private key", ".ssh/id_ed25519"),
+        ("private key, upper case", ".SSH/ID_ED25519"),
+        ("private key, mixed case, new", ".Ssh/Id_Rsa"),
+        (
+            "private key, long s (casefolds to .ssh)",
+            ".\u{17F}sh/id_ed25519",
+        ),
+        (
+            "private key, sharp s (casefolds to ss)",
+            ".\u{DF}h/ID_ED25519",
+        ),
+        ("private key, vfat trailing dot", ".ssh./id_ed25519"),
+        ("private key, vfat 8.3 alias", ".ssh/ID_ED2~1"),
+        ("private key, other name", ".ssh/github_ed25519"),
+        ("private key anywhere (*.key)", "certs/Server.KEY"),
+        ("gnupg private key", ".gnupg/private-keys-v1.d/AB12.key"),
+        ("gnupg keyring, mixed case", ".GnuPG/pubring.kbx"),
+        (
+            "gnupg, Kelvin sign (casefolds to k)",
+            ".gnupg/private-\u{212A}eys-v1.d/AB12.key",
+        ),
+        ("gnupg directory itself", ".gnupg"),
+        ("keyring", ".local/share/keyrings/login.keyring"),
+        ("credentials", ".netrc"),
+        ("credentials, upper case, vfat trailing dot", ".NETRC."),
+        ("git hook", "src/proj/.git/hooks/post-checkout"),
+        ("git config, mixed case", "src/proj/.GIT/config"),
+        ("gitdir pointer file", "src/other/.git"),
+        (
+            "own state: a backup manifest",
+            ".local/state/qubes-config-sync/backups/00000000000000000001-1-0/manifest.json",
+        ),
+        (
+            "own state, mixed case",
+            ".LOCAL/State/QUBES-CONFIG-SYNC/backups/.lock",
+        ),
+        ("own state: the directory as a file", ".local/state"),
+        (
+            "own state: the spool",
+            ".local/share/qubes-config-sync/spool/work/x.json",
+        ),
+    ];
+    for (what, path) in never_sync_applies {
+        let setup: fn(&World) = if path.starts_with(".local/state") {
+            plant_backup
+        } else {
+            plant_secrets
+        };
+        cases.push(Case {
+            name: Box::leak(format!("never-sync apply: {what} ({path})").into_boxed_str()),
+            service: "apply",
+            setup,
+            request: Box::new(move |_: &World| overwrite(path)),
+            env: &[],
+            expect: Expect::FileRefused("never-sync"),
+        });
+    }
+    let never_sync_snapshots: &[(&str, &str)] = &[
+        ("private key", ".ssh/id_ed25519"),
+        ("private key, upper case", ".SSH/ID_ED25519"),
+        ("private key, vfat 8.3 alias", ".ssh/ID_ED2~1"),
+        ("gnupg private key", ".gnupg/private-keys-v1.d/AB12.key"),
+        ("git config", "src/proj/.git/config"),
+        (
+            "own state: a backup blob",
+            ".local/state/qubes-config-sync/backups/00000000000000000001-1-0/0",
+        ),
+    ];
+    for (what, path) in never_sync_snapshots {
+        let setup: fn(&World) = if path.starts_with(".local/state") {
+            plant_backup
+        } else {
+            plant_secrets
+        };
+        cases.push(Case {
+            name: Box::leak(format!("never-sync snapshot: {what} ({path})").into_boxed_str()),
+            service: "snapshot",
+            setup,
+            request: Box::new(move |_: &World| snapshot_of(path)),
+            env: &[],
+            expect: Expect::SnapshotRefused("never-sync"),
+        });
+    }
+    let never_sync_rollbacks: &[(&str, Setup)] = &[
+        ("a private key", |w| {
+            plant_backup_naming(w, ".ssh/id_ed25519")
+        }),
+        ("a private key, upper case", |w| {
+            plant_backup_naming(w, ".SSH/ID_ED25519")
+        }),
+        ("a git hook", |w| {
+            plant_backup_naming(w, "src/proj/.git/hooks/post-checkout")
+        }),
+        ("the agent's own state", |w| {
+            plant_backup_naming(w, ".local/state/qubes-config-sync/backups/.lock")
+        }),
+    ];
+    for (what, setup) in never_sync_rollbacks {
+        cases.push(Case {
+            name: Box::leak(format!("never-sync rollback: manifest names {what}").into_boxed_str()),
+            service: "rollback",
+            setup: *setup,
+            request: Box::new(|_| rollback_planted()),
+            env: &[],
+            expect: Expect::FileRefused("never-sync"),
+        });
+    }
+    // A write that fails in the middle of an apply leaves no partial (or useless)
+    // backup: the world, backups included, is as before.
+    cases.push(Case {
+        name: "write failure while copying the previous version into the backup",
+        service: "apply",
+        setup: |w| applied_settings(w, &[b'o'; 200 * 1024]),
+        request: Box::new(|_| update_settings(b"new\n", &[b'o'; 200 * 1024])),
+        env: WRITES_OVER_64K_FAIL,
+        expect: Expect::FileRefused("io"),
+    });
+    cases.push(Case {
+        name: "write failure of the new file after the backup was made",
+        service: "apply",
+        setup: |w| applied_settings(w, b"small\n"),
+        request: Box::new(|_| update_settings(&[b'n'; 100 * 1024], b"small\n")),
+        env: WRITES_OVER_64K_FAIL,
+        expect: Expect::FileRefused("io"),
+    });
     // A symlink at each component of `.config/git/config`, with both resolvers.
-    type Setup = fn(&World);
     let per_component: [(&str, Setup); 3] = [
         ("first", |w| symlink_to_outside(w, ".config")),
         ("middle", |w| symlink_to_outside(w, ".config/git")),
@@ -506,7 +740,7 @@ fn cases() -> Vec<Case> {
                 ),
                 service: "apply",
                 setup,
-                request: |_| one(".config/git/config"),
+                request: Box::new(|_| one(".config/git/config")),
                 env,
                 expect: Expect::FileRefused("symlink"),
             });
@@ -520,11 +754,19 @@ fn check_case(case: &Case) -> Result<(), String> {
     (case.setup)(&world);
     let before = world.tree();
     let profile = "git";
-    let out = world.run(case.service, profile, &(case.request)(&world), case.env);
+    let request = (case.request)(&world);
+    let out = match case.env.iter().find(|(k, _)| *k == FSIZE_KEY) {
+        Some((_, limit)) => run_with_file_size_limit(&world, case.service, limit, &request),
+        None => world.run(case.service, profile, &request, case.env),
+    };
     let after = world.tree();
     let changes = diff(&before, &after);
     if !changes.is_empty() {
         return Err(format!("the world changed: {changes:?}"));
+    }
+    let reply = out.reply.to_string();
+    if reply.contains(KEY_MARK) || reply.contains(&sha(KEY)) {
+        return Err(format!("the reply leaks the planted key: {reply}"));
     }
     match case.expect {
         Expect::Refused(code) => {
@@ -539,7 +781,11 @@ fn check_case(case: &Case) -> Result<(), String> {
             if out.code != 0 || out.status(0) != "refused" || out.reason(0) != reason {
                 return Err(format!("expected file refusal {reason}, got {}", out.reply));
             }
-            if !out.reply["ok"]["backup_id"].is_null() {
+            if !out.reply["ok"]["backup_id"].is_null()
+                || out.reply["ok"]["backup_ids"]
+                    .as_array()
+                    .is_some_and(|ids| !ids.is_empty())
+            {
                 return Err("a backup was made for a refused file".into());
             }
         }

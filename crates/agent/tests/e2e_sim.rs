@@ -511,3 +511,69 @@ fn propose_cannot_reach_anything_but_the_config_qube() {
         assert!(!s.home(qube).join(".local/share/qubes-config-sync").exists());
     }
 }
+
+/// A compromised (or mistaken) config qube, allowed by policy, asks a managed
+/// qube's agent for its private key, to plant one, to plant a git hook and to
+/// overwrite the agent's own backups: every path is refused `never-sync` by the
+/// agent itself, in any spelling, and no reply carries the key.
+#[test]
+fn config_qube_cannot_read_or_plant_keys_through_the_agent() {
+    let s = Setup::new();
+    let home = s.home("personal");
+    let key =
+        b"-----BEGIN OPENSSH PRIVATE KEY-----\nE2E-SECRET\n-----END OPENSSH PRIVATE KEY-----\n";
+    std::fs::create_dir_all(home.join(".ssh")).unwrap();
+    std::fs::write(home.join(".ssh/id_ed25519"), key).unwrap();
+    std::fs::create_dir_all(home.join("src/p/.git/hooks")).unwrap();
+
+    let r = s.call(
+        "cfg",
+        "personal",
+        "qubes.ConfigSnapshot+git",
+        &json!({"version": 1, "profile": "git",
+                "paths": [".ssh/id_ed25519", ".SSH/ID_ED25519", ".ssh/ID_ED2~1", ".gitconfig"]}),
+    );
+    assert_eq!(r.code, 0, "{} {}", r.json, r.stderr);
+    let text = r.json.to_string();
+    assert!(
+        !text.contains("E2E-SECRET") && !text.contains(&sha(key)),
+        "{text}"
+    );
+    let entries = r.json["ok"]["entries"].as_array().unwrap();
+    for entry in &entries[..3] {
+        assert_eq!(entry["state"]["reason"], "never-sync", "{entry}");
+    }
+    assert_eq!(entries[3]["state"]["type"], "missing");
+
+    let mut files = Vec::new();
+    for path in [
+        ".ssh/id_ed25519",
+        ".Ssh/Id_Ed25519",
+        "src/p/.git/hooks/post-checkout",
+        ".local/state/qubes-config-sync/backups/1-1-0/manifest.json",
+    ] {
+        let mut f = file(path, b"planted\n", None);
+        f["write_policy"] = json!("overwrite");
+        files.push(f);
+    }
+    let r = s.call(
+        "cfg",
+        "personal",
+        "qubes.ConfigApply+git",
+        &json!({"version": 1, "profile": "git", "files": files}),
+    );
+    assert_eq!(r.code, 0, "{} {}", r.json, r.stderr);
+    for result in r.json["ok"]["files"].as_array().unwrap() {
+        assert_eq!(result["outcome"]["reason"], "never-sync", "{result}");
+    }
+    assert!(r.json["ok"]["backup_id"].is_null());
+    assert_eq!(std::fs::read(home.join(".ssh/id_ed25519")).unwrap(), key);
+    assert!(!home.join(".Ssh").exists());
+    assert_eq!(
+        std::fs::read_dir(home.join("src/p/.git/hooks"))
+            .unwrap()
+            .count(),
+        0
+    );
+    assert!(!home.join(".local/state").exists());
+}

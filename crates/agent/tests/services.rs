@@ -111,6 +111,41 @@ fn apply_creates_updates_and_reports() {
     }
 }
 
+/// A profile that (wrongly) carries a private key next to ordinary files: the key is
+/// refused and stays as it was, the rest is written, and a snapshot of the same
+/// paths reports the key as refused without its content, size or hash.
+#[test]
+fn never_sync_paths_are_refused_next_to_ordinary_files() {
+    let world = World::new();
+    std::fs::create_dir_all(world.home.join(".ssh")).unwrap();
+    std::fs::write(world.home.join(".ssh/id_ed25519"), b"REAL KEY\n").unwrap();
+    let mut key = file(".SSH/Id_Ed25519", b"attacker key\n");
+    key["write_policy"] = json!("overwrite");
+    let out = world.apply(&apply_request(vec![
+        key,
+        file(".ssh/config", b"Host *\n"),
+        file(".ssh/id_ed25519.pub", b"ssh-ed25519 AAAA\n"),
+    ]));
+    assert_eq!((out.status(0), out.reason(0)), ("refused", "never-sync"));
+    let detail = out.files()[0]["outcome"]["detail"].as_str().unwrap();
+    assert!(detail.contains("private key"), "{detail}");
+    assert_eq!((out.status(1), out.status(2)), ("written", "written"));
+    assert_eq!(
+        std::fs::read(world.home.join(".ssh/id_ed25519")).unwrap(),
+        b"REAL KEY\n"
+    );
+    assert!(!world.home.join(".SSH").exists());
+    let request = json!({"version": 1, "profile": "git",
+        "paths": [".ssh/id_ed25519", ".ssh/config"]});
+    let out = world.run("snapshot", "git", request.to_string().as_bytes(), &[]);
+    let entries = &out.reply["ok"]["entries"];
+    assert_eq!(entries[0]["state"]["type"], "refused", "{}", out.reply);
+    assert_eq!(entries[0]["state"]["reason"], "never-sync");
+    assert!(!out.reply.to_string().contains("REAL KEY"));
+    assert!(!out.reply.to_string().contains(&sha(b"REAL KEY\n")));
+    assert_eq!(entries[1]["state"]["type"], "file");
+}
+
 #[test]
 fn one_bad_file_does_not_stop_the_others() {
     let world = World::new();
@@ -246,10 +281,15 @@ fn backups_are_bounded() {
         assert_eq!(out.status(0), "written");
         previous = next;
     }
-    let kept = std::fs::read_dir(world.home.join(".local/state/qubes-config-sync/backups"))
-        .unwrap()
-        .count();
-    assert_eq!(kept, qcs_agent::backup::RETAINED_BACKUPS);
+    let mut names: Vec<String> =
+        std::fs::read_dir(world.home.join(".local/state/qubes-config-sync/backups"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+    // Besides the backups only the lock file; no partial backup.
+    names.retain(|n| n != ".lock");
+    assert!(names.iter().all(|n| !n.starts_with('.')), "{names:?}");
+    assert_eq!(names.len(), qcs_agent::backup::RETAINED_BACKUPS);
 }
 
 #[test]
@@ -422,6 +462,15 @@ exec "$AGENT" propose-receive"#,
     }
     std::fs::write(world.home.join("huge"), vec![b'h'; 256 * 1024 + 1]).unwrap();
     assert_eq!(propose(&world, &client, &["git", "huge"]).0, 3);
+    // A private key never leaves the qube, in any spelling; the public half may.
+    std::fs::create_dir_all(world.home.join(".ssh")).unwrap();
+    std::fs::write(world.home.join(".ssh/id_ed25519"), b"PRIVATE\n").unwrap();
+    std::fs::write(world.home.join(".ssh/ID_RSA"), b"PRIVATE\n").unwrap();
+    for key in [".ssh/id_ed25519", ".ssh/../.ssh/id_ed25519", ".ssh/ID_RSA"] {
+        let (code, _, stderr) = propose(&world, &client, &["git", ".gitconfig", key]);
+        assert_eq!(code, 3, "{key}: {stderr}");
+        assert!(stderr.contains("never-sync"), "{key}: {stderr}");
+    }
     // Usage errors: exit 2.
     assert_eq!(propose(&world, &client, &["git"]).0, 2);
     assert_eq!(

@@ -11,5 +11,6 @@ pub mod findings;
 pub mod persistence;
 pub mod plan;
 pub mod render;
+pub mod review;
 pub mod risk;
 pub mod store;

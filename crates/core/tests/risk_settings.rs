@@ -18,8 +18,9 @@ fn scan(path: &str, content: &str, base: Option<&str>) -> Vec<Finding> {
 }
 
 fn gated(f: &[Finding]) -> Vec<String> {
+    // meta.new-path (a file new to the profile) is about the profile, not the content.
     f.iter()
-        .filter(|f| f.gated())
+        .filter(|f| f.gated() && f.rule != "meta.new-path")
         .map(|f| format!("{} {:?}: {}", f.rule, f.line, f.message))
         .collect()
 }
@@ -222,4 +223,58 @@ fn includes_name_the_included_file_and_it_is_read_as_git_config() {
     assert!(out[0].is_empty());
     let f = out[1].iter().find(|f| f.line == Some(2)).unwrap();
     assert_eq!(f.related[0].path, ".gitconfig");
+}
+
+#[test]
+fn look_alike_paths_are_critical_and_scanned_as_what_they_imitate() {
+    for path in [
+        ".g\u{0456}tconfig",
+        ".gitconfig ",
+        " .gitconfig",
+        ".git\u{200B}config",
+        "\u{FF0E}gitconfig",
+        ".gitconfig\u{0301}",
+    ] {
+        let f = scan(path, "[core]\n\tpager = evil\n", None);
+        let c = f
+            .iter()
+            .find(|f| f.rule == "path.confusable")
+            .unwrap_or_else(|| panic!("{path:?}: {f:#?}"));
+        assert_eq!(c.severity, Severity::Critical);
+        assert!(c.message.contains(".gitconfig"), "{}", c.message);
+        assert!(
+            f.iter()
+                .any(|f| f.rule == "setting.dangerous" || f.rule.starts_with("git.")),
+            "{path:?} not scanned as git config: {f:#?}"
+        );
+    }
+    // Imitating a never-sync path is critical too; an ordinary non-ASCII path is not.
+    assert!(
+        scan(".ssh/id_rs\u{0430}", "x\n", None)
+            .iter()
+            .any(|f| f.rule == "path.confusable")
+    );
+    assert!(
+        !scan("notes/caf\u{00E9}.txt", "x\n", None)
+            .iter()
+            .any(|f| f.rule == "path.confusable")
+    );
+}
+
+#[test]
+fn mixed_script_identifiers_in_content_are_findings() {
+    let f = scan(".gitconfig", "[core]\n\t\u{0455}shCommand = x\n", None);
+    assert!(
+        f.iter()
+            .any(|f| f.rule == "content.mixed-script" && f.line == Some(2) && f.gated())
+    );
+    let f = scan(
+        ".gitconfig",
+        "[remote \"\u{043E}rigin\"]\n\tfetch = x\n",
+        None,
+    );
+    assert!(
+        f.iter()
+            .any(|f| f.rule == "content.mixed-script" && f.line == Some(1))
+    );
 }

@@ -186,18 +186,24 @@ fn accept_needs_every_critical_finding_acknowledged() {
     // One acknowledgement missing: refused, nothing stored.
     let some = vec![view.must_acknowledge[0].clone()];
     let err = backend
-        .accept_proposal(id, &[], &some, "")
+        .accept_proposal(id, &view.digest, &[], &some, "")
         .expect_err("one critical finding is not acknowledged");
     assert!(err.to_string().contains(&view.must_acknowledge[1]), "{err}");
     assert_eq!(backend.pending_count().expect("count"), 1);
     // An unknown hunk id is an error, not a silent accept of everything.
     let err = backend
-        .accept_proposal(id, &["nope".to_owned()], &view.must_acknowledge, "")
+        .accept_proposal(
+            id,
+            &view.digest,
+            &["nope".to_owned()],
+            &view.must_acknowledge,
+            "",
+        )
         .expect_err("unknown hunk");
     assert!(err.to_string().contains("nope"), "{err}");
     // All acknowledged: accepted.
     backend
-        .accept_proposal(id, &[], &view.must_acknowledge, "reviewed")
+        .accept_proposal(id, &view.digest, &[], &view.must_acknowledge, "reviewed")
         .expect("accept");
     let stored = backend
         .with_store(|s| Ok(s.current_file("git", ".gitconfig")?))

@@ -279,13 +279,36 @@ fn full_review_flow() {
         out.contains("fsmonitor") && out.contains("critical"),
         "{out}"
     );
+    // The CLI shows each finding's id and the review digest that accept binds to.
+    assert!(
+        out.contains(&format!("review digest: {}", view.digest)),
+        "{out}"
+    );
+    for id in &view.must_acknowledge {
+        assert!(out.contains(&format!("id {id}")), "{id} missing in {out}");
+    }
+    // A bare rule id for a rule with no gated finding in the chosen hunk is an error
+    // listing the ids, and accepts nothing.
+    let (code, out, _) = env.cli(&[
+        "proposals",
+        "accept",
+        &id.to_string(),
+        "--hunk",
+        &view.diff.hunks[0].id,
+        "--ack",
+        "git.core.fsmonitor",
+    ]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("git.core.fsmonitor@.gitconfig:"), "{out}");
 
     // Accepting everything without acknowledging is refused, and changes nothing.
-    let refused = block(proxy.accept_proposal(id, &[], &[], ""));
-    assert!(
-        matches!(refused, Err(ApiError::UnacknowledgedFindings(_))),
-        "{refused:?}"
-    );
+    let refused = block(proxy.accept_proposal(id, &view.digest, &[], &[], ""));
+    let Err(ApiError::ReviewRefused(message)) = refused else {
+        panic!("{refused:?}");
+    };
+    let refusal = qcs_daemon::client::types::ReviewRefusal::parse(&message);
+    assert_eq!(refusal.code, "review.unacknowledged");
+    assert_eq!(refusal.ids, view.must_acknowledge);
     let (code, out, _) = env.cli(&["proposals", "accept", &id.to_string()]);
     assert_eq!(code, 1, "{out}");
     let (content, _, _) = block(proxy.get_file("git", ".gitconfig")).unwrap();
@@ -293,8 +316,9 @@ fn full_review_flow() {
 
     // Accept only the harmless hunk: no critical finding in what is stored, no ack needed.
     let first = view.diff.hunks[0].id.clone();
-    let generation = block(proxy.accept_proposal(id, &[first.as_str()], &[], "name only"))
-        .expect("accept chosen hunk");
+    let generation =
+        block(proxy.accept_proposal(id, &view.digest, &[first.as_str()], &[], "name only"))
+            .expect("accept chosen hunk");
     let (content, _, _) = block(proxy.get_file("git", ".gitconfig")).unwrap();
     let accepted = GITCONFIG.replace("Alice\n", "Alice Liddell\n");
     assert_eq!(String::from_utf8(content).unwrap(), accepted);

@@ -131,6 +131,10 @@ pub enum FileRefusal {
     UnknownBackup,
     /// The file does not exist (snapshot) or could not be read.
     Missing,
+    /// The path is on the agent's own never-sync list (private keys, credentials,
+    /// VCS internals, the agent's state): never written, read or restored, whatever
+    /// the request says.
+    NeverSync,
     /// An I/O error; `detail` says which.
     Io,
 }

@@ -4,20 +4,28 @@
 //!
 //! Every method asks qubesd (nothing is cached, as the Rust client) and releases
 //! the GIL while it waits, so other Python threads run during the call.
+//!
+//! Where it has `qubesadmin`'s shape it behaves like `qubesadmin`: features and
+//! tags are sent to qubesd as given and qubesd's answer decides (no check of
+//! the client's own turns a call qubesd accepts into an error; only the qrexec
+//! argument charset and the request size are checked first, as the transport
+//! must), exceptions are the ones `qubesadmin` raises for the same answer
+//! (`errors.rs`), `app.domains[name]` looks the name up in the caller's full
+//! list, and an empty `bool`/`int` property is an `AttributeError`.
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use pyo3::exceptions::PyAttributeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyIterator, PyList, PyString};
+use pyo3::types::{PyBool, PyBytes, PyInt, PyIterator, PyList, PyString};
 
 use qubesadmin::transport::{DEFAULT_QREXEC_CLIENT, DEFAULT_SOCKET_PATH};
 use qubesadmin::{
     Error as AdminError, PowerState, Property, QrexecTransport, Qubes, SocketTransport, Vm, VmInfo,
 };
 
-use crate::errors::{admin_error, new_err, property_error};
+use crate::errors::{admin_error, is_no_response_or_vm_not_found, new_err, property_error};
 
 /// `PowerState` as `qubesadmin` spells it (`get_power_state()`).
 pub fn power_state_name(state: &PowerState) -> String {
@@ -164,7 +172,7 @@ impl PyQubes {
         let property = py
             .detach(|| self.app.property(&name))
             .map_err(|e| property_error(e, &name))?;
-        property_value(py, &self.app, &property)
+        property_value(py, &self.app, &property, &name)
     }
 
     fn __repr__(&self) -> String {
@@ -172,9 +180,30 @@ impl PyQubes {
     }
 }
 
-/// Converts a property value like `qubesadmin` does.
-pub fn property_value(py: Python<'_>, app: &Qubes, property: &Property) -> PyResult<Py<PyAny>> {
+/// Converts a property value like `qubesadmin`'s `_parse_type_value`: `str`
+/// as is; `bool` is `value == "True"`; `int` through Python's `int()`; an
+/// empty `bool` or `int` raises `AttributeError(name)` (e.g.
+/// `backup_timestamp` before the first backup); an empty `vm`/`label` is
+/// `None`; any other type is a `QubesDaemonCommunicationError`.
+pub fn property_value(
+    py: Python<'_>,
+    app: &Qubes,
+    property: &Property,
+    name: &str,
+) -> PyResult<Py<PyAny>> {
     let value = match property.prop_type.as_str() {
+        "str" => PyString::new(py, &property.value).into_any().unbind(),
+        "bool" | "int" if property.value.is_empty() => {
+            return Err(PyAttributeError::new_err(name.to_owned()));
+        }
+        "bool" => PyBool::new(py, property.value == "True")
+            .to_owned()
+            .into_any()
+            .unbind(),
+        "int" => py
+            .get_type::<PyInt>()
+            .call1((property.value.as_str(),))?
+            .unbind(),
         "vm" => match property.as_name() {
             Some(name) => Py::new(py, PyVm::new(app.vm_blind(name)))?.into_any(),
             None => py.None(),
@@ -190,29 +219,14 @@ pub fn property_value(py: Python<'_>, app: &Qubes, property: &Property) -> PyRes
             .into_any(),
             None => py.None(),
         },
-        "bool" => match property.as_bool() {
-            Some(b) => PyBool::new(py, b).to_owned().into_any().unbind(),
-            None => return Err(bad_value(property)),
-        },
-        "int" => match property.as_int() {
-            Some(i) => i.into_pyobject(py)?.into_any().unbind(),
-            // qubesd sends an empty value for an unset int property with no default.
-            None if property.value.is_empty() => py.None(),
-            None => return Err(bad_value(property)),
-        },
-        _ => PyString::new(py, &property.value).into_any().unbind(),
+        other => {
+            return Err(new_err(
+                "QubesDaemonCommunicationError",
+                format!("Received invalid value type: {other}"),
+            ));
+        }
     };
     Ok(value)
-}
-
-fn bad_value(property: &Property) -> PyErr {
-    new_err(
-        "QubesDaemonCommunicationError",
-        format!(
-            "malformed reply from qubesd: {:?} is not a valid {} value",
-            property.value, property.prop_type
-        ),
-    )
 }
 
 /// A property value exactly as qubesd reports it.
@@ -273,24 +287,24 @@ fn vm_name_of(item: &Bound<'_, PyAny>) -> PyResult<String> {
     item.extract::<String>()
 }
 
-/// One qube's listing. `admin.vm.List` addressed to `dom0` lists every qube, so
-/// dom0 itself is picked from the full list.
+/// One qube's listing, looked up in the caller's full list (`admin.vm.List`
+/// addressed to dom0), as `qubesadmin`'s `VMCollection` does: a qube the
+/// caller may not see is simply not there (no per-qube call that the policy
+/// would refuse).
 fn find_domain(app: &Qubes, name: &str) -> Result<Option<Vm>, AdminError> {
-    if name == "dom0" {
-        return Ok(app.domains()?.into_iter().find(|vm| vm.name() == "dom0"));
-    }
-    app.domain(name)
+    Ok(app.domains()?.into_iter().find(|vm| vm.name() == name))
+}
+
+/// `KeyError(name)`, what `qubesadmin` raises for a qube not in the list.
+fn vm_key_error(name: &str) -> PyErr {
+    pyo3::exceptions::PyKeyError::new_err(name.to_owned())
 }
 
 impl Domains {
-    /// The listing of one qube, or `None` when it does not exist (or the name
-    /// cannot be a qube's).
+    /// The listing of one qube, or `None` when it is not in the caller's list.
     fn lookup(&self, py: Python<'_>, name: &str) -> PyResult<Option<Vm>> {
-        match py.detach(|| find_domain(&self.app, name)) {
-            Ok(vm) => Ok(vm),
-            Err(e) if e.is_not_found() || matches!(e, AdminError::Validation(_)) => Ok(None),
-            Err(e) => Err(admin_error(e)),
-        }
+        py.detach(|| find_domain(&self.app, name))
+            .map_err(admin_error)
     }
 
     fn list(&self, py: Python<'_>) -> PyResult<Vec<Vm>> {
@@ -322,15 +336,13 @@ impl Domains {
         Ok(self.lookup(py, &name)?.is_some())
     }
 
-    /// `app.domains[name]`; `QubesVMNotFoundError` (a `KeyError`) if there is none.
+    /// `app.domains[name]`; `KeyError(name)` when the name is not in the
+    /// caller's list (absent, or not visible to it), as `qubesadmin`.
     fn __getitem__(&self, py: Python<'_>, item: &Bound<'_, PyAny>) -> PyResult<PyVm> {
         let name = vm_name_of(item)?;
         match self.lookup(py, &name)? {
             Some(vm) => Ok(PyVm::new(vm)),
-            None => Err(new_err(
-                "QubesVMNotFoundError",
-                format!("No such domain: '{name}'"),
-            )),
+            None => Err(vm_key_error(&name)),
         }
     }
 
@@ -391,8 +403,10 @@ impl PyVm {
             return Ok(info);
         }
         let name = self.vm.name().to_owned();
+        // As `qubesadmin`'s `klass`: `admin.vm.List` addressed to the qube
+        // (qubesd answers QubesVMNotFoundError for one that does not exist).
         let listed = py
-            .detach(|| find_domain(self.vm.app(), &name))
+            .detach(|| self.vm.app().domain(&name))
             .map_err(admin_error)?
             .ok_or_else(|| new_err("QubesVMNotFoundError", format!("No such domain: '{name}'")))?;
         Ok(self.listed.get_or_init(|| listed.info().clone()))
@@ -426,20 +440,26 @@ impl PyVm {
         Ok(self.info(py)?.uuid.clone())
     }
 
-    /// The current power state (`admin.vm.CurrentState`).
+    /// The current power state (`admin.vm.CurrentState`); `'NA'` when qubesd
+    /// gives no answer or the call is refused (e.g. by qrexec policy in a
+    /// qube) or the qube is not found, as `qubesadmin`.
     fn get_power_state(&self, py: Python<'_>) -> PyResult<String> {
-        let state = py
-            .detach(|| self.vm.current_power_state())
-            .map_err(admin_error)?;
-        Ok(power_state_name(&state))
+        match py.detach(|| self.vm.current_power_state()) {
+            Ok(state) => Ok(power_state_name(&state)),
+            Err(e) if is_no_response_or_vm_not_found(&e) => Ok("NA".to_owned()),
+            Err(e) => Err(admin_error(e)),
+        }
     }
 
-    /// True while the qube runs in any form (fresh `admin.vm.CurrentState`).
+    /// `get_power_state()` is neither `Halted` nor `NA` (as `qubesadmin`).
     fn is_running(&self, py: Python<'_>) -> PyResult<bool> {
-        let state = py
-            .detach(|| self.vm.current_power_state())
-            .map_err(admin_error)?;
-        Ok(state.is_running())
+        let state = self.get_power_state(py)?;
+        Ok(state != "Halted" && state != "NA")
+    }
+
+    /// `get_power_state() == 'Halted'`.
+    fn is_halted(&self, py: Python<'_>) -> PyResult<bool> {
+        Ok(self.get_power_state(py)? == "Halted")
     }
 
     /// `admin.vm.CurrentState` as a dict (`mem`, `cputime`, `power_state`, …).
@@ -483,13 +503,15 @@ impl PyVm {
     }
 
     /// The value the property would have if reset, converted like attributes;
-    /// `None` when it has no default.
+    /// `AttributeError` ("NAME has no default") when it has none, as
+    /// `qubesadmin`. (An empty `bool`/`int` default raises `AttributeError`
+    /// too, where `qubesadmin` returns the `AttributeError` class itself.)
     fn property_get_default(&self, py: Python<'_>, name: String) -> PyResult<Py<PyAny>> {
         let default = py
             .detach(|| self.vm.property_default(&name))
             .map_err(|e| property_error(e, &name))?;
         match default {
-            None => Ok(py.None()),
+            None => Err(PyAttributeError::new_err(format!("{name} has no default"))),
             Some((prop_type, value)) => property_value(
                 py,
                 self.vm.app(),
@@ -498,6 +520,7 @@ impl PyVm {
                     prop_type,
                     value,
                 },
+                &name,
             ),
         }
     }
@@ -512,7 +535,7 @@ impl PyVm {
         let property = py
             .detach(|| self.vm.property(&name))
             .map_err(|e| property_error(e, &name))?;
-        property_value(py, self.vm.app(), &property)
+        property_value(py, self.vm.app(), &property, &name)
     }
 
     /// Whether a file at `path` (relative to `/home/user`) survives a restart
@@ -561,62 +584,87 @@ fn feature_value_text(value: &Bound<'_, PyAny>) -> PyResult<String> {
     Ok(value.str()?.to_string())
 }
 
+/// One call about `vm` as `qubesadmin` makes it (`vm.qubesd_call`): the
+/// request as given, the reply data or the exception `qubesadmin` raises.
+fn vm_call(py: Python<'_>, vm: &Vm, method: &str, arg: &str, payload: &[u8]) -> PyResult<Vec<u8>> {
+    py.detach(|| vm.app().qubesd_call(vm.name(), method, arg, payload))
+        .map_err(admin_error)
+}
+
+/// `data.decode('utf-8')`, with Python's own error for bad UTF-8.
+fn decode<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyString>> {
+    Ok(PyBytes::new(py, data)
+        .call_method1("decode", ("utf-8",))?
+        .cast_into::<PyString>()?)
+}
+
+/// `data.decode('utf-8').splitlines()`.
+fn decode_lines(py: Python<'_>, data: &[u8]) -> PyResult<Vec<String>> {
+    decode(py, data)?.call_method0("splitlines")?.extract()
+}
+
+/// `default` when `result` is a `KeyError` (of any kind), as `qubesadmin`'s
+/// `get()` methods.
+fn or_default_on_key_error(
+    py: Python<'_>,
+    result: PyResult<Py<PyAny>>,
+    default: Option<Py<PyAny>>,
+) -> PyResult<Py<PyAny>> {
+    match result {
+        Err(e) if e.is_instance_of::<pyo3::exceptions::PyKeyError>(py) => {
+            Ok(default.unwrap_or_else(|| py.None()))
+        }
+        other => other,
+    }
+}
+
 /// `vm.features`: a mutable mapping of feature name → value (str). An empty
-/// value means "false", as in Qubes.
+/// value means "false", as in Qubes. Names and values go to qubesd as given.
 #[pyclass(module = "qubes_config_sync", name = "Features", frozen)]
 pub struct Features {
     vm: Vm,
 }
 
 impl Features {
-    fn get_value(&self, py: Python<'_>, name: &str) -> PyResult<Option<String>> {
-        py.detach(|| self.vm.features().get(name))
-            .map_err(admin_error)
-    }
-
-    fn not_found(&self, name: &str) -> PyErr {
-        new_err(
-            "QubesFeatureNotFoundError",
-            format!("Feature not set for domain {}: {}", self.vm.name(), name),
-        )
-    }
-
     fn names(&self, py: Python<'_>) -> PyResult<Vec<String>> {
-        py.detach(|| self.vm.features().list()).map_err(admin_error)
+        let data = vm_call(py, &self.vm, "admin.vm.feature.List", "", b"")?;
+        decode_lines(py, &data)
+    }
+
+    fn value_of(&self, py: Python<'_>, method: &str, name: &str) -> PyResult<Py<PyAny>> {
+        let data = vm_call(py, &self.vm, method, name, b"")?;
+        Ok(decode(py, &data)?.into_any().unbind())
     }
 }
 
 #[pymethods]
 impl Features {
     /// The value; `QubesFeatureNotFoundError` (a `KeyError`) when not set.
-    fn __getitem__(&self, py: Python<'_>, name: String) -> PyResult<String> {
-        self.get_value(py, &name)?
-            .ok_or_else(|| self.not_found(&name))
+    fn __getitem__(&self, py: Python<'_>, name: String) -> PyResult<Py<PyAny>> {
+        self.value_of(py, "admin.vm.feature.Get", &name)
     }
 
     /// Sets a feature (`True` → `"1"`, `False` → `""`, else `str(value)`).
+    /// qubesd decides; a `custom-persist.*` value it refuses stays set there,
+    /// and its `QubesValueError` is raised.
     fn __setitem__(&self, py: Python<'_>, name: String, value: &Bound<'_, PyAny>) -> PyResult<()> {
         let text = feature_value_text(value)?;
-        py.detach(|| self.vm.features().set(&name, &text))
-            .map_err(admin_error)
+        vm_call(py, &self.vm, "admin.vm.feature.Set", &name, text.as_bytes())?;
+        Ok(())
     }
 
     /// Removes a feature; `QubesFeatureNotFoundError` when not set.
     fn __delitem__(&self, py: Python<'_>, name: String) -> PyResult<()> {
-        py.detach(|| self.vm.features().remove(&name))
-            .map_err(admin_error)
+        vm_call(py, &self.vm, "admin.vm.feature.Remove", &name, b"")?;
+        Ok(())
     }
 
+    /// `name in features`: one `admin.vm.feature.List`.
     fn __contains__(&self, py: Python<'_>, name: &Bound<'_, PyAny>) -> PyResult<bool> {
         let Ok(name) = name.extract::<String>() else {
             return Ok(false);
         };
-        match py.detach(|| self.vm.features().get(&name)) {
-            Ok(value) => Ok(value.is_some()),
-            // A name qubesd would refuse cannot be set.
-            Err(AdminError::Validation(_)) => Ok(false),
-            Err(e) => Err(admin_error(e)),
-        }
+        Ok(self.names(py)?.contains(&name))
     }
 
     fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyIterator>> {
@@ -643,13 +691,14 @@ impl Features {
             .map_err(admin_error)
     }
 
-    /// The value, or `default` when not set.
+    /// The value, or `default` when not set (any `KeyError`).
     #[pyo3(signature = (name, default = None))]
     fn get(&self, py: Python<'_>, name: String, default: Option<Py<PyAny>>) -> PyResult<Py<PyAny>> {
-        match self.get_value(py, &name)? {
-            Some(value) => Ok(PyString::new(py, &value).into_any().unbind()),
-            None => Ok(default.unwrap_or_else(|| py.None())),
-        }
+        or_default_on_key_error(
+            py,
+            self.value_of(py, "admin.vm.feature.Get", &name),
+            default,
+        )
     }
 
     /// The value on the qube or, if not set there, on its template
@@ -661,13 +710,8 @@ impl Features {
         name: String,
         default: Option<Py<PyAny>>,
     ) -> PyResult<Py<PyAny>> {
-        match py
-            .detach(|| self.vm.features().check_with_template(&name))
-            .map_err(admin_error)?
-        {
-            Some(value) => Ok(PyString::new(py, &value).into_any().unbind()),
-            None => Ok(default.unwrap_or_else(|| py.None())),
-        }
+        let value = self.value_of(py, "admin.vm.feature.CheckWithTemplate", &name);
+        or_default_on_key_error(py, value, default)
     }
 
     fn __repr__(&self) -> String {
@@ -675,7 +719,7 @@ impl Features {
     }
 }
 
-/// `vm.tags`: a mutable set of tag names.
+/// `vm.tags`: a mutable set of tag names; tags go to qubesd as given.
 #[pyclass(module = "qubes_config_sync", name = "Tags", frozen)]
 pub struct Tags {
     vm: Vm,
@@ -683,21 +727,20 @@ pub struct Tags {
 
 impl Tags {
     fn names(&self, py: Python<'_>) -> PyResult<Vec<String>> {
-        py.detach(|| self.vm.tags().list()).map_err(admin_error)
+        let data = vm_call(py, &self.vm, "admin.vm.tag.List", "", b"")?;
+        decode_lines(py, &data)
     }
 }
 
 #[pymethods]
 impl Tags {
+    /// `admin.vm.tag.Get` answered `1` (qubesd's errors, e.g. for a name a
+    /// tag cannot have, are raised).
     fn __contains__(&self, py: Python<'_>, tag: &Bound<'_, PyAny>) -> PyResult<bool> {
         let Ok(tag) = tag.extract::<String>() else {
             return Ok(false);
         };
-        match py.detach(|| self.vm.tags().has(&tag)) {
-            Ok(has) => Ok(has),
-            Err(AdminError::Validation(_)) => Ok(false),
-            Err(e) => Err(admin_error(e)),
-        }
+        Ok(vm_call(py, &self.vm, "admin.vm.tag.Get", &tag, b"")? == b"1")
     }
 
     fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyIterator>> {
@@ -710,21 +753,21 @@ impl Tags {
 
     /// Adds a tag; adding a present tag is no error.
     fn add(&self, py: Python<'_>, tag: String) -> PyResult<()> {
-        py.detach(|| self.vm.tags().add(&tag)).map_err(admin_error)
+        vm_call(py, &self.vm, "admin.vm.tag.Set", &tag, b"")?;
+        Ok(())
     }
 
     /// Removes a tag; `QubesTagNotFoundError` (a `KeyError`) when absent.
     fn remove(&self, py: Python<'_>, tag: String) -> PyResult<()> {
-        py.detach(|| self.vm.tags().remove(&tag))
-            .map_err(admin_error)
+        vm_call(py, &self.vm, "admin.vm.tag.Remove", &tag, b"")?;
+        Ok(())
     }
 
-    /// Removes a tag if present.
+    /// Removes a tag if present (any `KeyError` is ignored, as `qubesadmin`).
     fn discard(&self, py: Python<'_>, tag: String) -> PyResult<()> {
-        match py.detach(|| self.vm.tags().remove(&tag)) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == Some(&qubesadmin::ExceptionKind::TagNotFound) => Ok(()),
-            Err(e) => Err(admin_error(e)),
+        match self.remove(py, tag) {
+            Err(e) if e.is_instance_of::<pyo3::exceptions::PyKeyError>(py) => Ok(()),
+            other => other,
         }
     }
 

@@ -18,7 +18,8 @@ use pyo3::types::PyBytes;
 use base64::Engine as _;
 use qcs_daemon::client::types::{
     API_VERSION, DiffView, FindingView, JobSummary, PlanAction, ProfileView, ProposalList,
-    ProposalSummaryView, ProposalView, PushPlan, QubeList, QubeView, Segment, SnapshotResult,
+    ProposalSummaryView, ProposalView, PushPlan, QubeList, QubeView, ReviewRefusal, Segment,
+    SnapshotResult,
     SyncState,
 };
 use qcs_daemon::client::{ConfigSyncProxy, Error as DaemonError};
@@ -33,9 +34,7 @@ fn backend_error(error: DaemonError) -> PyErr {
         DaemonError::NotFound(m) => ("ConfigSyncNotFoundError", "NotFound", m),
         DaemonError::InvalidArgument(m) => ("QubesValueError", "InvalidArgument", m),
         DaemonError::Refused(m) => ("ConfigSyncRefusedError", "Refused", m),
-        DaemonError::UnacknowledgedFindings(m) => {
-            ("ConfigSyncRefusedError", "UnacknowledgedFindings", m)
-        }
+        DaemonError::ReviewRefused(m) => return review_refused(&m),
         DaemonError::AdminApi(m) => ("ConfigSyncError", "AdminApi", m),
         DaemonError::Qrexec(m) => ("ConfigSyncError", "Qrexec", m),
         DaemonError::Store(m) => ("ConfigSyncError", "Store", m),
@@ -46,6 +45,27 @@ fn backend_error(error: DaemonError) -> PyErr {
         new_err(class, message),
         &format!("org.qubes.ConfigSync1.Error.{name}"),
     )
+}
+
+/// A refusal of the review gate: `ConfigSyncRefusedError` with the reason code in
+/// `code` (`review.stale`, `review.unacknowledged`, …) and the finding ids (or hunks)
+/// it concerns in `ids`.
+fn review_refused(message: &str) -> PyErr {
+    let refusal = ReviewRefusal::parse(message);
+    let err = with_dbus_name(
+        new_err("ConfigSyncRefusedError", refusal.message.clone()),
+        "org.qubes.ConfigSync1.Error.ReviewRefused",
+    );
+    Python::attach(|py| {
+        let value = err.value(py);
+        match value
+            .setattr("code", refusal.code)
+            .and_then(|()| value.setattr("ids", refusal.ids))
+        {
+            Ok(()) => err,
+            Err(e) => e,
+        }
+    })
 }
 
 /// D-Bus level failures: the backend is not there, the bus is gone, or it
@@ -211,6 +231,10 @@ fn diff_text(diff: &DiffView) -> String {
 
 fn finding_from(view: FindingView) -> PyFinding {
     PyFinding::from_parts(
+        view.id,
+        view.path,
+        view.hunks,
+        view.gated,
         view.rule,
         view.severity,
         view.line,
@@ -474,9 +498,13 @@ pub struct PyProposal {
     hunks: Vec<(String, u64, u64, u64, u64, bool)>,
     #[pyo3(get)]
     findings: Vec<PyFinding>,
-    /// Rule ids of critical findings: each must be acknowledged to accept.
+    /// Ids of the gated findings (high and critical): each one in an accepted hunk
+    /// must be acknowledged by its id.
     #[pyo3(get)]
     must_acknowledge: Vec<String>,
+    /// Digest of this review; `accept_proposal(digest=…)` binds the accept to it.
+    #[pyo3(get)]
+    digest: String,
 }
 
 #[pymethods]
@@ -547,6 +575,7 @@ fn proposal(view: ProposalView) -> PyResult<PyProposal> {
             .collect(),
         findings: view.findings.into_iter().map(finding_from).collect(),
         must_acknowledge: view.must_acknowledge,
+        digest: view.digest,
     })
 }
 
@@ -1048,22 +1077,34 @@ impl ConfigSync {
         proposal(decode(&json, "proposal")?)
     }
 
-    /// Accepts a proposal (all hunks, or only `hunks`); every critical finding's
-    /// rule id must be in `acknowledged`, else `ConfigSyncRefusedError`.
-    /// Returns the profile's new generation.
-    #[pyo3(signature = (id, *, acknowledged = Vec::new(), hunks = Vec::new(), note = String::new()))]
+    /// Accepts a proposal (all hunks, or only `hunks`) through the backend's review
+    /// gate: every gated finding in the accepted hunks must have its id in
+    /// `acknowledged`. `digest` is the `Proposal.digest` the decision was taken on;
+    /// when `None`, the review is fetched again and its digest used. A refusal raises
+    /// `ConfigSyncRefusedError` with `code` (`review.stale`, `review.unacknowledged`,
+    /// `review.unknown-finding`, …) and `ids`. Returns the profile's new generation.
+    #[pyo3(signature = (id, *, digest = None, acknowledged = Vec::new(), hunks = Vec::new(), note = String::new()))]
     fn accept_proposal(
         &self,
         py: Python<'_>,
         id: i64,
+        digest: Option<String>,
         acknowledged: Vec<String>,
         hunks: Vec<String>,
         note: String,
     ) -> PyResult<u64> {
+        let digest = match digest {
+            Some(digest) => digest,
+            None => {
+                let json = self.call(py, |p| async move { p.get_proposal(id).await })?;
+                decode::<ProposalView>(&json, "proposal")?.digest
+            }
+        };
         self.call(py, |p| async move {
             let hunks: Vec<&str> = hunks.iter().map(String::as_str).collect();
             let acknowledged: Vec<&str> = acknowledged.iter().map(String::as_str).collect();
-            p.accept_proposal(id, &hunks, &acknowledged, &note).await
+            p.accept_proposal(id, &digest, &hunks, &acknowledged, &note)
+                .await
         })
     }
 
@@ -1175,9 +1216,9 @@ mod tests {
         let list: ProposalList =
             decode_document(v1, "proposal list").unwrap_or_else(|e| panic!("{e}"));
         assert!(list.proposals.is_empty());
-        let v2 = r#"{"version":2,"proposals":[]}"#;
+        let v2 = r#"{"version":3,"proposals":[]}"#;
         let err = decode_document::<ProposalList>(v2, "proposal list").err();
-        assert!(err.is_some_and(|e| e.contains("version 2")));
+        assert!(err.is_some_and(|e| e.contains("version 3")));
         for bad in [
             "",
             "{}",

@@ -6,12 +6,14 @@
 //! the classes are built once per process with `type(name, bases, namespace)`.
 
 use pyo3::exceptions::PyNotImplementedError;
-use pyo3::exceptions::{PyAttributeError, PyException, PyKeyError, PyMemoryError, PyValueError};
+use pyo3::exceptions::{
+    PyAssertionError, PyAttributeError, PyException, PyKeyError, PyMemoryError, PyValueError,
+};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple, PyType};
 
-use qubesadmin::{Error as AdminError, ExceptionKind};
+use qubesadmin::{DenyReason, Error as AdminError, ExceptionKind, TransportError};
 
 /// Module the classes claim to live in (for `repr` and pickling).
 const MODULE: &str = "qubes_config_sync";
@@ -33,10 +35,12 @@ enum Base {
     AttributeError,
     NotImplementedError,
     MemoryError,
+    AssertionError,
 }
 
 /// Every class, parents before children. Names and parents follow
-/// `qubesadmin/exc.py`; the last four are this project's own.
+/// `qubesadmin/exc.py` (all of its classes, so that a qubesd exception maps to
+/// the class `qubesadmin` picks by name); the last four are this project's own.
 const CLASSES: &[ClassSpec] = &[
     ClassSpec {
         name: "QubesException",
@@ -47,6 +51,11 @@ const CLASSES: &[ClassSpec] = &[
         name: "QubesVMNotFoundError",
         bases: &[Base::Ours("QubesException"), Base::KeyError],
         doc: "Domain cannot be found in the system.",
+    },
+    ClassSpec {
+        name: "QubesVMInvalidUUIDError",
+        bases: &[Base::Ours("QubesException")],
+        doc: "Domain UUID is invalid.",
     },
     ClassSpec {
         name: "QubesVMError",
@@ -62,6 +71,31 @@ const CLASSES: &[ClassSpec] = &[
         name: "QubesVMNotRunningError",
         bases: &[Base::Ours("QubesVMNotStartedError")],
         doc: "Domain is not running.",
+    },
+    ClassSpec {
+        name: "QubesVMNotPausedError",
+        bases: &[Base::Ours("QubesVMNotStartedError")],
+        doc: "Domain is not paused.",
+    },
+    ClassSpec {
+        name: "QubesVMNotSuspendedError",
+        bases: &[Base::Ours("QubesVMError")],
+        doc: "Domain is not suspended.",
+    },
+    ClassSpec {
+        name: "QubesVMShutdownTimeoutError",
+        bases: &[Base::Ours("QubesVMError")],
+        doc: "Domain shutdown timed out.",
+    },
+    ClassSpec {
+        name: "QubesVMAlreadyStartedError",
+        bases: &[Base::Ours("QubesVMError")],
+        doc: "Requested qube to start, but it's already running.",
+    },
+    ClassSpec {
+        name: "QubesPoolInUseError",
+        bases: &[Base::Ours("QubesException")],
+        doc: "Pool is in use, cannot remove.",
     },
     ClassSpec {
         name: "QubesVMNotHaltedError",
@@ -99,8 +133,18 @@ const CLASSES: &[ClassSpec] = &[
         doc: "Some feature is not implemented.",
     },
     ClassSpec {
+        name: "BackupCancelledError",
+        bases: &[Base::Ours("QubesException")],
+        doc: "Backup was manually cancelled.",
+    },
+    ClassSpec {
+        name: "BackupAlreadyRunningError",
+        bases: &[Base::Ours("QubesException")],
+        doc: "The same backup is already running.",
+    },
+    ClassSpec {
         name: "QubesMemoryError",
-        bases: &[Base::Ours("QubesException"), Base::MemoryError],
+        bases: &[Base::Ours("QubesVMError"), Base::MemoryError],
         doc: "Cannot start domain, because not enough memory is available.",
     },
     ClassSpec {
@@ -119,20 +163,70 @@ const CLASSES: &[ClassSpec] = &[
         doc: "Label does not exist.",
     },
     ClassSpec {
+        name: "ProtocolError",
+        bases: &[Base::AssertionError],
+        doc: "Raised when something is wrong with data received (qubesd's ProtocolError).",
+    },
+    ClassSpec {
+        name: "PermissionDenied",
+        bases: &[Base::Exception],
+        doc: "Raised deliberately by qubesd's handlers when they decide not to cooperate.",
+    },
+    ClassSpec {
+        name: "DeviceNotAssigned",
+        bases: &[Base::Ours("QubesException"), Base::KeyError],
+        doc: "Trying to unassign not assigned device.",
+    },
+    ClassSpec {
+        name: "DeviceAlreadyAttached",
+        bases: &[Base::Ours("QubesException"), Base::KeyError],
+        doc: "Trying to attach already attached device.",
+    },
+    ClassSpec {
+        name: "DeviceAlreadyAssigned",
+        bases: &[Base::Ours("QubesException"), Base::KeyError],
+        doc: "Trying to assign already assigned device.",
+    },
+    ClassSpec {
+        name: "UnrecognizedDevice",
+        bases: &[Base::Ours("QubesException"), Base::ValueError],
+        doc: "Device identity is not as expected.",
+    },
+    ClassSpec {
+        name: "UnexpectedDeviceProperty",
+        bases: &[Base::Ours("QubesException"), Base::ValueError],
+        doc: "Device has unexpected property such as backend_domain, devclass etc.",
+    },
+    ClassSpec {
+        name: "StoragePoolException",
+        bases: &[Base::Ours("QubesException")],
+        doc: "A general storage exception.",
+    },
+    ClassSpec {
         name: "QubesDaemonCommunicationError",
         bases: &[Base::Ours("QubesException")],
         doc: "Error while communicating with qubesd (or a malformed reply from it).",
     },
     ClassSpec {
+        name: "BackupRestoreError",
+        bases: &[Base::Ours("QubesException")],
+        doc: "Restoring a backup failed.",
+    },
+    ClassSpec {
         name: "QubesDaemonAccessError",
         bases: &[Base::Ours("QubesDaemonCommunicationError")],
-        doc: "The call was refused: an empty reply from qubesd, PermissionDenied, or \
-              qrexec policy (exit code 126).",
+        doc: "Got an empty response from qubesd, or the qrexec call failed (e.g. refused \
+              by policy). This can be lack of permission, or some server-side issue.",
     },
     ClassSpec {
         name: "QubesPropertyAccessError",
         bases: &[Base::Ours("QubesDaemonAccessError"), Base::AttributeError],
         doc: "Failed to read a property value (access refused).",
+    },
+    ClassSpec {
+        name: "QubesNotesError",
+        bases: &[Base::Ours("QubesException")],
+        doc: "Some problem with qube notes.",
     },
     ClassSpec {
         name: "ConfigSyncError",
@@ -147,8 +241,9 @@ const CLASSES: &[ClassSpec] = &[
     ClassSpec {
         name: "ConfigSyncRefusedError",
         bases: &[Base::Ours("ConfigSyncError")],
-        doc: "The backend refused the request (e.g. accepting a proposal whose critical \
-              findings were not acknowledged).",
+        doc: "The backend refused the request (e.g. accepting a proposal whose gated \
+              findings were not acknowledged; then `code` is the review's reason code and \
+              `ids` the findings concerned).",
     },
     ClassSpec {
         name: "ConfigSyncConnectionError",
@@ -201,6 +296,7 @@ fn build(py: Python<'_>) -> PyResult<Vec<(&'static str, Py<PyType>)>> {
                 Base::AttributeError => py.get_type::<PyAttributeError>(),
                 Base::NotImplementedError => py.get_type::<PyNotImplementedError>(),
                 Base::MemoryError => py.get_type::<PyMemoryError>(),
+                Base::AssertionError => py.get_type::<PyAssertionError>(),
             };
             bases.push(ty);
         }
@@ -268,62 +364,197 @@ fn new_err_with(name: &str, message: String, attributes: &[(&str, &str)]) -> PyE
     })
 }
 
-/// The `qubesadmin` class for a qubesd exception kind.
-fn class_for_kind(kind: &ExceptionKind) -> &'static str {
-    match kind {
-        ExceptionKind::VmNotFound => "QubesVMNotFoundError",
-        ExceptionKind::FeatureNotFound => "QubesFeatureNotFoundError",
-        ExceptionKind::TagNotFound => "QubesTagNotFoundError",
-        ExceptionKind::LabelNotFound => "QubesLabelNotFoundError",
-        ExceptionKind::NoSuchProperty => "QubesNoSuchPropertyError",
-        ExceptionKind::Value
-        | ExceptionKind::InvalidTag
-        | ExceptionKind::InvalidLabel
-        | ExceptionKind::InvalidLabelValue
-        | ExceptionKind::VmInvalidUuid => "QubesValueError",
-        ExceptionKind::PropertyValue => "QubesPropertyValueError",
-        ExceptionKind::VmNotRunning => "QubesVMNotRunningError",
-        ExceptionKind::VmNotHalted => "QubesVMNotHaltedError",
-        ExceptionKind::VmNotStarted => "QubesVMNotStartedError",
-        ExceptionKind::VmError => "QubesVMError",
-        ExceptionKind::VmInUse => "QubesVMInUseError",
-        ExceptionKind::NoTemplate => "QubesNoTemplateError",
-        ExceptionKind::NotImplemented => "QubesNotImplementedError",
-        ExceptionKind::Memory => "QubesMemoryError",
-        // qubesadmin maps classes it does not define to the base class.
-        ExceptionKind::VmAlreadyExists
-        | ExceptionKind::Protocol
-        | ExceptionKind::Generic
-        | ExceptionKind::Other => "QubesException",
-    }
+/// The message `qubesadmin` shows for an empty reply from qubesd.
+pub const EMPTY_REPLY_MESSAGE: &str =
+    "Got empty response from qubesd. See journalctl in dom0 for details.";
+
+/// The exception `qubesadmin._parse_qubesd_response` raises for a qubesd
+/// exception `class` with `message` and further fields `args`: the class of
+/// that name in `qubesadmin.exc` (all of which are defined here), else a
+/// built-in exception of that name if it ends in `Error`, else
+/// `QubesException`. `QubesException` and its subclasses format the message
+/// with the fields (`message % args`, digits as ints), as `qubesadmin` does;
+/// a formatting failure is raised as Python raises it there.
+fn qubesd_exception(class_name: &str, message: &str, args: &[String]) -> PyErr {
+    Python::attach(|py| {
+        let chosen = match class(py, class_name) {
+            Ok(ty) if !OWN_CLASSES.contains(&class_name) => Ok(ty),
+            _ => builtin_error(py, class_name).map_or_else(|| class(py, "QubesException"), Ok),
+        };
+        let ty = match chosen {
+            Ok(ty) => ty,
+            Err(e) => return e,
+        };
+        let result = (|| -> PyResult<PyErr> {
+            let base = class(py, "QubesException")?;
+            let err = if ty.is_subclass(&base)? {
+                if let Some(reason) = oversized_conversion(message) {
+                    return Ok(new_err(
+                        "QubesDaemonCommunicationError",
+                        format!("malformed exception message from qubesd: {reason}"),
+                    ));
+                }
+                let mut fields = Vec::with_capacity(args.len());
+                for a in args {
+                    fields.push(format_field(py, a)?);
+                }
+                let fields = PyTuple::new(py, fields)?;
+                let text = pyo3::types::PyString::new(py, message).rem(&fields)?;
+                PyErr::from_type(ty.clone(), (text.unbind(),))
+            } else {
+                let mut all: Vec<Py<PyAny>> =
+                    vec![pyo3::types::PyString::new(py, message).into_any().unbind()];
+                all.extend(
+                    args.iter()
+                        .map(|a| pyo3::types::PyString::new(py, a).into_any().unbind()),
+                );
+                PyErr::from_type(ty.clone(), PyTuple::new(py, all)?.unbind())
+            };
+            let _ = err.value(py).setattr("qubesd_class", class_name);
+            Ok(err)
+        })();
+        result.unwrap_or_else(|e| e)
+    })
 }
 
-/// Maps an Admin API error onto the `qubesadmin` hierarchy. qubesd exceptions
-/// keep their class name in the attribute `qubesd_class`.
+/// Widest field width or precision a message may ask `%` for: beyond it a reply could
+/// make the client allocate without bound (`%2000000000s`). qubesd's own messages
+/// never come near it.
+const MAX_CONVERSION_WIDTH: u64 = 4096;
+
+/// Why `message % args` must not run: a `*` width or a width/precision over
+/// [`MAX_CONVERSION_WIDTH`] in a conversion specification.
+fn oversized_conversion(message: &str) -> Option<String> {
+    let bytes = message.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'%' {
+            i += 1;
+            continue;
+        }
+        i += 1;
+        if bytes.get(i) == Some(&b'(') {
+            // A mapping key: `%` with a tuple fails on it anyway; skip the key.
+            while i < bytes.len() && bytes[i] != b')' {
+                i += 1;
+            }
+            i += 1;
+        }
+        while i < bytes.len() && b"-+ #0".contains(&bytes[i]) {
+            i += 1;
+        }
+        for part in 0..2 {
+            if part == 1 {
+                if bytes.get(i) != Some(&b'.') {
+                    break;
+                }
+                i += 1;
+            }
+            if bytes.get(i) == Some(&b'*') {
+                return Some("a '*' width".to_owned());
+            }
+            let start = i;
+            while i < bytes.len() && bytes[i].is_ascii_digit() {
+                i += 1;
+            }
+            let digits = &message[start..i];
+            let too_wide = digits.len() > 4
+                || digits
+                    .parse::<u64>()
+                    .is_ok_and(|w| w > MAX_CONVERSION_WIDTH);
+            if too_wide {
+                return Some(format!("a field width of {digits}"));
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
+/// One field of a qubesd exception as `qubesadmin` passes it to `%`: an
+/// `int` when it is all digits, else the text.
+fn format_field(py: Python<'_>, field: &str) -> PyResult<Py<PyAny>> {
+    let text = pyo3::types::PyString::new(py, field);
+    if !field.is_empty() && field.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(py.get_type::<pyo3::types::PyInt>().call1((text,))?.unbind());
+    }
+    Ok(text.into_any().unbind())
+}
+
+/// This project's own classes: never chosen for a qubesd exception name.
+const OWN_CLASSES: [&str; 4] = [
+    "ConfigSyncError",
+    "ConfigSyncNotFoundError",
+    "ConfigSyncRefusedError",
+    "ConfigSyncConnectionError",
+];
+
+/// `__builtins__.get(name)` for a name ending in `Error` that is an exception.
+fn builtin_error<'py>(py: Python<'py>, name: &str) -> Option<Bound<'py, PyType>> {
+    if !name.ends_with("Error") {
+        return None;
+    }
+    let value = py.import("builtins").ok()?.getattr(name).ok()?;
+    let ty = value.cast_into::<PyType>().ok()?;
+    ty.is_subclass_of::<pyo3::exceptions::PyBaseException>()
+        .unwrap_or(false)
+        .then_some(ty)
+}
+
+/// Maps an Admin API error onto what `qubesadmin` raises for the same answer:
+/// qubesd's exceptions by class name (see [`qubesd_exception`]; the class as
+/// sent is kept in the attribute `qubesd_class`), an empty reply and a failed
+/// qrexec call as `QubesDaemonAccessError` with `qubesadmin`'s messages.
 pub fn admin_error(error: AdminError) -> PyErr {
-    match &error {
-        AdminError::AccessDenied(_) => new_err("QubesDaemonAccessError", error.to_string()),
-        AdminError::Qubes(e) => new_err_with(
-            class_for_kind(&e.kind),
-            e.message.clone(),
-            &[("qubesd_class", e.class.as_str())],
+    match error {
+        AdminError::AccessDenied(DenyReason::EmptyReply) => {
+            new_err("QubesDaemonAccessError", EMPTY_REPLY_MESSAGE)
+        }
+        AdminError::AccessDenied(DenyReason::QrexecPolicy(stderr))
+        | AdminError::Transport(TransportError::ServiceCall { stderr, .. }) => new_err(
+            "QubesDaemonAccessError",
+            format!("Service call error: {stderr}"),
         ),
-        AdminError::Protocol(_) | AdminError::Transport(_) => {
+        AdminError::AccessDenied(DenyReason::PermissionDenied(message)) => {
+            qubesd_exception("PermissionDenied", &message, &[])
+        }
+        AdminError::Qubes(e) => qubesd_exception(&e.class, &e.message, &e.extra),
+        AdminError::Transport(TransportError::Connect { source, .. })
+        | AdminError::Transport(TransportError::Spawn { source, .. }) => new_err(
+            "QubesDaemonCommunicationError",
+            format!("Failed to connect to qubesd service: {source}"),
+        ),
+        error @ (AdminError::Protocol(_) | AdminError::Transport(_)) => {
             new_err("QubesDaemonCommunicationError", error.to_string())
         }
-        // Refused before sending: the value is wrong, like qubesd's own checks.
-        AdminError::Validation(v) => new_err_with(
+        // A rule only this client has (the qrexec argument charset, the
+        // request size): a plain value error.
+        AdminError::Validation(v) if v.is_client_only() => new_err_with(
             "QubesValueError",
-            error.to_string(),
+            v.to_string(),
             &[("qubesd_class", v.qubesd_exception())],
         ),
+        // One of qubesd's own rules, checked first: what qubesd would answer.
+        AdminError::Validation(v) => qubesd_exception(v.qubesd_exception(), &v.to_string(), &[]),
     }
 }
 
-/// `qubesadmin` raises `QubesPropertyAccessError` when reading a property is
-/// refused; every other error maps as usual.
+/// Whether `qubesadmin` sees this error as `QubesDaemonNoResponseError` (an
+/// empty reply, a failed qrexec call) or `QubesVMNotFoundError` — the two it
+/// turns into `QubesPropertyAccessError` for properties and into `'NA'` for
+/// the power state.
+pub fn is_no_response_or_vm_not_found(error: &AdminError) -> bool {
+    matches!(
+        error,
+        AdminError::AccessDenied(DenyReason::EmptyReply | DenyReason::QrexecPolicy(_))
+            | AdminError::Transport(TransportError::ServiceCall { .. })
+    ) || error.kind() == Some(&ExceptionKind::VmNotFound)
+}
+
+/// `qubesadmin` raises `QubesPropertyAccessError` when reading a property
+/// gets no response or the qube is not found; every other error maps as usual.
 pub fn property_error(error: AdminError, property: &str) -> PyErr {
-    if error.is_access_denied() {
+    if is_no_response_or_vm_not_found(&error) {
         new_err(
             "QubesPropertyAccessError",
             format!("Failed to access '{property}' property"),

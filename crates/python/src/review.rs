@@ -9,6 +9,7 @@ use pyo3::types::{PyBytes, PyString};
 
 use qcs_core::persistence::{self, Analysis, PersistentBecause, QubeClass, QubesRelease, Verdict};
 use qcs_core::render::terminal;
+use qcs_core::review;
 use qcs_core::risk::{self, Engine, FileKind, Finding, ScanInput};
 use qcs_protocol::path::validate_relative_path;
 
@@ -56,8 +57,17 @@ fn parse_kind(kind: &str) -> PyResult<FileKind> {
 #[pyclass(module = "qubes_config_sync", name = "Finding", frozen, get_all)]
 #[derive(Clone)]
 pub struct PyFinding {
+    /// Identity `{rule}@{path}:{p|b}{line|-}#{h8}`: what an acknowledgement names.
+    id: String,
     /// Rule id, e.g. `git.core.fsmonitor`.
     rule: String,
+    /// The file the finding is in (relative to home).
+    path: String,
+    /// For a proposal's finding: the ids of its hunks whose acceptance brings it into
+    /// the store (empty for `scan()`).
+    hunks: Vec<String>,
+    /// True when it must be acknowledged (by `id`) to accept a hunk of `hunks`.
+    gated: bool,
     /// `critical`, `high`, `medium` or `info`.
     severity: String,
     /// 1-based line (of the side below); `None` for file-level findings.
@@ -76,9 +86,18 @@ pub struct PyFinding {
     reference: String,
 }
 
-impl From<Finding> for PyFinding {
-    fn from(f: Finding) -> Self {
+impl PyFinding {
+    /// A finding of `scan()`: its id from the side's content (`proposed` or `base`).
+    fn scanned(f: Finding, proposed: &[u8], base: Option<&[u8]>) -> Self {
+        let content = match f.side {
+            risk::Side::Proposed => proposed,
+            risk::Side::Base => base.unwrap_or_default(),
+        };
         PyFinding {
+            id: review::finding_id(&f, content),
+            path: f.path.clone(),
+            hunks: Vec::new(),
+            gated: f.severity >= review::GATE_SEVERITY,
             rule: f.rule,
             severity: f.severity.as_str().to_owned(),
             line: f.line,
@@ -96,6 +115,10 @@ impl PyFinding {
     /// A finding as the backend reports it (already computed there).
     #[allow(clippy::too_many_arguments)]
     pub fn from_parts(
+        id: String,
+        path: String,
+        hunks: Vec<String>,
+        gated: bool,
         rule: String,
         severity: String,
         line: Option<u32>,
@@ -107,6 +130,10 @@ impl PyFinding {
         reference: String,
     ) -> Self {
         PyFinding {
+            id,
+            path,
+            hunks,
+            gated,
             rule,
             severity,
             line,
@@ -128,7 +155,8 @@ impl PyFinding {
 impl PyFinding {
     fn __repr__(&self) -> String {
         format!(
-            "Finding(rule={:?}, severity={:?}, line={}, message={:?})",
+            "Finding(id={:?}, rule={:?}, severity={:?}, line={}, message={:?})",
+            self.id,
             self.rule,
             self.severity,
             self.line.map_or("None".to_owned(), |l| l.to_string()),
@@ -140,6 +168,7 @@ impl PyFinding {
         other.cast::<PyFinding>().is_ok_and(|o| {
             let o = o.get();
             (
+                &o.id,
                 &o.rule,
                 &o.severity,
                 o.line,
@@ -148,6 +177,7 @@ impl PyFinding {
                 &o.change,
                 o.span,
             ) == (
+                &self.id,
                 &self.rule,
                 &self.severity,
                 self.line,
@@ -188,7 +218,10 @@ pub fn scan(
             kind,
         })
     });
-    Ok(findings.into_iter().map(PyFinding::from).collect())
+    Ok(findings
+        .into_iter()
+        .map(|f| PyFinding::scanned(f, &content, base.as_deref()))
+        .collect())
 }
 
 /// True when the shipped rules say this home-relative path must never be synced

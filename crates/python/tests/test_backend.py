@@ -170,8 +170,9 @@ def test_hostile_proposal_is_shown_safely_and_needs_acknowledgement(backend, cli
     assert proposal.proposed == HOSTILE.encode()
     assert proposal.base == GITCONFIG.encode()
     assert proposal.has_critical()
-    assert "git.core.fsmonitor" in proposal.must_acknowledge
-    assert {f.rule for f in proposal.findings} >= set(proposal.must_acknowledge)
+    assert any(i.startswith("git.core.fsmonitor@.gitconfig:p") for i in proposal.must_acknowledge)
+    assert {f.id for f in proposal.findings if f.gated} == set(proposal.must_acknowledge)
+    assert proposal.digest
     # What a tool shows is safe: hidden characters are tokens, never raw.
     for hidden in ("\u202e", "\u2066", "\x1b", "\r"):
         assert hidden not in proposal.diff_text and hidden not in proposal.note
@@ -181,7 +182,9 @@ def test_hostile_proposal_is_shown_safely_and_needs_acknowledgement(backend, cli
     # the old content.
     with pytest.raises(qcs.ConfigSyncRefusedError) as info:
         client.accept_proposal(summary.id, acknowledged=proposal.must_acknowledge[:-1])
-    assert info.value.dbus_error == "org.qubes.ConfigSync1.Error.UnacknowledgedFindings"
+    assert info.value.dbus_error == "org.qubes.ConfigSync1.Error.ReviewRefused"
+    assert info.value.code == "review.unacknowledged"
+    assert info.value.ids == proposal.must_acknowledge[-1:]
     assert client.get_file("git", ".gitconfig")[0] == GITCONFIG.encode()
     generation = client.accept_proposal(summary.id, acknowledged=proposal.must_acknowledge,
                                         note="reviewed")
@@ -191,6 +194,44 @@ def test_hostile_proposal_is_shown_safely_and_needs_acknowledgement(backend, cli
     assert [p.status for p in client.proposals("accepted")] == ["accepted"]
     with pytest.raises(qcs.ConfigSyncError):
         client.accept_proposal(summary.id, acknowledged=proposal.must_acknowledge)
+
+
+def test_gate_binds_to_the_digest_and_to_finding_ids(backend, client):
+    # Two fsmonitor settings in two hunks: each is its own finding.
+    filler = "".join(f"\t# {i}\n" for i in range(8))
+    base = f"[user]\n\tname = A\n[core]\n\teditor = vim\n{filler}\tpager = less\n"
+    client.put_file("git", ".gitconfig", base)
+    hostile = base.replace("editor = vim", "fsmonitor = /tmp/a").replace("pager = less", "fsmonitor = /tmp/b")
+    (backend.home("work") / ".gitconfig").write_text(hostile)
+    backend.propose("work", "git", ".gitconfig")
+    client.ingest_spool()
+    [summary] = client.proposals()
+    proposal = client.proposal(summary.id)
+    monitors = [f for f in proposal.findings if f.rule == "git.core.fsmonitor"]
+    assert len(monitors) == 2 and all(f.gated for f in monitors)
+    others = [i for i in proposal.must_acknowledge if i not in {f.id for f in monitors}]
+    # One acknowledgement does not cover the second finding of the same rule.
+    with pytest.raises(qcs.ConfigSyncRefusedError) as info:
+        client.accept_proposal(summary.id, digest=proposal.digest,
+                               acknowledged=others + [monitors[0].id])
+    assert (info.value.code, info.value.ids) == ("review.unacknowledged", [monitors[1].id])
+    # A rule id is not a finding id.
+    with pytest.raises(qcs.ConfigSyncRefusedError) as info:
+        client.accept_proposal(summary.id, digest=proposal.digest,
+                               acknowledged=others + ["git.core.fsmonitor"])
+    assert info.value.code == "review.unknown-finding"
+    # A digest that is not the current review's is stale; nothing is stored.
+    with pytest.raises(qcs.ConfigSyncRefusedError) as info:
+        client.accept_proposal(summary.id, digest="0" * 32, acknowledged=proposal.must_acknowledge)
+    assert info.value.code == "review.stale"
+    assert client.get_file("git", ".gitconfig")[0] == base.encode()
+    # The findings only in hunks left out need no acknowledgement.
+    first = monitors[0].hunks
+    assert len(first) == 1 and first != monitors[1].hunks
+    needed = [f.id for f in proposal.findings if f.gated and set(f.hunks) & set(first)]
+    client.accept_proposal(summary.id, digest=proposal.digest, hunks=first, acknowledged=needed)
+    stored = client.get_file("git", ".gitconfig")[0].decode()
+    assert "/tmp/a" in stored and "/tmp/b" not in stored
 
 
 def test_reject_and_whitelist(backend, client):
@@ -281,7 +322,7 @@ def test_signals(backend, client):
         assert progress.args == {"job": result.job, "done": 1, "total": 1, "qube": "work"}
         finished = next_named(signals, "JobFinished")
         assert finished.args["job"] == result.job and finished.args["success"] is True
-        assert '"version":1' in finished.args["summary_json"].replace(" ", "")
+        assert '"version":2' in finished.args["summary_json"].replace(" ", "")
         (backend.home("work") / ".gitconfig").write_text("[user]\n\tname = S\n")
         backend.propose("work", "git", ".gitconfig")
         client.ingest_spool()

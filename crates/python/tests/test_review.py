@@ -20,9 +20,9 @@ def test_scan_finds_fsmonitor_and_bidi():
     # Worst first.
     order = ["critical", "high", "medium", "info"]
     assert [order.index(f.severity) for f in findings] == sorted(order.index(f.severity) for f in findings)
-    assert repr(fsmonitor).startswith("Finding(rule='git.core.fsmonitor'") or repr(fsmonitor).startswith(
-        'Finding(rule="git.core.fsmonitor"'
-    )
+    # The repr leads with the finding's identity (rule, file, side and line), then the rule.
+    assert repr(fsmonitor).startswith('Finding(id="git.core.fsmonitor@.gitconfig:p4#')
+    assert 'rule="git.core.fsmonitor"' in repr(fsmonitor)
 
 
 def test_scan_accepts_bytes_and_reports_invalid_utf8():

@@ -1,4 +1,4 @@
-//! Facts recorded with the real qrexec and qubesd (`shared/golden/qubesd/qrexec.md` and the
+//! Facts recorded with the real qrexec and qubesd (`crates/sim/tests/golden/qrexec.md` and the
 //! `qubesd_policy` of `world.json`), reproduced by the evaluator on the same policies and worlds.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report

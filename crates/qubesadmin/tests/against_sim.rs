@@ -19,9 +19,7 @@ use qubesadmin::{
 fn golden_world() -> World {
     let dir = std::env::var_os("QCS_GOLDEN_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/golden/qubesd")
-        });
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../sim/tests/golden"));
     World::from_json_file(&dir.join("world.json")).expect("golden world.json")
 }
 

@@ -1,5 +1,5 @@
 //! The parser and the validation rules against recordings of the real qubesd
-//! (`/work/shared/golden/qubesd`, path overridable with `QCS_GOLDEN_DIR`).
+//! (`crates/sim/tests/golden`, path overridable with `QCS_GOLDEN_DIR`).
 
 use std::path::PathBuf;
 
@@ -12,9 +12,7 @@ use serde_json::Value;
 fn golden_dir() -> PathBuf {
     std::env::var_os("QCS_GOLDEN_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/golden/qubesd")
-        })
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../sim/tests/golden"))
 }
 
 fn records(file: &str) -> Vec<Value> {

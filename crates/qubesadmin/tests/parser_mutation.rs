@@ -34,9 +34,7 @@ impl Rng {
 fn seeds() -> Vec<Vec<u8>> {
     let dir = std::env::var_os("QCS_GOLDEN_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/golden/qubesd")
-        });
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../sim/tests/golden"));
     let mut seeds: Vec<Vec<u8>> = vec![
         b"".to_vec(),
         b"0\0".to_vec(),

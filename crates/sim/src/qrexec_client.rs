@@ -271,7 +271,11 @@ pub fn plan(caller: &Caller, request: &Request) -> Plan {
         Ok(p) => p,
         Err(e) => return Plan::Refuse(format!("policy does not load: {e}")),
     };
-    let system = system_info(&world);
+    // qrexec's policy daemon asks qubesd for the system info before every
+    // evaluation (which also makes qubesd register its cache handlers, see
+    // crates/sim/src/qubesd/filter.rs); without a running qubesd, the world
+    // file says the same.
+    let system = fetch_system_info(caller).unwrap_or_else(|| system_info(&world));
     let call = &request.call;
     let decision = policy.decide(
         &system,
@@ -505,6 +509,20 @@ fn find_service(rpc_dir: &Path, call: &ServiceCall) -> Found {
         return Found::Exec(path);
     }
     Found::Missing
+}
+
+/// `internal.GetSystemInfo` from the simulated qubesd's internal socket;
+/// `None` when it does not run or answers something unusable.
+fn fetch_system_info(caller: &Caller) -> Option<qrexec::SystemInfo> {
+    let path = crate::qubesd::internal_socket_path(&caller.qubesd_socket);
+    let mut stream = UnixStream::connect(path).ok()?;
+    let request = wire::encode_request("internal.GetSystemInfo", "", "dom0", None, b"");
+    stream.write_all(&request).ok()?;
+    stream.shutdown(Shutdown::Write).ok()?;
+    let mut reply = Vec::new();
+    stream.read_to_end(&mut reply).ok()?;
+    let body = reply.strip_prefix(b"0\0")?;
+    qrexec::SystemInfo::from_json(std::str::from_utf8(body).ok()?).ok()
 }
 
 /// Start a halted qube as dom0 would: `admin.vm.Start` through the running

@@ -12,8 +12,7 @@ fn qubes_sim() -> Command {
 }
 
 fn golden_world_json() -> std::path::PathBuf {
-    let p = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/golden/qubesd/world.json");
+    let p = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/world.json");
     assert!(p.is_file(), "golden world missing at {}", p.display());
     p
 }

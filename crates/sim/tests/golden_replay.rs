@@ -4,13 +4,12 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-/// `shared/golden/qubesd/` beside the repository.
+/// The copy of the golden recordings in this crate (`tests/golden/`).
 fn golden_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/golden/qubesd");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
     assert!(
         dir.join("world.json").is_file(),
-        "golden recordings not found at {} — the repository expects shared/ beside it \
-         (…/shared/golden/qubesd/{{world.json,transcripts.jsonl,events.jsonl}})",
+        "golden recordings not found at {} (tests/golden/{{world.json,transcripts.jsonl,events.jsonl}})",
         dir.display()
     );
     dir

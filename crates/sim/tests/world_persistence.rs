@@ -7,8 +7,7 @@ use common::{call, error_of, ok, serve, small_world};
 use qcs_sim::world::{QubeSpec, World};
 
 fn golden_world() -> World {
-    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/golden/qubesd/world.json");
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/world.json");
     World::from_json_file(&path)
         .unwrap_or_else(|e| panic!("golden world at {}: {e}", path.display()))
 }
@@ -291,8 +290,7 @@ fn builder_makes_qubes_like_qubesd() {
 
 #[test]
 fn loading_a_recorded_world_changes_none_of_its_values() {
-    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/golden/qubesd/world.json");
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/world.json");
     let raw: qcs_sim::world::WorldData =
         serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("parse");
     let loaded = golden_world();

@@ -73,6 +73,8 @@ pub enum Verdict<'a> {
 #[derive(Debug, Clone)]
 struct Entry {
     filetype: String,
+    /// The literal first key part of a pattern (`None` when it has a wildcard).
+    head: Option<String>,
     key: KeyMatch,
     class: Class,
     message: String,
@@ -121,10 +123,18 @@ impl KeyMatch {
     }
 }
 
-/// All setting classes of a rule set.
+/// All setting classes of a rule set, indexed by file type and first key part.
 #[derive(Debug, Clone, Default)]
 pub struct Classes {
     entries: Vec<Entry>,
+    /// (file type, first key part) -> entries whose first part is literal.
+    by_head: std::collections::HashMap<(String, String), Vec<usize>>,
+    /// file type -> entries whose first part has a wildcard.
+    wild_head: std::collections::HashMap<String, Vec<usize>>,
+}
+
+fn head(key: &str) -> &str {
+    key.split('.').next().unwrap_or(key)
 }
 
 impl Classes {
@@ -140,7 +150,29 @@ impl Classes {
                 entries.push(Self::compile(name, def, filetypes)?);
             }
         }
-        Ok(Classes { entries })
+        let mut classes = Classes {
+            entries,
+            ..Classes::default()
+        };
+        for (i, e) in classes.entries.iter().enumerate() {
+            let h = match &e.key {
+                KeyMatch::Exact(k) => Some(head(k).to_string()),
+                KeyMatch::Pattern(_) => e.head.clone(),
+            };
+            match h {
+                Some(h) => classes
+                    .by_head
+                    .entry((e.filetype.clone(), h))
+                    .or_default()
+                    .push(i),
+                None => classes
+                    .wild_head
+                    .entry(e.filetype.clone())
+                    .or_default()
+                    .push(i),
+            }
+        }
+        Ok(classes)
     }
 
     fn compile(file: &str, def: SettingDef, filetypes: &[&str]) -> Result<Entry, RuleError> {
@@ -166,7 +198,9 @@ impl Classes {
             .map(|v| Regex::new(&format!("^(?:{v})$")))
             .transpose()
             .map_err(|e| invalid(format!("bad value regex: {e}")))?;
+        let first = head(&def.key);
         Ok(Entry {
+            head: (!first.contains('*')).then(|| first.to_string()),
             key: KeyMatch::new(&def.key).map_err(invalid)?,
             filetype: def.filetype,
             class: def.class,
@@ -189,7 +223,12 @@ impl Classes {
     pub fn classify(&self, filetype: &str, key: &str, value: Option<&str>) -> Verdict<'_> {
         let v = value.unwrap_or("");
         let mut inert = false;
-        for e in &self.entries {
+        let literal = self
+            .by_head
+            .get(&(filetype.to_string(), head(key).to_string()))
+            .map_or(&[][..], Vec::as_slice);
+        let wild = self.wild_head.get(filetype).map_or(&[][..], Vec::as_slice);
+        for e in literal.iter().chain(wild).map(|i| &self.entries[*i]) {
             if e.filetype != filetype
                 || !e.key.matches(key)
                 || e.value.as_ref().is_some_and(|re| !re.is_match(v))

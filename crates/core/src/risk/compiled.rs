@@ -52,6 +52,7 @@ impl KeyPattern {
 pub(crate) enum Matcher {
     Codepoint {
         ranges: Vec<(u32, u32)>,
+        classes: Vec<crate::characters::Hidden>,
         place: Where,
         skip_offset0: bool,
         unless_after: Vec<(u32, u32)>,
@@ -282,11 +283,13 @@ impl Engine {
             let matcher = match def.matcher {
                 MatchDef::Codepoint {
                     ranges,
+                    classes,
                     place,
                     skip_offset0,
                     unless_after,
                 } => Matcher::Codepoint {
                     ranges: parse_ranges(&ranges).map_err(invalid)?,
+                    classes,
                     place,
                     skip_offset0,
                     unless_after: parse_ranges(&unless_after).map_err(invalid)?,

@@ -164,6 +164,7 @@ impl Rule {
                 | Check::UnknownFileType
                 | Check::Unparseable
                 | Check::UnparsedChange
+                | Check::NewPath
                 | Check::NeverSync
                 | Check::WideEncoding
                 | Check::BomAtStart,
@@ -309,7 +310,14 @@ impl<'a> Doc<'a> {
             }
         }
         Doc {
-            settings: parser.and_then(parse::parser).map(|p| p(raw)),
+            settings: match &git {
+                Some(Ok(entries)) => Some(Ok(gitconfig::settings_of(entries))),
+                Some(Err(e)) => Some(Err(ParseFailed {
+                    line: e.line,
+                    reason: e.reason.clone(),
+                })),
+                None => parser.and_then(parse::parser).map(|p| p(raw)),
+            },
             raw,
             git,
             git_sections,
@@ -456,9 +464,10 @@ impl Ctx<'_, '_> {
             },
             Matcher::Codepoint {
                 ranges,
+                classes,
                 place: Where::Path,
                 ..
-            } => match path.chars().find(|c| in_ranges(ranges, *c as u32)) {
+            } => match path.chars().find(|c| char_matches(ranges, classes, *c)) {
                 Some(c) => vec![Hit::file(format!("U+{:04X} in the path", c as u32))],
                 None => Vec::new(),
             },
@@ -476,6 +485,12 @@ impl Ctx<'_, '_> {
                         "{} bytes, over the {} byte scan limit: not parsed",
                         content.len(),
                         limits.max_scan_bytes
+                    ))]
+                }
+                Check::NewPath if self.input.base.is_none() => {
+                    vec![Hit::file(format!(
+                        "{} is new to the profile",
+                        excerpt(path)
                     ))]
                 }
                 Check::UnparsedChange if !self.parsed => {
@@ -524,13 +539,14 @@ impl Ctx<'_, '_> {
         match &rule.matcher {
             Matcher::Codepoint {
                 ranges,
+                classes,
                 skip_offset0,
                 unless_after,
                 ..
             } => {
                 let mut last_line = usize::MAX;
                 for &(offset, c) in &doc.unusual {
-                    if (*skip_offset0 && offset == 0) || !in_ranges(ranges, c as u32) {
+                    if (*skip_offset0 && offset == 0) || !char_matches(ranges, classes, c) {
                         continue;
                     }
                     // e.g. an emoji presentation selector right after an emoji
@@ -670,4 +686,16 @@ impl Ctx<'_, '_> {
 
 pub(crate) fn in_ranges(ranges: &[(u32, u32)], u: u32) -> bool {
     ranges.iter().any(|(a, b)| *a <= u && u <= *b)
+}
+
+/// Whether a code point rule matches `c`: by range or by its reason in the shared
+/// character table.
+pub(crate) fn char_matches(
+    ranges: &[(u32, u32)],
+    classes: &[crate::characters::Hidden],
+    c: char,
+) -> bool {
+    in_ranges(ranges, c as u32)
+        || (!classes.is_empty()
+            && crate::characters::hidden(c).is_some_and(|h| classes.contains(&h)))
 }

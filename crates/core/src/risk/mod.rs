@@ -17,6 +17,7 @@ mod builtin;
 mod classes;
 mod combine;
 mod compiled;
+pub mod confusable;
 mod glob;
 mod matching;
 pub mod parse;
@@ -24,6 +25,8 @@ mod schema;
 mod selftest;
 mod settings;
 mod sshconfig;
+
+use std::collections::HashMap;
 
 use serde::Deserialize;
 
@@ -102,6 +105,30 @@ impl Engine {
             .map(|f| f.parser.as_str())
     }
 
+    /// Ids of the content code point rules that fire on `c` standing alone inside a
+    /// line (after a letter): the other half of the shared character table's
+    /// promise that every hidden character is a finding.
+    pub fn char_rules(&self, c: char) -> Vec<&str> {
+        self.rules
+            .iter()
+            .filter(|r| match &r.matcher {
+                Matcher::Codepoint {
+                    ranges,
+                    classes,
+                    place,
+                    unless_after,
+                    ..
+                } => {
+                    *place == schema::Where::Content
+                        && char_matches(ranges, classes, c)
+                        && !in_ranges(unless_after, 'a' as u32)
+                }
+                _ => false,
+            })
+            .map(|r| r.id.as_str())
+            .collect()
+    }
+
     /// The limits in force.
     pub fn limits(&self) -> &Limits {
         &self.limits
@@ -131,8 +158,12 @@ impl Engine {
         self.filetype(path).map(|f| f.id.as_str())
     }
 
+    /// The file type a path is scanned as: its own, or that of the path it imitates.
     pub(crate) fn filetype_by_path(&self, path: &str) -> Option<&FileType> {
-        self.filetype(path)
+        self.filetype(path).or_else(|| {
+            let (skeleton, _) = confusable::skeleton(path)?;
+            self.filetype(&skeleton)
+        })
     }
 
     fn filetype(&self, path: &str) -> Option<&FileType> {
@@ -165,7 +196,15 @@ impl Engine {
     /// Scans one proposed file; findings are sorted by severity (worst first),
     /// then by line.
     pub fn scan(&self, input: &ScanInput<'_>) -> Vec<Finding> {
-        self.scan_typed(input, self.filetype(input.path))
+        self.scan_typed(input, self.filetype_by_path(input.path))
+    }
+
+    /// The path a confusable path imitates: its skeleton, when that differs from the
+    /// path and names a known file type or a never-sync path.
+    pub fn imitated_path(&self, path: &str) -> Option<(String, Vec<confusable::Trick>)> {
+        let (skeleton, tricks) = confusable::skeleton(path)?;
+        (self.filetype(&skeleton).is_some() || self.is_never_sync(&skeleton))
+            .then_some((skeleton, tricks))
     }
 
     /// Scans one file as the given file type (`None`: unknown type).
@@ -314,6 +353,32 @@ impl Engine {
                 });
             }
         }
+        if content_changed && let Some((imitated, tricks)) = self.imitated_path(input.path) {
+            let how: Vec<&str> = tricks.iter().map(|t| t.as_str()).collect();
+            let as_type = ft.map_or_else(|| "an unknown type".to_string(), |f| f.id.clone());
+            findings.push(Finding {
+                rule: "path.confusable".to_string(),
+                path: input.path.to_owned(),
+                related: Vec::new(),
+                severity: Severity::Critical,
+                side: Side::Proposed,
+                change: if input.base.is_some() {
+                    Change::Changed
+                } else {
+                    Change::Added
+                },
+                line: None,
+                span: None,
+                message: format!(
+                    "path {} imitates {} ({}); scanned as {as_type}",
+                    excerpt(input.path),
+                    excerpt(&imitated),
+                    how.join(", ")
+                ),
+                why: "A path that looks like a known file but is another one: the review and the sidebar show what you expect, the program reads something else (or the file waits to be renamed).".to_string(),
+                reference: "UTS39 confusables; issue 17.3".to_string(),
+            });
+        }
         if let (Some(ft), Some(new_doc)) = (ft, &new_doc) {
             let classified =
                 settings::classify(&self.classes, &ft.id, input, new_doc, old_doc.as_ref());
@@ -326,13 +391,28 @@ impl Engine {
     /// Adds the classification findings, folding each into a key rule's finding on
     /// the same line (raised to the class's severity) instead of reporting twice.
     fn merge_classified(&self, findings: &mut Vec<Finding>, classified: Vec<Finding>) {
+        if classified.is_empty() {
+            return;
+        }
+        let key_rules: std::collections::HashSet<&str> = self
+            .rules
+            .iter()
+            .filter(|r| r.is_key_rule())
+            .map(|r| r.id.as_str())
+            .collect();
+        let mut at: HashMap<(bool, u32), usize> = HashMap::new();
+        for (i, f) in findings.iter().enumerate() {
+            if let Some(line) = f.line
+                && key_rules.contains(f.rule.as_str())
+            {
+                at.entry((f.side == Side::Base, line)).or_insert(i);
+            }
+        }
         for c in classified {
-            let same = findings.iter_mut().find(|f| {
-                f.side == c.side
-                    && f.line.is_some()
-                    && f.line == c.line
-                    && self.rules.iter().any(|r| r.id == f.rule && r.is_key_rule())
-            });
+            let same = c
+                .line
+                .and_then(|l| at.get(&(c.side == Side::Base, l)))
+                .map(|i| &mut findings[*i]);
             match same {
                 Some(f) if f.severity >= c.severity => {}
                 Some(f) => {

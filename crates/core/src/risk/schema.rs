@@ -101,6 +101,7 @@ pub(crate) enum Check {
     UnknownFileType,
     Unparseable,
     UnparsedChange,
+    NewPath,
     NeverSync,
     SshEarlyCatchAll,
     SshHostnameRedirect,
@@ -117,7 +118,11 @@ pub(crate) struct RequiresDef {
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub(crate) enum MatchDef {
     Codepoint {
+        #[serde(default)]
         ranges: Vec<String>,
+        /// Reasons from the shared character table (`characters::Hidden`).
+        #[serde(default)]
+        classes: Vec<crate::characters::Hidden>,
         #[serde(default, rename = "where")]
         place: Where,
         #[serde(default)]

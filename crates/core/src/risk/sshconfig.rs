@@ -1,22 +1,17 @@
-//! A bounded, in-process parser for ssh_config (never `ssh -G`, which runs
-//! `Match exec`).
-//!
-//! Keywords are case-insensitive and folded to lower case; the separator is blanks
-//! or one `=` (with optional blanks around it); arguments may be double-quoted; `#`
-//! starts a comment only at the start of a line; `Host` and `Match` lines open the
-//! block that scopes the lines after them. An unterminated quote is an error.
+//! The ssh_config view the block-order and keyword rules use (`Entry` per keyword
+//! line with its enclosing Host/Match block), built from `parse::ssh`, the one reader
+//! of ssh_config that tokenises like OpenSSH. This module only reshapes its lines; it
+//! must not tokenise anything itself.
 
-/// Most settings accepted in one file.
-pub const MAX_ENTRIES: usize = 20_000;
-/// Most arguments on one line.
-pub const MAX_ARGS: usize = 256;
+use super::parse::ssh::{self, Kind};
 
 /// One keyword line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
-    /// Keyword, lower case.
+    /// Keyword, lower case, aliases resolved (an ignored unknown keyword as written).
     pub keyword: String,
-    /// Arguments with quotes removed.
+    /// Arguments as ssh reads them (a command keyword's raw value as one argument;
+    /// `Match` criteria and their arguments in order).
     pub args: Vec<String>,
     /// 1-based line.
     pub line: u32,
@@ -31,112 +26,42 @@ impl Entry {
     }
 }
 
-/// Why an ssh_config did not parse.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("line {line}: {reason}")]
-pub struct ParseError {
-    /// 1-based line.
-    pub line: u32,
-    /// What was wrong.
-    pub reason: String,
-}
+/// Why an ssh_config does not parse the way OpenSSH reads it.
+pub type ParseError = super::parse::ParseFailed;
 
-/// Parses a whole ssh_config.
+/// Parses a whole ssh_config (see `parse::ssh`).
 pub fn parse(content: &[u8]) -> Result<Vec<Entry>, ParseError> {
-    let text = String::from_utf8_lossy(content);
-    let mut entries: Vec<Entry> = Vec::new();
-    let mut block = None;
-    for (i, raw) in text.split('\n').enumerate() {
-        let line = i as u32 + 1;
-        let err = |reason: &str| ParseError {
-            line,
-            reason: reason.into(),
-        };
-        let l = raw.trim_matches(|c: char| c == ' ' || c == '\t' || c == '\r');
-        if l.is_empty() || l.starts_with('#') {
-            continue;
-        }
-        let key_end = l.find([' ', '\t', '=']).unwrap_or(l.len());
-        let keyword = l[..key_end].to_ascii_lowercase();
-        let mut rest = l[key_end..].trim_start_matches([' ', '\t']);
-        if let Some(r) = rest.strip_prefix('=') {
-            rest = r.trim_start_matches([' ', '\t']);
-        }
-        let args = split_args(rest).map_err(err)?;
-        if args.len() > MAX_ARGS {
-            return Err(err("too many arguments"));
-        }
-        if entries.len() >= MAX_ENTRIES {
-            return Err(err("too many settings"));
-        }
-        if keyword == "host" || keyword == "match" {
-            block = Some(entries.len());
-        }
-        entries.push(Entry {
-            keyword,
-            args,
-            line,
-            block,
-        });
-    }
-    Ok(entries)
-}
-
-fn split_args(s: &str) -> Result<Vec<String>, &'static str> {
-    let mut args = Vec::new();
-    let mut cur = String::new();
-    let mut in_arg = false;
-    let mut quoted = false;
-    for c in s.chars() {
-        match c {
-            '"' => {
-                quoted = !quoted;
-                in_arg = true;
+    let lines = ssh::parse_lines(content).map_err(|r| r.failed)?;
+    Ok(lines
+        .into_iter()
+        .map(|l| {
+            let keyword = if l.keyword.is_empty() {
+                l.written.clone()
+            } else {
+                l.keyword.to_string()
+            };
+            let args = match l.kind {
+                Kind::Command | Kind::Jump => vec![l.raw.unwrap_or_default()],
+                Kind::Match => l
+                    .criteria
+                    .iter()
+                    .flat_map(|c| {
+                        let name = if c.negated {
+                            format!("!{}", c.name)
+                        } else {
+                            c.name.clone()
+                        };
+                        std::iter::once(name).chain(c.arg.clone())
+                    })
+                    .collect(),
+                _ => l.args,
+            };
+            Entry {
+                keyword,
+                args,
+                line: l.line,
+                block: l.block,
             }
-            ' ' | '\t' | '\r' if !quoted => {
-                if in_arg {
-                    args.push(std::mem::take(&mut cur));
-                    in_arg = false;
-                }
-            }
-            _ => {
-                cur.push(c);
-                in_arg = true;
-            }
-        }
-    }
-    if quoted {
-        return Err("unterminated quoted argument");
-    }
-    if in_arg {
-        args.push(cur);
-    }
-    Ok(args)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keywords_separators_quotes_and_blocks() {
-        let e = parse(
-            b"PROXYCOMMAND=nc %h %p\nHost *\n  ProxyJump = \"a b\"\n# c\nMatch exec \"x y\"\n User=u\n",
-        )
-        .unwrap();
-        assert_eq!(e[0].keyword, "proxycommand");
-        assert_eq!(e[0].args, ["nc", "%h", "%p"]);
-        assert_eq!(e[0].block, None);
-        assert_eq!(e[2].args, ["a b"]);
-        assert_eq!(e[2].block, Some(1));
-        assert_eq!(e[3].keyword, "match");
-        assert_eq!(e[3].args, ["exec", "x y"]);
-        assert_eq!(e[4].block, Some(3));
-        assert_eq!(e[4].line, 6);
-    }
-
-    #[test]
-    fn unterminated_quote_is_an_error() {
-        assert!(parse(b"Host \"x\n").is_err());
-    }
+        })
+        .collect())
 }

@@ -1,8 +1,10 @@
 //! The backend's error type and its mapping to the D-Bus errors of the API.
 
+use qcs_core::review::GateError;
 use qcs_core::store::StoreError;
 
 use super::services::ServiceError;
+use crate::client::types::{API_VERSION, ReviewRefusal};
 use crate::dbus::error::Error as DbusError;
 
 /// Why a backend operation failed; nothing half-done is left behind.
@@ -20,11 +22,8 @@ pub enum BackendError {
     InvalidArgument(String),
     #[error("{0}")]
     Refused(String),
-    #[error(
-        "accepting needs every critical finding acknowledged; not acknowledged: {}",
-        .0.join(", ")
-    )]
-    Unacknowledged(Vec<String>),
+    #[error("{code}: {0}", code = .0.code())]
+    Review(#[from] GateError),
     #[error("{0}")]
     Failed(String),
 }
@@ -65,17 +64,30 @@ impl From<BackendError> for DbusError {
             BackendError::NotFound(_) => DbusError::NotFound(message),
             BackendError::InvalidArgument(_) => DbusError::InvalidArgument(message),
             BackendError::Refused(_) => DbusError::Refused(message),
-            BackendError::Unacknowledged(_) => DbusError::UnacknowledgedFindings(message),
+            BackendError::Review(gate) => DbusError::ReviewRefused(review_refusal(&gate)),
             BackendError::Failed(_) => DbusError::Failed(message),
         }
     }
 }
 
+/// The JSON message of a `ReviewRefused` error.
+fn review_refusal(gate: &GateError) -> String {
+    let refusal = ReviewRefusal {
+        version: API_VERSION,
+        code: gate.code().to_owned(),
+        ids: gate.ids().to_vec(),
+        message: gate.to_string(),
+    };
+    serde_json::to_string(&refusal).unwrap_or_else(|_| gate.code().to_owned())
+}
+
 #[cfg(test)]
 mod tests {
+    use qcs_core::review::GateError;
     use qcs_core::store::StoreError;
 
     use super::BackendError;
+    use crate::client::types::ReviewRefusal;
     use crate::dbus::error::Error as DbusError;
 
     #[test]
@@ -98,8 +110,16 @@ mod tests {
                 |e| matches!(e, DbusError::Store(m) if m.contains("bad row")),
             ),
             (
-                BackendError::Unacknowledged(vec!["git.core.fsmonitor".into()]),
-                |e| matches!(e, DbusError::UnacknowledgedFindings(m) if m.contains("git.core.fsmonitor")),
+                GateError::Unacknowledged(vec!["git.core.fsmonitor@.gitconfig:p2#0011aabb".into()])
+                    .into(),
+                |e| match e {
+                    DbusError::ReviewRefused(m) => {
+                        let r = ReviewRefusal::parse(m);
+                        r.code == "review.unacknowledged"
+                            && r.ids == ["git.core.fsmonitor@.gitconfig:p2#0011aabb"]
+                    }
+                    _ => false,
+                },
             ),
             (BackendError::Refused("no".into()), |e| {
                 matches!(e, DbusError::Refused(_))

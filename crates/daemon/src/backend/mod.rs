@@ -90,7 +90,7 @@ pub struct Backend {
     next_id: AtomicU64,
     plans: Mutex<BTreeMap<u64, StoredPlan>>,
     jobs: Mutex<BTreeMap<u64, Arc<std::sync::atomic::AtomicBool>>>,
-    live: Mutex<Option<Arc<qubes::LiveView>>>,
+    live: Mutex<qubes::LiveCache>,
     /// One spool pass at a time (the watcher and `IngestSpool` may overlap).
     ingest: Mutex<()>,
 }
@@ -130,7 +130,7 @@ impl Backend {
             next_id: AtomicU64::new(1),
             plans: Mutex::new(BTreeMap::new()),
             jobs: Mutex::new(BTreeMap::new()),
-            live: Mutex::new(None),
+            live: Mutex::new(qubes::LiveCache::default()),
             ingest: Mutex::new(()),
         })
     }

@@ -1,10 +1,20 @@
 //! The qube view: live state from the Admin API (cached, refreshed on events) joined
 //! with the store's settings, sync state and the persistence analysis; persistence
 //! fixes; reactions to `admin.Events`.
+//!
+//! The live view costs `1 + 2N + F` Admin API calls for N qubes (`admin.vm.List`; per
+//! qube `admin.vm.property.GetAll` — or, where policy denies it, `property.Get` of
+//! `label` and `template` — and `admin.vm.feature.List`; one `feature.Get` per
+//! custom-persist feature F of an AppVM, the only class whose persistence depends on
+//! them), all in one pool of [`ADMIN_READS_AT_ONCE`] calls at a time. It is fetched when
+//! the event subscription starts and kept current by events: an event marks its qube,
+//! and the next view fetches the list (states, added and removed qubes) and only the
+//! marked qubes' details.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use qcs_core::persistence::{self, QubeClass, QubesRelease, Verdict};
 use qcs_core::store::{CurrentFile, QubeFileState, SeenState};
@@ -21,8 +31,10 @@ pub struct LiveQube {
     pub power_state: String,
     pub label: String,
     pub template: Option<String>,
-    /// `service.custom-persist` and `custom-persist.*` (name → value); `None` when the
-    /// features could not be read.
+    /// The features the persistence analysis of this qube depends on (name → value):
+    /// for an AppVM `service.custom-persist` and `custom-persist.*`; none for the other
+    /// classes, whose verdict does not depend on features. `None` when they could not
+    /// be read.
     pub persist_features: Option<BTreeMap<String, String>>,
 }
 
@@ -32,6 +44,32 @@ pub struct LiveView {
     pub qubes: Vec<LiveQube>,
     pub release: Option<QubesRelease>,
 }
+
+/// Admin API reads of the live view in flight at once. Each waits mostly on qrexec's
+/// per-call latency (qubesd answers reads at once), so this is wider than the bound
+/// on qubes talked to at once for transfers.
+pub const ADMIN_READS_AT_ONCE: usize = 32;
+
+/// The live view and what events changed since it was fetched.
+#[derive(Debug, Default)]
+pub struct LiveCache {
+    view: Option<Arc<LiveView>>,
+    /// Qubes whose details changed, with the event count when they were marked.
+    dirty: BTreeMap<String, u64>,
+    /// Events seen so far (marks made before a refresh started are cleared by it).
+    events: u64,
+    /// An event changed power states or the set of qubes: the list is fetched again
+    /// (with its value of `events` when that was last marked).
+    list_stale: Option<u64>,
+    /// `admin.vm.property.GetAll` was refused once: use `property.Get` from then on.
+    get_all_denied: Arc<AtomicBool>,
+    /// Held while a refresh runs: a second caller waits for it instead of fetching
+    /// the same again (e.g. the first request while the start-up fetch runs).
+    refreshing: Arc<std::sync::Mutex<()>>,
+}
+
+/// One qube's details: label, template, the features its persistence depends on.
+type Details = (String, Option<String>, Option<BTreeMap<String, String>>);
 
 fn power_state_text(state: &PowerState) -> String {
     match state {
@@ -50,13 +88,117 @@ fn power_state_text(state: &PowerState) -> String {
     .to_owned()
 }
 
-impl Backend {
-    /// The live view, fetched if not cached: `admin.vm.List`, then per qube
-    /// `admin.vm.property.GetAll` and its custom-persist features, in parallel.
-    pub fn live_view(&self) -> Result<Arc<LiveView>> {
-        if let Some(view) = lock(&self.live).as_ref() {
-            return Ok(Arc::clone(view));
+/// Label and template of `vm`: one `admin.vm.property.GetAll`, or (once refused) the
+/// two `property.Get`s.
+fn fetch_props(vm: &qubesadmin::Vm, get_all_denied: &AtomicBool) -> (String, Option<String>) {
+    let wants_template = matches!(vm.class(), "AppVM" | "DispVM");
+    if !get_all_denied.load(Ordering::Relaxed) {
+        let reply = vm
+            .app()
+            .qubesd_call(vm.name(), "admin.vm.property.GetAll", "", b"");
+        match reply {
+            Ok(data) => {
+                let method = "admin.vm.property.GetAll";
+                let parsed = String::from_utf8(data)
+                    .ok()
+                    .and_then(|text| qubesadmin::app::parse_property_get_all(method, &text).ok());
+                if let Some(all) = parsed {
+                    let name = |p: &str| all.get(p).and_then(|p| p.as_name()).map(str::to_owned);
+                    let template = wants_template.then(|| name("template")).flatten();
+                    return (name("label").unwrap_or_default(), template);
+                }
+            }
+            Err(e) if e.is_access_denied() => get_all_denied.store(true, Ordering::Relaxed),
+            Err(_) => {}
         }
+    }
+    let get = |name: &str| {
+        vm.property(name)
+            .ok()
+            .and_then(|p| p.as_name().map(str::to_owned))
+    };
+    let template = wants_template.then(|| get("template")).flatten();
+    (get("label").unwrap_or_default(), template)
+}
+
+/// The custom-persist features of an AppVM: `feature.List`, then the `Get`s of the
+/// relevant ones at once. Other classes need none.
+fn fetch_persist_features(vm: &qubesadmin::Vm) -> Option<BTreeMap<String, String>> {
+    if vm.class() != "AppVM" {
+        return Some(BTreeMap::new());
+    }
+    let names: Vec<String> = vm
+        .features()
+        .list()
+        .ok()?
+        .into_iter()
+        .filter(|n| n == persistence::SERVICE_FEATURE || n.starts_with(persistence::ENTRY_PREFIX))
+        .collect();
+    let values =
+        qubesadmin::parallel::map_bounded(&names, names.len(), |name| vm.features().get(name));
+    let mut map = BTreeMap::new();
+    for (name, value) in names.into_iter().zip(values) {
+        // A feature removed between the List and its Get is left out.
+        if let Some(value) = value.ok()? {
+            map.insert(name, value);
+        }
+    }
+    Some(map)
+}
+
+/// Details of every qube in `vms`, in order: props and features of all qubes as one
+/// pool of tasks.
+fn fetch_details(vms: &[&qubesadmin::Vm], get_all_denied: &AtomicBool) -> Vec<Details> {
+    enum Part {
+        Props(String, Option<String>),
+        Persist(Option<BTreeMap<String, String>>),
+    }
+    let tasks: Vec<(usize, bool)> = (0..vms.len())
+        .flat_map(|i| [(i, true), (i, false)])
+        .collect();
+    let parts = qubesadmin::parallel::map_bounded(&tasks, ADMIN_READS_AT_ONCE, |(i, props)| {
+        if *props {
+            let (label, template) = fetch_props(vms[*i], get_all_denied);
+            Part::Props(label, template)
+        } else {
+            Part::Persist(fetch_persist_features(vms[*i]))
+        }
+    });
+    let mut details: Vec<Details> = vms.iter().map(|_| (String::new(), None, None)).collect();
+    for ((i, _), part) in tasks.into_iter().zip(parts) {
+        match part {
+            Part::Props(label, template) => {
+                details[i].0 = label;
+                details[i].1 = template;
+            }
+            Part::Persist(features) => details[i].2 = features,
+        }
+    }
+    details
+}
+
+impl Backend {
+    /// The live view: cached; otherwise `admin.vm.List` and the details of the qubes
+    /// that are new or were marked by events (all of them the first time), fetched in
+    /// one bounded pool (see the module doc).
+    pub fn live_view(&self) -> Result<Arc<LiveView>> {
+        let refreshing = Arc::clone(&lock(&self.live).refreshing);
+        let _one_refresh = lock(&refreshing);
+        let (previous, dirty, started_at, get_all_denied) = {
+            let cache = lock(&self.live);
+            if let Some(view) = &cache.view
+                && cache.dirty.is_empty()
+                && cache.list_stale.is_none()
+            {
+                return Ok(Arc::clone(view));
+            }
+            (
+                cache.view.clone(),
+                cache.dirty.keys().cloned().collect::<BTreeSet<String>>(),
+                cache.events,
+                Arc::clone(&cache.get_all_denied),
+            )
+        };
         let vms: Vec<qubesadmin::Vm> = self
             .admin
             .domains()?
@@ -68,40 +210,31 @@ impl Backend {
         } else {
             QubesRelease::R4_2
         };
-        // admin.vm.property.Get only (the shipped policy grants no GetAll): the label,
-        // and the template of the classes that have one.
-        let props = self.admin.map_parallel(&vms, |vm| {
-            let get = |name: &str| {
-                vm.property(name)
-                    .ok()
-                    .and_then(|p| p.as_name().map(str::to_owned))
-            };
-            let template = matches!(vm.class(), "AppVM" | "DispVM")
-                .then(|| get("template"))
-                .flatten();
-            (get("label"), template)
-        });
-        let persist = self.admin.custom_persist_state(&vms);
+        let known = |vm: &qubesadmin::Vm| {
+            previous.as_ref().and_then(|view| {
+                view.qubes
+                    .iter()
+                    .find(|q| q.name == vm.name() && q.class == vm.class())
+                    .filter(|_| !dirty.contains(vm.name()))
+            })
+        };
+        let to_fetch: Vec<&qubesadmin::Vm> = vms.iter().filter(|vm| known(vm).is_none()).collect();
+        let mut fetched = fetch_details(&to_fetch, &get_all_denied).into_iter();
         let mut qubes = Vec::with_capacity(vms.len());
-        for ((vm, (label, template)), persist) in vms.iter().zip(props).zip(persist) {
-            let persist_features = persist.ok().map(|state| {
-                let mut map = BTreeMap::new();
-                if let Some(service) = state.service {
-                    map.insert(persistence::SERVICE_FEATURE.to_owned(), service);
-                }
-                for feature in state.features {
-                    map.insert(
-                        format!("{}{}", persistence::ENTRY_PREFIX, feature.key),
-                        feature.value,
-                    );
-                }
-                map
-            });
+        for vm in &vms {
+            let (label, template, persist_features) = match known(vm) {
+                Some(q) => (
+                    q.label.clone(),
+                    q.template.clone(),
+                    q.persist_features.clone(),
+                ),
+                None => fetched.next().unwrap_or_default(),
+            };
             qubes.push(LiveQube {
                 name: vm.name().to_owned(),
                 class: vm.class().to_owned(),
                 power_state: power_state_text(vm.power_state()),
-                label: label.unwrap_or_default(),
+                label,
                 template,
                 persist_features,
             });
@@ -110,13 +243,49 @@ impl Backend {
             qubes,
             release: Some(release),
         });
-        *lock(&self.live) = Some(Arc::clone(&view));
+        let mut cache = lock(&self.live);
+        // Marks made while this refresh ran may describe changes it did not see.
+        cache.dirty.retain(|_, marked_at| *marked_at > started_at);
+        cache.list_stale = cache.list_stale.filter(|marked_at| *marked_at > started_at);
+        cache.view = Some(Arc::clone(&view));
         Ok(view)
     }
 
-    /// Drops the cached live view (after an event).
+    /// Drops the cached live view: everything is fetched again.
     pub fn invalidate_live(&self) {
-        *lock(&self.live) = None;
+        let mut cache = lock(&self.live);
+        cache.events += 1;
+        cache.view = None;
+    }
+
+    /// Marks one qube's details as changed (an event about it), or (`None`) only the
+    /// list (power states, qubes added or removed).
+    fn mark_live(&self, qube: Option<&str>) {
+        let mut cache = lock(&self.live);
+        cache.events += 1;
+        let at = cache.events;
+        match qube {
+            Some(qube) => {
+                cache.dirty.insert(qube.to_owned(), at);
+            }
+            None => cache.list_stale = Some(at),
+        }
+    }
+
+    /// Fetches the live view in the background (at start, with the event subscription),
+    /// so the first client request finds it ready.
+    fn warm_live_view(self: &Arc<Self>) {
+        let backend = Arc::clone(self);
+        let spawned = std::thread::Builder::new()
+            .name("live-view".to_owned())
+            .spawn(move || {
+                if let Err(e) = backend.live_view() {
+                    eprintln!("qubes-config-syncd: cannot read the qubes: {e}");
+                }
+            });
+        if let Err(e) = spawned {
+            eprintln!("qubes-config-syncd: cannot start reading the qubes: {e}");
+        }
     }
 
     /// Every qube (or only `only`), joined with the store.
@@ -230,7 +399,8 @@ impl Backend {
     /// re-applies the profiles of auto-apply qubes when they start.
     pub fn watch_events(self: &Arc<Self>) -> qubesadmin::EventSubscription {
         let backend = Arc::clone(self);
-        self.admin
+        let subscription = self
+            .admin
             .subscribe_events(EventsOptions::default(), move |message| match message {
                 EventMessage::RefetchAll => {
                     backend.invalidate_live();
@@ -238,7 +408,10 @@ impl Backend {
                 }
                 EventMessage::Disconnected(_) => {}
                 EventMessage::Event(event) => backend.on_event(&event),
-            })
+            });
+        // Subscribed first, so no change between the fetch and the stream is missed.
+        self.warm_live_view();
+        subscription
     }
 
     fn on_event(self: &Arc<Self>, event: &qubesadmin::Event) {
@@ -255,7 +428,14 @@ impl Backend {
         if !relevant {
             return;
         }
-        self.invalidate_live();
+        if !subject.is_empty() {
+            if changes_details(name) {
+                self.mark_live(Some(&subject));
+            } else if changes_list(name) {
+                self.mark_live(None);
+            }
+        }
+        // Global events need nothing: qubesd announces their effect on each qube.
         self.notifier().qube_changed(&subject);
         if name == "domain-start" && !subject.is_empty() {
             let auto = self
@@ -275,6 +455,34 @@ impl Backend {
             }
         }
     }
+}
+
+/// Whether an event changes what the live view holds about its qube beyond the
+/// list's class and state: its label or template, or a custom-persist feature (also
+/// the pre-set: qubesd keeps a value it then refuses, without a `domain-feature-set`).
+fn changes_details(event: &str) -> bool {
+    let persist_feature = |name: &str| {
+        name == persistence::SERVICE_FEATURE || name.starts_with(persistence::ENTRY_PREFIX)
+    };
+    if let Some(feature) = event
+        .strip_prefix("domain-feature-set:")
+        .or_else(|| event.strip_prefix("domain-feature-pre-set:"))
+        .or_else(|| event.strip_prefix("domain-feature-delete:"))
+    {
+        return persist_feature(feature);
+    }
+    ["property-set:", "property-reset:", "property-del:"]
+        .iter()
+        .filter_map(|prefix| event.strip_prefix(prefix))
+        .any(|property| matches!(property, "label" | "template"))
+}
+
+/// Whether an event may change what `admin.vm.List` says (power states, the set of
+/// qubes); feature and tag events never do.
+fn changes_list(event: &str) -> bool {
+    event.starts_with("domain-")
+        && !event.starts_with("domain-feature-")
+        && !event.starts_with("domain-tag-")
 }
 
 fn sync_state(
@@ -375,7 +583,7 @@ mod tests {
     use qcs_protocol::path::validate_relative_path;
     use qcs_protocol::profile::validate_profile_id;
 
-    use super::sync_state;
+    use super::{changes_details, changes_list, sync_state};
     use crate::client::types::SyncState;
 
     const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -412,6 +620,42 @@ mod tests {
         SeenState::Regular {
             sha256: sha.to_owned(),
             mode: 0o644,
+        }
+    }
+
+    #[test]
+    fn which_events_refetch_what() {
+        for details in [
+            "domain-feature-set:custom-persist.git",
+            "domain-feature-pre-set:custom-persist.bad",
+            "domain-feature-delete:service.custom-persist",
+            "property-set:label",
+            "property-reset:template",
+        ] {
+            assert!(changes_details(details), "{details}");
+        }
+        for other in [
+            "domain-feature-set:menu-items",
+            "property-set:memory",
+            "property-set:labelx",
+            "domain-start",
+        ] {
+            assert!(!changes_details(other), "{other}");
+        }
+        for list in [
+            "domain-start",
+            "domain-shutdown",
+            "domain-add",
+            "domain-delete",
+        ] {
+            assert!(changes_list(list), "{list}");
+        }
+        for not_list in [
+            "domain-feature-set:x",
+            "domain-tag-add:t",
+            "property-set:label",
+        ] {
+            assert!(!changes_list(not_list), "{not_list}");
         }
     }
 

@@ -272,7 +272,11 @@ pub fn printable(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes);
     let mut out = String::new();
     for c in text.trim().chars().take(512) {
-        if c.is_control() || qcs_core::render::classify(c).is_some() && c != ' ' {
+        // U+FFFD stands for bytes that were not UTF-8: shown escaped, never as a glyph.
+        if c.is_control()
+            || c == char::REPLACEMENT_CHARACTER
+            || qcs_core::render::classify(c).is_some() && c != ' '
+        {
             out.extend(c.escape_default());
         } else {
             out.push(c);

@@ -3,13 +3,14 @@
 use base64::Engine as _;
 use qcs_core::diff::{FileDiff, Region, ThreeWay};
 use qcs_core::render::{self, LineKind, TokenClass};
+use qcs_core::review::ReviewFinding;
 use qcs_core::risk::Finding;
 use qcs_core::store::{ProposalSummary, Provenance};
 use qcs_protocol::profile::ProfileId;
 
 use super::{BackendError, Result};
 use crate::client::types::{
-    DiffView, FindingView, HunkView, ProposalSummaryView, RenderedLineView, Segment,
+    DiffView, FindingView, HunkView, LocationView, ProposalSummaryView, RenderedLineView, Segment,
     ThreeWayRegionView, ThreeWaySideView, ThreeWayView,
 };
 
@@ -193,9 +194,23 @@ pub fn three_way_view(three_way: &ThreeWay, labels: &ThreeWayLabels) -> ThreeWay
     }
 }
 
+/// A finding outside a review (no id, no hunks); `gated` by severity.
 pub fn finding_view(f: &Finding) -> FindingView {
     FindingView {
+        id: String::new(),
         rule: f.rule.clone(),
+        path: f.path.clone(),
+        related: f
+            .related
+            .iter()
+            .map(|r| LocationView {
+                path: r.path.clone(),
+                side: r.side.as_str().to_owned(),
+                line: r.line,
+            })
+            .collect(),
+        hunks: Vec::new(),
+        gated: f.severity >= qcs_core::review::GATE_SEVERITY,
         severity: f.severity.as_str().to_owned(),
         side: f.side.as_str().to_owned(),
         change: f.change.as_str().to_owned(),
@@ -204,6 +219,22 @@ pub fn finding_view(f: &Finding) -> FindingView {
         message: f.message.clone(),
         why: f.why.clone(),
         reference: f.reference.clone(),
+    }
+}
+
+/// A finding of a review, with its id, gate flag and the hunks of proposal
+/// `proposal` it lies in.
+pub fn review_finding_view(f: &ReviewFinding, proposal: i64) -> FindingView {
+    FindingView {
+        id: f.id.clone(),
+        hunks: f
+            .hunks
+            .iter()
+            .filter(|(p, _)| *p == proposal)
+            .map(|(_, h)| h.0.clone())
+            .collect(),
+        gated: f.gated,
+        ..finding_view(&f.finding)
     }
 }
 

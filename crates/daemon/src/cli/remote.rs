@@ -21,7 +21,8 @@ use qcs_core::risk::Severity;
 
 use super::{ColourChoice, EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS};
 use crate::client::types::{
-    self, JobSummary, PlanAction, ProposalList, ProposalView, PushPlan, QubeList, SnapshotResult,
+    self, JobSummary, PlanAction, ProposalList, ProposalView, PushPlan, QubeList, ReviewRefusal,
+    SnapshotResult,
 };
 use crate::client::{ConfigSyncProxy, Error as ApiError};
 
@@ -112,16 +113,34 @@ pub enum ProposalsCommand {
         #[arg(long, default_value = "pending")]
         status: String,
     },
-    /// Show a proposal: findings and the diff against the store, safely rendered.
-    Show { id: i64 },
-    /// Accept a proposal (all hunks, or only --hunk ones). Every critical finding must
-    /// be acknowledged with --ack RULE.
-    Accept {
+    /// Show a proposal: findings with their ids, the review digest and the diff against
+    /// the store, safely rendered.
+    Show {
+        /// The proposal's number (from `proposals list`).
         id: i64,
-        #[arg(long = "hunk", value_name = "ID")]
+    },
+    /// Accept a proposal (all hunks, or only the --hunk ones). Every high or critical
+    /// finding in the accepted hunks must be acknowledged with --ack; a finding only in
+    /// hunks left out needs none.
+    Accept {
+        /// The proposal's number (from `proposals list`).
+        id: i64,
+        /// Accept only this hunk (an id from `proposals show`); repeat for several.
+        /// Without any, every hunk is accepted.
+        #[arg(long = "hunk", value_name = "HUNK")]
         hunks: Vec<String>,
-        #[arg(long = "ack", value_name = "RULE")]
+        /// Acknowledge a finding by its id (`RULE@PATH:LINE#HASH` from `proposals
+        /// show`), or by a bare rule id when exactly one gated finding of that rule is
+        /// in the accepted hunks (otherwise the matching ids are listed). Repeat for
+        /// each finding.
+        #[arg(long = "ack", value_name = "FINDING")]
         acknowledged: Vec<String>,
+        /// The digest `proposals show` printed: the accept is refused (review.stale)
+        /// unless the review is still exactly what was shown. Without it, the digest of
+        /// the review fetched just before accepting is used.
+        #[arg(long, value_name = "DIGEST")]
+        digest: Option<String>,
+        /// A note stored with the decision.
         #[arg(long, default_value = "")]
         note: String,
     },
@@ -837,22 +856,57 @@ pub async fn proposals(
             id,
             hunks,
             acknowledged,
+            digest,
             note,
         } => {
+            let view: ProposalView = serde_json::from_str(&proxy.get_proposal(*id).await?)?;
+            let acks = match resolve_acks(&view, hunks, acknowledged) {
+                Ok(acks) => acks,
+                Err(message) => {
+                    writeln!(out, "not accepted: {}", safe(&message, opts))?;
+                    return Ok(EXIT_ERROR);
+                }
+            };
+            let digest = digest.as_deref().unwrap_or(&view.digest);
             let hunks: Vec<&str> = hunks.iter().map(String::as_str).collect();
-            let acks: Vec<&str> = acknowledged.iter().map(String::as_str).collect();
-            match proxy.accept_proposal(*id, &hunks, &acks, note).await {
+            let acks: Vec<&str> = acks.iter().map(String::as_str).collect();
+            match proxy
+                .accept_proposal(*id, digest, &hunks, &acks, note)
+                .await
+            {
                 Ok(generation) => {
                     writeln!(out, "proposal #{id} accepted: generation {generation}")?;
                     Ok(EXIT_CLEAN)
                 }
-                Err(ApiError::UnacknowledgedFindings(message)) => {
-                    writeln!(out, "not accepted: {}", safe(&message, opts))?;
+                Err(ApiError::ReviewRefused(message)) => {
+                    let refusal = ReviewRefusal::parse(&message);
                     writeln!(
                         out,
-                        "review with `qvm-config-sync proposals show {id}`, then repeat with --ack RULE for each"
+                        "not accepted ({}): {}",
+                        safe(&refusal.code, opts),
+                        safe(&refusal.message, opts)
                     )?;
-                    Ok(EXIT_FINDINGS)
+                    match refusal.code.as_str() {
+                        "review.unacknowledged" => {
+                            for finding in &refusal.ids {
+                                writeln!(out, "  --ack {}", safe(finding, opts))?;
+                            }
+                            writeln!(
+                                out,
+                                "review with `qvm-config-sync proposals show {id}`, then repeat with --ack for each"
+                            )?;
+                            Ok(EXIT_FINDINGS)
+                        }
+                        "review.unreviewed" => Ok(EXIT_FINDINGS),
+                        "review.stale" => {
+                            writeln!(
+                                out,
+                                "the review changed: look at it again with `qvm-config-sync proposals show {id}`"
+                            )?;
+                            Ok(EXIT_ERROR)
+                        }
+                        _ => Ok(EXIT_ERROR),
+                    }
                 }
                 Err(e) => Err(e.into()),
             }
@@ -863,6 +917,60 @@ pub async fn proposals(
             Ok(EXIT_CLEAN)
         }
     }
+}
+
+/// The finding ids to acknowledge for `--ack` arguments: a finding id stays as it is; a
+/// bare rule id becomes the id of the one gated finding of that rule in the accepted
+/// hunks (`hunks`, all when empty), and is an error listing the ids when there are
+/// none or several. Anything else is passed on (the backend refuses an unknown id).
+fn resolve_acks(
+    view: &ProposalView,
+    hunks: &[String],
+    acknowledged: &[String],
+) -> Result<Vec<String>, String> {
+    let accepted = |f: &crate::client::types::FindingView| {
+        hunks.is_empty() || f.hunks.iter().any(|h| hunks.contains(h))
+    };
+    let mut ids = Vec::with_capacity(acknowledged.len());
+    for ack in acknowledged {
+        if view.findings.iter().any(|f| &f.id == ack) {
+            ids.push(ack.clone());
+            continue;
+        }
+        let of_rule: Vec<&str> = view
+            .findings
+            .iter()
+            .filter(|f| &f.rule == ack && f.gated)
+            .map(|f| f.id.as_str())
+            .collect();
+        if of_rule.is_empty() {
+            ids.push(ack.clone());
+            continue;
+        }
+        let in_part: Vec<&str> = view
+            .findings
+            .iter()
+            .filter(|f| &f.rule == ack && f.gated && accepted(f))
+            .map(|f| f.id.as_str())
+            .collect();
+        match in_part.as_slice() {
+            [one] => ids.push((*one).to_owned()),
+            [] => {
+                return Err(format!(
+                    "--ack {ack}: no gated finding of this rule is in the accepted hunks (its findings: {})",
+                    of_rule.join(", ")
+                ));
+            }
+            several => {
+                return Err(format!(
+                    "--ack {ack}: {} findings of this rule are in the accepted hunks; name each by its id: {}",
+                    several.len(),
+                    several.join(", ")
+                ));
+            }
+        }
+    }
+    Ok(ids)
 }
 
 fn print_proposal(
@@ -899,9 +1007,14 @@ fn print_proposal(
     }
     for (i, f) in view.findings.iter().enumerate() {
         let line = f.line.map(|l| format!(" line {l}")).unwrap_or_default();
+        let place = if f.path.is_empty() || f.path == s.path {
+            String::new()
+        } else {
+            format!(" in {}", safe(&f.path, opts))
+        };
         writeln!(
             out,
-            "  [{}] {:<8} {}{line}: {}",
+            "  [{}] {:<8} {}{place}{line}: {}",
             i + 1,
             f.severity,
             safe(&f.rule, opts),
@@ -910,11 +1023,31 @@ fn print_proposal(
         if !f.why.is_empty() && !f.message.contains(&f.why) {
             writeln!(out, "             {}", safe(&f.why, opts))?;
         }
+        for r in &f.related {
+            let line = r.line.map(|l| format!(" line {l}")).unwrap_or_default();
+            writeln!(
+                out,
+                "             together with {} ({}){line}",
+                safe(&r.path, opts),
+                r.side
+            )?;
+        }
+        let gate = if f.gated {
+            "acknowledge to accept its hunks"
+        } else {
+            "shown"
+        };
+        let hunks = if f.hunks.is_empty() {
+            String::new()
+        } else {
+            format!(" · hunks {}", f.hunks.join(" "))
+        };
+        writeln!(out, "             id {} · {gate}{hunks}", safe(&f.id, opts))?;
     }
     if !view.must_acknowledge.is_empty() {
         writeln!(
             out,
-            "critical findings to acknowledge when accepting: {}",
+            "findings to acknowledge when accepting their hunks: {}",
             view.must_acknowledge
                 .iter()
                 .map(|r| format!("--ack {}", safe(r, opts)))
@@ -922,6 +1055,7 @@ fn print_proposal(
                 .join(" ")
         )?;
     }
+    writeln!(out, "review digest: {}", safe(&view.digest, opts))?;
     print_diff(out, &view.diff, opts)?;
     // Make sure the proposal decodes (a client that cannot read the bytes must say so).
     if base64::engine::general_purpose::STANDARD

@@ -154,13 +154,19 @@ pub fn run_scan(args: &ScanArgs, out: &mut impl Write) -> Result<u8, CliError> {
         Some(p) => Some(read_input(p, limit)?.content),
         None => None,
     };
-    let findings = engine.scan(&ScanInput {
-        path: as_path.as_str(),
-        content: &input.content,
-        base: base.as_deref(),
-        mode: input.mode,
-        kind: input.kind,
-    });
+    // A file scanned on its own is not a profile: `meta.new-path` (a file the
+    // profile does not have yet) only means something in a proposal's review.
+    let findings: Vec<Finding> = engine
+        .scan(&ScanInput {
+            path: as_path.as_str(),
+            content: &input.content,
+            base: base.as_deref(),
+            mode: input.mode,
+            kind: input.kind,
+        })
+        .into_iter()
+        .filter(|f| f.rule != "meta.new-path")
+        .collect();
     if args.json {
         write_json(out, as_path.as_str(), &findings)?;
     } else {
@@ -211,6 +217,7 @@ fn write_json(out: &mut impl Write, path: &str, findings: &[Finding]) -> Result<
                 "span": f.span.map(|s| serde_json::json!({"start": s.start, "end": s.end})),
                 "why": f.why,
                 "reference": f.reference,
+                "gated": f.gated(),
             })
         })
         .collect();

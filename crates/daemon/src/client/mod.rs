@@ -117,12 +117,15 @@ pub trait ConfigSync {
     fn list_proposals(&self, status: &str) -> Result<String, Error>;
     /// JSON [`types::ProposalView`].
     fn get_proposal(&self, id: i64) -> Result<String, Error>;
-    /// Accepts all hunks (`hunks` empty) or only the given hunk ids. Every critical
-    /// finding of the content that would be stored must be in `acknowledged` (rule
-    /// ids). Returns the profile's new generation.
+    /// Accepts all hunks (`hunks` empty) or only the given hunk ids of the review whose
+    /// `digest` [`types::ProposalView`] gave. Every gated finding in the accepted hunks
+    /// must be in `acknowledged` (finding ids). Refusals of the gate are
+    /// `Error::ReviewRefused` with a JSON [`types::ReviewRefusal`]. Returns the
+    /// profile's new generation.
     fn accept_proposal(
         &self,
         id: i64,
+        digest: &str,
         hunks: &[&str],
         acknowledged: &[&str],
         note: &str,

@@ -1,6 +1,6 @@
 //! The serde types carried as JSON strings over D-Bus (see the crate's `API.md`).
 //!
-//! Every JSON document a method returns is an object with `"version": 1`
+//! Every JSON document a method returns is an object with `"version": 2`
 //! ([`API_VERSION`]); a client that sees a higher version must refuse to interpret it.
 //! Byte contents travel as base64 (`*_b64` fields) because file contents are arbitrary
 //! bytes, not UTF-8; text that came from a qube is only ever shown through the
@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Version of the JSON documents below. Bumped on any incompatible change.
-pub const API_VERSION: u32 = 1;
+pub const API_VERSION: u32 = 2;
 
 /// Result of `ListQubes`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -250,8 +250,25 @@ pub enum Segment {
 /// A risk finding (`qcs_core::risk::Finding` on the wire).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FindingView {
+    /// The finding's identity in a review, `{rule}@{path}:{p|b}{line|-}#{h8}`: what an
+    /// acknowledgement names. Empty outside a review (e.g. findings stored at intake).
+    #[serde(default)]
+    pub id: String,
     pub rule: String,
-    /// `critical`, `high`, `medium`, `info`.
+    /// The file the finding is in (path relative to home).
+    #[serde(default)]
+    pub path: String,
+    /// The other parts of a finding that depends on a combination of files.
+    #[serde(default)]
+    pub related: Vec<LocationView>,
+    /// Ids of this proposal's hunks whose acceptance brings the finding into the store
+    /// (its own hunk, every hunk for a file-level finding, plus its related parts').
+    #[serde(default)]
+    pub hunks: Vec<String>,
+    /// True when accepting a hunk of `hunks` needs this finding acknowledged by `id`.
+    #[serde(default)]
+    pub gated: bool,
+    /// `critical`, `high`, `medium`, `low`, `info`.
     pub severity: String,
     /// `proposed` or `base`.
     pub side: String,
@@ -262,6 +279,45 @@ pub struct FindingView {
     pub message: String,
     pub why: String,
     pub reference: String,
+}
+
+/// A place in another file of the reviewed set (`qcs_core::risk::Location`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocationView {
+    pub path: String,
+    /// `proposed` or `base`.
+    pub side: String,
+    pub line: Option<u32>,
+}
+
+/// The message of `org.qubes.ConfigSync1.Error.ReviewRefused` (a JSON object): why the
+/// gate refused an accept, as a reason code and the ids it concerns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewRefusal {
+    pub version: u32,
+    /// `review.stale`, `review.unacknowledged`, `review.unknown-finding`,
+    /// `review.unknown-hunk`, `review.duplicate-hunk`, `review.nothing-accepted`,
+    /// `review.unreviewed`, `review.apply`.
+    pub code: String,
+    /// The finding ids (or hunks) concerned: the missing acknowledgements for
+    /// `review.unacknowledged`, the unknown ids for `review.unknown-finding`, …
+    pub ids: Vec<String>,
+    /// The same in English, for a log.
+    pub message: String,
+}
+
+impl ReviewRefusal {
+    /// Decodes the message of a `ReviewRefused` error; a message that is not one
+    /// becomes code `review.unknown` with the text as its message (fail closed: it is
+    /// still a refusal).
+    pub fn parse(message: &str) -> ReviewRefusal {
+        serde_json::from_str(message).unwrap_or_else(|_| ReviewRefusal {
+            version: API_VERSION,
+            code: "review.unknown".to_owned(),
+            ids: Vec::new(),
+            message: message.chars().take(1024).collect(),
+        })
+    }
 }
 
 /// Result of `ListProposals`.
@@ -303,9 +359,15 @@ pub struct ProposalView {
     pub proposed_b64: String,
     /// Base (or empty) → proposed.
     pub diff: DiffView,
+    /// Findings of the state after accept (this file with the profile's other files),
+    /// worst first.
     pub findings: Vec<FindingView>,
-    /// Rule ids of the critical findings: each must be acknowledged to accept.
+    /// Ids of the gated findings (severity high or critical): each one whose hunks are
+    /// accepted must be acknowledged by its id.
     pub must_acknowledge: Vec<String>,
+    /// Digest of exactly this review (version, base, hunks, findings, rules); an
+    /// `AcceptProposal` must carry it, else it is refused with `review.stale`.
+    pub digest: String,
     /// Set when the store changed since the qube's base (the proposal's base hash is an
     /// older version the store still has): base = that version, ours = the store's
     /// current content, theirs = the proposal.

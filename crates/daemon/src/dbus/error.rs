@@ -15,8 +15,9 @@ pub enum Error {
     /// Refused by a rule of the store or the review (never-sync path, whitelist, quota,
     /// already decided, too large, …).
     Refused(String),
-    /// Accepting needs every critical finding acknowledged; the message names them.
-    UnacknowledgedFindings(String),
+    /// The review gate refused an accept; the message is a JSON
+    /// `client::types::ReviewRefusal` (reason code and the ids concerned).
+    ReviewRefused(String),
     /// The Admin API failed or denied the call.
     AdminApi(String),
     /// A qrexec service call into a qube failed.

@@ -265,12 +265,13 @@ impl ConfigSync {
     async fn accept_proposal(
         &self,
         id: i64,
+        digest: String,
         hunks: Vec<String>,
         acknowledged: Vec<String>,
         note: String,
     ) -> Result<u64, Error> {
         run(&self.backend, move |b| {
-            b.accept_proposal(id, &hunks, &acknowledged, &note)
+            b.accept_proposal(id, &digest, &hunks, &acknowledged, &note)
         })
         .await
     }

@@ -7,6 +7,11 @@
 //! open: events are written to them while the change that caused them is
 //! being made, so a listener has received every event of a call before the
 //! call's own reply is sent.
+//!
+//! Beside the Admin API socket, the internal socket (`qubesd.internal.sock`
+//! beside `qubesd.sock`, see [`internal_socket_path`]) answers
+//! `internal.GetSystemInfo`, which qrexec's policy daemon calls before it
+//! evaluates any call; the simulated `qrexec-client-vm` does the same.
 
 mod api;
 pub mod events;
@@ -52,6 +57,20 @@ impl Shared {
     }
 }
 
+/// The internal socket of a server on `socket`: `NAME.internal.EXT` beside it
+/// (`/run/qubesd.sock` → `/run/qubesd.internal.sock`, as in dom0).
+pub fn internal_socket_path(socket: &Path) -> PathBuf {
+    let stem = socket
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = match socket.extension() {
+        Some(ext) => format!("{stem}.internal.{}", ext.to_string_lossy()),
+        None => format!("{stem}.internal"),
+    };
+    socket.with_file_name(name)
+}
+
 /// Entry point of the simulated qubesd.
 pub struct Server;
 
@@ -82,6 +101,12 @@ impl Server {
             }
         }
         let listener = UnixListener::bind(socket).map_err(sock_err)?;
+        let internal_path = internal_socket_path(socket);
+        let _ = std::fs::remove_file(&internal_path);
+        let internal = UnixListener::bind(&internal_path).map_err(|source| SimError::Socket {
+            path: internal_path.clone(),
+            source,
+        })?;
         let shared = Arc::new(Shared {
             state: Mutex::new(State::new(world)),
             latency_nanos: AtomicU64::new(0),
@@ -91,7 +116,7 @@ impl Server {
         let accept_shared = Arc::clone(&shared);
         let accept = std::thread::Builder::new()
             .name("qubesd-accept".into())
-            .spawn(move || accept_loop(listener, accept_shared))
+            .spawn(move || accept_loop(listener, internal, accept_shared))
             .map_err(sock_err)?;
         Ok(ServerHandle {
             socket: socket.to_owned(),
@@ -112,6 +137,20 @@ impl ServerHandle {
     /// The socket clients connect to.
     pub fn socket_path(&self) -> &Path {
         &self.socket
+    }
+
+    /// The internal socket (`internal.GetSystemInfo`).
+    pub fn internal_socket_path(&self) -> PathBuf {
+        internal_socket_path(&self.socket)
+    }
+
+    /// What qrexec's policy daemon does before it evaluates a call: ask for
+    /// the (cached) system info. Besides returning it, this registers
+    /// qubesd's cache handlers the first time (see `filter`).
+    pub fn get_system_info(&self) -> String {
+        let mut state = self.shared.lock();
+        let State { world, filter, .. } = &mut *state;
+        filter.system_info_answer(world)
     }
 
     /// Delay every call by `latency` before it is handled (models qrexec).
@@ -176,6 +215,7 @@ impl ServerHandle {
             }
         }
         let _ = std::fs::remove_file(&self.socket);
+        let _ = std::fs::remove_file(internal_socket_path(&self.socket));
     }
 }
 
@@ -188,7 +228,7 @@ impl Drop for ServerHandle {
 /// How often the accept loop checks whether the server stops.
 const ACCEPT_POLL: Duration = Duration::from_millis(50);
 
-fn accept_loop(listener: UnixListener, shared: Arc<Shared>) {
+fn accept_loop(listener: UnixListener, internal: UnixListener, shared: Arc<Shared>) {
     use rustix::event::{PollFd, PollFlags, poll};
     let timeout = rustix::event::Timespec {
         tv_sec: 0,
@@ -196,39 +236,80 @@ fn accept_loop(listener: UnixListener, shared: Arc<Shared>) {
     };
     // Non-blocking, so a connection that vanished between poll and accept
     // cannot block the loop.
-    if listener.set_nonblocking(true).is_err() {
+    if listener.set_nonblocking(true).is_err() || internal.set_nonblocking(true).is_err() {
         return;
     }
     while !shared.stopping.load(Ordering::SeqCst) {
-        let mut fds = [PollFd::new(&listener, PollFlags::IN)];
+        let mut fds = [
+            PollFd::new(&listener, PollFlags::IN),
+            PollFd::new(&internal, PollFlags::IN),
+        ];
         match poll(&mut fds, Some(&timeout)) {
             Ok(0) | Err(rustix::io::Errno::INTR) => continue,
             Ok(_) => {}
             Err(_) => break,
         }
-        let stream = match listener.accept() {
-            Ok((stream, _)) => stream,
-            Err(_) => continue,
-        };
-        if stream.set_nonblocking(false).is_err() {
-            continue;
-        }
-        if shared.connections.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
-            shared.connections.fetch_sub(1, Ordering::SeqCst);
-            continue; // dropped: the client sees an empty reply
-        }
-        let worker = Arc::clone(&shared);
-        let spawned = std::thread::Builder::new()
-            .name("qubesd-conn".into())
-            .spawn(move || {
-                serve_connection(stream, &worker);
-                worker.connections.fetch_sub(1, Ordering::SeqCst);
-            });
-        if spawned.is_err() {
-            // Out of threads: the connection was dropped with the closure.
-            shared.connections.fetch_sub(1, Ordering::SeqCst);
+        let ready = [!fds[0].revents().is_empty(), !fds[1].revents().is_empty()];
+        for (is_internal, source) in [(false, &listener), (true, &internal)] {
+            if !ready[usize::from(is_internal)] {
+                continue;
+            }
+            let stream = match source.accept() {
+                Ok((stream, _)) => stream,
+                Err(_) => continue,
+            };
+            if stream.set_nonblocking(false).is_err() {
+                continue;
+            }
+            if shared.connections.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
+                shared.connections.fetch_sub(1, Ordering::SeqCst);
+                continue; // dropped: the client sees an empty reply
+            }
+            let worker = Arc::clone(&shared);
+            let spawned = std::thread::Builder::new()
+                .name("qubesd-conn".into())
+                .spawn(move || {
+                    if is_internal {
+                        serve_internal(stream, &worker);
+                    } else {
+                        serve_connection(stream, &worker);
+                    }
+                    worker.connections.fetch_sub(1, Ordering::SeqCst);
+                });
+            if spawned.is_err() {
+                // Out of threads: the connection was dropped with the closure.
+                shared.connections.fetch_sub(1, Ordering::SeqCst);
+            }
         }
     }
+}
+
+/// One request on the internal socket (qubes.api.internal.QubesInternalAPI):
+/// only `internal.GetSystemInfo` is simulated.
+fn serve_internal(mut stream: UnixStream, shared: &Shared) {
+    let Some(request) = read_request(&mut stream) else {
+        let _ = stream.shutdown(Shutdown::Both);
+        return;
+    };
+    let reply = match wire::parse_request(&request) {
+        None => None,
+        Some(raw) if raw.method == b"internal.GetSystemInfo" => {
+            let mut state = shared.lock();
+            let State { world, filter, .. } = &mut *state;
+            Some(wire::ok_reply(filter.system_info_answer(world).as_bytes()))
+        }
+        Some(raw) => Some(wire::error_reply(
+            "ProtocolError",
+            &format!(
+                "no such method: {}",
+                wire::py_repr(&String::from_utf8_lossy(&raw.method))
+            ),
+        )),
+    };
+    if let Some(reply) = reply {
+        let _ = stream.write_all(&reply);
+    }
+    let _ = stream.shutdown(Shutdown::Both);
 }
 
 /// Read until EOF, at most `MAX_REQUEST` bytes; `None` = over the limit.
@@ -297,7 +378,7 @@ fn serve_connection(mut stream: UnixStream, shared: &Shared) {
             if !listener.send(&Event::app("connection-established", &[]).encode()) {
                 return;
             }
-            state.listeners.push(listener);
+            state.add_listener(listener);
             drop(state);
             watch_listener(&stream, id, shared);
         }

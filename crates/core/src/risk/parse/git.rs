@@ -372,27 +372,32 @@ pub fn parse_entries(content: &[u8]) -> Result<Vec<Entry>, ParseError> {
 /// The settings of a git config (key scheme in the module doc).
 pub fn parse(content: &[u8]) -> Result<Vec<Setting>, ParseFailed> {
     parse_entries(content)
-        .map(|entries| {
-            entries
-                .into_iter()
-                .map(|e| Setting {
-                    key: e.full_key(),
-                    context: (e.section == "includeif" && e.name == "path")
-                        .then(|| e.subsection.clone())
-                        .flatten(),
-                    value: e.value,
-                    line: e.line,
-                    span: Some(Span {
-                        start: e.name_span.0,
-                        end: e.name_span.1,
-                    }),
-                })
-                .collect()
-        })
+        .as_deref()
+        .map(settings_of)
         .map_err(|e| ParseFailed {
             line: e.line,
-            reason: e.reason,
+            reason: e.reason.clone(),
         })
+}
+
+/// The settings of parsed entries (one parse serves the key rules and the classes).
+pub fn settings_of(entries: &[Entry]) -> Vec<Setting> {
+    entries
+        .iter()
+        .cloned()
+        .map(|e| Setting {
+            key: e.full_key(),
+            context: (e.section == "includeif" && e.name == "path")
+                .then(|| e.subsection.clone())
+                .flatten(),
+            value: e.value,
+            line: e.line,
+            span: Some(Span {
+                start: e.name_span.0,
+                end: e.name_span.1,
+            }),
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -24,7 +24,16 @@
 //!    files through the engine; add the type's cases there or in its own test file.
 
 mod attributes;
+pub mod desktop;
+pub mod envd;
 pub(crate) mod git;
+pub mod inputrc;
+pub mod shell;
+pub mod ssh;
+mod ssh_check;
+pub mod systemd;
+pub mod tmux;
+pub mod vim;
 
 use crate::findings::Span;
 
@@ -81,6 +90,14 @@ pub fn parser(id: &str) -> Option<ParseFn> {
     match id {
         "git-config" => Some(git::parse),
         "git-attributes" => Some(attributes::parse),
+        "ssh-config" => Some(ssh::parse),
+        "shell" => Some(shell::parse),
+        "vim" => Some(vim::parse),
+        "tmux" => Some(tmux::parse),
+        "inputrc" => Some(inputrc::parse),
+        "desktop" => Some(desktop::parse),
+        "systemd" => Some(systemd::parse),
+        "envd" => Some(envd::parse),
         _ => None,
     }
 }

@@ -1,5 +1,6 @@
 //! Features: List/Get/CheckWith*/Set/Remove, with the checks of qubesd's
-//! extensions (prohibited features, services, custom-persist, vm-config).
+//! extensions (prohibited features, services, custom-persist, vm-config) and
+//! of its qube classes (preloaded disposables, in `preload`).
 
 use super::*;
 
@@ -49,15 +50,21 @@ pub(super) fn feature_check(state: &State, call: &Call) -> Res<Outcome> {
 pub(super) fn feature_remove(state: &mut State, call: &Call) -> Res<Outcome> {
     feature_permission(call)?;
     let key = call.arg.as_str();
-    if !qube(state, &call.dest)?.features.contains_key(key) {
-        return feature_not_found(&call.dest, key);
-    }
+    // Features.__delitem__ announces the deletion before dict.__delitem__
+    // finds the key missing: listeners get the pre-delete of a feature that
+    // is not there, then the call fails.
     state.fire(Event::vm(
         &call.dest,
         format!("domain-feature-pre-delete:{key}"),
         &[("feature", key)],
     ));
-    qube_mut(state, &call.dest)?.features.shift_remove(key);
+    if qube_mut(state, &call.dest)?
+        .features
+        .shift_remove(key)
+        .is_none()
+    {
+        return feature_not_found(&call.dest, key);
+    }
     state.fire(Event::vm(
         &call.dest,
         format!("domain-feature-delete:{key}"),
@@ -83,12 +90,14 @@ pub(super) fn feature_set(state: &mut State, call: &Call) -> Res<Outcome> {
         kwargs.push(("oldvalue", old.as_str()));
     }
     // A pre-event reaches listeners before the class handlers that may
-    // refuse it (qubes.ext.services checks service names here).
+    // refuse it: the qube's class first (preloaded disposables), then the
+    // extensions (qubes.ext.services checks service names here).
     state.fire(Event::vm(
         vm,
         format!("domain-feature-pre-set:{key}"),
         &kwargs,
     ));
+    preload::pre_set_checks(state, vm, key, &value, old.as_deref())?;
     if let Some(service) = key.strip_prefix("service.") {
         check_service_name(service)?;
     }

@@ -9,12 +9,13 @@
 use qubesadmin::validate::{self, ValidationError};
 
 use super::events::{Event, Listener};
-use super::filter::PolicyFilter;
+use super::filter::{self, PolicyFilter};
 use super::wire::{self, RawRequest, error_reply, ok_reply, py_repr};
 use crate::world::{self, NewQube, Qube, World};
 
 mod features;
 mod lifecycle;
+mod preload;
 mod properties;
 mod tags;
 
@@ -122,10 +123,20 @@ impl State {
         }
     }
 
-    /// Dispatch one event to every listener that should see it, then apply
-    /// qubesd's system-info cache invalidation (which runs after dispatch,
-    /// see `PolicyFilter`).
+    /// Dispatch one event to every listener that should see it, with
+    /// qubesd's system-info cache invalidation before or after the dispatch
+    /// (see `PolicyFilter`), and the handler bookkeeping of added and removed
+    /// qubes.
     pub fn fire(&mut self, event: Event) {
+        let object = event
+            .subject
+            .clone()
+            .unwrap_or_else(|| filter::APP.to_owned());
+        let invalidates = event.invalidates_system_info();
+        let early = invalidates && self.filter.invalidates_first(&object);
+        if early {
+            self.filter.invalidate();
+        }
         let bytes = event.encode();
         let mut gone = Vec::new();
         let target = event.policy_target();
@@ -151,9 +162,34 @@ impl State {
         if !gone.is_empty() {
             self.listeners.retain(|l| !gone.contains(&l.id));
         }
-        if event.invalidates_system_info() {
+        if invalidates && !early {
             self.filter.invalidate();
         }
+        if event.subject.is_none() {
+            let vm = event.policy_target();
+            match event.name.as_str() {
+                "domain-add" => {
+                    let for_all = self.listeners.iter().any(|l| l.dest_is_admin);
+                    self.filter.on_domain_add(&vm, for_all);
+                }
+                "domain-delete" => self.filter.on_domain_delete(&vm),
+                _ => {}
+            }
+        }
+    }
+
+    /// A new `admin.Events` listener: its dispatcher is registered on the
+    /// application object and every qube (or on its one qube).
+    pub fn add_listener(&mut self, listener: Listener) {
+        if listener.dest_is_admin {
+            self.filter.register_dispatcher(filter::APP);
+            for q in &self.world.data.vms {
+                self.filter.register_dispatcher(&q.name);
+            }
+        } else {
+            self.filter.register_dispatcher(&listener.dest);
+        }
+        self.listeners.push(listener);
     }
 
     fn save(&mut self) {

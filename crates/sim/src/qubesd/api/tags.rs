@@ -22,28 +22,37 @@ pub(super) fn add_tag(state: &mut State, vm: &str, tag: &str) -> Res<()> {
     }
     q.tags.push(tag.to_owned());
     q.tags.sort();
-    // Class handlers (AdminExtension.on_tag_add) run before listeners see
-    // the tag, so the tags they add are announced first.
+    // Class handlers (AdminExtension.on_tag_add, gui.set_guivm_on_created_by)
+    // run before listeners see the tag, so the tags they add are announced
+    // first. Both look the creator up with `app.domains[NAME]`: a name that
+    // is no qube raises KeyError, not a Qubes exception, so qubesd drops the
+    // connection without a reply — the tag stays set (in memory, saved with
+    // the next change) and no listener hears of it.
     if let Some(creator) = tag.strip_prefix("created-by-") {
-        let extra: Vec<String> = state
-            .world
-            .qube(creator)
-            .and_then(|c| c.features.get("tag-created-vm-with"))
+        let Some(creator_qube) = state.world.qube(creator) else {
+            return Err(Fail::Drop);
+        };
+        let extra: Vec<String> = creator_qube
+            .features
+            .get("tag-created-vm-with")
             .map(|v| v.split_whitespace().map(str::to_owned).collect())
             .unwrap_or_default();
+        let guivm = creator_qube.features.get("set-created-guivm").cloned();
         for t in extra {
-            if validate::tag(&t).is_ok() {
-                add_tag(state, vm, &t)?;
+            // Tags.add raises ValueError on a bad character: dropped too.
+            if !t
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            {
+                return Err(Fail::Drop);
             }
+            add_tag(state, vm, &t)?;
         }
         // qubes.ext.gui.set_guivm_on_created_by
-        let guivm = state
-            .world
-            .qube(creator)
-            .and_then(|c| c.features.get("set-created-guivm"))
-            .filter(|g| state.world.qube(g).is_some())
-            .cloned();
-        if let Some(guivm) = guivm {
+        if let Some(guivm) = guivm.filter(|g| !g.is_empty()) {
+            if state.world.qube(&guivm).is_none() {
+                return Err(Fail::Drop);
+            }
             set_vm_property_internal(state, vm, "guivm", &guivm)?;
         }
     }

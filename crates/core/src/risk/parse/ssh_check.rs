@@ -1,0 +1,1010 @@
+//! The value half of the ssh_config reader: OpenSSH 9.2's keyword table and the
+//! checks `process_config_line_depth` applies to each keyword's arguments (flags and
+//! multistate tables, times, integers, ports, lists, forwards, algorithms, …), and the
+//! C number parsers they rely on. It only says whether ssh accepts a value; it does
+//! not tokenise lines (that is `ssh`) and does not classify risk (the rules do).
+
+use super::ssh::Kind;
+
+/// Value checks, one per family of `process_config_line_depth` cases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Check {
+    Flag,
+    Multi(&'static [&'static str]),
+    Time,
+    Int,
+    Port,
+    Str,
+    /// `parse_char_array` / LogVerbose: any number, none empty, `none` alone.
+    List,
+    LogLevel,
+    LogFacility,
+    Forward(Fwd),
+    PermitRemoteOpen,
+    EscapeChar,
+    SendEnv,
+    SetEnv,
+    ControlPersist,
+    TunnelDevice,
+    IpQos,
+    CanonicalDomains,
+    PermittedCnames,
+    StreamMask,
+    FingerprintHash,
+    AddKeys,
+    AgentPath,
+    ForwardAgent,
+    RekeyLimit,
+    /// Ciphers/MACs/Kex/key algorithms: one comma list.
+    Algorithms,
+    /// Debian's GSSAPIKexAlgorithms and other distribution keywords: one argument.
+    Distro,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Fwd {
+    Local,
+    Remote,
+    Dynamic,
+}
+
+const FLAG: &[&str] = &["true", "false", "yes", "no"];
+const YESNOASK: &[&str] = &["true", "false", "yes", "no", "ask"];
+const STRICT: &[&str] = &["true", "false", "yes", "no", "ask", "off", "accept-new"];
+const ADDRFAMILY: &[&str] = &["inet", "inet6", "any"];
+const CONTROLMASTER: &[&str] = &["true", "yes", "false", "no", "auto", "ask", "autoask"];
+const TUNNEL: &[&str] = &["ethernet", "point-to-point", "true", "yes", "false", "no"];
+const REQUESTTTY: &[&str] = &["true", "yes", "false", "no", "force", "auto"];
+const SESSIONTYPE: &[&str] = &["none", "subsystem", "default"];
+const CANONHOST: &[&str] = &["true", "false", "yes", "no", "always"];
+const PUBKEYAUTH: &[&str] = &["true", "false", "yes", "no", "unbound", "host-bound"];
+const COMPRESSION: &[&str] = &["yes", "no"];
+
+/// The `keywords[]` table of OpenSSH 9.2 (GSSAPI and PKCS#11 enabled, as distributions
+/// build it) plus the GSSAPI key-exchange keywords of the Debian/Fedora patches.
+/// (written name, stored name, kind, check)
+#[rustfmt::skip]
+pub(super) const KEYWORDS: &[(&str, &str, Kind, Check)] = &[
+    ("protocol", "protocol", Kind::Ignored, Check::None),
+    ("cipher", "cipher", Kind::Ignored, Check::None),
+    ("fallbacktorsh", "fallbacktorsh", Kind::Ignored, Check::None),
+    ("globalknownhostsfile2", "globalknownhostsfile2", Kind::Ignored, Check::None),
+    ("rhostsauthentication", "rhostsauthentication", Kind::Ignored, Check::None),
+    ("userknownhostsfile2", "userknownhostsfile2", Kind::Ignored, Check::None),
+    ("useroaming", "useroaming", Kind::Ignored, Check::None),
+    ("usersh", "usersh", Kind::Ignored, Check::None),
+    ("useprivilegedport", "useprivilegedport", Kind::Ignored, Check::None),
+    ("afstokenpassing", "afstokenpassing", Kind::Unsupported, Check::None),
+    ("kerberosauthentication", "kerberosauthentication", Kind::Unsupported, Check::None),
+    ("kerberostgtpassing", "kerberostgtpassing", Kind::Unsupported, Check::None),
+    ("rsaauthentication", "rsaauthentication", Kind::Unsupported, Check::None),
+    ("rhostsrsaauthentication", "rhostsrsaauthentication", Kind::Unsupported, Check::None),
+    ("compressionlevel", "compressionlevel", Kind::Unsupported, Check::None),
+    ("gssapiauthentication", "gssapiauthentication", Kind::Option, Check::Flag),
+    ("gssapidelegatecredentials", "gssapidelegatecredentials", Kind::Option, Check::Flag),
+    ("gssapikeyexchange", "gssapikeyexchange", Kind::Option, Check::Flag),
+    ("gssapitrustdns", "gssapitrustdns", Kind::Option, Check::Flag),
+    ("gssapirenewalforcesrekey", "gssapirenewalforcesrekey", Kind::Option, Check::Flag),
+    ("gssapiclientidentity", "gssapiclientidentity", Kind::Option, Check::Str),
+    ("gssapiserveridentity", "gssapiserveridentity", Kind::Option, Check::Str),
+    ("gssapikexalgorithms", "gssapikexalgorithms", Kind::Option, Check::Distro),
+    ("pkcs11provider", "pkcs11provider", Kind::Option, Check::Str),
+    ("smartcarddevice", "pkcs11provider", Kind::Option, Check::Str),
+    ("forwardagent", "forwardagent", Kind::Option, Check::ForwardAgent),
+    ("forwardx11", "forwardx11", Kind::Option, Check::Flag),
+    ("forwardx11trusted", "forwardx11trusted", Kind::Option, Check::Flag),
+    ("forwardx11timeout", "forwardx11timeout", Kind::Option, Check::Time),
+    ("exitonforwardfailure", "exitonforwardfailure", Kind::Option, Check::Flag),
+    ("xauthlocation", "xauthlocation", Kind::Option, Check::Str),
+    ("gatewayports", "gatewayports", Kind::Option, Check::Flag),
+    ("passwordauthentication", "passwordauthentication", Kind::Option, Check::Flag),
+    ("kbdinteractiveauthentication", "kbdinteractiveauthentication", Kind::Option, Check::Flag),
+    ("kbdinteractivedevices", "kbdinteractivedevices", Kind::Option, Check::Str),
+    ("challengeresponseauthentication", "kbdinteractiveauthentication", Kind::Option, Check::Flag),
+    ("skeyauthentication", "kbdinteractiveauthentication", Kind::Option, Check::Flag),
+    ("tisauthentication", "kbdinteractiveauthentication", Kind::Option, Check::Flag),
+    ("pubkeyauthentication", "pubkeyauthentication", Kind::Option, Check::Multi(PUBKEYAUTH)),
+    ("dsaauthentication", "pubkeyauthentication", Kind::Option, Check::Multi(PUBKEYAUTH)),
+    ("hostbasedauthentication", "hostbasedauthentication", Kind::Option, Check::Flag),
+    ("identityfile", "identityfile", Kind::Option, Check::Str),
+    ("identityfile2", "identityfile", Kind::Option, Check::Str),
+    ("identitiesonly", "identitiesonly", Kind::Option, Check::Flag),
+    ("certificatefile", "certificatefile", Kind::Option, Check::Str),
+    ("addkeystoagent", "addkeystoagent", Kind::Option, Check::AddKeys),
+    ("identityagent", "identityagent", Kind::Option, Check::AgentPath),
+    ("hostname", "hostname", Kind::Option, Check::Str),
+    ("hostkeyalias", "hostkeyalias", Kind::Option, Check::Str),
+    ("proxycommand", "proxycommand", Kind::Command, Check::None),
+    ("port", "port", Kind::Option, Check::Port),
+    ("ciphers", "ciphers", Kind::Option, Check::Algorithms),
+    ("macs", "macs", Kind::Option, Check::Algorithms),
+    (
+        "remoteforward",
+        "remoteforward",
+        Kind::Option,
+        Check::Forward(Fwd::Remote),
+    ),
+    (
+        "localforward",
+        "localforward",
+        Kind::Option,
+        Check::Forward(Fwd::Local),
+    ),
+    ("permitremoteopen", "permitremoteopen", Kind::Option, Check::PermitRemoteOpen),
+    ("user", "user", Kind::Option, Check::Str),
+    ("host", "host", Kind::Host, Check::None),
+    ("match", "match", Kind::Match, Check::None),
+    ("escapechar", "escapechar", Kind::Option, Check::EscapeChar),
+    ("globalknownhostsfile", "globalknownhostsfile", Kind::Option, Check::List),
+    ("userknownhostsfile", "userknownhostsfile", Kind::Option, Check::List),
+    ("connectionattempts", "connectionattempts", Kind::Option, Check::Int),
+    ("batchmode", "batchmode", Kind::Option, Check::Flag),
+    ("checkhostip", "checkhostip", Kind::Option, Check::Flag),
+    ("stricthostkeychecking", "stricthostkeychecking", Kind::Option, Check::Multi(STRICT)),
+    ("compression", "compression", Kind::Option, Check::Multi(COMPRESSION)),
+    ("tcpkeepalive", "tcpkeepalive", Kind::Option, Check::Flag),
+    ("keepalive", "tcpkeepalive", Kind::Option, Check::Flag),
+    ("numberofpasswordprompts", "numberofpasswordprompts", Kind::Option, Check::Int),
+    ("syslogfacility", "syslogfacility", Kind::Option, Check::LogFacility),
+    ("loglevel", "loglevel", Kind::Option, Check::LogLevel),
+    ("logverbose", "logverbose", Kind::Option, Check::List),
+    (
+        "dynamicforward",
+        "dynamicforward",
+        Kind::Option,
+        Check::Forward(Fwd::Dynamic),
+    ),
+    ("preferredauthentications", "preferredauthentications", Kind::Option, Check::Str),
+    ("hostkeyalgorithms", "hostkeyalgorithms", Kind::Option, Check::Algorithms),
+    ("casignaturealgorithms", "casignaturealgorithms", Kind::Option, Check::Algorithms),
+    ("bindaddress", "bindaddress", Kind::Option, Check::Str),
+    ("bindinterface", "bindinterface", Kind::Option, Check::Str),
+    ("clearallforwardings", "clearallforwardings", Kind::Option, Check::Flag),
+    ("enablesshkeysign", "enablesshkeysign", Kind::Option, Check::Flag),
+    ("verifyhostkeydns", "verifyhostkeydns", Kind::Option, Check::Multi(YESNOASK)),
+    ("nohostauthenticationforlocalhost", "nohostauthenticationforlocalhost", Kind::Option, Check::Flag),
+    ("rekeylimit", "rekeylimit", Kind::Option, Check::RekeyLimit),
+    ("connecttimeout", "connecttimeout", Kind::Option, Check::Time),
+    ("addressfamily", "addressfamily", Kind::Option, Check::Multi(ADDRFAMILY)),
+    ("serveraliveinterval", "serveraliveinterval", Kind::Option, Check::Time),
+    ("serveralivecountmax", "serveralivecountmax", Kind::Option, Check::Int),
+    ("sendenv", "sendenv", Kind::Option, Check::SendEnv),
+    ("setenv", "setenv", Kind::Option, Check::SetEnv),
+    ("controlpath", "controlpath", Kind::Option, Check::Str),
+    ("controlmaster", "controlmaster", Kind::Option, Check::Multi(CONTROLMASTER)),
+    ("controlpersist", "controlpersist", Kind::Option, Check::ControlPersist),
+    ("hashknownhosts", "hashknownhosts", Kind::Option, Check::Flag),
+    ("include", "include", Kind::Include, Check::None),
+    ("tunnel", "tunnel", Kind::Option, Check::Multi(TUNNEL)),
+    ("tunneldevice", "tunneldevice", Kind::Option, Check::TunnelDevice),
+    ("localcommand", "localcommand", Kind::Command, Check::None),
+    ("permitlocalcommand", "permitlocalcommand", Kind::Option, Check::Flag),
+    ("remotecommand", "remotecommand", Kind::Command, Check::None),
+    ("visualhostkey", "visualhostkey", Kind::Option, Check::Flag),
+    ("kexalgorithms", "kexalgorithms", Kind::Option, Check::Algorithms),
+    ("ipqos", "ipqos", Kind::Option, Check::IpQos),
+    ("requesttty", "requesttty", Kind::Option, Check::Multi(REQUESTTTY)),
+    ("sessiontype", "sessiontype", Kind::Option, Check::Multi(SESSIONTYPE)),
+    ("stdinnull", "stdinnull", Kind::Option, Check::Flag),
+    ("forkafterauthentication", "forkafterauthentication", Kind::Option, Check::Flag),
+    ("proxyusefdpass", "proxyusefdpass", Kind::Option, Check::Flag),
+    ("canonicaldomains", "canonicaldomains", Kind::Option, Check::CanonicalDomains),
+    ("canonicalizefallbacklocal", "canonicalizefallbacklocal", Kind::Option, Check::Flag),
+    ("canonicalizehostname", "canonicalizehostname", Kind::Option, Check::Multi(CANONHOST)),
+    ("canonicalizemaxdots", "canonicalizemaxdots", Kind::Option, Check::Int),
+    ("canonicalizepermittedcnames", "canonicalizepermittedcnames", Kind::Option, Check::PermittedCnames),
+    ("streamlocalbindmask", "streamlocalbindmask", Kind::Option, Check::StreamMask),
+    ("streamlocalbindunlink", "streamlocalbindunlink", Kind::Option, Check::Flag),
+    ("revokedhostkeys", "revokedhostkeys", Kind::Option, Check::Str),
+    ("fingerprinthash", "fingerprinthash", Kind::Option, Check::FingerprintHash),
+    ("updatehostkeys", "updatehostkeys", Kind::Option, Check::Multi(YESNOASK)),
+    ("hostbasedacceptedalgorithms", "hostbasedacceptedalgorithms", Kind::Option, Check::Algorithms),
+    ("hostbasedkeytypes", "hostbasedacceptedalgorithms", Kind::Option, Check::Algorithms),
+    ("pubkeyacceptedalgorithms", "pubkeyacceptedalgorithms", Kind::Option, Check::Algorithms),
+    ("pubkeyacceptedkeytypes", "pubkeyacceptedalgorithms", Kind::Option, Check::Algorithms),
+    ("ignoreunknown", "ignoreunknown", Kind::Option, Check::Str),
+    ("proxyjump", "proxyjump", Kind::Jump, Check::None),
+    ("securitykeyprovider", "securitykeyprovider", Kind::Option, Check::Str),
+    ("knownhostscommand", "knownhostscommand", Kind::Command, Check::None),
+    ("requiredrsasize", "requiredrsasize", Kind::Option, Check::Int),
+    ("enableescapecommandline", "enableescapecommandline", Kind::Option, Check::Flag),
+    ("tag", "tag", Kind::Newer, Check::None),
+    ("channeltimeout", "channeltimeout", Kind::Newer, Check::None),
+    ("obscurekeystroketiming", "obscurekeystroketiming", Kind::Newer, Check::None),
+    ("versionaddendum", "versionaddendum", Kind::Newer, Check::None),
+    ("refuseconnection", "refuseconnection", Kind::Newer, Check::None),
+    ("warnweakcrypto", "warnweakcrypto", Kind::Newer, Check::None),
+];
+
+pub(super) fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// C `strtol`/`strtoll` in base 10: (value, bytes used); `None` when no digits.
+pub(super) fn strtol(s: &[u8]) -> Option<(i128, usize)> {
+    let mut i = 0;
+    while i < s.len() && matches!(s[i], b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r') {
+        i += 1;
+    }
+    let mut neg = false;
+    if i < s.len() && (s[i] == b'+' || s[i] == b'-') {
+        neg = s[i] == b'-';
+        i += 1;
+    }
+    let digits_start = i;
+    let mut v: i128 = 0;
+    while i < s.len() && s[i].is_ascii_digit() {
+        v = (v * 10 + i128::from(s[i] - b'0')).min(i128::from(i64::MAX) + 1);
+        i += 1;
+    }
+    if i == digits_start {
+        return None;
+    }
+    let v = if neg { -v } else { v.min(i128::from(i64::MAX)) };
+    Some((v, i))
+}
+
+/// OpenBSD `strtonum(s, min, max)`.
+pub(super) fn strtonum(s: &[u8], min: i128, max: i128) -> Option<i128> {
+    let (v, used) = strtol(s)?;
+    (used == s.len() && v >= min && v <= max).then_some(v)
+}
+
+/// `convtime`: seconds, or `None` for an invalid time.
+pub fn convtime(s: &[u8]) -> Option<i64> {
+    const MAX: i128 = i32::MAX as i128;
+    if s.is_empty() {
+        return None;
+    }
+    let mut total: i128 = 0;
+    let mut p = 0;
+    while p < s.len() {
+        let (secs, used) = strtol(&s[p..])?;
+        if secs < 0 || secs >= i128::from(i64::MAX) {
+            return None;
+        }
+        let mut end = p + used;
+        let mult: i128 = match s.get(end) {
+            None => 1,
+            Some(c) => {
+                end += 1;
+                match c {
+                    b's' | b'S' => 1,
+                    b'm' | b'M' => 60,
+                    b'h' | b'H' => 3600,
+                    b'd' | b'D' => 86_400,
+                    b'w' | b'W' => 604_800,
+                    _ => return None,
+                }
+            }
+        };
+        if secs > MAX / mult {
+            return None;
+        }
+        let secs = secs * mult;
+        if total > MAX - secs {
+            return None;
+        }
+        total += secs;
+        p = end;
+    }
+    Some(total as i64)
+}
+
+fn is_none(a: &[u8]) -> bool {
+    a.eq_ignore_ascii_case(b"none")
+}
+
+/// `valid_env_name`.
+pub(super) fn valid_env_name(n: &[u8]) -> bool {
+    !n.is_empty()
+        && !n[0].is_ascii_digit()
+        && n.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+}
+
+/// `dollar_expand` syntax check: every `${` has a valid name and a closing `}`.
+/// (Whether the variable is set is not known here; see `Check::AgentPath`.)
+fn dollar_syntax_ok(a: &[u8]) -> bool {
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] == b'$' && a.get(i + 1) == Some(&b'{') {
+            let Some(end) = a[i + 2..].iter().position(|&c| c == b'}') else {
+                return false;
+            };
+            if !valid_env_name(&a[i + 2..i + 2 + end]) {
+                return false;
+            }
+            i += 2 + end + 1;
+        } else {
+            i += 1;
+        }
+    }
+    true
+}
+
+/// `parse_ipqos` names.
+const IPQOS: &[&str] = &[
+    "af11",
+    "af12",
+    "af13",
+    "af21",
+    "af22",
+    "af23",
+    "af31",
+    "af32",
+    "af33",
+    "af41",
+    "af42",
+    "af43",
+    "cs0",
+    "cs1",
+    "cs2",
+    "cs3",
+    "cs4",
+    "cs5",
+    "cs6",
+    "cs7",
+    "ef",
+    "le",
+    "lowdelay",
+    "throughput",
+    "reliability",
+    "none",
+];
+
+fn ipqos_ok(a: &[u8]) -> bool {
+    if IPQOS.iter().any(|n| a.eq_ignore_ascii_case(n.as_bytes())) {
+        return true;
+    }
+    // strtol(s, &ep, 0): decimal, 0x hex or 0 octal, 0..=255, nothing after.
+    let s = std::str::from_utf8(a).unwrap_or("");
+    let t = s.trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r']);
+    let (neg, t) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let v = if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        i64::from_str_radix(h, 16).ok()
+    } else if t.len() > 1 && t.starts_with('0') {
+        i64::from_str_radix(&t[1..], 8).ok()
+    } else {
+        t.parse::<i64>().ok()
+    };
+    !t.is_empty() && matches!(v, Some(v) if !neg && (0..=255).contains(&v) || neg && v == 0)
+}
+
+/// `a2tun`: `any`, a number, optionally `:` and `any`/a number.
+fn tun_ok(a: &[u8]) -> bool {
+    let one = |p: &[u8]| p == b"any" || strtonum(p, 0, 0x7fff_ffff - 2).is_some();
+    match a.iter().position(|&c| c == b':') {
+        Some(i) => one(&a[..i]) && one(&a[i + 1..]),
+        None => one(a),
+    }
+}
+
+/// `valid_domain(name, makelower=1)`.
+fn valid_domain(a: &[u8]) -> bool {
+    if a.is_empty() || !a[0].is_ascii_alphanumeric() {
+        return false;
+    }
+    let mut last = 0u8;
+    for &c in a {
+        if !(c.is_ascii_alphanumeric() || c == b'-' || c == b'.' || c == b'_')
+            || (c == b'.' && last == b'.')
+        {
+            return false;
+        }
+        last = c;
+    }
+    true
+}
+
+/// `scan_scaled` accepts a number with an optional fraction and a B/K/M/G/T/P/E unit.
+fn scaled_ok(a: &[u8]) -> Option<i128> {
+    let s = std::str::from_utf8(a).ok()?;
+    let s = s.trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r']);
+    let (body, unit) = match s.as_bytes().last() {
+        Some(c) if c.is_ascii_alphabetic() => (&s[..s.len() - 1], Some(c.to_ascii_uppercase())),
+        _ => (s, None),
+    };
+    let mult: i128 = match unit {
+        None | Some(b'B') => 1,
+        Some(b'K') => 1 << 10,
+        Some(b'M') => 1 << 20,
+        Some(b'G') => 1 << 30,
+        Some(b'T') => 1 << 40,
+        Some(b'P') => 1 << 50,
+        Some(b'E') => 1 << 60,
+        _ => return None,
+    };
+    let body = body.strip_prefix('+').unwrap_or(body);
+    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+    if int.is_empty() || !int.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    if !frac.bytes().all(|c| c.is_ascii_digit()) || (!frac.is_empty() && unit.is_none()) {
+        return None;
+    }
+    let v: i128 = int.parse().ok()?;
+    let v = v.checked_mul(mult)?;
+    (v <= i128::from(i64::MAX)).then_some(v)
+}
+
+/// `parse_fwd_field`: one field (`[…]` literal, `\\` escapes, `/` marks a path).
+/// Returns (field, is_path, rest) or `None` at the end / on a bad bracket.
+/// One forward field: its bytes, whether it is a path, and the rest after it.
+type FwdField<'a> = (Vec<u8>, bool, Option<&'a [u8]>);
+
+fn fwd_field(p: &[u8]) -> Option<FwdField<'_>> {
+    if p.is_empty() {
+        return None;
+    }
+    if p[0] == b'[' {
+        let end = p[1..].iter().position(|&c| c == b']').map(|e| e + 1)?;
+        let after = p.get(end + 1).copied();
+        if after.is_some() && after != Some(b':') {
+            return None;
+        }
+        let field = p[1..end].to_vec();
+        let is_path = field.contains(&b'/');
+        let rest = if after.is_some() {
+            &p[end + 2..]
+        } else {
+            &p[end + 1..]
+        };
+        return Some((field, is_path, Some(rest)));
+    }
+    let mut field = Vec::new();
+    let mut is_path = false;
+    let mut i = 0;
+    while i < p.len() {
+        match p[i] {
+            b'\\' => {
+                i += 1;
+                field.push(*p.get(i)?);
+            }
+            b'/' => {
+                is_path = true;
+                field.push(b'/');
+            }
+            b':' => return Some((field, is_path, Some(&p[i + 1..]))),
+            c => field.push(c),
+        }
+        i += 1;
+    }
+    Some((field, is_path, Some(&p[p.len()..])))
+}
+
+/// `a2port` as an int: port, 0, or -1.
+fn a2port(a: &[u8]) -> i64 {
+    match strtonum(a, 0, 65535) {
+        Some(v) => v as i64,
+        None => match port_of(&String::from_utf8_lossy(a)) {
+            Some(_) => 1,
+            None => -1,
+        },
+    }
+}
+
+/// `parse_forward(fwd, spec, dynamic, remote) != 0`. `${VAR}` is expanded by ssh
+/// first; a spec with `$` is refused here (its value is not known).
+fn forward_ok(spec: &[u8], dynamic: bool, remote: bool) -> bool {
+    if spec.contains(&b'$') {
+        return false;
+    }
+    let mut cp = spec;
+    while let Some(c) = cp.first()
+        && c.is_ascii_whitespace()
+    {
+        cp = &cp[1..];
+    }
+    let mut fields: Vec<(Vec<u8>, bool)> = Vec::new();
+    let mut rest: Option<&[u8]> = Some(cp);
+    while fields.len() < 4 {
+        let Some(r) = rest else { break };
+        match fwd_field(r) {
+            Some((f, path, next)) => {
+                fields.push((f, path));
+                rest = next;
+            }
+            None => {
+                if !r.is_empty() {
+                    fields.clear();
+                    rest = None;
+                    break;
+                }
+                rest = None;
+                break;
+            }
+        }
+    }
+    let n = if rest.is_some_and(|r| !r.is_empty()) {
+        0
+    } else {
+        fields.len()
+    };
+    // (listen_port, listen_path, connect_port, connect_path)
+    let (lport, lpath, cport, cpath): (i64, bool, i64, bool) = match n {
+        1 if fields[0].1 => (-2, true, 0, false),
+        1 => (a2port(&fields[0].0), false, 0, false),
+        2 if fields[0].1 && fields[1].1 => (-2, true, -2, true),
+        2 if fields[1].1 => (a2port(&fields[0].0), false, -2, true),
+        2 => (a2port(&fields[1].0), false, 0, false),
+        3 if fields[0].1 => (-2, true, a2port(&fields[2].0), false),
+        3 if fields[2].1 => (a2port(&fields[1].0), false, -2, true),
+        3 => (a2port(&fields[0].0), false, a2port(&fields[2].0), false),
+        4 => (a2port(&fields[1].0), false, a2port(&fields[3].0), false),
+        _ => return false,
+    };
+    if dynamic {
+        if !(n == 1 || n == 2) {
+            return false;
+        }
+    } else {
+        if !(n == 3 || n == 4 || cpath || lpath) {
+            return false;
+        }
+        if cport <= 0 && !cpath {
+            return false;
+        }
+    }
+    if (lport < 0 && !lpath) || (!remote && lport == 0) {
+        return false;
+    }
+    let too_long = |i: usize, max: usize| fields.get(i).is_some_and(|f| f.0.len() >= max);
+    !(too_long(0, 1025) || too_long(1, 1025) || too_long(2, 1025) || too_long(3, 1025))
+}
+
+/// Splits a forward spec at `:` outside `[…]`.
+fn split_fwd(spec: &str) -> Option<Vec<String>> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut chars = spec.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '[' => {
+                let mut inner = String::new();
+                loop {
+                    match chars.next() {
+                        Some(']') => break,
+                        Some(x) => inner.push(x),
+                        None => return None,
+                    }
+                }
+                cur.push_str(&inner);
+            }
+            ':' => out.push(std::mem::take(&mut cur)),
+            _ => cur.push(c),
+        }
+    }
+    out.push(cur);
+    Some(out)
+}
+
+/// What `parse_jump` stores for a ProxyJump value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Jump {
+    /// `ProxyJump none`.
+    pub none: bool,
+    /// User of the last hop (the one ssh connects through directly).
+    pub user: Option<String>,
+    /// Host of the last hop.
+    pub host: String,
+    /// Port of the last hop, when given.
+    pub port: Option<u32>,
+    /// The hops before it, as written.
+    pub extra: Option<String>,
+}
+
+/// `a2port`: a number 1..=65535, or a name that may be a service (not resolved here).
+fn port_of(p: &str) -> Option<Option<u32>> {
+    match strtonum(p.as_bytes(), 0, 65535) {
+        Some(v) if v > 0 => Some(Some(v as u32)),
+        Some(_) => None,
+        None if !p.is_empty()
+            && p.as_bytes()[0].is_ascii_alphabetic()
+            && p.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-') =>
+        {
+            Some(None)
+        }
+        None => None,
+    }
+}
+
+/// `hpdelim`: the host field (up to `:` or `/`, or a `[…]`), and the rest.
+fn hpdelim(s: &str) -> Option<(&str, Option<&str>)> {
+    let end = if s.starts_with('[') {
+        s.find(']')? + 1
+    } else {
+        s.find([':', '/']).unwrap_or(s.len())
+    };
+    match s.as_bytes().get(end) {
+        None => Some((s, None)),
+        Some(b':' | b'/') => Some((&s[..end], Some(&s[end + 1..]))),
+        Some(_) => None,
+    }
+}
+
+fn cleanhostname(h: &str) -> &str {
+    if h.len() >= 2 && h.starts_with('[') && h.ends_with(']') {
+        &h[1..h.len() - 1]
+    } else {
+        h
+    }
+}
+
+/// One hop: `ssh://[user@]host[:port][/]` (`parse_ssh_uri`) or `[user@]host[:port]`
+/// (`parse_user_host_port`).
+fn jump_hop(hop: &str) -> Option<(Option<String>, String, Option<u32>)> {
+    if let Some(uri) = hop.strip_prefix("ssh://") {
+        let (user, rest) = match uri.find('@') {
+            Some(i) => {
+                let u = uri[..i].split(';').next().unwrap_or("");
+                if u.is_empty() || u.contains('%') || u.contains('+') {
+                    return None;
+                }
+                (Some(u.to_string()), &uri[i + 1..])
+            }
+            None => (None, uri),
+        };
+        let end = if rest.starts_with('[') {
+            rest.find(']')? + 1
+        } else {
+            rest.find([':', '/']).unwrap_or(rest.len())
+        };
+        let (host, delim, tail) = match rest.as_bytes().get(end) {
+            None => (&rest[..end], None, ""),
+            Some(c @ (b':' | b'/')) => (&rest[..end], Some(*c), &rest[end + 1..]),
+            Some(_) => return None,
+        };
+        let host = cleanhostname(host);
+        if host.is_empty() || !valid_domain(host.as_bytes()) {
+            return None;
+        }
+        let host = host.strip_suffix('.').unwrap_or(host).to_string();
+        let mut port = None;
+        if delim == Some(b':') && !tail.is_empty() {
+            let p = tail.split('/').next().unwrap_or("");
+            port = port_of(p)?;
+            let path = tail.split_once('/').map(|x| x.1).unwrap_or("");
+            if path.contains('%') || path.contains('+') {
+                return None;
+            }
+        } else if tail.contains('%') || tail.contains('+') {
+            return None;
+        }
+        return Some((user, host, port));
+    }
+    let (user, rest) = match hop.rfind('@') {
+        Some(0) => return None,
+        Some(i) => (Some(hop[..i].to_string()), &hop[i + 1..]),
+        None => (None, hop),
+    };
+    let (host, tail) = hpdelim(rest)?;
+    if host.is_empty() {
+        return None;
+    }
+    let port = match tail {
+        Some(t) if !t.is_empty() => port_of(t)?,
+        _ => None,
+    };
+    Some((user, cleanhostname(host).to_string(), port))
+}
+
+/// `parse_jump` as the Debian 9.2p1 build (with the 10.3p1 ProxyJump backport) runs
+/// it on the raw value: the whole value compared with `none`; otherwise the hops are
+/// read up to the first `#` or blank (quotes are not removed), comma-separated, each
+/// of which must parse. `None` when ssh rejects the value.
+pub fn parse_jump(raw: &str) -> Option<Jump> {
+    if raw.eq_ignore_ascii_case("none") {
+        return Some(Jump {
+            none: true,
+            user: None,
+            host: String::new(),
+            port: None,
+            extra: None,
+        });
+    }
+    let s = &raw[..raw.find([' ', '\t', '\r', '\n', '#']).unwrap_or(raw.len())];
+    let mut hops = s.rsplit(',');
+    let (user, host, port) = jump_hop(hops.next()?)?;
+    for h in hops {
+        jump_hop(h)?;
+    }
+    let extra = match s.rfind(',') {
+        Some(i) if i > 0 => Some(s[..i].to_string()),
+        _ => None,
+    };
+    Some(Jump {
+        none: false,
+        user,
+        host,
+        port,
+        extra,
+    })
+}
+
+/// Checks one keyword's arguments as `process_config_line_depth` does; `Err(reason)`.
+pub(super) fn check(chk: Check, kw: &str, args: &[Vec<u8>]) -> Result<(), String> {
+    let mut it = args.iter().map(|a| a.as_slice());
+    let missing = || "missing argument".to_string();
+    let nonempty = |a: Option<&[u8]>| -> Result<(), String> {
+        match a {
+            Some(a) if !a.is_empty() => Ok(()),
+            _ => Err("missing argument".into()),
+        }
+    };
+    match chk {
+        Check::None => return Ok(()),
+        Check::Flag => multi(it.next(), FLAG)?,
+        Check::Multi(t) => multi(it.next(), t)?,
+        Check::Time => {
+            let a = it
+                .next()
+                .filter(|a| !a.is_empty())
+                .ok_or("missing time value")?;
+            if a != b"none" && convtime(a).is_none() {
+                return Err("invalid time value".into());
+            }
+        }
+        Check::Int => {
+            let a = it
+                .next()
+                .filter(|a| !a.is_empty())
+                .ok_or("integer value missing")?;
+            strtonum(a, 0, i128::from(i32::MAX)).ok_or("invalid integer value")?;
+        }
+        Check::Port => {
+            let a = it.next().filter(|a| !a.is_empty()).ok_or_else(missing)?;
+            match strtonum(a, 0, 65535) {
+                Some(v) if v > 0 => {}
+                Some(_) => return Err("bad port".into()),
+                None if a.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+                    && a[0].is_ascii_alphabetic() => {}
+                None => return Err("bad port".into()),
+            }
+        }
+        Check::Str | Check::Distro => nonempty(it.next())?,
+        Check::List => {
+            let n = args.len();
+            for (i, a) in it.by_ref().enumerate() {
+                if a.is_empty() {
+                    return Err(format!("keyword {kw} empty argument"));
+                }
+                if is_none(a) && (i > 0 || n > 1) {
+                    return Err(format!("keyword {kw} \"none\" argument must appear alone"));
+                }
+            }
+        }
+        Check::LogLevel => {
+            const L: &[&str] = &[
+                "QUIET", "FATAL", "ERROR", "INFO", "VERBOSE", "DEBUG", "DEBUG1", "DEBUG2", "DEBUG3",
+            ];
+            let a = it.next().unwrap_or(b"");
+            if !L.iter().any(|l| a.eq_ignore_ascii_case(l.as_bytes())) {
+                return Err("unsupported log level".into());
+            }
+        }
+        Check::LogFacility => {
+            const F: &[&str] = &[
+                "DAEMON", "USER", "AUTH", "AUTHPRIV", "LOCAL0", "LOCAL1", "LOCAL2", "LOCAL3",
+                "LOCAL4", "LOCAL5", "LOCAL6", "LOCAL7",
+            ];
+            let a = it.next().unwrap_or(b"");
+            if !F.iter().any(|l| a.eq_ignore_ascii_case(l.as_bytes())) {
+                return Err("unsupported log facility".into());
+            }
+        }
+        Check::Forward(kind) => {
+            let a = it.next().filter(|a| !a.is_empty()).ok_or_else(missing)?;
+            let mut dynamic = kind == Fwd::Dynamic;
+            let remote = kind == Fwd::Remote;
+            let mut spec = a.to_vec();
+            if !dynamic {
+                match it.next().filter(|b| !b.is_empty()) {
+                    Some(b) => {
+                        spec.push(b':');
+                        spec.extend_from_slice(b);
+                    }
+                    None if remote => dynamic = true,
+                    None => return Err("missing target argument".into()),
+                }
+            }
+            // ssh formats the spec into a 256-byte buffer (snprintf/strlcpy truncate).
+            spec.truncate(255);
+            if !forward_ok(&spec, dynamic, remote) {
+                return Err("bad forwarding specification".into());
+            }
+        }
+        Check::PermitRemoteOpen => {
+            if args.is_empty() {
+                return Err("missing permitremoteopen specification".into());
+            }
+            for (i, a) in it.by_ref().enumerate() {
+                if is_none(a) || a.eq_ignore_ascii_case(b"any") {
+                    if i > 0 || args.len() > 1 {
+                        return Err("\"none\"/\"any\" must appear alone".into());
+                    }
+                    continue;
+                }
+                let s = text(a);
+                let f = split_fwd(&s).unwrap_or_default();
+                let ok = matches!(f.as_slice(), [h, p] if !h.is_empty() && (p == "*" || strtonum(p.as_bytes(), 1, 65535).is_some()));
+                if !ok {
+                    return Err("bad permitremoteopen host or port".into());
+                }
+            }
+        }
+        Check::EscapeChar => {
+            let a = it.next().filter(|a| !a.is_empty()).ok_or_else(missing)?;
+            let ok = a == b"none"
+                || a.len() == 1
+                || (a.len() == 2 && a[0] == b'^' && (64..128).contains(&a[1]));
+            if !ok {
+                return Err("bad escape character".into());
+            }
+        }
+        Check::SendEnv => {
+            for a in it.by_ref() {
+                if a.is_empty() || a.contains(&b'=') {
+                    return Err("invalid environment name".into());
+                }
+            }
+        }
+        Check::SetEnv => {
+            for a in it.by_ref() {
+                if !a.contains(&b'=') {
+                    return Err("invalid SetEnv".into());
+                }
+            }
+        }
+        Check::ControlPersist => {
+            let a = it.next().filter(|a| !a.is_empty()).ok_or_else(missing)?;
+            if !matches!(a, b"no" | b"false" | b"yes" | b"true") && convtime(a).is_none() {
+                return Err("bad ControlPersist argument".into());
+            }
+        }
+        Check::TunnelDevice => {
+            let a = it.next().filter(|a| !a.is_empty()).ok_or_else(missing)?;
+            if !tun_ok(a) {
+                return Err("bad tun device".into());
+            }
+        }
+        Check::IpQos => {
+            let a = it.next().unwrap_or(b"");
+            if !ipqos_ok(a) {
+                return Err("bad IPQoS value".into());
+            }
+            if let Some(b) = it.next()
+                && !ipqos_ok(b)
+            {
+                return Err("bad IPQoS value".into());
+            }
+        }
+        Check::CanonicalDomains => {
+            let n = args.len();
+            for (i, a) in it.by_ref().enumerate() {
+                if a.is_empty() {
+                    return Err(format!("keyword {kw} empty argument"));
+                }
+                if is_none(a) && (i > 0 || n > 1) {
+                    return Err(format!("keyword {kw} \"none\" argument must appear alone"));
+                }
+                if !valid_domain(a) {
+                    return Err("invalid domain".into());
+                }
+            }
+        }
+        Check::PermittedCnames => {
+            let n = args.len();
+            for (i, a) in it.by_ref().enumerate() {
+                if is_none(a) {
+                    if i > 0 || n > 1 {
+                        return Err(format!("keyword {kw} \"none\" argument must appear alone"));
+                    }
+                } else if a != b"*" {
+                    match a.iter().position(|&c| c == b':') {
+                        Some(p) if p + 1 < a.len() => {}
+                        _ => return Err("invalid permitted CNAME".into()),
+                    }
+                }
+            }
+        }
+        Check::StreamMask => {
+            let a = it.next().filter(|a| !a.is_empty()).ok_or_else(missing)?;
+            let s = text(a);
+            let t = s.trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r']);
+            let t = t.strip_prefix('+').unwrap_or(t);
+            let digits: String = t.chars().take_while(|c| ('0'..='7').contains(c)).collect();
+            match i64::from_str_radix(&digits, 8) {
+                Ok(v) if v <= 0o777 => {}
+                _ => return Err("bad mask".into()),
+            }
+        }
+        Check::FingerprintHash => {
+            let a = it.next().filter(|a| !a.is_empty()).ok_or_else(missing)?;
+            if !(a.eq_ignore_ascii_case(b"md5") || a.eq_ignore_ascii_case(b"sha256")) {
+                return Err("invalid hash algorithm".into());
+            }
+        }
+        Check::AddKeys => {
+            const T: &[&str] = &["true", "false", "yes", "no", "ask", "confirm"];
+            let a = it.next();
+            let b = it.next();
+            let v = a
+                .filter(|a| !a.is_empty())
+                .and_then(|a| T.iter().position(|t| a.eq_ignore_ascii_case(t.as_bytes())));
+            let time_ok = |t: &[u8]| convtime(t).is_some();
+            let ok = match (v, b) {
+                (Some(5), Some(b)) => time_ok(b),
+                (Some(_), None) => true,
+                (None, None) => a.is_some_and(|a| !a.is_empty() && time_ok(a)),
+                _ => false,
+            };
+            if !ok {
+                return Err("unsupported option".into());
+            }
+        }
+        Check::ForwardAgent | Check::AgentPath => {
+            let a = it.next().filter(|a| !a.is_empty()).ok_or_else(missing)?;
+            if chk == Check::ForwardAgent
+                && FLAG.iter().any(|f| a.eq_ignore_ascii_case(f.as_bytes()))
+            {
+                // a plain yes/no
+            } else {
+                if !dollar_syntax_ok(a) {
+                    return Err("invalid environment expansion".into());
+                }
+                if a[0] == b'$' && a.get(1) != Some(&b'{') && !valid_env_name(&a[1..]) {
+                    return Err("invalid environment name".into());
+                }
+            }
+        }
+        Check::RekeyLimit => {
+            let a = it.next().filter(|a| !a.is_empty()).ok_or_else(missing)?;
+            if a != b"default" {
+                let v = scaled_ok(a).ok_or("bad number")?;
+                if v != 0 && v < 16 {
+                    return Err("RekeyLimit too small".into());
+                }
+            }
+            if let Some(b) = it.next()
+                && b != b"none"
+                && (b.is_empty() || convtime(b).is_none())
+            {
+                return Err("invalid time value".into());
+            }
+        }
+        Check::Algorithms => {
+            let a = it.next().filter(|a| !a.is_empty()).ok_or_else(missing)?;
+            let body = match a[0] {
+                b'-' => None,
+                b'+' | b'^' => Some(&a[1..]),
+                _ => Some(a),
+            };
+            if let Some(body) = body
+                && (body.is_empty()
+                    || body
+                        .split(|&c| c == b',')
+                        .any(|n| n.is_empty() || !n.iter().all(|c| c.is_ascii_graphic())))
+            {
+                return Err("bad algorithm list".into());
+            }
+        }
+    }
+    if it.next().is_some() {
+        return Err(format!("keyword {kw} extra arguments at end of line"));
+    }
+    Ok(())
+}
+
+pub(super) fn multi(a: Option<&[u8]>, table: &[&str]) -> Result<(), String> {
+    let a = a.filter(|a| !a.is_empty()).ok_or("missing argument")?;
+    if table.iter().any(|t| a.eq_ignore_ascii_case(t.as_bytes())) {
+        Ok(())
+    } else {
+        Err(format!("unsupported option \"{}\"", text(a)))
+    }
+}

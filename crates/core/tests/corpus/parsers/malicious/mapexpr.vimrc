@@ -1,0 +1,1 @@
+nnoremap <expr> j system("id")

@@ -161,8 +161,8 @@ fn measure(window: &QcsWindow, probe: &StallProbe, id: i64) -> Figures {
     let stall = probe.disarm();
 
     // Scroll to the bottom a page per frame, measuring the frames.
+    review.diff_view().scroll_to(0.0);
     let adjustment = review.diff_view().vadjustment();
-    adjustment.set_value(0.0);
     let frames = Rc::new(Cell::new(0u32));
     let longest = Rc::new(Cell::new(Duration::ZERO));
     let total = Rc::new(Cell::new(Duration::ZERO));
@@ -273,6 +273,11 @@ fn run() {
             .put_file("vim", ".bench-hunks", base.as_bytes(), 0o644)
             .await
             .expect("PutFile");
+        // New files reach the inbox only through the profile's allowlist.
+        proxy
+            .allow_new_paths("vim", &[".bench-*"], true)
+            .await
+            .expect("AllowNewPaths");
     });
     let cases: Vec<(&str, i64)> = vec![
         (

@@ -26,9 +26,14 @@ pub enum BackendError {
     Version(u32),
     #[error("the backend's answer could not be read: {0}")]
     Worker(String),
-    /// The review gate refused an accept (its English message; `code` says why).
+    /// The review gate refused an accept (its English message; `code` says why and
+    /// `ids` names the findings or hunks concerned).
     #[error("{message}")]
-    Review { code: String, message: String },
+    Review {
+        code: String,
+        ids: Vec<String>,
+        message: String,
+    },
 }
 
 /// A connection to the backend; cheap to clone.
@@ -197,6 +202,7 @@ impl Backend {
                 let refusal = qcs_daemon::client::types::ReviewRefusal::parse(&message);
                 Err(BackendError::Review {
                     code: refusal.code,
+                    ids: refusal.ids,
                     message: refusal.message,
                 })
             }

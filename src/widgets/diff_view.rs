@@ -28,6 +28,8 @@ type ChangeHandler = Box<dyn Fn()>;
 const ROWS_PER_TURN: usize = 4000;
 /// …and for at most this long, whichever comes first.
 const TURN_BUDGET: Duration = Duration::from_millis(8);
+/// Frames a new diff is kept at its top after it is laid out (its first rows measured).
+const PIN_FRAMES_AFTER_LAYOUT: u32 = 3;
 
 /// The widgets of a header row on screen.
 #[derive(Debug, Clone)]
@@ -75,6 +77,14 @@ mod imp {
         pub syncing: Cell<bool>,
         pub on_change: RefCell<Option<ChangeHandler>>,
         pub highlighted: Cell<Option<usize>>,
+        /// Set by a new diff, cleared when the reviewer scrolls or a finding is shown:
+        /// while set, the view is kept at its top (GTK 4.8's list anchors the bottom
+        /// of its first row, so the top drifts when that row's height changes).
+        pub pin_top: Cell<bool>,
+        /// Frames the view is still kept at its top once laid out.
+        pub pin_frames: Cell<u32>,
+        /// Set while the per-frame check of `pin_top` runs.
+        pub pin_ticking: Cell<bool>,
         /// The longest main-loop turn the last fill took (for the benchmark).
         pub longest_turn: Cell<Duration>,
     }
@@ -133,6 +143,33 @@ impl Default for QcsDiffView {
 impl QcsDiffView {
     fn setup_list(&self) {
         let imp = self.imp();
+        let unpin = glib::clone!(
+            #[weak(rename_to = view)]
+            self,
+            move || view.imp().pin_top.set(false)
+        );
+        let scroll = gtk::EventControllerScroll::new(gtk::EventControllerScrollFlags::VERTICAL);
+        scroll.set_propagation_phase(gtk::PropagationPhase::Capture);
+        let unpin_scroll = unpin.clone();
+        scroll.connect_scroll_begin(move |_| unpin_scroll());
+        let unpin_wheel = unpin.clone();
+        scroll.connect_scroll(move |_, _, _| {
+            unpin_wheel();
+            glib::Propagation::Proceed
+        });
+        imp.scroller.add_controller(scroll);
+        let click = gtk::GestureClick::new();
+        click.set_propagation_phase(gtk::PropagationPhase::Capture);
+        let unpin_click = unpin.clone();
+        click.connect_pressed(move |_, _, _, _| unpin_click());
+        imp.scroller.add_controller(click);
+        let keys = gtk::EventControllerKey::new();
+        keys.set_propagation_phase(gtk::PropagationPhase::Capture);
+        keys.connect_key_pressed(move |_, _, _, _| {
+            unpin();
+            glib::Propagation::Proceed
+        });
+        imp.scroller.add_controller(keys);
         let store = gio::ListStore::new::<glib::BoxedAnyObject>();
         imp.list
             .set_model(Some(&gtk::NoSelection::new(Some(store.clone()))));
@@ -178,7 +215,40 @@ impl QcsDiffView {
         imp.highlighted.set(None);
         imp.diff.replace(diff);
         imp.scroller.vadjustment().set_value(0.0);
+        self.pin_to_top();
         self.rebuild();
+    }
+
+    /// Keep the view at its top, once per frame, until a few frames after it is laid
+    /// out or the reviewer scrolls (a frame callback, not a layout handler: setting the
+    /// value there makes at most one new layout per frame).
+    fn pin_to_top(&self) {
+        let imp = self.imp();
+        imp.pin_top.set(true);
+        imp.pin_frames.set(PIN_FRAMES_AFTER_LAYOUT);
+        if imp.pin_ticking.replace(true) {
+            return;
+        }
+        self.add_tick_callback(|view, _| {
+            let imp = view.imp();
+            let adjustment = imp.scroller.vadjustment();
+            if imp.pin_top.get() && adjustment.value() != 0.0 {
+                adjustment.set_value(0.0);
+            }
+            if imp.pin_top.get() && imp.laid_out.get() {
+                let left = imp.pin_frames.get().saturating_sub(1);
+                imp.pin_frames.set(left);
+                if left == 0 {
+                    imp.pin_top.set(false);
+                }
+            }
+            if imp.pin_top.get() {
+                glib::ControlFlow::Continue
+            } else {
+                imp.pin_ticking.set(false);
+                glib::ControlFlow::Break
+            }
+        });
     }
 
     /// The message shown when there is no diff.
@@ -258,6 +328,13 @@ impl QcsDiffView {
             .map(|h| (h.accept.clone(), h.reject.clone()))
     }
 
+    /// The hunks whose header row is on screen (bound), in order.
+    pub fn bound_hunks(&self) -> Vec<usize> {
+        let mut hunks: Vec<usize> = self.imp().headers.borrow().keys().copied().collect();
+        hunks.sort_unstable();
+        hunks
+    }
+
     /// The text of every row, tokens as `⟦label⟧` (for tests and screen readers).
     pub fn rendered_rows(&self) -> Vec<String> {
         self.imp().rows.borrow().iter().map(plain_of).collect()
@@ -301,14 +378,23 @@ impl QcsDiffView {
         self.imp().longest_turn.get()
     }
 
-    /// The list's vertical adjustment (scroll position).
+    /// The list's vertical adjustment (scroll position); scroll with [`Self::scroll_to`].
     pub fn vadjustment(&self) -> gtk::Adjustment {
         self.imp().scroller.vadjustment()
+    }
+
+    /// Scroll to `value` (pixels from the top) as the reviewer would: from then on the
+    /// view no longer keeps to its top.
+    pub fn scroll_to(&self, value: f64) {
+        let imp = self.imp();
+        imp.pin_top.set(false);
+        imp.scroller.vadjustment().set_value(value);
     }
 
     /// Scroll a hunk's header into view.
     pub fn show_hunk(&self, hunk: usize) {
         let imp = self.imp();
+        imp.pin_top.set(false);
         let position = imp
             .rows
             .borrow()
@@ -324,6 +410,7 @@ impl QcsDiffView {
     /// Scroll to a rendered line and mark it (a finding's line).
     pub fn show_line(&self, line: usize) {
         let imp = self.imp();
+        imp.pin_top.set(false);
         imp.highlighted.set(Some(line));
         let rows = imp.rows.borrow().clone();
         for (position, widget) in imp.bound.borrow().iter() {

@@ -12,12 +12,14 @@ use gtk::glib;
 use gtk::subclass::prelude::*;
 use qcs_daemon::client::types::ProposalView;
 
-use crate::backend::Backend;
+use crate::backend::{Backend, BackendError};
 use crate::i18n::{gettext_f, ngettext_f};
 use crate::model::Severity;
 use crate::model::diff_rows::Layout;
 use crate::model::markup::{self, Palette, Side};
-use crate::model::review::{HunkDecision, ReviewState, ThreeWayContext, line_of_finding};
+use crate::model::review::{
+    HunkDecision, ReviewState, ThreeWayContext, line_of_finding, refusal_words,
+};
 use crate::widgets::{QcsDiffView, QcsFindingRow, QcsThreeWayView};
 
 /// One file of a multi-file submission, as the pane lists it.
@@ -688,31 +690,25 @@ impl QcsReviewPane {
                             ("generation", &generation.to_string()),
                         ],
                     ))),
-                    Err(e) => pane.refused(&e.to_string()),
+                    Err(e) => pane.refused(&e),
                 }
                 pane.update_gate();
             }
         ));
     }
 
-    /// The backend refused an accept: say why in words; a review that is out of date
-    /// offers to reload.
-    fn refused(&self, error: &str) {
-        let stale = error.contains("review.stale")
-            || error.contains("is not part of this diff")
-            || error.contains("not pending");
-        if stale {
-            self.mark_stale(&gettext_f(
-                "Not accepted: the proposal or the store changed since this review was opened, so it no longer shows what would be stored. Reload to review it as it is now. ({error})",
-                &[("error", error)],
-            ));
-        } else {
-            self.mark_stale(&gettext_f(
+    /// The backend refused an accept: say why in words (from its reason code, never
+    /// its English message), close the gate and offer to reload.
+    fn refused(&self, error: &BackendError) {
+        let words = match error {
+            BackendError::Review { code, ids, .. } => refusal_words(code, ids.len()),
+            other => gettext_f(
                 "Not accepted: {error}. Reload to review the proposal again.",
-                &[("error", error)],
-            ));
-        }
-        self.done(Err(error.to_owned()));
+                &[("error", &other.to_string())],
+            ),
+        };
+        self.mark_stale(&words);
+        self.done(Err(words));
     }
 
     /// Reject the whole proposal.
@@ -819,19 +815,12 @@ impl QcsReviewPane {
     }
 }
 
-/// Whether two fetches of a proposal show the same review: the same proposed bytes
-/// against the same base, the same hunks and the same findings.
+/// Whether two fetches of a proposal show the same review: the backend's digest covers
+/// the version, base, hunks, findings and rules; a decided proposal is no longer the
+/// review that was open.
 fn same_review(a: &ProposalView, b: &ProposalView) -> bool {
-    let findings = |p: &ProposalView| {
-        p.findings
-            .iter()
-            .map(|f| (f.rule.clone(), f.severity.clone(), f.line))
-            .collect::<Vec<_>>()
-    };
     a.summary.id == b.summary.id
-        && a.summary.sha256 == b.summary.sha256
         && a.summary.status == b.summary.status
-        && a.base_sha256 == b.base_sha256
-        && a.diff.hunks == b.diff.hunks
-        && findings(a) == findings(b)
+        && !a.digest.is_empty()
+        && a.digest == b.digest
 }

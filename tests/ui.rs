@@ -288,8 +288,10 @@ fn step<T>(name: &str, run: impl FnOnce() -> T) -> T {
     }
     println!("step: {name}");
     let guard = Guard(name);
+    let started = Instant::now();
     let value = run();
     drop(guard);
+    println!("step done in {:.1} s", started.elapsed().as_secs_f64());
     value
 }
 

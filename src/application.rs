@@ -220,17 +220,22 @@ impl QcsApplication {
         // Proposals already waiting at start are not news; later ones are.
         let Some(previous) = previous else { return };
         for proposal in pending.iter().filter(|p| !previous.contains(&p.id)) {
+            // Names through the safe renderer (look-alike characters marked as text).
+            let name = crate::model::markup::name_plain;
             let notification = gio::Notification::new(&gettext_f(
                 "New proposal from {qube}",
-                &[("qube", &proposal.source_qube)],
+                &[("qube", &name(&proposal.source_qube))],
             ));
             // Notification servers may render body markup (xfce4-notifyd does), and the
             // path came from a qube: escape it.
             notification.set_body(Some(&gettext_f(
                 "{path} (profile {profile}) waits for your review",
                 &[
-                    ("path", &glib::markup_escape_text(&proposal.path)),
-                    ("profile", &proposal.profile),
+                    ("path", &glib::markup_escape_text(&name(&proposal.path))),
+                    (
+                        "profile",
+                        &glib::markup_escape_text(&name(&proposal.profile)),
+                    ),
                 ],
             )));
             notification.set_priority(gio::NotificationPriority::High);

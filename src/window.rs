@@ -12,6 +12,8 @@ use qcs_client::types::{ProposalSummaryView, QubeView};
 
 use crate::backend::Backend;
 use crate::i18n::{gettext_f, ngettext_f};
+use crate::model::Severity;
+use crate::model::markup::{self, Palette};
 use crate::widgets::{
     PlanEvent, QcsProfileEditor, QcsPushPlan, QcsQubePage, QcsQubeRow, QcsQubeSettings,
     QcsReviewPane,
@@ -60,6 +62,11 @@ mod imp {
         pub busy: Cell<u32>,
         pub on_pending: RefCell<Option<PendingHandler>>,
         pub toasts_shown: RefCell<Vec<adw::Toast>>,
+        /// The most severe finding per proposal of a multi-file submission (`None`:
+        /// no finding), for the sidebar's risk markers.
+        pub risk: RefCell<std::collections::HashMap<i64, Option<Severity>>>,
+        /// A risk fetch is running.
+        pub fetching_risk: Cell<bool>,
     }
 
     impl std::fmt::Debug for QcsWindow {
@@ -196,7 +203,12 @@ impl QcsWindow {
                 if window.imp().refilling.get() {
                     return;
                 }
-                if let Some(id) = row.and_then(|r| r.widget_name().parse::<i64>().ok()) {
+                let Some(name) = row.map(|r| r.widget_name()) else {
+                    return;
+                };
+                if let Some(batch) = name.strip_prefix("batch:").and_then(|b| b.parse().ok()) {
+                    window.open_batch(batch);
+                } else if let Ok(id) = name.parse::<i64>() {
                     window.open_proposal(id);
                 }
             }
@@ -212,8 +224,24 @@ impl QcsWindow {
                 let ok = result.is_ok();
                 window.report(result);
                 if ok {
+                    // A submission is one unit: go on with its next riskiest file.
+                    let pane = window.review_pane();
+                    let batch = pane.batch();
+                    let done = pane.proposal_id();
+                    let batch_id = window
+                        .imp()
+                        .proposals
+                        .borrow()
+                        .iter()
+                        .find(|p| Some(p.id) == done)
+                        .map(|p| p.batch);
                     window.show_page("empty", &gettextrs::gettext("Config Sync"), None);
                     window.refresh();
+                    if batch.len() > 1
+                        && let Some(batch_id) = batch_id
+                    {
+                        window.open_batch(batch_id);
+                    }
                 }
             }
         ));
@@ -406,6 +434,7 @@ impl QcsWindow {
                     Ok(list) => {
                         imp.proposals.replace(list.proposals);
                         window.refill_proposals();
+                        window.check_open_review().await;
                     }
                     Err(e) => window.report(Err(e.to_string())),
                 }
@@ -419,6 +448,39 @@ impl QcsWindow {
                 imp.busy.set(imp.busy.get().saturating_sub(1));
             }
         ));
+    }
+
+    /// The store or the proposals changed: the open review must still be what the
+    /// backend would accept, or the pane says so at once and re-opens it.
+    async fn check_open_review(&self) {
+        let imp = self.imp();
+        if self.visible_page().as_deref() != Some("review") {
+            return;
+        }
+        let (Some(backend), Some(id)) = (self.backend(), imp.review_pane.proposal_id()) else {
+            return;
+        };
+        if imp.review_pane.stale_message().is_some()
+            && !imp.proposals.borrow().iter().any(|p| p.id == id)
+        {
+            return;
+        }
+        if !imp.proposals.borrow().iter().any(|p| p.id == id) {
+            imp.review_pane.mark_gone(&gettextrs::gettext(
+                "This proposal was decided elsewhere (accepted or rejected); there is nothing left to review.",
+            ));
+            return;
+        }
+        match backend.proposal(id).await {
+            Ok(view) if imp.review_pane.proposal_id() == Some(id) => {
+                imp.review_pane.refresh_from(view);
+            }
+            Ok(_) => {}
+            Err(e) => imp.review_pane.mark_gone(&gettext_f(
+                "This proposal cannot be opened any more: {error}",
+                &[("error", &e.to_string())],
+            )),
+        }
     }
 
     fn selected_name(list: &gtk::ListBox) -> Option<String> {
@@ -495,17 +557,75 @@ impl QcsWindow {
         let selected = Self::selected_name(&imp.proposal_list);
         Self::clear(&imp.proposal_list);
         let proposals = imp.proposals.borrow();
+        let palette = Palette::for_dark(adw::StyleManager::default().is_dark());
+        // The files of one submission are one row: reviewed as a unit.
+        let mut batches: Vec<(i64, Vec<&ProposalSummaryView>)> = Vec::new();
         for proposal in proposals.iter() {
-            let row = crate::widgets::plain_action_row();
-            row.set_title(&format!("#{} · {}", proposal.id, proposal.path));
-            row.set_subtitle(&gettext_f(
+            match batches
+                .iter_mut()
+                .find(|(b, _)| *b == proposal.batch && *b != 0)
+            {
+                Some((_, files)) => files.push(proposal),
+                None => batches.push((proposal.batch, vec![proposal])),
+            }
+        }
+        let mut unknown_risk = Vec::new();
+        for (batch, files) in &batches {
+            let proposal = files[0];
+            // Names from a qube: through the safe renderer (marks look-alikes), as markup.
+            let row = adw::ActionRow::new();
+            row.set_use_markup(true);
+            row.set_title_lines(2);
+            row.set_subtitle_lines(1);
+            let from = gettext_f(
                 "from {qube} · {profile}",
                 &[
-                    ("qube", &proposal.source_qube),
-                    ("profile", &proposal.profile),
+                    ("qube", &markup::name(&proposal.source_qube, palette)),
+                    ("profile", &markup::name(&proposal.profile, palette)),
                 ],
-            ));
-            row.set_widget_name(&proposal.id.to_string());
+            );
+            if files.len() == 1 {
+                row.set_title(&format!(
+                    "#{} · {}",
+                    proposal.id,
+                    markup::name(&proposal.path, palette)
+                ));
+                row.set_subtitle(&from);
+                row.set_widget_name(&proposal.id.to_string());
+            } else {
+                let count = u32::try_from(files.len()).unwrap_or(u32::MAX);
+                row.set_title(&markup::escape(&ngettext_f(
+                    "#{id} · {n} file",
+                    "#{id} · {n} files",
+                    count,
+                    &[("id", &proposal.id.to_string())],
+                )));
+                row.set_subtitle(&from);
+                row.set_widget_name(&format!("batch:{batch}"));
+                let risk = imp.risk.borrow();
+                let known: Option<Vec<Option<Severity>>> =
+                    files.iter().map(|f| risk.get(&f.id).copied()).collect();
+                let marker = gtk::Label::new(None);
+                marker.set_valign(gtk::Align::Center);
+                match known {
+                    Some(severities) => {
+                        let worst = severities.into_iter().flatten().max();
+                        if let Some(worst) = worst {
+                            marker.set_label(&format!("{} {}", worst.symbol(), worst.label()));
+                            marker.add_css_class(worst.css_class());
+                            marker.set_tooltip_text(Some(&gettextrs::gettext(
+                                "The most severe finding among the files of this submission",
+                            )));
+                        }
+                    }
+                    None => {
+                        marker.set_label("…");
+                        unknown_risk.extend(files.iter().map(|f| f.id));
+                    }
+                }
+                marker.add_css_class("batch-risk");
+                row.add_suffix(&marker);
+            }
             imp.proposal_list.append(&row);
         }
         if proposals.is_empty() {
@@ -528,6 +648,10 @@ impl QcsWindow {
         imp.refilling.set(false);
         if let Some(handler) = imp.on_pending.borrow().as_ref() {
             handler(&proposals);
+        }
+        drop(proposals);
+        if !unknown_risk.is_empty() {
+            self.fetch_risk(unknown_risk);
         }
     }
 
@@ -607,9 +731,13 @@ impl QcsWindow {
             async move {
                 match backend.proposal(id).await {
                     Ok(view) => {
-                        let subtitle =
-                            gettext_f("from {qube}", &[("qube", &view.summary.source_qube)]);
-                        window.imp().review_pane.show(view);
+                        let subtitle = gettext_f(
+                            "from {qube}",
+                            &[("qube", &markup::name_plain(&view.summary.source_qube))],
+                        );
+                        let pane = &window.imp().review_pane;
+                        pane.show(view);
+                        pane.set_batch(Vec::new());
                         window.show_page("review", &gettextrs::gettext("Review"), Some(&subtitle));
                     }
                     Err(e) => window.report(Err(e.to_string())),
@@ -618,6 +746,101 @@ impl QcsWindow {
                 imp.busy.set(imp.busy.get().saturating_sub(1));
             }
         ));
+    }
+
+    /// Learn the riskiest finding of each of `ids` (for the sidebar's markers).
+    fn fetch_risk(&self, ids: Vec<i64>) {
+        let Some(backend) = self.backend() else {
+            return;
+        };
+        if self.imp().fetching_risk.replace(true) {
+            return;
+        }
+        glib::spawn_future_local(glib::clone!(
+            #[weak(rename_to = window)]
+            self,
+            async move {
+                for id in ids {
+                    if window.imp().risk.borrow().contains_key(&id) {
+                        continue;
+                    }
+                    if let Ok(view) = backend.proposal(id).await {
+                        let worst = crate::widgets::riskiest(&view);
+                        window.imp().risk.borrow_mut().insert(id, worst);
+                    }
+                }
+                window.imp().fetching_risk.set(false);
+                window.refill_proposals();
+            }
+        ));
+    }
+
+    /// Open a multi-file submission as one unit: its riskiest file first, the others
+    /// listed in the pane (riskiest first).
+    pub fn open_batch(&self, batch: i64) {
+        let Some(backend) = self.backend() else {
+            return;
+        };
+        let imp = self.imp();
+        self.unselect_others(Some(&imp.proposal_list));
+        imp.refilling.set(true);
+        Self::reselect(&imp.proposal_list, Some(format!("batch:{batch}")));
+        imp.refilling.set(false);
+        imp.busy.set(imp.busy.get() + 1);
+        glib::spawn_future_local(glib::clone!(
+            #[weak(rename_to = window)]
+            self,
+            async move {
+                window.show_batch(&backend, batch).await;
+                let imp = window.imp();
+                imp.busy.set(imp.busy.get().saturating_sub(1));
+            }
+        ));
+    }
+
+    async fn show_batch(&self, backend: &Backend, batch: i64) {
+        let ids: Vec<i64> = match backend.pending_proposals().await {
+            Ok(list) => list
+                .proposals
+                .into_iter()
+                .filter(|p| p.batch == batch)
+                .map(|p| p.id)
+                .collect(),
+            Err(e) => return self.report(Err(e.to_string())),
+        };
+        let mut files = Vec::new();
+        let mut views = Vec::new();
+        for id in ids {
+            match backend.proposal(id).await {
+                Ok(view) => {
+                    let severity = crate::widgets::riskiest(&view);
+                    self.imp().risk.borrow_mut().insert(id, severity);
+                    files.push(crate::widgets::BatchFile {
+                        id,
+                        path: view.summary.path.clone(),
+                        severity,
+                    });
+                    views.push(view);
+                }
+                Err(e) => return self.report(Err(e.to_string())),
+            }
+        }
+        crate::widgets::riskiest_first(&mut files);
+        let Some(first) = files.first().map(|f| f.id) else {
+            self.show_page("empty", &gettextrs::gettext("Config Sync"), None);
+            return;
+        };
+        let Some(view) = views.into_iter().find(|v| v.summary.id == first) else {
+            return;
+        };
+        let subtitle = gettext_f(
+            "from {qube}",
+            &[("qube", &markup::name_plain(&view.summary.source_qube))],
+        );
+        let pane = &self.imp().review_pane;
+        pane.show(view);
+        pane.set_batch(files);
+        self.show_page("review", &gettextrs::gettext("Review"), Some(&subtitle));
     }
 
     /// Plan a push (empty: every qube with an assignment) and show the plan.

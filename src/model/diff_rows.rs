@@ -1,6 +1,11 @@
 //! The rows a diff widget shows, with their markup, computed off the UI thread.
+//!
+//! A line longer than [`PIECE_CHARS`] shown characters becomes several rows (its
+//! pieces; the later ones are marked as continued), so no single label has to lay
+//! out a 256 KiB line; words that mix look-alike scripts get their mark here, in the
+//! line itself.
 
-use qcs_client::types::DiffView;
+use qcs_client::types::{DiffView, Segment};
 
 use super::markup::{self, Palette, Side};
 use super::review::{LineKind, SideBySideRow, hunk_of_lines, side_by_side};
@@ -13,13 +18,19 @@ pub enum Layout {
     SideBySide,
 }
 
+/// Shown characters per row at most: a longer line continues on the next rows.
+pub const PIECE_CHARS: usize = 1000;
+
 /// One cell of text with its line number.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cell {
     /// Index of the rendered line in the diff.
     pub line: usize,
     pub kind: LineKind,
+    /// The line number (empty on a continued piece).
     pub number: String,
+    /// A later piece of a long line.
+    pub continued: bool,
     pub markup: String,
     /// The text with tokens, for tests and screen readers.
     pub plain: String,
@@ -52,7 +63,8 @@ fn number(n: Option<u64>) -> String {
     n.map(|n| n.to_string()).unwrap_or_default()
 }
 
-fn cell(diff: &DiffView, index: usize, palette: &Palette, left: bool) -> Cell {
+/// The cells of one line: its pieces, each marked and escaped.
+fn cells(diff: &DiffView, index: usize, palette: &Palette, left: bool) -> Vec<Cell> {
     let line = &diff.lines[index];
     let kind = LineKind::from_wire(&line.kind);
     let side = match kind {
@@ -65,12 +77,52 @@ fn cell(diff: &DiffView, index: usize, palette: &Palette, left: bool) -> Cell {
     } else {
         line.new_number
     };
-    Cell {
-        line: index,
-        kind,
-        number: number(n),
-        markup: markup::segments(&line.segments, side, palette),
-        plain: markup::plain(&line.segments),
+    pieces(&line.segments)
+        .into_iter()
+        .enumerate()
+        .map(|(i, piece)| Cell {
+            line: index,
+            kind,
+            number: if i == 0 { number(n) } else { "⋯".to_owned() },
+            continued: i > 0,
+            markup: markup::segments(&piece, side, palette),
+            plain: markup::plain(&piece),
+        })
+        .collect()
+}
+
+fn pieces(segments: &[Segment]) -> Vec<Vec<Segment>> {
+    markup::split_long(&markup::mark_mixed_scripts(segments), PIECE_CHARS)
+}
+
+impl Row {
+    /// The rendered line a row shows (the left one of a side-by-side pair first).
+    pub fn line(&self) -> Option<usize> {
+        match self {
+            Row::Header { line, .. } => Some(*line),
+            Row::Unified { cell, .. } => Some(cell.line),
+            Row::Split { left, right } => left.as_ref().or(right.as_ref()).map(|c| c.line),
+        }
+    }
+
+    /// Whether the row shows (a piece of) rendered line `line`.
+    pub fn shows_line(&self, line: usize) -> bool {
+        match self {
+            Row::Header { line: l, .. } => *l == line,
+            Row::Unified { cell, .. } => cell.line == line,
+            Row::Split { left, right } => {
+                [left, right].into_iter().flatten().any(|c| c.line == line)
+            }
+        }
+    }
+
+    /// Whether the row is a later piece of a long line.
+    pub fn is_continued(&self) -> bool {
+        match self {
+            Row::Header { .. } => false,
+            Row::Unified { cell, .. } => cell.continued,
+            Row::Split { left, right } => [left, right].into_iter().flatten().all(|c| c.continued),
+        }
     }
 }
 
@@ -79,41 +131,62 @@ pub fn rows(diff: &DiffView, layout: Layout, palette: &Palette) -> Vec<Row> {
     let hunks = hunk_of_lines(diff);
     let header = |index: usize| {
         let line = &diff.lines[index];
+        // A header is ours; it is cut only so it stays one row.
+        let segments = pieces(&line.segments)
+            .into_iter()
+            .next()
+            .unwrap_or_default();
         Row::Header {
             line: index,
             hunk: hunks[index].filter(|h| *h < diff.hunks.len()),
-            markup: markup::segments(&line.segments, Side::Neutral, palette),
-            plain: markup::plain(&line.segments),
+            markup: markup::segments(&segments, Side::Neutral, palette),
+            plain: markup::plain(&segments),
         }
     };
+    let mut rows = Vec::with_capacity(diff.lines.len());
     match layout {
-        Layout::Unified => diff
-            .lines
-            .iter()
-            .enumerate()
-            .map(|(index, line)| {
+        Layout::Unified => {
+            for (index, line) in diff.lines.iter().enumerate() {
                 if LineKind::from_wire(&line.kind) == LineKind::HunkHeader {
-                    header(index)
-                } else {
-                    Row::Unified {
-                        old_number: number(line.old_number),
-                        new_number: number(line.new_number),
-                        cell: cell(diff, index, palette, false),
+                    rows.push(header(index));
+                    continue;
+                }
+                for cell in cells(diff, index, palette, false) {
+                    let (old_number, new_number) = if cell.continued {
+                        (String::new(), "⋯".to_owned())
+                    } else {
+                        (number(line.old_number), number(line.new_number))
+                    };
+                    rows.push(Row::Unified {
+                        old_number,
+                        new_number,
+                        cell,
+                    });
+                }
+            }
+        }
+        Layout::SideBySide => {
+            for row in side_by_side(&diff.lines) {
+                match row {
+                    SideBySideRow::Header(index) => rows.push(header(index)),
+                    SideBySideRow::Pair { left, right } => {
+                        let left = left.map_or_else(Vec::new, |i| cells(diff, i, palette, true));
+                        let right = right.map_or_else(Vec::new, |i| cells(diff, i, palette, false));
+                        let n = left.len().max(right.len());
+                        let mut left = left.into_iter();
+                        let mut right = right.into_iter();
+                        for _ in 0..n {
+                            rows.push(Row::Split {
+                                left: left.next(),
+                                right: right.next(),
+                            });
+                        }
                     }
                 }
-            })
-            .collect(),
-        Layout::SideBySide => side_by_side(&diff.lines)
-            .into_iter()
-            .map(|row| match row {
-                SideBySideRow::Header(index) => header(index),
-                SideBySideRow::Pair { left, right } => Row::Split {
-                    left: left.map(|i| cell(diff, i, palette, true)),
-                    right: right.map(|i| cell(diff, i, palette, false)),
-                },
-            })
-            .collect(),
+            }
+        }
     }
+    rows
 }
 
 /// The sign shown before a unified line.
@@ -194,6 +267,29 @@ mod tests {
         };
         assert_eq!((left.number.as_str(), left.kind), ("2", LineKind::Removed));
         assert_eq!((right.number.as_str(), right.kind), ("2", LineKind::Added));
+    }
+
+    #[test]
+    fn a_long_line_continues_on_rows_of_its_own_and_mixed_scripts_are_marked() {
+        let mut d = diff();
+        d.lines[3] = line("added", None, Some(2), &"x".repeat(2 * PIECE_CHARS + 5));
+        d.lines[1] = line("context", Some(1), Some(1), "ѕshCommand = x");
+        let unified = rows(&d, Layout::Unified, &Palette::LIGHT);
+        assert_eq!(unified.len(), 6);
+        assert!(unified[3..].iter().all(|r| r.shows_line(3)));
+        assert!(!unified[3].is_continued() && unified[5].is_continued());
+        let Row::Unified { cell, .. } = &unified[1] else {
+            panic!()
+        };
+        assert!(
+            cell.plain.contains("⟦mixed scripts U+0455⟧"),
+            "{}",
+            cell.plain
+        );
+        // Side by side: the removed line beside the first piece, fillers after.
+        let split = rows(&d, Layout::SideBySide, &Palette::LIGHT);
+        assert_eq!(split.len(), 5);
+        assert!(matches!(&split[4], Row::Split { left: None, right: Some(c) } if c.continued));
     }
 
     #[test]

@@ -1,11 +1,16 @@
-//! Pango markup for rendered lines.
+//! Pango markup for rendered lines and for names from a qube.
 //!
-//! The backend has already turned every hidden or confusing character into a token
-//! (DESIGN invariant 7); this module only escapes and colours. Text segments are
-//! escaped character by character, so no byte from a qube can open a markup tag, and a
-//! token is shown as `⟦label⟧` so it can never be mistaken for the text around it.
-//! Colours come from a [`Palette`] (one for the light style, one for the dark) because
-//! Pango attributes cannot use GTK's named colours.
+//! The backend has already turned every hidden or confusing character of a line into a
+//! token (DESIGN invariant 7); this module escapes and colours, marks words that mix
+//! scripts (`ѕshCommand` with a Cyrillic ѕ) in the line itself, and cuts very long
+//! lines into pieces a label can lay out quickly. Names (paths, qube and profile
+//! names) arrive as raw strings: [`name`] renders them through the core's character
+//! classes and marks every character that is not plain ASCII, and leading or trailing
+//! blanks. Text segments are escaped character by character, so no byte from a qube
+//! can open a markup tag, and a token is shown as `⟦label⟧` so it can never be
+//! mistaken for the text around it. Colours come from a [`Palette`] (one for the light
+//! style, one for the dark) because Pango attributes cannot use GTK's named colours.
+//! This module must not decide risk: the engine's findings do.
 
 use qcs_client::types::Segment;
 
@@ -71,7 +76,7 @@ impl Palette {
             Severity::Critical => self.critical,
             Severity::High => self.high,
             Severity::Medium => self.medium,
-            Severity::Info => self.info,
+            Severity::Info | Severity::Low => self.info,
         }
     }
 }
@@ -127,7 +132,14 @@ pub fn segments(segments: &[Segment], side: Side, palette: &Palette) -> String {
                 } else {
                     ""
                 };
-                if class == "whitespace" || class == "marker" {
+                if class == NON_ASCII || class == MIXED_SCRIPTS {
+                    out.push_str(&format!(
+                        "<span foreground=\"{}\" background=\"{}\" weight=\"bold\" size=\"small\"{underline}>⟦{}⟧</span>",
+                        palette.token_fg,
+                        palette.critical,
+                        escape(label)
+                    ));
+                } else if class == "whitespace" || class == "marker" {
                     out.push_str(&format!(
                         "<span foreground=\"{}\"{underline}>⟦{}⟧</span>",
                         palette.whitespace_fg,
@@ -173,6 +185,229 @@ pub fn plain(segments: &[Segment]) -> String {
         }
     }
     out
+}
+
+/// Token class of the mark after a character of a name that is not plain ASCII.
+pub const NON_ASCII: &str = "non-ascii";
+/// Token class of the mark after a word that mixes scripts.
+pub const MIXED_SCRIPTS: &str = "mixed-scripts";
+
+/// A name from a qube (path, qube name, profile name) as segments: every character the
+/// core would hide is a token; every other character that is not plain ASCII stays
+/// visible and is followed by a mark with its code point; blanks at either end are
+/// tokens, so `.gіtconfig` and `.gitconfig ` never look like `.gitconfig`.
+pub fn name_segments(name: &str) -> Vec<Segment> {
+    let mut out: Vec<Segment> = Vec::new();
+    let mut text = String::new();
+    let chars: Vec<char> = name.chars().collect();
+    let first_visible = chars.iter().position(|c| *c != ' ').unwrap_or(chars.len());
+    let last_visible = chars.iter().rposition(|c| *c != ' ').map_or(0, |i| i + 1);
+    let flush = |text: &mut String, out: &mut Vec<Segment>| {
+        if !text.is_empty() {
+            out.push(Segment::Text {
+                text: std::mem::take(text),
+                changed: false,
+            });
+        }
+    };
+    for (i, &c) in chars.iter().enumerate() {
+        if c == ' ' && (i < first_visible || i >= last_visible) {
+            flush(&mut text, &mut out);
+            out.push(Segment::Token {
+                class: "whitespace".into(),
+                label: "SPACE".into(),
+                changed: false,
+            });
+        } else if let Some((_, label)) = qcs_core::render::classify(c) {
+            flush(&mut text, &mut out);
+            out.push(Segment::Token {
+                class: "other".into(),
+                label,
+                changed: false,
+            });
+        } else if c.is_ascii() {
+            text.push(c);
+        } else {
+            text.push(c);
+            flush(&mut text, &mut out);
+            out.push(Segment::Token {
+                class: NON_ASCII.into(),
+                label: format!("U+{:04X}", u32::from(c)),
+                changed: false,
+            });
+        }
+    }
+    flush(&mut text, &mut out);
+    out
+}
+
+/// Markup of a name from a qube (see [`name_segments`]).
+pub fn name(name: &str, palette: &Palette) -> String {
+    segments(&name_segments(name), Side::Neutral, palette)
+}
+
+/// The plain text of a name with its marks (`.gі⟦U+0456⟧tconfig`): for places that
+/// take no colours (notifications, window titles, accessible labels).
+pub fn name_plain(name: &str) -> String {
+    plain(&name_segments(name))
+}
+
+/// The scripts whose letters look alike; a word mixing two of them is marked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Script {
+    Latin,
+    Greek,
+    Cyrillic,
+    Armenian,
+    Cherokee,
+}
+
+fn script_of(c: char) -> Option<Script> {
+    match u32::from(c) {
+        0x41..=0x5A | 0x61..=0x7A => Some(Script::Latin),
+        0xC0..=0x24F if c != '×' && c != '÷' => Some(Script::Latin),
+        0x1E00..=0x1EFF | 0xA720..=0xA7FF => Some(Script::Latin),
+        0x370..=0x3FF | 0x1F00..=0x1FFF => Some(Script::Greek),
+        0x400..=0x52F | 0x1C80..=0x1C8F | 0x2DE0..=0x2DFF | 0xA640..=0xA69F => {
+            Some(Script::Cyrillic)
+        }
+        0x530..=0x58F => Some(Script::Armenian),
+        0x13A0..=0x13FF | 0xAB70..=0xABBF => Some(Script::Cherokee),
+        _ => None,
+    }
+}
+
+/// The mark label of a word that mixes scripts: its characters outside plain ASCII.
+fn mixed_label(word: &str) -> Option<String> {
+    let mut scripts: Vec<Script> = Vec::new();
+    for c in word.chars() {
+        if let Some(script) = script_of(c)
+            && !scripts.contains(&script)
+        {
+            scripts.push(script);
+        }
+    }
+    if scripts.len() < 2 {
+        return None;
+    }
+    let foreign: Vec<String> = word
+        .chars()
+        .filter(|c| !c.is_ascii())
+        .take(4)
+        .map(|c| format!("U+{:04X}", u32::from(c)))
+        .collect();
+    Some(crate::i18n::gettext_f(
+        "mixed scripts {chars}",
+        &[("chars", &foreign.join(" "))],
+    ))
+}
+
+/// Mark every word (a run of letters, digits, `_` and `-`) that mixes look-alike
+/// scripts: a mark token follows the word. A word may run across segments (a
+/// word-level change can split it); tokens and anchors end a word.
+pub fn mark_mixed_scripts(line: &[Segment]) -> Vec<Segment> {
+    let is_word = |c: char| c.is_alphanumeric() || c == '_' || c == '-';
+    // Fast path: a line with only ASCII text has nothing to mark.
+    if line.iter().all(|s| match s {
+        Segment::Text { text, .. } => text.is_ascii(),
+        _ => true,
+    }) {
+        return line.to_vec();
+    }
+    let mut out: Vec<Segment> = Vec::with_capacity(line.len() + 1);
+    let mut word = String::new();
+    let end_word = |word: &mut String, out: &mut Vec<Segment>| {
+        if let Some(label) = mixed_label(word) {
+            out.push(Segment::Token {
+                class: MIXED_SCRIPTS.into(),
+                label,
+                changed: false,
+            });
+        }
+        word.clear();
+    };
+    for segment in line {
+        match segment {
+            Segment::Text { text, changed } => {
+                let mut piece = String::new();
+                for c in text.chars() {
+                    if is_word(c) {
+                        word.push(c);
+                        piece.push(c);
+                    } else {
+                        if !piece.is_empty() && mixed_label(&word).is_some() {
+                            out.push(Segment::Text {
+                                text: std::mem::take(&mut piece),
+                                changed: *changed,
+                            });
+                        }
+                        end_word(&mut word, &mut out);
+                        piece.push(c);
+                    }
+                }
+                if !piece.is_empty() {
+                    out.push(Segment::Text {
+                        text: piece,
+                        changed: *changed,
+                    });
+                }
+            }
+            other => {
+                end_word(&mut word, &mut out);
+                out.push(other.clone());
+            }
+        }
+    }
+    end_word(&mut word, &mut out);
+    out
+}
+
+/// Cut a line into pieces of at most `max` shown characters (a token counts as its
+/// label), so a 256 KiB line becomes many short labels instead of one that takes
+/// seconds to lay out. Nothing is dropped: the pieces joined are the line.
+pub fn split_long(line: &[Segment], max: usize) -> Vec<Vec<Segment>> {
+    let max = max.max(1);
+    let mut pieces: Vec<Vec<Segment>> = vec![Vec::new()];
+    let mut used = 0usize;
+    for segment in line {
+        match segment {
+            Segment::Text { text, changed } => {
+                let mut rest = text.as_str();
+                while !rest.is_empty() {
+                    if used >= max {
+                        pieces.push(Vec::new());
+                        used = 0;
+                    }
+                    let room = max - used;
+                    let cut = rest.char_indices().nth(room).map_or(rest.len(), |(i, _)| i);
+                    let (head, tail) = rest.split_at(cut);
+                    used += head.chars().count();
+                    if let Some(piece) = pieces.last_mut() {
+                        piece.push(Segment::Text {
+                            text: head.to_owned(),
+                            changed: *changed,
+                        });
+                    }
+                    rest = tail;
+                }
+            }
+            other => {
+                let width = match other {
+                    Segment::Token { label, .. } => label.chars().count() + 2,
+                    _ => 2,
+                };
+                if used >= max && !matches!(other, Segment::FindingAnchor { .. }) {
+                    pieces.push(Vec::new());
+                    used = 0;
+                }
+                used += width;
+                if let Some(piece) = pieces.last_mut() {
+                    piece.push(other.clone());
+                }
+            }
+        }
+    }
+    pieces
 }
 
 #[cfg(test)]
@@ -233,5 +468,65 @@ mod tests {
         assert!(removed.contains(Palette::LIGHT.removed_word));
         assert!(added.contains(Palette::LIGHT.added_word));
         assert_eq!(context, "ab");
+    }
+
+    #[test]
+    fn look_alike_names_are_marked_and_never_plain() {
+        assert_eq!(name_plain(".gitconfig"), ".gitconfig");
+        // Cyrillic і: shown, then its code point.
+        assert_eq!(name_plain(".g\u{456}tconfig"), ".g\u{456}⟦U+0456⟧tconfig");
+        // Blanks at either end are tokens; inner blanks are text.
+        assert_eq!(name_plain(".gitconfig "), ".gitconfig⟦SPACE⟧");
+        assert_eq!(name_plain(" a b"), "⟦SPACE⟧a b");
+        // Hidden characters become the core's tokens.
+        assert_eq!(name_plain("a\u{202E}b"), "a⟦U+202E RLO⟧b");
+        assert_eq!(name_plain("e\u{301}"), "e⟦U+0301 COMBINING⟧");
+        // Fullwidth forms are the core's tokens too.
+        assert_eq!(name_plain("\u{FF0E}git"), "⟦U+FF0E LOOKALIKE⟧git");
+        let markup = name("<b>\u{456}", &Palette::LIGHT);
+        assert!(markup.starts_with("&lt;b&gt;\u{456}<span"), "{markup}");
+        assert!(markup.contains(Palette::LIGHT.critical), "{markup}");
+    }
+
+    #[test]
+    fn words_mixing_scripts_are_marked_in_the_line() {
+        let line = [text("\tѕshCommand = ssh -i key", false)];
+        let marked = plain(&mark_mixed_scripts(&line));
+        assert_eq!(marked, "\tѕshCommand⟦mixed scripts U+0455⟧ = ssh -i key");
+        // One script only (even non-Latin), or Latin with digits: nothing.
+        for fine in ["name = Jürgen", "имя = Юрий", "x1 = αβγ", "über2"] {
+            let line = [text(fine, false)];
+            assert_eq!(plain(&mark_mixed_scripts(&line)), fine);
+        }
+        // A word split by a word-level change is one word.
+        let split = [text("ssh", false), text("Сommand", true), text(" x", false)];
+        let marked = mark_mixed_scripts(&split);
+        assert_eq!(plain(&marked), "sshСommand⟦mixed scripts U+0421⟧ x");
+        let markup = segments(&marked, Side::Added, &Palette::LIGHT);
+        assert!(markup.contains(Palette::LIGHT.critical), "{markup}");
+    }
+
+    #[test]
+    fn long_lines_are_cut_without_losing_anything() {
+        let long = "é".repeat(2500) + "x";
+        let line = [
+            text(&long, false),
+            Segment::Token {
+                class: "bidi".into(),
+                label: "U+202E RLO".into(),
+                changed: false,
+            },
+            text("tail", true),
+            Segment::FindingAnchor {
+                finding: 0,
+                severity: "critical".into(),
+            },
+        ];
+        let pieces = split_long(&line, 1000);
+        assert_eq!(pieces.len(), 3);
+        let joined: String = pieces.iter().map(|p| plain(p)).collect();
+        assert_eq!(joined, plain(&line));
+        assert!(pieces.iter().all(|p| plain(p).chars().count() <= 1000 + 16));
+        assert_eq!(split_long(&[], 10), vec![Vec::<Segment>::new()]);
     }
 }

@@ -15,6 +15,7 @@ pub mod three_way;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {
     Info,
+    Low,
     Medium,
     High,
     Critical,
@@ -23,11 +24,12 @@ pub enum Severity {
 impl Severity {
     /// The backend's severity (`qcs_client`'s enum, which decoded an unknown name as
     /// `Unknown`): unknown counts as critical — it must block, not slip through. `low`
-    /// is shown with `info` (neither gates).
+    /// and `info` never gate.
     pub fn from_wire(wire: &qcs_client::types::Severity) -> Severity {
         use qcs_client::types::Severity as W;
         match wire {
-            W::Info | W::Low => Severity::Info,
+            W::Info => Severity::Info,
+            W::Low => Severity::Low,
             W::Medium => Severity::Medium,
             W::High => Severity::High,
             W::Critical | W::Unknown => Severity::Critical,
@@ -38,6 +40,7 @@ impl Severity {
     pub fn css_class(self) -> &'static str {
         match self {
             Severity::Info => "severity-info",
+            Severity::Low => "severity-low",
             Severity::Medium => "severity-medium",
             Severity::High => "severity-high",
             Severity::Critical => "severity-critical",
@@ -48,6 +51,7 @@ impl Severity {
     pub fn symbol(self) -> &'static str {
         match self {
             Severity::Info => "ℹ",
+            Severity::Low => "○",
             Severity::Medium => "●",
             Severity::High => "▲",
             Severity::Critical => "✖",
@@ -59,6 +63,7 @@ impl Severity {
         use gettextrs::pgettext;
         match self {
             Severity::Info => pgettext("severity", "Info"),
+            Severity::Low => pgettext("severity", "Low"),
             Severity::Medium => pgettext("severity", "Medium"),
             Severity::High => pgettext("severity", "High"),
             Severity::Critical => pgettext("severity", "Critical"),
@@ -80,7 +85,8 @@ mod tests {
         assert_eq!(Severity::from_wire(&wire("high")), Severity::High);
         assert_eq!(Severity::from_wire(&wire("CRITICAL ")), Severity::Critical);
         assert_eq!(Severity::from_wire(&wire("")), Severity::Critical);
-        assert_eq!(Severity::from_wire(&wire("low")), Severity::Info);
-        assert!(Severity::Critical > Severity::High && Severity::Medium > Severity::Info);
+        assert_eq!(Severity::from_wire(&wire("low")), Severity::Low);
+        assert!(Severity::Critical > Severity::High && Severity::Medium > Severity::Low);
+        assert!(Severity::Low > Severity::Info);
     }
 }

@@ -1,11 +1,15 @@
-//! The review pane's state: which findings are acknowledged, which hunks accepted, and
-//! whether "Accept" may be pressed; plus the layouts of the diff (unified rows and
-//! side-by-side pairs) and the link from findings to their lines.
+//! The review pane's state: which findings are acknowledged and whether "Accept" may be
+//! pressed; plus the layouts of the diff (unified rows and side-by-side pairs) and the
+//! link from findings to their lines.
 //!
-//! The gate (DESIGN invariant 7): Accept stays disabled until every critical finding
-//! — and every finding the backend marks gated or lists (by id) in `must_acknowledge`
-//! — is acknowledged, and at least one hunk is accepted. The backend's gate
-//! (core::review) checks again: it is told the finding ids and the review's digest.
+//! The gate (DESIGN §6): Accept stays disabled until the whole diff has been laid out,
+//! every gated finding in the accepted part (severity high or critical, or one the
+//! backend marks `gated` or lists in `must_acknowledge`) is acknowledged — each by its
+//! finding id, never by its rule — and at least one hunk is accepted. A gated finding
+//! whose hunks are all rejected needs nothing, as in core::review's gate. The hunk
+//! decisions are not kept here: the diff widget owns them and its rows render them, so
+//! no decision exists that no row shows; the gate reads them from there. The backend
+//! checks the same again against the review's digest, which the accept carries.
 
 use std::collections::BTreeSet;
 
@@ -21,7 +25,7 @@ pub enum HunkDecision {
     Reject,
 }
 
-/// Decisions taken in the review pane for one proposal.
+/// Acknowledgements taken in the review pane for one proposal.
 #[derive(Debug, Clone)]
 pub struct ReviewState {
     /// Digest of the review shown; the accept request carries it.
@@ -29,9 +33,10 @@ pub struct ReviewState {
     findings: Vec<FindingView>,
     /// Per finding: must it be acknowledged before accepting?
     blocking: Vec<bool>,
+    /// Per finding: has it been shown (its row and the line it points at laid out)?
+    shown: Vec<bool>,
     acknowledged: Vec<bool>,
     hunk_ids: Vec<String>,
-    decisions: Vec<HunkDecision>,
 }
 
 impl ReviewState {
@@ -45,7 +50,7 @@ impl ReviewState {
             .findings
             .iter()
             .map(|f| {
-                Severity::from_wire(&f.severity) == Severity::Critical
+                Severity::from_wire(&f.severity) >= Severity::High
                     || f.gated
                     || must.contains(f.id.as_str())
             })
@@ -54,9 +59,9 @@ impl ReviewState {
             digest: proposal.digest.clone(),
             findings: proposal.findings.clone(),
             blocking,
+            shown: vec![false; proposal.findings.len()],
             acknowledged: vec![false; proposal.findings.len()],
             hunk_ids: proposal.diff.hunks.iter().map(|h| h.id.clone()).collect(),
-            decisions: vec![HunkDecision::Undecided; proposal.diff.hunks.len()],
         }
     }
 
@@ -72,20 +77,51 @@ impl ReviewState {
         self.acknowledged.get(finding).copied().unwrap_or(false)
     }
 
-    /// Acknowledge (or withdraw the acknowledgement of) one finding; out of range is ignored.
-    pub fn set_acknowledged(&mut self, finding: usize, acknowledged: bool) {
-        if let Some(slot) = self.acknowledged.get_mut(finding) {
-            *slot = acknowledged;
-        }
+    /// Every finding's row and line are on screen now (the diff is laid out).
+    pub fn mark_all_shown(&mut self) {
+        self.shown.fill(true);
     }
 
-    /// Blocking findings not acknowledged yet.
-    pub fn unacknowledged_blocking(&self) -> usize {
-        self.blocking
-            .iter()
-            .zip(&self.acknowledged)
-            .filter(|(blocking, acked)| **blocking && !**acked)
+    pub fn is_shown(&self, finding: usize) -> bool {
+        self.shown.get(finding).copied().unwrap_or(false)
+    }
+
+    /// Acknowledge (or withdraw the acknowledgement of) one finding. A finding not shown
+    /// yet cannot be acknowledged; out of range is ignored. Returns the state now.
+    pub fn set_acknowledged(&mut self, finding: usize, acknowledged: bool) -> bool {
+        let shown = self.is_shown(finding);
+        if let Some(slot) = self.acknowledged.get_mut(finding) {
+            *slot = acknowledged && shown;
+            return *slot;
+        }
+        false
+    }
+
+    /// Blocking findings in the part `decisions` accepts that are not acknowledged yet.
+    /// A finding lies in the accepted part when one of its hunks is accepted; one that
+    /// names no hunk of this diff always does (fail closed).
+    pub fn unacknowledged_blocking(&self, decisions: &[HunkDecision]) -> usize {
+        (0..self.findings.len())
+            .filter(|&i| self.is_blocking(i) && !self.is_acknowledged(i))
+            .filter(|&i| self.in_accepted_part(i, decisions))
             .count()
+    }
+
+    /// Whether finding `finding` is brought into the store by the accepted hunks.
+    fn in_accepted_part(&self, finding: usize, decisions: &[HunkDecision]) -> bool {
+        let Some(f) = self.findings.get(finding) else {
+            return false;
+        };
+        let mut named = false;
+        for hunk in &f.hunks {
+            if let Some(index) = self.hunk_ids.iter().position(|id| id == hunk) {
+                named = true;
+                if decisions.get(index) == Some(&HunkDecision::Accept) {
+                    return true;
+                }
+            }
+        }
+        !named
     }
 
     pub fn blocking_count(&self) -> usize {
@@ -96,42 +132,30 @@ impl ReviewState {
         self.hunk_ids.len()
     }
 
-    pub fn decision(&self, hunk: usize) -> HunkDecision {
-        self.decisions
-            .get(hunk)
-            .copied()
-            .unwrap_or(HunkDecision::Undecided)
-    }
-
-    pub fn set_decision(&mut self, hunk: usize, decision: HunkDecision) {
-        if let Some(slot) = self.decisions.get_mut(hunk) {
-            *slot = decision;
-        }
-    }
-
-    /// Accept or reject every hunk at once.
-    pub fn decide_all(&mut self, decision: HunkDecision) {
-        self.decisions.fill(decision);
-    }
-
-    /// Ids of the accepted hunks, in file order.
-    pub fn accepted_hunks(&self) -> Vec<String> {
+    /// Ids of the hunks `decisions` accepts, in file order.
+    pub fn accepted_hunks(&self, decisions: &[HunkDecision]) -> Vec<String> {
         self.hunk_ids
             .iter()
-            .zip(&self.decisions)
+            .zip(decisions)
             .filter(|(_, d)| **d == HunkDecision::Accept)
             .map(|(id, _)| id.clone())
             .collect()
     }
 
-    /// Ids of the acknowledged findings (sorted, each once): what the backend is told.
-    pub fn acknowledged_ids(&self) -> Vec<String> {
+    /// Indices of the acknowledged findings, each one by itself.
+    pub fn acknowledged_findings(&self) -> Vec<usize> {
+        (0..self.findings.len())
+            .filter(|&i| self.is_acknowledged(i))
+            .collect()
+    }
+
+    /// What the backend is told: the finding ids of the acknowledged findings (sorted,
+    /// each once) — never rule ids, so one acknowledgement covers one finding.
+    pub fn acknowledgements(&self) -> Vec<String> {
         let ids: BTreeSet<&str> = self
-            .findings
-            .iter()
-            .zip(&self.acknowledged)
-            .filter(|(_, acked)| **acked)
-            .map(|(f, _)| f.id.as_str())
+            .acknowledged_findings()
+            .into_iter()
+            .map(|i| self.findings[i].id.as_str())
             .collect();
         ids.into_iter().map(str::to_owned).collect()
     }
@@ -141,13 +165,16 @@ impl ReviewState {
         &self.digest
     }
 
-    /// Whether "Accept" may be pressed, and if not, why.
-    pub fn accept_gate(&self) -> Result<(), Blocked> {
-        let open = self.unacknowledged_blocking();
+    /// Whether "Accept" may be pressed with these hunk decisions, and if not, why.
+    pub fn accept_gate(&self, laid_out: bool, decisions: &[HunkDecision]) -> Result<(), Blocked> {
+        if !laid_out || decisions.len() != self.hunk_ids.len() {
+            return Err(Blocked::NotShownYet);
+        }
+        let open = self.unacknowledged_blocking(decisions);
         if open > 0 {
             return Err(Blocked::Unacknowledged(open));
         }
-        if !self.decisions.contains(&HunkDecision::Accept) {
+        if !decisions.contains(&HunkDecision::Accept) {
             return Err(Blocked::NoHunkAccepted);
         }
         Ok(())
@@ -157,7 +184,9 @@ impl ReviewState {
 /// Why "Accept" is disabled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Blocked {
-    /// This many critical findings still need an acknowledgement.
+    /// The diff is still being laid out: nothing can be decided on unseen rows.
+    NotShownYet,
+    /// This many gated findings still need an acknowledgement.
     Unacknowledged(usize),
     /// No hunk is marked to accept.
     NoHunkAccepted,
@@ -167,14 +196,49 @@ impl Blocked {
     /// A translated explanation for the tooltip and the status line.
     pub fn explain(self) -> String {
         match self {
+            Blocked::NotShownYet => gettextrs::gettext("Wait until the whole proposal is shown"),
             Blocked::Unacknowledged(n) => crate::i18n::ngettext_f(
-                "Acknowledge the critical finding first",
-                "Acknowledge the {n} critical findings first",
+                "Acknowledge the finding that needs it first",
+                "Acknowledge the {n} findings that need it first",
                 u32::try_from(n).unwrap_or(u32::MAX),
                 &[],
             ),
             Blocked::NoHunkAccepted => gettextrs::gettext("Mark at least one change to accept"),
         }
+    }
+}
+
+/// Why the backend's gate refused an accept, in words, from its reason code (the
+/// backend's English message is never shown). `ids` are the findings or hunks the
+/// refusal names; only their number is shown.
+pub fn refusal_words(code: &str, ids: usize) -> String {
+    use gettextrs::gettext;
+    let n = u32::try_from(ids).unwrap_or(u32::MAX);
+    match code {
+        "review.stale" => gettext(
+            "Not accepted: the proposal or the store changed since this review was opened (or the proposal was decided elsewhere), so it no longer shows what would be stored. Reload to review it as it is now.",
+        ),
+        "review.unacknowledged" => crate::i18n::ngettext_f(
+            "Not accepted: a finding in the accepted changes was not acknowledged. Reload and review it.",
+            "Not accepted: {n} findings in the accepted changes were not acknowledged. Reload and review them.",
+            n,
+            &[],
+        ),
+        "review.unreviewed" => gettext(
+            "Not accepted: the chosen changes together raise findings this review did not show. Accept other changes or all of them.",
+        ),
+        "review.unknown-finding" | "review.unknown-hunk" | "review.duplicate-hunk" => gettext(
+            "Not accepted: the decision names something this review does not contain. Reload to review the proposal again.",
+        ),
+        "review.nothing-accepted" => {
+            gettext("Not accepted: no change was marked to accept. Reject the proposal instead.")
+        }
+        "review.apply" => gettext(
+            "Not accepted: the chosen changes do not apply to the stored file. Reload to review the proposal again.",
+        ),
+        _ => gettext(
+            "Not accepted: the backend refused for a reason this app does not know. Reload to review the proposal again.",
+        ),
     }
 }
 
@@ -466,64 +530,146 @@ mod tests {
         }
     }
 
+    use HunkDecision::{Accept, Reject, Undecided};
+
     #[test]
-    fn accept_waits_for_every_critical_acknowledgement_and_one_accepted_hunk() {
+    fn accept_waits_for_layout_every_gated_acknowledgement_and_one_accepted_hunk() {
         let p = proposal(
             vec![
                 finding("bidi", "critical", "proposed", Some(2)),
                 finding("fsmonitor", "critical", "proposed", Some(3)),
                 finding("insteadof", "high", "proposed", Some(3)),
+                finding("comment", "medium", "proposed", Some(3)),
             ],
             &[],
         );
         let mut state = ReviewState::new(&p);
-        assert_eq!(state.accept_gate(), Err(Blocked::Unacknowledged(2)));
-        state.set_decision(0, HunkDecision::Accept);
-        assert_eq!(state.accept_gate(), Err(Blocked::Unacknowledged(2)));
-        state.set_acknowledged(0, true);
-        assert_eq!(state.accept_gate(), Err(Blocked::Unacknowledged(1)));
-        // Acknowledging the high finding does not stand in for the critical one.
-        state.set_acknowledged(2, true);
-        assert_eq!(state.accept_gate(), Err(Blocked::Unacknowledged(1)));
+        assert_eq!(state.blocking_count(), 3, "high gates too");
+        // Nothing shown yet: no acknowledgement takes, no accept.
+        assert!(!state.set_acknowledged(0, true));
+        assert_eq!(
+            state.accept_gate(false, &[Accept, Accept]),
+            Err(Blocked::NotShownYet)
+        );
+        assert_eq!(
+            state.accept_gate(true, &[Accept]),
+            Err(Blocked::NotShownYet)
+        );
+        state.mark_all_shown();
+        assert_eq!(
+            state.accept_gate(true, &[Accept, Undecided]),
+            Err(Blocked::Unacknowledged(3))
+        );
+        assert!(state.set_acknowledged(0, true));
+        assert_eq!(
+            state.accept_gate(true, &[Accept, Undecided]),
+            Err(Blocked::Unacknowledged(2))
+        );
+        // Acknowledging the medium finding stands in for nothing.
+        state.set_acknowledged(3, true);
+        assert_eq!(
+            state.accept_gate(true, &[Accept, Undecided]),
+            Err(Blocked::Unacknowledged(2))
+        );
         state.set_acknowledged(1, true);
-        assert_eq!(state.accept_gate(), Ok(()));
+        state.set_acknowledged(2, true);
+        assert_eq!(state.accept_gate(true, &[Accept, Undecided]), Ok(()));
+        assert_eq!(
+            state.accept_gate(false, &[Accept, Undecided]),
+            Err(Blocked::NotShownYet)
+        );
         // Withdrawing an acknowledgement closes the gate again.
         state.set_acknowledged(1, false);
-        assert_eq!(state.accept_gate(), Err(Blocked::Unacknowledged(1)));
-        state.set_acknowledged(1, true);
-        state.set_decision(0, HunkDecision::Reject);
-        assert_eq!(state.accept_gate(), Err(Blocked::NoHunkAccepted));
-        state.set_decision(1, HunkDecision::Accept);
-        assert_eq!(state.accepted_hunks(), ["h2"]);
         assert_eq!(
-            state.acknowledged_ids(),
+            state.accept_gate(true, &[Accept, Undecided]),
+            Err(Blocked::Unacknowledged(1))
+        );
+        state.set_acknowledged(1, true);
+        assert_eq!(
+            state.accept_gate(true, &[Reject, Undecided]),
+            Err(Blocked::NoHunkAccepted)
+        );
+        assert_eq!(state.accepted_hunks(&[Reject, Accept]), ["h2"]);
+        assert_eq!(state.acknowledged_findings(), [0, 1, 2, 3]);
+        assert_eq!(
+            state.acknowledgements(),
             [
                 "bidi@.gitconfig:p2#00000000",
+                "comment@.gitconfig:p3#00000000",
                 "fsmonitor@.gitconfig:p3#00000000",
                 "insteadof@.gitconfig:p3#00000000"
             ]
         );
         assert_eq!(state.digest(), "d1");
         // Out-of-range indices change nothing.
-        state.set_acknowledged(99, false);
-        state.set_decision(99, HunkDecision::Reject);
-        assert_eq!(state.accept_gate(), Ok(()));
+        assert!(!state.set_acknowledged(99, true));
+        assert_eq!(state.accept_gate(true, &[Accept, Accept]), Ok(()));
     }
 
     #[test]
     fn rules_the_backend_requires_block_whatever_their_severity() {
         let p = proposal(
             vec![
-                finding("odd", "high", "proposed", None),
+                finding("odd", "info", "proposed", None),
                 finding("weird", "surprising", "proposed", None),
+                finding("fine", "low", "proposed", None),
             ],
             &["odd@.gitconfig:p0#00000000"],
         );
         let mut state = ReviewState::new(&p);
-        state.decide_all(HunkDecision::Accept);
+        state.mark_all_shown();
         assert_eq!(state.blocking_count(), 2);
-        assert_eq!(state.accept_gate(), Err(Blocked::Unacknowledged(2)));
-        assert_eq!(state.accepted_hunks(), ["h1", "h2"]);
+        assert_eq!(
+            state.accept_gate(true, &[Accept, Accept]),
+            Err(Blocked::Unacknowledged(2))
+        );
+        assert_eq!(state.accepted_hunks(&[Accept, Accept]), ["h1", "h2"]);
+    }
+
+    #[test]
+    fn one_acknowledgement_covers_one_finding_not_its_rule() {
+        // Two findings of the same rule: the file-level one on every hunk, and one on
+        // the second hunk only. Acknowledging the first does not cover the second.
+        let mut blanket = finding("vim.exec", "critical", "proposed", None);
+        blanket.hunks = vec!["h1".into(), "h2".into()];
+        let mut line = finding("vim.exec", "critical", "proposed", Some(9));
+        line.hunks = vec!["h2".into()];
+        let p = proposal(vec![blanket, line], &[]);
+        let mut state = ReviewState::new(&p);
+        state.mark_all_shown();
+        assert!(state.set_acknowledged(0, true));
+        assert_eq!(
+            state.acknowledgements(),
+            ["vim.exec@.gitconfig:p0#00000000"]
+        );
+        assert_eq!(
+            state.accept_gate(true, &[Accept, Accept]),
+            Err(Blocked::Unacknowledged(1))
+        );
+        // With the second finding's only hunk rejected it is not in the accepted part.
+        assert_eq!(state.accept_gate(true, &[Accept, Reject]), Ok(()));
+        assert!(state.set_acknowledged(1, true));
+        assert_eq!(state.accept_gate(true, &[Accept, Accept]), Ok(()));
+        assert_eq!(
+            state.acknowledgements(),
+            [
+                "vim.exec@.gitconfig:p0#00000000",
+                "vim.exec@.gitconfig:p9#00000000"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_finding_naming_no_hunk_of_the_diff_always_gates() {
+        let mut f = finding("odd", "high", "proposed", None);
+        f.hunks = vec!["elsewhere".into()];
+        let p = proposal(vec![f], &[]);
+        let mut state = ReviewState::new(&p);
+        state.mark_all_shown();
+        assert_eq!(
+            state.accept_gate(true, &[Reject, Accept]),
+            Err(Blocked::Unacknowledged(1))
+        );
     }
 
     #[test]
@@ -531,7 +677,7 @@ mod tests {
         let mut p = proposal(vec![], &[]);
         p.diff.hunks.clear();
         let state = ReviewState::new(&p);
-        assert_eq!(state.accept_gate(), Err(Blocked::NoHunkAccepted));
+        assert_eq!(state.accept_gate(true, &[]), Err(Blocked::NoHunkAccepted));
     }
 
     #[test]

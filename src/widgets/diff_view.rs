@@ -1,10 +1,17 @@
 //! `QcsDiffView`: a diff, unified or side by side, with wrapped lines, hidden
 //! characters as tokens, and per-hunk Accept/Reject toggles.
 //!
-//! The rows and their markup are computed on a worker thread; only the widgets are made
-//! on the UI thread. A newer diff supersedes a rebuild still in flight.
+//! The rows and their markup are computed on a worker thread; the rows go into a
+//! list model a batch per main-loop turn and a `GtkListView` makes widgets only for
+//! the rows on screen, so a 256 KiB file, a single 256 KiB line (cut into pieces) or
+//! 10 000 hunks never stall the window. The view owns the hunk decisions — the one
+//! model its header rows render — and takes none until every row is in the model:
+//! the `laid-out` property says when. A newer diff supersedes a rebuild in flight.
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use adw::prelude::*;
 use gtk::subclass::prelude::*;
@@ -15,38 +22,71 @@ use crate::model::diff_rows::{self, Layout, Row};
 use crate::model::markup::Palette;
 use crate::model::review::{HunkDecision, LineKind};
 
-type DecisionHandler = Box<dyn Fn(usize, HunkDecision)>;
+type ChangeHandler = Box<dyn Fn()>;
 
-/// Rows made per main-loop turn while a diff is shown.
-const ROWS_PER_TURN: usize = 200;
+/// Rows put into the model per main-loop turn at most…
+const ROWS_PER_TURN: usize = 4000;
+/// …and for at most this long, whichever comes first.
+const TURN_BUDGET: Duration = Duration::from_millis(8);
+/// Frames a new diff is kept at its top after it is laid out (its first rows measured).
+const PIN_FRAMES_AFTER_LAYOUT: u32 = 3;
+
+/// The widgets of a header row on screen.
+#[derive(Debug, Clone)]
+pub struct HeaderWidgets {
+    row: gtk::Box,
+    accept: gtk::ToggleButton,
+    reject: gtk::ToggleButton,
+}
 
 mod imp {
     use super::*;
 
-    #[derive(Default, gtk::CompositeTemplate)]
+    #[derive(Default, gtk::CompositeTemplate, glib::Properties)]
     #[template(resource = "/org/qubes/ConfigSync/ui/diff_view.ui")]
+    #[properties(wrapper_type = super::QcsDiffView)]
     pub struct QcsDiffView {
         #[template_child]
         pub stack: TemplateChild<gtk::Stack>,
         #[template_child]
         pub scroller: TemplateChild<gtk::ScrolledWindow>,
         #[template_child]
-        pub grid: TemplateChild<gtk::Grid>,
+        pub list: TemplateChild<gtk::ListView>,
         #[template_child]
         pub empty_label: TemplateChild<gtk::Label>,
+        /// Every row of the diff has reached the model (and so can be shown).
+        #[property(get)]
+        pub laid_out: Cell<bool>,
+        pub store: RefCell<Option<gio::ListStore>>,
         pub diff: RefCell<Option<DiffView>>,
         pub layout: Cell<Layout>,
         pub decisions_enabled: Cell<bool>,
+        /// The hunk decisions: the one model the header rows render.
         pub decisions: RefCell<Vec<HunkDecision>>,
         /// Bumped on every rebuild; a worker result for an older one is dropped.
         pub generation: Cell<u64>,
-        /// Per rendered line: the widgets showing it (for scrolling and highlighting).
-        pub line_widgets: RefCell<Vec<Vec<gtk::Widget>>>,
-        /// Per hunk: its (accept, reject) toggles.
-        pub hunk_toggles: RefCell<Vec<(gtk::ToggleButton, gtk::ToggleButton)>>,
-        pub on_decision: RefCell<Option<DecisionHandler>>,
-        pub plain_rows: RefCell<Vec<String>>,
-        pub highlighted: RefCell<Option<usize>>,
+        /// All rows (the model holds the same rows as objects).
+        pub rows: RefCell<Rc<Vec<Row>>>,
+        /// Per rendered line: the first row showing it.
+        pub first_row: RefCell<Vec<Option<u32>>>,
+        /// Header rows on screen, per hunk.
+        pub headers: RefCell<HashMap<usize, HeaderWidgets>>,
+        /// Rows on screen, per position.
+        pub bound: RefCell<HashMap<u32, gtk::Box>>,
+        /// Set while toggles are set from the model (not a user's decision).
+        pub syncing: Cell<bool>,
+        pub on_change: RefCell<Option<ChangeHandler>>,
+        pub highlighted: Cell<Option<usize>>,
+        /// Set by a new diff, cleared when the reviewer scrolls or a finding is shown:
+        /// while set, the view is kept at its top (GTK 4.8's list anchors the bottom
+        /// of its first row, so the top drifts when that row's height changes).
+        pub pin_top: Cell<bool>,
+        /// Frames the view is still kept at its top once laid out.
+        pub pin_frames: Cell<u32>,
+        /// Set while the per-frame check of `pin_top` runs.
+        pub pin_ticking: Cell<bool>,
+        /// The longest main-loop turn the last fill took (for the benchmark).
+        pub longest_turn: Cell<Duration>,
     }
 
     impl std::fmt::Debug for QcsDiffView {
@@ -70,14 +110,17 @@ mod imp {
         }
     }
 
+    #[glib::derived_properties]
     impl ObjectImpl for QcsDiffView {
         fn constructed(&self) {
             self.parent_constructed();
+            let obj = self.obj();
+            obj.setup_list();
             // The palette follows the style: rebuild when it switches.
             adw::StyleManager::default().connect_dark_notify(glib::clone!(
-                #[weak(rename_to = view)]
-                self.obj(),
-                move |_| view.rebuild()
+                #[weak]
+                obj,
+                move |_| obj.rebuild()
             ));
         }
     }
@@ -98,16 +141,114 @@ impl Default for QcsDiffView {
 }
 
 impl QcsDiffView {
+    fn setup_list(&self) {
+        let imp = self.imp();
+        let unpin = glib::clone!(
+            #[weak(rename_to = view)]
+            self,
+            move || view.imp().pin_top.set(false)
+        );
+        let scroll = gtk::EventControllerScroll::new(gtk::EventControllerScrollFlags::VERTICAL);
+        scroll.set_propagation_phase(gtk::PropagationPhase::Capture);
+        let unpin_scroll = unpin.clone();
+        scroll.connect_scroll_begin(move |_| unpin_scroll());
+        let unpin_wheel = unpin.clone();
+        scroll.connect_scroll(move |_, _, _| {
+            unpin_wheel();
+            glib::Propagation::Proceed
+        });
+        imp.scroller.add_controller(scroll);
+        let click = gtk::GestureClick::new();
+        click.set_propagation_phase(gtk::PropagationPhase::Capture);
+        let unpin_click = unpin.clone();
+        click.connect_pressed(move |_, _, _, _| unpin_click());
+        imp.scroller.add_controller(click);
+        let keys = gtk::EventControllerKey::new();
+        keys.set_propagation_phase(gtk::PropagationPhase::Capture);
+        keys.connect_key_pressed(move |_, _, _, _| {
+            unpin();
+            glib::Propagation::Proceed
+        });
+        imp.scroller.add_controller(keys);
+        let store = gio::ListStore::new::<glib::BoxedAnyObject>();
+        imp.list
+            .set_model(Some(&gtk::NoSelection::new(Some(store.clone()))));
+        imp.store.replace(Some(store));
+        let factory = gtk::SignalListItemFactory::new();
+        factory.connect_setup(|_, item| {
+            let Some(item) = item.downcast_ref::<gtk::ListItem>() else {
+                return;
+            };
+            let row = gtk::Box::new(gtk::Orientation::Horizontal, 0);
+            item.set_child(Some(&row));
+            item.set_activatable(false);
+            item.set_selectable(false);
+        });
+        factory.connect_bind(glib::clone!(
+            #[weak(rename_to = view)]
+            self,
+            move |_, item| {
+                if let Some(item) = item.downcast_ref::<gtk::ListItem>() {
+                    view.bind_row(item);
+                }
+            }
+        ));
+        factory.connect_unbind(glib::clone!(
+            #[weak(rename_to = view)]
+            self,
+            move |_, item| {
+                if let Some(item) = item.downcast_ref::<gtk::ListItem>() {
+                    view.unbind_row(item);
+                }
+            }
+        ));
+        imp.list.set_factory(Some(&factory));
+    }
+
     /// Show `diff` (`None`: the empty message). With `decisions`, every hunk header gets
-    /// Accept/Reject toggles, all starting undecided.
+    /// Accept/Reject toggles, all starting undecided. The view scrolls back to the top.
     pub fn set_diff(&self, diff: Option<DiffView>, decisions: bool) {
         let imp = self.imp();
         let hunks = diff.as_ref().map_or(0, |d| d.hunks.len());
         imp.decisions.replace(vec![HunkDecision::Undecided; hunks]);
         imp.decisions_enabled.set(decisions);
-        imp.highlighted.replace(None);
+        imp.highlighted.set(None);
         imp.diff.replace(diff);
+        imp.scroller.vadjustment().set_value(0.0);
+        self.pin_to_top();
         self.rebuild();
+    }
+
+    /// Keep the view at its top, once per frame, until a few frames after it is laid
+    /// out or the reviewer scrolls (a frame callback, not a layout handler: setting the
+    /// value there makes at most one new layout per frame).
+    fn pin_to_top(&self) {
+        let imp = self.imp();
+        imp.pin_top.set(true);
+        imp.pin_frames.set(PIN_FRAMES_AFTER_LAYOUT);
+        if imp.pin_ticking.replace(true) {
+            return;
+        }
+        self.add_tick_callback(|view, _| {
+            let imp = view.imp();
+            let adjustment = imp.scroller.vadjustment();
+            if imp.pin_top.get() && adjustment.value() != 0.0 {
+                adjustment.set_value(0.0);
+            }
+            if imp.pin_top.get() && imp.laid_out.get() {
+                let left = imp.pin_frames.get().saturating_sub(1);
+                imp.pin_frames.set(left);
+                if left == 0 {
+                    imp.pin_top.set(false);
+                }
+            }
+            if imp.pin_top.get() {
+                glib::ControlFlow::Continue
+            } else {
+                imp.pin_ticking.set(false);
+                glib::ControlFlow::Break
+            }
+        });
     }
 
     /// The message shown when there is no diff.
@@ -125,77 +266,175 @@ impl QcsDiffView {
         self.imp().layout.get()
     }
 
-    /// Called when the user toggles a hunk's decision.
-    pub fn connect_decision<F: Fn(usize, HunkDecision) + 'static>(&self, handler: F) {
-        self.imp().on_decision.replace(Some(Box::new(handler)));
+    /// Called whenever the hunk decisions change (by a row's toggle or "mark all").
+    pub fn connect_decisions_changed<F: Fn() + 'static>(&self, handler: F) {
+        self.imp().on_change.replace(Some(Box::new(handler)));
     }
 
-    /// Set a hunk's decision from outside (e.g. "mark all"); the handler is told too.
-    pub fn set_decision(&self, hunk: usize, decision: HunkDecision) {
+    /// The hunk decisions, as the rows show them.
+    pub fn decisions(&self) -> Vec<HunkDecision> {
+        self.imp().decisions.borrow().clone()
+    }
+
+    /// Decide one hunk; refused (false) until the diff is laid out.
+    pub fn set_decision(&self, hunk: usize, decision: HunkDecision) -> bool {
         let imp = self.imp();
-        if let Some(slot) = imp.decisions.borrow_mut().get_mut(hunk) {
+        if !imp.laid_out.get() || !imp.decisions_enabled.get() {
+            return false;
+        }
+        {
+            let mut decisions = imp.decisions.borrow_mut();
+            let Some(slot) = decisions.get_mut(hunk) else {
+                return false;
+            };
+            if *slot == decision {
+                return true;
+            }
             *slot = decision;
         }
-        let toggles = imp.hunk_toggles.borrow().get(hunk).cloned();
-        if let Some((accept, reject)) = toggles {
-            accept.set_active(decision == HunkDecision::Accept);
-            reject.set_active(decision == HunkDecision::Reject);
+        self.sync_header(hunk);
+        self.changed();
+        true
+    }
+
+    /// Decide every hunk at once; refused (false) until the diff is laid out, so a
+    /// decision can never exist before the rows that show it.
+    pub fn decide_all(&self, decision: HunkDecision) -> bool {
+        let imp = self.imp();
+        if !imp.laid_out.get() || !imp.decisions_enabled.get() {
+            return false;
+        }
+        imp.decisions.borrow_mut().fill(decision);
+        let hunks: Vec<usize> = imp.headers.borrow().keys().copied().collect();
+        for hunk in hunks {
+            self.sync_header(hunk);
+        }
+        self.changed();
+        true
+    }
+
+    fn changed(&self) {
+        if let Some(handler) = self.imp().on_change.borrow().as_ref() {
+            handler();
         }
     }
 
-    /// Per hunk: its (accept, reject) toggles, when decisions are enabled.
-    pub fn hunk_toggles(&self) -> Vec<(gtk::ToggleButton, gtk::ToggleButton)> {
-        self.imp().hunk_toggles.borrow().clone()
+    /// The (accept, reject) toggles of a hunk whose header is on screen.
+    pub fn hunk_toggles(&self, hunk: usize) -> Option<(gtk::ToggleButton, gtk::ToggleButton)> {
+        self.imp()
+            .headers
+            .borrow()
+            .get(&hunk)
+            .map(|h| (h.accept.clone(), h.reject.clone()))
     }
 
-    /// The text of every shown row, tokens as `⟦label⟧` (for tests and screen readers).
+    /// The hunks whose header row is on screen (bound), in order.
+    pub fn bound_hunks(&self) -> Vec<usize> {
+        let mut hunks: Vec<usize> = self.imp().headers.borrow().keys().copied().collect();
+        hunks.sort_unstable();
+        hunks
+    }
+
+    /// The text of every row, tokens as `⟦label⟧` (for tests and screen readers).
     pub fn rendered_rows(&self) -> Vec<String> {
-        self.imp().plain_rows.borrow().clone()
+        self.imp().rows.borrow().iter().map(plain_of).collect()
     }
 
-    /// The rendered line marked by [`Self::show_line`], if its widgets carry the mark.
+    /// The first row showing rendered line `line`.
+    pub fn row_of_line(&self, line: usize) -> Option<usize> {
+        let row = (*self.imp().first_row.borrow())
+            .get(line)
+            .copied()
+            .flatten()?;
+        usize::try_from(row).ok()
+    }
+
+    /// The rendered line marked by [`Self::show_line`], once a row on screen carries
+    /// the mark.
     pub fn highlighted_line(&self) -> Option<usize> {
         let imp = self.imp();
-        let line = (*imp.highlighted.borrow())?;
-        let widgets = imp.line_widgets.borrow();
-        let marked = widgets.get(line)?;
-        (!marked.is_empty()
-            && marked
-                .iter()
-                .all(|w| w.has_css_class("diff-finding-target")))
-        .then_some(line)
+        let line = imp.highlighted.get()?;
+        let row = u32::try_from(self.row_of_line(line)?).ok()?;
+        imp.bound
+            .borrow()
+            .get(&row)
+            .is_some_and(|w| w.has_css_class("diff-finding-target"))
+            .then_some(line)
     }
 
-    /// Whether the last rebuild has reached the widgets.
+    /// Whether the last rebuild has reached the model.
     pub fn is_ready(&self) -> bool {
         let imp = self.imp();
-        imp.diff.borrow().is_none() || imp.stack.visible_child_name().as_deref() == Some("diff")
+        imp.laid_out.get()
+            || imp
+                .diff
+                .borrow()
+                .as_ref()
+                .is_none_or(|d| d.lines.is_empty())
+    }
+
+    /// The longest main-loop turn the last fill took.
+    pub fn longest_turn(&self) -> Duration {
+        self.imp().longest_turn.get()
+    }
+
+    /// The list's vertical adjustment (scroll position); scroll with [`Self::scroll_to`].
+    pub fn vadjustment(&self) -> gtk::Adjustment {
+        self.imp().scroller.vadjustment()
+    }
+
+    /// Scroll to `value` (pixels from the top) as the reviewer would: from then on the
+    /// view no longer keeps to its top.
+    pub fn scroll_to(&self, value: f64) {
+        let imp = self.imp();
+        imp.pin_top.set(false);
+        imp.scroller.vadjustment().set_value(value);
+    }
+
+    /// Scroll a hunk's header into view.
+    pub fn show_hunk(&self, hunk: usize) {
+        let imp = self.imp();
+        imp.pin_top.set(false);
+        let position = imp
+            .rows
+            .borrow()
+            .iter()
+            .position(|r| matches!(r, Row::Header { hunk: Some(h), .. } if *h == hunk));
+        if let Some(position) = position.and_then(|p| u32::try_from(p).ok()) {
+            let _ = imp
+                .list
+                .activate_action("list.scroll-to-item", Some(&position.to_variant()));
+        }
     }
 
     /// Scroll to a rendered line and mark it (a finding's line).
     pub fn show_line(&self, line: usize) {
         let imp = self.imp();
-        if let Some(old) = imp.highlighted.replace(Some(line)) {
-            for widget in imp.line_widgets.borrow().get(old).into_iter().flatten() {
-                widget.remove_css_class("diff-finding-target");
-            }
+        imp.pin_top.set(false);
+        imp.highlighted.set(Some(line));
+        let rows = imp.rows.borrow().clone();
+        for (position, widget) in imp.bound.borrow().iter() {
+            let shows = usize::try_from(*position)
+                .ok()
+                .and_then(|p| rows.get(p))
+                .is_some_and(|r| r.shows_line(line));
+            mark(widget, shows);
         }
-        let widgets = imp
-            .line_widgets
-            .borrow()
-            .get(line)
-            .cloned()
-            .unwrap_or_default();
-        for widget in &widgets {
-            widget.add_css_class("diff-finding-target");
+        if let Some(row) = self.row_of_line(line).and_then(|r| u32::try_from(r).ok()) {
+            // GTK 4.8 has no `ListView::scroll_to`; its list action does the same.
+            let _ = imp
+                .list
+                .activate_action("list.scroll-to-item", Some(&row.to_variant()));
         }
-        if let Some(first) = widgets.first() {
-            let grid = imp.grid.get();
-            let adjustment = imp.scroller.vadjustment();
-            if let Some(point) = first.compute_point(&grid, &gtk::graphene::Point::new(0.0, 0.0)) {
-                let target = (f64::from(point.y()) - adjustment.page_size() / 3.0).max(0.0);
-                adjustment.set_value(target);
+    }
+
+    fn set_laid_out(&self, laid_out: bool) {
+        if self.imp().laid_out.replace(laid_out) != laid_out {
+            for header in self.imp().headers.borrow().values() {
+                header.accept.set_sensitive(laid_out);
+                header.reject.set_sensitive(laid_out);
             }
+            self.notify_laid_out();
         }
     }
 
@@ -203,15 +442,17 @@ impl QcsDiffView {
         let imp = self.imp();
         let generation = imp.generation.get() + 1;
         imp.generation.set(generation);
+        self.set_laid_out(false);
+        if let Some(store) = imp.store.borrow().as_ref() {
+            store.remove_all();
+        }
+        imp.rows.replace(Rc::new(Vec::new()));
+        imp.first_row.replace(Vec::new());
         let Some(diff) = imp.diff.borrow().clone() else {
-            self.clear_grid();
-            imp.plain_rows.replace(Vec::new());
             imp.stack.set_visible_child_name("empty");
             return;
         };
         if diff.lines.is_empty() {
-            self.clear_grid();
-            imp.plain_rows.replace(Vec::new());
             imp.stack.set_visible_child_name("empty");
             return;
         }
@@ -240,208 +481,245 @@ impl QcsDiffView {
         ));
     }
 
-    fn clear_grid(&self) {
-        let grid = self.imp().grid.get();
-        while let Some(child) = grid.first_child() {
-            grid.remove(&child);
-        }
-    }
-
-    /// Make the widgets, a batch per main-loop turn so a long diff never freezes the
-    /// window; a newer rebuild abandons this one.
+    /// Put the rows into the model, a bounded batch per main-loop turn (the list makes
+    /// widgets for the rows on screen only); a newer rebuild abandons this one.
     async fn fill(&self, rows: Vec<Row>, generation: u64) {
         let imp = self.imp();
-        self.clear_grid();
+        let Some(store) = imp.store.borrow().clone() else {
+            return;
+        };
         let line_count = imp.diff.borrow().as_ref().map_or(0, |d| d.lines.len());
-        let mut line_widgets: Vec<Vec<gtk::Widget>> = vec![Vec::new(); line_count];
-        let mut toggles = Vec::new();
-        let mut plain = Vec::with_capacity(rows.len());
-        let grid = imp.grid.get();
-        for (y, row) in rows.into_iter().enumerate() {
-            if y > 0 && y % ROWS_PER_TURN == 0 {
-                glib::timeout_future(std::time::Duration::ZERO).await;
+        let mut first_row = vec![None; line_count];
+        for (position, row) in rows.iter().enumerate() {
+            if let (Some(line), Ok(position)) = (row.line(), u32::try_from(position))
+                && let Some(slot) = first_row.get_mut(line)
+                && slot.is_none()
+            {
+                *slot = Some(position);
+            }
+            if let Row::Split {
+                left: Some(_),
+                right: Some(right),
+            } = row
+                && let (Ok(position), Some(slot)) =
+                    (u32::try_from(position), first_row.get_mut(right.line))
+                && slot.is_none()
+            {
+                *slot = Some(position);
+            }
+        }
+        let rows = Rc::new(rows);
+        imp.rows.replace(rows.clone());
+        imp.first_row.replace(first_row);
+        imp.stack.set_visible_child_name("diff");
+        imp.scroller.vadjustment().set_value(0.0);
+        let mut longest = Duration::ZERO;
+        let mut next = 0usize;
+        while next < rows.len() {
+            let started = Instant::now();
+            let mut batch: Vec<glib::BoxedAnyObject> = Vec::new();
+            while next < rows.len()
+                && batch.len() < ROWS_PER_TURN
+                && (!batch.len().is_multiple_of(256) || started.elapsed() < TURN_BUDGET)
+            {
+                batch.push(glib::BoxedAnyObject::new(next));
+                next += 1;
+            }
+            store.extend_from_slice(&batch);
+            longest = longest.max(started.elapsed());
+            if next < rows.len() {
+                glib::timeout_future(Duration::ZERO).await;
                 if imp.generation.get() != generation {
                     return;
                 }
             }
-            let y = i32::try_from(y).unwrap_or(i32::MAX);
-            match row {
-                Row::Header {
-                    line,
-                    hunk,
-                    markup,
-                    plain: text,
-                } => {
-                    let header = gtk::Box::new(gtk::Orientation::Horizontal, 6);
-                    header.add_css_class("diff-hunk-header");
-                    // Expansion inside the header must not spread to the grid's number
-                    // columns (a spanning child's expand goes to every column it spans).
-                    header.set_hexpand(false);
-                    let label = text_label(&markup);
-                    label.set_hexpand(true);
-                    header.append(&label);
-                    if let (Some(hunk), true) = (hunk, imp.decisions_enabled.get()) {
-                        let (accept, reject) = self.hunk_toggle_pair(hunk, &header);
-                        header.append(&accept);
-                        header.append(&reject);
-                        toggles.push((accept, reject));
-                    }
-                    grid.attach(&header, 0, y, 4, 1);
-                    if let Some(slot) = line_widgets.get_mut(line) {
-                        slot.push(header.upcast());
-                    }
-                    plain.push(text);
+        }
+        imp.longest_turn.set(longest);
+        self.set_laid_out(true);
+    }
+
+    fn bind_row(&self, item: &gtk::ListItem) {
+        let imp = self.imp();
+        let (Some(root), Some(object)) = (
+            item.child().and_downcast::<gtk::Box>(),
+            item.item().and_downcast::<glib::BoxedAnyObject>(),
+        ) else {
+            return;
+        };
+        while let Some(child) = root.first_child() {
+            root.remove(&child);
+        }
+        for class in root.css_classes() {
+            root.remove_css_class(&class);
+        }
+        let index = *object.borrow::<usize>();
+        let rows = imp.rows.borrow().clone();
+        let Some(row) = rows.get(index) else {
+            return;
+        };
+        match row {
+            Row::Header { hunk, markup, .. } => {
+                root.add_css_class("diff-hunk-header");
+                let label = text_label(markup);
+                label.set_hexpand(true);
+                root.append(&label);
+                if let (Some(hunk), true) = (*hunk, imp.decisions_enabled.get()) {
+                    let header = self.header_toggles(hunk, &root);
+                    root.append(&header.accept);
+                    root.append(&header.reject);
+                    imp.headers.borrow_mut().insert(hunk, header);
+                    self.sync_header(hunk);
                 }
-                Row::Unified {
-                    old_number,
-                    new_number,
-                    cell,
-                } => {
-                    let class = kind_class(cell.kind);
-                    let old = number_label(&old_number, class);
-                    let new = number_label(&new_number, class);
-                    let text =
-                        text_label(&format!("{} {}", diff_rows::sign(cell.kind), cell.markup));
-                    text.add_css_class("diff-line");
-                    text.add_css_class(class);
-                    text.set_hexpand(true);
-                    grid.attach(&old, 0, y, 1, 1);
-                    grid.attach(&new, 1, y, 1, 1);
-                    grid.attach(&text, 2, y, 2, 1);
-                    if let Some(slot) = line_widgets.get_mut(cell.line) {
-                        slot.push(text.upcast());
-                    }
-                    plain.push(format!("{} {}", diff_rows::sign(cell.kind), cell.plain));
-                }
-                Row::Split { left, right } => {
-                    let mut texts = Vec::new();
-                    for (column, cell) in [(0, left), (2, right)] {
-                        match cell {
-                            Some(cell) => {
-                                let class = kind_class(cell.kind);
-                                let number = number_label(&cell.number, class);
-                                let text = text_label(&cell.markup);
-                                text.add_css_class("diff-line");
-                                text.add_css_class(class);
-                                text.set_hexpand(true);
-                                grid.attach(&number, column, y, 1, 1);
-                                grid.attach(&text, column + 1, y, 1, 1);
-                                if let Some(slot) = line_widgets.get_mut(cell.line) {
-                                    slot.push(text.upcast());
-                                }
-                                texts.push(cell.plain);
-                            }
-                            None => {
-                                let filler = gtk::Box::new(gtk::Orientation::Horizontal, 0);
-                                filler.add_css_class("diff-empty");
-                                filler.set_hexpand(true);
-                                grid.attach(&filler, column, y, 2, 1);
-                                texts.push(String::new());
-                            }
+            }
+            Row::Unified {
+                old_number,
+                new_number,
+                cell,
+            } => {
+                let class = kind_class(cell.kind);
+                root.append(&number_label(old_number, class));
+                root.append(&number_label(new_number, class));
+                let sign = if cell.continued {
+                    "↪"
+                } else {
+                    diff_rows::sign(cell.kind)
+                };
+                let text = text_label(&format!("{sign} {}", cell.markup));
+                text.add_css_class("diff-line");
+                text.add_css_class(class);
+                text.set_hexpand(true);
+                root.append(&text);
+            }
+            Row::Split { left, right } => {
+                root.set_homogeneous(false);
+                for cell in [left, right] {
+                    let half = gtk::Box::new(gtk::Orientation::Horizontal, 0);
+                    half.set_hexpand(true);
+                    half.set_size_request(0, -1);
+                    match cell {
+                        Some(cell) => {
+                            let class = kind_class(cell.kind);
+                            half.append(&number_label(&cell.number, class));
+                            let text = text_label(&cell.markup);
+                            text.add_css_class("diff-line");
+                            text.add_css_class(class);
+                            text.set_hexpand(true);
+                            half.append(&text);
                         }
+                        None => half.add_css_class("diff-empty"),
                     }
-                    plain.push(texts.join(" │ "));
+                    root.append(&half);
                 }
             }
         }
-        imp.line_widgets.replace(line_widgets);
-        imp.hunk_toggles.replace(toggles);
-        imp.plain_rows.replace(plain);
-        imp.stack.set_visible_child_name("diff");
-        let highlighted = *imp.highlighted.borrow();
-        if let Some(line) = highlighted {
-            self.show_line(line);
+        let position = item.position();
+        if let Some(line) = imp.highlighted.get() {
+            mark(&root, row.shows_line(line));
+        }
+        imp.bound.borrow_mut().insert(position, root);
+    }
+
+    fn unbind_row(&self, item: &gtk::ListItem) {
+        let imp = self.imp();
+        let Some(root) = item.child().and_downcast::<gtk::Box>() else {
+            return;
+        };
+        imp.bound.borrow_mut().retain(|_, w| *w != root);
+        imp.headers.borrow_mut().retain(|_, h| h.row != root);
+        while let Some(child) = root.first_child() {
+            root.remove(&child);
         }
     }
 
-    fn hunk_toggle_pair(
-        &self,
-        hunk: usize,
-        header: &gtk::Box,
-    ) -> (gtk::ToggleButton, gtk::ToggleButton) {
-        let current = self
-            .imp()
+    /// Set a shown header's toggles from the model.
+    fn sync_header(&self, hunk: usize) {
+        let imp = self.imp();
+        let Some(header) = imp.headers.borrow().get(&hunk).cloned() else {
+            return;
+        };
+        let decision = imp
             .decisions
             .borrow()
             .get(hunk)
             .copied()
             .unwrap_or(HunkDecision::Undecided);
+        imp.syncing.set(true);
+        header.accept.set_active(decision == HunkDecision::Accept);
+        header.reject.set_active(decision == HunkDecision::Reject);
+        imp.syncing.set(false);
+        header.row.remove_css_class("hunk-accepted");
+        header.row.remove_css_class("hunk-rejected");
+        match decision {
+            HunkDecision::Accept => header.row.add_css_class("hunk-accepted"),
+            HunkDecision::Reject => header.row.add_css_class("hunk-rejected"),
+            HunkDecision::Undecided => {}
+        }
+    }
+
+    fn header_toggles(&self, hunk: usize, row: &gtk::Box) -> HeaderWidgets {
         let accept = gtk::ToggleButton::with_mnemonic(&gettextrs::gettext("Accept"));
         let reject = gtk::ToggleButton::with_mnemonic(&gettextrs::gettext("Reject"));
-        accept.set_active(current == HunkDecision::Accept);
-        reject.set_active(current == HunkDecision::Reject);
         accept.set_tooltip_text(Some(&gettextrs::gettext("Take this change into the store")));
         reject.set_tooltip_text(Some(&gettextrs::gettext("Leave this change out")));
-        for button in [&accept, &reject] {
+        let laid_out = self.imp().laid_out.get();
+        for (button, decision) in [
+            (&accept, HunkDecision::Accept),
+            (&reject, HunkDecision::Reject),
+        ] {
             button.add_css_class("flat");
             button.set_valign(gtk::Align::Center);
-        }
-        let update = glib::clone!(
-            #[weak(rename_to = view)]
-            self,
-            #[weak]
-            header,
-            #[weak]
-            accept,
-            #[weak]
-            reject,
-            move || {
-                let decision = if accept.is_active() {
-                    HunkDecision::Accept
-                } else if reject.is_active() {
-                    HunkDecision::Reject
-                } else {
-                    HunkDecision::Undecided
-                };
-                header.remove_css_class("hunk-accepted");
-                header.remove_css_class("hunk-rejected");
-                match decision {
-                    HunkDecision::Accept => header.add_css_class("hunk-accepted"),
-                    HunkDecision::Reject => header.add_css_class("hunk-rejected"),
-                    HunkDecision::Undecided => {}
-                }
-                let changed = {
-                    let mut decisions = view.imp().decisions.borrow_mut();
-                    match decisions.get_mut(hunk) {
-                        Some(slot) if *slot != decision => {
-                            *slot = decision;
-                            true
-                        }
-                        _ => false,
+            button.set_sensitive(laid_out);
+            button.connect_toggled(glib::clone!(
+                #[weak(rename_to = view)]
+                self,
+                move |button| {
+                    if view.imp().syncing.get() {
+                        return;
                     }
-                };
-                if changed && let Some(handler) = view.imp().on_decision.borrow().as_ref() {
-                    handler(hunk, decision);
+                    let wanted = if button.is_active() {
+                        decision
+                    } else {
+                        HunkDecision::Undecided
+                    };
+                    // Refused before layout: put the toggles back as the model says.
+                    if !view.set_decision(hunk, wanted) {
+                        view.sync_header(hunk);
+                    }
                 }
-            }
-        );
-        let update = std::rc::Rc::new(update);
-        accept.connect_toggled(glib::clone!(
-            #[weak]
-            reject,
-            #[strong]
-            update,
-            move |accept| {
-                if accept.is_active() {
-                    reject.set_active(false);
-                }
-                update();
-            }
-        ));
-        reject.connect_toggled(glib::clone!(
-            #[weak]
+            ));
+        }
+        HeaderWidgets {
+            row: row.clone(),
             accept,
-            #[strong]
-            update,
-            move |reject| {
-                if reject.is_active() {
-                    accept.set_active(false);
-                }
-                update();
-            }
-        ));
-        update();
-        (accept, reject)
+            reject,
+        }
+    }
+}
+
+fn plain_of(row: &Row) -> String {
+    match row {
+        Row::Header { plain, .. } => plain.clone(),
+        Row::Unified { cell, .. } => {
+            let sign = if cell.continued {
+                "↪"
+            } else {
+                diff_rows::sign(cell.kind)
+            };
+            format!("{sign} {}", cell.plain)
+        }
+        Row::Split { left, right } => format!(
+            "{} │ {}",
+            left.as_ref().map_or("", |c| c.plain.as_str()),
+            right.as_ref().map_or("", |c| c.plain.as_str())
+        ),
+    }
+}
+
+fn mark(widget: &gtk::Box, marked: bool) {
+    if marked {
+        widget.add_css_class("diff-finding-target");
+    } else {
+        widget.remove_css_class("diff-finding-target");
     }
 }
 
@@ -458,7 +736,7 @@ fn number_label(text: &str, class: &str) -> gtk::Label {
     let label = gtk::Label::new(Some(text));
     label.set_xalign(1.0);
     label.set_yalign(0.0);
-    label.set_width_chars(4);
+    label.set_width_chars(5);
     label.add_css_class("diff-number");
     label.add_css_class(class);
     label

@@ -17,7 +17,7 @@ pub use push_plan::{PlanEvent, QcsPushPlan};
 pub use qube_page::QcsQubePage;
 pub use qube_row::QcsQubeRow;
 pub use qube_settings::QcsQubeSettings;
-pub use review_pane::QcsReviewPane;
+pub use review_pane::{BatchFile, QcsReviewPane, riskiest, riskiest_first};
 pub use three_way_view::QcsThreeWayView;
 
 /// An action row whose title and subtitle are plain text. Rows show qube names, paths

@@ -1,21 +1,49 @@
-//! `QcsReviewPane`: one proposal from a qube — its findings, its diff (unified or side
-//! by side), per-hunk decisions, and Accept, which stays disabled until every critical
-//! finding is acknowledged and at least one hunk is marked to accept.
+//! `QcsReviewPane`: one proposal from a qube — its findings first (most severe first,
+//! each linked to its line), its diff (unified or side by side), per-hunk decisions,
+//! and Accept. Nothing can be decided before the whole diff is laid out; Accept then
+//! waits for every gated finding to be acknowledged, each by itself, and one accepted
+//! hunk. Names from the qube go through the safe renderer; when the proposal or the
+//! store changes under the pane it says so and offers to reload.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use adw::prelude::*;
 use gtk::glib;
 use gtk::subclass::prelude::*;
-use qcs_client::types::ProposalView;
+use qcs_client::types::{ProposalStatus, ProposalView};
 
-use crate::backend::Backend;
+use crate::backend::{Backend, BackendError};
 use crate::i18n::{gettext_f, ngettext_f};
 use crate::model::Severity;
 use crate::model::diff_rows::Layout;
 use crate::model::markup::{self, Palette, Side};
-use crate::model::review::{HunkDecision, ReviewState, ThreeWayContext, line_of_finding};
+use crate::model::review::{
+    HunkDecision, ReviewState, ThreeWayContext, line_of_finding, refusal_words,
+};
 use crate::widgets::{QcsDiffView, QcsFindingRow, QcsThreeWayView};
+
+/// One file of a multi-file submission, as the pane lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchFile {
+    pub id: i64,
+    pub path: String,
+    /// The most severe finding of the file, if any.
+    pub severity: Option<Severity>,
+}
+
+/// The most severe finding of a proposal, if any.
+pub fn riskiest(proposal: &ProposalView) -> Option<Severity> {
+    proposal
+        .findings
+        .iter()
+        .map(|f| Severity::from_wire(&f.severity))
+        .max()
+}
+
+/// Order a submission's files for review: most severe first, then by id.
+pub fn riskiest_first(files: &mut [BatchFile]) {
+    files.sort_by_key(|f| (std::cmp::Reverse(f.severity), f.id));
+}
 
 /// Told when a proposal was accepted or rejected (with a message for a toast), or a
 /// call failed (with the error).
@@ -28,13 +56,29 @@ mod imp {
     #[template(resource = "/org/qubes/ConfigSync/ui/review_pane.ui")]
     pub struct QcsReviewPane {
         #[template_child]
+        pub stale_revealer: TemplateChild<gtk::Revealer>,
+        #[template_child]
+        pub stale_label: TemplateChild<gtk::Label>,
+        #[template_child]
+        pub reload_button: TemplateChild<gtk::Button>,
+        #[template_child]
         pub title_label: TemplateChild<gtk::Label>,
         #[template_child]
+        pub batch_dropdown: TemplateChild<gtk::DropDown>,
+        #[template_child]
+        pub path_button: TemplateChild<gtk::MenuButton>,
+        #[template_child]
+        pub path_label: TemplateChild<gtk::Label>,
+        #[template_child]
         pub subtitle_label: TemplateChild<gtk::Label>,
+        #[template_child]
+        pub note_expander: TemplateChild<gtk::Expander>,
         #[template_child]
         pub note_label: TemplateChild<gtk::Label>,
         #[template_child]
         pub findings_heading: TemplateChild<gtk::Label>,
+        #[template_child]
+        pub findings_scroller: TemplateChild<gtk::ScrolledWindow>,
         #[template_child]
         pub findings_list: TemplateChild<gtk::ListBox>,
         #[template_child]
@@ -64,6 +108,14 @@ mod imp {
         pub state: RefCell<Option<ReviewState>>,
         pub finding_rows: RefCell<Vec<(usize, QcsFindingRow)>>,
         pub on_done: RefCell<Option<DoneHandler>>,
+        /// Set while the shown review no longer matches the backend's.
+        pub stale: Cell<bool>,
+        /// A call (accept, reject, reload) is in flight.
+        pub busy: Cell<bool>,
+        /// The files of the submission on show, riskiest first (empty: one file).
+        pub batch: RefCell<Vec<BatchFile>>,
+        /// Set while the batch list is set from code (not the user's choice).
+        pub batch_syncing: Cell<bool>,
     }
 
     impl std::fmt::Debug for QcsReviewPane {
@@ -115,24 +167,29 @@ mod imp {
                 #[weak]
                 obj,
                 move |toggle| {
-                    let imp = obj.imp();
-                    imp.view_stack
+                    obj.imp()
+                        .view_stack
                         .set_visible_child_name(if toggle.is_active() {
                             "three-way"
                         } else {
                             "diff"
                         });
-                    // Per-hunk decisions are made in the diff.
-                    imp.accept_all_button.set_sensitive(!toggle.is_active());
-                    imp.reject_all_button.set_sensitive(!toggle.is_active());
+                    obj.update_gate();
                 }
             ));
-            self.diff_view.connect_decision(glib::clone!(
+            self.diff_view.connect_decisions_changed(glib::clone!(
                 #[weak]
                 obj,
-                move |hunk, decision| {
-                    if let Some(state) = obj.imp().state.borrow_mut().as_mut() {
-                        state.set_decision(hunk, decision);
+                move || obj.update_gate()
+            ));
+            self.diff_view.connect_laid_out_notify(glib::clone!(
+                #[weak]
+                obj,
+                move |view| {
+                    if view.laid_out()
+                        && let Some(state) = obj.imp().state.borrow_mut().as_mut()
+                    {
+                        state.mark_all_shown();
                     }
                     obj.update_gate();
                 }
@@ -140,12 +197,16 @@ mod imp {
             self.accept_all_button.connect_clicked(glib::clone!(
                 #[weak]
                 obj,
-                move |_| obj.decide_all(HunkDecision::Accept)
+                move |_| {
+                    obj.decide_all(HunkDecision::Accept);
+                }
             ));
             self.reject_all_button.connect_clicked(glib::clone!(
                 #[weak]
                 obj,
-                move |_| obj.decide_all(HunkDecision::Reject)
+                move |_| {
+                    obj.decide_all(HunkDecision::Reject);
+                }
             ));
             self.accept_button.connect_clicked(glib::clone!(
                 #[weak]
@@ -157,6 +218,12 @@ mod imp {
                 obj,
                 move |_| obj.reject()
             ));
+            self.reload_button.connect_clicked(glib::clone!(
+                #[weak]
+                obj,
+                move |_| obj.reload()
+            ));
+            obj.setup_batch_dropdown();
         }
     }
     impl WidgetImpl for QcsReviewPane {}
@@ -189,15 +256,21 @@ impl QcsReviewPane {
         self.imp().proposal.borrow().as_ref().map(|p| p.summary.id)
     }
 
-    /// Show a proposal fetched from the backend.
+    /// Show a proposal fetched from the backend, from its top.
     pub fn show(&self, proposal: ProposalView) {
         let imp = self.imp();
+        let palette = Palette::for_dark(adw::StyleManager::default().is_dark());
         let summary = &proposal.summary;
-        let id = summary.id.to_string();
-        imp.title_label.set_label(&gettext_f(
+        // Every name came from a qube (or is about one): through the safe renderer.
+        let path = markup::name(&summary.path, palette);
+        imp.title_label.set_markup(&gettext_f(
             "Proposal #{id} · {path}",
-            &[("id", &id), ("path", &summary.path)],
+            &[("id", &summary.id.to_string()), ("path", &path)],
         ));
+        imp.path_label.set_markup(&path);
+        imp.title_label.set_tooltip_text(Some(&gettextrs::gettext(
+            "The path in the qube; ⋯ shows all of it",
+        )));
         let received = glib::DateTime::from_unix_local(summary.received_at)
             .and_then(|t| t.format("%Y-%m-%d %H:%M"))
             .map(|s| s.to_string())
@@ -208,43 +281,224 @@ impl QcsReviewPane {
         } else {
             gettextrs::gettext("a new file")
         };
-        imp.subtitle_label.set_label(&gettext_f(
+        imp.subtitle_label.set_markup(&gettext_f(
             "From {qube} · profile {profile} · mode {mode} · received {time} · {base}",
             &[
-                ("qube", &summary.source_qube),
-                ("profile", &summary.profile),
-                ("mode", &mode),
-                ("time", &received),
-                ("base", &base),
+                ("qube", &markup::name(&summary.source_qube, palette)),
+                ("profile", &markup::name(&summary.profile, palette)),
+                ("mode", &markup::name(&mode, palette)),
+                ("time", &markup::escape(&received)),
+                ("base", &markup::escape(&base)),
             ],
         ));
-        // The note came from the qube: shown only through its rendered segments.
+        // The note came from the qube: shown only through its rendered segments, in a
+        // collapsible, height-capped box.
         if proposal.note.is_empty() {
-            imp.note_label.set_visible(false);
+            imp.note_expander.set_visible(false);
+            imp.note_label.set_label("");
         } else {
-            let palette = Palette::for_dark(adw::StyleManager::default().is_dark());
-            let note = markup::segments(&proposal.note, Side::Neutral, palette);
-            imp.note_label.set_markup(&format!(
-                "<i>{}</i> {note}",
-                markup::escape(&gettextrs::gettext("Note:"))
-            ));
-            imp.note_label.set_visible(true);
+            let note = markup::mark_mixed_scripts(&proposal.note);
+            imp.note_label
+                .set_markup(&markup::segments(&note, Side::Neutral, palette));
+            imp.note_expander.set_visible(true);
         }
 
         let state = ReviewState::new(&proposal);
         self.fill_findings(&proposal, &state);
         imp.state.replace(Some(state));
+        imp.findings_scroller.vadjustment().set_value(0.0);
         imp.diff_view.set_diff(Some(proposal.diff.clone()), true);
-        // The three-way toggle is offered only when the store moved on since the base.
+        // The three-way toggle is offered only when the store moved on since the base;
+        // a proposal always opens on its diff.
         let has_three_way = proposal.three_way.is_some();
-        if !has_three_way && imp.three_way_toggle.is_active() {
+        if imp.three_way_toggle.is_active() {
             imp.unified_toggle.set_active(true);
         }
         imp.three_way_toggle.set_visible(has_three_way);
         imp.three_way_view
             .set_view(proposal.three_way.clone(), ThreeWayContext::Proposal);
         imp.proposal.replace(Some(proposal));
+        self.sync_batch_selection();
+        imp.stale.set(false);
+        imp.stale_revealer.set_reveal_child(false);
         self.update_gate();
+    }
+
+    fn setup_batch_dropdown(&self) {
+        let imp = self.imp();
+        // Paths may be 4 000 bytes: the list and the button cut them to fit.
+        let factory = gtk::SignalListItemFactory::new();
+        factory.connect_setup(|_, item| {
+            if let Some(item) = item.downcast_ref::<gtk::ListItem>() {
+                let label = gtk::Label::new(None);
+                label.set_xalign(0.0);
+                label.set_ellipsize(gtk::pango::EllipsizeMode::Middle);
+                label.set_max_width_chars(40);
+                label.set_width_chars(12);
+                item.set_child(Some(&label));
+            }
+        });
+        factory.connect_bind(|_, item| {
+            if let Some(item) = item.downcast_ref::<gtk::ListItem>()
+                && let (Some(label), Some(text)) = (
+                    item.child().and_downcast::<gtk::Label>(),
+                    item.item().and_downcast::<gtk::StringObject>(),
+                )
+            {
+                label.set_label(&text.string());
+            }
+        });
+        imp.batch_dropdown.set_factory(Some(&factory));
+        imp.batch_dropdown.connect_selected_notify(glib::clone!(
+            #[weak(rename_to = pane)]
+            self,
+            move |dropdown| {
+                if pane.imp().batch_syncing.get() {
+                    return;
+                }
+                let id = pane
+                    .imp()
+                    .batch
+                    .borrow()
+                    .get(dropdown.selected() as usize)
+                    .map(|f| f.id);
+                if let Some(id) = id
+                    && Some(id) != pane.proposal_id()
+                {
+                    pane.open_file(id);
+                }
+            }
+        ));
+    }
+
+    /// Review the files of one submission as a unit: `files` riskiest first (see
+    /// [`riskiest_first`]); fewer than two hide the list.
+    pub fn set_batch(&self, files: Vec<BatchFile>) {
+        let imp = self.imp();
+        let labels: Vec<String> = files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let marker = f.severity.map_or("·", Severity::symbol);
+                format!(
+                    "{}/{} {marker} #{} · {}",
+                    i + 1,
+                    files.len(),
+                    f.id,
+                    markup::name_plain(&f.path)
+                )
+            })
+            .collect();
+        let refs: Vec<&str> = labels.iter().map(String::as_str).collect();
+        imp.batch_syncing.set(true);
+        imp.batch_dropdown
+            .set_model(Some(&gtk::StringList::new(&refs)));
+        imp.batch_dropdown.set_visible(files.len() > 1);
+        imp.batch.replace(files);
+        self.sync_batch_selection();
+        imp.batch_syncing.set(false);
+    }
+
+    /// The submission's files as listed, riskiest first.
+    pub fn batch(&self) -> Vec<BatchFile> {
+        self.imp().batch.borrow().clone()
+    }
+
+    fn sync_batch_selection(&self) {
+        let imp = self.imp();
+        let id = self.proposal_id();
+        if let Some(index) = imp.batch.borrow().iter().position(|f| Some(f.id) == id) {
+            let was = imp.batch_syncing.replace(true);
+            imp.batch_dropdown
+                .set_selected(u32::try_from(index).unwrap_or(u32::MAX));
+            imp.batch_syncing.set(was);
+        }
+    }
+
+    /// Open another file of the submission on show.
+    pub fn open_file(&self, id: i64) {
+        let Some(backend) = self.imp().backend.borrow().clone() else {
+            return;
+        };
+        glib::spawn_future_local(glib::clone!(
+            #[weak(rename_to = pane)]
+            self,
+            async move {
+                match backend.proposal(id).await {
+                    Ok(view) => pane.show(view),
+                    Err(e) => pane.done(Err(e.to_string())),
+                }
+            }
+        ));
+    }
+
+    /// Say that the shown review is out of date (`message`, in words), close the gate
+    /// and offer to reload.
+    pub fn mark_stale(&self, message: &str) {
+        let imp = self.imp();
+        imp.stale.set(true);
+        imp.stale_label.set_label(message);
+        imp.stale_revealer.set_reveal_child(true);
+        imp.reload_button.set_visible(true);
+        self.update_gate();
+    }
+
+    /// The proposal was decided elsewhere: say so; there is nothing to reload.
+    pub fn mark_gone(&self, message: &str) {
+        self.mark_stale(message);
+        self.imp().reload_button.set_visible(false);
+    }
+
+    /// The stale message on show, if any.
+    pub fn stale_message(&self) -> Option<String> {
+        let imp = self.imp();
+        imp.stale.get().then(|| imp.stale_label.label().to_string())
+    }
+
+    /// Fetch the proposal again and show it as it is now.
+    pub fn reload(&self) {
+        let imp = self.imp();
+        let (Some(backend), Some(id)) = (imp.backend.borrow().clone(), self.proposal_id()) else {
+            return;
+        };
+        imp.busy.set(true);
+        glib::spawn_future_local(glib::clone!(
+            #[weak(rename_to = pane)]
+            self,
+            async move {
+                let result = backend.proposal(id).await;
+                pane.imp().busy.set(false);
+                match result {
+                    Ok(view) if view.summary.status == ProposalStatus::Pending => pane.show(view),
+                    Ok(_) => pane.mark_gone(&gettextrs::gettext(
+                        "This proposal was decided elsewhere (accepted or rejected); there is nothing left to review.",
+                    )),
+                    Err(e) => pane.mark_gone(&gettext_f(
+                        "This proposal cannot be opened any more: {error}",
+                        &[("error", &e.to_string())],
+                    )),
+                }
+            }
+        ));
+    }
+
+    /// Whether `newer` (fetched now) is what the pane shows; when not, the pane says
+    /// so and shows `newer` from its top (scroll positions and decisions reset).
+    pub fn refresh_from(&self, newer: ProposalView) -> bool {
+        let same = self
+            .imp()
+            .proposal
+            .borrow()
+            .as_ref()
+            .is_some_and(|shown| same_review(shown, &newer));
+        if !same && !self.imp().busy.get() {
+            self.show(newer);
+            self.mark_stale(&gettextrs::gettext(
+                "The proposal or the store changed while you were reviewing: the review was opened again as it is now. Decisions and acknowledgements start over.",
+            ));
+            self.imp().reload_button.set_visible(false);
+        }
+        same
     }
 
     fn fill_findings(&self, proposal: &ProposalView, state: &ReviewState) {
@@ -261,16 +515,26 @@ impl QcsReviewPane {
             let finding = &proposal.findings[index];
             let line = line_of_finding(&proposal.diff, finding);
             let row = QcsFindingRow::new(finding, state.is_blocking(index), line.is_some());
+            // Not before the finding and its line are on screen.
+            row.ack_check().set_sensitive(false);
             row.ack_check().connect_toggled(glib::clone!(
                 #[weak(rename_to = pane)]
                 self,
                 #[weak]
                 row,
                 move |check| {
-                    if let Some(state) = pane.imp().state.borrow_mut().as_mut() {
-                        state.set_acknowledged(index, check.is_active());
+                    let taken = pane
+                        .imp()
+                        .state
+                        .borrow_mut()
+                        .as_mut()
+                        .is_some_and(|state| state.set_acknowledged(index, check.is_active()));
+                    if check.is_active() && !taken {
+                        // Refused (not shown yet): the box shows the state.
+                        check.set_active(false);
+                        return;
                     }
-                    if check.is_active() {
+                    if taken {
                         row.add_css_class("finding-acknowledged");
                     } else {
                         row.remove_css_class("finding-acknowledged");
@@ -290,7 +554,7 @@ impl QcsReviewPane {
         }
         imp.finding_rows.replace(rows);
 
-        let mut counts = [0u32; 4];
+        let mut counts = [0u32; 5];
         for finding in &proposal.findings {
             counts[Severity::from_wire(&finding.severity) as usize] += 1;
         }
@@ -298,6 +562,7 @@ impl QcsReviewPane {
             (Severity::Critical, "{n} critical", "{n} critical"),
             (Severity::High, "{n} high", "{n} high"),
             (Severity::Medium, "{n} medium", "{n} medium"),
+            (Severity::Low, "{n} low", "{n} low"),
             (Severity::Info, "{n} info", "{n} info"),
         ]
         .into_iter()
@@ -311,44 +576,65 @@ impl QcsReviewPane {
         });
     }
 
-    fn decide_all(&self, decision: HunkDecision) {
-        let count = self
-            .imp()
-            .state
+    /// Mark every hunk; refused (false) until the diff is laid out, so "mark all" can
+    /// never decide hunks no row shows yet.
+    pub fn decide_all(&self, decision: HunkDecision) -> bool {
+        let imp = self.imp();
+        if imp.stale.get() || imp.three_way_toggle.is_active() {
+            return false;
+        }
+        imp.diff_view.decide_all(decision)
+    }
+
+    /// Whether the pane takes decisions now: the diff laid out, the review current.
+    fn decisions_open(&self) -> bool {
+        let imp = self.imp();
+        imp.diff_view.laid_out() && !imp.stale.get() && imp.proposal.borrow().is_some()
+    }
+
+    fn gate(&self) -> Option<Result<(), crate::model::review::Blocked>> {
+        let imp = self.imp();
+        let laid_out = self.decisions_open();
+        let decisions = imp.diff_view.decisions();
+        imp.state
             .borrow()
             .as_ref()
-            .map_or(0, ReviewState::hunk_count);
-        for hunk in 0..count {
-            self.imp().diff_view.set_decision(hunk, decision);
-        }
-        if let Some(state) = self.imp().state.borrow_mut().as_mut() {
-            state.decide_all(decision);
-        }
-        self.update_gate();
+            .map(|s| s.accept_gate(laid_out, &decisions))
     }
 
     fn update_gate(&self) {
         let imp = self.imp();
-        let gate = imp.state.borrow().as_ref().map(ReviewState::accept_gate);
+        let open = self.decisions_open();
+        let per_hunk = open && !imp.three_way_toggle.is_active();
+        imp.accept_all_button.set_sensitive(per_hunk);
+        imp.reject_all_button.set_sensitive(per_hunk);
+        for (_, row) in imp.finding_rows.borrow().iter() {
+            row.ack_check().set_sensitive(open);
+        }
+        let gate = self.gate();
         match gate {
             Some(Ok(())) => {
-                let (accepted, total) = imp
-                    .state
-                    .borrow()
-                    .as_ref()
-                    .map_or((0, 0), |s| (s.accepted_hunks().len(), s.hunk_count()));
+                let decisions = imp.diff_view.decisions();
+                let accepted = decisions
+                    .iter()
+                    .filter(|d| **d == HunkDecision::Accept)
+                    .count();
                 imp.gate_label.set_label(&gettext_f(
                     "{accepted} of {total} changes marked to accept",
                     &[
                         ("accepted", &accepted.to_string()),
-                        ("total", &total.to_string()),
+                        ("total", &decisions.len().to_string()),
                     ],
                 ));
-                imp.accept_button.set_sensitive(true);
+                imp.accept_button.set_sensitive(!imp.busy.get());
                 imp.accept_button.set_tooltip_text(None);
             }
             Some(Err(blocked)) => {
-                let why = blocked.explain();
+                let why = if imp.stale.get() {
+                    gettextrs::gettext("Reload the proposal first")
+                } else {
+                    blocked.explain()
+                };
                 imp.gate_label.set_label(&why);
                 imp.accept_button.set_sensitive(false);
                 imp.accept_button.set_tooltip_text(Some(&why));
@@ -358,7 +644,8 @@ impl QcsReviewPane {
                 imp.accept_button.set_sensitive(false);
             }
         }
-        imp.reject_button.set_sensitive(gate.is_some());
+        imp.reject_button
+            .set_sensitive(gate.is_some() && !imp.stale.get() && !imp.busy.get());
     }
 
     /// Whether Accept is enabled.
@@ -366,24 +653,27 @@ impl QcsReviewPane {
         self.imp().accept_button.is_sensitive()
     }
 
-    /// Accept the marked hunks (no-op while the gate is closed).
+    /// Accept the marked hunks (no-op while the gate is closed: the shortcut and the
+    /// button check the same gate).
     pub fn accept(&self) {
         let imp = self.imp();
-        let Some(Ok(())) = imp.state.borrow().as_ref().map(ReviewState::accept_gate) else {
+        if imp.busy.get() || !matches!(self.gate(), Some(Ok(()))) {
             return;
-        };
+        }
         let (Some(backend), Some(id)) = (imp.backend.borrow().clone(), self.proposal_id()) else {
             return;
         };
+        let decisions = imp.diff_view.decisions();
         let (digest, hunks, acknowledged) = match imp.state.borrow().as_ref() {
             Some(state) => (
                 state.digest().to_owned(),
-                state.accepted_hunks(),
-                state.acknowledged_ids(),
+                state.accepted_hunks(&decisions),
+                state.acknowledgements(),
             ),
             None => return,
         };
-        imp.accept_button.set_sensitive(false);
+        imp.busy.set(true);
+        self.update_gate();
         glib::spawn_future_local(glib::clone!(
             #[weak(rename_to = pane)]
             self,
@@ -391,24 +681,42 @@ impl QcsReviewPane {
                 let result = backend
                     .accept_proposal(id, &digest, &hunks, &acknowledged)
                     .await;
-                pane.update_gate();
-                pane.done(match result {
-                    Ok(generation) => Ok(gettext_f(
+                pane.imp().busy.set(false);
+                match result {
+                    Ok(generation) => pane.done(Ok(gettext_f(
                         "Proposal #{id} accepted: the profile is now at generation {generation}",
                         &[
                             ("id", &id.to_string()),
                             ("generation", &generation.to_string()),
                         ],
-                    )),
-                    Err(e) => Err(e.to_string()),
-                });
+                    ))),
+                    Err(e) => pane.refused(&e),
+                }
+                pane.update_gate();
             }
         ));
+    }
+
+    /// The backend refused an accept: say why in words (from its reason code, never
+    /// its English message), close the gate and offer to reload.
+    fn refused(&self, error: &BackendError) {
+        let words = match error {
+            BackendError::Review(refusal) => refusal_words(refusal.code.as_str(), refusal.ids.len()),
+            other => gettext_f(
+                "Not accepted: {error}. Reload to review the proposal again.",
+                &[("error", &other.to_string())],
+            ),
+        };
+        self.mark_stale(&words);
+        self.done(Err(words));
     }
 
     /// Reject the whole proposal.
     pub fn reject(&self) {
         let imp = self.imp();
+        if imp.busy.get() {
+            return;
+        }
         let (Some(backend), Some(id)) = (imp.backend.borrow().clone(), self.proposal_id()) else {
             return;
         };
@@ -465,12 +773,54 @@ impl QcsReviewPane {
         self.imp().accept_button.get()
     }
 
-    /// The title line, as shown.
+    /// The title line, as shown (the text after markup).
     pub fn title(&self) -> String {
-        self.imp().title_label.label().to_string()
+        self.imp().title_label.text().to_string()
+    }
+
+    /// The whole path, as the "⋯" popover shows it.
+    pub fn full_path(&self) -> String {
+        self.imp().path_label.text().to_string()
+    }
+
+    /// The subtitle line, as shown.
+    pub fn subtitle(&self) -> String {
+        self.imp().subtitle_label.text().to_string()
+    }
+
+    /// The note's expander (collapsible) and its label.
+    pub fn note(&self) -> (gtk::Expander, gtk::Label) {
+        let imp = self.imp();
+        (imp.note_expander.get(), imp.note_label.get())
+    }
+
+    pub fn reject_button(&self) -> gtk::Button {
+        self.imp().reject_button.get()
+    }
+
+    pub fn accept_all_button(&self) -> gtk::Button {
+        self.imp().accept_all_button.get()
+    }
+
+    pub fn findings_scroller(&self) -> gtk::ScrolledWindow {
+        self.imp().findings_scroller.get()
+    }
+
+    pub fn reload_button(&self) -> gtk::Button {
+        self.imp().reload_button.get()
     }
 
     pub fn findings_heading(&self) -> String {
         self.imp().findings_heading.label().to_string()
     }
+}
+
+/// Whether two fetches of a proposal show the same review: the backend's digest covers
+/// the version, base, hunks, findings and rules; a decided proposal is no longer the
+/// review that was open.
+fn same_review(a: &ProposalView, b: &ProposalView) -> bool {
+    a.summary.id == b.summary.id
+        && a.summary.status == b.summary.status
+        && !a.digest.is_empty()
+        && a.digest == b.digest
 }

@@ -120,12 +120,12 @@ fn spool(world: &std::path::Path, address: &str, path: &str, content: &[u8]) -> 
     )
     .expect("spool");
     zbus::block_on(async {
-        let (_c, proxy) = qcs_daemon::client::connect_to(address)
+        let (_c, proxy) = qcs_client::connect_to(address)
             .await
             .expect("connect");
         proxy.ingest_spool().await.expect("IngestSpool");
         let json = proxy.list_proposals("pending").await.expect("list");
-        let list: qcs_daemon::client::types::ProposalList =
+        let list: qcs_client::types::ProposalList =
             serde_json::from_str(&json).expect("ProposalList");
         list.proposals
             .iter()
@@ -266,7 +266,7 @@ fn run() {
         })
         .collect();
     zbus::block_on(async {
-        let (_c, proxy) = qcs_daemon::client::connect_to(&address)
+        let (_c, proxy) = qcs_client::connect_to(&address)
             .await
             .expect("connect");
         proxy

@@ -300,7 +300,7 @@ fn pending_ids(address: &str) -> Vec<i64> {
     let json = backend(address, async |p| {
         p.list_proposals("pending").await.expect("ListProposals")
     });
-    let list: qcs_daemon::client::types::ProposalList =
+    let list: qcs_client::types::ProposalList =
         serde_json::from_str(&json).expect("ProposalList");
     list.proposals.into_iter().map(|p| p.id).collect()
 }
@@ -569,7 +569,7 @@ impl TrustGate<'_> {
         let json = backend(self.address, async |p| {
             p.get_proposal(id).await.expect("GetProposal")
         });
-        let view: qcs_daemon::client::types::ProposalView =
+        let view: qcs_client::types::ProposalView =
             serde_json::from_str(&json).expect("ProposalView");
         let gated: Vec<_> = review
             .finding_rows()
@@ -600,8 +600,8 @@ impl TrustGate<'_> {
                 .await
         });
         match refused {
-            Err(qcs_daemon::client::Error::ReviewRefused(message)) => {
-                let refusal = qcs_daemon::client::types::ReviewRefusal::parse(&message);
+            Err(qcs_client::Error::ReviewRefused(message)) => {
+                let refusal = qcs_client::types::ReviewRefusal::parse(&message);
                 assert_eq!(refusal.code.as_str(), "review.unacknowledged", "{message}");
                 assert!(refusal.ids.contains(&second_id), "{message}");
             }
@@ -679,7 +679,7 @@ impl TrustGate<'_> {
         let json = backend(self.address, async |p| {
             p.get_proposal(id).await.expect("GetProposal")
         });
-        let view: qcs_daemon::client::types::ProposalView =
+        let view: qcs_client::types::ProposalView =
             serde_json::from_str(&json).expect("ProposalView");
         let index = view
             .findings

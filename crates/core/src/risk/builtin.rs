@@ -3,7 +3,6 @@
 //! the ssh block-order checks. Pure functions of one document.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 use super::matching::*;
 use super::schema::Check;
@@ -19,6 +18,8 @@ impl Ctx<'_, '_> {
     ) {
         let limits = &self.engine.limits;
         match check {
+            // Decoding borrowed the bytes: they are valid UTF-8.
+            Check::InvalidUtf8 if matches!(doc.text, Cow::Borrowed(_)) => {}
             Check::InvalidUtf8 => {
                 let mut offset = 0;
                 let mut last_line = usize::MAX;
@@ -58,7 +59,9 @@ impl Ctx<'_, '_> {
                 let terminated = doc.line_starts.len() - 1;
                 let crlf_file =
                     terminated > 0 && (0..terminated).all(|i| doc.line(i).ends_with('\r'));
-                for (i, l) in doc.lines() {
+                // Only lines that hold a CR at all (from the index of unusual characters).
+                for i in doc.lines_with(|c| c == '\r') {
+                    let l = doc.line(i);
                     let has_cr = match check {
                         // A CR not directly before the line's LF.
                         Check::LoneCr => {
@@ -159,7 +162,10 @@ impl Ctx<'_, '_> {
                 }
             }
             Check::MixedScript => {
-                for (i, l) in doc.lines() {
+                // A mixed word needs a letter of a confusable script: only lines that
+                // hold one are split into words.
+                for i in doc.lines_with(is_confusable_script_letter) {
+                    let l = doc.line(i);
                     let mixed = l
                         .split(|c: char| !c.is_alphanumeric() && c != '-' && c != '_')
                         .find(|tok| {
@@ -219,7 +225,7 @@ impl Ctx<'_, '_> {
                             line: Some(e.line),
                             span: None,
                             subject: Cow::Owned(format!("{} {}", e.keyword, e.args_text())),
-                            value: String::new(),
+                            value: Cow::Borrowed(""),
                             detail: Detail::Text(format!(
                                 "{} {} comes before {} more specific block(s)",
                                 e.keyword,
@@ -251,7 +257,7 @@ impl Ctx<'_, '_> {
                             line: Some(e.line),
                             span: None,
                             subject: Cow::Owned(format!("{}|hostname", block.args_text())),
-                            value: target.clone(),
+                            value: Cow::Owned(target.clone()),
                             detail: Detail::Text(format!(
                                 "host {} connects to {}",
                                 excerpt(p),
@@ -267,7 +273,7 @@ impl Ctx<'_, '_> {
         }
     }
 
-    pub(crate) fn duplicates(&self, doc: &Doc<'_>, hits: &mut Vec<Hit<'_>>) {
+    pub(crate) fn duplicates<'d>(&self, doc: &'d Doc<'_>, hits: &mut Vec<Hit<'d>>) {
         const GIT_MULTI: [&str; 8] = [
             "path",
             "fetch",
@@ -292,10 +298,11 @@ impl Ctx<'_, '_> {
             "canonicaldomains",
         ];
         if let Some(Ok(entries)) = &doc.git {
-            let mut seen: HashMap<(&str, Option<&str>, &str), u32> = HashMap::new();
-            for e in entries
+            let mut seen: FastMap<(&str, Option<&str>, &str), u32> = FastMap::default();
+            for (i, e) in entries
                 .iter()
-                .filter(|e| !GIT_MULTI.contains(&e.name.as_str()))
+                .enumerate()
+                .filter(|(_, e)| !GIT_MULTI.contains(&e.name.as_str()))
             {
                 let key = (e.section.as_str(), e.subsection.as_deref(), e.name.as_str());
                 let first = *seen.entry(key).or_insert(e.line);
@@ -303,8 +310,8 @@ impl Ctx<'_, '_> {
                     hits.push(Hit {
                         line: Some(e.line),
                         span: None,
-                        subject: Cow::Owned(e.full_key()),
-                        value: e.value.clone().unwrap_or_default(),
+                        subject: doc.git_key(i),
+                        value: Cow::Borrowed(e.value.as_deref().unwrap_or("")),
                         detail: Detail::Duplicate {
                             first,
                             winner: "last",
@@ -316,7 +323,7 @@ impl Ctx<'_, '_> {
             }
         }
         if let Some(Ok(entries)) = &doc.ssh {
-            let mut seen: HashMap<(Option<usize>, &str), u32> = HashMap::new();
+            let mut seen: FastMap<(Option<usize>, &str), u32> = FastMap::default();
             for e in entries
                 .iter()
                 .filter(|e| !SSH_MULTI.contains(&e.keyword.as_str()))
@@ -327,7 +334,7 @@ impl Ctx<'_, '_> {
                         line: Some(e.line),
                         span: None,
                         subject: Cow::Owned(e.keyword.clone()),
-                        value: e.args_text(),
+                        value: Cow::Owned(e.args_text()),
                         detail: Detail::Duplicate {
                             first,
                             winner: "first",

@@ -1,6 +1,8 @@
 //! The three classes of a parsed setting (DESIGN §6, "is this known to be
 //! harmless?"): `inert` (no finding), `dangerous` (critical, with a one-line reason)
-//! and everything not listed, *unknown* (high, gated). The data lives in
+//! and everything not listed, *unknown* (high, gated). An entry may be limited to
+//! values (a regex); an entry for the value wins over one for the whole key, and
+//! dangerous wins among equals. The data lives in
 //! `rules/<type>.toml` as `[[setting]]` entries, each with a reference to the
 //! program's documentation; a key a future release adds is therefore never
 //! silently accepted. This module loads and looks up classes; it does not parse
@@ -127,8 +129,9 @@ impl KeyMatch {
 #[derive(Debug, Clone, Default)]
 pub struct Classes {
     entries: Vec<Entry>,
-    /// (file type, first key part) -> entries whose first part is literal.
-    by_head: std::collections::HashMap<(String, String), Vec<usize>>,
+    /// file type -> first key part -> entries whose first part is literal (nested, so
+    /// a lookup borrows the key instead of allocating a pair).
+    by_head: std::collections::HashMap<String, std::collections::HashMap<String, Vec<usize>>>,
     /// file type -> entries whose first part has a wildcard.
     wild_head: std::collections::HashMap<String, Vec<usize>>,
 }
@@ -162,7 +165,9 @@ impl Classes {
             match h {
                 Some(h) => classes
                     .by_head
-                    .entry((e.filetype.clone(), h))
+                    .entry(e.filetype.clone())
+                    .or_default()
+                    .entry(h)
                     .or_default()
                     .push(i),
                 None => classes
@@ -222,33 +227,38 @@ impl Classes {
     /// dangerous entry applies, else inert if an inert one does, else unknown.
     pub fn classify(&self, filetype: &str, key: &str, value: Option<&str>) -> Verdict<'_> {
         let v = value.unwrap_or("");
-        let mut inert = false;
         let literal = self
             .by_head
-            .get(&(filetype.to_string(), head(key).to_string()))
+            .get(filetype)
+            .and_then(|m| m.get(head(key)))
             .map_or(&[][..], Vec::as_slice);
         let wild = self.wild_head.get(filetype).map_or(&[][..], Vec::as_slice);
+        // Precedence: a dangerous entry for this value, then an inert entry for this
+        // value (`core.editor = vim`), then a dangerous entry for the key whatever its
+        // value, then an inert one for the key.
+        let mut best: Option<(u8, &Entry)> = None;
         for e in literal.iter().chain(wild).map(|i| &self.entries[*i]) {
-            if e.filetype != filetype
-                || !e.key.matches(key)
-                || e.value.as_ref().is_some_and(|re| !re.is_match(v))
-            {
+            // Both indexes are per file type: no need to compare it again.
+            if !e.key.matches(key) || e.value.as_ref().is_some_and(|re| !re.is_match(v)) {
                 continue;
             }
-            match e.class {
-                Class::Dangerous => {
-                    return Verdict::Dangerous {
-                        message: &e.message,
-                        reference: &e.reference,
-                    };
-                }
-                Class::Inert => inert = true,
+            let rank = match (e.class, e.value.is_some()) {
+                (Class::Dangerous, true) => 3,
+                (Class::Inert, true) => 2,
+                (Class::Dangerous, false) => 1,
+                (Class::Inert, false) => 0,
+            };
+            if best.is_none_or(|(r, _)| rank > r) {
+                best = Some((rank, e));
             }
         }
-        if inert {
-            Verdict::Inert
-        } else {
-            Verdict::Unknown
+        match best {
+            None => Verdict::Unknown,
+            Some((_, e)) if e.class == Class::Inert => Verdict::Inert,
+            Some((_, e)) => Verdict::Dangerous {
+                message: &e.message,
+                reference: &e.reference,
+            },
         }
     }
 }

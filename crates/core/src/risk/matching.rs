@@ -5,6 +5,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::hash::Hash;
 
 use super::compiled::*;
 use super::parse::git::{self as gitconfig, Entry as GitEntry, ParseError as GitParseError};
@@ -15,6 +16,45 @@ use super::{ScanInput, glob, settings, sshconfig};
 use crate::findings::{Change, Span};
 
 // ------------------------------------------------------------------ matching
+
+/// A hash map for keys taken from untrusted files: foldhash, seeded at random per
+/// map (an attacker who writes the file cannot aim collisions at an unknown seed),
+/// several times faster than SipHash on the short keys of a scan.
+pub(crate) type FastMap<K, V> = HashMap<K, V, foldhash::quality::RandomState>;
+
+/// Multiset matching of two lists by a key: for each item, whether an equal item on
+/// the other side was paired with it (each item pairs at most once, in list order).
+pub(crate) fn matched<K: Hash + Eq>(a: &[K], b: &[K]) -> (Vec<bool>, Vec<bool>) {
+    fn count<K: Hash + Eq>(items: &[K]) -> FastMap<&K, usize> {
+        let mut m: FastMap<&K, usize> = FastMap::default();
+        m.reserve(items.len());
+        for k in items {
+            *m.entry(k).or_default() += 1;
+        }
+        m
+    }
+    let take = |m: &mut FastMap<&K, usize>, k: &K| match m.get_mut(k) {
+        Some(n) if *n > 0 => {
+            *n -= 1;
+            true
+        }
+        _ => false,
+    };
+    let (mut in_a, mut in_b) = (count(a), count(b));
+    let ma = a.iter().map(|k| take(&mut in_b, k)).collect();
+    let mb = b.iter().map(|k| take(&mut in_a, k)).collect();
+    (ma, mb)
+}
+
+/// For each item of `a`: whether `b` has an item with the same key.
+pub(crate) fn present_in<K: Hash + Eq>(a: &[K], b: &[K]) -> Vec<bool> {
+    let mut set: FastMap<&K, ()> = FastMap::default();
+    set.reserve(b.len());
+    for k in b {
+        set.insert(k, ());
+    }
+    a.iter().map(|k| set.contains_key(k)).collect()
+}
 
 /// Splits hits into those only in the proposal (added, or changed when the same
 /// subject has another value in the base) and those only in the base (removed).
@@ -31,31 +71,15 @@ pub(crate) fn pair_hits<'d>(
     }
     // Decide with borrowed keys first, then move the hits out.
     let (new_unchanged, old_unchanged, changed) = {
-        let mut old_ids: HashMap<(&str, &str), usize> = HashMap::with_capacity(old_hits.len());
-        let mut old_subjects: std::collections::HashSet<&str> = std::collections::HashSet::new();
-        for h in &old_hits {
-            *old_ids.entry((&h.subject, &h.value)).or_default() += 1;
-            old_subjects.insert(&h.subject);
+        fn id<'h>(h: &'h Hit<'_>) -> (&'h str, &'h str) {
+            (h.subject.as_ref(), h.value.as_ref())
         }
-        let mut new_ids: HashMap<(&str, &str), usize> = HashMap::with_capacity(new_hits.len());
-        for h in &new_hits {
-            *new_ids.entry((&h.subject, &h.value)).or_default() += 1;
-        }
-        fn take<'a>(ids: &mut HashMap<(&'a str, &'a str), usize>, h: &'a Hit<'_>) -> bool {
-            match ids.get_mut(&(h.subject.as_ref(), h.value.as_str())) {
-                Some(n) if *n > 0 => {
-                    *n -= 1;
-                    true
-                }
-                _ => false,
-            }
-        }
-        let old_unchanged: Vec<bool> = old_hits.iter().map(|h| take(&mut new_ids, h)).collect();
-        let new_unchanged: Vec<bool> = new_hits.iter().map(|h| take(&mut old_ids, h)).collect();
-        let changed: Vec<bool> = new_hits
-            .iter()
-            .map(|h| old_subjects.contains(h.subject.as_ref()))
-            .collect();
+        let new_ids: Vec<(&str, &str)> = new_hits.iter().map(id).collect();
+        let old_ids: Vec<(&str, &str)> = old_hits.iter().map(id).collect();
+        let (new_unchanged, old_unchanged) = matched(&new_ids, &old_ids);
+        let new_subjects: Vec<&str> = new_ids.iter().map(|k| k.0).collect();
+        let old_subjects: Vec<&str> = old_ids.iter().map(|k| k.0).collect();
+        let changed = present_in(&new_subjects, &old_subjects);
         (new_unchanged, old_unchanged, changed)
     };
     let added = new_hits
@@ -107,22 +131,9 @@ pub(crate) fn key_span(rule: &Rule, hit: &Hit<'_>, doc: Option<&Doc<'_>>) -> Opt
 /// For each line of `new` and of `old`: whether an identical line is on the other
 /// side (multiset matching, so a duplicated line only matches once).
 pub(crate) fn common_lines(new: &Doc<'_>, old: &Doc<'_>) -> (Vec<bool>, Vec<bool>) {
-    let mut old_index: HashMap<&str, Vec<usize>> = HashMap::with_capacity(old.line_count());
-    for (i, l) in old.lines() {
-        old_index.entry(l).or_default().push(i);
-    }
-    let mut old_common = vec![false; old.line_count()];
-    let new_common = new
-        .lines()
-        .map(|(_, l)| match old_index.get_mut(l).and_then(Vec::pop) {
-            Some(j) => {
-                old_common[j] = true;
-                true
-            }
-            None => false,
-        })
-        .collect();
-    (new_common, old_common)
+    let new_lines: Vec<&str> = new.lines().map(|(_, l)| l).collect();
+    let old_lines: Vec<&str> = old.lines().map(|(_, l)| l).collect();
+    matched(&new_lines, &old_lines)
 }
 
 impl Rule {
@@ -138,6 +149,19 @@ impl Rule {
             self.matcher,
             Matcher::GitKey { .. } | Matcher::SshKeyword { .. }
         )
+    }
+
+    /// Whether the rule judges what a setting does (a git key, an ssh keyword, an
+    /// environment variable, or a pattern written for one file type) as opposed to
+    /// what a parser cannot see (characters, encodings, layout, tokens, metadata).
+    /// In a parsed file the setting classes decide about settings: such a rule may
+    /// explain a setting that is not known to be harmless, never flag one that is.
+    pub(crate) fn judges_settings(&self) -> bool {
+        match &self.matcher {
+            Matcher::GitKey { .. } | Matcher::SshKeyword { .. } | Matcher::Env(_) => true,
+            Matcher::Regex { place, .. } => *place == Where::Content && self.filetypes.is_some(),
+            _ => false,
+        }
     }
 
     /// Whether each hit depends only on its own line's text (not on other lines
@@ -216,7 +240,7 @@ pub(crate) struct Hit<'d> {
     /// What the hit is about (key, keyword, line text); with `value` it is the
     /// identity used to tell added, changed and removed apart.
     pub(crate) subject: Cow<'d, str>,
-    pub(crate) value: String,
+    pub(crate) value: Cow<'d, str>,
     pub(crate) detail: Detail<'d>,
     pub(crate) subsection: Option<String>,
     /// The hit is about the base (lines the proposal removes).
@@ -229,7 +253,7 @@ impl Hit<'_> {
             line: None,
             span: None,
             subject: Cow::Borrowed(""),
-            value: String::new(),
+            value: Cow::Borrowed(""),
             detail: Detail::Text(detail.into()),
             subsection: None,
             base: false,
@@ -262,9 +286,12 @@ pub(crate) struct Doc<'a> {
     pub(crate) line_starts: Vec<usize>,
     /// Non-ASCII or control characters (other than `\n`/`\t`) with byte offsets.
     pub(crate) unusual: Vec<(usize, char)>,
+    /// The shared table's reason for each of `unusual` (looked up once per document,
+    /// not once per code point rule).
+    pub(crate) unusual_class: Vec<Option<crate::characters::Hidden>>,
     pub(crate) git: Option<Result<Vec<GitEntry>, GitParseError>>,
     /// Indices of git entries per section, so each key rule looks only at its sections.
-    pub(crate) git_sections: HashMap<String, Vec<usize>>,
+    pub(crate) git_sections: FastMap<String, Vec<usize>>,
     pub(crate) ssh: Option<Result<Vec<SshEntry>, SshParseError>>,
     /// The settings as the file type's parser reads them (`None`: no parser).
     pub(crate) settings: Option<Result<Vec<Setting>, ParseFailed>>,
@@ -298,7 +325,7 @@ impl<'a> Doc<'a> {
             }
         }
         let git = (parser == Some("git-config")).then(|| gitconfig::parse_entries(raw));
-        let mut git_sections: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut git_sections: FastMap<String, Vec<usize>> = FastMap::default();
         if let Some(Ok(entries)) = &git {
             for (i, e) in entries.iter().enumerate() {
                 match git_sections.get_mut(&e.section) {
@@ -309,7 +336,12 @@ impl<'a> Doc<'a> {
                 }
             }
         }
+        let unusual_class = unusual
+            .iter()
+            .map(|(_, c)| crate::characters::hidden(*c))
+            .collect();
         Doc {
+            unusual_class,
             settings: match &git {
                 Some(Ok(entries)) => Some(Ok(gitconfig::settings_of(entries))),
                 Some(Err(e)) => Some(Err(ParseFailed {
@@ -355,6 +387,31 @@ impl<'a> Doc<'a> {
         (0..self.line_count()).map(|i| (i, self.line(i)))
     }
 
+    /// The full key of git entry `i` (`section.sub.name`), borrowed from the settings
+    /// of the same parse (one per entry, in order) instead of formatted again.
+    pub(crate) fn git_key(&self, i: usize) -> Cow<'_, str> {
+        match (&self.settings, &self.git) {
+            (Some(Ok(settings)), _) if i < settings.len() => Cow::Borrowed(&settings[i].key),
+            (_, Some(Ok(entries))) => Cow::Owned(entries[i].full_key()),
+            _ => Cow::Borrowed(""),
+        }
+    }
+
+    /// 0-based indices of the lines holding an unusual character (see `unusual`) for
+    /// which `pick` holds, in order, each once.
+    pub(crate) fn lines_with(&self, pick: impl Fn(char) -> bool) -> Vec<usize> {
+        let mut out: Vec<usize> = Vec::new();
+        for &(offset, c) in &self.unusual {
+            if pick(c) {
+                let li = self.line_index(offset);
+                if out.last() != Some(&li) {
+                    out.push(li);
+                }
+            }
+        }
+        out
+    }
+
     pub(crate) fn line_hit(&self, index: usize, span: Option<Span>, detail: String) -> Hit<'_> {
         self.line_hit_with(index, span, Detail::Text(detail))
     }
@@ -369,7 +426,7 @@ impl<'a> Doc<'a> {
             line: Some(index as u32 + 1),
             span,
             subject: Cow::Borrowed(self.line(index)),
-            value: String::new(),
+            value: Cow::Borrowed(""),
             detail,
             subsection: None,
             base: false,
@@ -545,8 +602,12 @@ impl Ctx<'_, '_> {
                 ..
             } => {
                 let mut last_line = usize::MAX;
-                for &(offset, c) in &doc.unusual {
-                    if (*skip_offset0 && offset == 0) || !char_matches(ranges, classes, c) {
+                for (k, &(offset, c)) in doc.unusual.iter().enumerate() {
+                    let class = doc.unusual_class.get(k).copied().flatten();
+                    if (*skip_offset0 && offset == 0)
+                        || !(in_ranges(ranges, c as u32)
+                            || class.is_some_and(|h| classes.contains(&h)))
+                    {
                         continue;
                     }
                     // e.g. an emoji presentation selector right after an emoji
@@ -617,7 +678,7 @@ impl Ctx<'_, '_> {
                         &merged
                     }
                 };
-                for e in candidates.iter().map(|i| &entries[*i]) {
+                for (i, e) in candidates.iter().map(|i| (*i, &entries[*i])) {
                     if !keys.iter().any(|k| k.section == e.section && k.matches(e)) {
                         continue;
                     }
@@ -630,8 +691,8 @@ impl Ctx<'_, '_> {
                     hits.push(Hit {
                         line: Some(e.line),
                         span: None,
-                        subject: Cow::Owned(e.full_key()),
-                        value: v.to_string(),
+                        subject: doc.git_key(i),
+                        value: Cow::Borrowed(v),
                         detail: Detail::KeyValue,
                         subsection: e.subsection.clone(),
                         base: false,
@@ -670,7 +731,7 @@ impl Ctx<'_, '_> {
                         line: Some(e.line),
                         span: None,
                         subject: Cow::Owned(format!("{}|{}", block, e.keyword)),
-                        value: a.clone(),
+                        value: Cow::Owned(a.clone()),
                         detail: Detail::Text(format!("{} {}", e.keyword, excerpt(&a))),
                         subsection: None,
                         base: false,

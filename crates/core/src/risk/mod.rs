@@ -231,8 +231,19 @@ impl Engine {
             (Some(n), Some(o)) => Some(common_lines(n, o)),
             _ => None,
         };
+        // In a parsed file the classes decide about settings (see `judges_settings`).
+        let inert_lines = match (ft, &new_doc) {
+            (Some(f), Some(doc)) => match &doc.settings {
+                Some(Ok(s)) if s.is_sorted_by_key(|s| s.line) => {
+                    Some(settings::InertLines::new(&self.classes, &f.id, s))
+                }
+                _ => None,
+            },
+            _ => None,
+        };
         let mut findings = Vec::new();
         for rule in &self.rules {
+            let judges_settings = rule.judges_settings();
             if let Some(fts) = &rule.filetypes
                 && !ft.is_some_and(|f| fts.contains(&f.id))
             {
@@ -257,6 +268,16 @@ impl Engine {
                     .filter(|e| e.applies(&hit, input.path, doc))
                     .map(|e| e.to)
                     .fold(rule.severity, Severity::max);
+                // A setting the classes know to be harmless is not flagged by a rule
+                // that judges settings (medium and below stay: notices, not gates).
+                if judges_settings
+                    && side == Side::Proposed
+                    && severity > Severity::Medium
+                    && let (Some(lines), Some(line)) = (&inert_lines, hit.line)
+                    && lines.is_inert(line)
+                {
+                    return;
+                }
                 let runs_code = ft.is_some_and(|f| f.runs_code);
                 let severity = if runs_code && rule.escalates_for_code() {
                     Severity::Critical
@@ -312,18 +333,26 @@ impl Engine {
                         .as_ref()
                         .map(|d| ctx.content_hits(rule, d))
                         .unwrap_or_default();
-                    if let Some((new_common, old_common)) = &common
-                        && rule.is_line_local()
-                    {
-                        let keep = |common: &[bool], h: &Hit<'_>| {
-                            !h.line
-                                .and_then(|l| common.get(l as usize - 1))
-                                .is_some_and(|c| *c)
-                        };
-                        new_hits.retain(|h| keep(new_common, h));
-                        old_hits.retain(|h| keep(old_common, h));
-                    }
-                    let (added, removed) = pair_hits(new_hits, old_hits);
+                    let (added, removed) = match &common {
+                        Some((new_common, old_common)) if rule.is_line_local() => {
+                            let keep = |common: &[bool], h: &Hit<'_>| {
+                                !h.line
+                                    .and_then(|l| common.get(l as usize - 1))
+                                    .is_some_and(|c| *c)
+                            };
+                            new_hits.retain(|h| keep(new_common, h));
+                            old_hits.retain(|h| keep(old_common, h));
+                            // A line-local hit's identity is its line's text, and no
+                            // line left on one side has an identical line left on the
+                            // other (that is what `common_lines` matched): nothing
+                            // pairs, so the remaining hits are added and removed.
+                            (
+                                new_hits.into_iter().map(|h| (h, Change::Added)).collect(),
+                                old_hits,
+                            )
+                        }
+                        _ => pair_hits(new_hits, old_hits),
+                    };
                     for (h, change) in added {
                         emit(h, Side::Proposed, change, Some(new_doc));
                     }

@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 
 use super::classes::{Classes, Verdict};
-use super::matching::{Detail, Doc, Hit, excerpt};
+use super::matching::{Detail, Doc, Hit, excerpt, matched, present_in};
 use super::parse::Setting;
 use super::{MAX_FINDINGS_PER_RULE, ScanInput};
 use crate::findings::{Change, Finding, Severity, Side};
@@ -42,7 +42,7 @@ pub(crate) fn hunk_hits(input: &ScanInput<'_>, what: &str) -> Vec<Hit<'static>> 
                 line: Some(a as u32),
                 span: None,
                 subject: Cow::Owned(format!("{}:{a}-{b}", if base { "b" } else { "p" })),
-                value: String::new(),
+                value: Cow::Borrowed(""),
                 detail: Detail::Text(format!("{lines} {verb}")),
                 subsection: None,
                 base,
@@ -67,31 +67,24 @@ pub(crate) fn classify(
         Some(Ok(s)) => s,
         _ => &empty,
     };
+    // Settings present on both sides (same key, context and value, as a multiset)
+    // are unchanged; a new one whose key and context are in the base is changed.
     type Id<'s> = (&'s str, Option<&'s str>, Option<&'s str>);
-    let mut old_ids: HashMap<Id<'_>, usize> = HashMap::new();
-    let mut old_keys: HashMap<(&str, Option<&str>), ()> = HashMap::new();
-    for s in old {
-        *old_ids
-            .entry((&s.key, s.context.as_deref(), s.value.as_deref()))
-            .or_default() += 1;
-        old_keys.insert((&s.key, s.context.as_deref()), ());
+    fn id(s: &Setting) -> Id<'_> {
+        (s.key.as_str(), s.context.as_deref(), s.value.as_deref())
     }
-    let mut new_ids: HashMap<Id<'_>, usize> = HashMap::new();
-    for s in new {
-        *new_ids
-            .entry((&s.key, s.context.as_deref(), s.value.as_deref()))
-            .or_default() += 1;
-    }
+    let new_ids: Vec<Id<'_>> = new.iter().map(id).collect();
+    let old_ids: Vec<Id<'_>> = old.iter().map(id).collect();
+    let (new_unchanged, old_unchanged) = matched(&new_ids, &old_ids);
+    let new_slots: Vec<(&str, Option<&str>)> = new_ids.iter().map(|k| (k.0, k.1)).collect();
+    let old_slots: Vec<(&str, Option<&str>)> = old_ids.iter().map(|k| (k.0, k.1)).collect();
+    let in_base = present_in(&new_slots, &old_slots);
     let mut out = Sink::new(input.path);
-    for s in new {
-        let key = (s.key.as_str(), s.context.as_deref(), s.value.as_deref());
-        if let Some(n) = old_ids.get_mut(&key)
-            && *n > 0
-        {
-            *n -= 1;
+    for (i, s) in new.iter().enumerate() {
+        if new_unchanged[i] {
             continue;
         }
-        let change = if old_keys.contains_key(&(s.key.as_str(), s.context.as_deref())) {
+        let change = if in_base[i] {
             Change::Changed
         } else {
             Change::Added
@@ -118,12 +111,8 @@ pub(crate) fn classify(
             ),
         }
     }
-    for s in old {
-        let key = (s.key.as_str(), s.context.as_deref(), s.value.as_deref());
-        if let Some(n) = new_ids.get_mut(&key)
-            && *n > 0
-        {
-            *n -= 1;
+    for (i, s) in old.iter().enumerate() {
+        if old_unchanged[i] {
             continue;
         }
         if classes.classify(filetype, &s.key, s.value.as_deref()) == Verdict::Unknown {
@@ -139,6 +128,52 @@ pub(crate) fn classify(
         }
     }
     out.finish()
+}
+
+/// Which lines of a parsed file hold only settings the classes know to be harmless.
+/// A line belongs to the nearest setting that starts on it or above it (a setting's
+/// continuation lines, a here-document's body); lines above the first setting hold
+/// nothing the program reads. Verdicts are looked up on demand, once per line.
+pub(crate) struct InertLines<'a> {
+    classes: &'a Classes,
+    filetype: &'a str,
+    settings: &'a [Setting],
+    /// Per setting that starts a line: 0 not looked up yet, 1 inert, 2 not inert.
+    memo: std::cell::RefCell<Vec<u8>>,
+}
+
+impl<'a> InertLines<'a> {
+    pub(crate) fn new(classes: &'a Classes, filetype: &'a str, settings: &'a [Setting]) -> Self {
+        InertLines {
+            classes,
+            filetype,
+            settings,
+            memo: std::cell::RefCell::new(vec![0; settings.len()]),
+        }
+    }
+
+    /// True when every setting of `line` (1-based) is inert.
+    pub(crate) fn is_inert(&self, line: u32) -> bool {
+        // Settings are in file order: those that start at the nearest start <= line.
+        let end = self.settings.partition_point(|s| s.line <= line);
+        let Some(last) = end.checked_sub(1) else {
+            return true;
+        };
+        let start = self.settings[last].line;
+        let first = self.settings[..end].partition_point(|s| s.line < start);
+        if let Some(known) = self.memo.borrow().get(first).filter(|m| **m != 0) {
+            return *known == 1;
+        }
+        let inert = self.settings[first..end].iter().all(|s| {
+            self.classes
+                .classify(self.filetype, &s.key, s.value.as_deref())
+                == Verdict::Inert
+        });
+        if let Some(m) = self.memo.borrow_mut().get_mut(first) {
+            *m = if inert { 1 } else { 2 };
+        }
+        inert
+    }
 }
 
 /// Collects findings with the per-rule cap of the engine.

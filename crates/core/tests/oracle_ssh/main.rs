@@ -262,15 +262,19 @@ fn long_oracle_run() {
         total.both_accept += t.both_accept;
         total.both_refuse += t.both_refuse;
         total.explained_host_dependent += t.explained_host_dependent;
+        total.runtime_refuse += t.runtime_refuse;
+        total.explained_newer_keyword += t.explained_newer_keyword;
         total.skipped_exec += t.skipped_exec;
         total.differences.extend(t.differences);
     }
     eprintln!(
-        "ssh oracle (long): files {} comparisons {} both-accept {} both-refuse {} explained(host-dependent, parser refuses) {} skipped(exec) {} differences {}",
+        "ssh oracle (long): files {} comparisons {} both-accept {} both-refuse {} runtime-refuse(both) {} explained(newer keyword, parser keeps it as unknown) {} explained(host-dependent, parser refuses) {} skipped(exec) {} differences {}",
         total.files,
         total.comparisons,
         total.both_accept,
         total.both_refuse,
+        total.runtime_refuse,
+        total.explained_newer_keyword,
         total.explained_host_dependent,
         total.skipped_exec,
         total.differences.len()

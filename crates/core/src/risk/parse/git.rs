@@ -62,10 +62,18 @@ impl Entry {
         if self.orphan {
             return self.name.clone();
         }
-        match &self.subsection {
-            Some(sub) => format!("{}.{}.{}", self.section, sub, self.name),
-            None => format!("{}.{}", self.section, self.name),
+        let sub = self.subsection.as_deref();
+        let mut key = String::with_capacity(
+            self.section.len() + sub.map_or(0, |s| s.len() + 1) + self.name.len() + 1,
+        );
+        key.push_str(&self.section);
+        if let Some(sub) = sub {
+            key.push('.');
+            key.push_str(sub);
         }
+        key.push('.');
+        key.push_str(&self.name);
+        key
     }
 }
 
@@ -127,6 +135,11 @@ fn is_keychar(c: u8) -> bool {
 
 fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
+}
+
+/// `lossy` for bytes already owned: valid UTF-8 (the usual case) is moved, not copied.
+fn lossy_owned(b: Vec<u8>) -> String {
+    String::from_utf8(b).unwrap_or_else(|e| lossy(e.as_bytes()))
 }
 
 /// The section header after `[`: the lower-cased dotted part and the quoted
@@ -333,7 +346,7 @@ pub fn parse_entries(content: &[u8]) -> Result<Vec<Entry>, ParseError> {
             return s.fail(line, "a key must be followed by `=` or the end of the line");
         } else {
             match value(&mut s) {
-                Some(v) => Some(lossy(&v)),
+                Some(v) => Some(lossy_owned(v)),
                 None => {
                     return s.fail(
                         s.line.saturating_sub(1).max(line),
@@ -346,7 +359,7 @@ pub fn parse_entries(content: &[u8]) -> Result<Vec<Entry>, ParseError> {
             Some((sec, sub)) => (sec.clone(), sub.clone(), false),
             None => (String::new(), None, true),
         };
-        let name = lossy(&name);
+        let name = lossy_owned(name);
         let is_include = !orphan
             && name == "path"
             && ((section == "include" && subsection.is_none())
@@ -384,13 +397,12 @@ pub fn parse(content: &[u8]) -> Result<Vec<Setting>, ParseFailed> {
 pub fn settings_of(entries: &[Entry]) -> Vec<Setting> {
     entries
         .iter()
-        .cloned()
         .map(|e| Setting {
             key: e.full_key(),
             context: (e.section == "includeif" && e.name == "path")
                 .then(|| e.subsection.clone())
                 .flatten(),
-            value: e.value,
+            value: e.value.clone(),
             line: e.line,
             span: Some(Span {
                 start: e.name_span.0,

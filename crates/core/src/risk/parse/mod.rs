@@ -30,6 +30,7 @@ pub(crate) mod git;
 pub mod inputrc;
 pub mod shell;
 pub mod ssh;
+mod ssh_addr;
 mod ssh_check;
 pub mod systemd;
 pub mod tmux;

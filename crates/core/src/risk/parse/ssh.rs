@@ -19,8 +19,9 @@
 //! unknown keyword that an `IgnoreUnknown` hides keeps its lower-cased name. The
 //! context of a setting is its enclosing `Host`/`Match` line as written.
 
+pub use super::ssh_addr::{Jump, parse_jump};
+pub use super::ssh_check::convtime;
 use super::ssh_check::{Check, KEYWORDS, check, text};
-pub use super::ssh_check::{Jump, convtime, parse_jump};
 use super::{ParseFailed, Setting};
 use crate::findings::Span;
 

@@ -1,0 +1,17 @@
+" ~/.config/nvim/init.vim
+set number
+set relativenumber
+set expandtab
+set shiftwidth=2
+set tabstop=2
+set ignorecase
+set smartcase
+set termguicolors
+set signcolumn=yes
+set mouse=a
+set splitright
+set splitbelow
+set inccommand=nosplit
+set undofile
+set clipboard+=unnamedplus
+colorscheme habamax

@@ -120,9 +120,7 @@ fn spool(world: &std::path::Path, address: &str, path: &str, content: &[u8]) -> 
     )
     .expect("spool");
     zbus::block_on(async {
-        let (_c, proxy) = qcs_client::connect_to(address)
-            .await
-            .expect("connect");
+        let (_c, proxy) = qcs_client::connect_to(address).await.expect("connect");
         proxy.ingest_spool().await.expect("IngestSpool");
         let json = proxy.list_proposals("pending").await.expect("list");
         let list: qcs_client::types::ProposalList =
@@ -266,9 +264,7 @@ fn run() {
         })
         .collect();
     zbus::block_on(async {
-        let (_c, proxy) = qcs_client::connect_to(&address)
-            .await
-            .expect("connect");
+        let (_c, proxy) = qcs_client::connect_to(&address).await.expect("connect");
         proxy
             .put_file("vim", ".bench-hunks", base.as_bytes(), 0o644)
             .await

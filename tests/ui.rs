@@ -300,8 +300,7 @@ fn pending_ids(address: &str) -> Vec<i64> {
     let json = backend(address, async |p| {
         p.list_proposals("pending").await.expect("ListProposals")
     });
-    let list: qcs_client::types::ProposalList =
-        serde_json::from_str(&json).expect("ProposalList");
+    let list: qcs_client::types::ProposalList = serde_json::from_str(&json).expect("ProposalList");
     list.proposals.into_iter().map(|p| p.id).collect()
 }
 

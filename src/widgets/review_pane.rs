@@ -701,7 +701,9 @@ impl QcsReviewPane {
     /// its English message), close the gate and offer to reload.
     fn refused(&self, error: &BackendError) {
         let words = match error {
-            BackendError::Review(refusal) => refusal_words(refusal.code.as_str(), refusal.ids.len()),
+            BackendError::Review(refusal) => {
+                refusal_words(refusal.code.as_str(), refusal.ids.len())
+            }
             other => gettext_f(
                 "Not accepted: {error}. Reload to review the proposal again.",
                 &[("error", &other.to_string())],

@@ -12,8 +12,8 @@
 //! unreachable or refused the request).
 
 mod args;
-mod names;
 mod jobs;
+mod names;
 mod output;
 mod policy;
 mod remote;

@@ -39,7 +39,8 @@ pub fn profile_id(text: &str) -> Result<ProfileId> {
 }
 
 pub fn qube_name(text: &str) -> Result<VmName> {
-    qcs_protocol::validate_vm_name(text).map_err(|e| invalid(Code::QubeInvalidName, "qube", text, e))
+    qcs_protocol::validate_vm_name(text)
+        .map_err(|e| invalid(Code::QubeInvalidName, "qube", text, e))
 }
 
 pub fn relative_path(text: &str) -> Result<RelativePath> {

@@ -218,7 +218,8 @@ def test_hostile_proposal_is_shown_safely_and_needs_acknowledgement(backend, cli
     (backend.home("work") / ".gitconfig").write_text(HOSTILE)
     assert client.pending_proposals == 0
     backend.propose("work", "git", ".gitconfig")
-    assert client.ingest_spool() == 1
+    # The backend polls the spool as well: whichever pass comes first ingests it.
+    assert client.ingest_spool() in (0, 1)
     assert client.pending_proposals == 1
     [summary] = client.proposals()
     assert (summary.source_qube, summary.profile, summary.path, summary.status) == (

@@ -36,10 +36,15 @@ def test_salt_module_virtual_and_push(backend, store):
     assert salt.__virtual__() == "qubes_config_sync"
     # Salt injects __opts__: the bus address comes from the minion options.
     salt.__opts__ = {"qubes_config_sync.bus_address": backend.address}
+    # personal is halted: planning never starts a qube, so it is named as failed and
+    # nothing is written there.
     result = salt.push("git", "work,personal")
-    assert result["result"] is True
-    assert result["changes"] == {"work:.gitconfig": "written", "personal:.gitconfig": "written"}
-    assert (backend.home("personal") / ".gitconfig").read_text() == "[user]\n\tname = A\n"
+    assert result["result"] is False
+    assert result["changes"] == {"work:.gitconfig": "written"}
+    assert [e["qube"] for e in result["errors"]] == ["personal"]
+    assert "halted" in result["errors"][0]["error"]
+    assert not (backend.home("personal") / ".gitconfig").exists()
+    assert (backend.home("work") / ".gitconfig").read_text() == "[user]\n\tname = A\n"
     assert salt.sync_state("work") == {"git": "in-sync"}
     again = salt.push("git", ["work"])
     assert again["result"] is True and again["changes"] == {}

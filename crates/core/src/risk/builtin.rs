@@ -304,7 +304,7 @@ impl Ctx<'_, '_> {
                 .enumerate()
                 .filter(|(_, e)| !GIT_MULTI.contains(&e.name.as_str()))
             {
-                let key = (e.section.as_str(), e.subsection.as_deref(), e.name.as_str());
+                let key = (&*e.section, e.subsection.as_deref(), e.name.as_str());
                 let first = *seen.entry(key).or_insert(e.line);
                 if first != e.line {
                     hits.push(Hit {

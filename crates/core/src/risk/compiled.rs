@@ -41,7 +41,7 @@ impl KeyPattern {
     pub(crate) fn matches(&self, e: &GitEntry) -> bool {
         let sub_ok = match (&self.subsection, &e.subsection) {
             (None, None) | (Some(None), _) => true,
-            (Some(Some(want)), Some(have)) => want == have,
+            (Some(Some(want)), Some(have)) => want.as_str() == &**have,
             _ => false,
         };
         sub_ok && self.name.as_ref().is_none_or(|n| *n == e.name)

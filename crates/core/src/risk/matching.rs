@@ -6,6 +6,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::sync::Arc;
 
 use super::compiled::*;
 use super::parse::git::{self as gitconfig, Entry as GitEntry, ParseError as GitParseError};
@@ -291,7 +292,7 @@ pub(crate) struct Doc<'a> {
     pub(crate) unusual_class: Vec<Option<crate::characters::Hidden>>,
     pub(crate) git: Option<Result<Vec<GitEntry>, GitParseError>>,
     /// Indices of git entries per section, so each key rule looks only at its sections.
-    pub(crate) git_sections: FastMap<String, Vec<usize>>,
+    pub(crate) git_sections: FastMap<Arc<str>, Vec<usize>>,
     pub(crate) ssh: Option<Result<Vec<SshEntry>, SshParseError>>,
     /// The settings as the file type's parser reads them (`None`: no parser).
     pub(crate) settings: Option<Result<Vec<Setting>, ParseFailed>>,
@@ -325,7 +326,7 @@ impl<'a> Doc<'a> {
             }
         }
         let git = (parser == Some("git-config")).then(|| gitconfig::parse_entries(raw));
-        let mut git_sections: FastMap<String, Vec<usize>> = FastMap::default();
+        let mut git_sections: FastMap<Arc<str>, Vec<usize>> = FastMap::default();
         if let Some(Ok(entries)) = &git {
             for (i, e) in entries.iter().enumerate() {
                 match git_sections.get_mut(&e.section) {
@@ -679,7 +680,10 @@ impl Ctx<'_, '_> {
                     }
                 };
                 for (i, e) in candidates.iter().map(|i| (*i, &entries[*i])) {
-                    if !keys.iter().any(|k| k.section == e.section && k.matches(e)) {
+                    if !keys
+                        .iter()
+                        .any(|k| *k.section == *e.section && k.matches(e))
+                    {
                         continue;
                     }
                     let v = e.value.as_deref().unwrap_or("true");
@@ -694,7 +698,7 @@ impl Ctx<'_, '_> {
                         subject: doc.git_key(i),
                         value: Cow::Borrowed(v),
                         detail: Detail::KeyValue,
-                        subsection: e.subsection.clone(),
+                        subsection: e.subsection.as_deref().map(str::to_owned),
                         base: false,
                     });
                 }

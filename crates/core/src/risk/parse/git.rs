@@ -28,6 +28,8 @@
 //! decoded value, `None` for a bare key; line: where the variable starts; context:
 //! the include condition of `includeIf.<cond>.path`.
 
+use std::sync::Arc;
+
 use super::{ParseFailed, Setting};
 use crate::findings::Span;
 
@@ -39,11 +41,12 @@ pub const MAX_VALUE_BYTES: usize = 1 << 20;
 /// One `key = value` setting.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
-    /// Section, lower case (empty for an orphan or `[ "sub"]`).
-    pub section: String,
+    /// Section, lower case (empty for an orphan or `[ "sub"]`); shared by the
+    /// entries under one header (no copy per key).
+    pub section: Arc<str>,
     /// Subsection, case kept (deprecated dotted form folded); for `[a.b "c"]` it is
     /// `b.c`, as git's key spells it.
-    pub subsection: Option<String>,
+    pub subsection: Option<Arc<str>>,
     /// Key name, lower case.
     pub name: String,
     /// Decoded value; `None` for a bare key (boolean true).
@@ -202,7 +205,11 @@ fn value(s: &mut Src<'_>) -> Option<Vec<u8>> {
     let mut quote = false;
     let mut comment = false;
     let mut trim_len = 0usize;
-    let mut v: Vec<u8> = Vec::new();
+    // Sized for the rest of the physical line (the usual whole value) so that long
+    // values are not grown step by step; continuations may still grow it.
+    let rest = &s.bytes[s.pos.min(s.bytes.len())..];
+    let line_len = rest.iter().position(|b| *b == b'\n').unwrap_or(rest.len());
+    let mut v: Vec<u8> = Vec::with_capacity(line_len.min(MAX_VALUE_BYTES));
     loop {
         let c = s.next();
         if c == b'\n' {
@@ -282,7 +289,7 @@ pub fn parse_entries(content: &[u8]) -> Result<Vec<Entry>, ParseError> {
     let mut entries = Vec::new();
     let mut comment = false;
     // (section, subsection) of the current header; None before the first.
-    let mut header: Option<(String, Option<String>)> = None;
+    let mut header: Option<(Arc<str>, Option<Arc<str>>)> = None;
     loop {
         let c = s.next();
         if s.eof {
@@ -314,8 +321,11 @@ pub fn parse_entries(content: &[u8]) -> Result<Vec<Entry>, ParseError> {
                 None => base.clone(),
             };
             let (section, subsection) = match full.iter().position(|b| *b == b'.') {
-                Some(dot) => (lossy(&full[..dot]), Some(lossy(&full[dot + 1..]))),
-                None => (lossy(&full), None),
+                Some(dot) => (
+                    Arc::from(lossy(&full[..dot])),
+                    Some(Arc::from(lossy(&full[dot + 1..]))),
+                ),
+                None => (Arc::from(lossy(&full)), None),
             };
             header = Some((section, subsection));
             continue;
@@ -327,7 +337,8 @@ pub fn parse_entries(content: &[u8]) -> Result<Vec<Entry>, ParseError> {
             );
         }
         let name_start = s.pos - 1 - s.line_start;
-        let mut name = vec![c.to_ascii_lowercase()];
+        let mut name = Vec::with_capacity(24);
+        name.push(c.to_ascii_lowercase());
         let mut c;
         loop {
             c = s.next();
@@ -357,13 +368,13 @@ pub fn parse_entries(content: &[u8]) -> Result<Vec<Entry>, ParseError> {
         };
         let (section, subsection, orphan) = match &header {
             Some((sec, sub)) => (sec.clone(), sub.clone(), false),
-            None => (String::new(), None, true),
+            None => (Arc::from(""), None, true),
         };
         let name = lossy_owned(name);
         let is_include = !orphan
             && name == "path"
-            && ((section == "include" && subsection.is_none())
-                || (section == "includeif" && subsection.is_some()));
+            && ((&*section == "include" && subsection.is_none())
+                || (&*section == "includeif" && subsection.is_some()));
         if is_include && value.is_none() {
             return s.fail(line, "missing value for an include path");
         }
@@ -399,8 +410,8 @@ pub fn settings_of(entries: &[Entry]) -> Vec<Setting> {
         .iter()
         .map(|e| Setting {
             key: e.full_key(),
-            context: (e.section == "includeif" && e.name == "path")
-                .then(|| e.subsection.clone())
+            context: (&*e.section == "includeif" && e.name == "path")
+                .then(|| e.subsection.as_deref().map(str::to_owned))
                 .flatten(),
             value: e.value.clone(),
             line: e.line,

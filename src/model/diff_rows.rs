@@ -2,7 +2,7 @@
 //!
 //! A line longer than [`PIECE_CHARS`] shown characters becomes several rows (its
 //! pieces; the later ones are marked as continued), so no single label has to lay
-//! out a 256 KiB line; words that mix look-alike scripts get their mark here, in the
+//! out more than a short piece of a 256 KiB line; words that mix look-alike scripts get their mark here, in the
 //! line itself.
 
 use qcs_client::types::{DiffView, Segment};
@@ -19,7 +19,14 @@ pub enum Layout {
 }
 
 /// Shown characters per row at most: a longer line continues on the next rows.
-pub const PIECE_CHARS: usize = 1000;
+///
+/// Small on purpose: Pango breaks a long run without spaces by shaping it again for
+/// every candidate break, so the cost of measuring a wrapped label grows with the
+/// square of its length, and GTK measures a row's label several times per layout.
+/// With 1 000 characters a single 256 KiB line never finished scrolling; at 128 a
+/// piece wraps to one or two lines in the window and rows stay nearly equally tall,
+/// which also keeps the list's height estimate steady.
+pub const PIECE_CHARS: usize = 128;
 
 /// One cell of text with its line number.
 #[derive(Debug, Clone, PartialEq, Eq)]

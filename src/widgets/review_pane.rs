@@ -6,11 +6,13 @@
 //! store changes under the pane it says so and offers to reload.
 
 use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use adw::prelude::*;
 use gtk::glib;
 use gtk::subclass::prelude::*;
-use qcs_client::types::{ProposalStatus, ProposalView};
+use qcs_client::types::{FindingView, ProposalStatus, ProposalView};
 
 use crate::backend::{Backend, BackendError};
 use crate::i18n::{gettext_f, ngettext_f};
@@ -21,6 +23,13 @@ use crate::model::review::{
     HunkDecision, ReviewState, ThreeWayContext, line_of_finding, refusal_words,
 };
 use crate::widgets::{QcsDiffView, QcsFindingRow, QcsThreeWayView};
+
+/// Finding rows made in the turn that shows a proposal (the most severe first)…
+const FINDINGS_FIRST_TURN: usize = 40;
+/// …then at most this many per main-loop turn…
+const FINDINGS_PER_TURN: usize = 200;
+/// …and for at most this long, whichever comes first.
+const FINDINGS_TURN_BUDGET: Duration = Duration::from_millis(8);
 
 /// One file of a multi-file submission, as the pane lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,6 +116,9 @@ mod imp {
         pub proposal: RefCell<Option<ProposalView>>,
         pub state: RefCell<Option<ReviewState>>,
         pub finding_rows: RefCell<Vec<(usize, QcsFindingRow)>>,
+        /// Bumped on every fill of the findings list; a fill still adding rows for an
+        /// earlier one stops.
+        pub findings_generation: Cell<u64>,
         pub on_done: RefCell<Option<DoneHandler>>,
         /// Set while the shown review no longer matches the backend's.
         pub stale: Cell<bool>,
@@ -503,56 +515,60 @@ impl QcsReviewPane {
 
     fn fill_findings(&self, proposal: &ProposalView, state: &ReviewState) {
         let imp = self.imp();
+        // A fill of an earlier proposal still adding rows stops here.
+        let generation = imp.findings_generation.get() + 1;
+        imp.findings_generation.set(generation);
         while let Some(child) = imp.findings_list.first_child() {
             imp.findings_list.remove(&child);
         }
+        imp.finding_rows.replace(Vec::new());
         let mut order: Vec<usize> = (0..proposal.findings.len()).collect();
         order.sort_by_key(|&i| {
             std::cmp::Reverse(Severity::from_wire(&proposal.findings[i].severity))
         });
-        let mut rows = Vec::new();
-        for index in order {
-            let finding = &proposal.findings[index];
-            let line = line_of_finding(&proposal.diff, finding);
-            let row = QcsFindingRow::new(finding, state.is_blocking(index), line.is_some());
-            // Not before the finding and its line are on screen.
-            row.ack_check().set_sensitive(false);
-            row.ack_check().connect_toggled(glib::clone!(
+        // The rows (a template each) are made a bounded batch per main-loop turn: the
+        // most severe first, in this turn, so they are drawn at once; thousands of
+        // findings (a hidden character on every line) never stall the window.
+        let rows: Vec<(usize, bool, Option<usize>)> = order
+            .into_iter()
+            .map(|index| {
+                (
+                    index,
+                    state.is_blocking(index),
+                    line_of_finding(&proposal.diff, &proposal.findings[index]),
+                )
+            })
+            .collect();
+        let findings = Rc::new(proposal.findings.clone());
+        let first = rows.len().min(FINDINGS_FIRST_TURN);
+        for &(index, blocking, line) in &rows[..first] {
+            self.add_finding_row(&findings[index], index, blocking, line);
+        }
+        if first < rows.len() {
+            let rest = rows[first..].to_vec();
+            glib::spawn_future_local(glib::clone!(
                 #[weak(rename_to = pane)]
                 self,
-                #[weak]
-                row,
-                move |check| {
-                    let taken = pane
-                        .imp()
-                        .state
-                        .borrow_mut()
-                        .as_mut()
-                        .is_some_and(|state| state.set_acknowledged(index, check.is_active()));
-                    if check.is_active() && !taken {
-                        // Refused (not shown yet): the box shows the state.
-                        check.set_active(false);
-                        return;
+                async move {
+                    let mut rest = rest.into_iter().peekable();
+                    while rest.peek().is_some() {
+                        glib::timeout_future(Duration::ZERO).await;
+                        if pane.imp().findings_generation.get() != generation {
+                            return;
+                        }
+                        let started = Instant::now();
+                        let mut made = 0usize;
+                        while made < FINDINGS_PER_TURN && started.elapsed() < FINDINGS_TURN_BUDGET {
+                            let Some((index, blocking, line)) = rest.next() else {
+                                break;
+                            };
+                            pane.add_finding_row(&findings[index], index, blocking, line);
+                            made += 1;
+                        }
                     }
-                    if taken {
-                        row.add_css_class("finding-acknowledged");
-                    } else {
-                        row.remove_css_class("finding-acknowledged");
-                    }
-                    pane.update_gate();
                 }
             ));
-            if let Some(line) = line {
-                row.line_button().connect_clicked(glib::clone!(
-                    #[weak(rename_to = pane)]
-                    self,
-                    move |_| pane.imp().diff_view.show_line(line)
-                ));
-            }
-            imp.findings_list.append(&row);
-            rows.push((index, row));
         }
-        imp.finding_rows.replace(rows);
 
         let mut counts = [0u32; 5];
         for finding in &proposal.findings {
@@ -574,6 +590,54 @@ impl QcsReviewPane {
         } else {
             gettext_f("Findings: {list}", &[("list", &parts.join(" · "))])
         });
+    }
+
+    /// Make the row of finding `index` and append it to the findings list.
+    fn add_finding_row(
+        &self,
+        finding: &FindingView,
+        index: usize,
+        blocking: bool,
+        line: Option<usize>,
+    ) {
+        let imp = self.imp();
+        let row = QcsFindingRow::new(finding, blocking, line.is_some());
+        // Not before the finding and its line are on screen.
+        row.ack_check().set_sensitive(self.decisions_open());
+        row.ack_check().connect_toggled(glib::clone!(
+            #[weak(rename_to = pane)]
+            self,
+            #[weak]
+            row,
+            move |check| {
+                let taken = pane
+                    .imp()
+                    .state
+                    .borrow_mut()
+                    .as_mut()
+                    .is_some_and(|state| state.set_acknowledged(index, check.is_active()));
+                if check.is_active() && !taken {
+                    // Refused (not shown yet): the box shows the state.
+                    check.set_active(false);
+                    return;
+                }
+                if taken {
+                    row.add_css_class("finding-acknowledged");
+                } else {
+                    row.remove_css_class("finding-acknowledged");
+                }
+                pane.update_gate();
+            }
+        ));
+        if let Some(line) = line {
+            row.line_button().connect_clicked(glib::clone!(
+                #[weak(rename_to = pane)]
+                self,
+                move |_| pane.imp().diff_view.show_line(line)
+            ));
+        }
+        imp.findings_list.append(&row);
+        imp.finding_rows.borrow_mut().push((index, row));
     }
 
     /// Mark every hunk; refused (false) until the diff is laid out, so "mark all" can

@@ -269,7 +269,6 @@ fn config_qube_applies_snapshots_and_rolls_back() {
     let gitconfig = s.home("work").join(".gitconfig");
     assert_eq!(s.server.world().qube("work").unwrap().power_state, "Halted");
 
-    // Apply v1: the halted qube is started, the file lands in its home.
     let apply = |content: &[u8], base: Option<&[u8]>| {
         s.call(
             "cfg",
@@ -278,6 +277,22 @@ fn config_qube_applies_snapshots_and_rolls_back() {
             &json!({"version": 1, "profile": "git", "files": [file(".gitconfig", content, base)]}),
         )
     };
+    // The shipped policy never autostarts a qube for our services: an apply into the
+    // halted qube is refused and it stays halted.
+    let r = apply(b"[user]\n\tname = v1\n", None);
+    assert_eq!(r.code, 126, "{} {}", r.json, r.stderr);
+    assert_eq!(s.server.world().qube("work").unwrap().power_state, "Halted");
+    assert!(!gitconfig.exists());
+    // The config qube starts it explicitly (admin.vm.Start, granted for managed qubes).
+    let mut start = Command::new(qrexec_client_vm());
+    start
+        .args(["work", "admin.vm.Start"])
+        .env("QUBES_SIM_WORLD", &s.dir)
+        .env("QUBES_SIM_SOURCE", "cfg");
+    let (code, _, stderr) = run(start, b"");
+    assert_eq!(code, 0, "{stderr}");
+
+    // Apply v1: the file lands in its home.
     let r = apply(b"[user]\n\tname = v1\n", None);
     assert_eq!(r.code, 0, "{} {}", r.json, r.stderr);
     assert_eq!(

@@ -23,30 +23,9 @@ pub fn ngettext_f(singular: &str, plural: &str, n: u32, args: &[(&str, &str)]) -
 /// One pass over the translated text, so a value that itself contains `{…}` is never
 /// expanded again; unknown placeholders stay as they are.
 fn fill(text: String, args: &[(&str, &str)]) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text.as_str();
-    while let Some(open) = rest.find('{') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 1..];
-        let value = after.find('}').and_then(|close| {
-            let key = &after[..close];
-            args.iter()
-                .find(|(k, _)| *k == key)
-                .map(|(_, v)| (*v, close))
-        });
-        match value {
-            Some((value, close)) => {
-                out.push_str(value);
-                rest = &after[close + 1..];
-            }
-            None => {
-                out.push('{');
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    out
+    qcs_client::reason::fill_with(&text, |name| {
+        args.iter().find(|(k, _)| *k == name).map(|(_, v)| *v)
+    })
 }
 
 #[cfg(test)]

@@ -350,9 +350,11 @@ fn scroll_through(
     let mut seen = std::collections::BTreeSet::new();
     let limit = Instant::now() + Duration::from_secs(180);
     loop {
-        for _ in 0..3 {
-            while context.iteration(false) {}
-        }
+        // The list binds the rows of a new scroll position on its next frames; on a
+        // loaded machine those can come after any number of idle iterations, so wait
+        // for the frames themselves.
+        wait_frames(view, 3);
+        while context.iteration(false) {}
         seen.extend(assert_headers_show_state(view));
         let end = adjustment.upper() - adjustment.page_size();
         if adjustment.value() >= end {
@@ -362,6 +364,24 @@ fn scroll_through(
         adjustment.set_value((adjustment.value() + adjustment.page_size() * 0.9).min(end));
     }
     seen
+}
+
+/// Runs the main loop until `widget`'s frame clock has painted `frames` more frames (each
+/// one asked for with a redraw), or 10 s passed.
+fn wait_frames(widget: &impl IsA<gtk::Widget>, frames: i64) {
+    let context = glib::MainContext::default();
+    let Some(clock) = widget.frame_clock() else {
+        while context.iteration(false) {}
+        return;
+    };
+    let target = clock.frame_counter() + frames;
+    let limit = Instant::now() + Duration::from_secs(10);
+    while clock.frame_counter() < target && Instant::now() < limit {
+        widget.queue_draw();
+        // Wake the blocking iteration even if no frame is due.
+        glib::timeout_add_local_once(Duration::from_millis(20), || {});
+        context.iteration(true);
+    }
 }
 
 /// The labels under `root` that carry CSS class `class`.

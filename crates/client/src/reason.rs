@@ -368,6 +368,14 @@ impl fmt::Display for Reason {
 
 /// Replaces each `{name}` with its argument in one pass; an unknown placeholder stays.
 pub fn fill(template: &str, args: &BTreeMap<String, String>) -> String {
+    fill_with(template, |name| args.get(name).map(String::as_str))
+}
+
+/// Replaces each `{name}` with what `lookup` gives for it, in one pass: a value is never
+/// scanned for placeholders again (a qube's text cannot expand one), and a placeholder
+/// `lookup` does not know stays as written. The one implementation for the CLI's
+/// sentences and the app's translated ones.
+pub fn fill_with<'a>(template: &str, lookup: impl Fn(&str) -> Option<&'a str>) -> String {
     let mut out = String::with_capacity(template.len());
     let mut rest = template;
     while let Some(open) = rest.find('{') {
@@ -375,7 +383,7 @@ pub fn fill(template: &str, args: &BTreeMap<String, String>) -> String {
         let after = &rest[open + 1..];
         let value = after
             .find('}')
-            .and_then(|close| args.get(&after[..close]).map(|v| (v, close)));
+            .and_then(|close| lookup(&after[..close]).map(|v| (v, close)));
         match value {
             Some((value, close)) => {
                 out.push_str(value);

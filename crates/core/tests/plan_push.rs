@@ -338,6 +338,7 @@ fn never_sync_and_doubly_provided_paths_are_refused() {
     }
 }
 
+use qcs_protocol::literal::{pid, rp, vm};
 /// xorshift64*, reproducible from its seed (one copy for the workspace, in qcs-test-support).
 use qcs_test_support::XorShift64Star as Rng;
 
@@ -567,17 +568,4 @@ fn snapshot_entries_map_to_planner_states() {
     );
     assert_eq!(item.action, Action::Update);
     assert!(item.diff.is_none());
-}
-
-/// The typed values the store takes, from literals known to be valid.
-fn pid(id: &str) -> qcs_protocol::ProfileId {
-    qcs_protocol::profile::validate_profile_id(id).unwrap()
-}
-
-fn rp(path: &str) -> qcs_protocol::RelativePath {
-    qcs_protocol::path::validate_relative_path(path).unwrap()
-}
-
-fn vm(name: &str) -> qcs_protocol::VmName {
-    qcs_protocol::validate_vm_name(name).unwrap()
 }

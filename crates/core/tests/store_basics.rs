@@ -9,6 +9,7 @@ use qcs_core::store::{
     PushedFile, QubeSettings, SeenState, Store, StoreError, action, latest_schema_version,
 };
 use qcs_protocol::limits::{MAX_FILE_BYTES, MAX_FILES};
+use qcs_protocol::literal::{pid, rp, vm};
 use qcs_protocol::mode::validate_mode;
 use qcs_protocol::path::validate_relative_path;
 use qcs_protocol::profile::validate_profile_id;
@@ -818,17 +819,4 @@ fn hostile_but_valid_names_are_data_not_sql() {
     );
     assert!(store.audit_log(0, 1000).unwrap().len() > 3);
     assert!(store.verify().unwrap().is_empty());
-}
-
-/// The typed values the store takes, from literals known to be valid.
-fn pid(id: &str) -> qcs_protocol::ProfileId {
-    qcs_protocol::profile::validate_profile_id(id).unwrap()
-}
-
-fn rp(path: &str) -> qcs_protocol::RelativePath {
-    qcs_protocol::path::validate_relative_path(path).unwrap()
-}
-
-fn vm(name: &str) -> qcs_protocol::VmName {
-    qcs_protocol::validate_vm_name(name).unwrap()
 }

@@ -9,18 +9,7 @@ use qcs_core::store::{
     Acceptance, NewProposal, ProposalStatus, ReviewRecord, Store, StoreError, action,
     latest_schema_version,
 };
-
-fn pid(id: &str) -> qcs_protocol::ProfileId {
-    qcs_protocol::profile::validate_profile_id(id).unwrap()
-}
-
-fn rp(path: &str) -> qcs_protocol::RelativePath {
-    qcs_protocol::path::validate_relative_path(path).unwrap()
-}
-
-fn vm(name: &str) -> qcs_protocol::VmName {
-    qcs_protocol::validate_vm_name(name).unwrap()
-}
+use qcs_protocol::literal::{pid, rp, vm};
 
 fn proposal<'a>(path: &str, content: &'a [u8]) -> NewProposal<'a> {
     NewProposal {

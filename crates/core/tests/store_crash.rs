@@ -29,6 +29,7 @@ const PATHS: [&str; 4] = [
     ".gitmessage",
 ];
 
+use qcs_protocol::literal::{pid, rp, vm};
 /// xorshift64*, reproducible from its seed (one copy for the workspace, in qcs-test-support).
 use qcs_test_support::XorShift64Star as Rng;
 
@@ -325,17 +326,4 @@ fn sigkill_at_random_points() {
         worker_errors()
     );
     assert!(proposals > TRIALS / 2);
-}
-
-/// The typed values the store takes, from literals known to be valid.
-fn pid(id: &str) -> qcs_protocol::ProfileId {
-    qcs_protocol::profile::validate_profile_id(id).unwrap()
-}
-
-fn rp(path: &str) -> qcs_protocol::RelativePath {
-    qcs_protocol::path::validate_relative_path(path).unwrap()
-}
-
-fn vm(name: &str) -> qcs_protocol::VmName {
-    qcs_protocol::validate_vm_name(name).unwrap()
 }

@@ -10,6 +10,7 @@ use std::path::Path;
 
 use qcs_core::store::{FileEdit, MANIFEST_FILE_NAME, Store, StoreError};
 use qcs_protocol::limits::MAX_FILE_BYTES;
+use qcs_protocol::literal::{pid, rp};
 
 fn sample_store() -> Store {
     let mut store = Store::open_in_memory().unwrap();
@@ -257,13 +258,4 @@ fn import_refuses_bad_modes_paths_and_ids_in_the_manifest() {
     fs::remove_file(&manifest).unwrap();
     std::os::unix::fs::symlink("/etc/hostname", &manifest).unwrap();
     assert_refused(&out);
-}
-
-/// The typed values the store takes, from literals known to be valid.
-fn pid(id: &str) -> qcs_protocol::ProfileId {
-    qcs_protocol::profile::validate_profile_id(id).unwrap()
-}
-
-fn rp(path: &str) -> qcs_protocol::RelativePath {
-    qcs_protocol::path::validate_relative_path(path).unwrap()
 }

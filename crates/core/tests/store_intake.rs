@@ -10,6 +10,7 @@ use qcs_core::store::{
     Acceptance, NewProposal, ProposalStatus, Store, StoreError, action, latest_schema_version,
     refusal,
 };
+use qcs_protocol::literal::{pid, rp, vm};
 
 fn proposal<'a>(qube: &str, path: &str, content: &'a [u8]) -> NewProposal<'a> {
     NewProposal {
@@ -442,17 +443,4 @@ fn a_failed_migration_3_leaves_version_2_untouched() {
     drop(raw);
     let store = Store::open(&path).unwrap();
     assert_eq!(store.proposals(None).unwrap().len(), 2);
-}
-
-/// The typed values the store takes, from literals known to be valid.
-fn pid(id: &str) -> qcs_protocol::ProfileId {
-    qcs_protocol::profile::validate_profile_id(id).unwrap()
-}
-
-fn rp(path: &str) -> qcs_protocol::RelativePath {
-    qcs_protocol::path::validate_relative_path(path).unwrap()
-}
-
-fn vm(name: &str) -> qcs_protocol::VmName {
-    qcs_protocol::validate_vm_name(name).unwrap()
 }

@@ -18,6 +18,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use qcs_daemon::backend::{Backend, BackendConfig};
+use qcs_protocol::literal::{pid, rp, vm};
 use qcs_protocol::{
     Content, ObservedMode, ProposalId, ProposeRequest, ProposedFile, SpooledProposal, Version,
 };
@@ -204,17 +205,4 @@ fn main() {
             f.seconds
         );
     }
-}
-
-/// The typed values the store takes, from literals known to be valid.
-fn pid(id: &str) -> qcs_protocol::ProfileId {
-    qcs_protocol::profile::validate_profile_id(id).expect("a valid profile id")
-}
-
-fn rp(path: &str) -> qcs_protocol::RelativePath {
-    qcs_protocol::path::validate_relative_path(path).expect("a valid path")
-}
-
-fn vm(name: &str) -> qcs_protocol::VmName {
-    qcs_protocol::validate_vm_name(name).expect("a valid qube name")
 }

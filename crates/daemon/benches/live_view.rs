@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use qcs_daemon::backend::{Backend, BackendConfig};
+use qcs_protocol::literal::{pid, rp, vm};
 use qcs_sim::Server;
 use qcs_sim::world::{QubeSpec, World};
 use qubesadmin::transport::{StreamConnection, Transport};
@@ -243,17 +244,4 @@ fn main() -> std::process::ExitCode {
         base_wall.as_secs_f64() / first_view.as_secs_f64()
     );
     std::process::ExitCode::SUCCESS
-}
-
-/// The typed values the store takes, from literals known to be valid.
-fn pid(id: &str) -> qcs_protocol::ProfileId {
-    qcs_protocol::profile::validate_profile_id(id).expect("a valid profile id")
-}
-
-fn rp(path: &str) -> qcs_protocol::RelativePath {
-    qcs_protocol::path::validate_relative_path(path).expect("a valid path")
-}
-
-fn vm(name: &str) -> qcs_protocol::VmName {
-    qcs_protocol::validate_vm_name(name).expect("a valid qube name")
 }

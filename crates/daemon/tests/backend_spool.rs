@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use qcs_daemon::backend::{Backend, BackendConfig};
+use qcs_protocol::literal::{pid, rp, vm};
 
 fn backend(dir: &Path) -> Arc<Backend> {
     let config = BackendConfig {
@@ -243,17 +244,4 @@ fn accept_needs_every_critical_finding_acknowledged() {
     assert_eq!(stored.bytes, hostile);
     // Decided once only.
     assert!(backend.reject_proposal(id, "").is_err());
-}
-
-/// The typed values the store takes, from literals known to be valid.
-fn pid(id: &str) -> qcs_protocol::ProfileId {
-    qcs_protocol::profile::validate_profile_id(id).expect("a valid profile id")
-}
-
-fn rp(path: &str) -> qcs_protocol::RelativePath {
-    qcs_protocol::path::validate_relative_path(path).expect("a valid path")
-}
-
-fn vm(name: &str) -> qcs_protocol::VmName {
-    qcs_protocol::validate_vm_name(name).expect("a valid qube name")
 }

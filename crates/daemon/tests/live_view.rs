@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use qcs_daemon::backend::{Backend, BackendConfig};
+use qcs_protocol::literal::{pid, rp, vm};
 use qcs_sim::world::{QubeSpec, World};
 use qcs_sim::{Server, ServerHandle};
 use qubesadmin::transport::{StreamConnection, Transport};
@@ -297,17 +298,4 @@ fn a_value_qubesd_refuses_but_keeps_is_refetched() {
     let before = counting.calls();
     setup.backend.list_qubes(Some(&vm("work"))).expect("list");
     assert_eq!(counting.calls() - before, 0);
-}
-
-/// The typed values the store takes, from literals known to be valid.
-fn pid(id: &str) -> qcs_protocol::ProfileId {
-    qcs_protocol::profile::validate_profile_id(id).expect("a valid profile id")
-}
-
-fn rp(path: &str) -> qcs_protocol::RelativePath {
-    qcs_protocol::path::validate_relative_path(path).expect("a valid path")
-}
-
-fn vm(name: &str) -> qcs_protocol::VmName {
-    qcs_protocol::validate_vm_name(name).expect("a valid qube name")
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use qcs_core::review::GateError;
 use qcs_daemon::backend::{Backend, BackendConfig, BackendError};
+use qcs_protocol::literal::{pid, rp, vm};
 
 const ATTRIBUTES: &str = ".config/git/attributes";
 const HARMLESS_ATTRIBUTES: &[u8] = b"*.pdf binary\n";
@@ -326,17 +327,4 @@ fn a_stale_digest_is_refused_and_nothing_changes() {
     let view = b.get_proposal(other).expect("view");
     let e = gate_error(b.accept_proposal(other, "0123", &[], &view.must_acknowledge, "", "test"));
     assert_eq!(e.code(), "review.stale");
-}
-
-/// The typed values the store takes, from literals known to be valid.
-fn pid(id: &str) -> qcs_protocol::ProfileId {
-    qcs_protocol::profile::validate_profile_id(id).expect("a valid profile id")
-}
-
-fn rp(path: &str) -> qcs_protocol::RelativePath {
-    qcs_protocol::path::validate_relative_path(path).expect("a valid path")
-}
-
-fn vm(name: &str) -> qcs_protocol::VmName {
-    qcs_protocol::validate_vm_name(name).expect("a valid qube name")
 }

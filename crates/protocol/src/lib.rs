@@ -12,6 +12,8 @@
 //! rejected everywhere.
 
 pub mod limits;
+#[cfg(feature = "test-literals")]
+pub mod literal;
 pub mod messages;
 pub mod mode;
 pub mod path;

@@ -6,46 +6,15 @@
 
 use qcs_core::risk::{Engine, FileKind, Finding, ScanInput, Severity, Verdict};
 
-/// Where a corpus file would live in a home directory (by its name).
-fn home_path(name: &str) -> &'static str {
-    let table: &[(&str, &str)] = &[
-        ("ssh-config", ".ssh/config"),
-        (".gitconfig", ".gitconfig"),
-        (".bashrc", ".bashrc"),
-        (".zshrc", ".zshrc"),
-        (".profile", ".profile"),
-        (".vimrc", ".vimrc"),
-        ("init.vim", ".config/nvim/init.vim"),
-        (".tmux.conf", ".tmux.conf"),
-        (".inputrc", ".inputrc"),
-        (".desktop", ".config/autostart/app.desktop"),
-        (".service", ".config/systemd/user/app.service"),
-        (".conf", ".config/environment.d/50-x.conf"),
-    ];
-    table
-        .iter()
-        .find(|(suffix, _)| name.ends_with(suffix))
-        .map(|(_, p)| *p)
-        .unwrap_or_else(|| panic!("no home path for corpus file {name}"))
-}
+#[path = "common/parser_corpus.rs"]
+mod corpus_files;
+use corpus_files::home_path;
 
 fn corpus(kind: &str) -> Vec<(String, String)> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/corpus/parsers")
-        .join(kind);
-    let mut out: Vec<(String, String)> = std::fs::read_dir(&dir)
-        .expect("corpus dir")
-        .flatten()
-        .map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            (
-                name,
-                std::fs::read_to_string(e.path()).expect("corpus file"),
-            )
-        })
-        .collect();
-    out.sort();
-    out
+    corpus_files::files(kind)
+        .into_iter()
+        .map(|(name, bytes)| (name, String::from_utf8(bytes).expect("UTF-8 corpus file")))
+        .collect()
 }
 
 /// Scans `content` as an edit of an existing (empty) file at the home path of `name`.

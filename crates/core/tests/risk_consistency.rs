@@ -7,6 +7,9 @@
 
 use qcs_core::risk::{Engine, FileKind, Finding, ScanInput, Severity, Side, Verdict, parse};
 
+#[path = "common/parser_corpus.rs"]
+mod corpus_files;
+
 fn case_path(engine: &Engine, filetypes: Option<&[String]>) -> String {
     let glob = filetypes
         .and_then(|f| f.first())
@@ -72,24 +75,6 @@ fn contradictions(e: &Engine, path: &str, content: &[u8], base: Option<&[u8]>) -
         .collect()
 }
 
-fn corpus(kind: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/corpus/parsers")
-        .join(kind);
-    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
-        .expect("corpus dir")
-        .flatten()
-        .map(|e| {
-            (
-                e.file_name().to_string_lossy().into_owned(),
-                std::fs::read(e.path()).expect("corpus file"),
-            )
-        })
-        .collect();
-    out.sort();
-    out
-}
-
 #[test]
 fn rules_never_flag_a_setting_the_classes_call_inert() {
     let e = Engine::load_default();
@@ -112,37 +97,14 @@ fn rules_never_flag_a_setting_the_classes_call_inert() {
         }
     }
     for kind in ["benign", "malicious"] {
-        for (name, content) in corpus(kind) {
-            let path = parser_corpus_path(&name);
+        for (name, content) in corpus_files::files(kind) {
+            let path = corpus_files::home_path(&name);
             found.extend(contradictions(&e, path, &content, Some(b"")));
             scanned += 1;
         }
     }
     assert!(scanned > 400, "{scanned}");
     assert!(found.is_empty(), "{}", found.join("\n"));
-}
-
-/// Home path of a parser corpus file (by its name; the same table as parser_corpus.rs).
-fn parser_corpus_path(name: &str) -> &'static str {
-    let table: &[(&str, &str)] = &[
-        ("ssh-config", ".ssh/config"),
-        (".gitconfig", ".gitconfig"),
-        (".bashrc", ".bashrc"),
-        (".zshrc", ".zshrc"),
-        (".profile", ".profile"),
-        (".vimrc", ".vimrc"),
-        ("init.vim", ".config/nvim/init.vim"),
-        (".tmux.conf", ".tmux.conf"),
-        (".inputrc", ".inputrc"),
-        (".desktop", ".config/autostart/app.desktop"),
-        (".service", ".config/systemd/user/app.service"),
-        (".conf", ".config/environment.d/50-x.conf"),
-    ];
-    table
-        .iter()
-        .find(|(suffix, _)| name.ends_with(suffix))
-        .map(|(_, p)| *p)
-        .unwrap_or_else(|| panic!("no home path for corpus file {name}"))
 }
 
 fn worst(path: &str, content: &str) -> Option<Severity> {

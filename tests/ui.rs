@@ -2063,6 +2063,40 @@ fn unsaved_edits(window: &QcsWindow, address: &str) {
         "discarded edits never reach the store"
     );
     assert!(!editor.has_unsaved());
+
+    // Inside the editor: another file of the profile asks too.
+    window.open_profile_file("bash", Some(".bashrc"));
+    wait_until("the profile again", || {
+        window.current_page().as_deref() == Some("profile")
+            && !window.is_busy()
+            && editor.current_path().as_deref() == Some(".bashrc")
+    });
+    editor.add_path(".profile");
+    wait_until("the new .profile open", || {
+        editor.current_path().as_deref() == Some(".profile") && !window.is_busy()
+    });
+    editor.set_content("export EDITOR=vim\n");
+    assert!(editor.click_file(".bashrc"));
+    wait_until("the question before the other file", || {
+        editor.unsaved_dialog().is_some()
+    });
+    editor
+        .unsaved_dialog()
+        .expect("the dialog")
+        .response("cancel");
+    settle();
+    assert_eq!(editor.current_path().as_deref(), Some(".profile"));
+    assert_eq!(editor.selected_file().as_deref(), Some(".profile"));
+    assert!(editor.has_unsaved());
+    assert!(editor.click_file(".bashrc"));
+    wait_until("the question again", || editor.unsaved_dialog().is_some());
+    editor
+        .unsaved_dialog()
+        .expect("the dialog")
+        .response("discard");
+    wait_until("the other file", || {
+        editor.current_path().as_deref() == Some(".bashrc") && !editor.has_unsaved()
+    });
 }
 
 /// Issue 14: at 600 px every header button is whole and inside the window; at 360 px

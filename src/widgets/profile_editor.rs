@@ -340,6 +340,29 @@ impl QcsProfileEditor {
         ));
     }
 
+    /// Select the row of `path` in the file list as a click does (false: no such row).
+    pub fn click_file(&self, path: &str) -> bool {
+        let imp = self.imp();
+        let index = imp.files.borrow().iter().position(|f| f == path);
+        match index
+            .and_then(|i| i32::try_from(i).ok())
+            .and_then(|i| imp.file_list.row_at_index(i))
+        {
+            Some(row) => {
+                imp.file_list.select_row(Some(&row));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The path whose row is selected in the file list.
+    pub fn selected_file(&self) -> Option<String> {
+        let imp = self.imp();
+        let index = usize::try_from(imp.file_list.selected_row()?.index()).ok()?;
+        imp.files.borrow().get(index).cloned()
+    }
+
     fn select_row_of(&self, path: Option<&str>) {
         let imp = self.imp();
         let index = path.and_then(|p| imp.files.borrow().iter().position(|f| f == p));

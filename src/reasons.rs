@@ -100,6 +100,19 @@ pub fn template(code: &Code) -> String {
         ),
         Code::ReviewApply => gettext("the chosen hunks do not apply to the file"),
         Code::ReviewUnknown => gettext("the review refused the accept ({code})"),
+        Code::RuleInvalid => {
+            gettext("{value} is not a valid {kind} for an assignment rule: {detail}")
+        }
+        Code::RuleExists => gettext("the assignment rule {rule} exists already"),
+        Code::RuleUnknown => gettext("there is no assignment rule {rule}"),
+        Code::RuleTooMany => gettext("the store holds at most {limit} assignment rules"),
+        Code::AdoptMissing => gettext("there is no {path} in {qube} to adopt"),
+        Code::AdoptNotRegular => {
+            gettext("{path} in {qube} is not a regular file ({kind}): only files are adopted")
+        }
+        Code::AdoptTooLarge => {
+            gettext("{path} in {qube} is over the size limit of one file: not adopted")
+        }
         Code::PushNoTargets => gettext("no qube has a profile assigned: nothing to push"),
         Code::PushProfileNotAssigned => {
             gettext("{profile} is not assigned to any of the chosen qubes")

@@ -154,6 +154,22 @@ codes! {
     /// A review refusal whose message could not be read (args: code).
     ReviewUnknown = "review.unknown" => "the review refused the accept ({code})",
 
+    // ----- assignment rules and adopting -----
+    /// args: kind, value, detail
+    RuleInvalid = "rule.invalid" => "{value} is not a valid {kind} for an assignment rule: {detail}",
+    /// args: rule
+    RuleExists = "rule.exists" => "the assignment rule {rule} exists already",
+    /// args: rule
+    RuleUnknown = "rule.unknown" => "there is no assignment rule {rule}",
+    /// args: limit
+    RuleTooMany = "rule.too-many" => "the store holds at most {limit} assignment rules",
+    /// args: qube, path
+    AdoptMissing = "adopt.missing" => "there is no {path} in {qube} to adopt",
+    /// args: qube, path, kind
+    AdoptNotRegular = "adopt.not-regular" => "{path} in {qube} is not a regular file ({kind}): only files are adopted",
+    /// args: qube, path
+    AdoptTooLarge = "adopt.too-large" => "{path} in {qube} is over the size limit of one file: not adopted",
+
     // ----- push, plans, jobs -----
     PushNoTargets = "push.no-targets" => "no qube has a profile assigned: nothing to push",
     /// args: profile

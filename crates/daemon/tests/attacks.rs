@@ -61,6 +61,10 @@ fn main() -> std::process::ExitCode {
             "invalid_names_and_paths_are_refused_at_the_edge",
             invalid_names_and_paths_are_refused_at_the_edge,
         ),
+        (
+            "an_adopt_answered_by_a_hostile_qube_changes_nothing",
+            an_adopt_answered_by_a_hostile_qube_changes_nothing,
+        ),
     ])
 }
 
@@ -1077,4 +1081,44 @@ fn invalid_names_and_paths_are_refused_at_the_edge() {
         by.contains(&format!("pid {}", std::process::id())),
         "the caller is this test: {by}"
     );
+}
+
+/// Adopting from a qube that answers the one-path snapshot with paths it was not asked
+/// about, a path outside the home, two answers for the path, none, or content that is not
+/// what its hash says: refused whole (the reason code), audited, and nothing of it is
+/// kept — no proposal, no profile created, no assignment, no seen state.
+fn an_adopt_answered_by_a_hostile_qube_changes_nothing() {
+    let env = Env::start(
+        vec![managed(QubeSpec::app("work", "fedora").running())],
+        EnvOptions::default(),
+    );
+    let (_conn, proxy) = env.client();
+    write_home(&env, "work", ".tmux.conf", "set -g mouse on\n");
+    for (mode, code) in [
+        ("snapshot-invent", "reply.invented"),
+        ("snapshot-duplicate", "reply.duplicate"),
+        ("snapshot-missing", "reply.missing"),
+        ("snapshot-lie", "reply.content-mismatch"),
+        ("snapshot-traversal", "reply.unparsable"),
+    ] {
+        install_hostile(&env, "work", "qubes.ConfigSnapshot", "snapshot", mode);
+        let error = block(proxy.adopt("work", ".tmux.conf", "tmux", true))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(code), "{mode}: {error}");
+        assert!(pending(&proxy).is_empty(), "{mode}: a proposal was made");
+        let profiles = block(proxy.list_profiles()).unwrap();
+        assert!(profiles.is_empty(), "{mode}: a profile was created");
+        let (assigned, _, _) = block(proxy.get_qube_settings("work")).unwrap();
+        assert!(assigned.is_empty(), "{mode}: the qube was assigned");
+        assert!(recorded(&env, "work").is_empty(), "{mode}: state recorded");
+        let entry = last_refused_reply(&proxy).expect("audited");
+        assert_eq!(entry.detail["code"], code, "{mode}");
+    }
+    // The same qube, honest again: the adopt goes through.
+    install_honest(&env, "work");
+    let result: qcs_daemon::client::types::SnapshotResult =
+        serde_json::from_str(&block(proxy.adopt("work", ".tmux.conf", "tmux", true)).unwrap())
+            .unwrap();
+    assert_eq!(result.proposal_ids.len(), 1);
 }

@@ -131,6 +131,27 @@ impl ConfigSync {
         .await
     }
 
+    #[zbus(out_args("rules_json"))]
+    async fn list_assignment_rules(&self) -> Result<String, Error> {
+        run(&self.backend, |b| views::to_json(&b.rules_view()?)).await
+    }
+
+    async fn set_assignment_rule(
+        &self,
+        kind: String,
+        value: String,
+        profile: String,
+        add: bool,
+    ) -> Result<(), Error> {
+        run(&self.backend, move |b| {
+            b.set_assignment_rule(
+                &crate::backend::assignment_rule(&kind, value, &profile)?,
+                add,
+            )
+        })
+        .await
+    }
+
     // ----- profiles and files -----
 
     #[zbus(out_args("profiles"))]
@@ -288,6 +309,21 @@ impl ConfigSync {
     async fn snapshot(&self, qube: String, profiles: Vec<String>) -> Result<String, Error> {
         run(&self.backend, move |b| {
             views::to_json(&b.snapshot(&views::qube_name(&qube)?, &views::profile_ids(&profiles)?)?)
+        })
+        .await
+    }
+
+    #[zbus(out_args("result_json"))]
+    async fn adopt(
+        &self,
+        qube: String,
+        path: String,
+        profile: String,
+        create: bool,
+    ) -> Result<String, Error> {
+        run(&self.backend, move |b| {
+            let (qube, path) = (views::qube_name(&qube)?, views::relative_path(&path)?);
+            views::to_json(&b.adopt(&qube, &path, &views::profile_id(&profile)?, create)?)
         })
         .await
     }

@@ -12,6 +12,7 @@
 //! unreachable or refused the request).
 
 mod args;
+mod dirs;
 mod jobs;
 mod names;
 mod output;

@@ -352,6 +352,12 @@ async fn profile(
             from,
             mode,
         } => {
+            if from.is_dir() {
+                return Err(RemoteError::Usage(format!(
+                    "{} is a directory: use `profile add-dir PROFILE PATH --from DIR`",
+                    from.display()
+                )));
+            }
             let content = std::fs::read(from)
                 .map_err(|e| RemoteError::Usage(format!("cannot read {}: {e}", from.display())))?;
             let generation = proxy
@@ -359,6 +365,11 @@ async fn profile(
                 .await?;
             writeln!(out, "{}: generation {generation}", safe(profile, opts))?;
         }
+        ProfileCommand::AddDir {
+            profile,
+            path,
+            from,
+        } => return super::dirs::add_dir(out, s, profile, path, from, opts).await,
         ProfileCommand::Edit { profile, path } => {
             let (bytes, mode, _) = proxy.get_file(profile, path).await?;
             let edited = edit_in_editor(&bytes)?;

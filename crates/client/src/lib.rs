@@ -103,6 +103,15 @@ pub trait ConfigSync {
     fn get_file(&self, profile: &str, path: &str) -> Result<(Vec<u8>, u32, u64), Error>;
     /// Adds or edits a file as a local edit; returns the profile's new generation.
     fn put_file(&self, profile: &str, path: &str, content: &[u8], mode: u32) -> Result<u64, Error>;
+    /// Replaces the directory entry `path` (e.g. `.config/nvim`) of a profile with
+    /// `files` — (path inside it, content, mode) — as one local edit: files under it
+    /// that are not given are removed. Returns (new generation, files removed).
+    fn put_directory(
+        &self,
+        profile: &str,
+        path: &str,
+        files: &[(&str, &[u8], u32)],
+    ) -> Result<(u64, u32), Error>;
     /// Removes a file; returns the new generation.
     fn remove_file(&self, profile: &str, path: &str) -> Result<u64, Error>;
     /// Store-side rollback: the profile's files as at `generation`, as a new generation.

@@ -40,6 +40,10 @@ fn main() -> std::process::ExitCode {
             "adopt_is_one_step_to_a_reviewed_proposal",
             adopt_is_one_step_to_a_reviewed_proposal,
         ),
+        (
+            "a_directory_entry_is_pushed_checked_and_reviewed_file_by_file",
+            a_directory_entry_is_pushed_checked_and_reviewed_file_by_file,
+        ),
     ])
 }
 
@@ -387,4 +391,159 @@ fn adopt_is_one_step_to_a_reviewed_proposal() {
     assert_eq!(ok(&env, &["profile", "list"]), profiles_before);
     let (assigned, _, _) = zbus::block_on(proxy.get_qube_settings("work")).unwrap();
     assert_eq!(assigned, ["tmux"]);
+}
+
+fn profile_files(env: &Env, profile: &str) -> Vec<String> {
+    let (_c, proxy) = env.client();
+    let view: qcs_daemon::client::types::ProfileView =
+        serde_json::from_str(&zbus::block_on(proxy.get_profile(profile)).unwrap()).unwrap();
+    view.files.into_iter().map(|f| f.path).collect()
+}
+
+fn a_directory_entry_is_pushed_checked_and_reviewed_file_by_file() {
+    let env = Env::start(
+        vec![
+            managed(QubeSpec::app("work", "fedora").running()),
+            managed(QubeSpec::app("linked", "fedora").running()),
+        ],
+        EnvOptions::default(),
+    );
+    let src = env.dir.path().join("nvim-src");
+    std::fs::create_dir_all(src.join("lua")).unwrap();
+    std::fs::create_dir_all(src.join("pack/x/.git")).unwrap();
+    std::fs::write(src.join("init.lua"), "vim.o.number = true\n").unwrap();
+    std::fs::write(src.join("lua/plugins.lua"), "return {}\n").unwrap();
+    std::fs::write(src.join("pack/x/.git/config"), "[core]\n").unwrap();
+    let from = src.to_str().unwrap();
+    ok(&env, &["profile", "create", "nvim"]);
+    let out = ok(
+        &env,
+        &[
+            "profile",
+            "add-dir",
+            "nvim",
+            ".config/nvim/",
+            "--from",
+            from,
+        ],
+    );
+    assert!(out.contains("2 file(s) in .config/nvim"), "{out}");
+    assert!(out.contains("left out"), "{out}");
+    assert_eq!(
+        profile_files(&env, "nvim"),
+        [".config/nvim/init.lua", ".config/nvim/lua/plugins.lua"]
+    );
+    // add-file with a directory says what to use instead of an OS error.
+    refused(
+        &env,
+        &[
+            "profile",
+            "add-file",
+            "nvim",
+            ".config/nvim",
+            "--from",
+            from,
+        ],
+        "is a directory: use `profile add-dir",
+    );
+
+    // In `linked`, .config/nvim is a symlink to a directory outside the home: the agent
+    // never writes through it.
+    let outside = env.dir.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::create_dir_all(env.home("linked").join(".config")).unwrap();
+    std::os::unix::fs::symlink(&outside, env.home("linked").join(".config/nvim")).unwrap();
+    ok(&env, &["assign", "work", "nvim"]);
+    ok(&env, &["assign", "linked", "nvim"]);
+    let (code, out, err) = env.cli(&["push", "-y"]);
+    assert_eq!(code, 1, "the symlinked qube is a failure: {out} {err}");
+    assert_eq!(
+        has(&env, "work", ".config/nvim/lua/plugins.lua").as_deref(),
+        Some("return {}\n")
+    );
+    assert_eq!(
+        std::fs::read_dir(&outside).unwrap().count(),
+        0,
+        "written through a symlink"
+    );
+
+    // Drift is per file: one file changed in the qube, one new file appears.
+    std::fs::write(
+        env.home("work").join(".config/nvim/init.lua"),
+        "vim.o.number = false\n",
+    )
+    .unwrap();
+    std::fs::write(env.home("work").join(".config/nvim/new.lua"), "evil()\n").unwrap();
+    let snapshot = ok(&env, &["snapshot", "work", "--profile", "nvim"]);
+    assert!(snapshot.contains(".config/nvim/init.lua"), "{snapshot}");
+    assert!(snapshot.contains("imported as a proposal"), "{snapshot}");
+    assert!(
+        snapshot.contains(".config/nvim/lua/plugins.lua"),
+        "{snapshot}"
+    );
+    assert!(
+        !snapshot.contains("new.lua"),
+        "a file the profile does not have was read: {snapshot}"
+    );
+    let list = status(&env);
+    let work = list.qubes.iter().find(|q| q.name == "work").unwrap();
+    let nvim = work.profiles.iter().find(|p| p.profile == "nvim").unwrap();
+    assert_eq!(nvim.state, SyncState::Drifted);
+    assert_eq!(nvim.drifted_paths, [".config/nvim/init.lua"]);
+    let (_c, proxy) = env.client();
+    let pending: qcs_daemon::client::types::ProposalList =
+        serde_json::from_str(&zbus::block_on(proxy.list_proposals("pending")).unwrap()).unwrap();
+    let paths: Vec<&str> = pending.proposals.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(paths, [".config/nvim/init.lua"], "reviewed file by file");
+
+    // Re-adding the directory replaces the entry: a file gone from the source goes.
+    std::fs::remove_file(src.join("lua/plugins.lua")).unwrap();
+    std::fs::write(src.join("lua/keys.lua"), "-- keys\n").unwrap();
+    let out = ok(
+        &env,
+        &["profile", "add-dir", "nvim", ".config/nvim", "--from", from],
+    );
+    assert!(
+        out.contains("1 file(s) no longer in the directory removed"),
+        "{out}"
+    );
+    assert_eq!(
+        profile_files(&env, "nvim"),
+        [".config/nvim/init.lua", ".config/nvim/lua/keys.lua"]
+    );
+
+    // A symlink or a FIFO inside the source: refused with a sentence, nothing stored.
+    std::os::unix::fs::symlink("/etc/shadow", src.join("lua/shadow.lua")).unwrap();
+    refused(
+        &env,
+        &["profile", "add-dir", "nvim", ".config/nvim", "--from", from],
+        "lua/shadow.lua in the source directory is a symbolic link",
+    );
+    std::fs::remove_file(src.join("lua/shadow.lua")).unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        src.join("fifo"),
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+    refused(
+        &env,
+        &["profile", "add-dir", "nvim", ".config/nvim", "--from", from],
+        "fifo in the source directory is a FIFO",
+    );
+    assert_eq!(
+        profile_files(&env, "nvim"),
+        [".config/nvim/init.lua", ".config/nvim/lua/keys.lua"]
+    );
+    // The backend checks what a client sends as well.
+    let error = zbus::block_on(proxy.put_directory(
+        "nvim",
+        ".config/nvim",
+        &[(".bashrc", b"evil\n".as_slice(), 0o644)],
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("dir.outside"), "{error}");
 }

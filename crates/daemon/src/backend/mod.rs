@@ -8,6 +8,7 @@
 //! records them.
 
 mod adopt;
+mod dirs;
 mod errors;
 mod intake;
 mod jobs;

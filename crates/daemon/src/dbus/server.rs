@@ -228,6 +228,27 @@ impl ConfigSync {
         .await
     }
 
+    #[zbus(out_args("generation", "removed"))]
+    async fn put_directory(
+        &self,
+        profile: String,
+        path: String,
+        files: Vec<(String, Vec<u8>, u32)>,
+    ) -> Result<(u64, u32), Error> {
+        run(&self.backend, move |b| {
+            let files = files
+                .into_iter()
+                .map(|(p, content, mode)| Ok((views::relative_path(&p)?, content, mode)))
+                .collect::<Result<Vec<_>, BackendError>>()?;
+            b.put_directory(
+                &views::profile_id(&profile)?,
+                &views::relative_path(&path)?,
+                &files,
+            )
+        })
+        .await
+    }
+
     #[zbus(out_args("generation"))]
     async fn remove_file(&self, profile: String, path: String) -> Result<u64, Error> {
         run(&self.backend, move |b| {

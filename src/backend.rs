@@ -211,6 +211,17 @@ impl Backend {
         parse(self.proxy.snapshot(qube, &[]).await?).await
     }
 
+    /// Adopts `path` of `qube` into `profile` (created when missing): the file arrives
+    /// as a proposal to review.
+    pub async fn adopt(
+        &self,
+        qube: &str,
+        path: &str,
+        profile: &str,
+    ) -> Result<SnapshotResult, BackendError> {
+        parse(self.proxy.adopt(qube, path, profile, true).await?).await
+    }
+
     pub async fn pending_proposals(&self) -> Result<ProposalList, BackendError> {
         parse(self.proxy.list_proposals("pending").await?).await
     }

@@ -87,12 +87,14 @@ pub fn world() -> WorldBuilder {
             QubeSpec::app("work", "fedora-42-xfce")
                 .label("blue")
                 .tag(MANAGED_TAG)
+                .tag(DEV_TAG)
                 .running(),
         )
         .qube(
             QubeSpec::app("personal", "fedora-42-xfce")
                 .label("green")
-                .tag(MANAGED_TAG),
+                .tag(MANAGED_TAG)
+                .tag(DEV_TAG),
         )
         .qube(
             QubeSpec::app("vault", "debian-12-minimal")
@@ -129,6 +131,10 @@ pub fn world() -> WorldBuilder {
             include_str!("../policy/policy.d/include/config-sync-admin-write"),
         )
 }
+
+/// The tag of the demo's assignment rule: every qube carrying it gets profile `nvim`
+/// (tag another qube `dev` in the demo world and it is covered at the next push).
+pub const DEV_TAG: &str = "dev";
 
 /// Managed qubes of the demo: they get the agent's services.
 const MANAGED: [&str; 5] = ["work", "personal", "vault", "disp1234", "untrusted"];
@@ -204,6 +210,22 @@ fn profiles() -> Vec<(&'static str, &'static str, Vec<SampleFile>)> {
                 "Host *\n\tHashKnownHosts yes\n\tStrictHostKeyChecking ask\n\tForwardAgent no\n"
                     .to_owned(),
             )],
+        ),
+        (
+            "nvim",
+            "Neovim settings (a directory entry), for every qube tagged dev",
+            vec![
+                (
+                    ".config/nvim/init.lua",
+                    0o644,
+                    "vim.o.number = true\nvim.o.modeline = false\nrequire('keys')\n".to_owned(),
+                ),
+                (
+                    ".config/nvim/lua/keys.lua",
+                    0o644,
+                    "vim.keymap.set('n', '<leader>w', ':write<CR>')\n".to_owned(),
+                ),
+            ],
         ),
         (
             "vim",
@@ -502,6 +524,9 @@ async fn seed_backend(proxy: &ConfigSyncProxy<'_>) -> Result<(), qcs_client::Err
             .set_qube_settings(qube, assigned, may_propose, auto_apply)
             .await?;
     }
+    proxy
+        .set_assignment_rule("tag", DEV_TAG, "nvim", true)
+        .await?;
     Ok(())
 }
 

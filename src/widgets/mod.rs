@@ -8,6 +8,7 @@ mod qube_page;
 mod qube_row;
 mod qube_settings;
 mod review_pane;
+pub mod targets;
 mod three_way_view;
 
 pub use diff_view::QcsDiffView;

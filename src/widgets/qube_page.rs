@@ -167,7 +167,7 @@ impl QcsQubePage {
         for profile in &view.profiles {
             let row = crate::widgets::plain_expander_row();
             row.set_title(&profile.profile);
-            row.set_subtitle(&format!(
+            let subtitle = format!(
                 "{} · {}",
                 qube::sync_state_label(profile.state),
                 match profile.pushed_generation {
@@ -183,7 +183,13 @@ impl QcsQubePage {
                         &[("current", &profile.generation.to_string())],
                     ),
                 }
-            ));
+            );
+            row.set_subtitle(
+                &match crate::widgets::targets::sources_label(&profile.sources) {
+                    Some(by) => format!("{subtitle} · {by}"),
+                    None => subtitle,
+                },
+            );
             let icon = gtk::Image::from_icon_name(
                 qube::badges(&single_profile(&view, profile), false)
                     .first()

@@ -30,6 +30,16 @@ impl QcsWindow {
         action("new-profile", |w| {
             w.new_profile();
         });
+        action("adopt-file", |w| {
+            let qubes: Vec<String> = w
+                .imp()
+                .qubes
+                .borrow()
+                .iter()
+                .map(|q| q.name.clone())
+                .collect();
+            crate::widgets::targets::adopt_dialog(w, &qubes);
+        });
         action("qube-settings", |w| {
             w.open_settings();
         });

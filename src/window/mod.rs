@@ -338,6 +338,9 @@ impl QcsWindow {
                     }
                     Err(e) => window.report(Err(e.to_string())),
                 }
+                let store_is_empty =
+                    imp.profiles.borrow().is_empty() && imp.proposals.borrow().is_empty();
+                crate::widgets::targets::show_onboarding(&imp.empty_page, store_is_empty);
                 // Keep the open qube page current.
                 if window.visible_page().as_deref() == Some("qube")
                     && let Some(name) = imp.qube_page.qube_name()

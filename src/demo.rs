@@ -395,6 +395,16 @@ impl Demo {
     /// Build and start everything; `world_dir` keeps the world (default: a temporary
     /// directory removed on drop).
     pub fn start(world_dir: Option<PathBuf>) -> Result<Demo, DemoError> {
+        Demo::start_with(world_dir, true)
+    }
+
+    /// The demo world and backend with an empty store (no profile, no rule, no
+    /// proposal): what a first start looks like.
+    pub fn start_empty(world_dir: Option<PathBuf>) -> Result<Demo, DemoError> {
+        Demo::start_with(world_dir, false)
+    }
+
+    fn start_with(world_dir: Option<PathBuf>, seeded: bool) -> Result<Demo, DemoError> {
         build_missing_programs()?;
         let (temporary, dir) = match world_dir {
             Some(dir) => (None, dir),
@@ -447,7 +457,9 @@ impl Demo {
             server: Some(server),
         };
         demo.wait_for_backend()?;
-        demo.seed()?;
+        if seeded {
+            demo.seed()?;
+        }
         Ok(demo)
     }
 

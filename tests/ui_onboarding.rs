@@ -213,6 +213,21 @@ fn scenario() {
     wait_until("the usual status page again", || {
         status_page(&window).widget_name() != "onboarding"
     });
+
+    println!("step: one profile is pushed to one qube from the qube's page");
+    window.open_qube("work");
+    wait_until("work's page with its profile", || {
+        window.current_page().as_deref() == Some("qube")
+            && named(window.upcast_ref(), "push-profile").is_some()
+    });
+    let push = named(window.upcast_ref(), "push-profile")
+        .and_then(|w| w.downcast::<gtk::Button>().ok())
+        .expect("push button");
+    assert_eq!(push.tooltip_text().as_deref(), Some("Push tmux to work"));
+    push.emit_clicked();
+    wait_until("the plan of tmux for work", || {
+        window.current_page().as_deref() == Some("plan")
+    });
     window.close();
     drop(demo);
 }

@@ -190,6 +190,10 @@ impl QcsQubePage {
                     None => subtitle,
                 },
             );
+            row.add_action(&crate::widgets::targets::push_profile_button(
+                &view.name,
+                &profile.profile,
+            ));
             let icon = gtk::Image::from_icon_name(
                 qube::badges(&single_profile(&view, profile), false)
                     .first()

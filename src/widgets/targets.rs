@@ -32,6 +32,22 @@ pub fn sources_label(sources: &[AssignmentSource]) -> Option<String> {
     Some(gettext_f("via {rules}", &[("rules", &rules.join(", "))]))
 }
 
+/// A "Push" button for one profile of one qube (`win.plan-push-profile`), for a qube
+/// page's profile row.
+pub fn push_profile_button(qube: &str, profile: &str) -> gtk::Button {
+    let button = gtk::Button::from_icon_name("document-send-symbolic");
+    button.set_valign(gtk::Align::Center);
+    button.add_css_class("flat");
+    button.set_tooltip_text(Some(&gettext_f(
+        "Push {profile} to {qube}",
+        &[("profile", profile), ("qube", qube)],
+    )));
+    button.set_action_name(Some("win.plan-push-profile"));
+    button.set_action_target_value(Some(&(qube.to_owned(), profile.to_owned()).to_variant()));
+    button.set_widget_name("push-profile");
+    button
+}
+
 /// Sets the window's status page: the first-run guide when the store is empty (no
 /// profile, nothing pending), otherwise the usual "select something" page.
 pub fn show_onboarding(page: &adw::StatusPage, store_is_empty: bool) {

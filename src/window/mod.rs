@@ -548,6 +548,22 @@ impl QcsWindow {
         self.show_page("plan", &gettextrs::gettext("Push"), Some(&subtitle));
     }
 
+    /// Plan a push of one profile, into one qube (`qube` empty: every qube it goes to).
+    pub fn plan_push_profile(&self, qube: String, profile: String) {
+        let qubes: Vec<String> = if qube.is_empty() {
+            Vec::new()
+        } else {
+            vec![qube]
+        };
+        let subtitle = match qubes.first() {
+            Some(qube) => format!("{profile} → {qube}"),
+            None => profile.clone(),
+        };
+        self.unselect_others(None);
+        self.imp().push_plan.plan_profiles(qubes, vec![profile]);
+        self.show_page("plan", &gettextrs::gettext("Push"), Some(&subtitle));
+    }
+
     fn snapshot_qube(&self) {
         let (Some(backend), Some(qube)) = (self.backend(), self.imp().qube_page.qube_name()) else {
             return;

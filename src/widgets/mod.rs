@@ -9,6 +9,7 @@ mod qube_row;
 mod qube_settings;
 mod review_pane;
 mod sidebar_row;
+pub mod targets;
 mod three_way_view;
 
 pub use diff_view::QcsDiffView;

@@ -59,6 +59,8 @@ mod imp {
         pub plan: RefCell<Option<PushPlan>>,
         /// The qubes the plan was made for (empty: all with assignments).
         pub scope: RefCell<Vec<String>>,
+        /// Only these profiles (empty: every assigned one).
+        pub profile_scope: RefCell<Vec<String>>,
         pub overwrite: RefCell<Vec<(String, String)>>,
         /// Halted qubes of the plan the user switched to "Start and push".
         pub start: RefCell<BTreeSet<String>>,
@@ -264,7 +266,15 @@ impl QcsPushPlan {
             return;
         }
         imp.scope.replace(qubes);
+        imp.profile_scope.replace(Vec::new());
         imp.overwrite.replace(Vec::new());
+        self.replan();
+    }
+
+    /// Plan a push of only `profiles` into `qubes` (see [`QcsPushPlan::plan`]).
+    pub fn plan_profiles(&self, qubes: Vec<String>, profiles: Vec<String>) {
+        self.plan(qubes);
+        self.imp().profile_scope.replace(profiles);
         self.replan();
     }
 
@@ -275,6 +285,7 @@ impl QcsPushPlan {
         };
         let qubes = imp.scope.borrow().clone();
         let overwrite = imp.overwrite.borrow().clone();
+        let profiles = imp.profile_scope.borrow().clone();
         imp.plan.replace(None);
         imp.execute_button.set_sensitive(false);
         imp.totals_label
@@ -286,7 +297,7 @@ impl QcsPushPlan {
             #[weak(rename_to = page)]
             self,
             async move {
-                match backend.plan_push(&qubes, &overwrite).await {
+                match backend.plan_push(&qubes, &profiles, &overwrite).await {
                     Ok(plan) => page.show(plan),
                     Err(e) => {
                         page.imp()

@@ -170,7 +170,7 @@ impl QcsQubePage {
         for profile in &view.profiles {
             let row = crate::widgets::plain_expander_row();
             row.set_title(&profile.profile);
-            row.set_subtitle(&format!(
+            let subtitle = format!(
                 "{} · {}",
                 qube::sync_state_label(profile.state),
                 match profile.pushed_generation {
@@ -186,6 +186,16 @@ impl QcsQubePage {
                         &[("current", &profile.generation.to_string())],
                     ),
                 }
+            );
+            row.set_subtitle(
+                &match crate::widgets::targets::sources_label(&profile.sources) {
+                    Some(by) => format!("{subtitle} · {by}"),
+                    None => subtitle,
+                },
+            );
+            row.add_action(&crate::widgets::targets::push_profile_button(
+                &view.name,
+                &profile.profile,
             ));
             let icon = gtk::Image::from_icon_name(
                 qube::badges(&single_profile(&view, profile), false)

@@ -554,6 +554,9 @@ impl QcsWindow {
                     }
                     Err(e) => window.report(Err(e.to_string())),
                 }
+                let store_is_empty =
+                    imp.profiles.borrow().is_empty() && imp.proposals.borrow().is_empty();
+                crate::widgets::targets::show_onboarding(&imp.empty_page, store_is_empty);
                 // Keep the open qube page current.
                 if window.visible_page().as_deref() == Some("qube")
                     && let Some(name) = imp.qube_page.qube_name()
@@ -775,6 +778,30 @@ impl QcsWindow {
         };
         self.select_item(None);
         imp.push_plan.plan(qubes);
+        self.show_page("plan", &gettextrs::gettext("Push"), Some(&subtitle));
+    }
+
+    /// Plan a push of one profile, into one qube (`qube` empty: every qube it goes to).
+    pub fn plan_push_profile(&self, qube: String, profile: String) {
+        if self.imp().backend_error.borrow().is_some() || self.backend().is_none() {
+            return;
+        }
+        let (wanted_qube, wanted_profile) = (qube.clone(), profile.clone());
+        if self.ask_before_leaving_editor(move |w| w.plan_push_profile(wanted_qube, wanted_profile))
+        {
+            return;
+        }
+        let qubes: Vec<String> = if qube.is_empty() {
+            Vec::new()
+        } else {
+            vec![qube]
+        };
+        let subtitle = match qubes.first() {
+            Some(qube) => format!("{profile} → {qube}"),
+            None => profile.clone(),
+        };
+        self.select_item(None);
+        self.imp().push_plan.plan_profiles(qubes, vec![profile]);
         self.show_page("plan", &gettextrs::gettext("Push"), Some(&subtitle));
     }
 

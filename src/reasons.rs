@@ -57,6 +57,9 @@ pub fn template(code: &Code) -> String {
         Code::GenerationUnknown => {
             gettext("profile {profile} has no generation {generation} (it is at {current})")
         }
+        Code::GenerationSameContent => gettext(
+            "profile {profile} already has the content of generation {generation}: nothing to roll back",
+        ),
         Code::PathInvalid => {
             gettext("{path} is not a valid path relative to the home directory: {detail}")
         }
@@ -132,6 +135,10 @@ pub fn template(code: &Code) -> String {
             gettext("changed in the qube since the plan; not overwritten")
         }
         Code::ApplyRemoved => gettext("the agent reported the file as removed"),
+        Code::PlanRemove => gettext(
+            "removed from {profile} in generation {generation}: removed here, a backup is kept in the qube",
+        ),
+        Code::ApplyRemoveChanged => gettext("changed in the qube since the plan; not removed"),
         Code::ApplyRefused => gettext("the qube refused to write it ({code}: {detail})"),
         Code::QrexecDenied => gettext("dom0 policy denied {service} to {qube}"),
         Code::QrexecNotTagged => gettext(

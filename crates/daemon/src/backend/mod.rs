@@ -8,6 +8,7 @@
 //! records them.
 
 mod errors;
+mod history;
 mod intake;
 mod jobs;
 mod proposals;

@@ -80,7 +80,8 @@ versioned!(
     ProposalList,
     ProposalView,
     JobSummary,
-    SnapshotResult
+    SnapshotResult,
+    qcs_client::history::GenerationList
 );
 
 /// Parse a JSON document on a worker thread and check its version.
@@ -164,6 +165,23 @@ impl Backend {
 
     pub async fn remove_file(&self, profile: &str, path: &str) -> Result<u64, BackendError> {
         Ok(self.proxy.remove_file(profile, path).await?)
+    }
+
+    /// The profile's generations, oldest first.
+    pub async fn generations(
+        &self,
+        profile: &str,
+    ) -> Result<qcs_client::history::GenerationList, BackendError> {
+        parse(self.proxy.generations(profile).await?).await
+    }
+
+    /// Rolls the profile back to `generation` as a new generation; returns its number.
+    pub async fn rollback_profile(
+        &self,
+        profile: &str,
+        generation: u64,
+    ) -> Result<u64, BackendError> {
+        Ok(self.proxy.revert_profile(profile, generation).await?)
     }
 
     /// Adds (`allowed`) or removes a glob of the profile's allowlist of new paths;

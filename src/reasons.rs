@@ -57,6 +57,13 @@ pub fn template(code: &Code) -> String {
         Code::GenerationUnknown => {
             gettext("profile {profile} has no generation {generation} (it is at {current})")
         }
+        Code::UndoNothing => gettext(
+            "no push of {profile} into {qube} left a backup to undo (or the last one was undone already)",
+        ),
+        Code::UndoStale => gettext(
+            "the last push of {profile} into {qube} is not the one planned any more: plan the undo again",
+        ),
+        Code::UndoChanged => gettext("changed in the qube since the push; not restored"),
         Code::GenerationSameContent => gettext(
             "profile {profile} already has the content of generation {generation}: nothing to roll back",
         ),

@@ -381,7 +381,8 @@ fn snapshot_one(home: &Home, path: &RelativePath, budget: &mut usize) -> PathSta
     }
 }
 
-/// `qubes.ConfigRollback`: restores each backup in order, itself backed up.
+/// `qubes.ConfigRollback`: restores each backup in order, itself backed up. With
+/// `dry_run`, reports what it would do and changes nothing.
 pub fn rollback(home: &Home, request: RollbackRequest) -> RollbackReply {
     let mut files = Vec::new();
     let mut backup_ids = Vec::new();
@@ -409,9 +410,15 @@ pub fn rollback(home: &Home, request: RollbackRequest) -> RollbackReply {
                 Err(outcome) => outcomes[index] = Some(outcome),
             }
         }
-        let keep = &request.backup_ids;
-        if let Some(new_id) = execute(home, &request.profile, writes, &mut outcomes, keep) {
-            backup_ids.push(new_id);
+        if request.dry_run {
+            for write in writes {
+                outcomes[write.index] = Some(would_do(&write));
+            }
+        } else {
+            let keep = &request.backup_ids;
+            if let Some(new_id) = execute(home, &request.profile, writes, &mut outcomes, keep) {
+                backup_ids.push(new_id);
+            }
         }
         for (entry, outcome) in entries.into_iter().zip(outcomes) {
             files.push(RollbackResult {
@@ -428,6 +435,19 @@ pub fn rollback(home: &Home, request: RollbackRequest) -> RollbackReply {
         version: Version,
         backup_ids,
         files,
+    }
+}
+
+/// What a planned restore would report, for a dry run.
+fn would_do(write: &PlannedWrite) -> FileOutcome {
+    match &write.content {
+        Some(bytes) => FileOutcome::Written {
+            sha256: Sha256Hex::of(bytes),
+            mode: write.mode,
+            in_place: write.existing.as_ref().is_some_and(|f| f.mount_root),
+            backed_up: write.existing.is_some(),
+        },
+        None => FileOutcome::Removed,
     }
 }
 

@@ -1,7 +1,8 @@
 //! Removals in `qubes.ConfigApply`, through the real binary: a file removed from its
 //! profile is removed only if it is still what the config qube wrote, with a backup a
 //! rollback restores; never through a symlink, never outside home, never a never-sync
-//! path; a changed file is a conflict and stays.
+//! path; a changed file is a conflict and stays. And a rollback's dry run (what an undo
+//! would do) changes nothing.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code
 
@@ -142,4 +143,30 @@ fn malformed_or_doubled_removals_refuse_the_whole_request() {
         assert_eq!(out.refusal(), Some(code), "{}", out.reply);
     }
     assert!(diff(&before, &world.tree()).is_empty());
+}
+
+#[test]
+fn a_dry_run_rollback_reports_and_changes_nothing() {
+    let world = World::new();
+    let target = world.home.join(".gitconfig");
+    std::fs::write(&target, b"before\n").unwrap();
+    let mut pushed = file(".gitconfig", b"pushed\n");
+    pushed["base_sha256"] = json!(sha(b"before\n"));
+    let out = world.apply(&apply_request(vec![pushed, file(".new", b"created\n")]));
+    assert_eq!(out.status(0), "written", "{}", out.reply);
+    let backup = out.reply["ok"]["backup_id"].as_str().unwrap().to_owned();
+    std::fs::write(world.home.join(".new"), b"changed here\n").unwrap();
+    let before = world.tree();
+    let request = json!({"version": 1, "profile": "git", "backup_ids": [backup], "dry_run": true});
+    let out = world.run("rollback", "git", request.to_string().as_bytes(), &[]);
+    assert_eq!(out.code, 0, "{}", out.reply);
+    assert_eq!(out.status(0), "written", "{}", out.reply);
+    assert_eq!(out.files()[0]["outcome"]["sha256"], json!(sha(b"before\n")));
+    assert_eq!(out.status(1), "conflict", "{}", out.reply);
+    assert_eq!(out.reply["ok"]["backup_ids"], json!([]));
+    assert!(
+        diff(&before, &world.tree()).is_empty(),
+        "a dry run changed the home"
+    );
+    assert_eq!(std::fs::read(&target).unwrap(), b"pushed\n");
 }

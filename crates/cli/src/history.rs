@@ -2,18 +2,22 @@
 //! changed what when; `rollback PROFILE GENERATION` makes a new generation equal to an
 //! earlier one (after asking, or `-y`) and then pushes it like `push --profile PROFILE`:
 //! the plan is shown and confirmed, so the next push carries the rollback instead of
-//! silently undoing it.
+//! silently undoing it. `undo QUBE PROFILE` restores, in one qube, what the last push of
+//! the profile replaced (the agent's backup): shown first (a dry run in the qube),
+//! then asked (or `-y`); the store keeps its generation, so the qube shows as drifted.
 //!
-//! It must not write into a qube itself: the push is `jobs::push`'s.
+//! It must not write into a qube itself: the push is `jobs::push`'s, the undo the
+//! backend's.
 
 use std::io::Write;
 
 use clap::Args;
-use qcs_client::history::{FileChange, GenerationList};
+use qcs_client::history::{FileChange, GenerationList, UndoPlan};
+use qcs_client::types::{self, FileOutcome};
 
 use super::args::{Common, JsonOpt, PushArgs};
 use super::jobs;
-use super::output::{colour, safe};
+use super::output::{self, colour, safe, sentence};
 use super::remote::{RemoteError, Session, decode, print_json};
 use super::{EXIT_CLEAN, EXIT_FINDINGS};
 
@@ -181,6 +185,67 @@ pub(crate) async fn rollback(
         start_halted: args.start_halted,
     };
     jobs::push(out, s, &push, common).await
+}
+
+/// `undo QUBE PROFILE [-y]`.
+pub(crate) async fn undo(
+    out: &mut impl Write,
+    s: &Session,
+    qube: &str,
+    profile: &str,
+    yes: bool,
+    common: &Common,
+) -> Result<u8, RemoteError> {
+    let opts = colour(common.color);
+    let plan: UndoPlan = decode(&s.proxy.plan_undo(qube, profile).await?)?;
+    writeln!(
+        out,
+        "{}: undo the last push of {} (restores what it replaced, from the qube's backup):",
+        safe(&plan.qube, opts),
+        safe(&plan.profile, opts)
+    )?;
+    let mut changes = 0;
+    for file in &plan.files {
+        let what = match file.outcome {
+            FileOutcome::Written => "restore",
+            FileOutcome::Removed => "remove",
+            FileOutcome::Unchanged => "unchanged",
+            FileOutcome::Conflict => "CONFLICT",
+            _ => "refused",
+        };
+        changes += usize::from(matches!(
+            file.outcome,
+            FileOutcome::Written | FileOutcome::Removed
+        ));
+        write!(out, "  {what:<9} {}", safe(&file.path, opts))?;
+        if let Some(reason) = &file.detail {
+            write!(out, " ({})", sentence(reason, opts))?;
+        }
+        writeln!(out)?;
+    }
+    if changes == 0 {
+        writeln!(out, "nothing to restore")?;
+        return Ok(EXIT_FINDINGS);
+    }
+    writeln!(
+        out,
+        "The store keeps {}'s current generation: afterwards {} differs from it (drifted), \
+         and the next push shows these files as conflicts.",
+        safe(&plan.profile, opts),
+        safe(&plan.qube, opts)
+    )?;
+    out.flush()?;
+    if !yes && !jobs::confirm("Restore these files?")? {
+        writeln!(out, "not undone")?;
+        return Ok(EXIT_FINDINGS);
+    }
+    let summary: types::JobSummary = decode(&s.proxy.undo(qube, profile, &plan.backup).await?)?;
+    output::print_summary(out, &summary, opts)?;
+    Ok(if summary.is_success() {
+        EXIT_CLEAN
+    } else {
+        EXIT_FINDINGS
+    })
 }
 
 #[cfg(test)]

@@ -176,6 +176,22 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Undo the last push of a profile into one qube, from the qube's backup: shows
+    /// what it restores, asks, restores; the store keeps its generation (the qube then
+    /// shows as drifted).
+    Undo {
+        /// The qube.
+        #[arg(value_parser = crate::names::qube)]
+        qube: String,
+        /// The profile whose last push is undone.
+        #[arg(value_parser = crate::names::profile)]
+        profile: String,
+        /// Do not ask.
+        #[arg(long, short = 'y')]
+        yes: bool,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Roll a profile back to an earlier generation (as a new generation), then push it
     /// like `push --profile PROFILE`: the plan is shown and confirmed.
     Rollback {

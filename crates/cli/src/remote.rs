@@ -616,6 +616,12 @@ pub fn run(command: super::Command, address: Option<&str>) -> u8 {
                 json,
                 common,
             } => history::generations(&mut out, &s, &profile, json, &common).await,
+            Command::Undo {
+                qube,
+                profile,
+                yes,
+                common,
+            } => history::undo(&mut out, &s, &qube, &profile, yes, &common).await,
             Command::Rollback { args, common } => {
                 history::rollback(&mut out, &s, &args, &common).await
             }

@@ -84,6 +84,20 @@ impl FileChange {
     }
 }
 
+/// JSON of `PlanUndo(qube, profile)`: what undoing the last apply into the qube would do,
+/// per file (`written` = restored to the version before that apply, `removed` = the
+/// apply created it, `unchanged`, `conflict` = changed in the qube since, `refused`).
+/// Nothing has been changed when it is returned; `Undo` with the same `backup` does it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UndoPlan {
+    pub version: u32,
+    pub qube: String,
+    pub profile: String,
+    /// The agent-side backup of that apply.
+    pub backup: String,
+    pub files: Vec<crate::types::FileOutcomeView>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -99,6 +99,15 @@ pub trait ConfigSync {
     fn revert_profile(&self, profile: &str, generation: u64) -> Result<u64, Error>;
     /// The profile's generations, oldest first: JSON [`history::GenerationList`].
     fn generations(&self, profile: &str) -> Result<String, Error>;
+    /// What undoing the last apply of `profile` into `qube` (from the agent's backup of
+    /// it) would do, without changing anything: JSON [`history::UndoPlan`].
+    fn plan_undo(&self, qube: &str, profile: &str) -> Result<String, Error>;
+    /// Undoes the last apply of `profile` into `qube` from `backup` (the one
+    /// `plan_undo` showed; refused as `undo.stale` when a newer apply came since). A
+    /// file changed in the qube since is a conflict, kept. The store keeps its
+    /// generation: the qube then differs from it (drifted), and the next push shows the
+    /// restored files as conflicts. JSON [`types::JobSummary`] (kind `rollback`).
+    fn undo(&self, qube: &str, profile: &str, backup: &str) -> Result<String, Error>;
 
     // ----- push -----
 

@@ -101,6 +101,11 @@ codes! {
     GenerationUnknown = "generation.unknown" => "profile {profile} has no generation {generation} (it is at {current})",
     /// args: profile, generation
     GenerationSameContent = "generation.same-content" => "profile {profile} already has the content of generation {generation}: nothing to roll back",
+    /// args: qube, profile
+    UndoNothing = "undo.nothing" => "no push of {profile} into {qube} left a backup to undo (or the last one was undone already)",
+    /// args: qube, profile
+    UndoStale = "undo.stale" => "the last push of {profile} into {qube} is not the one planned any more: plan the undo again",
+    UndoChanged = "undo.changed" => "changed in the qube since the push; not restored",
     /// args: path, detail
     PathInvalid = "path.invalid" => "{path} is not a valid path relative to the home directory: {detail}",
     /// args: path

@@ -394,6 +394,8 @@ pub mod action {
     pub const ROLLBACK: &str = "rollback";
     /// A push removed a file (removed from its profile) from a qube.
     pub const PUSH_REMOVE: &str = "push-remove";
+    /// The last apply into a qube was undone from its agent-side backup.
+    pub const UNDO: &str = "undo";
     /// A profile's allowlist of globs for new paths changed.
     pub const NEW_PATH_GLOBS: &str = "new-path-globs";
     /// A qube's reply to a service call broke its request; nothing of it was recorded.

@@ -60,6 +60,10 @@ fn main() -> std::process::ExitCode {
             "removal_replies_claiming_other_paths_are_refused",
             removal_replies_claiming_other_paths_are_refused,
         ),
+        (
+            "an_undo_reply_naming_paths_the_push_never_wrote_is_refused",
+            an_undo_reply_naming_paths_the_push_never_wrote_is_refused,
+        ),
         ("flood_leaves_bounded_rows", flood_leaves_bounded_rows),
         (
             "invalid_names_and_paths_are_refused_at_the_edge",
@@ -230,6 +234,15 @@ fn tamper(mode: &str, answer: &mut Value) {
                     });
                 }
             }
+            answer["files"] = files.into();
+        }
+        // A rollback (undo) reply that claims it restored `.bashrc` too, as the backup
+        // manifest in the qube's home could say after the user (or malware) edited it.
+        "rollback-invent" => {
+            let mut files = list(answer, "files");
+            let mut extra = files[0].clone();
+            extra["path"] = ".bashrc".into();
+            files.push(extra);
             answer["files"] = files.into();
         }
         other => panic!("unknown hostile mode {other}"),
@@ -754,6 +767,56 @@ fn removal_replies_claiming_other_paths_are_refused() {
     assert!(success, "{summary:?}");
     assert!(!env.home("work").join(".gitignore").exists());
     assert!(audit(&proxy).iter().any(|e| e.action == "push-remove"));
+}
+
+/// Undoing the last push into a qube trusts only the paths that push wrote: a hostile
+/// qube answering the dry run (the plan) or the undo with a path it was never sent is
+/// refused whole — no plan, no undo recorded, no seen state changed — and audited.
+fn an_undo_reply_naming_paths_the_push_never_wrote_is_refused() {
+    let env = Env::start(
+        vec![managed(QubeSpec::app("work", "fedora").running())],
+        EnvOptions::default(),
+    );
+    let (_conn, proxy) = env.client();
+    block(proxy.create_profile("git", "")).unwrap();
+    block(proxy.put_file("git", ".gitconfig", GITCONFIG.as_bytes(), 0o644)).unwrap();
+    block(proxy.assign("work", "git", true)).unwrap();
+    assert!(execute(&proxy, &plan(&proxy, &["work"])).0);
+    block(proxy.put_file("git", ".gitconfig", b"[user]\n\tname = Two\n", 0o644)).unwrap();
+    assert!(execute(&proxy, &plan(&proxy, &["work"])).0);
+    // The honest plan, for its backup id.
+    let planned: qcs_daemon::client::history::UndoPlan =
+        serde_json::from_str(&block(proxy.plan_undo("work", "git")).unwrap()).unwrap();
+    install_hostile(
+        &env,
+        "work",
+        "qubes.ConfigRollback",
+        "rollback",
+        "rollback-invent",
+    );
+    let before = recorded(&env, "work");
+    let error = block(proxy.plan_undo("work", "git")).unwrap_err();
+    assert_eq!(error.reason().code.as_str(), "reply.invented", "{error:?}");
+    let entry = last_refused_reply(&proxy).expect("audited");
+    assert_eq!(entry.detail["code"], "reply.invented");
+    assert_eq!(entry.detail["service"], "qubes.ConfigRollback");
+    // The undo itself, with the planned backup: the qube is reported failed.
+    let summary: qcs_daemon::client::types::JobSummary =
+        serde_json::from_str(&block(proxy.undo("work", "git", &planned.backup)).unwrap()).unwrap();
+    assert_eq!(
+        summary.qubes[0].error.as_ref().map(|e| e.code.as_str()),
+        Some("reply.invented"),
+        "{summary:?}"
+    );
+    assert_eq!(
+        recorded(&env, "work"),
+        before,
+        "seen or pushed state changed"
+    );
+    assert!(
+        !audit(&proxy).iter().any(|e| e.action == "undo"),
+        "an undo was recorded"
+    );
 }
 
 /// 300 submissions × 64 files from one qube — refused ones (new paths) and allowed ones

@@ -2,7 +2,9 @@
 //! simulator's dom0 and the real agent in the qubes: generations listed by the CLI (who,
 //! when, which files); a rollback is a new generation pushed after the plan, and the next
 //! push keeps it; a file removed from a profile is removed in the qube that has it (with
-//! a backup), a file the qube changed is a conflict until the user chooses otherwise.
+//! a backup), a file the qube changed is a conflict until the user chooses otherwise;
+//! `undo QUBE PROFILE` restores what the last push replaced in one qube (planned by a
+//! dry run, confirmed), and the qube then shows as drifted from the store.
 //!
 //! `harness = false`: the binary is also the agent and the CLI (`support::dispatch`).
 
@@ -13,8 +15,10 @@ mod support;
 
 use qcs_core::store::Store;
 use qcs_daemon::client::ConfigSyncProxy;
-use qcs_daemon::client::history::{GenerationAuthor, GenerationList};
-use qcs_daemon::client::types::{FileOutcome, JobSummary, PlanAction, PushPlan};
+use qcs_daemon::client::history::{GenerationAuthor, GenerationList, UndoPlan};
+use qcs_daemon::client::types::{
+    FileOutcome, JobSummary, PlanAction, PushPlan, QubeList, SyncState,
+};
 use qcs_sim::world::QubeSpec;
 use support::{Env, EnvOptions, managed, wait_job};
 
@@ -28,6 +32,10 @@ fn main() -> std::process::ExitCode {
         (
             "a_file_removed_from_a_profile_is_removed_where_it_was_pushed",
             a_file_removed_from_a_profile_is_removed_where_it_was_pushed,
+        ),
+        (
+            "undo_restores_the_last_push_in_one_qube_and_shows_drift",
+            undo_restores_the_last_push_in_one_qube_and_shows_drift,
         ),
     ])
 }
@@ -238,4 +246,105 @@ fn a_file_removed_from_a_profile_is_removed_where_it_was_pushed() {
     let (code, out, _) = env.cli(&["push", "work", "-y"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("nothing to write"), "{out}");
+}
+
+fn sync_state(proxy: &ConfigSyncProxy<'static>) -> SyncState {
+    let list: QubeList = serde_json::from_str(&block(proxy.get_qube("work")).unwrap()).unwrap();
+    list.qubes[0]
+        .profiles
+        .iter()
+        .find(|p| p.profile == "git")
+        .unwrap()
+        .state
+}
+
+/// v1 pushed over a file the user had, then v2: `undo work git` shows (dry run: nothing
+/// changes) and, confirmed, restores v1; the store keeps v2, the qube is drifted, and
+/// the next push shows a conflict instead of rewriting it. Undone once, not twice.
+fn undo_restores_the_last_push_in_one_qube_and_shows_drift() {
+    let (env, _conn, proxy) = setup();
+    assert!(matches!(
+        block(proxy.plan_undo("work", "git"))
+            .unwrap_err()
+            .reason()
+            .code,
+        qcs_daemon::client::Code::UndoNothing
+    ));
+    block(proxy.put_file("git", ".gitconfig", b"one\n", 0o644)).unwrap();
+    assert!(execute(&proxy, &plan(&proxy, &[])).0);
+    block(proxy.put_file("git", ".gitconfig", b"two\n", 0o644)).unwrap();
+    block(proxy.put_file("git", ".inputrc", b"new\n", 0o644)).unwrap();
+    assert!(execute(&proxy, &plan(&proxy, &[])).0);
+
+    let planned: UndoPlan =
+        serde_json::from_str(&block(proxy.plan_undo("work", "git")).unwrap()).unwrap();
+    let outcome = |path: &str| {
+        planned
+            .files
+            .iter()
+            .find(|f| f.path == path)
+            .map(|f| f.outcome)
+    };
+    assert_eq!(
+        outcome(".gitconfig"),
+        Some(FileOutcome::Written),
+        "{planned:?}"
+    );
+    assert_eq!(
+        outcome(".inputrc"),
+        Some(FileOutcome::Removed),
+        "{planned:?}"
+    );
+    // The plan is a dry run: nothing changed.
+    assert_eq!(read(&env, ".gitconfig").as_deref(), Some("two\n"));
+    assert_eq!(read(&env, ".inputrc").as_deref(), Some("new\n"));
+    // Not confirmed: nothing changes.
+    let (code, out, _) = env.cli(&["undo", "work", "git"]);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains("restore   .gitconfig") && out.contains("not undone"),
+        "{out}"
+    );
+    assert_eq!(read(&env, ".gitconfig").as_deref(), Some("two\n"));
+
+    let (code, out, err) = env.cli(&["undo", "work", "git", "-y"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(read(&env, ".gitconfig").as_deref(), Some("one\n"));
+    assert_eq!(read(&env, ".inputrc"), None);
+    // The store still has generation 3 (two, new): the qube differs, and says so.
+    assert_eq!(sync_state(&proxy), SyncState::Drifted);
+    let next = plan(&proxy, &[]);
+    let action = |path: &str| {
+        next.qubes[0]
+            .items
+            .iter()
+            .find(|i| i.path == path)
+            .map(|i| i.action)
+    };
+    assert_eq!(action(".gitconfig"), Some(PlanAction::Conflict), "{next:?}");
+    assert_eq!(action(".inputrc"), Some(PlanAction::Conflict), "{next:?}");
+    // Undone once: the same backup is not undone again, nor an older one reached.
+    assert!(matches!(
+        block(proxy.plan_undo("work", "git"))
+            .unwrap_err()
+            .reason()
+            .code,
+        qcs_daemon::client::Code::UndoNothing
+    ));
+    // Its backup id is not accepted again either.
+    assert!(matches!(
+        block(proxy.undo("work", "git", &planned.backup))
+            .unwrap_err()
+            .reason()
+            .code,
+        qcs_daemon::client::Code::UndoNothing
+    ));
+    let store = Store::open(&env.store).unwrap();
+    assert!(
+        store
+            .audit_log(0, 10_000)
+            .unwrap()
+            .iter()
+            .any(|e| e.action == "undo" && e.detail["backup"] == planned.backup.as_str())
+    );
 }

@@ -230,6 +230,11 @@ pub struct RollbackRequest {
     /// conflict.
     #[serde(default)]
     pub write_policy: WritePolicy,
+    /// Only report what the rollback would do (`written` / `removed` / `unchanged` /
+    /// `conflict` / `refused` per file), change nothing and make no backup. Left out of
+    /// the JSON when false, so a real rollback reaches an agent that predates it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -81,6 +81,7 @@ fn seeds() -> Vec<Vec<u8>> {
         profile,
         backup_ids: vec![BackupId::parse("1-2-3").unwrap()],
         write_policy: WritePolicy::IfUnchanged,
+        dry_run: true,
     };
     let reply = ServiceReply::Ok(ApplyReply {
         version: Version,

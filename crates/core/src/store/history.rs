@@ -238,6 +238,103 @@ impl Store {
         Ok(())
     }
 
+    /// The newest apply into `qube` for `profile` that can be undone from its agent-side
+    /// backup: the backup id and the paths that apply wrote or removed (a reply naming
+    /// any other path is not believed). `None` when no push of it left a backup, or the
+    /// newest one was undone already.
+    pub fn undoable_apply(
+        &self,
+        qube: &VmName,
+        profile: &ProfileId,
+    ) -> Result<Option<(String, Vec<RelativePath>)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT action, path, detail FROM audit_log \
+             WHERE qube = ?1 AND profile = ?2 AND action IN (?3, ?4, ?5) \
+             ORDER BY id DESC LIMIT 10000",
+        )?;
+        let rows = stmt.query_map(
+            params![
+                qube.as_str(),
+                profile.as_str(),
+                action::PUSH,
+                action::PUSH_REMOVE,
+                action::UNDO
+            ],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            },
+        )?;
+        let prefix = format!("{profile}:");
+        let mut undone: BTreeSet<String> = BTreeSet::new();
+        let mut chosen: Option<String> = None;
+        let mut paths: BTreeSet<RelativePath> = BTreeSet::new();
+        for row in rows {
+            let (action_name, path, detail) = row?;
+            let detail: serde_json::Value = serde_json::from_str(&detail).unwrap_or_default();
+            if action_name == action::UNDO {
+                if let Some(backup) = detail.get("backup").and_then(|b| b.as_str()) {
+                    undone.insert(backup.to_owned());
+                }
+                continue;
+            }
+            let backups: Vec<String> = detail
+                .pointer("/job/backups")
+                .and_then(|b| b.as_array())
+                .map(|list| {
+                    list.iter()
+                        .filter_map(|b| b.as_str()?.strip_prefix(&prefix))
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default();
+            let Some(backup) = backups.into_iter().next() else {
+                continue;
+            };
+            match &chosen {
+                // The newest apply with a backup decides: an undone one is not undone
+                // twice, and older ones are not reached past it.
+                None if undone.contains(&backup) => return Ok(None),
+                None => chosen = Some(backup.clone()),
+                Some(c) if *c != backup => break,
+                Some(_) => {}
+            }
+            if let Some(path) = path {
+                paths.insert(path_from_db(&path)?);
+            }
+        }
+        Ok(chosen.map(|backup| (backup, paths.into_iter().collect())))
+    }
+
+    /// Records that the last apply into `qube` for `profile` was undone from `backup`,
+    /// with the outcome per path (what the agent's checked reply said).
+    pub fn record_undo(
+        &mut self,
+        qube: &VmName,
+        profile: &ProfileId,
+        backup: &str,
+        outcomes: serde_json::Value,
+    ) -> Result<()> {
+        let tx = self.write_tx()?;
+        ensure_qube(&tx, qube.as_str())?;
+        audit(
+            &tx,
+            action::UNDO,
+            Some(qube.as_str()),
+            Some(profile.as_str()),
+            None,
+            None,
+            None,
+            None,
+            serde_json::json!({ "backup": backup, "files": outcomes }),
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Rolls a profile back to `generation`: a new generation whose content equals it
     /// (audited as a rollback), which a push then carries to the qubes. Refused when the
     /// profile already has that content (nothing would change).

@@ -258,7 +258,7 @@ impl Backend {
     }
 
     /// One `qubes.ConfigSnapshot+P` of `paths`; records what it saw.
-    fn snapshot_of(
+    pub(super) fn snapshot_of(
         &self,
         qube: &VmName,
         profile: &ProfileId,
@@ -786,7 +786,10 @@ impl Backend {
     /// Calls a service and passes its reply only when it parses and keeps to the request
     /// (`check`); otherwise audits what the qube sent (bounded, escaped) and refuses the
     /// reply whole, before anything of it is recorded.
-    fn checked_call<Req: serde::Serialize, Ans: serde::de::DeserializeOwned + serde::Serialize>(
+    pub(super) fn checked_call<
+        Req: serde::Serialize,
+        Ans: serde::de::DeserializeOwned + serde::Serialize,
+    >(
         &self,
         qube: &VmName,
         service_name: &str,

@@ -245,7 +245,7 @@ pub fn check_apply(request: &ApplyRequest, reply: &ApplyReply) -> Checked {
                 }
             }
             FileOutcome::Removed => {
-                return inconsistent("removed, but an apply writes and never removes");
+                return inconsistent("removed, but this file was to be written");
             }
             FileOutcome::Refused { detail, .. } => detail_bounded(&result.path, detail)?,
         }
@@ -256,7 +256,7 @@ pub fn check_apply(request: &ApplyRequest, reply: &ApplyReply) -> Checked {
 /// `qubes.ConfigRollback`: results only for requested backups, each requested backup
 /// answered, no backup × path twice, a result without a path only as the refusal of the
 /// whole backup (and then alone), no conflict under `overwrite`; the new backup ids are
-/// distinct, new, and at most one per requested backup.
+/// distinct, new, and at most one per requested backup (none for a dry run).
 pub fn check_rollback(request: &RollbackRequest, reply: &RollbackReply) -> Checked {
     let requested: BTreeSet<&str> = request.backup_ids.iter().map(|b| b.as_str()).collect();
     let mut per_backup: BTreeMap<&str, (usize, bool)> = BTreeMap::new();
@@ -329,6 +329,12 @@ pub fn check_rollback(request: &RollbackRequest, reply: &RollbackReply) -> Check
                 what: format!("new backup {id}"),
             });
         }
+    }
+    if request.dry_run && !reply.backup_ids.is_empty() {
+        return Err(ReplyViolation::Inconsistent {
+            path: "new backups".to_owned(),
+            why: "a dry run made a backup",
+        });
     }
     if new_ids.len() > requested.len() {
         return Err(ReplyViolation::Inconsistent {
@@ -682,6 +688,7 @@ mod tests {
             profile: profile(),
             backup_ids: ids.iter().map(|i| backup(i)).collect(),
             write_policy: policy,
+            dry_run: false,
         }
     }
 

@@ -226,6 +226,26 @@ impl ConfigSync {
         .await
     }
 
+    #[zbus(out_args("plan_json"))]
+    async fn plan_undo(&self, qube: String, profile: String) -> Result<String, Error> {
+        run(&self.backend, move |b| {
+            views::to_json(&b.plan_undo(&views::qube_name(&qube)?, &views::profile_id(&profile)?)?)
+        })
+        .await
+    }
+
+    #[zbus(out_args("summary_json"))]
+    async fn undo(&self, qube: String, profile: String, backup: String) -> Result<String, Error> {
+        run(&self.backend, move |b| {
+            views::to_json(&b.undo(
+                &views::qube_name(&qube)?,
+                &views::profile_id(&profile)?,
+                &backup,
+            )?)
+        })
+        .await
+    }
+
     #[zbus(out_args("generations_json"))]
     async fn generations(&self, profile: String) -> Result<String, Error> {
         run(&self.backend, move |b| {

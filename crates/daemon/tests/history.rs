@@ -181,6 +181,16 @@ fn a_file_removed_from_a_profile_is_removed_where_it_was_pushed() {
         "{out}"
     );
 
+    // A push of another profile neither removes nor reports them.
+    block(proxy.create_profile("vim", "")).unwrap();
+    block(proxy.put_file("vim", ".vimrc", b"set nu\n", 0o644)).unwrap();
+    block(proxy.assign("work", "vim", true)).unwrap();
+    let other: PushPlan =
+        serde_json::from_str(&block(proxy.plan_push(&["work"], &["vim"], &[])).unwrap()).unwrap();
+    assert!(
+        other.qubes[0].items.iter().all(|i| i.profile == "vim"),
+        "{other:?}"
+    );
     let first = plan(&proxy, &[]);
     let item = |p: &PushPlan, path: &str| {
         p.qubes[0]

@@ -320,6 +320,9 @@ impl Backend {
         input
             .desired
             .retain(|d| profiles.is_empty() || profiles.contains(&d.profile));
+        input
+            .removed
+            .retain(|r| profiles.is_empty() || profiles.contains(&r.profile));
         Ok(plan::plan_qube(&input, overwrite))
     }
 

@@ -81,7 +81,8 @@ versioned!(
     ProposalView,
     JobSummary,
     SnapshotResult,
-    qcs_client::history::GenerationList
+    qcs_client::history::GenerationList,
+    qcs_client::history::UndoPlan
 );
 
 /// Parse a JSON document on a worker thread and check its version.
@@ -173,6 +174,25 @@ impl Backend {
         profile: &str,
     ) -> Result<qcs_client::history::GenerationList, BackendError> {
         parse(self.proxy.generations(profile).await?).await
+    }
+
+    /// What undoing the last push of `profile` into `qube` would do (nothing changes).
+    pub async fn plan_undo(
+        &self,
+        qube: &str,
+        profile: &str,
+    ) -> Result<qcs_client::history::UndoPlan, BackendError> {
+        parse(self.proxy.plan_undo(qube, profile).await?).await
+    }
+
+    /// Undoes the last push of `profile` into `qube` from `backup` (the planned one).
+    pub async fn undo(
+        &self,
+        qube: &str,
+        profile: &str,
+        backup: &str,
+    ) -> Result<JobSummary, BackendError> {
+        parse(self.proxy.undo(qube, profile, backup).await?).await
     }
 
     /// Rolls the profile back to `generation` as a new generation; returns its number.

@@ -5,6 +5,10 @@
 //! qube before the user has seen and confirmed the plan. Reached from the profile
 //! editor's History button, in its own window ([`present`]).
 //!
+//! Below the title, per qube the profile is assigned to, "Undo Last Push…": the undo of
+//! the last push into that qube from the qube's backup, shown first (the backend's dry
+//! run in the qube: nothing changes), then confirmed; the store keeps its generation.
+//!
 //! It must not write into qubes, and shows paths and qube names as plain text only.
 
 use std::cell::RefCell;
@@ -12,7 +16,8 @@ use std::cell::RefCell;
 use adw::prelude::*;
 use gtk::glib;
 use gtk::subclass::prelude::*;
-use qcs_client::history::{FileChange, GenerationAuthor, GenerationList, GenerationView};
+use qcs_client::history::{FileChange, GenerationAuthor, GenerationList, GenerationView, UndoPlan};
+use qcs_client::types::FileOutcome;
 
 use crate::backend::Backend;
 use crate::i18n::gettext_f;
@@ -45,6 +50,23 @@ pub fn file_line(path: &str, change: FileChange) -> String {
     format!("{sign} {path}")
 }
 
+/// One line per file of an undo plan: what the undo would do there.
+pub fn undo_lines(plan: &UndoPlan) -> Vec<String> {
+    plan.files
+        .iter()
+        .map(|f| {
+            let what = match f.outcome {
+                FileOutcome::Written => gettextrs::gettext("restore"),
+                FileOutcome::Removed => gettextrs::gettext("remove"),
+                FileOutcome::Unchanged => gettextrs::gettext("unchanged"),
+                FileOutcome::Conflict => gettextrs::gettext("conflict, kept"),
+                _ => gettextrs::gettext("refused"),
+            };
+            format!("{what}: {}", f.path)
+        })
+        .collect()
+}
+
 /// Whether a generation can be rolled back to: an earlier one (the current one is what
 /// the profile already has).
 pub fn can_roll_back_to(list: &GenerationList, generation: &GenerationView) -> bool {
@@ -63,6 +85,8 @@ mod imp {
         pub status_label: TemplateChild<gtk::Label>,
         #[template_child]
         pub generation_list: TemplateChild<gtk::ListBox>,
+        #[template_child]
+        pub undo_list: TemplateChild<gtk::ListBox>,
         pub backend: RefCell<Option<Backend>>,
         pub profile: RefCell<Option<String>>,
     }
@@ -138,6 +162,123 @@ impl QcsHistory {
             async move {
                 match backend.generations(&profile).await {
                     Ok(list) => history.show(&list),
+                    Err(e) => history.status(&e.to_string()),
+                }
+                if let Ok(view) = backend.profile(&profile).await {
+                    history.show_undo(&view.assigned_to);
+                }
+            }
+        ));
+    }
+
+    /// One "Undo Last Push…" row per qube the profile is assigned to.
+    fn show_undo(&self, qubes: &[String]) {
+        let list = &self.imp().undo_list;
+        while let Some(row) = list.row_at_index(0) {
+            list.remove(&row);
+        }
+        for qube in qubes {
+            let row = super::plain_action_row();
+            row.set_title(qube);
+            row.set_subtitle(&gettextrs::gettext(
+                "Restore what the last push replaced in this qube (from its backup)",
+            ));
+            let button = gtk::Button::with_mnemonic(&gettextrs::gettext("_Undo Last Push…"));
+            button.set_valign(gtk::Align::Center);
+            let name = qube.clone();
+            button.connect_clicked(glib::clone!(
+                #[weak(rename_to = history)]
+                self,
+                move |_| history.plan_undo(&name)
+            ));
+            row.add_suffix(&button);
+            list.append(&row);
+        }
+        list.set_visible(!qubes.is_empty());
+    }
+
+    fn plan_undo(&self, qube: &str) {
+        let imp = self.imp();
+        let (Some(backend), Some(profile)) =
+            (imp.backend.borrow().clone(), imp.profile.borrow().clone())
+        else {
+            return;
+        };
+        let qube = qube.to_owned();
+        glib::spawn_future_local(glib::clone!(
+            #[weak(rename_to = history)]
+            self,
+            async move {
+                match backend.plan_undo(&qube, &profile).await {
+                    Ok(plan) => history.confirm_undo(plan),
+                    Err(e) => history.status(&e.to_string()),
+                }
+            }
+        ));
+    }
+
+    fn confirm_undo(&self, plan: UndoPlan) {
+        let mut body = undo_lines(&plan).join("\n");
+        body.push_str("\n\n");
+        body.push_str(&gettextrs::gettext(
+            "The store keeps the profile's current generation: the qube then shows as drifted, and the next push shows these files as conflicts.",
+        ));
+        let dialog = adw::MessageDialog::new(
+            self.root().and_downcast_ref::<gtk::Window>(),
+            Some(&gettext_f(
+                "Undo the last push of {profile} into {qube}?",
+                &[("profile", &plan.profile), ("qube", &plan.qube)],
+            )),
+            Some(&body),
+        );
+        dialog.add_response("cancel", &gettextrs::gettext("_Cancel"));
+        dialog.add_response("undo", &gettextrs::gettext("_Undo"));
+        dialog.set_response_appearance("undo", adw::ResponseAppearance::Destructive);
+        dialog.set_default_response(Some("cancel"));
+        dialog.set_close_response("cancel");
+        dialog.connect_response(
+            None,
+            glib::clone!(
+                #[weak(rename_to = history)]
+                self,
+                move |_, response| {
+                    if response == "undo" {
+                        history.undo(&plan);
+                    }
+                }
+            ),
+        );
+        dialog.present();
+    }
+
+    fn undo(&self, plan: &UndoPlan) {
+        let Some(backend) = self.imp().backend.borrow().clone() else {
+            return;
+        };
+        let plan = plan.clone();
+        glib::spawn_future_local(glib::clone!(
+            #[weak(rename_to = history)]
+            self,
+            async move {
+                match backend.undo(&plan.qube, &plan.profile, &plan.backup).await {
+                    Ok(summary) if summary.is_success() => history.status(&gettext_f(
+                        "The last push into {qube} was undone.",
+                        &[("qube", &plan.qube)],
+                    )),
+                    Ok(summary) => {
+                        let mut text =
+                            gettext_f("The undo in {qube} had problems:", &[("qube", &plan.qube)]);
+                        for q in &summary.qubes {
+                            if let Some(e) = &q.error {
+                                text.push(' ');
+                                text.push_str(&crate::reasons::text(e));
+                            }
+                            for f in q.files.iter().filter(|f| !f.outcome.is_success()) {
+                                text.push_str(&format!(" {}", f.path));
+                            }
+                        }
+                        history.status(&text);
+                    }
                     Err(e) => history.status(&e.to_string()),
                 }
             }
@@ -321,6 +462,19 @@ mod tests {
             ],
         };
         assert!(can_roll_back_to(&list, &list.generations[0]));
+        let undo = UndoPlan {
+            version: 3,
+            qube: "work".into(),
+            profile: "git".into(),
+            backup: "b".into(),
+            files: vec![qcs_client::types::FileOutcomeView {
+                profile: "git".into(),
+                path: ".gitconfig".into(),
+                outcome: FileOutcome::Written,
+                detail: None,
+            }],
+        };
+        assert_eq!(undo_lines(&undo), vec!["restore: .gitconfig".to_owned()]);
         assert!(!can_roll_back_to(&list, &list.generations[1]));
     }
 }

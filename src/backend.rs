@@ -80,7 +80,9 @@ versioned!(
     ProposalList,
     ProposalView,
     JobSummary,
-    SnapshotResult
+    SnapshotResult,
+    qcs_client::history::GenerationList,
+    qcs_client::history::UndoPlan
 );
 
 /// Parse a JSON document on a worker thread and check its version.
@@ -164,6 +166,42 @@ impl Backend {
 
     pub async fn remove_file(&self, profile: &str, path: &str) -> Result<u64, BackendError> {
         Ok(self.proxy.remove_file(profile, path).await?)
+    }
+
+    /// The profile's generations, oldest first.
+    pub async fn generations(
+        &self,
+        profile: &str,
+    ) -> Result<qcs_client::history::GenerationList, BackendError> {
+        parse(self.proxy.generations(profile).await?).await
+    }
+
+    /// What undoing the last push of `profile` into `qube` would do (nothing changes).
+    pub async fn plan_undo(
+        &self,
+        qube: &str,
+        profile: &str,
+    ) -> Result<qcs_client::history::UndoPlan, BackendError> {
+        parse(self.proxy.plan_undo(qube, profile).await?).await
+    }
+
+    /// Undoes the last push of `profile` into `qube` from `backup` (the planned one).
+    pub async fn undo(
+        &self,
+        qube: &str,
+        profile: &str,
+        backup: &str,
+    ) -> Result<JobSummary, BackendError> {
+        parse(self.proxy.undo(qube, profile, backup).await?).await
+    }
+
+    /// Rolls the profile back to `generation` as a new generation; returns its number.
+    pub async fn rollback_profile(
+        &self,
+        profile: &str,
+        generation: u64,
+    ) -> Result<u64, BackendError> {
+        Ok(self.proxy.revert_profile(profile, generation).await?)
     }
 
     /// Adds (`allowed`) or removes a glob of the profile's allowlist of new paths;

@@ -57,6 +57,16 @@ pub fn template(code: &Code) -> String {
         Code::GenerationUnknown => {
             gettext("profile {profile} has no generation {generation} (it is at {current})")
         }
+        Code::UndoNothing => gettext(
+            "no push of {profile} into {qube} left a backup to undo (or the last one was undone already)",
+        ),
+        Code::UndoStale => gettext(
+            "the last push of {profile} into {qube} is not the one planned any more: plan the undo again",
+        ),
+        Code::UndoChanged => gettext("changed in the qube since the push; not restored"),
+        Code::GenerationSameContent => gettext(
+            "profile {profile} already has the content of generation {generation}: nothing to roll back",
+        ),
         Code::PathInvalid => {
             gettext("{path} is not a valid path relative to the home directory: {detail}")
         }
@@ -172,6 +182,10 @@ pub fn template(code: &Code) -> String {
             gettext("changed in the qube since the plan; not overwritten")
         }
         Code::ApplyRemoved => gettext("the agent reported the file as removed"),
+        Code::PlanRemove => gettext(
+            "removed from {profile} in generation {generation}: removed here, a backup is kept in the qube",
+        ),
+        Code::ApplyRemoveChanged => gettext("changed in the qube since the plan; not removed"),
         Code::ApplyRefused => gettext("the qube refused to write it ({code}: {detail})"),
         Code::QrexecDenied => gettext("dom0 policy denied {service} to {qube}"),
         Code::QrexecNotTagged => gettext(

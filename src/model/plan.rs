@@ -14,6 +14,7 @@ pub fn action_label(action: PlanAction) -> String {
         PlanAction::Unchanged => pgettext("plan action", "Unchanged"),
         PlanAction::Conflict => pgettext("plan action", "Conflict"),
         PlanAction::Refused => pgettext("plan action", "Refused"),
+        PlanAction::Remove => pgettext("plan action", "Remove"),
         PlanAction::Unknown => pgettext("plan action", "Unknown"),
     }
 }
@@ -21,7 +22,7 @@ pub fn action_label(action: PlanAction) -> String {
 /// CSS class of an action.
 pub fn action_css_class(action: PlanAction) -> &'static str {
     match action {
-        PlanAction::Create | PlanAction::Update => "plan-write",
+        PlanAction::Create | PlanAction::Update | PlanAction::Remove => "plan-write",
         PlanAction::Unchanged => "plan-unchanged",
         PlanAction::Conflict => "plan-conflict",
         PlanAction::Refused | PlanAction::Unknown => "plan-refused",
@@ -43,6 +44,12 @@ pub fn outcome_count(outcome: FileOutcome, n: usize) -> String {
         ),
         FileOutcome::Refused => ngettext_f("{n} file refused.", "{n} files refused.", n, &[]),
         FileOutcome::Skipped => ngettext_f("{n} file skipped.", "{n} files skipped.", n, &[]),
+        FileOutcome::Removed => ngettext_f(
+            "{n} file removed (a backup is kept in the qube).",
+            "{n} files removed (a backup is kept in the qube).",
+            n,
+            &[],
+        ),
         FileOutcome::Unknown => ngettext_f(
             "{n} file with an unknown outcome (not written).",
             "{n} files with an unknown outcome (not written).",
@@ -72,7 +79,9 @@ impl PlanTotals {
             }
             for item in &qube.items {
                 match item.action {
-                    PlanAction::Create | PlanAction::Update => totals.writes += 1,
+                    PlanAction::Create | PlanAction::Update | PlanAction::Remove => {
+                        totals.writes += 1
+                    }
                     PlanAction::Unchanged => totals.unchanged += 1,
                     PlanAction::Conflict => totals.conflicts += 1,
                     PlanAction::Refused | PlanAction::Unknown => totals.refused += 1,

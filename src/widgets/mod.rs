@@ -2,6 +2,7 @@
 
 mod diff_view;
 mod finding_row;
+mod history;
 mod profile_editor;
 mod push_plan;
 mod qube_page;
@@ -14,6 +15,7 @@ mod three_way_view;
 
 pub use diff_view::QcsDiffView;
 pub use finding_row::QcsFindingRow;
+pub use history::QcsHistory;
 pub use profile_editor::QcsProfileEditor;
 pub use push_plan::QcsPushPlan;
 pub use qube_page::QcsQubePage;

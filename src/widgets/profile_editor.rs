@@ -37,6 +37,8 @@ mod imp {
         #[template_child]
         pub subtitle_label: TemplateChild<gtk::Label>,
         #[template_child]
+        pub history_button: TemplateChild<gtk::Button>,
+        #[template_child]
         pub file_list: TemplateChild<gtk::ListBox>,
         #[template_child]
         pub new_path_entry: TemplateChild<gtk::Entry>,
@@ -146,6 +148,16 @@ mod imp {
                 #[weak]
                 obj,
                 move |_| obj.remove_file()
+            ));
+            self.history_button.connect_clicked(glib::clone!(
+                #[weak]
+                obj,
+                move |_| {
+                    let backend = obj.imp().backend.borrow().clone();
+                    if let (Some(backend), Some(profile)) = (backend, obj.profile_id()) {
+                        crate::widgets::history::present(&obj, backend, &profile);
+                    }
+                }
             ));
             self.allow_glob_button.connect_clicked(glib::clone!(
                 #[weak]

@@ -437,7 +437,7 @@ impl QcsPushPlan {
         let first_write = self.items().iter().position(|(_, action)| {
             matches!(
                 action,
-                PlanAction::Create | PlanAction::Update | PlanAction::Conflict
+                PlanAction::Create | PlanAction::Update | PlanAction::Conflict | PlanAction::Remove
             )
         });
         if let Some(row) = first_write

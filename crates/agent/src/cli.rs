@@ -44,7 +44,17 @@ pub fn agent_main(args: Vec<OsString>) -> i32 {
     match command.to_str() {
         Some("apply") => serve(&rest, |home, profile, request: ApplyRequest| {
             check_profile(profile, &request.profile)?;
-            if let Some(dup) = find_duplicate(request.files.iter().map(|f| &f.path)) {
+            let entries = request.files.len() + request.removals.len();
+            if entries > qcs_protocol::limits::MAX_FILES {
+                // The reply answers every entry; it must stay within the protocol too.
+                return Err(Refusal::new(
+                    RefusalCode::TooManyFiles,
+                    format!("{entries} files and removals in one request"),
+                ));
+            }
+            let paths = request.files.iter().map(|f| &f.path);
+            if let Some(dup) = find_duplicate(paths.chain(request.removals.iter().map(|r| &r.path)))
+            {
                 return Err(Refusal::new(
                     RefusalCode::DuplicatePath,
                     format!("'{dup}' appears twice"),

@@ -1,4 +1,5 @@
-//! The three services that run in a managed qube: apply, snapshot and rollback.
+//! The three services that run in a managed qube: apply (writes and removals), snapshot
+//! and rollback.
 //! Each takes the parsed request and the opened home directory and returns the reply;
 //! reading the request, the environment and exit codes are `main`'s business.
 //! A path on the agent's never-sync list ([`never_sync`]) is refused by all three
@@ -9,9 +10,10 @@ use std::os::fd::OwnedFd;
 
 use qcs_protocol::limits::{MAX_FILE_BYTES, MAX_SNAPSHOT_CONTENT_BYTES};
 use qcs_protocol::{
-    ApplyFile, ApplyReply, ApplyRequest, BackupId, Content, FileMode, FileOutcome, FileRefusal,
-    FileResult, ObservedMode, PathState, ProfileId, RelativePath, RollbackReply, RollbackRequest,
-    RollbackResult, Sha256Hex, SnapshotEntry, SnapshotReply, SnapshotRequest, Version, WritePolicy,
+    ApplyFile, ApplyRemoval, ApplyReply, ApplyRequest, BackupId, Content, FileMode, FileOutcome,
+    FileRefusal, FileResult, ObservedMode, PathState, ProfileId, RelativePath, RollbackReply,
+    RollbackRequest, RollbackResult, Sha256Hex, SnapshotEntry, SnapshotReply, SnapshotRequest,
+    Version, WritePolicy,
 };
 use rustix::fs::FileType;
 use rustix::io::Errno;
@@ -63,10 +65,12 @@ fn look(
     }
 }
 
-/// `qubes.ConfigApply`: checks every file first, saves the previous versions of
-/// those it will write in one backup, then writes them.
+/// `qubes.ConfigApply`: checks every file and removal first, saves the previous
+/// versions of those it will write or remove in one backup, then writes and removes
+/// them. The reply answers the files, then the removals, in request order.
 pub fn apply(home: &Home, request: ApplyRequest) -> ApplyReply {
-    let mut outcomes: Vec<Option<FileOutcome>> = vec![None; request.files.len()];
+    let entries = request.files.len() + request.removals.len();
+    let mut outcomes: Vec<Option<FileOutcome>> = vec![None; entries];
     let mut writes = Vec::new();
     for (index, file) in request.files.iter().enumerate() {
         match plan_apply(home, index, file) {
@@ -79,16 +83,23 @@ pub fn apply(home: &Home, request: ApplyRequest) -> ApplyReply {
             Err(outcome) => outcomes[index] = Some(outcome),
         }
     }
+    for (offset, removal) in request.removals.iter().enumerate() {
+        let index = request.files.len() + offset;
+        match plan_removal(home, index, removal) {
+            Ok(write) => writes.push(write),
+            Err(outcome) => outcomes[index] = Some(outcome),
+        }
+    }
     let backup_id = execute(home, &request.profile, writes, &mut outcomes, &[]);
+    let paths = request.files.iter().map(|f| &f.path);
     ApplyReply {
         version: Version,
         backup_id,
-        files: request
-            .files
-            .iter()
+        files: paths
+            .chain(request.removals.iter().map(|r| &r.path))
             .zip(outcomes)
-            .map(|(file, outcome)| FileResult {
-                path: file.path.clone(),
+            .map(|(path, outcome)| FileResult {
+                path: path.clone(),
                 outcome: outcome.unwrap_or(FileOutcome::Refused {
                     reason: FileRefusal::Io,
                     detail: "not processed".into(),
@@ -136,6 +147,41 @@ fn plan_apply(
         content: Some(file.content.as_bytes().to_vec()),
         mode: file.mode,
     }))
+}
+
+/// A removal: `Err` is the final outcome. Nothing there is already the wanted state; a
+/// file that is not what the config qube said (`base_sha256`) is a conflict, never
+/// removed; a symlink, special file, hard-linked file or a bind-mounted file (which
+/// cannot be unlinked, and whose removal would not survive a restart anyway) is refused.
+fn plan_removal(
+    home: &Home,
+    index: usize,
+    removal: &ApplyRemoval,
+) -> Result<PlannedWrite, FileOutcome> {
+    protected(&removal.path)?;
+    let (dir, existing) = look(home, &removal.path).map_err(|e| refused(&e))?;
+    let Some(existing) = existing else {
+        return Err(FileOutcome::Removed);
+    };
+    if existing.sha256 != removal.base_sha256 {
+        return Err(FileOutcome::Conflict {
+            current_sha256: Some(existing.sha256),
+        });
+    }
+    if existing.mount_root {
+        return Err(FileOutcome::Refused {
+            reason: FileRefusal::Io,
+            detail: "a bind-mounted file (custom-persist) is not removed".into(),
+        });
+    }
+    Ok(PlannedWrite {
+        index,
+        path: removal.path.clone(),
+        dir,
+        mode: backup::restorable_mode(ObservedMode::new(existing.mode)),
+        existing: Some(existing),
+        content: None,
+    })
 }
 
 /// Backs up then performs `writes`, filling `outcomes`. Returns the backup id if a
@@ -335,7 +381,8 @@ fn snapshot_one(home: &Home, path: &RelativePath, budget: &mut usize) -> PathSta
     }
 }
 
-/// `qubes.ConfigRollback`: restores each backup in order, itself backed up.
+/// `qubes.ConfigRollback`: restores each backup in order, itself backed up. With
+/// `dry_run`, reports what it would do and changes nothing.
 pub fn rollback(home: &Home, request: RollbackRequest) -> RollbackReply {
     let mut files = Vec::new();
     let mut backup_ids = Vec::new();
@@ -363,9 +410,15 @@ pub fn rollback(home: &Home, request: RollbackRequest) -> RollbackReply {
                 Err(outcome) => outcomes[index] = Some(outcome),
             }
         }
-        let keep = &request.backup_ids;
-        if let Some(new_id) = execute(home, &request.profile, writes, &mut outcomes, keep) {
-            backup_ids.push(new_id);
+        if request.dry_run {
+            for write in writes {
+                outcomes[write.index] = Some(would_do(&write));
+            }
+        } else {
+            let keep = &request.backup_ids;
+            if let Some(new_id) = execute(home, &request.profile, writes, &mut outcomes, keep) {
+                backup_ids.push(new_id);
+            }
         }
         for (entry, outcome) in entries.into_iter().zip(outcomes) {
             files.push(RollbackResult {
@@ -382,6 +435,19 @@ pub fn rollback(home: &Home, request: RollbackRequest) -> RollbackReply {
         version: Version,
         backup_ids,
         files,
+    }
+}
+
+/// What a planned restore would report, for a dry run.
+fn would_do(write: &PlannedWrite) -> FileOutcome {
+    match &write.content {
+        Some(bytes) => FileOutcome::Written {
+            sha256: Sha256Hex::of(bytes),
+            mode: write.mode,
+            in_place: write.existing.as_ref().is_some_and(|f| f.mount_root),
+            backed_up: write.existing.is_some(),
+        },
+        None => FileOutcome::Removed,
     }
 }
 

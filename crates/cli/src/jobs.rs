@@ -1,5 +1,5 @@
-//! The commands that plan or run jobs in qubes: `push`, `diff` (read-only), `rollback`,
-//! `snapshot`. Jobs are followed with the client crate's one job follower; the progress bar
+//! The commands that plan or run jobs in qubes: `push`, `diff` (read-only), `snapshot`
+//! (`rollback` is `history.rs`, which pushes through `push`). Jobs are followed with the client crate's one job follower; the progress bar
 //! is drawn only on a terminal.
 
 use std::io::{BufRead, Write};
@@ -195,27 +195,12 @@ pub(crate) async fn diff(
     Ok(if changes { EXIT_FINDINGS } else { EXIT_CLEAN })
 }
 
-fn confirm(question: &str) -> Result<bool, RemoteError> {
+pub(crate) fn confirm(question: &str) -> Result<bool, RemoteError> {
     eprint!("{question} [y/N] ");
     std::io::stderr().flush()?;
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
-}
-
-/// `rollback QUBE PROFILE GENERATION`.
-pub(crate) async fn rollback(
-    out: &mut impl Write,
-    s: &Session,
-    qube: &str,
-    profile: &str,
-    generation: u64,
-    common: &Common,
-) -> Result<u8, RemoteError> {
-    let opts = colour(common.color);
-    let summary = follow(s, s.proxy.rollback(qube, profile, generation)).await?;
-    output::print_summary(out, &summary, opts)?;
-    Ok(job_code(&summary))
 }
 
 /// `snapshot QUBE [--profile P]`.

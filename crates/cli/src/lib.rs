@@ -13,6 +13,7 @@
 
 mod args;
 mod dirs;
+mod history;
 mod jobs;
 mod names;
 mod output;
@@ -194,16 +195,38 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
-    /// Write a profile as at an earlier generation into a qube.
-    Rollback {
-        /// The qube to write into.
-        #[arg(value_parser = crate::names::qube)]
-        qube: String,
+    /// List a profile's generations: number, time, author (local edit, accepted
+    /// proposal from QUBE #ID, rollback to N), files changed.
+    Generations {
         /// The profile.
         #[arg(value_parser = crate::names::profile)]
         profile: String,
-        /// The generation to write (from `profile show`).
-        generation: u64,
+        #[command(flatten)]
+        json: JsonOpt,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Undo the last push of a profile into one qube, from the qube's backup: shows
+    /// what it restores, asks, restores; the store keeps its generation (the qube then
+    /// shows as drifted).
+    Undo {
+        /// The qube.
+        #[arg(value_parser = crate::names::qube)]
+        qube: String,
+        /// The profile whose last push is undone.
+        #[arg(value_parser = crate::names::profile)]
+        profile: String,
+        /// Do not ask.
+        #[arg(long, short = 'y')]
+        yes: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Roll a profile back to an earlier generation (as a new generation), then push it
+    /// like `push --profile PROFILE`: the plan is shown and confirmed.
+    Rollback {
+        #[command(flatten)]
+        args: history::RollbackArgs,
         #[command(flatten)]
         common: Common,
     },

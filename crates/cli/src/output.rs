@@ -206,10 +206,11 @@ pub fn print_plan(
                 PlanAction::Unchanged => "unchanged",
                 PlanAction::Conflict => "CONFLICT",
                 PlanAction::Refused => "refused",
+                PlanAction::Remove => "remove",
                 PlanAction::Unknown => "UNKNOWN",
             };
             match item.action {
-                PlanAction::Create | PlanAction::Update => counts.writes += 1,
+                PlanAction::Create | PlanAction::Update | PlanAction::Remove => counts.writes += 1,
                 PlanAction::Conflict | PlanAction::Unknown => counts.conflicts += 1,
                 _ => {}
             }
@@ -234,7 +235,10 @@ pub fn print_plan(
             if show_diff
                 && matches!(
                     item.action,
-                    PlanAction::Create | PlanAction::Update | PlanAction::Conflict
+                    PlanAction::Create
+                        | PlanAction::Update
+                        | PlanAction::Conflict
+                        | PlanAction::Remove
                 )
                 && let Some(diff) = &item.diff
             {

@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use super::args::{Common, JsonOpt, PolicyCommand, ProfileCommand};
 use super::output::{colour, safe, sentence};
-use super::{EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, jobs, policy, review, targets};
+use super::{EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, history, jobs, policy, review, targets};
 
 /// Failure of a backend command (exit code 2), always shown as a sentence.
 #[derive(Debug, thiserror::Error)]
@@ -628,12 +628,20 @@ pub fn run(command: super::Command, address: Option<&str>) -> u8 {
                 profiles,
                 common,
             } => jobs::snapshot(&mut out, &s, &qube, &profiles, &common).await,
-            Command::Rollback {
+            Command::Generations {
+                profile,
+                json,
+                common,
+            } => history::generations(&mut out, &s, &profile, json, &common).await,
+            Command::Undo {
                 qube,
                 profile,
-                generation,
+                yes,
                 common,
-            } => jobs::rollback(&mut out, &s, &qube, &profile, generation, &common).await,
+            } => history::undo(&mut out, &s, &qube, &profile, yes, &common).await,
+            Command::Rollback { args, common } => {
+                history::rollback(&mut out, &s, &args, &common).await
+            }
             Command::Persistence { qube, fix, common } => {
                 persistence(&mut out, &s, &qube, fix.as_deref(), &common).await
             }

@@ -23,6 +23,7 @@
 //! ```
 
 pub mod error;
+pub mod history;
 pub mod job;
 pub mod reason;
 pub mod rules;
@@ -114,8 +115,21 @@ pub trait ConfigSync {
     ) -> Result<(u64, u32), Error>;
     /// Removes a file; returns the new generation.
     fn remove_file(&self, profile: &str, path: &str) -> Result<u64, Error>;
-    /// Store-side rollback: the profile's files as at `generation`, as a new generation.
+    /// Rollback of a profile: its files as at `generation`, as a new generation (audited
+    /// as a rollback); refused when nothing would change. A push then carries it to the
+    /// qubes. Returns the new generation.
     fn revert_profile(&self, profile: &str, generation: u64) -> Result<u64, Error>;
+    /// The profile's generations, oldest first: JSON [`history::GenerationList`].
+    fn generations(&self, profile: &str) -> Result<String, Error>;
+    /// What undoing the last apply of `profile` into `qube` (from the agent's backup of
+    /// it) would do, without changing anything: JSON [`history::UndoPlan`].
+    fn plan_undo(&self, qube: &str, profile: &str) -> Result<String, Error>;
+    /// Undoes the last apply of `profile` into `qube` from `backup` (the one
+    /// `plan_undo` showed; refused as `undo.stale` when a newer apply came since). A
+    /// file changed in the qube since is a conflict, kept. The store keeps its
+    /// generation: the qube then differs from it (drifted), and the next push shows the
+    /// restored files as conflicts. JSON [`types::JobSummary`] (kind `rollback`).
+    fn undo(&self, qube: &str, profile: &str, backup: &str) -> Result<String, Error>;
 
     // ----- push -----
 
@@ -139,9 +153,6 @@ pub trait ConfigSync {
     fn execute_plan_starting(&self, plan_id: &str, start: &[&str]) -> Result<u64, Error>;
     /// Asks a job to stop: qubes not started yet are skipped.
     fn cancel_job(&self, job: u64) -> Result<(), Error>;
-    /// Writes the profile's files as at `generation` into the qube (a job). Files that
-    /// changed in the qube since our last push are conflicts, never overwritten.
-    fn rollback(&self, qube: &str, profile: &str, generation: u64) -> Result<u64, Error>;
 
     // ----- snapshot and proposals -----
 

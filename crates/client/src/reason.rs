@@ -99,6 +99,13 @@ codes! {
     FileUnknown = "file.unknown" => "profile {profile} has no file {path}",
     /// args: profile, generation, current
     GenerationUnknown = "generation.unknown" => "profile {profile} has no generation {generation} (it is at {current})",
+    /// args: profile, generation
+    GenerationSameContent = "generation.same-content" => "profile {profile} already has the content of generation {generation}: nothing to roll back",
+    /// args: qube, profile
+    UndoNothing = "undo.nothing" => "no push of {profile} into {qube} left a backup to undo (or the last one was undone already)",
+    /// args: qube, profile
+    UndoStale = "undo.stale" => "the last push of {profile} into {qube} is not the one planned any more: plan the undo again",
+    UndoChanged = "undo.changed" => "changed in the qube since the push; not restored",
     /// args: path, detail
     PathInvalid = "path.invalid" => "{path} is not a valid path relative to the home directory: {detail}",
     /// args: path
@@ -225,6 +232,9 @@ codes! {
     PlanTwoProfiles = "plan.two-profiles" => "provided by several assigned profiles: {profiles}",
     ApplyChangedSincePlan = "apply.changed-since-plan" => "changed in the qube since the plan; not overwritten",
     ApplyRemoved = "apply.removed" => "the agent reported the file as removed",
+    /// args: profile, generation
+    PlanRemove = "plan.remove" => "removed from {profile} in generation {generation}: removed here, a backup is kept in the qube",
+    ApplyRemoveChanged = "apply.remove-changed" => "changed in the qube since the plan; not removed",
     /// args: code, detail (the agent's refusal code and its untrusted detail)
     ApplyRefused = "apply.refused" => "the qube refused to write it ({code}: {detail})",
 

@@ -74,13 +74,18 @@ pub enum FileOutcome {
     Refused,
     /// Not sent (cancelled, or the qube failed before).
     Skipped,
+    /// Removed from the qube (it left its profile); the agent kept a backup.
+    Removed,
     #[serde(other)]
     Unknown,
 }
 
 impl FileOutcome {
     pub fn is_success(self) -> bool {
-        matches!(self, FileOutcome::Written | FileOutcome::Unchanged)
+        matches!(
+            self,
+            FileOutcome::Written | FileOutcome::Unchanged | FileOutcome::Removed
+        )
     }
 
     pub fn as_str(self) -> &'static str {
@@ -90,6 +95,7 @@ impl FileOutcome {
             FileOutcome::Conflict => "conflict",
             FileOutcome::Refused => "refused",
             FileOutcome::Skipped => "skipped",
+            FileOutcome::Removed => "removed",
             FileOutcome::Unknown => "unknown",
         }
     }
@@ -355,6 +361,8 @@ pub enum PlanAction {
     Unchanged,
     Conflict,
     Refused,
+    /// Removed from its profile: removed in the qube, with a backup kept there.
+    Remove,
     /// An action this client does not know: not a write, shown as refused.
     #[serde(other)]
     Unknown,

@@ -2,8 +2,8 @@
 //!
 //! Input per qube: the desired files (the current generation of each assigned profile), what
 //! we last pushed to each path, and the qube's snapshot (what is there now). Output per
-//! qube × file: create / update / unchanged / conflict / refused, with the base hash the push
-//! must carry and the diff the user reviews.
+//! qube × file: create / update / unchanged / conflict / refused / remove, with the base hash
+//! the push must carry and the diff the user reviews.
 //!
 //! The rule, after chezmoi's three states with its unsafe default removed: a file may be
 //! written only if it is absent and we never wrote it (create), or if it is exactly what we
@@ -12,6 +12,10 @@
 //! non-regular file. Only an explicit per-item overwrite decision turns a conflict into a
 //! (forced) update, and then the push carries the *current* hash as its base, so the agent
 //! still refuses if the file changes again before the write.
+//!
+//! A file removed from a profile is planned as a removal in each qube we last pushed it to
+//! (while the profile is assigned there): removed, with a backup in the qube, only if it is
+//! still exactly what we wrote; a file the qube changed since is a conflict.
 //!
 //! It must not do I/O; the backend gathers the inputs and carries out the plan.
 
@@ -45,6 +49,15 @@ pub struct LastPushed {
     pub generation: u64,
     /// The content we wrote, when the store still has it (for the three-way view).
     pub content: Option<Vec<u8>>,
+}
+
+/// A file that was removed from an assigned profile after we last pushed it to this qube.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemovedFile {
+    pub profile: ProfileId,
+    pub path: RelativePath,
+    /// The profile generation that removed it (the one being pushed).
+    pub generation: u64,
 }
 
 /// What the qube's snapshot reported for a path.
@@ -125,6 +138,9 @@ pub struct QubeInput {
     pub last_pushed: BTreeMap<RelativePath, LastPushed>,
     /// By home-relative path; a desired path missing here is a conflict (state unknown).
     pub snapshot: BTreeMap<RelativePath, Actual>,
+    /// Files removed from an assigned profile that we last pushed here (their last push is
+    /// in `last_pushed`); a path that is also desired is not removed.
+    pub removed: Vec<RemovedFile>,
 }
 
 /// Why a file is in conflict.
@@ -168,6 +184,9 @@ pub enum Action {
     Unchanged,
     Conflict(ConflictReason),
     Refused(RefusalReason),
+    /// Removed from the profile: the file is removed in the qube (the agent keeps a
+    /// backup), only if it still has `base_sha256`.
+    Remove,
 }
 
 /// The plan for one qube × file.
@@ -182,7 +201,8 @@ pub struct PlanItem {
     /// The conflict that `forced` resolved.
     pub overridden: Option<ConflictReason>,
     /// What the push must carry as its base: `None` = the file must not exist (create),
-    /// `Some(h)` = the file must still have hash `h`. Meaningful for create / update.
+    /// `Some(h)` = the file must still have hash `h`. Meaningful for create / update /
+    /// remove (always `Some` for a removal).
     pub base_sha256: Option<String>,
     pub new_sha256: String,
     pub new_mode: FileMode,
@@ -199,9 +219,12 @@ pub struct PlanItem {
 }
 
 impl PlanItem {
-    /// Whether executing the plan writes this file.
+    /// Whether executing the plan changes this file in the qube (writes or removes it).
     pub fn writes(&self) -> bool {
-        matches!(self.action, Action::Create | Action::Update)
+        matches!(
+            self.action,
+            Action::Create | Action::Update | Action::Remove
+        )
     }
 
     /// The write policy the push must use.
@@ -223,17 +246,31 @@ pub struct QubePlan {
 
 impl QubePlan {
     /// The `qubes.ConfigApply` request for one profile: the items that write, with their
-    /// base hashes and write policies. `None` when nothing of that profile is written.
+    /// base hashes and write policies, and the removals with theirs. `None` when nothing
+    /// of that profile is written or removed.
     pub fn apply_request(
         &self,
         profile: &ProfileId,
     ) -> Result<Option<qcs_protocol::ApplyRequest>, qcs_protocol::Violation> {
         let mut files = Vec::new();
+        let mut removals = Vec::new();
         for item in self
             .items
             .iter()
             .filter(|i| &i.profile == profile && i.writes())
         {
+            if item.action == Action::Remove {
+                let Some(base) = item.base_sha256.as_deref() else {
+                    // A removal without a base would remove whatever is there.
+                    return Err(qcs_protocol::Violation::Hash);
+                };
+                removals.push(qcs_protocol::ApplyRemoval {
+                    path: item.path.clone(),
+                    base_sha256: qcs_protocol::Sha256Hex::parse(base)
+                        .map_err(|_| qcs_protocol::Violation::Hash)?,
+                });
+                continue;
+            }
             let path = item.path.clone();
             let content = qcs_protocol::Content::new(item.new_content.clone())?;
             let sha256 = qcs_protocol::Sha256Hex::parse(&item.new_sha256)
@@ -253,13 +290,14 @@ impl QubePlan {
                 write_policy: item.write_policy(),
             });
         }
-        if files.is_empty() {
+        if files.is_empty() && removals.is_empty() {
             return Ok(None);
         }
         Ok(Some(qcs_protocol::ApplyRequest {
             version: qcs_protocol::Version,
             profile: profile.clone(),
             files,
+            removals,
         }))
     }
 }
@@ -288,7 +326,7 @@ pub fn plan_qube(input: &QubeInput, overwrite: &BTreeSet<RelativePath>) -> QubeP
             .or_default()
             .push(file.profile.clone());
     }
-    let items = input
+    let mut items: Vec<PlanItem> = input
         .desired
         .iter()
         .map(|file| {
@@ -299,10 +337,74 @@ pub fn plan_qube(input: &QubeInput, overwrite: &BTreeSet<RelativePath>) -> QubeP
             plan_file(input, file, profiles, overwrite.contains(&file.path))
         })
         .collect();
+    let mut removing = BTreeSet::new();
+    for removed in &input.removed {
+        // Still wanted by another assigned profile (planned above), or listed twice.
+        if providers.contains_key(&removed.path) || !removing.insert(&removed.path) {
+            continue;
+        }
+        if let Some(item) = plan_removal(input, removed, overwrite.contains(&removed.path)) {
+            items.push(item);
+        }
+    }
     QubePlan {
         qube: input.qube.clone(),
         items,
     }
+}
+
+/// The removal of a file that left its profile; `None` when we never pushed it here.
+fn plan_removal(input: &QubeInput, removed: &RemovedFile, overwrite: bool) -> Option<PlanItem> {
+    let last = input.last_pushed.get(&removed.path)?;
+    let current = input.snapshot.get(&removed.path).cloned();
+    let mut item = PlanItem {
+        qube: input.qube.clone(),
+        profile: removed.profile.clone(),
+        path: removed.path.clone(),
+        action: Action::Remove,
+        forced: false,
+        overridden: None,
+        base_sha256: Some(last.sha256.clone()),
+        new_sha256: String::new(),
+        new_mode: last.mode,
+        new_content: Vec::new(),
+        generation: removed.generation,
+        current: current.clone(),
+        last_pushed_sha256: Some(last.sha256.clone()),
+        diff: None,
+        three_way: None,
+    };
+    match &current {
+        None => item.action = Action::Conflict(ConflictReason::StateUnknown),
+        Some(Actual::Other { kind }) => {
+            item.action = Action::Conflict(ConflictReason::NotRegularFile { kind: kind.clone() });
+        }
+        // Gone already: planned all the same, so the agent confirms it and the record of
+        // our push there is cleared.
+        Some(Actual::Absent) => {}
+        Some(Actual::Regular {
+            sha256,
+            mode,
+            content,
+        }) => {
+            item.diff = content.as_deref().map(|old| diff::diff(old, &[]));
+            let ours = *sha256 == last.sha256 && *mode == last.mode.bits();
+            if !ours {
+                if overwrite {
+                    // Removed anyway, as the user chose: only if it is still what was seen.
+                    item.forced = true;
+                    item.overridden = Some(ConflictReason::ChangedSinceLastPush);
+                    item.base_sha256 = Some(sha256.clone());
+                } else {
+                    if let (Some(base), Some(theirs)) = (last.content.as_deref(), content) {
+                        item.three_way = Some(diff::three_way(base, &[], theirs));
+                    }
+                    item.action = Action::Conflict(ConflictReason::ChangedSinceLastPush);
+                }
+            }
+        }
+    }
+    Some(item)
 }
 
 fn plan_file(

@@ -15,6 +15,7 @@
 //! and proposal bytes stay inside the database.
 
 mod exchange;
+mod history;
 mod intake;
 mod rules;
 mod schema;
@@ -31,6 +32,7 @@ use qcs_protocol::vm_name::{VmName, validate_vm_name};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 
 pub use exchange::{ExportSummary, ImportSummary, MANIFEST_FILE_NAME};
+pub use history::{FileChange, Generation, GenerationAuthor, RemovedInQube};
 pub use intake::{
     BatchOutcome, IntakeRefusal, MAX_GLOB_BYTES, MAX_NEW_PATH_GLOBS, REFUSAL_WINDOW_SECS, refusal,
     validate_new_path_glob,
@@ -85,6 +87,8 @@ pub enum StoreError {
     ProfileExists(String),
     #[error("profile {profile} has no file {path}")]
     FileNotFound { profile: String, path: String },
+    #[error("profile {profile} already has the content of generation {generation}")]
+    SameContent { profile: String, generation: u64 },
     #[error("profile {profile} has no generation {generation} (current: {current})")]
     NoSuchGeneration {
         profile: String,
@@ -405,6 +409,10 @@ pub mod action {
     pub const REVERT: &str = "revert";
     pub const PUSH: &str = "push";
     pub const ROLLBACK: &str = "rollback";
+    /// A push removed a file (removed from its profile) from a qube.
+    pub const PUSH_REMOVE: &str = "push-remove";
+    /// The last apply into a qube was undone from its agent-side backup.
+    pub const UNDO: &str = "undo";
     /// A profile's allowlist of globs for new paths changed.
     pub const NEW_PATH_GLOBS: &str = "new-path-globs";
     /// A qube's reply to a service call broke its request; nothing of it was recorded.
@@ -951,6 +959,10 @@ impl Store {
             mode: 0o644,
         }));
         let new_generation = apply_edits(&tx, profile, &edits, None, action::REVERT)?;
+        if new_generation == current_generation {
+            // Nothing differed: no generation was made, so none is labelled a rollback.
+            return Ok(new_generation);
+        }
         audit(
             &tx,
             action::REVERT,
@@ -1211,6 +1223,7 @@ impl Store {
             desired,
             last_pushed,
             snapshot,
+            removed: self.removed_since_push(qube)?,
         })
     }
 

@@ -61,6 +61,7 @@ fn one(
         desired: vec![file],
         last_pushed: last.map(|l| (path.clone(), l)).into_iter().collect(),
         snapshot: actual.map(|a| (path.clone(), a)).into_iter().collect(),
+        removed: Vec::new(),
     };
     let chosen: BTreeSet<qcs_protocol::RelativePath> = if overwrite {
         [path].into_iter().collect()
@@ -279,6 +280,7 @@ fn overwrite_turns_a_conflict_into_a_forced_update_based_on_the_current_hash() {
         ]
         .into_iter()
         .collect(),
+        removed: Vec::new(),
     };
     let mut other = input.clone();
     other.qube = vm("personal");
@@ -328,6 +330,7 @@ fn never_sync_and_doubly_provided_paths_are_refused() {
         desired: vec![desired(".gitconfig", NEW, 0o644), second],
         last_pushed: BTreeMap::new(),
         snapshot: [(rp(".gitconfig"), Actual::Absent)].into_iter().collect(),
+        removed: Vec::new(),
     };
     let plan = plan_qube(&input, &BTreeSet::new());
     for item in &plan.items {
@@ -406,6 +409,7 @@ fn no_generated_state_ever_plans_a_silent_overwrite() {
                 assert!(!item.forced);
             }
             Action::Refused(_) => panic!("valid path refused: {item:?}"),
+            Action::Remove => panic!("a desired file planned as a removal: {item:?}"),
         }
         if item.writes() {
             // Every write is conditional on exactly the state we saw.

@@ -56,6 +56,14 @@ fn main() -> std::process::ExitCode {
             "rollback_with_a_lying_reply_records_nothing",
             rollback_with_a_lying_reply_records_nothing,
         ),
+        (
+            "removal_replies_claiming_other_paths_are_refused",
+            removal_replies_claiming_other_paths_are_refused,
+        ),
+        (
+            "an_undo_reply_naming_paths_the_push_never_wrote_is_refused",
+            an_undo_reply_naming_paths_the_push_never_wrote_is_refused,
+        ),
         ("flood_leaves_bounded_rows", flood_leaves_bounded_rows),
         (
             "invalid_names_and_paths_are_refused_at_the_edge",
@@ -220,6 +228,38 @@ fn tamper(mode: &str, answer: &mut Value) {
                 backed_up: true,
             })
             .unwrap();
+            answer["files"] = files.into();
+        }
+        // Claims it removed a file it was never asked to remove (the config qube would
+        // forget that it ever pushed it there).
+        "removal-invent" => {
+            let mut files = list(answer, "files");
+            files.push(serde_json::json!({
+                "path": ".gitconfig.bak",
+                "outcome": { "status": "removed" }
+            }));
+            answer["files"] = files.into();
+        }
+        // Answers the removal of `.gitignore` as written.
+        "removal-lie" => {
+            let mut files = list(answer, "files");
+            for file in &mut files {
+                if file["path"] == ".gitignore" {
+                    file["outcome"] = serde_json::json!({
+                        "status": "unchanged",
+                        "sha256": qcs_protocol::sha256_hex(b"*.o\n"),
+                    });
+                }
+            }
+            answer["files"] = files.into();
+        }
+        // A rollback (undo) reply that claims it restored `.bashrc` too, as the backup
+        // manifest in the qube's home could say after the user (or malware) edited it.
+        "rollback-invent" => {
+            let mut files = list(answer, "files");
+            let mut extra = files[0].clone();
+            extra["path"] = ".bashrc".into();
+            files.push(extra);
             answer["files"] = files.into();
         }
         other => panic!("unknown hostile mode {other}"),
@@ -633,8 +673,8 @@ fn apply_replies_breaking_their_request_are_refused_whole() {
     );
 }
 
-/// A rollback writes through `qubes.ConfigApply`; a lying reply to it leaves the pushed
-/// state where the last honest push put it.
+/// A rollback is a new generation that a push carries through `qubes.ConfigApply`; a
+/// lying reply to that push leaves the pushed state where the last honest push put it.
 fn rollback_with_a_lying_reply_records_nothing() {
     let env = Env::start(
         vec![managed(QubeSpec::app("work", "fedora").running())],
@@ -649,7 +689,6 @@ fn rollback_with_a_lying_reply_records_nothing() {
     block(proxy.put_file("git", ".gitconfig", b"[user]\n\tname = Two\n", 0o644)).unwrap();
     let (success, _) = execute(&proxy, &plan(&proxy, &["work"]));
     assert!(success);
-    // The rollback's own snapshot is honest and recorded as seen; what it pushed is not.
     let pushed = |env: &Env| -> Vec<(String, Option<String>)> {
         recorded(env, "work")
             .into_iter()
@@ -661,10 +700,9 @@ fn rollback_with_a_lying_reply_records_nothing() {
         before[0].1.as_deref(),
         Some(qcs_protocol::sha256_hex(b"[user]\n\tname = Two\n").as_str())
     );
+    assert_eq!(block(proxy.revert_profile("git", 1)).unwrap(), 3);
     install_hostile(&env, "work", "qubes.ConfigApply", "apply", "apply-invent");
-    let mut finished = block(proxy.receive_job_finished()).unwrap();
-    let job = block(proxy.rollback("work", "git", 1)).unwrap();
-    let (success, summary) = wait_job(&mut finished, job);
+    let (success, summary) = execute(&proxy, &plan(&proxy, &["work"]));
     assert!(!success);
     assert_eq!(
         summary.qubes[0].error.as_ref().map(|e| e.code.as_str()),
@@ -672,8 +710,129 @@ fn rollback_with_a_lying_reply_records_nothing() {
     );
     assert_eq!(pushed(&env), before);
     assert!(
-        !audit(&proxy).iter().any(|e| e.action == "rollback"),
-        "a rollback was recorded"
+        !audit(&proxy)
+            .iter()
+            .any(|e| e.action == "push" && e.generation == Some(3)),
+        "the rollback's push was recorded"
+    );
+}
+
+/// A hostile qube answers a push that removes `.gitignore` (removed from its profile)
+/// with a removal of a path it was not asked to remove, or with the removal answered as
+/// a write: the reply is refused whole, the qube is reported failed with the code, the
+/// record of what we pushed there stays (so the removal is planned again), and nothing
+/// is audited as removed.
+fn removal_replies_claiming_other_paths_are_refused() {
+    let env = Env::start(
+        vec![managed(QubeSpec::app("work", "fedora").running())],
+        EnvOptions::default(),
+    );
+    let (_conn, proxy) = env.client();
+    block(proxy.create_profile("git", "")).unwrap();
+    block(proxy.put_file("git", ".gitconfig", GITCONFIG.as_bytes(), 0o644)).unwrap();
+    block(proxy.put_file("git", ".gitignore", b"*.o\n", 0o644)).unwrap();
+    block(proxy.assign("work", "git", true)).unwrap();
+    let (success, _) = execute(&proxy, &plan(&proxy, &["work"]));
+    assert!(success);
+    block(proxy.remove_file("git", ".gitignore")).unwrap();
+    for (mode, code) in [
+        ("removal-invent", "reply.invented"),
+        ("removal-lie", "reply.inconsistent"),
+    ] {
+        install_hostile(&env, "work", "qubes.ConfigApply", "apply", mode);
+        let plan = plan(&proxy, &["work"]);
+        assert!(
+            plan.qubes[0].items.iter().any(|i| i.path == ".gitignore"
+                && i.action == qcs_daemon::client::types::PlanAction::Remove),
+            "{mode}: {plan:?}"
+        );
+        let before = recorded(&env, "work");
+        let (success, summary) = execute(&proxy, &plan);
+        assert!(!success, "{mode}: the job succeeded");
+        assert_eq!(
+            summary.qubes[0].error.as_ref().map(|e| e.code.as_str()),
+            Some(code),
+            "{mode}: {summary:?}"
+        );
+        let after = recorded(&env, "work");
+        let pushed = |r: &Recorded| -> Vec<(String, Option<String>)> {
+            r.iter().map(|(p, s, _)| (p.clone(), s.clone())).collect()
+        };
+        assert_eq!(
+            pushed(&after),
+            pushed(&before),
+            "{mode}: pushed state changed"
+        );
+        assert!(
+            after
+                .iter()
+                .any(|(p, s, _)| p == ".gitignore" && s.is_some()),
+            "{mode}: the removal was recorded"
+        );
+        assert!(
+            !audit(&proxy).iter().any(|e| e.action == "push-remove"),
+            "{mode}: a removal was audited"
+        );
+        let entry = last_refused_reply(&proxy).expect("audited");
+        assert_eq!(entry.detail["code"], code, "{mode}");
+        // The honest agent underneath did remove it; put it back for the next round.
+        std::fs::write(env.home("work").join(".gitignore"), b"*.o\n").unwrap();
+    }
+    // An honest agent again: removed, and recorded.
+    install_honest(&env, "work");
+    let (success, summary) = execute(&proxy, &plan(&proxy, &["work"]));
+    assert!(success, "{summary:?}");
+    assert!(!env.home("work").join(".gitignore").exists());
+    assert!(audit(&proxy).iter().any(|e| e.action == "push-remove"));
+}
+
+/// Undoing the last push into a qube trusts only the paths that push wrote: a hostile
+/// qube answering the dry run (the plan) or the undo with a path it was never sent is
+/// refused whole — no plan, no undo recorded, no seen state changed — and audited.
+fn an_undo_reply_naming_paths_the_push_never_wrote_is_refused() {
+    let env = Env::start(
+        vec![managed(QubeSpec::app("work", "fedora").running())],
+        EnvOptions::default(),
+    );
+    let (_conn, proxy) = env.client();
+    block(proxy.create_profile("git", "")).unwrap();
+    block(proxy.put_file("git", ".gitconfig", GITCONFIG.as_bytes(), 0o644)).unwrap();
+    block(proxy.assign("work", "git", true)).unwrap();
+    assert!(execute(&proxy, &plan(&proxy, &["work"])).0);
+    block(proxy.put_file("git", ".gitconfig", b"[user]\n\tname = Two\n", 0o644)).unwrap();
+    assert!(execute(&proxy, &plan(&proxy, &["work"])).0);
+    // The honest plan, for its backup id.
+    let planned: qcs_daemon::client::history::UndoPlan =
+        serde_json::from_str(&block(proxy.plan_undo("work", "git")).unwrap()).unwrap();
+    install_hostile(
+        &env,
+        "work",
+        "qubes.ConfigRollback",
+        "rollback",
+        "rollback-invent",
+    );
+    let before = recorded(&env, "work");
+    let error = block(proxy.plan_undo("work", "git")).unwrap_err();
+    assert_eq!(error.reason().code.as_str(), "reply.invented", "{error:?}");
+    let entry = last_refused_reply(&proxy).expect("audited");
+    assert_eq!(entry.detail["code"], "reply.invented");
+    assert_eq!(entry.detail["service"], "qubes.ConfigRollback");
+    // The undo itself, with the planned backup: the qube is reported failed.
+    let summary: qcs_daemon::client::types::JobSummary =
+        serde_json::from_str(&block(proxy.undo("work", "git", &planned.backup)).unwrap()).unwrap();
+    assert_eq!(
+        summary.qubes[0].error.as_ref().map(|e| e.code.as_str()),
+        Some("reply.invented"),
+        "{summary:?}"
+    );
+    assert_eq!(
+        recorded(&env, "work"),
+        before,
+        "seen or pushed state changed"
+    );
+    assert!(
+        !audit(&proxy).iter().any(|e| e.action == "undo"),
+        "an undo was recorded"
     );
 }
 
@@ -965,7 +1124,12 @@ fn invalid_names_and_paths_are_refused_at_the_edge() {
         (
             "rollback of a bad profile",
             "is not a valid profile name",
-            Box::new(|p| block(p.rollback("work", "Git", 1)).map(drop)),
+            Box::new(|p| block(p.revert_profile("Git", 1)).map(drop)),
+        ),
+        (
+            "generations of a bad profile",
+            "is not a valid profile name",
+            Box::new(|p| block(p.generations("../git")).map(drop)),
         ),
         (
             "persistence through ..",
@@ -1046,7 +1210,12 @@ fn invalid_names_and_paths_are_refused_at_the_edge() {
             vec!["snapshot", "work", "--profile", "Git"],
             "not a profile id",
         ),
-        (vec!["rollback", "work", "Git", "1"], "not a profile id"),
+        (vec!["rollback", "Git", "1"], "not a profile id"),
+        (
+            vec!["rollback", "git", "1", "--qube", "../work"],
+            "not a qube name",
+        ),
+        (vec!["generations", "../git"], "not a profile id"),
         (
             vec!["persistence", "work", "--fix", "../.bashrc"],
             "'..' component",

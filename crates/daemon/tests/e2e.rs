@@ -1057,8 +1057,9 @@ fn persistence_fix_when_allowed() {
     );
 }
 
-/// Rollback of a qube × profile to an earlier generation: the older files are written
-/// (base = what we pushed), audited; a file changed in the qube is a conflict, kept.
+/// Rollback of a profile to an earlier generation: a new generation (the store moves on
+/// to the old content, audited), then a confirmed push writes it (base = what we pushed);
+/// a file changed in the qube is a conflict, kept; the next push does not undo it.
 fn rollback_to_an_earlier_generation() {
     let env = Env::start(
         vec![managed(QubeSpec::app("work", "fedora").running())],
@@ -1075,35 +1076,37 @@ fn rollback_to_an_earlier_generation() {
     let file = env.home("work").join(".gitconfig");
     assert_eq!(std::fs::read_to_string(&file).unwrap(), v2);
 
-    let (code, out, err) = env.cli(&["rollback", "work", "git", &g1.to_string()]);
+    // Asked and not confirmed (no terminal answers "y"): nothing changes anywhere.
+    let (code, out, _) = env.cli(&["rollback", "git", &g1.to_string()]);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("not rolled back"), "{out}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), v2);
+
+    let (code, out, err) = env.cli(&["rollback", "git", &g1.to_string(), "-y"]);
     assert_eq!(code, 0, "{out} {err}");
     assert_eq!(std::fs::read_to_string(&file).unwrap(), GITCONFIG);
-    // The store still has v2: the qube is behind it now.
-    assert_eq!(sync_state(&proxy, "work", "git"), SyncState::Outdated);
+    // The store has the rollback too: the qube is in sync, the next push keeps it.
+    assert_eq!(sync_state(&proxy, "work", "git"), SyncState::InSync);
     let audit: qcs_daemon::client::types::AuditView =
         serde_json::from_str(&block(proxy.audit_log(0, 1000)).unwrap()).unwrap();
     assert!(
         audit
             .entries
             .iter()
-            .any(|e| e.action == "rollback" && e.generation == Some(g1))
+            .any(|e| e.action == "revert" && e.detail["to_generation"] == g1)
     );
 
-    // Changed in the qube since: a rollback does not overwrite it.
+    // Changed in the qube since: the rollback's push does not overwrite it.
+    block(proxy.put_file("git", ".gitconfig", v2.as_bytes(), 0o644)).unwrap();
+    assert!(execute(&proxy, &plan(&proxy, &["work"], &[])).0);
     std::fs::write(&file, "mine\n").unwrap();
-    let mut finished = block(proxy.receive_job_finished()).unwrap();
-    let job = block(proxy.rollback("work", "git", g1)).unwrap();
-    let (success, summary) = wait_job(&mut finished, job);
-    assert!(!success);
-    assert_eq!(
-        summary.qubes[0].files[0].outcome.as_str(),
-        "conflict",
-        "{summary:?}"
-    );
+    let (code, out, _) = env.cli(&["rollback", "git", &g1.to_string(), "-y"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("CONFLICT"), "{out}");
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "mine\n");
     // A generation that does not exist is an error.
     assert!(matches!(
-        block(proxy.rollback("work", "git", 99)),
+        block(proxy.revert_profile("git", 99)),
         Err(ApiError::NotFound(_))
     ));
 }

@@ -35,7 +35,8 @@ pub enum WritePolicy {
 
 // ----- qubes.ConfigApply -----
 
-/// Writes the files of one profile below the service user's home.
+/// Writes the files of one profile below the service user's home, and removes those
+/// that left the profile.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApplyRequest {
@@ -44,6 +45,26 @@ pub struct ApplyRequest {
     pub profile: ProfileId,
     #[serde(deserialize_with = "bounded_list")]
     pub files: Vec<ApplyFile>,
+    /// Files removed from the profile. Left out of the JSON when empty, so a push without
+    /// removals reaches an agent that predates them; an agent that predates them refuses
+    /// a request that has some (unknown field), so nothing is half done.
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "bounded_list"
+    )]
+    pub removals: Vec<ApplyRemoval>,
+}
+
+/// One file to remove: only if it is a regular file with exactly `base_sha256` (what the
+/// config qube last wrote there, or what the user saw and chose to remove anyway); its
+/// previous version is kept in the apply's backup. Its reply entry is in
+/// [`ApplyReply::files`], like a written file's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApplyRemoval {
+    pub path: RelativePath,
+    pub base_sha256: Sha256Hex,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -96,7 +117,8 @@ pub enum FileOutcome {
     },
     /// Content and mode were already as requested; nothing was touched.
     Unchanged { sha256: Sha256Hex },
-    /// The file was removed (rollback of a file the apply had created).
+    /// The file was removed (a removal of an apply, or the rollback of a file an apply
+    /// had created), or was not there any more.
     Removed,
     /// The file differs from the base; `current_sha256` is `None` if it is missing.
     Conflict { current_sha256: Option<Sha256Hex> },
@@ -208,6 +230,11 @@ pub struct RollbackRequest {
     /// conflict.
     #[serde(default)]
     pub write_policy: WritePolicy,
+    /// Only report what the rollback would do (`written` / `removed` / `unchanged` /
+    /// `conflict` / `refused` per file), change nothing and make no backup. Left out of
+    /// the JSON when false, so a real rollback reaches an agent that predates it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

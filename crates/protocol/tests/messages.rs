@@ -107,6 +107,7 @@ fn every_message_roundtrips() {
         profile: profile.clone(),
         backup_ids: vec![backup.clone()],
         write_policy: WritePolicy::Overwrite,
+        dry_run: false,
     };
     let back: RollbackRequest = parse_message(&to_json(&rollback)).unwrap();
     assert_eq!(back, rollback);

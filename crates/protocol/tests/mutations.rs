@@ -53,6 +53,10 @@ fn seeds() -> Vec<Vec<u8>> {
             base_sha256: Some(sha.clone()),
             write_policy: WritePolicy::Overwrite,
         }],
+        removals: vec![ApplyRemoval {
+            path: path::validate_relative_path(".vimrc").unwrap(),
+            base_sha256: sha.clone(),
+        }],
     };
     let binary = Content::new(vec![0, 0xff, 7]).unwrap();
     let propose = ProposeRequest {
@@ -77,6 +81,7 @@ fn seeds() -> Vec<Vec<u8>> {
         profile,
         backup_ids: vec![BackupId::parse("1-2-3").unwrap()],
         write_policy: WritePolicy::IfUnchanged,
+        dry_run: true,
     };
     let reply = ServiceReply::Ok(ApplyReply {
         version: Version,

@@ -206,6 +206,7 @@ fn plan_action_name(action: PlanAction) -> &'static str {
         PlanAction::Unchanged => "unchanged",
         PlanAction::Conflict => "conflict",
         PlanAction::Refused => "refused",
+        PlanAction::Remove => "remove",
         PlanAction::Unknown => "unknown",
     }
 }
@@ -660,8 +661,11 @@ pub struct PyPlanItem {
 pub struct PyPushPlan {
     plan_id: String,
     items: Vec<Py<PyPlanItem>>,
-    /// `(qube, error)` for qubes that could not be planned.
+    /// `(qube, error)` for qubes that could not be planned (a halted qube included).
     errors: Vec<(String, String)>,
+    /// Qubes that were halted when planned: nothing was read from them; name them in
+    /// `execute_plan(start=...)` to start them and push to them.
+    halted: Vec<String>,
 }
 
 #[pymethods]
@@ -685,10 +689,14 @@ impl PyPushPlan {
 fn push_plan(py: Python<'_>, plan: PushPlan) -> PyResult<PyPushPlan> {
     let mut items = Vec::new();
     let mut errors = Vec::new();
+    let mut halted = Vec::new();
     for qube in plan.qubes {
         if let Some(error) = qube.error {
             errors.push((qube.qube.clone(), error.english()));
         } else if qube.power != qcs_client::types::PlanPower::Running {
+            if qube.power == qcs_client::types::PlanPower::Halted {
+                halted.push(qube.qube.clone());
+            }
             // Planning never starts a qube: a halted one is not planned (this module
             // does not start qubes), and says so.
             let reason =
@@ -716,6 +724,7 @@ fn push_plan(py: Python<'_>, plan: PushPlan) -> PyResult<PyPushPlan> {
         plan_id: plan.plan_id,
         items,
         errors,
+        halted,
     })
 }
 
@@ -1052,15 +1061,23 @@ impl ConfigSync {
     }
 
     /// Carries out a plan and waits for the job to finish (at most `timeout`
-    /// seconds, default 600); conflicts are reported, never overwritten.
-    #[pyo3(signature = (plan_id, *, timeout = None))]
+    /// seconds, default 600); conflicts are reported, never overwritten. Qubes that
+    /// were halted when planned are skipped, except those named in `start`: they are
+    /// started, planned and written (a name that is not a halted qube of the plan
+    /// raises `QubesValueError` (`plan.start-not-halted`) and nothing runs).
+    #[pyo3(signature = (plan_id, *, start = Vec::new(), timeout = None))]
     fn execute_plan(
         &self,
         py: Python<'_>,
         plan_id: String,
+        start: Vec<String>,
         timeout: Option<f64>,
     ) -> PyResult<PyJobResult> {
         let timeout = job_timeout(timeout)?;
+        let start = start
+            .iter()
+            .map(|q| qube_arg(q))
+            .collect::<PyResult<Vec<_>>>()?;
         let proxy = self.proxy.clone();
         let (job, summary) = py
             .detach(|| {
@@ -1070,10 +1087,13 @@ impl ConfigSync {
                     let watch = qcs_client::job::JobWatch::subscribe(&proxy)
                         .await
                         .map_err(|e| JobWaitError::Daemon(DaemonError::ZBus(e)))?;
-                    let job = proxy
-                        .execute_plan(&plan_id)
-                        .await
-                        .map_err(JobWaitError::Daemon)?;
+                    let start: Vec<&str> = start.iter().map(|q| q.as_str()).collect();
+                    let job = if start.is_empty() {
+                        proxy.execute_plan(&plan_id).await
+                    } else {
+                        proxy.execute_plan_starting(&plan_id, &start).await
+                    }
+                    .map_err(JobWaitError::Daemon)?;
                     let wait = async {
                         watch
                             .follow(job, |_| {})
@@ -1115,14 +1135,21 @@ impl ConfigSync {
     /// are not overwritten unless listed in `overwrite` as `(qube, path)`. Qubes
     /// that could not be planned (e.g. refused by policy) or that have nothing
     /// to do (profile not assigned to them) are in `errors` and make `success`
-    /// false; an unknown profile raises `ConfigSyncNotFoundError`.
-    #[pyo3(signature = (profile_id, qubes, *, overwrite = Vec::new(), timeout = None))]
+    /// false; an unknown profile raises `ConfigSyncNotFoundError`. Planning never
+    /// starts a qube: a halted qube is in `errors` unless named in `start` (or
+    /// `start_halted=True` for every halted one), which starts it, plans it and
+    /// pushes to it — like the CLI's `push --start QUBE` / `--start-halted`.
+    #[pyo3(signature = (profile_id, qubes, *, overwrite = Vec::new(), start = Vec::new(),
+                        start_halted = false, timeout = None))]
+    #[allow(clippy::too_many_arguments)]
     fn push(
         &self,
         py: Python<'_>,
         profile_id: String,
         qubes: Vec<String>,
         overwrite: Vec<(String, String)>,
+        start: Vec<String>,
+        start_halted: bool,
         timeout: Option<f64>,
     ) -> PyResult<PyJobResult> {
         if qubes.is_empty() {
@@ -1131,14 +1158,42 @@ impl ConfigSync {
                 "push needs at least one qube (plan_push() with no qubes plans every assigned qube)",
             ));
         }
+        if start_halted && !start.is_empty() {
+            return Err(new_err(
+                "QubesValueError",
+                "start and start_halted exclude each other",
+            ));
+        }
         // An unknown profile is an error, not an empty plan.
         self.profile(py, profile_id.clone())?;
         let plan = self.plan_push(py, qubes.clone(), vec![profile_id.clone()], overwrite)?;
+        // Which halted qubes to start: the named ones (each must be a halted qube of
+        // this plan, checked before anything runs) or all of them.
+        if let Some(wrong) = start.iter().find(|q| !plan.halted.contains(q)) {
+            return Err(new_err(
+                "QubesValueError",
+                format!(
+                    "start: {wrong} is not a halted qube of this push (only a halted qube can be started)"
+                ),
+            ));
+        }
+        let start = if start_halted {
+            plan.halted.clone()
+        } else {
+            start
+        };
         // Qubes that could not be planned, or got nothing to do because the profile is
-        // not assigned to them, are not silently left out.
-        let mut errors = plan.errors.clone();
+        // not assigned to them, are not silently left out; a halted qube chosen to be
+        // started is planned when it runs.
+        let mut errors: Vec<(String, String)> = plan
+            .errors
+            .iter()
+            .filter(|(q, _)| !start.contains(q))
+            .cloned()
+            .collect();
         for qube in &qubes {
-            let planned = plan.items.iter().any(|i| &i.bind(py).get().qube == qube);
+            let planned =
+                start.contains(qube) || plan.items.iter().any(|i| &i.bind(py).get().qube == qube);
             if !planned && !errors.iter().any(|(q, _)| q == qube) {
                 errors.push((
                     qube.clone(),
@@ -1146,7 +1201,7 @@ impl ConfigSync {
                 ));
             }
         }
-        let mut result = self.execute_plan(py, plan.plan_id.clone(), timeout)?;
+        let mut result = self.execute_plan(py, plan.plan_id.clone(), start, timeout)?;
         if !errors.is_empty() {
             result.success = false;
             errors.append(&mut result.errors);

@@ -417,3 +417,32 @@ def test_a_halted_qube_is_not_started_by_a_push(backend, client):
     assert "halted" in result.errors[0][1]
     assert client.qube("personal").power_state == "Halted"
     assert not (backend.home("personal") / ".gitconfig").exists()
+
+
+def test_a_halted_qube_is_started_and_pushed_when_chosen(backend, client):
+    client.assign("personal", "git")
+    plan = client.plan_push(["personal", "work"], ["git"])
+    assert plan.halted == ["personal"]
+    # Only a halted qube of the push can be chosen; nothing runs otherwise.
+    with pytest.raises(qcs.QubesValueError):
+        client.push("git", ["personal", "work"], start=["work"])
+    with pytest.raises(qcs.QubesValueError):
+        client.push("git", ["personal"], start=["personal"], start_halted=True)
+    assert client.qube("personal").power_state == "Halted"
+    # The backend refuses a name that is not a halted qube of the plan as well.
+    with pytest.raises(qcs.QubesValueError) as info:
+        client.execute_plan(plan.plan_id, start=["work"])
+    assert info.value.code == "plan.start-not-halted"
+    result = client.push("git", ["personal"], start=["personal"])
+    assert result.success, result.errors
+    assert client.qube("personal").power_state == "Running"
+    assert (backend.home("personal") / ".gitconfig").exists()
+
+
+def test_start_halted_starts_every_halted_qube_of_the_push(backend, client):
+    client.assign("personal", "git")
+    result = client.push("git", ["personal", "work"], start_halted=True)
+    assert result.success, result.errors
+    assert client.qube("personal").power_state == "Running"
+    for qube in ("personal", "work"):
+        assert (backend.home(qube) / ".gitconfig").exists()

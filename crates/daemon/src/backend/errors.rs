@@ -97,6 +97,12 @@ pub fn store_reason(e: &StoreError) -> Reason {
             .arg("profile", profile)
             .arg("generation", generation)
             .arg("current", current),
+        StoreError::SameContent {
+            profile,
+            generation,
+        } => r(Code::GenerationSameContent)
+            .arg("profile", profile)
+            .arg("generation", generation),
         StoreError::ProposalNotFound(id) => r(Code::ProposalUnknown).arg("id", id),
         StoreError::ProposalNotPending { id, status } => r(Code::ProposalDecided)
             .arg("id", id)
@@ -161,6 +167,7 @@ impl From<BackendError> for DbusError {
                 | StoreError::RuleExists(_)
                 | StoreError::TooManyRules(_)
                 | StoreError::MixedBatch
+                | StoreError::SameContent { .. }
                 | StoreError::ImportRefused(_)
                 | StoreError::ExportRefused(_) => ErrorKind::Refused,
                 _ => ErrorKind::Store,

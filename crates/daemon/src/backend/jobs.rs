@@ -1,5 +1,6 @@
-//! Push planning and the jobs that write into qubes: execute a plan, roll a qube ×
-//! profile back to an earlier generation, re-apply on start (auto-apply).
+//! Push planning and the jobs that write into qubes: execute a plan (writes, and removals
+//! of files that left their profile), re-apply on start (auto-apply). A rollback is a new
+//! generation of the profile (`history.rs`) that a push then carries.
 //!
 //! Transfers run with at most `max_parallel` qubes at once, one `qubes.ConfigApply+P`
 //! per qube × profile. Every write carries its base hash, so the agent refuses a file
@@ -17,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use qcs_core::plan::{self, Action, Actual, ConflictReason, QubePlan, RefusalReason};
-use qcs_core::store::{PushedFile, SeenState};
+use qcs_core::store::{PushedFile, RemovedInQube, SeenState};
 use qcs_protocol::{
     ApplyReply, ApplyRequest, FileOutcome, ProfileId, RelativePath, SnapshotRequest, Version,
     VmName, service,
@@ -161,6 +162,16 @@ fn plan_view(
                             Some(refusal_reason(&item.path, r)),
                             false,
                         ),
+                        Action::Remove => (
+                            PlanAction::Remove,
+                            Some(match &item.overridden {
+                                Some(r) => conflict_reason(r),
+                                None => Reason::new(Code::PlanRemove)
+                                    .arg("profile", &item.profile)
+                                    .arg("generation", item.generation),
+                            }),
+                            false,
+                        ),
                     };
                     PlanItemView {
                         profile: item.profile.to_string(),
@@ -226,13 +237,21 @@ impl Backend {
         profiles: &[ProfileId],
     ) -> Result<BTreeMap<RelativePath, Actual>> {
         let mut map = BTreeMap::new();
+        // Files removed from a profile that we pushed here: looked at for their removal.
+        let removed = self.store().removed_since_push(qube)?;
         for profile in profiles {
-            let paths: Vec<_> = self
+            let mut paths: Vec<_> = self
                 .store()
                 .current_files(profile)?
                 .into_iter()
                 .map(|f| f.path)
                 .collect();
+            paths.extend(
+                removed
+                    .iter()
+                    .filter(|r| &r.profile == profile)
+                    .map(|r| r.path.clone()),
+            );
             map.extend(self.snapshot_of(qube, profile, paths)?);
         }
         Ok(map)
@@ -300,6 +319,9 @@ impl Backend {
         input
             .desired
             .retain(|d| profiles.is_empty() || profiles.contains(&d.profile));
+        input
+            .removed
+            .retain(|r| profiles.is_empty() || profiles.contains(&r.profile));
         Ok(plan::plan_qube(&input, overwrite))
     }
 
@@ -588,6 +610,7 @@ impl Backend {
         // nothing of this push is recorded for it.
         let mut refused_reply = false;
         let mut recorded = Vec::new();
+        let mut removed: Vec<RemovedInQube> = Vec::new();
         let mut backups = Vec::new();
         let profiles: BTreeSet<&ProfileId> = qube_plan.items.iter().map(|i| &i.profile).collect();
         for profile in profiles {
@@ -646,6 +669,19 @@ impl Backend {
                         let Some(item) = items.iter().find(|i| i.path == result.path) else {
                             continue;
                         };
+                        if item.action == Action::Remove {
+                            // (The reply check held it to removed, conflict or refused.)
+                            let (what, detail) = removal_outcome(&result.outcome);
+                            if what == FileOutcome_::Removed {
+                                removed.push(RemovedInQube {
+                                    profile: profile.clone(),
+                                    path: result.path.clone(),
+                                    generation: item.generation,
+                                });
+                            }
+                            files.push(outcome(item, what, detail));
+                            continue;
+                        }
                         let (what, detail) = match &result.outcome {
                             FileOutcome::Written { sha256, mode, .. } => {
                                 recorded.push(PushedFile {
@@ -703,6 +739,17 @@ impl Backend {
         }
         if refused_reply {
             recorded.clear();
+            removed.clear();
+        }
+        if !removed.is_empty() {
+            let detail =
+                serde_json::json!({ "job": job, "kind": kind.as_str(), "backups": backups });
+            if let Err(e) = self
+                .store()
+                .record_removed(&qube_plan.qube, &removed, detail)
+            {
+                error = Some(Reason::new(Code::JobNotRecorded).arg("detail", e));
+            }
         }
         if !recorded.is_empty() {
             let detail =
@@ -739,7 +786,10 @@ impl Backend {
     /// Calls a service and passes its reply only when it parses and keeps to the request
     /// (`check`); otherwise audits what the qube sent (bounded, escaped) and refuses the
     /// reply whole, before anything of it is recorded.
-    fn checked_call<Req: serde::Serialize, Ans: serde::de::DeserializeOwned + serde::Serialize>(
+    pub(super) fn checked_call<
+        Req: serde::Serialize,
+        Ans: serde::de::DeserializeOwned + serde::Serialize,
+    >(
         &self,
         qube: &VmName,
         service_name: &str,
@@ -783,75 +833,6 @@ impl Backend {
         }
     }
 
-    /// Starts a job writing `profile` as at `generation` into `qube`. The qube is
-    /// snapshotted first and planned like a push: a file is written only if it is what we
-    /// last pushed there (or absent and never pushed), so a local change is a conflict.
-    pub fn rollback(
-        self: &Arc<Self>,
-        qube: &VmName,
-        profile: &ProfileId,
-        generation: u64,
-    ) -> Result<u64> {
-        self.check_target(qube)?;
-        let (files, states) = {
-            let store = self.store();
-            let current = store.profile(profile)?.ok_or_else(|| {
-                BackendError::NotFound(Reason::new(Code::ProfileUnknown).arg("profile", profile))
-            })?;
-            if generation > current.generation {
-                return Err(BackendError::NotFound(
-                    Reason::new(Code::GenerationUnknown)
-                        .arg("profile", profile)
-                        .arg("generation", generation)
-                        .arg("current", current.generation),
-                ));
-            }
-            (
-                store.files_at_generation(profile, generation)?,
-                store.qube_file_states(qube)?,
-            )
-        };
-        let snapshot = self.snapshot_of(
-            qube,
-            profile,
-            files.iter().map(|f| f.path.clone()).collect(),
-        )?;
-        let mut input = plan::QubeInput {
-            qube: qube.clone(),
-            snapshot,
-            desired: Vec::new(),
-            last_pushed: BTreeMap::new(),
-        };
-        for file in files {
-            let path = file.path.clone();
-            if let Some(p) = states
-                .iter()
-                .find(|s| s.path == file.path)
-                .and_then(|s| s.pushed.clone())
-            {
-                input.last_pushed.insert(
-                    path.clone(),
-                    plan::LastPushed {
-                        sha256: p.sha256,
-                        mode: p.mode,
-                        generation: p.generation,
-                        content: None,
-                    },
-                );
-            }
-            input.desired.push(plan::DesiredFile {
-                profile: profile.clone(),
-                path,
-                content: file.bytes,
-                sha256: file.sha256,
-                mode: file.mode,
-                generation,
-            });
-        }
-        let plan = plan::plan_qube(&input, &BTreeSet::new());
-        Ok(self.start_job(JobKind::Rollback, vec![JobTarget::Planned(plan)]))
-    }
-
     /// Re-applies a qube's profiles after it started; conflicts are imported as proposals
     /// for review, never overwritten. Runs on its own thread.
     pub(crate) fn auto_apply(self: &Arc<Self>, qube: &VmName) {
@@ -876,6 +857,29 @@ impl Backend {
             }
         }
         self.start_job(JobKind::AutoApply, vec![JobTarget::Planned(plan)]);
+    }
+}
+
+/// What a removal's reply entry means for the summary.
+fn removal_outcome(result: &FileOutcome) -> (FileOutcome_, Option<Reason>) {
+    match result {
+        FileOutcome::Removed => (FileOutcome_::Removed, None),
+        FileOutcome::Conflict { .. } => (
+            FileOutcome_::Conflict,
+            Some(Reason::new(Code::ApplyRemoveChanged)),
+        ),
+        FileOutcome::Refused { reason, detail } => (
+            FileOutcome_::Refused,
+            Some(
+                Reason::new(Code::ApplyRefused)
+                    .arg("code", format!("{reason:?}"))
+                    .arg("detail", printable(detail.as_bytes())),
+            ),
+        ),
+        // Refused by the reply check before it gets here.
+        FileOutcome::Written { .. } | FileOutcome::Unchanged { .. } => {
+            (FileOutcome_::Refused, Some(Reason::new(Code::ApplyRemoved)))
+        }
     }
 }
 

@@ -10,6 +10,7 @@
 mod adopt;
 mod dirs;
 mod errors;
+mod history;
 mod intake;
 mod jobs;
 mod proposals;

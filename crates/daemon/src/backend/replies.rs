@@ -164,28 +164,57 @@ pub fn check_snapshot(request: &SnapshotRequest, reply: &SnapshotReply) -> Check
     Ok(())
 }
 
-/// `qubes.ConfigApply`: one result per requested file; `written` and `unchanged` carry
-/// the hash (and `written` the mode) that was sent; a conflict only where the request
-/// allowed one (policy `if-unchanged`, and the file neither the base nor the new
-/// content); nothing `removed`; a write without a backup id is impossible.
+/// `qubes.ConfigApply`: one result per requested file and removal; `written` and
+/// `unchanged` carry the hash (and `written` the mode) that was sent; a conflict only
+/// where the request allowed one (policy `if-unchanged`, and the file neither the base
+/// nor the new content); `removed` only for a removal, and a removal only `removed`, a
+/// conflict with another file there, or refused; a write without a backup id is
+/// impossible.
 pub fn check_apply(request: &ApplyRequest, reply: &ApplyReply) -> Checked {
     same_paths(
-        request.files.iter().map(|f| &f.path),
+        request
+            .files
+            .iter()
+            .map(|f| &f.path)
+            .chain(request.removals.iter().map(|r| &r.path)),
         reply.files.iter().map(|f| &f.path),
     )?;
     let sent: BTreeMap<&str, &qcs_protocol::ApplyFile> =
         request.files.iter().map(|f| (f.path.as_str(), f)).collect();
+    let removals: BTreeMap<&str, &qcs_protocol::ApplyRemoval> = request
+        .removals
+        .iter()
+        .map(|r| (r.path.as_str(), r))
+        .collect();
     for result in &reply.files {
-        let Some(file) = sent.get(result.path.as_str()) else {
-            return Err(ReplyViolation::Invented {
-                what: path_text(&result.path),
-            });
-        };
         let inconsistent = |why| {
             Err(ReplyViolation::Inconsistent {
                 path: path_text(&result.path),
                 why,
             })
+        };
+        if let Some(removal) = removals.get(result.path.as_str()) {
+            match &result.outcome {
+                FileOutcome::Removed => {}
+                FileOutcome::Conflict {
+                    current_sha256: Some(current),
+                } if *current != removal.base_sha256 => {}
+                FileOutcome::Conflict { .. } => {
+                    return inconsistent(
+                        "a conflict for a removal although the file is gone or what was last written",
+                    );
+                }
+                FileOutcome::Refused { detail, .. } => detail_bounded(&result.path, detail)?,
+                FileOutcome::Written { .. } | FileOutcome::Unchanged { .. } => {
+                    return inconsistent("written or unchanged, but a removal was asked for");
+                }
+            }
+            continue;
+        }
+        let Some(file) = sent.get(result.path.as_str()) else {
+            return Err(ReplyViolation::Invented {
+                what: path_text(&result.path),
+            });
         };
         match &result.outcome {
             FileOutcome::Written { sha256, mode, .. } => {
@@ -216,7 +245,7 @@ pub fn check_apply(request: &ApplyRequest, reply: &ApplyReply) -> Checked {
                 }
             }
             FileOutcome::Removed => {
-                return inconsistent("removed, but an apply writes and never removes");
+                return inconsistent("removed, but this file was to be written");
             }
             FileOutcome::Refused { detail, .. } => detail_bounded(&result.path, detail)?,
         }
@@ -227,7 +256,7 @@ pub fn check_apply(request: &ApplyRequest, reply: &ApplyReply) -> Checked {
 /// `qubes.ConfigRollback`: results only for requested backups, each requested backup
 /// answered, no backup × path twice, a result without a path only as the refusal of the
 /// whole backup (and then alone), no conflict under `overwrite`; the new backup ids are
-/// distinct, new, and at most one per requested backup.
+/// distinct, new, and at most one per requested backup (none for a dry run).
 pub fn check_rollback(request: &RollbackRequest, reply: &RollbackReply) -> Checked {
     let requested: BTreeSet<&str> = request.backup_ids.iter().map(|b| b.as_str()).collect();
     let mut per_backup: BTreeMap<&str, (usize, bool)> = BTreeMap::new();
@@ -300,6 +329,12 @@ pub fn check_rollback(request: &RollbackRequest, reply: &RollbackReply) -> Check
                 what: format!("new backup {id}"),
             });
         }
+    }
+    if request.dry_run && !reply.backup_ids.is_empty() {
+        return Err(ReplyViolation::Inconsistent {
+            path: "new backups".to_owned(),
+            why: "a dry run made a backup",
+        });
     }
     if new_ids.len() > requested.len() {
         return Err(ReplyViolation::Inconsistent {
@@ -471,6 +506,7 @@ mod tests {
         ApplyRequest {
             version: Version,
             profile: profile(),
+            removals: Vec::new(),
             files: vec![ApplyFile {
                 path: path(".gitconfig"),
                 mode: qcs_protocol::mode::validate_mode(0o644).unwrap(),
@@ -586,6 +622,62 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_removal_is_answered_as_a_removal_of_exactly_the_requested_paths() {
+        let mut request = apply_request(WritePolicy::IfUnchanged);
+        request.removals.push(qcs_protocol::ApplyRemoval {
+            path: path(".vimrc"),
+            base_sha256: qcs_protocol::Sha256Hex::of(b"ours\n"),
+        });
+        let ok = (".gitconfig", written(b"new\n", 0o644));
+        let check = |outcomes: &[(&str, FileOutcome)]| {
+            code(check_apply(&request, &apply_reply(outcomes, true)))
+        };
+        let conflict = |b: Option<&[u8]>| FileOutcome::Conflict {
+            current_sha256: b.map(qcs_protocol::Sha256Hex::of),
+        };
+        assert_eq!(check(&[ok.clone(), (".vimrc", FileOutcome::Removed)]), "ok");
+        assert_eq!(
+            check(&[ok.clone(), (".vimrc", conflict(Some(b"theirs\n")))]),
+            "ok"
+        );
+        // A hostile agent claiming it removed other paths, or left the removal out.
+        assert_eq!(
+            check(&[
+                ok.clone(),
+                (".vimrc", FileOutcome::Removed),
+                (".bashrc", FileOutcome::Removed)
+            ]),
+            "reply.invented"
+        );
+        assert_eq!(
+            check(&[ok.clone(), (".bashrc", FileOutcome::Removed)]),
+            "reply.invented"
+        );
+        assert_eq!(check(std::slice::from_ref(&ok)), "reply.missing");
+        assert_eq!(
+            check(&[
+                ok.clone(),
+                (".vimrc", FileOutcome::Removed),
+                (".vimrc", FileOutcome::Removed)
+            ]),
+            "reply.duplicate"
+        );
+        // Outcomes that cannot follow from a removal.
+        assert_eq!(
+            check(&[ok.clone(), (".vimrc", written(b"new\n", 0o644))]),
+            "reply.inconsistent"
+        );
+        assert_eq!(
+            check(&[ok.clone(), (".vimrc", conflict(Some(b"ours\n")))]),
+            "reply.inconsistent"
+        );
+        assert_eq!(
+            check(&[ok.clone(), (".vimrc", conflict(None))]),
+            "reply.inconsistent"
+        );
+    }
+
     fn backup(id: &str) -> BackupId {
         BackupId::parse(id).unwrap()
     }
@@ -596,6 +688,7 @@ mod tests {
             profile: profile(),
             backup_ids: ids.iter().map(|i| backup(i)).collect(),
             write_policy: policy,
+            dry_run: false,
         }
     }
 

@@ -263,10 +263,35 @@ impl ConfigSync {
     #[zbus(out_args("new_generation"))]
     async fn revert_profile(&self, profile: String, generation: u64) -> Result<u64, Error> {
         run(&self.backend, move |b| {
-            let profile = views::profile_id(&profile)?;
-            let new = b.with_store(|s| Ok(s.revert_to_generation(&profile, generation)?))?;
-            b.profile_changed();
-            Ok(new)
+            b.rollback_profile(&views::profile_id(&profile)?, generation)
+        })
+        .await
+    }
+
+    #[zbus(out_args("plan_json"))]
+    async fn plan_undo(&self, qube: String, profile: String) -> Result<String, Error> {
+        run(&self.backend, move |b| {
+            views::to_json(&b.plan_undo(&views::qube_name(&qube)?, &views::profile_id(&profile)?)?)
+        })
+        .await
+    }
+
+    #[zbus(out_args("summary_json"))]
+    async fn undo(&self, qube: String, profile: String, backup: String) -> Result<String, Error> {
+        run(&self.backend, move |b| {
+            views::to_json(&b.undo(
+                &views::qube_name(&qube)?,
+                &views::profile_id(&profile)?,
+                &backup,
+            )?)
+        })
+        .await
+    }
+
+    #[zbus(out_args("generations_json"))]
+    async fn generations(&self, profile: String) -> Result<String, Error> {
+        run(&self.backend, move |b| {
+            views::to_json(&b.generations(&views::profile_id(&profile)?)?)
         })
         .await
     }
@@ -310,18 +335,6 @@ impl ConfigSync {
 
     async fn cancel_job(&self, job: u64) -> Result<(), Error> {
         run(&self.backend, move |b| b.cancel_job(job)).await
-    }
-
-    #[zbus(out_args("job"))]
-    async fn rollback(&self, qube: String, profile: String, generation: u64) -> Result<u64, Error> {
-        run(&self.backend, move |b| {
-            b.rollback(
-                &views::qube_name(&qube)?,
-                &views::profile_id(&profile)?,
-                generation,
-            )
-        })
-        .await
     }
 
     // ----- snapshot and proposals -----

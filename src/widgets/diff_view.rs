@@ -1,10 +1,12 @@
-//! `QcsDiffView`: a diff, unified or side by side, with wrapped lines, hidden
+//! `QcsDiffView`: a diff, unified or side by side, long lines in pieces, hidden
 //! characters as tokens, and per-hunk Accept/Reject toggles.
 //!
 //! The rows and their markup are computed on a worker thread; the rows go into a
 //! list model a batch per main-loop turn and a `GtkListView` makes widgets only for
 //! the rows on screen, so a 256 KiB file, a single 256 KiB line (cut into pieces) or
-//! 10 000 hunks never stall the window. The view owns the hunk decisions — the one
+//! 10 000 hunks never stall the window. A row never wraps: each is one line of
+//! monospace text (every byte shown, nothing elided), so rows are equally tall and
+//! cheap to measure; a row wider than the view scrolls sideways inside the view. The view owns the hunk decisions — the one
 //! model its header rows render — and takes none until every row is in the model:
 //! the `laid-out` property says when. A newer diff supersedes a rebuild in flight.
 
@@ -340,6 +342,31 @@ impl QcsDiffView {
         self.imp().rows.borrow().iter().map(plain_of).collect()
     }
 
+    /// The text of every rendered line, its pieces joined, tokens as `⟦label⟧` (for
+    /// tests and screen readers); empty until the rows are made.
+    pub fn rendered_lines(&self) -> Vec<String> {
+        let imp = self.imp();
+        let count = imp.diff.borrow().as_ref().map_or(0, |d| d.lines.len());
+        let mut lines = vec![String::new(); count];
+        let mut put = |line: usize, text: &str| {
+            if let Some(slot) = lines.get_mut(line) {
+                slot.push_str(text);
+            }
+        };
+        for row in imp.rows.borrow().iter() {
+            match row {
+                Row::Header { line, plain, .. } => put(*line, plain),
+                Row::Unified { cell, .. } => put(cell.line, &cell.plain),
+                Row::Split { left, right } => {
+                    for cell in [left, right].into_iter().flatten() {
+                        put(cell.line, &cell.plain);
+                    }
+                }
+            }
+        }
+        lines
+    }
+
     /// The first row showing rendered line `line`.
     pub fn row_of_line(&self, line: usize) -> Option<usize> {
         let row = (*self.imp().first_row.borrow())
@@ -560,9 +587,9 @@ impl QcsDiffView {
         match row {
             Row::Header { hunk, markup, .. } => {
                 root.add_css_class("diff-hunk-header");
-                let label = text_label(markup);
-                label.set_hexpand(true);
-                root.append(&label);
+                root.set_homogeneous(false);
+                // The toggles come first: they stay in view when the rows are wider
+                // than the view.
                 if let (Some(hunk), true) = (*hunk, imp.decisions_enabled.get()) {
                     let header = self.header_toggles(hunk, &root);
                     root.append(&header.accept);
@@ -570,12 +597,16 @@ impl QcsDiffView {
                     imp.headers.borrow_mut().insert(hunk, header);
                     self.sync_header(hunk);
                 }
+                let label = text_label(markup);
+                label.set_hexpand(true);
+                root.append(&label);
             }
             Row::Unified {
                 old_number,
                 new_number,
                 cell,
             } => {
+                root.set_homogeneous(false);
                 let class = kind_class(cell.kind);
                 root.append(&number_label(old_number, class));
                 root.append(&number_label(new_number, class));
@@ -591,11 +622,11 @@ impl QcsDiffView {
                 root.append(&text);
             }
             Row::Split { left, right } => {
-                root.set_homogeneous(false);
+                // Equal halves, each as wide as the wider one needs.
+                root.set_homogeneous(true);
                 for cell in [left, right] {
                     let half = gtk::Box::new(gtk::Orientation::Horizontal, 0);
                     half.set_hexpand(true);
-                    half.set_size_request(0, -1);
                     match cell {
                         Some(cell) => {
                             let class = kind_class(cell.kind);
@@ -742,15 +773,14 @@ fn number_label(text: &str, class: &str) -> gtk::Label {
     label
 }
 
-/// A wrapping label: long lines wrap at any character, never scroll out of sight.
+/// A one-line label: no wrapping, no ellipsis (a piece is short; every byte shows).
 fn text_label(markup: &str) -> gtk::Label {
     let label = gtk::Label::new(None);
     label.set_markup(markup);
-    label.set_wrap(true);
-    label.set_wrap_mode(gtk::pango::WrapMode::WordChar);
+    label.set_single_line_mode(true);
+    label.set_wrap(false);
+    label.set_ellipsize(gtk::pango::EllipsizeMode::None);
     label.set_xalign(0.0);
     label.set_yalign(0.0);
-    label.set_width_chars(1);
-    label.set_max_width_chars(1);
     label
 }

@@ -12,7 +12,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use adw::prelude::*;
@@ -60,15 +60,16 @@ mod imp {
         #[property(get)]
         pub laid_out: Cell<bool>,
         pub store: RefCell<Option<gio::ListStore>>,
-        pub diff: RefCell<Option<DiffView>>,
+        /// Shared with the worker that makes the rows (never copied).
+        pub diff: RefCell<Option<Arc<DiffView>>>,
         pub layout: Cell<Layout>,
         pub decisions_enabled: Cell<bool>,
         /// The hunk decisions: the one model the header rows render.
         pub decisions: RefCell<Vec<HunkDecision>>,
         /// Bumped on every rebuild; a worker result for an older one is dropped.
         pub generation: Cell<u64>,
-        /// All rows (the model holds the same rows as objects).
-        pub rows: RefCell<Rc<Vec<Row>>>,
+        /// All rows (the model holds their positions as objects).
+        pub rows: RefCell<Arc<Vec<Row>>>,
         /// Per rendered line: the first row showing it.
         pub first_row: RefCell<Vec<Option<u32>>>,
         /// Header rows on screen, per hunk.
@@ -215,7 +216,9 @@ impl QcsDiffView {
         imp.decisions.replace(vec![HunkDecision::Undecided; hunks]);
         imp.decisions_enabled.set(decisions);
         imp.highlighted.set(None);
-        imp.diff.replace(diff);
+        // The diff shown before may be large: freed on a worker thread.
+        let previous = imp.diff.replace(diff.map(Arc::new));
+        drop_elsewhere(previous);
         imp.scroller.vadjustment().set_value(0.0);
         self.pin_to_top();
         self.rebuild();
@@ -473,7 +476,7 @@ impl QcsDiffView {
         if let Some(store) = imp.store.borrow().as_ref() {
             store.remove_all();
         }
-        imp.rows.replace(Rc::new(Vec::new()));
+        drop_elsewhere(imp.rows.replace(Arc::new(Vec::new())));
         imp.first_row.replace(Vec::new());
         let Some(diff) = imp.diff.borrow().clone() else {
             imp.stack.set_visible_child_name("empty");
@@ -535,8 +538,8 @@ impl QcsDiffView {
                 *slot = Some(position);
             }
         }
-        let rows = Rc::new(rows);
-        imp.rows.replace(rows.clone());
+        let rows = Arc::new(rows);
+        drop_elsewhere(imp.rows.replace(rows.clone()));
         imp.first_row.replace(first_row);
         imp.stack.set_visible_child_name("diff");
         imp.scroller.vadjustment().set_value(0.0);
@@ -725,6 +728,11 @@ impl QcsDiffView {
             reject,
         }
     }
+}
+
+/// Free a large value on a worker thread, not in the main loop's turn.
+fn drop_elsewhere<T: Send + 'static>(value: T) {
+    drop(gio::spawn_blocking(move || drop(value)));
 }
 
 fn plain_of(row: &Row) -> String {

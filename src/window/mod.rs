@@ -1,25 +1,50 @@
 //! `QcsWindow`: the main window — the sidebar (qubes, profiles, proposals inbox) and
-//! the content stack (qube page, profile editor, push plan, review pane).
+//! the content stack (qube page, profile editor, push plan, review pane). The actions
+//! live in actions.rs, the sidebar's lists in sidebar.rs.
+//!
+//! Narrow windows (down to 360 px) fold the sidebar away (`AdwLeaflet`): the content
+//! then has a back button. Leaving the profile editor with unsaved edits asks first
+//! (save / discard / cancel), whatever the way out: another sidebar item, Push…, a
+//! notification's Review, or closing the window. Without a backend the window shows
+//! why and every action that needs one is off. It tells the application through its
+//! `pending-changed` signal (read [`QcsWindow::pending_proposals`]).
+
+mod actions;
+mod sidebar;
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
+use std::sync::OnceLock;
 
 use adw::prelude::*;
 use adw::subclass::prelude::*;
 use futures_util::StreamExt;
+use gtk::glib::subclass::Signal;
 use gtk::{gio, glib};
 use qcs_client::types::{ProposalSummaryView, QubeView};
 
 use crate::backend::Backend;
 use crate::i18n::{gettext_f, ngettext_f};
 use crate::model::Severity;
-use crate::model::markup::{self, Palette};
+use crate::model::markup;
 use crate::widgets::{
-    PlanEvent, QcsProfileEditor, QcsPushPlan, QcsQubePage, QcsQubeRow, QcsQubeSettings,
-    QcsReviewPane,
+    QcsProfileEditor, QcsPushPlan, QcsQubePage, QcsQubeSettings, QcsReviewPane, SidebarItem,
 };
 
-type PendingHandler = Box<dyn Fn(&[ProposalSummaryView])>;
+/// The actions that need a backend (off until one is connected).
+const BACKEND_ACTIONS: &[&str] = &[
+    "refresh",
+    "plan-push",
+    "plan-push-qube",
+    "snapshot-qube",
+    "new-profile",
+    "qube-settings",
+    "save-file",
+    "execute-plan",
+    "cancel-job",
+    "next-proposal",
+    "primary",
+];
 
 mod imp {
     use super::*;
@@ -29,6 +54,14 @@ mod imp {
     pub struct QcsWindow {
         #[template_child]
         pub toasts: TemplateChild<adw::ToastOverlay>,
+        #[template_child]
+        pub leaflet: TemplateChild<adw::Leaflet>,
+        #[template_child]
+        pub sidebar: TemplateChild<gtk::Box>,
+        #[template_child]
+        pub content: TemplateChild<gtk::Box>,
+        #[template_child]
+        pub back_button: TemplateChild<gtk::Button>,
         #[template_child]
         pub qube_list: TemplateChild<gtk::ListBox>,
         #[template_child]
@@ -60,7 +93,12 @@ mod imp {
         pub refilling: Cell<bool>,
         /// Number of refreshes in flight (tests wait for 0).
         pub busy: Cell<u32>,
-        pub on_pending: RefCell<Option<PendingHandler>>,
+        /// What the content shows, as a sidebar item (the row marked in the sidebar).
+        pub selection: RefCell<Option<SidebarItem>>,
+        /// Why no backend could be reached (shown instead of any page).
+        pub backend_error: RefCell<Option<String>>,
+        /// The window may close although the editor had unsaved edits (the user chose).
+        pub closing: Cell<bool>,
         pub toasts_shown: RefCell<Vec<adw::Toast>>,
         /// The most severe finding per proposal of a multi-file submission (`None`:
         /// no finding), for the sidebar's risk markers.
@@ -95,16 +133,42 @@ mod imp {
     }
 
     impl ObjectImpl for QcsWindow {
+        fn signals() -> &'static [Signal] {
+            static SIGNALS: OnceLock<Vec<Signal>> = OnceLock::new();
+            SIGNALS.get_or_init(|| vec![Signal::builder("pending-changed").build()])
+        }
+
         fn constructed(&self) {
             self.parent_constructed();
             let obj = self.obj();
             obj.setup_actions();
             obj.setup_sidebar();
             obj.setup_pages();
+            obj.setup_leaflet();
+            obj.set_backend_actions(false);
         }
     }
     impl WidgetImpl for QcsWindow {}
-    impl WindowImpl for QcsWindow {}
+    impl WindowImpl for QcsWindow {
+        /// Unsaved edits in the profile editor: ask before the window goes.
+        fn close_request(&self) -> glib::Propagation {
+            let obj = self.obj();
+            if self.closing.get() || !self.profile_editor.has_unsaved() {
+                return self.parent_close_request();
+            }
+            self.profile_editor.leave(glib::clone!(
+                #[weak]
+                obj,
+                move |go| {
+                    if go {
+                        obj.imp().closing.set(true);
+                        obj.close();
+                    }
+                }
+            ));
+            glib::Propagation::Stop
+        }
+    }
     impl ApplicationWindowImpl for QcsWindow {}
     impl AdwApplicationWindowImpl for QcsWindow {}
 }
@@ -119,100 +183,6 @@ glib::wrapper! {
 impl QcsWindow {
     pub fn new(app: &impl IsA<gtk::Application>) -> QcsWindow {
         glib::Object::builder().property("application", app).build()
-    }
-
-    fn setup_actions(&self) {
-        let action = |name: &str, handler: fn(&QcsWindow)| {
-            let action = gio::SimpleAction::new(name, None);
-            action.connect_activate(glib::clone!(
-                #[weak(rename_to = window)]
-                self,
-                move |_, _| handler(&window)
-            ));
-            self.add_action(&action);
-        };
-        action("refresh", |w| w.refresh());
-        action("plan-push", |w| w.plan_push(Vec::new()));
-        action("plan-push-qube", |w| {
-            if let Some(qube) = w.imp().qube_page.qube_name() {
-                w.plan_push(vec![qube]);
-            }
-        });
-        action("snapshot-qube", |w| w.snapshot_qube());
-        action("new-profile", |w| {
-            w.new_profile();
-        });
-        action("qube-settings", |w| {
-            w.open_settings();
-        });
-        action("save-file", |w| {
-            if w.visible_page().as_deref() == Some("profile") {
-                w.imp().profile_editor.save();
-            }
-        });
-        action("execute-plan", |w| w.imp().push_plan.execute());
-        action("cancel-job", |w| w.imp().push_plan.cancel());
-        action("next-proposal", |w| {
-            let next = w.imp().proposals.borrow().first().map(|p| p.id);
-            if let Some(id) = next {
-                w.open_proposal(id);
-            }
-        });
-        action("toggle-diff-layout", |w| {
-            if w.visible_page().as_deref() == Some("review") {
-                w.imp().review_pane.toggle_layout();
-            }
-        });
-        action("primary", |w| match w.visible_page().as_deref() {
-            Some("review") => w.imp().review_pane.accept(),
-            Some("plan") => w.imp().push_plan.execute(),
-            _ => {}
-        });
-    }
-
-    fn setup_sidebar(&self) {
-        let imp = self.imp();
-        imp.qube_list.connect_row_selected(glib::clone!(
-            #[weak(rename_to = window)]
-            self,
-            move |_, row| {
-                if window.imp().refilling.get() {
-                    return;
-                }
-                if let Some(row) = row.and_then(|r| r.downcast_ref::<QcsQubeRow>().cloned()) {
-                    window.open_qube(&row.qube_name());
-                }
-            }
-        ));
-        imp.profile_list.connect_row_selected(glib::clone!(
-            #[weak(rename_to = window)]
-            self,
-            move |_, row| {
-                if window.imp().refilling.get() {
-                    return;
-                }
-                if let Some(row) = row {
-                    window.open_profile(&row.widget_name());
-                }
-            }
-        ));
-        imp.proposal_list.connect_row_selected(glib::clone!(
-            #[weak(rename_to = window)]
-            self,
-            move |_, row| {
-                if window.imp().refilling.get() {
-                    return;
-                }
-                let Some(name) = row.map(|r| r.widget_name()) else {
-                    return;
-                };
-                if let Some(batch) = name.strip_prefix("batch:").and_then(|b| b.parse().ok()) {
-                    window.open_batch(batch);
-                } else if let Ok(id) = name.parse::<i64>() {
-                    window.open_proposal(id);
-                }
-            }
-        ));
     }
 
     fn setup_pages(&self) {
@@ -235,6 +205,7 @@ impl QcsWindow {
                         .iter()
                         .find(|p| Some(p.id) == done)
                         .map(|p| p.batch);
+                    window.select_item(None);
                     window.show_page("empty", &gettextrs::gettext("Config Sync"), None);
                     window.refresh();
                     if batch.len() > 1
@@ -245,47 +216,167 @@ impl QcsWindow {
                 }
             }
         ));
-        imp.profile_editor.connect_changed(glib::clone!(
+        imp.profile_editor.connect_stored(glib::clone!(
             #[weak(rename_to = window)]
             self,
-            move |result| {
-                let ok = result.is_ok();
-                window.report(result);
-                if ok {
-                    window.refresh();
-                }
+            move |_, message| {
+                window.report(Ok(message));
+                window.refresh();
             }
         ));
-        imp.push_plan.connect_event(glib::clone!(
+        imp.profile_editor.connect_failed(glib::clone!(
             #[weak(rename_to = window)]
             self,
-            move |event| match event {
-                PlanEvent::Planned { conflicts } => {
-                    window
-                        .imp()
-                        .conflicts
-                        .replace(conflicts.into_iter().collect());
-                    window.refill_qubes();
-                }
-                PlanEvent::Finished(result) => {
-                    window.report(result);
-                    window.refresh();
-                }
-                PlanEvent::Failed(error) => window.report(Err(error)),
-                PlanEvent::Running(running) => {
-                    window.action_set_enabled_state("plan-push", !running);
-                }
+            move |_, error| window.report(Err(error))
+        ));
+        imp.push_plan.connect_planned(glib::clone!(
+            #[weak(rename_to = window)]
+            self,
+            move |_, conflicts| {
+                window
+                    .imp()
+                    .conflicts
+                    .replace(conflicts.into_iter().collect());
+                window.refill_qubes();
             }
+        ));
+        imp.push_plan.connect_finished(glib::clone!(
+            #[weak(rename_to = window)]
+            self,
+            move |_, text, success| {
+                window.report(if success { Ok(text) } else { Err(text) });
+                window.refresh();
+            }
+        ));
+        imp.push_plan.connect_failed(glib::clone!(
+            #[weak(rename_to = window)]
+            self,
+            move |_, error| window.report(Err(error))
+        ));
+        imp.push_plan.connect_notify_local(
+            Some("running"),
+            glib::clone!(
+                #[weak(rename_to = window)]
+                self,
+                move |plan, _| {
+                    let running = plan.property::<bool>("running");
+                    window.action_set_enabled_state("plan-push", !running);
+                    window.action_set_enabled_state("plan-push-qube", !running);
+                }
+            ),
+        );
+    }
+
+    /// The back button and the folding: a folded window shows the lists or the
+    /// content, and choosing an item shows the content.
+    fn setup_leaflet(&self) {
+        let imp = self.imp();
+        imp.back_button.connect_clicked(glib::clone!(
+            #[weak(rename_to = window)]
+            self,
+            move |_| window.show_sidebar()
         ));
     }
 
-    fn action_set_enabled_state(&self, name: &str, enabled: bool) {
-        if let Some(action) = self
-            .lookup_action(name)
-            .and_then(|a| a.downcast::<gio::SimpleAction>().ok())
-        {
-            action.set_enabled(enabled);
+    /// In a folded window: show the lists (the back button's job).
+    pub fn show_sidebar(&self) {
+        let imp = self.imp();
+        imp.leaflet.set_visible_child(&*imp.sidebar);
+    }
+
+    /// In a folded window: show the content.
+    fn show_content(&self) {
+        let imp = self.imp();
+        imp.leaflet.set_visible_child(&*imp.content);
+    }
+
+    /// Whether the sidebar is folded away (narrow window).
+    pub fn is_folded(&self) -> bool {
+        self.imp().leaflet.is_folded()
+    }
+
+    /// Whether the content (not the lists) is what a folded window shows.
+    pub fn shows_content(&self) -> bool {
+        let imp = self.imp();
+        !imp.leaflet.is_folded()
+            || imp.leaflet.visible_child().as_ref() == Some(imp.content.upcast_ref())
+    }
+
+    /// The back button of the content's header bar (shown when folded).
+    pub fn back_button(&self) -> gtk::Button {
+        self.imp().back_button.get()
+    }
+
+    /// The buttons of both header bars (for the layout checks of narrow windows).
+    pub fn header_buttons(&self) -> Vec<gtk::Widget> {
+        fn buttons(widget: &gtk::Widget, out: &mut Vec<gtk::Widget>) {
+            if widget.is::<gtk::Button>() || widget.is::<gtk::MenuButton>() {
+                out.push(widget.clone());
+                return;
+            }
+            let mut child = widget.first_child();
+            while let Some(c) = child {
+                buttons(&c, out);
+                child = c.next_sibling();
+            }
         }
+        let imp = self.imp();
+        let mut out = Vec::new();
+        for pane in [&*imp.sidebar, &*imp.content] {
+            if let Some(bar) = pane.first_child() {
+                buttons(&bar, &mut out);
+            }
+        }
+        out
+    }
+
+    /// The editor has unsaved edits and another page is wanted: ask first. Returns
+    /// true when it asked (`go` runs if the user saved or discarded); false when
+    /// nothing stands in the way (the caller goes on at once).
+    fn ask_before_leaving_editor(&self, go: impl FnOnce(&QcsWindow) + 'static) -> bool {
+        let imp = self.imp();
+        if self.visible_page().as_deref() != Some("profile") || !imp.profile_editor.has_unsaved() {
+            return false;
+        }
+        // The sidebar keeps marking the open profile until the user answered.
+        let kept = self.selected_item();
+        self.select_item(kept.clone());
+        imp.profile_editor.leave(glib::clone!(
+            #[weak(rename_to = window)]
+            self,
+            move |leave| {
+                if leave {
+                    go(&window);
+                } else {
+                    window.select_item(kept);
+                }
+            }
+        ));
+        true
+    }
+
+    fn set_backend_actions(&self, enabled: bool) {
+        for name in BACKEND_ACTIONS {
+            self.action_set_enabled_state(name, enabled);
+        }
+    }
+
+    /// Connect to the backend on `bus_address` (`None`: the session bus); without
+    /// one, the window says why.
+    pub fn connect(&self, bus_address: Option<String>) {
+        glib::spawn_future_local(glib::clone!(
+            #[weak(rename_to = window)]
+            self,
+            async move {
+                match Backend::connect(bus_address.as_deref()).await {
+                    Ok(backend) => window.set_backend(backend),
+                    Err(e) => {
+                        eprintln!("qubes-config-sync: {e}");
+                        window.show_backend_error(&e.to_string());
+                    }
+                }
+            }
+        ));
     }
 
     /// Show a toast for a success message (empty: none) or an error.
@@ -320,9 +411,14 @@ impl QcsWindow {
         self.imp().toasts_shown.borrow().len()
     }
 
-    /// Told with the pending proposals after every refresh (tray, notifications).
-    pub fn connect_pending<F: Fn(&[ProposalSummaryView]) + 'static>(&self, handler: F) {
-        self.imp().on_pending.replace(Some(Box::new(handler)));
+    /// `pending-changed`: the inbox was refilled (tray, notifications); read
+    /// [`QcsWindow::pending_proposals`].
+    pub fn connect_pending_changed<F: Fn(&Self) + 'static>(&self, f: F) -> glib::SignalHandlerId {
+        self.connect_closure(
+            "pending-changed",
+            false,
+            glib::closure_local!(move |window: &Self| f(window)),
+        )
     }
 
     pub fn backend(&self) -> Option<Backend> {
@@ -337,6 +433,8 @@ impl QcsWindow {
         imp.push_plan.set_backend(backend.clone());
         imp.review_pane.set_backend(backend.clone());
         imp.backend.replace(Some(backend.clone()));
+        imp.backend_error.replace(None);
+        self.set_backend_actions(true);
         let proxy = backend.proxy().clone();
         glib::spawn_future_local(glib::clone!(
             #[weak(rename_to = window)]
@@ -368,6 +466,12 @@ impl QcsWindow {
     /// Show that no backend could be reached.
     pub fn show_backend_error(&self, error: &str) {
         let imp = self.imp();
+        imp.backend_error.replace(Some(error.to_owned()));
+        self.set_backend_actions(false);
+        self.select_item(None);
+        imp.content_title
+            .set_title(&gettextrs::gettext("Config Sync"));
+        imp.content_title.set_subtitle("");
         imp.empty_page.set_icon_name(Some("dialog-error-symbolic"));
         imp.empty_page.set_title(&gettextrs::gettext(
             "The Config Sync backend is not running",
@@ -375,6 +479,11 @@ impl QcsWindow {
         imp.empty_page
             .set_description(Some(&glib::markup_escape_text(error)));
         imp.stack.set_visible_child_name("empty");
+    }
+
+    /// Why no backend could be reached, while the window says so.
+    pub fn backend_error(&self) -> Option<String> {
+        self.imp().backend_error.borrow().clone()
     }
 
     /// Whether a refresh is in flight.
@@ -388,7 +497,14 @@ impl QcsWindow {
 
     fn show_page(&self, name: &str, title: &str, subtitle: Option<&str>) {
         let imp = self.imp();
+        if imp.backend_error.borrow().is_some() {
+            // Without a backend, the page that says why stays.
+            return;
+        }
         imp.stack.set_visible_child_name(name);
+        if name != "empty" {
+            self.show_content();
+        }
         imp.content_title.set_title(title);
         imp.content_title.set_subtitle(subtitle.unwrap_or(""));
     }
@@ -483,200 +599,17 @@ impl QcsWindow {
         }
     }
 
-    fn selected_name(list: &gtk::ListBox) -> Option<String> {
-        list.selected_row()
-            .map(|row| match row.downcast_ref::<QcsQubeRow>() {
-                Some(qube) => qube.qube_name(),
-                None => row.widget_name().to_string(),
-            })
-    }
-
-    fn reselect(list: &gtk::ListBox, name: Option<String>) {
-        let Some(name) = name else { return };
-        let mut child = list.first_child();
-        while let Some(widget) = child {
-            if let Some(row) = widget.downcast_ref::<gtk::ListBoxRow>() {
-                let row_name = match row.downcast_ref::<QcsQubeRow>() {
-                    Some(qube) => qube.qube_name(),
-                    None => row.widget_name().to_string(),
-                };
-                if row_name == name {
-                    list.select_row(Some(row));
-                    return;
-                }
-            }
-            child = widget.next_sibling();
-        }
-    }
-
-    fn clear(list: &gtk::ListBox) {
-        while let Some(child) = list.first_child() {
-            list.remove(&child);
-        }
-    }
-
-    fn refill_qubes(&self) {
-        let imp = self.imp();
-        imp.refilling.set(true);
-        let selected = Self::selected_name(&imp.qube_list);
-        Self::clear(&imp.qube_list);
-        let conflicts = imp.conflicts.borrow();
-        for qube in imp.qubes.borrow().iter() {
-            imp.qube_list
-                .append(&QcsQubeRow::new(qube, conflicts.contains(&qube.name)));
-        }
-        Self::reselect(&imp.qube_list, selected);
-        imp.refilling.set(false);
-    }
-
-    fn refill_profiles(&self) {
-        let imp = self.imp();
-        imp.refilling.set(true);
-        let selected = Self::selected_name(&imp.profile_list);
-        Self::clear(&imp.profile_list);
-        for (id, description, generation) in imp.profiles.borrow().iter() {
-            let row = crate::widgets::plain_action_row();
-            row.set_title(id);
-            row.set_subtitle(&format!(
-                "{description} · {}",
-                gettext_f(
-                    "generation {generation}",
-                    &[("generation", &generation.to_string())]
-                )
-            ));
-            row.set_widget_name(id);
-            imp.profile_list.append(&row);
-        }
-        Self::reselect(&imp.profile_list, selected);
-        imp.refilling.set(false);
-    }
-
-    fn refill_proposals(&self) {
-        let imp = self.imp();
-        imp.refilling.set(true);
-        let selected = Self::selected_name(&imp.proposal_list);
-        Self::clear(&imp.proposal_list);
-        let proposals = imp.proposals.borrow();
-        let palette = Palette::for_dark(adw::StyleManager::default().is_dark());
-        // The files of one submission are one row: reviewed as a unit.
-        let mut batches: Vec<(i64, Vec<&ProposalSummaryView>)> = Vec::new();
-        for proposal in proposals.iter() {
-            match batches
-                .iter_mut()
-                .find(|(b, _)| *b == proposal.batch && *b != 0)
-            {
-                Some((_, files)) => files.push(proposal),
-                None => batches.push((proposal.batch, vec![proposal])),
-            }
-        }
-        let mut unknown_risk = Vec::new();
-        for (batch, files) in &batches {
-            let proposal = files[0];
-            // Names from a qube: through the safe renderer (marks look-alikes), as markup.
-            let row = adw::ActionRow::new();
-            row.set_use_markup(true);
-            row.set_title_lines(2);
-            row.set_subtitle_lines(1);
-            let from = gettext_f(
-                "from {qube} · {profile}",
-                &[
-                    ("qube", &markup::name(&proposal.source_qube, palette)),
-                    ("profile", &markup::name(&proposal.profile, palette)),
-                ],
-            );
-            if files.len() == 1 {
-                row.set_title(&format!(
-                    "#{} · {}",
-                    proposal.id,
-                    markup::name(&proposal.path, palette)
-                ));
-                row.set_subtitle(&from);
-                row.set_widget_name(&proposal.id.to_string());
-            } else {
-                let count = u32::try_from(files.len()).unwrap_or(u32::MAX);
-                row.set_title(&markup::escape(&ngettext_f(
-                    "#{id} · {n} file",
-                    "#{id} · {n} files",
-                    count,
-                    &[("id", &proposal.id.to_string())],
-                )));
-                row.set_subtitle(&from);
-                row.set_widget_name(&format!("batch:{batch}"));
-                let risk = imp.risk.borrow();
-                let known: Option<Vec<Option<Severity>>> =
-                    files.iter().map(|f| risk.get(&f.id).copied()).collect();
-                let marker = gtk::Label::new(None);
-                marker.set_valign(gtk::Align::Center);
-                match known {
-                    Some(severities) => {
-                        let worst = severities.into_iter().flatten().max();
-                        if let Some(worst) = worst {
-                            marker.set_label(&format!("{} {}", worst.symbol(), worst.label()));
-                            marker.add_css_class(worst.css_class());
-                            marker.set_tooltip_text(Some(&gettextrs::gettext(
-                                "The most severe finding among the files of this submission",
-                            )));
-                        }
-                    }
-                    None => {
-                        marker.set_label("…");
-                        unknown_risk.extend(files.iter().map(|f| f.id));
-                    }
-                }
-                marker.add_css_class("batch-risk");
-                row.add_suffix(&marker);
-            }
-            imp.proposal_list.append(&row);
-        }
-        if proposals.is_empty() {
-            let row = crate::widgets::plain_action_row();
-            row.set_title(&gettextrs::gettext("Nothing to review"));
-            row.set_activatable(false);
-            row.set_selectable(false);
-            row.add_css_class("dim-label");
-            imp.proposal_list.append(&row);
-        }
-        let count = u32::try_from(proposals.len()).unwrap_or(u32::MAX);
-        imp.proposal_count.set_label(&count.to_string());
-        imp.proposal_count.set_tooltip_text(Some(&ngettext_f(
-            "{n} proposal waits for review",
-            "{n} proposals wait for review",
-            count,
-            &[],
-        )));
-        Self::reselect(&imp.proposal_list, selected);
-        imp.refilling.set(false);
-        if let Some(handler) = imp.on_pending.borrow().as_ref() {
-            handler(&proposals);
-        }
-        drop(proposals);
-        if !unknown_risk.is_empty() {
-            self.fetch_risk(unknown_risk);
-        }
-    }
-
-    /// Unselect every sidebar list but `keep` (`None`: all of them).
-    fn unselect_others(&self, keep: Option<&gtk::ListBox>) {
-        let imp = self.imp();
-        imp.refilling.set(true);
-        for list in [&*imp.qube_list, &*imp.profile_list, &*imp.proposal_list] {
-            if Some(list) != keep {
-                list.unselect_all();
-            }
-        }
-        imp.refilling.set(false);
-    }
-
     /// Show a qube's page.
     pub fn open_qube(&self, name: &str) {
         let imp = self.imp();
         let Some(view) = imp.qubes.borrow().iter().find(|q| q.name == name).cloned() else {
             return;
         };
-        self.unselect_others(Some(&imp.qube_list));
-        imp.refilling.set(true);
-        Self::reselect(&imp.qube_list, Some(name.to_owned()));
-        imp.refilling.set(false);
+        let wanted = name.to_owned();
+        if self.ask_before_leaving_editor(move |w| w.open_qube(&wanted)) {
+            return;
+        }
+        self.select_item(Some(SidebarItem::Qube(name.to_owned())));
         imp.qube_page.show(view);
         self.show_page("qube", name, Some(&gettextrs::gettext("Qube")));
     }
@@ -687,11 +620,14 @@ impl QcsWindow {
             return;
         };
         let imp = self.imp();
-        self.unselect_others(Some(&imp.profile_list));
-        imp.refilling.set(true);
-        Self::reselect(&imp.profile_list, Some(id.to_owned()));
-        imp.refilling.set(false);
         let (id, file) = (id.to_owned(), file.map(str::to_owned));
+        let wanted = (id.clone(), file.clone());
+        if self.ask_before_leaving_editor(move |w| {
+            w.open_profile_file(&wanted.0, wanted.1.as_deref());
+        }) {
+            return;
+        }
+        self.select_item(Some(SidebarItem::Profile(id.clone())));
         imp.busy.set(imp.busy.get() + 1);
         glib::spawn_future_local(glib::clone!(
             #[weak(rename_to = window)]
@@ -720,10 +656,10 @@ impl QcsWindow {
             return;
         };
         let imp = self.imp();
-        self.unselect_others(Some(&imp.proposal_list));
-        imp.refilling.set(true);
-        Self::reselect(&imp.proposal_list, Some(id.to_string()));
-        imp.refilling.set(false);
+        if self.ask_before_leaving_editor(move |w| w.open_proposal(id)) {
+            return;
+        }
+        self.select_item(Some(SidebarItem::Proposal(id)));
         imp.busy.set(imp.busy.get() + 1);
         glib::spawn_future_local(glib::clone!(
             #[weak(rename_to = window)]
@@ -748,33 +684,6 @@ impl QcsWindow {
         ));
     }
 
-    /// Learn the riskiest finding of each of `ids` (for the sidebar's markers).
-    fn fetch_risk(&self, ids: Vec<i64>) {
-        let Some(backend) = self.backend() else {
-            return;
-        };
-        if self.imp().fetching_risk.replace(true) {
-            return;
-        }
-        glib::spawn_future_local(glib::clone!(
-            #[weak(rename_to = window)]
-            self,
-            async move {
-                for id in ids {
-                    if window.imp().risk.borrow().contains_key(&id) {
-                        continue;
-                    }
-                    if let Ok(view) = backend.proposal(id).await {
-                        let worst = crate::widgets::riskiest(&view);
-                        window.imp().risk.borrow_mut().insert(id, worst);
-                    }
-                }
-                window.imp().fetching_risk.set(false);
-                window.refill_proposals();
-            }
-        ));
-    }
-
     /// Open a multi-file submission as one unit: its riskiest file first, the others
     /// listed in the pane (riskiest first).
     pub fn open_batch(&self, batch: i64) {
@@ -782,10 +691,10 @@ impl QcsWindow {
             return;
         };
         let imp = self.imp();
-        self.unselect_others(Some(&imp.proposal_list));
-        imp.refilling.set(true);
-        Self::reselect(&imp.proposal_list, Some(format!("batch:{batch}")));
-        imp.refilling.set(false);
+        if self.ask_before_leaving_editor(move |w| w.open_batch(batch)) {
+            return;
+        }
+        self.select_item(Some(SidebarItem::Batch(batch)));
         imp.busy.set(imp.busy.get() + 1);
         glib::spawn_future_local(glib::clone!(
             #[weak(rename_to = window)]
@@ -846,12 +755,25 @@ impl QcsWindow {
     /// Plan a push (empty: every qube with an assignment) and show the plan.
     pub fn plan_push(&self, qubes: Vec<String>) {
         let imp = self.imp();
+        let no_backend = imp.backend_error.borrow().clone();
+        if let Some(error) = no_backend {
+            // No backend: the page that says so stays, nothing is planned.
+            self.show_backend_error(&error);
+            return;
+        }
+        if self.backend().is_none() {
+            return;
+        }
+        let wanted = qubes.clone();
+        if self.ask_before_leaving_editor(move |w| w.plan_push(wanted)) {
+            return;
+        }
         let subtitle = if qubes.is_empty() {
             gettextrs::gettext("every qube with an assigned profile")
         } else {
             qubes.join(", ")
         };
-        self.unselect_others(None);
+        self.select_item(None);
         imp.push_plan.plan(qubes);
         self.show_page("plan", &gettextrs::gettext("Push"), Some(&subtitle));
     }
@@ -959,11 +881,7 @@ impl QcsWindow {
         dialog.connect_changed(glib::clone!(
             #[weak(rename_to = window)]
             self,
-            move |result| {
-                if result.is_ok() {
-                    window.refresh();
-                }
-            }
+            move |_| window.refresh()
         ));
         dialog.present();
         Some(dialog)
@@ -989,53 +907,7 @@ impl QcsWindow {
         self.visible_page()
     }
 
-    /// The qube rows in the sidebar.
-    pub fn qube_rows(&self) -> Vec<QcsQubeRow> {
-        let mut rows = Vec::new();
-        let mut child = self.imp().qube_list.first_child();
-        while let Some(widget) = child {
-            if let Some(row) = widget.downcast_ref::<QcsQubeRow>() {
-                rows.push(row.clone());
-            }
-            child = widget.next_sibling();
-        }
-        rows
-    }
-
     pub fn pending_proposals(&self) -> Vec<ProposalSummaryView> {
         self.imp().proposals.borrow().clone()
-    }
-
-    /// The titles of the inbox rows as rendered on screen (the text of each row's
-    /// title label, after any markup was applied).
-    pub fn proposal_row_titles(&self) -> Vec<String> {
-        fn title_label(widget: &gtk::Widget) -> Option<gtk::Label> {
-            let mut child = widget.first_child();
-            while let Some(c) = child {
-                if let Some(label) = c.downcast_ref::<gtk::Label>()
-                    && label.has_css_class("title")
-                {
-                    return Some(label.clone());
-                }
-                if let Some(found) = title_label(&c) {
-                    return Some(found);
-                }
-                child = c.next_sibling();
-            }
-            None
-        }
-        let mut titles = Vec::new();
-        let mut child = self.imp().proposal_list.first_child();
-        while let Some(widget) = child {
-            if let Some(label) = title_label(&widget) {
-                titles.push(label.text().to_string());
-            }
-            child = widget.next_sibling();
-        }
-        titles
-    }
-
-    pub fn proposal_count_label(&self) -> String {
-        self.imp().proposal_count.label().to_string()
     }
 }

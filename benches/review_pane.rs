@@ -4,10 +4,13 @@
 //! until the whole diff is laid out, the longest main-loop stall while it lays out (a
 //! 1 ms timer that should fire every millisecond: the longest gap between two of its
 //! runs), and the longest frame while the diff is scrolled from top to bottom a page
-//! per frame. Figures only: nothing here asserts a time.
+//! per frame; and, apart, the backend's share: GetProposal over the bus and parsing
+//! its JSON (the app parses on a worker thread). Figures only: nothing here asserts a
+//! time.
 //!
-//! Run: `cargo bench --bench review_pane` (release build; without a display it runs
-//! itself again under `xvfb-run -a`). The figures are in the README.
+//! Run: `cargo bench --bench review_pane [-- WORD…]` (release build; only the cases
+//! whose name has a WORD; without a display it runs itself again under `xvfb-run -a`).
+//! The figures are in the README.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -131,6 +134,22 @@ fn spool(world: &std::path::Path, address: &str, path: &str, content: &[u8]) -> 
             .map(|p| p.id)
             .max()
             .expect("the bench proposal")
+    })
+}
+
+/// The backend's part: GetProposal over the bus and parsing its JSON, outside the app.
+fn fetch(address: &str, id: i64) -> (Duration, Duration, usize) {
+    zbus::block_on(async {
+        let (_c, proxy) = qcs_client::connect_to(address).await.expect("connect");
+        let started = Instant::now();
+        let json = proxy.get_proposal(id).await.expect("GetProposal");
+        let fetched = started.elapsed();
+        let started = Instant::now();
+        let view: qcs_client::types::ProposalView =
+            serde_json::from_str(&json).expect("ProposalView");
+        let parsed = started.elapsed();
+        drop(view);
+        (fetched, parsed, json.len())
     })
 }
 
@@ -289,18 +308,32 @@ fn run() {
             spool(world.path(), &address, ".bench-hunks", hunks.as_bytes()),
         ),
     ];
+    let ids: Vec<i64> = cases.iter().map(|(_, id)| *id).collect();
     run_until("the proposals in the sidebar", || {
-        window.pending_proposals().len() >= 4
+        let pending = window.pending_proposals();
+        ids.iter().all(|id| pending.iter().any(|p| p.id == *id))
     });
     println!(
-        "| input | findings drawn | diff laid out | longest main-loop stall | rows | scroll: frames, longest, mean |"
+        "| input | backend: GetProposal, parse (JSON size) | findings drawn | diff laid out | longest main-loop stall | rows | scroll: frames, longest, mean |"
     );
-    println!("|---|---:|---:|---:|---:|---|");
+    println!("|---|---|---:|---:|---:|---:|---|");
+    // `cargo bench --bench review_pane -- WORD`: only the cases whose name has WORD.
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
     for (name, id) in cases {
+        if !only.is_empty() && !only.iter().any(|w| name.contains(w.as_str())) {
+            continue;
+        }
+        let (fetched, parsed, bytes) = fetch(&address, id);
         let figures = measure(&window, &probe, id);
         let hunks = window.review_pane().diff_view().decisions().len();
         println!(
-            "| {name} ({hunks} hunks) | {:.0} ms | {:.0} ms | {:.1} ms | {} | {} frames, {:.1} ms, {:.1} ms |",
+            "| {name} ({hunks} hunks) | {:.0} ms, {:.0} ms ({:.1} MB) | {:.0} ms | {:.0} ms | {:.1} ms | {} | {} frames, {:.1} ms, {:.1} ms |",
+            fetched.as_secs_f64() * 1000.0,
+            parsed.as_secs_f64() * 1000.0,
+            bytes as f64 / 1e6,
             figures.findings.as_secs_f64() * 1000.0,
             figures.laid_out.as_secs_f64() * 1000.0,
             figures.stall.as_secs_f64() * 1000.0,

@@ -549,7 +549,8 @@ impl TrustGate<'_> {
         assert!(undecided(review), "a decision taken before layout survived");
         assert!(pending_ids(self.address).contains(&id), "accepted unseen");
         assert!(!review.can_accept());
-        let rows = review.diff_view().rendered_rows();
+        // A long line is in pieces; its text whole, per line.
+        let rows = review.diff_view().rendered_lines();
         // (Changed blanks are tokens: `autocmd⟦SP⟧VimEnter`.)
         assert!(
             rows.iter()

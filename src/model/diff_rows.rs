@@ -1,9 +1,10 @@
 //! The rows a diff widget shows, with their markup, computed off the UI thread.
 //!
-//! A line longer than [`PIECE_CHARS`] shown characters becomes several rows (its
-//! pieces; the later ones are marked as continued), so no single label has to lay
-//! out more than a short piece of a 256 KiB line; words that mix look-alike scripts get their mark here, in the
-//! line itself.
+//! A line longer than [`PIECE_CHARS`] shown characters ([`SPLIT_PIECE_CHARS`] side by
+//! side) becomes several rows (its pieces; the later ones are marked as continued), so
+//! every row is one line of text of a known height and no label has to lay out more
+//! than a short piece of a 256 KiB line; words that mix look-alike scripts get their
+//! mark here, in the line itself.
 
 use qcs_client::types::{DiffView, Segment};
 
@@ -18,15 +19,17 @@ pub enum Layout {
     SideBySide,
 }
 
-/// Shown characters per row at most: a longer line continues on the next rows.
+/// Shown characters per unified row at most: a longer line continues on the next rows.
 ///
-/// Small on purpose: Pango breaks a long run without spaces by shaping it again for
-/// every candidate break, so the cost of measuring a wrapped label grows with the
-/// square of its length, and GTK measures a row's label several times per layout.
-/// With 1 000 characters a single 256 KiB line never finished scrolling; at 128 a
-/// piece wraps to one or two lines in the window and rows stay nearly equally tall,
-/// which also keeps the list's height estimate steady.
-pub const PIECE_CHARS: usize = 128;
+/// Rows do not wrap (wrapping made Pango shape a long run without spaces again for
+/// every candidate break, and GTK measures a row several times per layout: a single
+/// 256 KiB line stalled the window for a second). A piece is one line of monospace
+/// text, so every row is equally tall; 100 characters fit the diff of a window of
+/// 1 360 pixels, and a narrower window scrolls the diff sideways (never the window).
+pub const PIECE_CHARS: usize = 100;
+
+/// Shown characters per side of a side-by-side row at most (two halves side by side).
+pub const SPLIT_PIECE_CHARS: usize = 50;
 
 /// One cell of text with its line number.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,7 +74,7 @@ fn number(n: Option<u64>) -> String {
 }
 
 /// The cells of one line: its pieces, each marked and escaped.
-fn cells(diff: &DiffView, index: usize, palette: &Palette, left: bool) -> Vec<Cell> {
+fn cells(diff: &DiffView, index: usize, palette: &Palette, left: bool, width: usize) -> Vec<Cell> {
     let line = &diff.lines[index];
     let kind = LineKind::from_wire(&line.kind);
     let side = match kind {
@@ -84,7 +87,7 @@ fn cells(diff: &DiffView, index: usize, palette: &Palette, left: bool) -> Vec<Ce
     } else {
         line.new_number
     };
-    pieces(&line.segments)
+    pieces(&line.segments, width)
         .into_iter()
         .enumerate()
         .map(|(i, piece)| Cell {
@@ -98,8 +101,8 @@ fn cells(diff: &DiffView, index: usize, palette: &Palette, left: bool) -> Vec<Ce
         .collect()
 }
 
-fn pieces(segments: &[Segment]) -> Vec<Vec<Segment>> {
-    markup::split_long(&markup::mark_mixed_scripts(segments), PIECE_CHARS)
+fn pieces(segments: &[Segment], width: usize) -> Vec<Vec<Segment>> {
+    markup::split_long(&markup::mark_mixed_scripts(segments), width)
 }
 
 impl Row {
@@ -139,7 +142,7 @@ pub fn rows(diff: &DiffView, layout: Layout, palette: &Palette) -> Vec<Row> {
     let header = |index: usize| {
         let line = &diff.lines[index];
         // A header is ours; it is cut only so it stays one row.
-        let segments = pieces(&line.segments)
+        let segments = pieces(&line.segments, PIECE_CHARS)
             .into_iter()
             .next()
             .unwrap_or_default();
@@ -158,7 +161,7 @@ pub fn rows(diff: &DiffView, layout: Layout, palette: &Palette) -> Vec<Row> {
                     rows.push(header(index));
                     continue;
                 }
-                for cell in cells(diff, index, palette, false) {
+                for cell in cells(diff, index, palette, false, PIECE_CHARS) {
                     let (old_number, new_number) = if cell.continued {
                         (String::new(), "⋯".to_owned())
                     } else {
@@ -177,8 +180,13 @@ pub fn rows(diff: &DiffView, layout: Layout, palette: &Palette) -> Vec<Row> {
                 match row {
                     SideBySideRow::Header(index) => rows.push(header(index)),
                     SideBySideRow::Pair { left, right } => {
-                        let left = left.map_or_else(Vec::new, |i| cells(diff, i, palette, true));
-                        let right = right.map_or_else(Vec::new, |i| cells(diff, i, palette, false));
+                        let cells_of = |i: Option<usize>, left: bool| {
+                            i.map_or_else(Vec::new, |i| {
+                                cells(diff, i, palette, left, SPLIT_PIECE_CHARS)
+                            })
+                        };
+                        let left = cells_of(left, true);
+                        let right = cells_of(right, false);
                         let n = left.len().max(right.len());
                         let mut left = left.into_iter();
                         let mut right = right.into_iter();
@@ -293,10 +301,31 @@ mod tests {
             "{}",
             cell.plain
         );
-        // Side by side: the removed line beside the first piece, fillers after.
+        // Side by side: the removed line beside the first piece, fillers after; the
+        // halves are cut narrower.
         let split = rows(&d, Layout::SideBySide, &Palette::LIGHT);
-        assert_eq!(split.len(), 5);
-        assert!(matches!(&split[4], Row::Split { left: None, right: Some(c) } if c.continued));
+        let pieces = (2 * PIECE_CHARS + 5).div_ceil(SPLIT_PIECE_CHARS);
+        assert_eq!(split.len(), 2 + pieces);
+        assert!(
+            matches!(split.last(), Some(Row::Split { left: None, right: Some(c) }) if c.continued)
+        );
+        // Every character is shown, in pieces no wider than the limit.
+        for (layout, width) in [
+            (Layout::Unified, PIECE_CHARS),
+            (Layout::SideBySide, SPLIT_PIECE_CHARS),
+        ] {
+            let texts: Vec<String> = rows(&d, layout, &Palette::LIGHT)
+                .iter()
+                .filter_map(|r| match r {
+                    Row::Unified { cell, .. } => Some(cell.plain.clone()),
+                    Row::Split { right: Some(c), .. } => Some(c.plain.clone()),
+                    _ => None,
+                })
+                .filter(|t| t.starts_with('x'))
+                .collect();
+            assert!(texts.iter().all(|t| t.chars().count() <= width));
+            assert_eq!(texts.concat(), "x".repeat(2 * PIECE_CHARS + 5));
+        }
     }
 
     #[test]

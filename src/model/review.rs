@@ -423,6 +423,55 @@ pub fn side_by_side(lines: &[RenderedLineView]) -> Vec<SideBySideRow> {
     rows
 }
 
+/// [`line_of_finding`] for every finding, in one pass over the diff's lines (thousands
+/// of findings on a file of thousands of lines must not cost their product on the UI
+/// thread).
+pub fn lines_of_findings(diff: &DiffView, findings: &[FindingView]) -> Vec<Option<usize>> {
+    use std::collections::HashMap;
+    // (base side, number) -> first line showing it.
+    let mut wanted: HashMap<(bool, u64), Option<usize>> = findings
+        .iter()
+        .filter_map(|f| Some(((f.side == "base", u64::from(f.line?)), None)))
+        .collect();
+    if !wanted.is_empty() {
+        for (index, line) in diff.lines.iter().enumerate() {
+            let kind = LineKind::from_wire(&line.kind);
+            if kind == LineKind::HunkHeader {
+                continue;
+            }
+            let sides = [
+                (
+                    true,
+                    (kind != LineKind::Added)
+                        .then_some(line.old_number)
+                        .flatten(),
+                ),
+                (
+                    false,
+                    (kind != LineKind::Removed)
+                        .then_some(line.new_number)
+                        .flatten(),
+                ),
+            ];
+            for (base, number) in sides {
+                if let Some(number) = number
+                    && let Some(slot) = wanted.get_mut(&(base, number))
+                    && slot.is_none()
+                {
+                    *slot = Some(index);
+                }
+            }
+        }
+    }
+    findings
+        .iter()
+        .map(|f| {
+            let key = (f.side == "base", u64::from(f.line?));
+            wanted.get(&key).copied().flatten()
+        })
+        .collect()
+}
+
 /// The line a finding points at: a proposed-side finding at the line with that new
 /// number, a base-side one at the line with that old number. File-level findings and
 /// lines outside the shown hunks give `None`.
@@ -743,5 +792,13 @@ mod tests {
         assert_eq!(line_of_finding(&p.diff, &on_old), Some(2));
         assert_eq!(line_of_finding(&p.diff, &file_level), None);
         assert_eq!(line_of_finding(&p.diff, &outside), None);
+        // All at once, in one pass: the same answers.
+        let all = [on_new, on_first, on_old, file_level, outside];
+        assert_eq!(
+            lines_of_findings(&p.diff, &all),
+            all.iter()
+                .map(|f| line_of_finding(&p.diff, f))
+                .collect::<Vec<_>>()
+        );
     }
 }

@@ -1,16 +1,18 @@
-//! `QcsDiffView`: a diff, unified or side by side, with wrapped lines, hidden
+//! `QcsDiffView`: a diff, unified or side by side, long lines in pieces, hidden
 //! characters as tokens, and per-hunk Accept/Reject toggles.
 //!
 //! The rows and their markup are computed on a worker thread; the rows go into a
 //! list model a batch per main-loop turn and a `GtkListView` makes widgets only for
 //! the rows on screen, so a 256 KiB file, a single 256 KiB line (cut into pieces) or
-//! 10 000 hunks never stall the window. The view owns the hunk decisions — the one
+//! 10 000 hunks never stall the window. A row never wraps: each is one line of
+//! monospace text (every byte shown, nothing elided), so rows are equally tall and
+//! cheap to measure; a row wider than the view scrolls sideways inside the view. The view owns the hunk decisions — the one
 //! model its header rows render — and takes none until every row is in the model:
 //! the `laid-out` property says when. A newer diff supersedes a rebuild in flight.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use adw::prelude::*;
@@ -58,15 +60,16 @@ mod imp {
         #[property(get)]
         pub laid_out: Cell<bool>,
         pub store: RefCell<Option<gio::ListStore>>,
-        pub diff: RefCell<Option<DiffView>>,
+        /// Shared with the worker that makes the rows (never copied).
+        pub diff: RefCell<Option<Arc<DiffView>>>,
         pub layout: Cell<Layout>,
         pub decisions_enabled: Cell<bool>,
         /// The hunk decisions: the one model the header rows render.
         pub decisions: RefCell<Vec<HunkDecision>>,
         /// Bumped on every rebuild; a worker result for an older one is dropped.
         pub generation: Cell<u64>,
-        /// All rows (the model holds the same rows as objects).
-        pub rows: RefCell<Rc<Vec<Row>>>,
+        /// All rows (the model holds their positions as objects).
+        pub rows: RefCell<Arc<Vec<Row>>>,
         /// Per rendered line: the first row showing it.
         pub first_row: RefCell<Vec<Option<u32>>>,
         /// Header rows on screen, per hunk.
@@ -213,7 +216,9 @@ impl QcsDiffView {
         imp.decisions.replace(vec![HunkDecision::Undecided; hunks]);
         imp.decisions_enabled.set(decisions);
         imp.highlighted.set(None);
-        imp.diff.replace(diff);
+        // The diff shown before may be large: freed on a worker thread.
+        let previous = imp.diff.replace(diff.map(Arc::new));
+        drop_elsewhere(previous);
         imp.scroller.vadjustment().set_value(0.0);
         self.pin_to_top();
         self.rebuild();
@@ -340,6 +345,31 @@ impl QcsDiffView {
         self.imp().rows.borrow().iter().map(plain_of).collect()
     }
 
+    /// The text of every rendered line, its pieces joined, tokens as `⟦label⟧` (for
+    /// tests and screen readers); empty until the rows are made.
+    pub fn rendered_lines(&self) -> Vec<String> {
+        let imp = self.imp();
+        let count = imp.diff.borrow().as_ref().map_or(0, |d| d.lines.len());
+        let mut lines = vec![String::new(); count];
+        let mut put = |line: usize, text: &str| {
+            if let Some(slot) = lines.get_mut(line) {
+                slot.push_str(text);
+            }
+        };
+        for row in imp.rows.borrow().iter() {
+            match row {
+                Row::Header { line, plain, .. } => put(*line, plain),
+                Row::Unified { cell, .. } => put(cell.line, &cell.plain),
+                Row::Split { left, right } => {
+                    for cell in [left, right].into_iter().flatten() {
+                        put(cell.line, &cell.plain);
+                    }
+                }
+            }
+        }
+        lines
+    }
+
     /// The first row showing rendered line `line`.
     pub fn row_of_line(&self, line: usize) -> Option<usize> {
         let row = (*self.imp().first_row.borrow())
@@ -446,7 +476,7 @@ impl QcsDiffView {
         if let Some(store) = imp.store.borrow().as_ref() {
             store.remove_all();
         }
-        imp.rows.replace(Rc::new(Vec::new()));
+        drop_elsewhere(imp.rows.replace(Arc::new(Vec::new())));
         imp.first_row.replace(Vec::new());
         let Some(diff) = imp.diff.borrow().clone() else {
             imp.stack.set_visible_child_name("empty");
@@ -508,8 +538,8 @@ impl QcsDiffView {
                 *slot = Some(position);
             }
         }
-        let rows = Rc::new(rows);
-        imp.rows.replace(rows.clone());
+        let rows = Arc::new(rows);
+        drop_elsewhere(imp.rows.replace(rows.clone()));
         imp.first_row.replace(first_row);
         imp.stack.set_visible_child_name("diff");
         imp.scroller.vadjustment().set_value(0.0);
@@ -560,9 +590,9 @@ impl QcsDiffView {
         match row {
             Row::Header { hunk, markup, .. } => {
                 root.add_css_class("diff-hunk-header");
-                let label = text_label(markup);
-                label.set_hexpand(true);
-                root.append(&label);
+                root.set_homogeneous(false);
+                // The toggles come first: they stay in view when the rows are wider
+                // than the view.
                 if let (Some(hunk), true) = (*hunk, imp.decisions_enabled.get()) {
                     let header = self.header_toggles(hunk, &root);
                     root.append(&header.accept);
@@ -570,12 +600,16 @@ impl QcsDiffView {
                     imp.headers.borrow_mut().insert(hunk, header);
                     self.sync_header(hunk);
                 }
+                let label = text_label(markup);
+                label.set_hexpand(true);
+                root.append(&label);
             }
             Row::Unified {
                 old_number,
                 new_number,
                 cell,
             } => {
+                root.set_homogeneous(false);
                 let class = kind_class(cell.kind);
                 root.append(&number_label(old_number, class));
                 root.append(&number_label(new_number, class));
@@ -591,11 +625,11 @@ impl QcsDiffView {
                 root.append(&text);
             }
             Row::Split { left, right } => {
-                root.set_homogeneous(false);
+                // Equal halves, each as wide as the wider one needs.
+                root.set_homogeneous(true);
                 for cell in [left, right] {
                     let half = gtk::Box::new(gtk::Orientation::Horizontal, 0);
                     half.set_hexpand(true);
-                    half.set_size_request(0, -1);
                     match cell {
                         Some(cell) => {
                             let class = kind_class(cell.kind);
@@ -696,6 +730,11 @@ impl QcsDiffView {
     }
 }
 
+/// Free a large value on a worker thread, not in the main loop's turn.
+fn drop_elsewhere<T: Send + 'static>(value: T) {
+    drop(gio::spawn_blocking(move || drop(value)));
+}
+
 fn plain_of(row: &Row) -> String {
     match row {
         Row::Header { plain, .. } => plain.clone(),
@@ -742,15 +781,14 @@ fn number_label(text: &str, class: &str) -> gtk::Label {
     label
 }
 
-/// A wrapping label: long lines wrap at any character, never scroll out of sight.
+/// A one-line label: no wrapping, no ellipsis (a piece is short; every byte shows).
 fn text_label(markup: &str) -> gtk::Label {
     let label = gtk::Label::new(None);
     label.set_markup(markup);
-    label.set_wrap(true);
-    label.set_wrap_mode(gtk::pango::WrapMode::WordChar);
+    label.set_single_line_mode(true);
+    label.set_wrap(false);
+    label.set_ellipsize(gtk::pango::EllipsizeMode::None);
     label.set_xalign(0.0);
     label.set_yalign(0.0);
-    label.set_width_chars(1);
-    label.set_max_width_chars(1);
     label
 }

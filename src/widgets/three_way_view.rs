@@ -1,6 +1,7 @@
 //! `QcsThreeWayView`: a conflict's three versions in three labelled columns — base,
 //! store, qube (or proposal) — region by region, conflicts highlighted, long lines
-//! wrapped, hidden characters as tokens, long unchanged stretches folded.
+//! wrapped (at any character, never with a hyphen that is not in the file), hidden
+//! characters as tokens, long unchanged stretches folded.
 //!
 //! Rows and markup are computed on a worker thread (`model::three_way`); the widgets
 //! are made on the UI thread in batches, and a newer view supersedes one in flight.
@@ -262,9 +263,14 @@ impl QcsThreeWayView {
 }
 
 /// A wrapping label: long lines wrap at any character, never scroll out of sight.
+/// Pango draws a hyphen where it breaks inside a word; that hyphen is not in the file,
+/// so it is turned off (the attributes are merged with the markup's).
 fn text_label(markup: &str) -> gtk::Label {
     let label = gtk::Label::new(None);
     label.set_markup(markup);
+    let attributes = gtk::pango::AttrList::new();
+    attributes.insert(gtk::pango::AttrInt::new_insert_hyphens(false));
+    label.set_attributes(Some(&attributes));
     label.set_wrap(true);
     label.set_wrap_mode(gtk::pango::WrapMode::WordChar);
     label.set_xalign(0.0);

@@ -15,3 +15,4 @@ pub mod review;
 pub mod risk;
 #[cfg(feature = "store")]
 pub mod store;
+pub mod template;

@@ -311,14 +311,14 @@ pub fn validate_variable_name(name: &str) -> Result<(), SyntaxError> {
     Ok(())
 }
 
-/// Checks a tag name as Qubes allows them (letters, digits, `_`, `-`, `.`), at most
+/// Checks a tag name as qubesd allows them (letters, digits, `_`, `-`), at most
 /// [`MAX_TAG_NAME_BYTES`].
 pub fn validate_tag_name(name: &str) -> Result<(), SyntaxError> {
     if name.is_empty()
         || name.len() > MAX_TAG_NAME_BYTES
         || !name
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
     {
         return Err(SyntaxError::InvalidTagName(shown(name)));
     }

@@ -26,6 +26,7 @@ pub mod error;
 pub mod job;
 pub mod reason;
 pub mod types;
+pub mod variables;
 
 use zbus::proxy;
 

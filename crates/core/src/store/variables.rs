@@ -164,13 +164,24 @@ impl Store {
 
     /// The current templated files of `profile`: path → sha256 of the template's text.
     pub fn templated_files(&self, profile: &ProfileId) -> Result<BTreeMap<RelativePath, String>> {
+        self.templated_files_at(profile, u64::MAX)
+    }
+
+    /// The templated files of `profile` as it was at `generation` (what a rollback to
+    /// that generation writes): path → sha256 of the template's text.
+    pub fn templated_files_at(
+        &self,
+        profile: &ProfileId,
+        generation: u64,
+    ) -> Result<BTreeMap<RelativePath, String>> {
+        let generation = i64::try_from(generation).unwrap_or(i64::MAX);
         let mut stmt = self.conn.prepare(
             "SELECT path, sha256 FROM file_versions AS fv \
              WHERE profile = ?1 AND deleted = 0 AND template = 1 AND generation = \
                  (SELECT max(generation) FROM file_versions \
-                  WHERE profile = fv.profile AND path = fv.path)",
+                  WHERE profile = fv.profile AND path = fv.path AND generation <= ?2)",
         )?;
-        let rows = stmt.query_map([profile.as_str()], |r| {
+        let rows = stmt.query_map(params![profile.as_str(), generation], |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
         })?;
         let mut out = BTreeMap::new();

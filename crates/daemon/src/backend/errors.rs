@@ -120,6 +120,7 @@ pub fn store_reason(e: &StoreError) -> Reason {
         StoreError::TooManyGlobs { profile, limit } => r(Code::GlobTooMany)
             .arg("profile", profile)
             .arg("limit", limit),
+        StoreError::Template(t) => super::templates::refusal_reason(t).1,
         other => r(Code::StoreFailed).arg("detail", other),
     }
 }
@@ -152,6 +153,7 @@ impl From<BackendError> for DbusError {
                 | StoreError::MixedBatch
                 | StoreError::ImportRefused(_)
                 | StoreError::ExportRefused(_) => ErrorKind::Refused,
+                StoreError::Template(t) => super::templates::refusal_reason(t).0,
                 _ => ErrorKind::Store,
             },
             BackendError::Admin(_) => ErrorKind::AdminApi,

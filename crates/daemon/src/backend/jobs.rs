@@ -177,6 +177,7 @@ fn plan_view(
                             .three_way
                             .as_ref()
                             .map(|t| views::three_way_view(t, &views::PLAN_THREE_WAY)),
+                        template_sha256: None,
                     }
                 })
                 .collect(),
@@ -301,6 +302,7 @@ impl Backend {
         input
             .desired
             .retain(|d| profiles.is_empty() || profiles.contains(&d.profile));
+        self.render_templates(&mut input, None)?;
         Ok(plan::plan_qube(&input, overwrite))
     }
 
@@ -387,7 +389,8 @@ impl Backend {
             }
         }
         let id = self.next_id();
-        let view = plan_view(&plans, &halted, &errors, id);
+        let mut view = plan_view(&plans, &halted, &errors, id);
+        self.mark_templates(&mut view)?;
         let mut kept = lock(&self.plans);
         kept.insert(id, StoredPlan { plans, halted });
         while kept.len() > MAX_KEPT_PLANS {
@@ -851,6 +854,7 @@ impl Backend {
                 generation,
             });
         }
+        self.render_templates(&mut input, Some(generation))?;
         let plan = plan::plan_qube(&input, &BTreeSet::new());
         Ok(self.start_job(JobKind::Rollback, vec![JobTarget::Planned(plan)]))
     }

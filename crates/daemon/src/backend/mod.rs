@@ -14,6 +14,7 @@ mod proposals;
 mod qubes;
 pub mod replies;
 pub mod services;
+pub mod templates;
 pub mod views;
 
 use std::collections::BTreeMap;

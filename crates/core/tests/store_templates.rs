@@ -495,3 +495,48 @@ fn a_failed_templates_migration_leaves_the_older_schema_untouched() {
     let store = Store::open(&path).unwrap();
     assert_eq!(store.schema_version().unwrap(), latest_schema_version());
 }
+
+#[test]
+fn export_and_import_keep_the_template_flag() {
+    let (dir, mut store) = store();
+    let git = pid("git");
+    store
+        .put_template_file(&git, &rp(".gitconfig"), Some(TEMPLATE), None, true)
+        .unwrap();
+    store
+        .put_file(&git, &rp(".plain"), b"{{ not a template", 0o644)
+        .unwrap();
+    let out = dir.path().join("export");
+    store.export_profiles(&out, &[]).unwrap();
+    let manifest = std::fs::read_to_string(out.join("manifest.toml")).unwrap();
+    assert_eq!(manifest.matches("template = true").count(), 1, "{manifest}");
+
+    // Into a fresh store: the flag comes back, the plain file stays plain.
+    let other_dir = tempfile::tempdir().unwrap();
+    let mut other = Store::open(other_dir.path().join("store.sqlite")).unwrap();
+    other.import_profiles(&out).unwrap();
+    assert!(other.is_template(&git, &rp(".gitconfig")).unwrap());
+    assert!(!other.is_template(&git, &rp(".plain")).unwrap());
+    // Into a store where the flags differ: the manifest wins, in one more generation.
+    store.set_template(&git, &rp(".gitconfig"), false).unwrap();
+    let before = store.profile(&git).unwrap().unwrap().generation;
+    store.import_profiles(&out).unwrap();
+    assert!(store.is_template(&git, &rp(".gitconfig")).unwrap());
+    assert_eq!(store.profile(&git).unwrap().unwrap().generation, before + 1);
+    // The same again changes nothing.
+    store.import_profiles(&out).unwrap();
+    assert_eq!(store.profile(&git).unwrap().unwrap().generation, before + 1);
+    assert_eq!(store.verify().unwrap(), Vec::<String>::new());
+
+    // A manifest that marks a file whose text does not parse is refused whole.
+    let bad = manifest.replace(
+        "[profiles.git.files.\".plain\"]",
+        "[profiles.git.files.\".plain\"]\ntemplate = true",
+    );
+    assert_ne!(bad, manifest);
+    std::fs::write(out.join("manifest.toml"), bad).unwrap();
+    let generation = store.profile(&git).unwrap().unwrap().generation;
+    assert!(store.import_profiles(&out).is_err());
+    assert_eq!(store.profile(&git).unwrap().unwrap().generation, generation);
+    assert!(!store.is_template(&git, &rp(".plain")).unwrap());
+}

@@ -120,7 +120,67 @@ pub(super) fn refuse_templated(
     Ok(())
 }
 
-fn is_template_in(conn: &Connection, profile: &ProfileId, path: &RelativePath) -> Result<bool> {
+/// Sets the template flag of the current version of `path` inside `tx`: when it differs,
+/// a new version with the same content and the flag in `generation` (the caller's next
+/// generation, shared by the flags it sets; a template must parse). Nothing for a
+/// removed or missing file. Returns whether it changed.
+pub(super) fn set_flag_in(
+    tx: &rusqlite::Transaction<'_>,
+    profile: &ProfileId,
+    path: &RelativePath,
+    template: bool,
+    generation: i64,
+) -> Result<bool> {
+    let Some(file) = latest_version(tx, profile, path)?.and_then(FileVersion::into_current) else {
+        return Ok(false);
+    };
+    if is_template_in(tx, profile, path)? == template {
+        return Ok(false);
+    }
+    if template {
+        Template::parse_bytes(&file.bytes).map_err(|source| TemplateRefusal::Syntax {
+            path: path.to_string(),
+            source,
+        })?;
+    }
+    tx.execute(
+        "INSERT INTO file_versions (profile, path, generation, deleted, content, sha256, \
+             mode, provenance, created_at, template) \
+         VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6, 'local', ?7, ?8)",
+        params![
+            profile.as_str(),
+            path.as_str(),
+            generation,
+            file.bytes,
+            file.sha256,
+            file.mode.bits(),
+            now(),
+            template
+        ],
+    )?;
+    tx.execute(
+        "UPDATE profiles SET generation = ?2 WHERE id = ?1",
+        params![profile.as_str(), generation],
+    )?;
+    audit(
+        tx,
+        action::FILE_TEMPLATE,
+        None,
+        Some(profile.as_str()),
+        Some(path.as_str()),
+        None,
+        Some(to_u64(generation, "generation")?),
+        Some(&file.sha256),
+        serde_json::json!({ "mode": file.mode.to_string(), "template": template }),
+    )?;
+    Ok(true)
+}
+
+pub(super) fn is_template_in(
+    conn: &Connection,
+    profile: &ProfileId,
+    path: &RelativePath,
+) -> Result<bool> {
     Ok(conn
         .query_row(
             "SELECT template FROM file_versions WHERE profile = ?1 AND path = ?2 \

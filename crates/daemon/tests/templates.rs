@@ -40,6 +40,10 @@ fn main() -> std::process::ExitCode {
             "variables_and_templates_from_the_cli",
             variables_and_templates_from_the_cli,
         ),
+        (
+            "templates_interface_matches_checked_in_xml",
+            templates_interface_matches_checked_in_xml,
+        ),
     ])
 }
 
@@ -514,4 +518,63 @@ fn variables_and_templates_from_the_cli() {
     ok(&["profile", "template", "git", ".gitconfig", "--off"]);
     let t = block(templates_proxy(&proxy)).unwrap();
     assert!(block(t.templated_files("git")).unwrap().is_empty());
+}
+
+/// `method Name(arg:type:dir,…)` of the Templates interface in introspection XML.
+fn templates_members(xml: &str) -> Vec<String> {
+    let start = xml
+        .find("<interface name=\"org.qubes.ConfigSync1.Templates\"")
+        .expect("the Templates interface in the XML");
+    let end = xml[start..].find("</interface>").expect("interface end") + start;
+    let attr = |tag: &str, name: &str| -> String {
+        let key = format!("{name}=\"");
+        tag.find(&key)
+            .map(|i| {
+                let rest = &tag[i + key.len()..];
+                rest[..rest.find('"').unwrap_or(rest.len())].to_owned()
+            })
+            .unwrap_or_default()
+    };
+    let mut members = Vec::new();
+    let mut current = String::new();
+    let mut args: Vec<String> = Vec::new();
+    for tag in xml[start..end].split('<').map(|t| format!("<{t}")) {
+        let tag = tag.trim_end();
+        if tag.starts_with("<method") {
+            current = attr(tag, "name");
+            args.clear();
+            if tag.ends_with("/>") {
+                members.push(format!("method {current}()"));
+            }
+        } else if tag.starts_with("<arg") {
+            let dir = attr(tag, "direction");
+            let dir = if dir.is_empty() { "in".to_owned() } else { dir };
+            args.push(format!("{}:{}:{dir}", attr(tag, "name"), attr(tag, "type")));
+        } else if tag.starts_with("</method") {
+            members.push(format!("method {current}({})", args.join(",")));
+        }
+    }
+    members.sort();
+    members
+}
+
+fn templates_interface_matches_checked_in_xml() {
+    let env = Env::start(vec![], EnvOptions::default());
+    let (conn, _proxy) = env.client();
+    let xml: String = block(async {
+        let proxy = zbus::fdo::IntrospectableProxy::builder(&conn)
+            .destination(qcs_daemon::client::BUS_NAME)?
+            .path(qcs_daemon::client::OBJECT_PATH)?
+            .build()
+            .await?;
+        proxy.introspect().await.map_err(zbus::Error::from)
+    })
+    .unwrap();
+    let live = templates_members(&xml);
+    let file = templates_members(include_str!("../data/org.qubes.ConfigSync1.xml"));
+    assert_eq!(live.len(), 8, "{live:#?}");
+    assert_eq!(
+        live, file,
+        "introspection differs from data/org.qubes.ConfigSync1.xml"
+    );
 }

@@ -222,6 +222,26 @@ mod tests {
                 },
             ),
             (
+                StoreError::Template(qcs_core::store::TemplateRefusal::TemplatedFile {
+                    profile: "git".into(),
+                    path: ".gitconfig".into(),
+                })
+                .into(),
+                |e| {
+                    matches!(e, DbusError::Refused(_))
+                        && e.reason().code == Code::ProposalTemplatedFile
+                        && e.reason().get("path") == ".gitconfig"
+                },
+            ),
+            (
+                StoreError::Template(qcs_core::store::TemplateRefusal::NotSet {
+                    scope: "tag dev".into(),
+                    name: "email".into(),
+                })
+                .into(),
+                |e| matches!(e, DbusError::NotFound(_)) && e.reason().code == Code::VariableNotSet,
+            ),
+            (
                 BackendError::Refused(Reason::new(Code::QubeAdmin).arg("qube", "dom0")),
                 |e| matches!(e, DbusError::Refused(_)) && e.reason().code == Code::QubeAdmin,
             ),

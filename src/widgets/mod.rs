@@ -8,7 +8,9 @@ mod qube_page;
 mod qube_row;
 mod qube_settings;
 mod review_pane;
+pub mod template_preview;
 mod three_way_view;
+pub mod variables;
 
 pub use diff_view::QcsDiffView;
 pub use finding_row::QcsFindingRow;

@@ -236,6 +236,7 @@ impl QcsProfileEditor {
         imp.path.replace(None);
         imp.path_label.set_label("");
         imp.provenance_label.set_label("");
+        crate::widgets::template_preview::attach(&imp.provenance_label, None, None, "");
         imp.content_view.buffer().set_text("");
         self.set_file_controls(false);
         imp.file_list.select_row(to_select.as_ref());
@@ -383,6 +384,14 @@ impl QcsProfileEditor {
                 ));
             }
         }
+        // The template marker and per-qube preview (template_preview.rs).
+        let backend = (!imp.binary.get()).then(|| imp.backend.borrow().clone());
+        crate::widgets::template_preview::attach(
+            &imp.provenance_label,
+            backend.flatten(),
+            imp.profile.borrow().as_ref(),
+            path,
+        );
     }
 
     /// Mark every hidden or confusing character in the text and name them above it:

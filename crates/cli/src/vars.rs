@@ -32,7 +32,12 @@ pub enum VarCommand {
         #[arg(long, value_name = "PROFILE", value_parser = crate::names::profile)]
         profile: Option<String>,
         /// QUBE NAME VALUE (or NAME VALUE with --tag or --profile).
-        #[arg(num_args = 2..=3, value_name = "[QUBE] NAME VALUE", required = true)]
+        #[arg(
+            num_args = 2..=3,
+            value_name = "[QUBE] NAME VALUE",
+            required = true,
+            allow_hyphen_values = true
+        )]
         args: Vec<String>,
     },
     /// Remove a variable: `var unset QUBE NAME`, `var unset --tag TAG NAME`, `var unset

@@ -481,8 +481,12 @@ fn variables_and_templates_from_the_cli() {
     ok(&["var", "set", "work", "email", "w@example.org"]);
     ok(&["var", "set", "--tag", "dev", "name", "Dev"]);
     ok(&["var", "set", "--profile", "git", "name", "Alice"]);
+    // A value may start with a dash.
+    ok(&["var", "set", "work", "pager_opts", "-FRX"]);
     let out = ok(&["var", "list", "work"]);
     assert!(out.contains("w@example.org"), "{out}");
+    assert!(out.contains("-FRX"), "{out}");
+    ok(&["var", "unset", "work", "pager_opts"]);
     let json = ok(&["var", "list", "--json"]);
     let list: VariableList = serde_json::from_str(&json).unwrap();
     assert_eq!(list.variables.len(), 3);

@@ -3,6 +3,7 @@
 mod diff_view;
 mod finding_row;
 mod profile_editor;
+pub mod proposal_template;
 mod push_plan;
 mod qube_page;
 mod qube_row;

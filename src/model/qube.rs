@@ -27,7 +27,7 @@ impl Badge {
         match self {
             Badge::InSync => "emblem-ok-symbolic",
             Badge::Outdated => "view-refresh-symbolic",
-            Badge::Drifted => "dialog-question-symbolic",
+            Badge::Drifted => "document-edit-symbolic",
             Badge::Conflict => "dialog-warning-symbolic",
             Badge::ProposalPending => "mail-unread-symbolic",
             Badge::NotPersistent => "edit-delete-symbolic",

@@ -803,6 +803,8 @@ impl Store {
         content: &[u8],
         mode: u32,
     ) -> Result<u64> {
+        // An edit of a template must still parse (variables.rs).
+        variables::check_template_edit(&self.conn, profile, path, content)?;
         self.put_files(
             profile,
             &[FileEdit {

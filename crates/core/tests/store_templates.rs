@@ -540,3 +540,29 @@ fn export_and_import_keep_the_template_flag() {
     assert_eq!(store.profile(&git).unwrap().unwrap().generation, generation);
     assert!(!store.is_template(&git, &rp(".plain")).unwrap());
 }
+
+#[test]
+fn an_edit_that_breaks_a_template_is_refused() {
+    let (_dir, mut store) = store();
+    let git = pid("git");
+    let path = rp(".gitconfig");
+    store
+        .put_template_file(&git, &path, Some(TEMPLATE), None, true)
+        .unwrap();
+    let generation = store.profile(&git).unwrap().unwrap().generation;
+    let err = store
+        .put_file(&git, &path, b"[user]\n\temail = {{ var.email\n", 0o644)
+        .unwrap_err();
+    let TemplateRefusal::Syntax { source, .. } = refusal(err) else {
+        panic!("not a syntax refusal")
+    };
+    assert_eq!((source.at.line, source.at.column), (2, 10));
+    assert_eq!(store.profile(&git).unwrap().unwrap().generation, generation);
+    assert_eq!(
+        store.current_file(&git, &path).unwrap().unwrap().bytes,
+        TEMPLATE
+    );
+    // A plain file may hold anything.
+    store.set_template(&git, &path, false).unwrap();
+    store.put_file(&git, &path, b"{{ broken", 0o644).unwrap();
+}

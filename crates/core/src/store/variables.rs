@@ -176,6 +176,23 @@ pub(super) fn set_flag_in(
     Ok(true)
 }
 
+/// Refuses an edit of a templated file whose new text does not parse: the template would
+/// fail every qube's plan. (An edit of a plain file is not checked.)
+pub(super) fn check_template_edit(
+    conn: &Connection,
+    profile: &ProfileId,
+    path: &RelativePath,
+    content: &[u8],
+) -> Result<()> {
+    if is_template_in(conn, profile, path)? {
+        Template::parse_bytes(content).map_err(|source| TemplateRefusal::Syntax {
+            path: path.to_string(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
 pub(super) fn is_template_in(
     conn: &Connection,
     profile: &ProfileId,

@@ -164,6 +164,10 @@ fn install_agent(world: &World, agent: &Path) -> Result<(), DemoError> {
 /// The store's `.gitconfig` of the demo.
 pub const GITCONFIG: &str = "[user]\n\tname = Alice\n\temail = alice@example.org\n\tsigningkey = 4AEE18F83AFDEB23\n[init]\n\tdefaultBranch = main\n[color]\n\tui = auto\n[core]\n\teditor = vim\n\tautocrlf = input\n[push]\n\tdefault = simple\n[merge]\n\tconflictstyle = diff3\n[diff]\n\talgorithm = histogram\n[fetch]\n\tprune = true\n[pull]\n\trebase = true\n[alias]\n\tst = status --short\n\tlg = log --graph --abbrev-commit --decorate --format=format:'%C(bold blue)%h%C(reset) - %C(bold green)(%ar)%C(reset) %C(white)%s%C(reset) %C(dim white)- %an%C(reset)%C(bold yellow)%d%C(reset)' --all\n";
 
+/// The demo's template: git's second config file (`~/.config/git/config`, read besides
+/// `~/.gitconfig`) with each qube's own email, from variables (see `seed_backend`).
+pub const GIT_IDENTITY_TEMPLATE: &str = "# Written for {{ qube.name }} by qubes-config-sync from a template.\n[user]\n\temail = {{ var.email }}\n{{#if var.signingkey}}\n\tsigningkey = {{ var.signingkey }}\n{{/if}}\n";
+
 /// The risky `.gitconfig` `work` proposes: a name with bidi controls (the text after
 /// them displays reversed), a zero-width space, `core.fsmonitor` running a program on
 /// every `git status`, and a URL rewrite for github.com.
@@ -539,6 +543,35 @@ async fn seed_backend(proxy: &ConfigSyncProxy<'_>) -> Result<(), qcs_client::Err
     proxy
         .set_assignment_rule("tag", DEV_TAG, "nvim", true)
         .await?;
+    seed_template(proxy).await
+}
+
+/// One template with a different email per qube: a profile default, per-qube values and
+/// a value only work has. Not assigned, so the other demo scenarios stay as they are:
+/// assign it and push to see each qube get its own file (the profile editor previews it).
+async fn seed_template(proxy: &ConfigSyncProxy<'_>) -> Result<(), qcs_client::Error> {
+    let templates = qcs_client::variables::templates_proxy(proxy)
+        .await
+        .map_err(qcs_client::Error::ZBus)?;
+    proxy
+        .create_profile("git-identity", "Each qube's git email (a template)")
+        .await?;
+    templates
+        .put_template_file(
+            "git-identity",
+            ".config/git/config",
+            GIT_IDENTITY_TEMPLATE.as_bytes(),
+            0o644,
+        )
+        .await?;
+    for (scope, target, name, value) in [
+        ("profile", "git-identity", "email", "alice@example.org"),
+        ("qube", "work", "email", "alice@work.example"),
+        ("qube", "work", "signingkey", "4AEE18F83AFDEB23"),
+        ("qube", "personal", "email", "alice@home.example"),
+    ] {
+        templates.set_variable(scope, target, name, value).await?;
+    }
     Ok(())
 }
 

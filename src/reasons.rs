@@ -150,6 +150,40 @@ pub fn template(code: &Code) -> String {
             gettext("{path} in the source directory changed while it was read; try again")
         }
         Code::DirOutside => gettext("{path} is not inside the directory entry {dir}"),
+        Code::TemplateMissingVariable => gettext(
+            "{path} of {profile} cannot be rendered for {qube}: {name} is not set (line {line}, column {column}); nothing is written to {qube}",
+        ),
+        Code::TemplateAmbiguousVariable => gettext(
+            "{path} of {profile} cannot be rendered for {qube}: var.{name} is set differently by its tags {tags} (line {line}, column {column}); set it for {qube} to choose",
+        ),
+        Code::TemplateTooLarge => gettext(
+            "{path} of {profile} rendered for {qube} would exceed {limit} bytes; nothing is written to {qube}",
+        ),
+        Code::TemplateSyntax => gettext(
+            "{path} of {profile} is not a valid template (line {line}, column {column}): {detail}",
+        ),
+        Code::TemplateFactsUnavailable => gettext(
+            "the Admin API facts of {qube} (label, class, template, tags) could not be read, so its templates cannot be rendered: {detail}",
+        ),
+        Code::TemplateFromProposal => gettext(
+            "the current version of {path} was accepted from {qube} (proposal #{id}); a template is written in the config qube: add it from a file with --template",
+        ),
+        Code::TemplateNotAFile => gettext("{path} of {profile} is not a template"),
+        Code::ProposalTemplatedFile => gettext(
+            "{path} of {profile} is a template: a proposal cannot be accepted into it; edit the template (the review shows the proposed change next to the template source), then reject the proposal",
+        ),
+        Code::VariableInvalidName => gettext(
+            "{name} is not a valid variable name: letters, digits, _ and -, starting with a letter or _, at most 64 bytes",
+        ),
+        Code::VariableInvalidTag => {
+            gettext("{tag} is not a valid tag name: letters, digits, _ and -, at most 64 bytes")
+        }
+        Code::VariableInvalidValue => gettext("the value of {name} is refused: {detail}"),
+        Code::VariableNotSet => gettext("{name} is not set for {scope}"),
+        Code::VariableTooMany => gettext("{scope} would have more than {limit} variables"),
+        Code::VariableScopeInvalid => {
+            gettext("{kind} is not a variable scope (qube, tag or profile)")
+        }
         Code::PushNoTargets => gettext("no qube has a profile assigned: nothing to push"),
         Code::PushProfileNotAssigned => {
             gettext("{profile} is not assigned to any of the chosen qubes")

@@ -173,6 +173,7 @@ mod tests {
             generation: 1,
             diff: None,
             three_way: None,
+            template_sha256: None,
         }
     }
 

@@ -4,6 +4,7 @@ mod diff_view;
 mod finding_row;
 mod history;
 mod profile_editor;
+pub mod proposal_template;
 mod push_plan;
 mod qube_page;
 mod qube_row;
@@ -11,7 +12,9 @@ mod qube_settings;
 mod review_pane;
 mod sidebar_row;
 pub mod targets;
+pub mod template_preview;
 mod three_way_view;
+pub mod variables;
 
 pub use diff_view::QcsDiffView;
 pub use finding_row::QcsFindingRow;

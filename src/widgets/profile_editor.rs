@@ -448,6 +448,7 @@ impl QcsProfileEditor {
         imp.loaded.replace(None);
         imp.path_label.set_label("");
         imp.provenance_label.set_label("");
+        crate::widgets::template_preview::attach(&imp.provenance_label, None, None, "");
         imp.content_view.buffer().set_text("");
         self.set_file_controls(false);
         self.select_row_of(select);
@@ -605,6 +606,14 @@ impl QcsProfileEditor {
                 ));
             }
         }
+        // The template marker and per-qube preview (template_preview.rs).
+        let backend = (!imp.binary.get()).then(|| imp.backend.borrow().clone());
+        crate::widgets::template_preview::attach(
+            &imp.provenance_label,
+            backend.flatten(),
+            imp.profile.borrow().as_ref(),
+            path,
+        );
     }
 
     /// Mark every hidden or confusing character in the text and name them above it:

@@ -111,6 +111,10 @@ impl QcsQubeSettings {
             &[("qube", &view.name)],
         )));
         let imp = dialog.imp();
+        dialog.add(&crate::widgets::variables::variables_page(
+            backend.clone(),
+            &view.name,
+        ));
         imp.backend.replace(Some(backend));
         imp.qube.replace(view.name.clone());
         imp.loading.set(true);

@@ -317,6 +317,12 @@ impl QcsReviewPane {
                 .set_markup(&markup::segments(&note, Side::Neutral, palette));
             imp.note_expander.set_visible(true);
         }
+        // A templated file: its source beside the diff (proposal_template.rs).
+        crate::widgets::proposal_template::attach(
+            &*imp.note_expander,
+            imp.backend.borrow().clone(),
+            summary.id,
+        );
 
         let state = ReviewState::new(&proposal);
         self.fill_findings(&proposal, &state);

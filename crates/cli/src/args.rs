@@ -83,6 +83,22 @@ pub enum ProfileCommand {
         /// Mode (0600, 0644, 0700, 0755).
         #[arg(long, default_value = "0644")]
         mode: String,
+        /// The file is a template, rendered per qube (`{{ var.NAME }}`, `{{ qube.name }}`,
+        /// `{{#if tag:TAG}}…{{/if}}`; see `qvm-config-sync var`).
+        #[arg(long)]
+        template: bool,
+    },
+    /// Mark a file as a template (or --off: a plain file again), keeping its content.
+    Template {
+        /// The profile.
+        #[arg(value_parser = crate::names::profile)]
+        profile: String,
+        /// The file's path relative to the home directory.
+        #[arg(value_parser = crate::names::path)]
+        path: String,
+        /// Make it a plain file again.
+        #[arg(long)]
+        off: bool,
     },
     /// Add or replace a directory entry (e.g. `.config/nvim/`) from a local directory:
     /// its regular files, each stored as a file of the profile; files no longer in the

@@ -22,6 +22,7 @@ mod remote;
 mod review;
 mod scan;
 mod targets;
+mod vars;
 
 use std::process::ExitCode;
 
@@ -238,6 +239,13 @@ pub enum Command {
         /// Make this path persist (custom-persist), through the Admin API if allowed.
         #[arg(long, value_name = "PATH", value_parser = crate::names::path)]
         fix: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Variables of templates: set, unset, list, preview a template for a qube.
+    Var {
+        #[command(subcommand)]
+        command: vars::VarCommand,
         #[command(flatten)]
         common: Common,
     },

@@ -18,7 +18,9 @@ use serde::Serialize;
 
 use super::args::{Common, JsonOpt, PolicyCommand, ProfileCommand};
 use super::output::{colour, safe, sentence};
-use super::{EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, history, jobs, policy, review, targets};
+use super::{
+    EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, history, jobs, policy, review, targets, vars,
+};
 
 /// Failure of a backend command (exit code 2), always shown as a sentence.
 #[derive(Debug, thiserror::Error)]
@@ -315,6 +317,14 @@ async fn profile(
                 allowlist_text(&view.new_path_globs, opts)
             )?;
             print_files(out, &view, opts)?;
+            let templated = vars::templated(s, profile).await?;
+            if !templated.is_empty() {
+                writeln!(
+                    out,
+                    "templates (rendered per qube): {}",
+                    safe(&templated.join(", "), opts)
+                )?;
+            }
         }
         ProfileCommand::Files { profile, json } => {
             let view: ProfileView = decode(&proxy.get_profile(profile).await?)?;
@@ -351,6 +361,7 @@ async fn profile(
             path,
             from,
             mode,
+            template,
         } => {
             if from.is_dir() {
                 return Err(RemoteError::Usage(format!(
@@ -360,9 +371,13 @@ async fn profile(
             }
             let content = std::fs::read(from)
                 .map_err(|e| RemoteError::Usage(format!("cannot read {}: {e}", from.display())))?;
-            let generation = proxy
-                .put_file(profile, path, &content, mode_bits(mode)?)
-                .await?;
+            let generation = if *template {
+                vars::add_template_file(s, profile, path, &content, mode_bits(mode)?).await?
+            } else {
+                proxy
+                    .put_file(profile, path, &content, mode_bits(mode)?)
+                    .await?
+            };
             writeln!(out, "{}: generation {generation}", safe(profile, opts))?;
         }
         ProfileCommand::AddDir {
@@ -370,6 +385,9 @@ async fn profile(
             path,
             from,
         } => return super::dirs::add_dir(out, s, profile, path, from, opts).await,
+        ProfileCommand::Template { profile, path, off } => {
+            return vars::mark_template(out, s, profile, path, !off, common).await;
+        }
         ProfileCommand::Edit { profile, path } => {
             let (bytes, mode, _) = proxy.get_file(profile, path).await?;
             let edited = edit_in_editor(&bytes)?;
@@ -645,6 +663,7 @@ pub fn run(command: super::Command, address: Option<&str>) -> u8 {
             Command::Persistence { qube, fix, common } => {
                 persistence(&mut out, &s, &qube, fix.as_deref(), &common).await
             }
+            Command::Var { command, common } => vars::var(&mut out, &s, &command, &common).await,
             Command::Policy { command } => match command {
                 PolicyCommand::Print => {
                     out.write_all(s.proxy.generate_policy().await?.as_bytes())?;

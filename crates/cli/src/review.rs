@@ -48,6 +48,7 @@ pub(crate) async fn proposals(
                 return print_json(out, &view);
             }
             output::print_proposal(out, &view, opts)?;
+            super::vars::print_proposal_template(out, s, *id, opts).await?;
             Ok(EXIT_CLEAN)
         }
         ProposalsCommand::Accept {

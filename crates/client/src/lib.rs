@@ -28,6 +28,7 @@ pub mod job;
 pub mod reason;
 pub mod rules;
 pub mod types;
+pub mod variables;
 
 use zbus::proxy;
 

@@ -198,6 +198,35 @@ codes! {
     DirChanged = "dir.changed" => "{path} in the source directory changed while it was read; try again",
     /// args: path, dir
     DirOutside = "dir.outside" => "{path} is not inside the directory entry {dir}",
+    // ----- templates and variables -----
+    /// args: qube, profile, path, name, line, column
+    TemplateMissingVariable = "template.missing-variable" => "{path} of {profile} cannot be rendered for {qube}: {name} is not set (line {line}, column {column}); nothing is written to {qube}",
+    /// args: qube, profile, path, name, tags, line, column
+    TemplateAmbiguousVariable = "template.ambiguous-variable" => "{path} of {profile} cannot be rendered for {qube}: var.{name} is set differently by its tags {tags} (line {line}, column {column}); set it for {qube} to choose",
+    /// args: qube, profile, path, limit
+    TemplateTooLarge = "template.too-large" => "{path} of {profile} rendered for {qube} would exceed {limit} bytes; nothing is written to {qube}",
+    /// args: profile, path, line, column, detail (qube when met while planning)
+    TemplateSyntax = "template.syntax" => "{path} of {profile} is not a valid template (line {line}, column {column}): {detail}",
+    /// args: qube, detail
+    TemplateFactsUnavailable = "template.facts-unavailable" => "the Admin API facts of {qube} (label, class, template, tags) could not be read, so its templates cannot be rendered: {detail}",
+    /// args: path, qube, id
+    TemplateFromProposal = "template.from-proposal" => "the current version of {path} was accepted from {qube} (proposal #{id}); a template is written in the config qube: add it from a file with --template",
+    /// args: profile, path
+    TemplateNotAFile = "template.not-a-template" => "{path} of {profile} is not a template",
+    /// args: profile, path
+    ProposalTemplatedFile = "proposal.templated-file" => "{path} of {profile} is a template: a proposal cannot be accepted into it; edit the template (the review shows the proposed change next to the template source), then reject the proposal",
+    /// args: name, detail
+    VariableInvalidName = "variable.invalid-name" => "{name} is not a valid variable name: letters, digits, _ and -, starting with a letter or _, at most 64 bytes",
+    /// args: tag
+    VariableInvalidTag = "variable.invalid-tag" => "{tag} is not a valid tag name: letters, digits, _ and -, at most 64 bytes",
+    /// args: name, detail
+    VariableInvalidValue = "variable.invalid-value" => "the value of {name} is refused: {detail}",
+    /// args: scope, name
+    VariableNotSet = "variable.not-set" => "{name} is not set for {scope}",
+    /// args: scope, limit
+    VariableTooMany = "variable.too-many" => "{scope} would have more than {limit} variables",
+    /// args: kind
+    VariableScopeInvalid = "variable.scope-invalid" => "{kind} is not a variable scope (qube, tag or profile)",
 
     // ----- push, plans, jobs -----
     PushNoTargets = "push.no-targets" => "no qube has a profile assigned: nothing to push",

@@ -388,6 +388,10 @@ pub struct PlanItemView {
     /// store's content, theirs = the qube's current content.
     #[serde(default)]
     pub three_way: Option<ThreeWayView>,
+    /// Set when the file is a template: the hash of the template's text. The item's
+    /// content, hash and diff are then those rendered for this qube.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_sha256: Option<String>,
 }
 
 /// A three-way view (diff3 over lines): the base and two sides that both changed it.

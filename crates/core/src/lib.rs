@@ -16,3 +16,4 @@ pub mod review;
 pub mod risk;
 #[cfg(feature = "store")]
 pub mod store;
+pub mod template;

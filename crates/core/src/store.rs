@@ -19,6 +19,7 @@ mod history;
 mod intake;
 mod rules;
 mod schema;
+mod variables;
 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -42,6 +43,7 @@ pub use rules::{
     matching_rules, rule_matches, rule_text, validate_rule_value,
 };
 pub use schema::{APPLICATION_ID, MIGRATIONS, latest_version as latest_schema_version};
+pub use variables::{MAX_VARIABLES_PER_SCOPE, TemplateRefusal, VariableEntry, VariableScope};
 
 /// Most pending proposals one qube may have in quarantine; more are refused at intake, so a
 /// flood from one qube cannot grow the store without bound.
@@ -139,6 +141,8 @@ pub enum StoreError {
     RuleNotFound(String),
     #[error("the store holds at most {0} assignment rules")]
     TooManyRules(usize),
+    #[error("{0}")]
+    Template(#[from] TemplateRefusal),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -826,6 +830,8 @@ impl Store {
         content: &[u8],
         mode: u32,
     ) -> Result<u64> {
+        // An edit of a template must still parse (variables.rs).
+        variables::check_template_edit(&self.conn, profile, path, content)?;
         self.put_files(
             profile,
             &[FileEdit {
@@ -1365,6 +1371,8 @@ impl Store {
         let qube = qube_from_db(&qube)?;
         let profile = profile_from_db(&profile)?;
         let path = path_from_db(&path)?;
+        // A template is edited in the config qube, never replaced by a qube's text.
+        variables::refuse_templated(&tx, &profile, &path)?;
         let current = latest_version(&tx, &profile, &path)?.and_then(FileVersion::into_current);
         let mode = match acceptance.mode {
             Some(mode) => validate_mode(mode)?,
@@ -1902,10 +1910,13 @@ fn apply_edits(
             Some((qube, id)) => ("proposal", Some(id), Some(qube)),
             None => ("local", None, None),
         };
+        // A new version keeps the template flag of the one before it (variables.rs).
         tx.execute(
             "INSERT INTO file_versions (profile, path, generation, deleted, content, sha256, mode, \
-                 provenance, proposal_id, source_qube, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                 provenance, proposal_id, source_qube, created_at, template) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, \
+                 CASE WHEN ?4 THEN 0 ELSE coalesce((SELECT template FROM file_versions \
+                     WHERE profile = ?1 AND path = ?2 ORDER BY generation DESC LIMIT 1), 0) END)",
             params![
                 profile.as_str(),
                 path.as_str(),

@@ -151,6 +151,7 @@ fn migration_4_drops_the_findings_column_and_keeps_every_proposal() {
     version_3_database(&path);
     let mut store = Store::open(&path).unwrap();
     assert_eq!(store.schema_version().unwrap(), latest_schema_version());
+    assert!(latest_schema_version() >= 4);
     let raw = rusqlite::Connection::open(&path).unwrap();
     assert!(!has_findings_column(&raw));
     let all = store.proposals(None).unwrap();

@@ -160,7 +160,8 @@ async fn connect(args: &DaemonArgs, backend: Arc<Backend>) -> zbus::Result<zbus:
         None => zbus::connection::Builder::session()?,
     };
     builder
-        .serve_at(OBJECT_PATH, ConfigSync::new(backend))?
+        .serve_at(OBJECT_PATH, ConfigSync::new(Arc::clone(&backend)))?
+        .serve_at(OBJECT_PATH, crate::dbus::templates::Templates::new(backend))?
         .name(BUS_NAME)?
         .build()
         .await

@@ -62,6 +62,9 @@ struct ManifestProfile {
 struct ManifestFile {
     mode: String,
     sha256: String,
+    /// The file is a template (rendered per qube); absent for a plain file.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    template: bool,
 }
 
 /// What an export wrote.
@@ -146,6 +149,7 @@ pub(super) fn export(store: &mut Store, dir: &Path, wanted: &[ProfileId]) -> Res
                 ManifestFile {
                     mode: file.mode.to_string(),
                     sha256: file.sha256.clone(),
+                    template: super::variables::is_template_in(&tx, id, &file.path)?,
                 },
             );
             file_count += 1;
@@ -207,6 +211,7 @@ struct ImportedFile {
     path: RelativePath,
     bytes: Vec<u8>,
     mode: u32,
+    template: bool,
 }
 
 pub(super) fn import(store: &mut Store, dir: &Path) -> Result<ImportSummary> {
@@ -256,7 +261,12 @@ pub(super) fn import(store: &mut Store, dir: &Path) -> Result<ImportSummary> {
                     "{id}/{path}: content does not match the manifest's sha256"
                 )));
             }
-            files.push(ImportedFile { path, bytes, mode });
+            files.push(ImportedFile {
+                path,
+                bytes,
+                mode,
+                template: meta.template,
+            });
         }
         profiles.push((id, entry.description.clone(), files));
     }
@@ -294,12 +304,23 @@ pub(super) fn import(store: &mut Store, dir: &Path) -> Result<ImportSummary> {
             content: None,
             mode: 0o644,
         }));
-        let generation = apply_edits(&tx, id, &edits, None, action::IMPORT)?;
-        summary.profiles.push((
-            id.clone(),
-            to_u64(generation as i64, "generation")?,
-            files.len(),
-        ));
+        let after_edits = apply_edits(&tx, id, &edits, None, action::IMPORT)?;
+        // Template flags as the manifest says: a flag change is a version of its own, all
+        // in the next generation.
+        let next = i64::try_from(after_edits)
+            .map_err(|_| StoreError::Corrupt(format!("generation {after_edits}")))?
+            + 1;
+        for f in files {
+            super::variables::set_flag_in(&tx, id, &f.path, f.template, next)?;
+        }
+        let generation: i64 = tx.query_row(
+            "SELECT generation FROM profiles WHERE id = ?1",
+            [id.as_str()],
+            |r| r.get(0),
+        )?;
+        summary
+            .profiles
+            .push((id.clone(), to_u64(generation, "generation")?, files.len()));
     }
     audit(
         &tx,

@@ -198,7 +198,47 @@ CREATE TABLE intake_refusals (
     r#"
 ALTER TABLE proposals DROP COLUMN findings;
 "#,
-    // 5: assignment rules — a profile assigned to every qube with a tag, on a template or
+    // 5: templates and variables (DESIGN §5, per-qube variation). A file version may be a
+    // template, rendered per qube; a new version keeps the flag of the one before it (set
+    // by the store), a removal is never a template. Variables per qube, per tag and as a
+    // profile's default. What was last pushed of a rendered file is kept per qube × path,
+    // so drift and the three-way view have the rendered base (the history holds only the
+    // template).
+    r#"
+ALTER TABLE file_versions ADD COLUMN template INTEGER NOT NULL DEFAULT 0
+    CHECK (template IN (0, 1) AND (template = 0 OR deleted = 0));
+
+CREATE TABLE qube_variables (
+    qube  TEXT NOT NULL REFERENCES qubes(name),
+    name  TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 64),
+    value TEXT NOT NULL CHECK (length(CAST(value AS BLOB)) <= 4096),
+    PRIMARY KEY (qube, name)
+) STRICT;
+CREATE TABLE tag_variables (
+    tag   TEXT NOT NULL CHECK (length(tag) BETWEEN 1 AND 64),
+    name  TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 64),
+    value TEXT NOT NULL CHECK (length(CAST(value AS BLOB)) <= 4096),
+    PRIMARY KEY (tag, name)
+) STRICT;
+CREATE TABLE profile_variables (
+    profile TEXT NOT NULL REFERENCES profiles(id),
+    name    TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 64),
+    value   TEXT NOT NULL CHECK (length(CAST(value AS BLOB)) <= 4096),
+    PRIMARY KEY (profile, name)
+) STRICT;
+
+-- Rendered files as planned for a qube (at most the one pushed and the latest planned per
+-- qube × path): the base of drift and of the three-way view of a templated file.
+CREATE TABLE rendered_files (
+    qube       TEXT NOT NULL,
+    path       TEXT NOT NULL,
+    sha256     TEXT NOT NULL CHECK (length(sha256) = 64),
+    content    BLOB NOT NULL,
+    rendered_at INTEGER NOT NULL,
+    PRIMARY KEY (qube, path, sha256)
+) STRICT;
+"#,
+    // 6: assignment rules — a profile assigned to every qube with a tag, on a template or
     // of a class, evaluated live from the Admin API (nothing per qube is stored).
     r#"
 CREATE TABLE assignment_rules (

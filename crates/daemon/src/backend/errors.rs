@@ -133,6 +133,7 @@ pub fn store_reason(e: &StoreError) -> Reason {
         StoreError::RuleExists(rule) => r(Code::RuleExists).arg("rule", rule),
         StoreError::RuleNotFound(rule) => r(Code::RuleUnknown).arg("rule", rule),
         StoreError::TooManyRules(limit) => r(Code::RuleTooMany).arg("limit", limit),
+        StoreError::Template(t) => super::templates::refusal_reason(t).1,
         other => r(Code::StoreFailed).arg("detail", other),
     }
 }
@@ -170,6 +171,7 @@ impl From<BackendError> for DbusError {
                 | StoreError::SameContent { .. }
                 | StoreError::ImportRefused(_)
                 | StoreError::ExportRefused(_) => ErrorKind::Refused,
+                StoreError::Template(t) => super::templates::refusal_reason(t).0,
                 _ => ErrorKind::Store,
             },
             BackendError::Admin(_) => ErrorKind::AdminApi,
@@ -236,6 +238,26 @@ mod tests {
                     }
                     _ => false,
                 },
+            ),
+            (
+                StoreError::Template(qcs_core::store::TemplateRefusal::TemplatedFile {
+                    profile: "git".into(),
+                    path: ".gitconfig".into(),
+                })
+                .into(),
+                |e| {
+                    matches!(e, DbusError::Refused(_))
+                        && e.reason().code == Code::ProposalTemplatedFile
+                        && e.reason().get("path") == ".gitconfig"
+                },
+            ),
+            (
+                StoreError::Template(qcs_core::store::TemplateRefusal::NotSet {
+                    scope: "tag dev".into(),
+                    name: "email".into(),
+                })
+                .into(),
+                |e| matches!(e, DbusError::NotFound(_)) && e.reason().code == Code::VariableNotSet,
             ),
             (
                 BackendError::Refused(Reason::new(Code::QubeAdmin).arg("qube", "dom0")),

@@ -264,7 +264,9 @@ impl Backend {
                     content: Some(content),
                 } => {
                     let current = self.store().current_file(profile, &path)?;
-                    if current.as_ref().is_some_and(|c| c.sha256 == sha256) {
+                    if current.as_ref().is_some_and(|c| c.sha256 == sha256)
+                        || self.is_rendered_for(qube, profile, &path, &sha256)?
+                    {
                         Reason::new(Code::SnapshotSame)
                     } else if known.contains(&(
                         qube.clone(),

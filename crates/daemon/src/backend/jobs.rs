@@ -188,6 +188,7 @@ fn plan_view(
                             .three_way
                             .as_ref()
                             .map(|t| views::three_way_view(t, &views::PLAN_THREE_WAY)),
+                        template_sha256: None,
                     }
                 })
                 .collect(),
@@ -322,6 +323,7 @@ impl Backend {
         input
             .removed
             .retain(|r| profiles.is_empty() || profiles.contains(&r.profile));
+        self.render_templates(&mut input, None)?;
         Ok(plan::plan_qube(&input, overwrite))
     }
 
@@ -406,7 +408,8 @@ impl Backend {
             }
         }
         let id = self.next_id();
-        let view = plan_view(&plans, &halted, &errors, id);
+        let mut view = plan_view(&plans, &halted, &errors, id);
+        self.mark_templates(&mut view)?;
         let mut kept = lock(&self.plans);
         kept.insert(id, StoredPlan { plans, halted });
         while kept.len() > MAX_KEPT_PLANS {

@@ -18,6 +18,7 @@ mod qubes;
 pub mod replies;
 mod rules;
 pub mod services;
+pub mod templates;
 pub mod views;
 
 use std::collections::BTreeMap;

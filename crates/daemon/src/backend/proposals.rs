@@ -91,7 +91,7 @@ impl Backend {
             status: p.status,
             batch: p.batch,
         };
-        Ok(ProposalView {
+        let mut view = ProposalView {
             version: API_VERSION,
             summary: views::proposal_summary(&summary),
             mode: p.mode.map(views::mode_text),
@@ -114,7 +114,10 @@ impl Backend {
                 .three_way
                 .as_ref()
                 .map(|t| views::three_way_view(t, &views::PROPOSAL_THREE_WAY)),
-        })
+        };
+        // A templated file: against the qube's rendered version (templates.rs).
+        self.show_rendered_base(&p, &mut view)?;
+        Ok(view)
     }
 
     /// Accepts all hunks (`hunks` empty) or the chosen ones of the review with
@@ -132,6 +135,8 @@ impl Backend {
         note: &str,
         by: &str,
     ) -> Result<u64> {
+        // Never rendered text into a template: the user edits the template (templates.rs).
+        self.refuse_templated_accept(id)?;
         let generation = {
             let mut store = self.store();
             let review = self.review_of(&store, id)?;

@@ -338,7 +338,8 @@ impl Backend {
             }
             names = BTreeSet::from([only.to_string()]);
         }
-        let mut profile_files: BTreeMap<String, (u64, Vec<CurrentFile>)> = BTreeMap::new();
+        let mut profile_files: BTreeMap<String, (u64, Vec<CurrentFile>, Templated)> =
+            BTreeMap::new();
         let mut qubes = Vec::new();
         for name in names {
             let live_qube = live.qubes.iter().find(|q| q.name == name);
@@ -363,12 +364,21 @@ impl Backend {
                 if !profile_files.contains_key(profile.as_str()) {
                     let generation = store.profile(profile)?.map_or(0, |p| p.generation);
                     let files = store.current_files(profile)?;
-                    profile_files.insert(profile.as_str().to_owned(), (generation, files));
+                    let templated = store.templated_files(profile)?;
+                    profile_files
+                        .insert(profile.as_str().to_owned(), (generation, files, templated));
                 }
-                let Some((generation, files)) = profile_files.get(profile.as_str()) else {
+                let Some((generation, files, templated)) = profile_files.get(profile.as_str())
+                else {
                     continue;
                 };
-                let mut sync = sync_state(profile.as_str(), *generation, files, &states);
+                let mut sync = sync_state(
+                    profile.as_str(),
+                    *generation,
+                    files,
+                    templated,
+                    &states,
+                );
                 sync.sources = entry.sources();
                 profiles.push(sync);
                 for file in files {
@@ -613,10 +623,17 @@ fn changes_list(event: &str) -> bool {
         && !event.starts_with("domain-tag-")
 }
 
+/// The templated files of a profile (path → template hash).
+type Templated = BTreeMap<RelativePath, String>;
+
+/// A templated file is pushed rendered: it is outdated when the template changed after
+/// the generation pushed (a variable changed since shows in the next plan); drift
+/// compares the rendered hashes like any file's.
 fn sync_state(
     profile: &str,
     generation: u64,
     files: &[CurrentFile],
+    templated: &Templated,
     states: &[QubeFileState],
 ) -> ProfileSync {
     let mut drifted = Vec::new();
@@ -632,7 +649,12 @@ fn sync_state(
         };
         pushed_generation =
             Some(pushed_generation.map_or(pushed.generation, |g| g.min(pushed.generation)));
-        if pushed.sha256 != file.sha256 || pushed.mode != file.mode {
+        let changed = if templated.contains_key(&file.path) {
+            pushed.generation < file.generation
+        } else {
+            pushed.sha256 != file.sha256
+        };
+        if changed || pushed.mode != file.mode {
             outdated = true;
         }
         if let Some((seen, seen_at)) = state.and_then(|s| s.seen.as_ref())
@@ -717,7 +739,7 @@ mod tests {
     use qcs_protocol::path::validate_relative_path;
     use qcs_protocol::profile::validate_profile_id;
 
-    use super::{changes_details, changes_list, sync_state};
+    use super::{Templated, changes_details, changes_list, sync_state};
     use crate::client::types::SyncState;
 
     const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -798,7 +820,9 @@ mod tests {
     #[test]
     fn never_pushed_outdated_in_sync_and_drifted() {
         let files = [file(A)];
-        let s = |states: &[QubeFileState]| sync_state("git", 2, &files, states).state;
+        let s = |states: &[QubeFileState]| {
+            sync_state("git", 2, &files, &Templated::new(), states).state
+        };
         assert_eq!(s(&[]), SyncState::NeverPushed);
         assert_eq!(s(&[state(Some(B), None)]), SyncState::Outdated);
         assert_eq!(
@@ -806,7 +830,13 @@ mod tests {
             SyncState::InSync
         );
         // Seen after the push and different: drifted, with the path named.
-        let drifted = sync_state("git", 2, &files, &[state(Some(A), Some((regular(B), 200)))]);
+        let drifted = sync_state(
+            "git",
+            2,
+            &files,
+            &Templated::new(),
+            &[state(Some(A), Some((regular(B), 200)))],
+        );
         assert_eq!(drifted.state, SyncState::Drifted);
         assert_eq!(drifted.drifted_paths, [".gitconfig"]);
         // Gone, or replaced by something else, is drift too.
@@ -825,5 +855,28 @@ mod tests {
             p.profile = validate_profile_id("ssh").unwrap();
         }
         assert_eq!(s(&[other]), SyncState::NeverPushed);
+    }
+
+    #[test]
+    fn a_templated_file_compares_generations_and_rendered_hashes() {
+        // The store holds the template (hash A); the qube got a rendering (hash B).
+        let files = [file(A)];
+        let templated: Templated = [(validate_relative_path(".gitconfig").unwrap(), A.to_owned())]
+            .into_iter()
+            .collect();
+        let with = |generation: u64, seen: Option<(SeenState, i64)>| {
+            let mut st = state(Some(B), seen);
+            if let Some(p) = st.pushed.as_mut() {
+                p.generation = generation;
+            }
+            sync_state("git", 2, &files, &templated, &[st]).state
+        };
+        // Pushed at the template's generation: in sync, although the hashes differ.
+        assert_eq!(with(2, None), SyncState::InSync);
+        // The template changed after the generation pushed: outdated.
+        assert_eq!(with(1, None), SyncState::Outdated);
+        // The qube's file is not the rendering we wrote: drifted.
+        assert_eq!(with(2, Some((regular(A), 200))), SyncState::Drifted);
+        assert_eq!(with(2, Some((regular(B), 200))), SyncState::InSync);
     }
 }

@@ -4,3 +4,4 @@
 mod caller;
 pub mod error;
 pub mod server;
+pub mod templates;

@@ -1,0 +1,297 @@
+//! The template marker and per-qube preview of the profile editor: a switch that marks
+//! the open file as a template (rendered per qube from the qube's facts and variables),
+//! and, for a template, what it renders for a chosen qube — or why it cannot be rendered
+//! (the reason a push would give) — with the variables it uses and where each value comes
+//! from.
+//!
+//! It shows the backend's rendering (`PreviewTemplate`) as text made from the safe
+//! segments (hidden characters as ⟦NAME⟧ tokens), never markup, and renders nothing
+//! itself.
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use adw::prelude::*;
+use gtk::glib;
+use qcs_client::types::{ProfileView, Segment};
+use qcs_client::variables::{TemplatePreview, TemplatesProxy, VariableScope, templates_proxy};
+
+use crate::backend::{Backend, BackendError};
+use crate::i18n::gettext_f;
+
+/// Widget name of the preview box (one per editor, replaced per file).
+pub const WIDGET_NAME: &str = "template-preview";
+
+struct State {
+    backend: Backend,
+    profile: String,
+    path: String,
+    switch: gtk::Switch,
+    qubes: gtk::DropDown,
+    qube_names: Vec<String>,
+    status: gtk::Label,
+    variables: gtk::Label,
+    output: gtk::TextView,
+    output_window: gtk::ScrolledWindow,
+    /// Set while the switch is set from the backend (not a user's change).
+    loading: Cell<bool>,
+}
+
+/// Shows the marker and preview for `path` of `profile` below `anchor` (the editor's
+/// provenance line), replacing the one shown for the previous file.
+pub fn attach(
+    anchor: &gtk::Label,
+    backend: Option<Backend>,
+    profile: Option<&ProfileView>,
+    path: &str,
+) {
+    let Some(parent) = anchor.parent().and_then(|p| p.downcast::<gtk::Box>().ok()) else {
+        return;
+    };
+    let mut child = parent.first_child();
+    while let Some(widget) = child {
+        child = widget.next_sibling();
+        if widget.widget_name() == WIDGET_NAME {
+            parent.remove(&widget);
+        }
+    }
+    let (Some(backend), Some(profile)) = (backend, profile) else {
+        return;
+    };
+    let preview = build(backend, profile, path);
+    parent.insert_child_after(&preview, Some(anchor));
+}
+
+fn build(backend: Backend, profile: &ProfileView, path: &str) -> gtk::Box {
+    let root = gtk::Box::new(gtk::Orientation::Vertical, 6);
+    root.set_widget_name(WIDGET_NAME);
+    let header = gtk::Box::new(gtk::Orientation::Horizontal, 6);
+    let switch = gtk::Switch::new();
+    switch.set_valign(gtk::Align::Center);
+    switch.set_widget_name("template-switch");
+    let label = gtk::Label::with_mnemonic(&gettextrs::gettext("_Template: rendered for each qube"));
+    label.set_mnemonic_widget(Some(&switch));
+    label.set_xalign(0.0);
+    label.set_tooltip_text(Some(&gettextrs::gettext(
+        "{{ var.NAME }}, {{ qube.name }}, {{ qube.label }}, {{ qube.class }}, {{ qube.template }}, {{#if tag:TAG}}…{{else}}…{{/if}}; \\{{ writes {{",
+    )));
+    header.append(&switch);
+    header.append(&label);
+    let spacer = gtk::Box::new(gtk::Orientation::Horizontal, 0);
+    spacer.set_hexpand(true);
+    header.append(&spacer);
+    let preview_label = gtk::Label::new(Some(&gettextrs::gettext("Preview for")));
+    header.append(&preview_label);
+    let qube_names: Vec<String> = profile.assigned_to.clone();
+    let names: Vec<&str> = qube_names.iter().map(String::as_str).collect();
+    let qubes = gtk::DropDown::from_strings(&names);
+    qubes.set_widget_name("template-qube");
+    qubes.set_tooltip_text(Some(&gettextrs::gettext(
+        "Qube to preview the template for",
+    )));
+    header.append(&qubes);
+    root.append(&header);
+    let status = gtk::Label::new(None);
+    status.set_use_markup(false);
+    status.set_wrap(true);
+    status.set_wrap_mode(gtk::pango::WrapMode::WordChar);
+    status.set_xalign(0.0);
+    status.set_widget_name("template-status");
+    root.append(&status);
+    let variables = gtk::Label::new(None);
+    variables.set_use_markup(false);
+    variables.set_wrap(true);
+    variables.set_xalign(0.0);
+    variables.add_css_class("caption");
+    variables.add_css_class("dim-label");
+    root.append(&variables);
+    let output = gtk::TextView::new();
+    output.set_editable(false);
+    output.set_monospace(true);
+    output.set_widget_name("template-output");
+    output.set_tooltip_text(Some(&gettextrs::gettext(
+        "The template rendered for the chosen qube",
+    )));
+    let output_window = gtk::ScrolledWindow::new();
+    output_window.set_child(Some(&output));
+    output_window.set_min_content_height(120);
+    output_window.set_max_content_height(240);
+    output_window.set_propagate_natural_height(true);
+    root.append(&output_window);
+    let state = Rc::new(State {
+        backend,
+        profile: profile.id.clone(),
+        path: path.to_owned(),
+        switch: switch.clone(),
+        qubes: qubes.clone(),
+        qube_names,
+        status,
+        variables,
+        output,
+        output_window,
+        loading: Cell::new(true),
+    });
+    switch.connect_active_notify({
+        let state = Rc::clone(&state);
+        move |switch| {
+            if state.loading.get() {
+                return;
+            }
+            let state = Rc::clone(&state);
+            let on = switch.is_active();
+            glib::spawn_future_local(async move { mark(&state, on).await });
+        }
+    });
+    qubes.connect_selected_notify({
+        let state = Rc::clone(&state);
+        move |_| {
+            let state = Rc::clone(&state);
+            glib::spawn_future_local(async move { refresh(&state).await });
+        }
+    });
+    let initial = Rc::clone(&state);
+    glib::spawn_future_local(async move { load(&initial).await });
+    root
+}
+
+async fn proxy(state: &State) -> Result<TemplatesProxy<'static>, BackendError> {
+    templates_proxy(state.backend.proxy())
+        .await
+        .map_err(|e| BackendError::Reason(qcs_client::error::bus_reason(&e)))
+}
+
+/// Whether the file is a template now, then the preview.
+async fn load(state: &Rc<State>) {
+    let templated = async {
+        let list = proxy(state).await?.templated_files(&state.profile).await?;
+        Ok::<_, BackendError>(list.contains(&state.path))
+    }
+    .await;
+    state.loading.set(true);
+    match templated {
+        Ok(on) => state.switch.set_active(on),
+        Err(e) => state.status.set_label(&e.to_string()),
+    }
+    state.loading.set(false);
+    refresh(state).await;
+}
+
+/// Marks or unmarks the file (a new generation), then shows the preview again.
+async fn mark(state: &Rc<State>, on: bool) {
+    let result = async {
+        proxy(state)
+            .await?
+            .set_file_template(&state.profile, &state.path, on)
+            .await?;
+        Ok::<_, BackendError>(())
+    }
+    .await;
+    if let Err(e) = result {
+        state.loading.set(true);
+        state.switch.set_active(!on);
+        state.loading.set(false);
+        state.status.set_label(&e.to_string());
+        return;
+    }
+    refresh(state).await;
+}
+
+/// A line of safe segments as plain text (tabs as tabs, other tokens as ⟦NAME⟧).
+fn line_text(line: &[Segment]) -> String {
+    line.iter()
+        .map(|s| match s {
+            Segment::Text { text, .. } => text.clone(),
+            Segment::Token { label, .. } if label == "TAB" => "\t".to_owned(),
+            Segment::Token { label, .. } => format!("⟦{label}⟧"),
+            Segment::FindingAnchor { .. } => String::new(),
+        })
+        .collect()
+}
+
+fn scope_text(scope: Option<VariableScope>, target: Option<&str>) -> String {
+    let target = target.unwrap_or_default();
+    match scope {
+        Some(VariableScope::Qube) => gettextrs::gettext("set for the qube"),
+        Some(VariableScope::Tag) => gettext_f("from tag {tag}", &[("tag", target)]),
+        Some(VariableScope::Profile) => {
+            gettext_f("default of profile {profile}", &[("profile", target)])
+        }
+        _ => gettextrs::gettext("not set"),
+    }
+}
+
+/// The preview for the chosen qube (nothing when the file is not a template).
+async fn refresh(state: &Rc<State>) {
+    let on = state.switch.is_active();
+    state.qubes.set_sensitive(on);
+    state.output_window.set_visible(on);
+    state.variables.set_visible(on);
+    if !on {
+        state.status.set_label("");
+        return;
+    }
+    let Some(qube) = state
+        .qube_names
+        .get(usize::try_from(state.qubes.selected()).unwrap_or(usize::MAX))
+        .cloned()
+    else {
+        state.status.set_label(&gettextrs::gettext(
+            "Assign the profile to a qube to preview what it gets.",
+        ));
+        state.output.buffer().set_text("");
+        return;
+    };
+    let preview: Result<TemplatePreview, BackendError> = async {
+        let json = proxy(state)
+            .await?
+            .preview_template(&state.profile, &state.path, &qube)
+            .await?;
+        Ok(serde_json::from_str(&json)?)
+    }
+    .await;
+    let preview = match preview {
+        Ok(p) => p,
+        Err(e) => {
+            state.status.set_label(&e.to_string());
+            state.output.buffer().set_text("");
+            return;
+        }
+    };
+    let used: Vec<String> = preview
+        .variables
+        .iter()
+        .map(|v| {
+            let value = if v.ambiguous {
+                gettextrs::gettext("(the qube's tags disagree)")
+            } else {
+                v.value
+                    .clone()
+                    .unwrap_or_else(|| gettextrs::gettext("(not set)"))
+            };
+            format!(
+                "var.{} = {value} · {}",
+                v.name,
+                scope_text(v.scope, v.target.as_deref())
+            )
+        })
+        .collect();
+    state.variables.set_label(&used.join("\n"));
+    match &preview.error {
+        Some(reason) => {
+            state.status.set_label(&gettext_f(
+                "A push writes nothing to {qube}: {reason}",
+                &[("qube", &qube), ("reason", &crate::reasons::text(reason))],
+            ));
+            state.status.add_css_class("error");
+            state.output.buffer().set_text("");
+        }
+        None => {
+            state.status.remove_css_class("error");
+            state
+                .status
+                .set_label(&gettext_f("What {qube} gets:", &[("qube", &qube)]));
+            let text: Vec<String> = preview.lines.iter().map(|l| line_text(l)).collect();
+            state.output.buffer().set_text(&text.join("\n"));
+        }
+    }
+}

@@ -14,9 +14,13 @@ impl Ctx<'_, '_> {
         &self,
         check: Check,
         doc: &'d Doc<'_>,
+        skip: Option<&[bool]>,
         hits: &mut Vec<Hit<'d>>,
     ) {
         let limits = &self.engine.limits;
+        // Lines whose hits are not wanted (line-local checks only, see
+        // `Rule::is_line_local`).
+        let skipped = |li: usize| skip.is_some_and(|s| s.get(li).is_some_and(|c| *c));
         match check {
             // Decoding borrowed the bytes: they are valid UTF-8.
             Check::InvalidUtf8 if matches!(doc.text, Cow::Borrowed(_)) => {}
@@ -61,6 +65,9 @@ impl Ctx<'_, '_> {
                     terminated > 0 && (0..terminated).all(|i| doc.line(i).ends_with('\r'));
                 // Only lines that hold a CR at all (from the index of unusual characters).
                 for i in doc.lines_with(|c| c == '\r') {
+                    if check == Check::LoneCr && skipped(i) {
+                        continue;
+                    }
                     let l = doc.line(i);
                     let has_cr = match check {
                         // A CR not directly before the line's LF.
@@ -95,7 +102,7 @@ impl Ctx<'_, '_> {
                     limits.max_line
                 };
                 for (i, l) in doc.lines() {
-                    if l.len() > limit {
+                    if l.len() > limit && !skipped(i) {
                         let cols = l.chars().count();
                         if cols > limit {
                             let mut hit = doc.line_hit(
@@ -128,7 +135,7 @@ impl Ctx<'_, '_> {
                 }
             }
             Check::Continuation => {
-                for (i, l) in doc.lines() {
+                for (i, l) in doc.lines().filter(|(i, _)| !skipped(*i)) {
                     let t = l.trim_end_matches([' ', '\t', '\r']);
                     let backslashes = t.len() - t.trim_end_matches('\\').len();
                     if backslashes % 2 == 1 {
@@ -146,7 +153,7 @@ impl Ctx<'_, '_> {
                 }
             }
             Check::TrailingBlanks => {
-                for (i, l) in doc.lines() {
+                for (i, l) in doc.lines().filter(|(i, _)| !skipped(*i)) {
                     let body = l.strip_suffix('\r').unwrap_or(l);
                     if body.ends_with([' ', '\t']) {
                         let start = body.trim_end_matches([' ', '\t']).len();
@@ -165,6 +172,9 @@ impl Ctx<'_, '_> {
                 // A mixed word needs a letter of a confusable script: only lines that
                 // hold one are split into words.
                 for i in doc.lines_with(is_confusable_script_letter) {
+                    if skipped(i) {
+                        continue;
+                    }
                     let l = doc.line(i);
                     let mixed = l
                         .split(|c: char| !c.is_alphanumeric() && c != '-' && c != '_')
@@ -189,12 +199,12 @@ impl Ctx<'_, '_> {
                 let mut last_line = usize::MAX;
                 let mut run = 0;
                 let mut prev_end = usize::MAX;
-                for &(offset, c) in &doc.unusual {
+                for (&(offset, c), &li) in doc.unusual.iter().zip(&doc.unusual_line) {
                     if is_combining(c as u32) {
                         run = if offset == prev_end { run + 1 } else { 1 };
                         prev_end = offset + c.len_utf8();
-                        let li = doc.line_index(offset);
-                        if run >= 3 && li != last_line {
+                        let li = li as usize;
+                        if run >= 3 && li != last_line && !skipped(li) {
                             last_line = li;
                             hits.push(doc.line_hit(
                                 li,
@@ -310,8 +320,8 @@ impl Ctx<'_, '_> {
                     hits.push(Hit {
                         line: Some(e.line),
                         span: None,
-                        subject: doc.git_key(i),
-                        value: Cow::Borrowed(e.value.as_deref().unwrap_or("")),
+                        subject: Cow::Borrowed(doc.git_key(i)),
+                        value: Cow::Borrowed(doc.git_value(i).unwrap_or("")),
                         detail: Detail::Duplicate {
                             first,
                             winner: "last",

@@ -170,7 +170,18 @@ impl Rule {
     pub(crate) fn is_line_local(&self) -> bool {
         matches!(
             self.matcher,
-            Matcher::Codepoint { .. } | Matcher::Regex { .. } | Matcher::Env(_)
+            Matcher::Codepoint { .. }
+                | Matcher::Regex { .. }
+                | Matcher::Env(_)
+                | Matcher::Builtin(
+                    Check::LoneCr
+                        | Check::LongLine
+                        | Check::VeryLongLine
+                        | Check::Continuation
+                        | Check::TrailingBlanks
+                        | Check::MixedScript
+                        | Check::CombiningStack
+                )
         )
     }
 
@@ -290,9 +301,16 @@ pub(crate) struct Doc<'a> {
     /// The shared table's reason for each of `unusual` (looked up once per document,
     /// not once per code point rule).
     pub(crate) unusual_class: Vec<Option<crate::characters::Hidden>>,
+    /// 0-based line of each of `unusual`.
+    pub(crate) unusual_line: Vec<u32>,
+    /// The git entries; their values were moved into `settings` (one per entry, in
+    /// order): read them with [`Doc::git_value`].
     pub(crate) git: Option<Result<Vec<GitEntry>, GitParseError>>,
     /// Indices of git entries per section, so each key rule looks only at its sections.
     pub(crate) git_sections: FastMap<Arc<str>, Vec<usize>>,
+    /// Indices of git entries per `section` NUL `name`, so a key rule naming its keys
+    /// looks only at those.
+    pub(crate) git_names: FastMap<Box<str>, Vec<usize>>,
     pub(crate) ssh: Option<Result<Vec<SshEntry>, SshParseError>>,
     /// The settings as the file type's parser reads them (`None`: no parser).
     pub(crate) settings: Option<Result<Vec<Setting>, ParseFailed>>,
@@ -300,20 +318,35 @@ pub(crate) struct Doc<'a> {
 
 impl<'a> Doc<'a> {
     pub(crate) fn new(raw: &'a [u8], parser: Option<&str>) -> Doc<'a> {
-        let text = String::from_utf8_lossy(raw);
+        // `from_utf8` checks ASCII a word at a time; the lossy decoder only when needed.
+        let text = match std::str::from_utf8(raw) {
+            Ok(t) => Cow::Borrowed(t),
+            Err(_) => String::from_utf8_lossy(raw),
+        };
         // One pass over the bytes: line starts, and every character that is not
         // plain ASCII text (decoded only where a non-ASCII byte starts).
-        let mut line_starts = vec![0];
+        let mut line_starts = Vec::with_capacity(raw.len() / 32 + 1);
+        line_starts.push(0);
         let mut unusual = Vec::new();
+        let mut unusual_line = Vec::new();
         let bytes = text.as_bytes();
         let mut i = 0;
         while i < bytes.len() {
+            // Eight bytes of printable ASCII (the usual case) at a time.
+            if let Some(word) = bytes.get(i..i + 8)
+                && let Ok(word) = <[u8; 8]>::try_from(word)
+                && is_plain_ascii(u64::from_le_bytes(word))
+            {
+                i += 8;
+                continue;
+            }
             let b = bytes[i];
             if b < 0x80 {
                 if b == b'\n' {
                     line_starts.push(i + 1);
                 } else if (b < 0x20 && b != b'\t') || b == 0x7f {
                     unusual.push((i, b as char));
+                    unusual_line.push((line_starts.len() - 1) as u32);
                 }
                 i += 1;
             } else {
@@ -322,17 +355,46 @@ impl<'a> Doc<'a> {
                     break;
                 };
                 unusual.push((i, c));
+                unusual_line.push((line_starts.len() - 1) as u32);
                 i += c.len_utf8();
             }
         }
-        let git = (parser == Some("git-config")).then(|| gitconfig::parse_entries(raw));
+        let (git, settings) = if parser == Some("git-config") {
+            match gitconfig::parse_entries(raw) {
+                Ok(mut entries) => {
+                    let settings = gitconfig::take_settings(&mut entries);
+                    (Some(Ok(entries)), Some(Ok(settings)))
+                }
+                Err(e) => {
+                    let failed = ParseFailed {
+                        line: e.line,
+                        reason: e.reason.clone(),
+                    };
+                    (Some(Err(e)), Some(Err(failed)))
+                }
+            }
+        } else {
+            (None, parser.and_then(parse::parser).map(|p| p(raw)))
+        };
         let mut git_sections: FastMap<Arc<str>, Vec<usize>> = FastMap::default();
+        let mut git_names: FastMap<Box<str>, Vec<usize>> = FastMap::default();
         if let Some(Ok(entries)) = &git {
+            let mut key = String::new();
             for (i, e) in entries.iter().enumerate() {
                 match git_sections.get_mut(&e.section) {
                     Some(v) => v.push(i),
                     None => {
                         git_sections.insert(e.section.clone(), vec![i]);
+                    }
+                }
+                key.clear();
+                key.push_str(&e.section);
+                key.push('\0');
+                key.push_str(&e.name);
+                match git_names.get_mut(key.as_str()) {
+                    Some(v) => v.push(i),
+                    None => {
+                        git_names.insert(key.as_str().into(), vec![i]);
                     }
                 }
             }
@@ -343,21 +405,24 @@ impl<'a> Doc<'a> {
             .collect();
         Doc {
             unusual_class,
-            settings: match &git {
-                Some(Ok(entries)) => Some(Ok(gitconfig::settings_of(entries))),
-                Some(Err(e)) => Some(Err(ParseFailed {
-                    line: e.line,
-                    reason: e.reason.clone(),
-                })),
-                None => parser.and_then(parse::parser).map(|p| p(raw)),
-            },
+            unusual_line,
+            settings,
             raw,
             git,
             git_sections,
+            git_names,
             ssh: (parser == Some("ssh-config")).then(|| sshconfig::parse(raw)),
             text,
             line_starts,
             unusual,
+        }
+    }
+
+    /// The value of git entry `i` (moved into the settings by the parse).
+    pub(crate) fn git_value(&self, i: usize) -> Option<&str> {
+        match &self.settings {
+            Some(Ok(settings)) => settings.get(i).and_then(|s| s.value.as_deref()),
+            _ => None,
         }
     }
 
@@ -390,11 +455,10 @@ impl<'a> Doc<'a> {
 
     /// The full key of git entry `i` (`section.sub.name`), borrowed from the settings
     /// of the same parse (one per entry, in order) instead of formatted again.
-    pub(crate) fn git_key(&self, i: usize) -> Cow<'_, str> {
-        match (&self.settings, &self.git) {
-            (Some(Ok(settings)), _) if i < settings.len() => Cow::Borrowed(&settings[i].key),
-            (_, Some(Ok(entries))) => Cow::Owned(entries[i].full_key()),
-            _ => Cow::Borrowed(""),
+    pub(crate) fn git_key(&self, i: usize) -> &str {
+        match &self.settings {
+            Some(Ok(settings)) => settings.get(i).map_or("", |s| s.key.as_str()),
+            _ => "",
         }
     }
 
@@ -402,9 +466,9 @@ impl<'a> Doc<'a> {
     /// which `pick` holds, in order, each once.
     pub(crate) fn lines_with(&self, pick: impl Fn(char) -> bool) -> Vec<usize> {
         let mut out: Vec<usize> = Vec::new();
-        for &(offset, c) in &self.unusual {
+        for (&(_, c), &li) in self.unusual.iter().zip(&self.unusual_line) {
             if pick(c) {
-                let li = self.line_index(offset);
+                let li = li as usize;
                 if out.last() != Some(&li) {
                     out.push(li);
                 }
@@ -435,17 +499,31 @@ impl<'a> Doc<'a> {
     }
 }
 
+/// Whether all eight bytes of `w` are printable ASCII (0x20..=0x7E): no line end,
+/// tab, control character, DEL or byte of a multi-byte character.
+fn is_plain_ascii(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // A byte below 0x20: subtracting 0x20 borrows into its high bit (exact as long as
+    // no byte has its high bit set, which the last term checks).
+    let below = w.wrapping_sub(0x20 * ONES) & !w;
+    // A byte of 0x7F or above: adding 1 reaches the high bit.
+    let above = w.wrapping_add(ONES) | w;
+    (below | above) & HIGH == 0
+}
+
 /// One line, shortened and made safe to quote in a message.
 pub(crate) fn excerpt(s: &str) -> String {
     let mut out = String::new();
-    for c in s.trim().chars().take(80) {
-        if crate::render::classify(c).is_none() || c == ' ' {
+    let s = s.trim();
+    for c in s.chars().take(80) {
+        if c.is_ascii_graphic() || c == ' ' || crate::render::classify(c).is_none() {
             out.push(c);
         } else {
             out.push_str(&format!("<U+{:04X}>", c as u32));
         }
     }
-    if s.trim().chars().count() > 80 {
+    if s.chars().nth(80).is_some() {
         out.push('…');
     }
     out
@@ -592,7 +670,15 @@ impl Ctx<'_, '_> {
         }
     }
 
-    pub(crate) fn content_hits<'d>(&self, rule: &Rule, doc: &'d Doc<'_>) -> Vec<Hit<'d>> {
+    /// The hits of a content rule in `doc`. `skip` (for line-local rules only): lines
+    /// whose hits are not wanted (present unchanged on the other side).
+    pub(crate) fn content_hits<'d>(
+        &self,
+        rule: &Rule,
+        doc: &'d Doc<'_>,
+        skip: Option<&[bool]>,
+    ) -> Vec<Hit<'d>> {
+        let skipped = |li: usize| skip.is_some_and(|s| s.get(li).is_some_and(|c| *c));
         let mut hits = Vec::new();
         match &rule.matcher {
             Matcher::Codepoint {
@@ -619,8 +705,8 @@ impl Ctx<'_, '_> {
                     if after_allowed {
                         continue;
                     }
-                    let li = doc.line_index(offset);
-                    if li == last_line {
+                    let li = doc.unusual_line[k] as usize;
+                    if li == last_line || skipped(li) {
                         continue;
                     }
                     last_line = li;
@@ -636,7 +722,7 @@ impl Ctx<'_, '_> {
                 let mut last_line = usize::MAX;
                 for m in re.find_iter(&doc.text) {
                     let li = doc.line_index(m.start());
-                    if li == last_line {
+                    if li == last_line || skipped(li) {
                         continue;
                     }
                     last_line = li;
@@ -659,14 +745,32 @@ impl Ctx<'_, '_> {
                 let Some(Ok(entries)) = &doc.git else {
                     return hits;
                 };
-                let mut sections: Vec<&str> = keys.iter().map(|k| k.section.as_str()).collect();
-                sections.sort_unstable();
-                sections.dedup();
-                let lists: Vec<&Vec<usize>> = sections
-                    .iter()
-                    .filter_map(|s| doc.git_sections.get(*s))
-                    .collect();
-                // One section (the usual case) is already in file order.
+                // The entries the patterns can match: by section and name where a
+                // pattern names its key, by section where it does not.
+                let mut lists: Vec<&Vec<usize>> = Vec::new();
+                let mut whole: Vec<&str> = Vec::new();
+                let mut name_key = String::new();
+                for k in keys {
+                    match &k.name {
+                        Some(n) => {
+                            name_key.clear();
+                            name_key.push_str(&k.section);
+                            name_key.push('\0');
+                            name_key.push_str(n);
+                            if let Some(l) = doc.git_names.get(name_key.as_str()) {
+                                lists.push(l);
+                            }
+                        }
+                        None if !whole.contains(&k.section.as_str()) => {
+                            whole.push(&k.section);
+                            if let Some(l) = doc.git_sections.get(k.section.as_str()) {
+                                lists.push(l);
+                            }
+                        }
+                        None => {}
+                    }
+                }
+                // One list (the usual case) is already in file order.
                 let merged: Vec<usize>;
                 let candidates: &[usize] = match lists.as_slice() {
                     [] => &[],
@@ -675,6 +779,7 @@ impl Ctx<'_, '_> {
                         let mut all: Vec<usize> =
                             many.iter().flat_map(|l| l.iter().copied()).collect();
                         all.sort_unstable();
+                        all.dedup();
                         merged = all;
                         &merged
                     }
@@ -686,7 +791,7 @@ impl Ctx<'_, '_> {
                     {
                         continue;
                     }
-                    let v = e.value.as_deref().unwrap_or("true");
+                    let v = doc.git_value(i).unwrap_or("true");
                     if value.as_ref().is_some_and(|re| !re.is_match(v))
                         || value_not.as_ref().is_some_and(|re| re.is_match(v))
                     {
@@ -695,7 +800,7 @@ impl Ctx<'_, '_> {
                     hits.push(Hit {
                         line: Some(e.line),
                         span: None,
-                        subject: doc.git_key(i),
+                        subject: Cow::Borrowed(doc.git_key(i)),
                         value: Cow::Borrowed(v),
                         detail: Detail::KeyValue,
                         subsection: e.subsection.as_deref().map(str::to_owned),
@@ -742,7 +847,7 @@ impl Ctx<'_, '_> {
                     });
                 }
             }
-            Matcher::Builtin(check) => self.builtin_content(*check, doc, &mut hits),
+            Matcher::Builtin(check) => self.builtin_content(*check, doc, skip, &mut hits),
             _ => {}
         }
         hits
@@ -763,4 +868,33 @@ pub(crate) fn char_matches(
     in_ranges(ranges, c as u32)
         || (!classes.is_empty()
             && crate::characters::hidden(c).is_some_and(|h| classes.contains(&h)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_plain_ascii;
+
+    #[test]
+    fn the_word_check_agrees_with_the_byte_check_for_every_byte_in_every_place() {
+        let plain = |b: u8| (0x20..=0x7e).contains(&b);
+        for fill in [b'a', b' ', b'~', b'!'] {
+            for at in 0..8 {
+                for b in 0..=255u8 {
+                    let mut w = [fill; 8];
+                    w[at] = b;
+                    assert_eq!(
+                        is_plain_ascii(u64::from_le_bytes(w)),
+                        plain(b),
+                        "byte {b:#04x} at {at} among {fill:#04x}"
+                    );
+                    // Two odd bytes: the borrow or carry of one must not hide the other.
+                    w[(at + 3) % 8] = 0xff - b;
+                    assert_eq!(
+                        is_plain_ascii(u64::from_le_bytes(w)),
+                        plain(b) && plain(0xff - b)
+                    );
+                }
+            }
+        }
+    }
 }

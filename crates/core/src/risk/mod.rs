@@ -328,30 +328,32 @@ impl Engine {
                 }
                 Scope::Content => {
                     let Some(new_doc) = &new_doc else { continue };
-                    let mut new_hits = ctx.content_hits(rule, new_doc);
-                    let mut old_hits = old_doc
-                        .as_ref()
-                        .map(|d| ctx.content_hits(rule, d))
-                        .unwrap_or_default();
                     let (added, removed) = match &common {
                         Some((new_common, old_common)) if rule.is_line_local() => {
-                            let keep = |common: &[bool], h: &Hit<'_>| {
-                                !h.line
-                                    .and_then(|l| common.get(l as usize - 1))
-                                    .is_some_and(|c| *c)
-                            };
-                            new_hits.retain(|h| keep(new_common, h));
-                            old_hits.retain(|h| keep(old_common, h));
-                            // A line-local hit's identity is its line's text, and no
-                            // line left on one side has an identical line left on the
-                            // other (that is what `common_lines` matched): nothing
-                            // pairs, so the remaining hits are added and removed.
+                            // Hits on lines common to both sides cancel: not even
+                            // collected. A line-local hit's identity is its line's
+                            // text, and no line left on one side has an identical line
+                            // left on the other (that is what `common_lines` matched):
+                            // nothing pairs, so the remaining hits are added and
+                            // removed.
+                            let new_hits = ctx.content_hits(rule, new_doc, Some(new_common));
+                            let old_hits = old_doc
+                                .as_ref()
+                                .map(|d| ctx.content_hits(rule, d, Some(old_common)))
+                                .unwrap_or_default();
                             (
                                 new_hits.into_iter().map(|h| (h, Change::Added)).collect(),
                                 old_hits,
                             )
                         }
-                        _ => pair_hits(new_hits, old_hits),
+                        _ => {
+                            let new_hits = ctx.content_hits(rule, new_doc, None);
+                            let old_hits = old_doc
+                                .as_ref()
+                                .map(|d| ctx.content_hits(rule, d, None))
+                                .unwrap_or_default();
+                            pair_hits(new_hits, old_hits)
+                        }
                     };
                     for (h, change) in added {
                         emit(h, Side::Proposed, change, Some(new_doc));

@@ -133,42 +133,71 @@ pub(crate) fn classify(
 /// Which lines of a parsed file hold only settings the classes know to be harmless.
 /// A line belongs to the nearest setting that starts on it or above it (a setting's
 /// continuation lines, a here-document's body); lines above the first setting hold
-/// nothing the program reads. Verdicts are looked up on demand, once per line.
+/// nothing the program reads. Verdicts are looked up on demand, once per group of
+/// settings that start on the same line.
 pub(crate) struct InertLines<'a> {
     classes: &'a Classes,
     filetype: &'a str,
     settings: &'a [Setting],
-    /// Per setting that starts a line: 0 not looked up yet, 1 inert, 2 not inert.
+    /// Per 1-based line (index 0 unused): 1 + the index of the first setting of the
+    /// nearest line at or above it that starts settings, 0 for none. Lines past the
+    /// end of the table belong to the last group.
+    group: Vec<u32>,
+    /// Per setting that starts a group: 0 not looked up yet, 1 inert, 2 not inert.
     memo: std::cell::RefCell<Vec<u8>>,
 }
 
 impl<'a> InertLines<'a> {
+    /// `settings` must be sorted by line.
     pub(crate) fn new(classes: &'a Classes, filetype: &'a str, settings: &'a [Setting]) -> Self {
+        let last_line = settings.last().map_or(0, |s| s.line as usize);
+        let mut group = vec![0u32; last_line + 1];
+        let mut first = 0usize;
+        let mut line = 0usize;
+        for (i, s) in settings.iter().enumerate() {
+            let l = s.line as usize;
+            if l != line {
+                // Lines line..l belong to the group that started at `line`.
+                for g in group.iter_mut().take(l).skip(line.max(1)) {
+                    *g = if line == 0 { 0 } else { first as u32 + 1 };
+                }
+                first = i;
+                line = l;
+            }
+        }
+        if line > 0 {
+            group[line] = first as u32 + 1;
+        }
         InertLines {
             classes,
             filetype,
             settings,
+            group,
             memo: std::cell::RefCell::new(vec![0; settings.len()]),
         }
     }
 
     /// True when every setting of `line` (1-based) is inert.
     pub(crate) fn is_inert(&self, line: u32) -> bool {
-        // Settings are in file order: those that start at the nearest start <= line.
-        let end = self.settings.partition_point(|s| s.line <= line);
-        let Some(last) = end.checked_sub(1) else {
+        let g = match self.group.get(line as usize) {
+            Some(g) => *g,
+            None => self.group.last().copied().unwrap_or(0),
+        };
+        let Some(first) = (g as usize).checked_sub(1) else {
             return true;
         };
-        let start = self.settings[last].line;
-        let first = self.settings[..end].partition_point(|s| s.line < start);
         if let Some(known) = self.memo.borrow().get(first).filter(|m| **m != 0) {
             return *known == 1;
         }
-        let inert = self.settings[first..end].iter().all(|s| {
-            self.classes
-                .classify(self.filetype, &s.key, s.value.as_deref())
-                == Verdict::Inert
-        });
+        let start = self.settings[first].line;
+        let inert = self.settings[first..]
+            .iter()
+            .take_while(|s| s.line == start)
+            .all(|s| {
+                self.classes
+                    .classify(self.filetype, &s.key, s.value.as_deref())
+                    == Verdict::Inert
+            });
         if let Some(m) = self.memo.borrow_mut().get_mut(first) {
             *m = if inert { 1 } else { 2 };
         }

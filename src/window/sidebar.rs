@@ -1,0 +1,318 @@
+//! The sidebar's three lists (qubes, profiles, proposals inbox): filling them from
+//! the window's last fetch, keeping the selection across refills, and turning a
+//! selected row into navigation. Must not fetch anything but the inbox's risk markers.
+
+use adw::prelude::*;
+use adw::subclass::prelude::*;
+use gtk::glib;
+use qcs_client::types::ProposalSummaryView;
+
+use super::QcsWindow;
+use crate::i18n::{gettext_f, ngettext_f};
+use crate::model::Severity;
+use crate::model::markup::{self, Palette};
+use crate::widgets::QcsQubeRow;
+
+impl QcsWindow {
+    pub(super) fn setup_sidebar(&self) {
+        let imp = self.imp();
+        imp.qube_list.connect_row_selected(glib::clone!(
+            #[weak(rename_to = window)]
+            self,
+            move |_, row| {
+                if window.imp().refilling.get() {
+                    return;
+                }
+                if let Some(row) = row.and_then(|r| r.downcast_ref::<QcsQubeRow>().cloned()) {
+                    window.open_qube(&row.qube_name());
+                }
+            }
+        ));
+        imp.profile_list.connect_row_selected(glib::clone!(
+            #[weak(rename_to = window)]
+            self,
+            move |_, row| {
+                if window.imp().refilling.get() {
+                    return;
+                }
+                if let Some(row) = row {
+                    window.open_profile(&row.widget_name());
+                }
+            }
+        ));
+        imp.proposal_list.connect_row_selected(glib::clone!(
+            #[weak(rename_to = window)]
+            self,
+            move |_, row| {
+                if window.imp().refilling.get() {
+                    return;
+                }
+                let Some(name) = row.map(|r| r.widget_name()) else {
+                    return;
+                };
+                if let Some(batch) = name.strip_prefix("batch:").and_then(|b| b.parse().ok()) {
+                    window.open_batch(batch);
+                } else if let Ok(id) = name.parse::<i64>() {
+                    window.open_proposal(id);
+                }
+            }
+        ));
+    }
+
+    pub(super) fn selected_name(list: &gtk::ListBox) -> Option<String> {
+        list.selected_row()
+            .map(|row| match row.downcast_ref::<QcsQubeRow>() {
+                Some(qube) => qube.qube_name(),
+                None => row.widget_name().to_string(),
+            })
+    }
+
+    pub(super) fn reselect(list: &gtk::ListBox, name: Option<String>) {
+        let Some(name) = name else { return };
+        let mut child = list.first_child();
+        while let Some(widget) = child {
+            if let Some(row) = widget.downcast_ref::<gtk::ListBoxRow>() {
+                let row_name = match row.downcast_ref::<QcsQubeRow>() {
+                    Some(qube) => qube.qube_name(),
+                    None => row.widget_name().to_string(),
+                };
+                if row_name == name {
+                    list.select_row(Some(row));
+                    return;
+                }
+            }
+            child = widget.next_sibling();
+        }
+    }
+
+    pub(super) fn clear(list: &gtk::ListBox) {
+        while let Some(child) = list.first_child() {
+            list.remove(&child);
+        }
+    }
+
+    pub(super) fn refill_qubes(&self) {
+        let imp = self.imp();
+        imp.refilling.set(true);
+        let selected = Self::selected_name(&imp.qube_list);
+        Self::clear(&imp.qube_list);
+        let conflicts = imp.conflicts.borrow();
+        for qube in imp.qubes.borrow().iter() {
+            imp.qube_list
+                .append(&QcsQubeRow::new(qube, conflicts.contains(&qube.name)));
+        }
+        Self::reselect(&imp.qube_list, selected);
+        imp.refilling.set(false);
+    }
+
+    pub(super) fn refill_profiles(&self) {
+        let imp = self.imp();
+        imp.refilling.set(true);
+        let selected = Self::selected_name(&imp.profile_list);
+        Self::clear(&imp.profile_list);
+        for (id, description, generation) in imp.profiles.borrow().iter() {
+            let row = crate::widgets::plain_action_row();
+            row.set_title(id);
+            row.set_subtitle(&format!(
+                "{description} · {}",
+                gettext_f(
+                    "generation {generation}",
+                    &[("generation", &generation.to_string())]
+                )
+            ));
+            row.set_widget_name(id);
+            imp.profile_list.append(&row);
+        }
+        Self::reselect(&imp.profile_list, selected);
+        imp.refilling.set(false);
+    }
+
+    pub(super) fn refill_proposals(&self) {
+        let imp = self.imp();
+        imp.refilling.set(true);
+        let selected = Self::selected_name(&imp.proposal_list);
+        Self::clear(&imp.proposal_list);
+        let proposals = imp.proposals.borrow();
+        let palette = Palette::for_dark(adw::StyleManager::default().is_dark());
+        // The files of one submission are one row: reviewed as a unit.
+        let mut batches: Vec<(i64, Vec<&ProposalSummaryView>)> = Vec::new();
+        for proposal in proposals.iter() {
+            match batches
+                .iter_mut()
+                .find(|(b, _)| *b == proposal.batch && *b != 0)
+            {
+                Some((_, files)) => files.push(proposal),
+                None => batches.push((proposal.batch, vec![proposal])),
+            }
+        }
+        let mut unknown_risk = Vec::new();
+        for (batch, files) in &batches {
+            let proposal = files[0];
+            // Names from a qube: through the safe renderer (marks look-alikes), as markup.
+            let row = adw::ActionRow::new();
+            row.set_use_markup(true);
+            row.set_title_lines(2);
+            row.set_subtitle_lines(1);
+            let from = gettext_f(
+                "from {qube} · {profile}",
+                &[
+                    ("qube", &markup::name(&proposal.source_qube, palette)),
+                    ("profile", &markup::name(&proposal.profile, palette)),
+                ],
+            );
+            if files.len() == 1 {
+                row.set_title(&format!(
+                    "#{} · {}",
+                    proposal.id,
+                    markup::name(&proposal.path, palette)
+                ));
+                row.set_subtitle(&from);
+                row.set_widget_name(&proposal.id.to_string());
+            } else {
+                let count = u32::try_from(files.len()).unwrap_or(u32::MAX);
+                row.set_title(&markup::escape(&ngettext_f(
+                    "#{id} · {n} file",
+                    "#{id} · {n} files",
+                    count,
+                    &[("id", &proposal.id.to_string())],
+                )));
+                row.set_subtitle(&from);
+                row.set_widget_name(&format!("batch:{batch}"));
+                let risk = imp.risk.borrow();
+                let known: Option<Vec<Option<Severity>>> =
+                    files.iter().map(|f| risk.get(&f.id).copied()).collect();
+                let marker = gtk::Label::new(None);
+                marker.set_valign(gtk::Align::Center);
+                match known {
+                    Some(severities) => {
+                        let worst = severities.into_iter().flatten().max();
+                        if let Some(worst) = worst {
+                            marker.set_label(&format!("{} {}", worst.symbol(), worst.label()));
+                            marker.add_css_class(worst.css_class());
+                            marker.set_tooltip_text(Some(&gettextrs::gettext(
+                                "The most severe finding among the files of this submission",
+                            )));
+                        }
+                    }
+                    None => {
+                        marker.set_label("…");
+                        unknown_risk.extend(files.iter().map(|f| f.id));
+                    }
+                }
+                marker.add_css_class("batch-risk");
+                row.add_suffix(&marker);
+            }
+            imp.proposal_list.append(&row);
+        }
+        if proposals.is_empty() {
+            let row = crate::widgets::plain_action_row();
+            row.set_title(&gettextrs::gettext("Nothing to review"));
+            row.set_activatable(false);
+            row.set_selectable(false);
+            row.add_css_class("dim-label");
+            imp.proposal_list.append(&row);
+        }
+        let count = u32::try_from(proposals.len()).unwrap_or(u32::MAX);
+        imp.proposal_count.set_label(&count.to_string());
+        imp.proposal_count.set_tooltip_text(Some(&ngettext_f(
+            "{n} proposal waits for review",
+            "{n} proposals wait for review",
+            count,
+            &[],
+        )));
+        Self::reselect(&imp.proposal_list, selected);
+        imp.refilling.set(false);
+        if let Some(handler) = imp.on_pending.borrow().as_ref() {
+            handler(&proposals);
+        }
+        drop(proposals);
+        if !unknown_risk.is_empty() {
+            self.fetch_risk(unknown_risk);
+        }
+    }
+
+    /// Unselect every sidebar list but `keep` (`None`: all of them).
+    pub(super) fn unselect_others(&self, keep: Option<&gtk::ListBox>) {
+        let imp = self.imp();
+        imp.refilling.set(true);
+        for list in [&*imp.qube_list, &*imp.profile_list, &*imp.proposal_list] {
+            if Some(list) != keep {
+                list.unselect_all();
+            }
+        }
+        imp.refilling.set(false);
+    }
+
+    /// Learn the riskiest finding of each of `ids` (for the sidebar's markers).
+    pub(super) fn fetch_risk(&self, ids: Vec<i64>) {
+        let Some(backend) = self.backend() else {
+            return;
+        };
+        if self.imp().fetching_risk.replace(true) {
+            return;
+        }
+        glib::spawn_future_local(glib::clone!(
+            #[weak(rename_to = window)]
+            self,
+            async move {
+                for id in ids {
+                    if window.imp().risk.borrow().contains_key(&id) {
+                        continue;
+                    }
+                    if let Ok(view) = backend.proposal(id).await {
+                        let worst = crate::widgets::riskiest(&view);
+                        window.imp().risk.borrow_mut().insert(id, worst);
+                    }
+                }
+                window.imp().fetching_risk.set(false);
+                window.refill_proposals();
+            }
+        ));
+    }
+
+    /// The qube rows in the sidebar.
+    pub fn qube_rows(&self) -> Vec<QcsQubeRow> {
+        let mut rows = Vec::new();
+        let mut child = self.imp().qube_list.first_child();
+        while let Some(widget) = child {
+            if let Some(row) = widget.downcast_ref::<QcsQubeRow>() {
+                rows.push(row.clone());
+            }
+            child = widget.next_sibling();
+        }
+        rows
+    }
+
+    /// The titles of the inbox rows as rendered on screen (the text of each row's
+    /// title label, after any markup was applied).
+    pub fn proposal_row_titles(&self) -> Vec<String> {
+        fn title_label(widget: &gtk::Widget) -> Option<gtk::Label> {
+            let mut child = widget.first_child();
+            while let Some(c) = child {
+                if let Some(label) = c.downcast_ref::<gtk::Label>()
+                    && label.has_css_class("title")
+                {
+                    return Some(label.clone());
+                }
+                if let Some(found) = title_label(&c) {
+                    return Some(found);
+                }
+                child = c.next_sibling();
+            }
+            None
+        }
+        let mut titles = Vec::new();
+        let mut child = self.imp().proposal_list.first_child();
+        while let Some(widget) = child {
+            if let Some(label) = title_label(&widget) {
+                titles.push(label.text().to_string());
+            }
+            child = widget.next_sibling();
+        }
+        titles
+    }
+
+    pub fn proposal_count_label(&self) -> String {
+        self.imp().proposal_count.label().to_string()
+    }
+}

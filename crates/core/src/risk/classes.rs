@@ -231,6 +231,14 @@ impl Classes {
         })
     }
 
+    /// The message of every entry that has one, with its file type and key pattern.
+    pub fn messages(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.entries
+            .iter()
+            .filter(|e| !e.message.is_empty())
+            .map(|e| (e.filetype.as_str(), e.message.as_str()))
+    }
+
     /// Number of entries of a file type.
     pub fn count(&self, filetype: &str) -> usize {
         self.entries

@@ -9,12 +9,13 @@ use std::hash::Hash;
 use std::sync::Arc;
 
 use super::compiled::*;
+use super::messages;
 use super::parse::git::{self as gitconfig, Entry as GitEntry, ParseError as GitParseError};
 use super::parse::{self, ParseFailed, Setting};
 use super::schema::{Check, Where};
 use super::sshconfig::{Entry as SshEntry, ParseError as SshParseError};
 use super::{ScanInput, glob, settings, sshconfig};
-use crate::findings::{Change, Span};
+use crate::findings::{Change, Message, Span};
 
 // ------------------------------------------------------------------ matching
 
@@ -228,10 +229,13 @@ impl Escalate {
 }
 
 /// What a hit says, formatted only when it becomes a finding (most hits on
-/// unchanged lines never do).
+/// unchanged lines never do). Each kind names its template in `messages`.
 #[derive(Debug, Clone)]
 pub(crate) enum Detail<'d> {
-    Text(String),
+    /// A template whose only argument (besides the reason) is the hit's `{line}`.
+    Line(&'static str),
+    /// A template and its arguments (besides the reason).
+    Note(&'static str, Vec<(&'static str, String)>),
     /// A hidden character found in a line.
     Char(char),
     /// A line quoted as an excerpt.
@@ -239,10 +243,7 @@ pub(crate) enum Detail<'d> {
     /// `subject = value` (a parsed setting).
     KeyValue,
     /// The hit's subject is set again; `first` is the line of the first setting.
-    Duplicate {
-        first: u32,
-        winner: &'static str,
-    },
+    Duplicate { first: u32, last_wins: bool },
 }
 
 #[derive(Debug, Clone)]
@@ -260,34 +261,54 @@ pub(crate) struct Hit<'d> {
 }
 
 impl Hit<'_> {
-    pub(crate) fn file(detail: impl Into<String>) -> Hit<'static> {
+    pub(crate) fn file(template: &'static str, args: Vec<(&'static str, String)>) -> Hit<'static> {
         Hit {
             line: None,
             span: None,
             subject: Cow::Borrowed(""),
             value: Cow::Borrowed(""),
-            detail: Detail::Text(detail.into()),
+            detail: Detail::Note(template, args),
             subsection: None,
             base: false,
         }
     }
 
-    pub(crate) fn detail_text(&self) -> String {
-        let line = self.line.unwrap_or(0);
-        match &self.detail {
-            Detail::Text(t) => t.clone(),
+    /// The finding's message: this hit's description and the rule's reason `why`
+    /// (a msgid of the rule file).
+    pub(crate) fn message(&self, why: &str) -> Message {
+        let line = self.line.unwrap_or(0).to_string();
+        let m = match &self.detail {
+            Detail::Line(t) => Message::new(*t, &[("line", line)]),
+            Detail::Note(t, args) => Message::new(*t, args),
             Detail::Char(c) => {
                 let label = crate::render::classify(*c)
                     .map_or_else(|| format!("U+{:04X}", *c as u32), |(_, l)| l);
-                format!("{label} in line {line}")
+                Message::new(messages::CHAR_IN_LINE, &[("char", label), ("line", line)])
             }
-            Detail::Excerpt(text) => format!("line {line}: {}", excerpt(text)),
-            Detail::KeyValue => format!("{} = {}", excerpt(&self.subject), excerpt(&self.value)),
-            Detail::Duplicate { first, winner } => format!(
-                "{} set again (first in line {first}); the {winner} one wins",
-                excerpt(&self.subject)
+            Detail::Excerpt(text) => Message::new(
+                messages::LINE_EXCERPT,
+                &[("line", line), ("text", excerpt(text))],
             ),
-        }
+            Detail::KeyValue => Message::new(
+                messages::KEY_VALUE,
+                &[
+                    ("setting", excerpt(&self.subject)),
+                    ("value", excerpt(&self.value)),
+                ],
+            ),
+            Detail::Duplicate { first, last_wins } => Message::new(
+                if *last_wins {
+                    messages::SET_AGAIN_LAST_WINS
+                } else {
+                    messages::SET_AGAIN_FIRST_WINS
+                },
+                &[
+                    ("setting", excerpt(&self.subject)),
+                    ("first", first.to_string()),
+                ],
+            ),
+        };
+        m.with_msgid("why", why)
     }
 }
 
@@ -477,8 +498,13 @@ impl<'a> Doc<'a> {
         out
     }
 
-    pub(crate) fn line_hit(&self, index: usize, span: Option<Span>, detail: String) -> Hit<'_> {
-        self.line_hit_with(index, span, Detail::Text(detail))
+    pub(crate) fn line_hit(
+        &self,
+        index: usize,
+        span: Option<Span>,
+        template: &'static str,
+    ) -> Hit<'_> {
+        self.line_hit_with(index, span, Detail::Line(template))
     }
 
     pub(crate) fn line_hit_with<'s>(
@@ -551,7 +577,8 @@ impl Ctx<'_, '_> {
         match &rule.matcher {
             Matcher::FileType(types) if types.contains(&self.input.kind) => {
                 vec![Hit::file(
-                    format!("entry is a {:?}", self.input.kind).to_lowercase(),
+                    messages::ENTRY_KIND,
+                    vec![("kind", format!("{:?}", self.input.kind).to_lowercase())],
                 )]
             }
             Matcher::Mode {
@@ -568,7 +595,10 @@ impl Ctx<'_, '_> {
                         .is_some_and(|g| g.iter().any(|g| glob::matches(g, path)));
                 match self.input.mode {
                     Some(mode) if in_scope && mode & any_bits != 0 => {
-                        vec![Hit::file(format!("mode {mode:04o}"))]
+                        vec![Hit::file(
+                            messages::MODE,
+                            vec![("mode", format!("{mode:04o}"))],
+                        )]
                     }
                     _ => Vec::new(),
                 }
@@ -583,19 +613,21 @@ impl Ctx<'_, '_> {
         let limits = &self.engine.limits;
         match &rule.matcher {
             Matcher::Path(globs) => match globs.iter().find(|g| glob::matches(g, path)) {
-                Some(g) => vec![Hit::file(format!("path {} matches {g}", excerpt(path)))],
+                Some(g) => vec![Hit::file(
+                    messages::PATH_MATCHES,
+                    vec![("path", excerpt(path)), ("glob", g.clone())],
+                )],
                 None => Vec::new(),
             },
-            Matcher::WholeFile => settings::hunk_hits(self.input, "changed"),
+            Matcher::WholeFile => settings::hunk_hits(self.input, false),
             Matcher::Regex {
                 re,
                 place: Where::Path,
             } => match re.find(path) {
-                Some(m) => vec![Hit::file(format!(
-                    "path {} at byte {}",
-                    excerpt(path),
-                    m.start()
-                ))],
+                Some(m) => vec![Hit::file(
+                    messages::PATH_AT_BYTE,
+                    vec![("path", excerpt(path)), ("byte", m.start().to_string())],
+                )],
                 None => Vec::new(),
             },
             Matcher::Codepoint {
@@ -604,36 +636,45 @@ impl Ctx<'_, '_> {
                 place: Where::Path,
                 ..
             } => match path.chars().find(|c| char_matches(ranges, classes, *c)) {
-                Some(c) => vec![Hit::file(format!("U+{:04X} in the path", c as u32))],
+                Some(c) => vec![Hit::file(
+                    messages::CODEPOINT_IN_PATH,
+                    vec![("codepoint", format!("U+{:04X}", c as u32))],
+                )],
                 None => Vec::new(),
             },
             Matcher::Builtin(check) => match check {
                 Check::Size => {
                     let lines = content.iter().filter(|b| **b == b'\n').count();
                     if content.len() > limits.max_bytes || lines > limits.max_lines {
-                        vec![Hit::file(format!("{} bytes, {lines} lines", content.len()))]
+                        vec![Hit::file(
+                            messages::SIZE,
+                            vec![
+                                ("bytes", content.len().to_string()),
+                                ("lines", lines.to_string()),
+                            ],
+                        )]
                     } else {
                         Vec::new()
                     }
                 }
                 Check::TooLargeToScan if content.len() > limits.max_scan_bytes => {
-                    vec![Hit::file(format!(
-                        "{} bytes, over the {} byte scan limit: not parsed",
-                        content.len(),
-                        limits.max_scan_bytes
-                    ))]
+                    vec![Hit::file(
+                        messages::TOO_LARGE,
+                        vec![
+                            ("bytes", content.len().to_string()),
+                            ("limit", limits.max_scan_bytes.to_string()),
+                        ],
+                    )]
                 }
                 Check::NewPath if self.input.base.is_none() => {
-                    vec![Hit::file(format!(
-                        "{} is new to the profile",
-                        excerpt(path)
-                    ))]
+                    vec![Hit::file(messages::NEW_PATH, vec![("path", excerpt(path))])]
                 }
-                Check::UnparsedChange if !self.parsed => {
-                    settings::hunk_hits(self.input, "not read by any parser")
-                }
+                Check::UnparsedChange if !self.parsed => settings::hunk_hits(self.input, true),
                 Check::UnknownFileType if self.filetype.is_none() => {
-                    vec![Hit::file(format!("no rules know {}", excerpt(path)))]
+                    vec![Hit::file(
+                        messages::UNKNOWN_TYPE,
+                        vec![("path", excerpt(path))],
+                    )]
                 }
                 Check::Unparseable => {
                     let err = doc.and_then(|d| match (&d.settings, &d.git, &d.ssh) {
@@ -642,25 +683,25 @@ impl Ctx<'_, '_> {
                         (_, _, Some(Err(e))) => Some(e.to_string()),
                         _ => None,
                     });
-                    err.map(|e| vec![Hit::file(format!("does not parse: {e}"))])
+                    err.map(|e| vec![Hit::file(messages::PARSE_FAILED, vec![("error", e)])])
                         .unwrap_or_default()
                 }
                 Check::NeverSync if self.engine.is_never_sync(path) => {
-                    vec![Hit::file(format!(
-                        "{} is on the never-sync list",
-                        excerpt(path)
-                    ))]
+                    vec![Hit::file(
+                        messages::NEVER_SYNC,
+                        vec![("path", excerpt(path))],
+                    )]
                 }
                 Check::WideEncoding => {
                     let wide = [&b"\xFF\xFE"[..], b"\xFE\xFF", b"\x00\x00\xFE\xFF"];
                     if wide.iter().any(|bom| content.starts_with(bom)) {
-                        vec![Hit::file("UTF-16/32 byte order mark")]
+                        vec![Hit::file(messages::WIDE_BOM, Vec::new())]
                     } else {
                         Vec::new()
                     }
                 }
                 Check::BomAtStart if content.starts_with(b"\xEF\xBB\xBF") => {
-                    let mut hit = Hit::file("UTF-8 byte order mark at the start");
+                    let mut hit = Hit::file(messages::UTF8_BOM, Vec::new());
                     hit.line = Some(1);
                     vec![hit]
                 }
@@ -841,7 +882,10 @@ impl Ctx<'_, '_> {
                         span: None,
                         subject: Cow::Owned(format!("{}|{}", block, e.keyword)),
                         value: Cow::Owned(a.clone()),
-                        detail: Detail::Text(format!("{} {}", e.keyword, excerpt(&a))),
+                        detail: Detail::Note(
+                            messages::KEYWORD_ARGS,
+                            vec![("keyword", e.keyword.clone()), ("args", excerpt(&a))],
+                        ),
                         subsection: None,
                         base: false,
                     });

@@ -10,7 +10,6 @@ use gettextrs::gettext;
 use gtk::{gio, glib};
 use qcs_client::types::ProposalSummaryView;
 
-use crate::backend::Backend;
 use crate::config::{APP_ID, RESOURCE_BASE};
 use crate::i18n::gettext_f;
 use crate::tray::{TrayCommand, TrayController};
@@ -189,24 +188,12 @@ impl QcsApplication {
                 }
             ));
         }
-        window.connect_pending(glib::clone!(
+        window.connect_pending_changed(glib::clone!(
             #[weak(rename_to = app)]
             self,
-            move |pending| app.pending_changed(pending)
+            move |window| app.pending_changed(&window.pending_proposals())
         ));
-        glib::spawn_future_local(glib::clone!(
-            #[weak]
-            window,
-            async move {
-                match Backend::connect(options.bus_address.as_deref()).await {
-                    Ok(backend) => window.set_backend(backend),
-                    Err(e) => {
-                        eprintln!("qubes-config-sync: {e}");
-                        window.show_backend_error(&e.to_string());
-                    }
-                }
-            }
-        ));
+        window.connect(options.bus_address.clone());
     }
 
     /// The tray follows the count; a proposal not seen before is announced.

@@ -183,14 +183,16 @@ impl Backend {
     pub async fn plan_push(
         &self,
         qubes: &[String],
+        profiles: &[String],
         overwrite: &[(String, String)],
     ) -> Result<PushPlan, BackendError> {
         let qubes: Vec<&str> = qubes.iter().map(String::as_str).collect();
+        let profiles: Vec<&str> = profiles.iter().map(String::as_str).collect();
         let overwrite: Vec<(&str, &str)> = overwrite
             .iter()
             .map(|(q, p)| (q.as_str(), p.as_str()))
             .collect();
-        parse(self.proxy.plan_push(&qubes, &[], &overwrite).await?).await
+        parse(self.proxy.plan_push(&qubes, &profiles, &overwrite).await?).await
     }
 
     /// Executes a plan; `start` names the halted qubes the user chose to start and
@@ -209,6 +211,17 @@ impl Backend {
 
     pub async fn snapshot(&self, qube: &str) -> Result<SnapshotResult, BackendError> {
         parse(self.proxy.snapshot(qube, &[]).await?).await
+    }
+
+    /// Adopts `path` of `qube` into `profile` (created when missing): the file arrives
+    /// as a proposal to review.
+    pub async fn adopt(
+        &self,
+        qube: &str,
+        path: &str,
+        profile: &str,
+    ) -> Result<SnapshotResult, BackendError> {
+        parse(self.proxy.adopt(qube, path, profile, true).await?).await
     }
 
     pub async fn pending_proposals(&self) -> Result<ProposalList, BackendError> {

@@ -87,12 +87,14 @@ pub fn world() -> WorldBuilder {
             QubeSpec::app("work", "fedora-42-xfce")
                 .label("blue")
                 .tag(MANAGED_TAG)
+                .tag(DEV_TAG)
                 .running(),
         )
         .qube(
             QubeSpec::app("personal", "fedora-42-xfce")
                 .label("green")
-                .tag(MANAGED_TAG),
+                .tag(MANAGED_TAG)
+                .tag(DEV_TAG),
         )
         .qube(
             QubeSpec::app("vault", "debian-12-minimal")
@@ -129,6 +131,10 @@ pub fn world() -> WorldBuilder {
             include_str!("../policy/policy.d/include/config-sync-admin-write"),
         )
 }
+
+/// The tag of the demo's assignment rule: every qube carrying it gets profile `nvim`
+/// (tag another qube `dev` in the demo world and it is covered at the next push).
+pub const DEV_TAG: &str = "dev";
 
 /// Managed qubes of the demo: they get the agent's services.
 const MANAGED: [&str; 5] = ["work", "personal", "vault", "disp1234", "untrusted"];
@@ -204,6 +210,22 @@ fn profiles() -> Vec<(&'static str, &'static str, Vec<SampleFile>)> {
                 "Host *\n\tHashKnownHosts yes\n\tStrictHostKeyChecking ask\n\tForwardAgent no\n"
                     .to_owned(),
             )],
+        ),
+        (
+            "nvim",
+            "Neovim settings (a directory entry), for every qube tagged dev",
+            vec![
+                (
+                    ".config/nvim/init.lua",
+                    0o644,
+                    "vim.o.number = true\nvim.o.modeline = false\nrequire('keys')\n".to_owned(),
+                ),
+                (
+                    ".config/nvim/lua/keys.lua",
+                    0o644,
+                    "vim.keymap.set('n', '<leader>w', ':write<CR>')\n".to_owned(),
+                ),
+            ],
         ),
         (
             "vim",
@@ -373,6 +395,16 @@ impl Demo {
     /// Build and start everything; `world_dir` keeps the world (default: a temporary
     /// directory removed on drop).
     pub fn start(world_dir: Option<PathBuf>) -> Result<Demo, DemoError> {
+        Demo::start_with(world_dir, true)
+    }
+
+    /// The demo world and backend with an empty store (no profile, no rule, no
+    /// proposal): what a first start looks like.
+    pub fn start_empty(world_dir: Option<PathBuf>) -> Result<Demo, DemoError> {
+        Demo::start_with(world_dir, false)
+    }
+
+    fn start_with(world_dir: Option<PathBuf>, seeded: bool) -> Result<Demo, DemoError> {
         build_missing_programs()?;
         let (temporary, dir) = match world_dir {
             Some(dir) => (None, dir),
@@ -425,7 +457,9 @@ impl Demo {
             server: Some(server),
         };
         demo.wait_for_backend()?;
-        demo.seed()?;
+        if seeded {
+            demo.seed()?;
+        }
         Ok(demo)
     }
 
@@ -502,6 +536,9 @@ async fn seed_backend(proxy: &ConfigSyncProxy<'_>) -> Result<(), qcs_client::Err
             .set_qube_settings(qube, assigned, may_propose, auto_apply)
             .await?;
     }
+    proxy
+        .set_assignment_rule("tag", DEV_TAG, "nvim", true)
+        .await?;
     Ok(())
 }
 

@@ -100,6 +100,46 @@ pub fn template(code: &Code) -> String {
         ),
         Code::ReviewApply => gettext("the chosen hunks do not apply to the file"),
         Code::ReviewUnknown => gettext("the review refused the accept ({code})"),
+        Code::RuleInvalid => {
+            gettext("{value} is not a valid {kind} for an assignment rule: {detail}")
+        }
+        Code::RuleExists => gettext("the assignment rule {rule} exists already"),
+        Code::RuleUnknown => gettext("there is no assignment rule {rule}"),
+        Code::RuleTooMany => gettext("the store holds at most {limit} assignment rules"),
+        Code::AdoptMissing => gettext("there is no {path} in {qube} to adopt"),
+        Code::AdoptNotRegular => {
+            gettext("{path} in {qube} is not a regular file ({kind}): only files are adopted")
+        }
+        Code::AdoptTooLarge => {
+            gettext("{path} in {qube} is over the size limit of one file: not adopted")
+        }
+        Code::DirSymlink => gettext(
+            "{path} in the source directory is a symbolic link: a directory entry holds regular files only (copy the file it points to, or remove the link)",
+        ),
+        Code::DirSpecial => gettext(
+            "{path} in the source directory is a {kind}: a directory entry holds regular files only",
+        ),
+        Code::DirNotADirectory => {
+            gettext("the source is not a directory (use profile add-file for a file)")
+        }
+        Code::DirEmpty => gettext("the source directory holds no file to store"),
+        Code::DirTooMany => {
+            gettext("the directory holds more than {limit} files, more than one profile can carry")
+        }
+        Code::DirTooLarge => gettext(
+            "{path} in the source directory has {size} bytes, over the limit of {limit} for one file",
+        ),
+        Code::DirTooDeep => {
+            gettext("{path} in the source directory is nested deeper than {limit} directories")
+        }
+        Code::DirBadName => {
+            gettext("{path} in the source directory cannot be a path in a qube: {detail}")
+        }
+        Code::DirUnreadable => gettext("{path} in the source directory cannot be read ({detail})"),
+        Code::DirChanged => {
+            gettext("{path} in the source directory changed while it was read; try again")
+        }
+        Code::DirOutside => gettext("{path} is not inside the directory entry {dir}"),
         Code::PushNoTargets => gettext("no qube has a profile assigned: nothing to push"),
         Code::PushProfileNotAssigned => {
             gettext("{profile} is not assigned to any of the chosen qubes")

@@ -50,7 +50,15 @@ fn demo_starts_the_backend_on_a_private_bus_with_a_pending_risky_proposal() {
 
         let profiles = proxy.list_profiles().await.unwrap();
         let ids: Vec<&str> = profiles.iter().map(|(id, _, _)| id.as_str()).collect();
-        assert_eq!(ids, ["git", "ssh", "vim"]);
+        assert_eq!(ids, ["git", "nvim", "ssh", "vim"]);
+        // The tag rule: every qube tagged dev gets nvim, and `status` says why.
+        let rules: qcs_client::rules::RuleList =
+            serde_json::from_str(&proxy.list_assignment_rules().await.unwrap()).unwrap();
+        assert_eq!(rules.rules.len(), 1);
+        assert_eq!(rules.rules[0].covers, ["personal", "work"]);
+        let work = qubes.qubes.iter().find(|q| q.name == "work").unwrap();
+        let nvim = work.profiles.iter().find(|p| p.profile == "nvim").unwrap();
+        assert_eq!(nvim.sources[0].english(), "tag dev");
 
         let pending: ProposalList =
             serde_json::from_str(&proxy.list_proposals("pending").await.unwrap()).unwrap();

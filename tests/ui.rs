@@ -24,6 +24,7 @@ use qubes_config_sync::application::{Options, QcsApplication};
 use qubes_config_sync::demo::{self, Demo, GITCONFIG};
 use qubes_config_sync::model::qube::Badge;
 use qubes_config_sync::model::three_way::RegionKind;
+use qubes_config_sync::widgets::SidebarItem;
 use qubes_config_sync::window::QcsWindow;
 
 const INNER: &str = "QCS_UI_TEST_INNER";
@@ -293,6 +294,36 @@ fn step<T>(name: &str, run: impl FnOnce() -> T) -> T {
     drop(guard);
     println!("step done in {:.1} s", started.elapsed().as_secs_f64());
     value
+}
+
+/// A named step of the scenario's main line, without a closure: `begin` prints its
+/// name, `end` its time; a failure in between prints the name again.
+struct Step {
+    name: &'static str,
+    started: Instant,
+}
+
+fn begin(name: &'static str) -> Step {
+    println!("step: {name}");
+    Step {
+        name,
+        started: Instant::now(),
+    }
+}
+
+impl Step {
+    fn end(self) {
+        println!("step done in {:.1} s", self.started.elapsed().as_secs_f64());
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for Step {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("step FAILED: {}", self.name);
+        }
+    }
 }
 
 /// The ids of the pending proposals, from the backend.
@@ -1023,7 +1054,12 @@ fn scenario() {
     let window: QcsWindow = app.main_window();
     window.set_default_size(1360, 860);
 
+    let s = begin("no backend: the error page stays, Push is off");
+    no_backend(&app);
+    s.end();
+
     // The sidebar fills from the backend: every qube, with badges.
+    let s = begin("the sidebar fills from the backend, with badges");
     wait_until("the qubes and the proposal", || {
         window.qube_rows().len() >= 9 && window.pending_proposals().len() == 1
     });
@@ -1053,6 +1089,27 @@ fn scenario() {
         "{:?}",
         seen.notifications()
     );
+    // Each badge is an icon of the theme (not a missing-icon glyph), and "changed in
+    // the qube" is not the question mark that reads as the replacement character.
+    let theme = gtk::IconTheme::for_display(&gtk::prelude::WidgetExt::display(&window));
+    for badge in [
+        Badge::InSync,
+        Badge::Outdated,
+        Badge::Drifted,
+        Badge::Conflict,
+        Badge::ProposalPending,
+        Badge::NotPersistent,
+    ] {
+        assert!(
+            theme.has_icon(badge.icon_name()),
+            "{badge:?}: no icon {} in the theme",
+            badge.icon_name()
+        );
+    }
+    assert!(!Badge::Drifted.icon_name().starts_with("dialog-question"));
+    s.end();
+
+    let s = begin("a new proposal: notification and count");
 
     // A second proposal arrives (personal may propose vim): notification, count 2.
     demo::spool_proposal(
@@ -1083,13 +1140,21 @@ fn scenario() {
         .map(|p| p.id)
         .expect("the proposal from personal");
 
+    s.end();
+
     // The keyboard shortcuts window comes from the GResource (gtk/help-overlay.ui).
+    let s = begin("the shortcuts window: Ctrl+, and Ctrl+. tell themselves apart");
     let overlay = window
         .help_overlay()
         .expect("a help overlay from the resources");
     WidgetExt::activate_action(&window, "win.show-help-overlay", None).expect("help overlay");
     wait_until("the shortcuts window", || overlay.is_mapped());
+    shortcuts_tell_keys_apart(overlay.upcast_ref());
+    screenshot(&overlay, "shortcuts.png");
     overlay.close();
+    s.end();
+
+    let s = begin("a qube's page: files and their state");
 
     // Open a qube.
     window.open_qube("vault");
@@ -1113,8 +1178,10 @@ fn scenario() {
         ]
     );
     screenshot(&window, "main-window.png");
+    s.end();
 
     // Its settings: let it propose vim changes; the backend stores it.
+    let s = begin("qube settings: stored, and the persistence tab stays current");
     let dialog = window.open_settings().expect("the settings dialog opens");
     wait_until("the dialog", || dialog.is_mapped());
     screenshot(&dialog, "qube-settings.png");
@@ -1132,7 +1199,27 @@ fn scenario() {
         });
         may_propose == ["vim"]
     });
+    // A profile just assigned: its paths appear in the persistence tab at once.
+    let shown = |dialog: &qubes_config_sync::widgets::QcsQubeSettings, path: &str| {
+        dialog
+            .persistence_shown()
+            .into_iter()
+            .find(|(p, _)| p == path)
+            .map(|(_, verdict)| verdict)
+    };
+    assert_eq!(shown(&dialog, ".vimrc"), None);
+    dialog
+        .profile_switch("vim", true)
+        .expect("an assign switch for vim")
+        .activate();
+    wait_until("vim's path in the persistence tab", || {
+        shown(&dialog, ".vimrc").as_deref() == Some("Lost at restart")
+    });
     // Persistence: Fix the path that would be lost at restart.
+    assert_eq!(
+        shown(&dialog, ".config/git/ignore").as_deref(),
+        Some("Lost at restart")
+    );
     let fix = dialog
         .fix_button(".config/git/ignore")
         .expect("a Fix button for the lost path");
@@ -1148,9 +1235,28 @@ fn scenario() {
             .iter()
             .any(|p| p.path == ".config/git/ignore" && p.verdict.as_str() == "persistent")
     });
+    // The dialog says so too: no "lost at restart", no Fix button any more.
+    wait_until("the fixed path in the persistence tab", || {
+        shown(&dialog, ".config/git/ignore").as_deref() == Some("Persistent")
+    });
+    assert!(dialog.fix_button(".config/git/ignore").is_none());
+    // Unassigned again: its path leaves the tab.
+    dialog
+        .profile_switch("vim", true)
+        .expect("the assign switch for vim")
+        .activate();
+    wait_until("vim's path gone from the persistence tab", || {
+        shown(&dialog, ".vimrc").is_none() && shown(&dialog, ".gitconfig").is_some()
+    });
+    let (assigned, _, _) = backend(&address, async |p| {
+        p.get_qube_settings("vault").await.expect("GetQubeSettings")
+    });
+    assert_eq!(assigned, ["git"]);
     dialog.close();
+    s.end();
 
     // A new profile, through its dialog.
+    let s = begin("a new profile: created, opened and marked in the sidebar");
     let dialog = window.new_profile();
     wait_until("the new-profile dialog", || dialog.is_mapped());
     let entries = entries_of(dialog.upcast_ref());
@@ -1170,8 +1276,18 @@ fn scenario() {
             .iter()
             .any(|(id, d, _)| id == "bash" && d == "Shell settings")
     );
+    let bash = SidebarItem::Profile("bash".to_owned());
+    wait_until("the new profile marked in the sidebar", || {
+        window.marked_items() == [bash.clone()] && !window.is_busy()
+    });
+    s.end();
+
+    let s = begin("unsaved edits: save, discard or cancel, never lost silently");
+    unsaved_edits(&window, &address);
+    s.end();
 
     // Edit a profile: .vimrc gets a line, saved as a new generation.
+    let s = begin("edit a profile: save, and its allowlist of new files");
     window.open_profile_file("vim", Some(".vimrc"));
     let editor = window.profile_editor();
     wait_until("the open .vimrc", || {
@@ -1204,8 +1320,10 @@ fn scenario() {
     wait_until("the glob removed", || {
         globs(&address).is_empty() && editor.shown_globs().is_empty()
     });
+    s.end();
 
     // Plan and push into work.
+    let s = begin("plan and push, conflicts, three-way, overwrite, cancel");
     window.plan_push(vec!["work".to_owned()]);
     let plan_page = window.push_plan();
     wait_until("the push plan", || plan_page.plan_data().is_some());
@@ -1282,6 +1400,12 @@ fn scenario() {
         });
         // The conflict opens on its three-way view: last pushed / store / qube.
         assert!(plan_page.select_path("work", ".vimrc"), "the .vimrc row");
+        // The conflict's row has Overwrite: the line above the view says what choosing
+        // a side means here.
+        let hint = plan_page
+            .conflict_hint()
+            .expect("a line about the conflict");
+        assert!(hint.contains("Overwrite"), "{hint}");
         let three_way = plan_page.three_way_view();
         wait_until("the three-way view", || {
             plan_page.shows_three_way() && three_way.is_ready()
@@ -1443,8 +1567,30 @@ fn scenario() {
             .join()
             .expect("release thread")
             .expect("write the FIFO");
+        // The summary says what the backend did: a cancel that came after the qube had
+        // started stopped nothing, and then nothing claims it was cancelled.
+        let summary = plan_page.last_summary().expect("summary");
+        let stopped = !qubes_config_sync::model::plan::cancelled_qubes(&summary).is_empty();
+        let status = plan_page.status_text();
         let (fraction, text) = plan_page.progress().expect("the final progress");
-        assert_eq!((fraction, text.as_str()), (1.0, "Cancelled"));
+        let written = summary
+            .qubes
+            .iter()
+            .flat_map(|q| &q.files)
+            .filter(|f| f.outcome.as_str() == "written")
+            .count();
+        if stopped {
+            assert_eq!((fraction, text.as_str()), (1.0, "Cancelled"));
+            assert!(status.starts_with("Push cancelled"), "{status}");
+            assert_eq!(written, 0, "{summary:?}");
+        } else {
+            assert_eq!((fraction, text.as_str()), (1.0, "Finished"));
+            assert!(
+                status.starts_with("The cancel came too late") && !status.contains("cancelled"),
+                "{status}"
+            );
+            assert!(written > 0, "{summary:?}");
+        }
     } else {
         // Without the simulator's qrexec-client-vm the backend cannot reach the qubes:
         // the plan says so per qube instead of inventing items.
@@ -1456,7 +1602,10 @@ fn scenario() {
         );
     }
 
+    s.end();
+
     // Open the proposal: findings, hidden characters as tokens, Accept gated.
+    let s = begin("review: findings, acknowledgements, one hunk accepted");
     let first = window
         .pending_proposals()
         .iter()
@@ -1573,6 +1722,9 @@ fn scenario() {
     assert!(!content.contains("insteadOf"), "{content:?}");
     // One proposal still waits: the tray stays.
     assert!(app.tray_shown());
+    s.end();
+
+    let s = begin("side by side, reject, hostile names");
 
     // Side by side, then reject the other proposal with the keyboard's action.
     window.open_proposal(second);
@@ -1651,6 +1803,7 @@ fn scenario() {
         review.proposal_id() == Some(id) && review.diff_view().is_ready()
     });
     assert!(review.title().contains(hostile), "{}", review.title());
+    s.end();
 
     // Issue 17: each attack on the review pane, as a named step.
     let trust = TrustGate {
@@ -1691,6 +1844,10 @@ fn scenario() {
     step("start and push a halted qube", || {
         start_and_push_a_halted_qube(&window, &address, world.path(), can_push);
     });
+    step(
+        "narrow windows: 600 px keeps the header, 360 px folds",
+        || narrow_windows(&window),
+    );
 
     window.close();
     settle();
@@ -1753,4 +1910,262 @@ fn start_and_push_a_halted_qube(
     assert!(summary.is_success(), "{summary:?}");
     assert_eq!(power("vault"), "Running");
     assert!(world.join("qubes/vault/home/.gitconfig").exists());
+}
+
+/// Issue 14: without a backend, the window says why and Push… (the action, the button
+/// and a direct call) leaves that page: no empty plan with a Push Now that does nothing.
+fn no_backend(app: &QcsApplication) {
+    let lonely = QcsWindow::new(app);
+    lonely.set_default_size(900, 600);
+    lonely.present();
+    lonely.connect(Some(
+        "unix:path=/nonexistent/qubes-config-sync-test-bus".to_owned(),
+    ));
+    wait_until("the backend error", || lonely.backend_error().is_some());
+    assert_eq!(lonely.current_page().as_deref(), Some("empty"));
+    for action in ["plan-push", "execute-plan", "new-profile", "refresh"] {
+        let enabled = lonely
+            .lookup_action(action)
+            .unwrap_or_else(|| panic!("win.{action}"))
+            .is_enabled();
+        assert!(!enabled, "win.{action} is on without a backend");
+    }
+    let _ = WidgetExt::activate_action(&lonely, "win.plan-push", None);
+    lonely.plan_push(Vec::new());
+    settle();
+    assert_eq!(lonely.current_page().as_deref(), Some("empty"));
+    assert!(lonely.push_plan().plan_data().is_none());
+    let push = lonely
+        .header_buttons()
+        .into_iter()
+        .find(|b| {
+            b.downcast_ref::<gtk::Button>()
+                .and_then(|b| b.action_name())
+                .is_some_and(|a| a == "win.plan-push")
+        })
+        .expect("the Push… button");
+    assert!(!push.is_sensitive(), "Push… is offered without a backend");
+    screenshot(&lonely, "no-backend.png");
+    lonely.destroy();
+}
+
+/// The shortcuts window shows Ctrl+, and Ctrl+. as key caps of one small glyph each;
+/// their rows must name the key in words, so they do not read as the same shortcut.
+fn shortcuts_tell_keys_apart(root: &gtk::Widget) {
+    fn shortcuts(widget: &gtk::Widget, out: &mut Vec<gtk::ShortcutsShortcut>) {
+        if let Some(s) = widget.downcast_ref::<gtk::ShortcutsShortcut>() {
+            out.push(s.clone());
+        }
+        let mut child = widget.first_child();
+        while let Some(c) = child {
+            shortcuts(&c, out);
+            child = c.next_sibling();
+        }
+    }
+    let mut all = Vec::new();
+    shortcuts(root, &mut all);
+    let words = |accel: &str| -> String {
+        let s = all
+            .iter()
+            .find(|s| s.property::<Option<String>>("accelerator").as_deref() == Some(accel))
+            .unwrap_or_else(|| panic!("no shortcut {accel}"));
+        format!(
+            "{} {}",
+            s.property::<Option<String>>("title").unwrap_or_default(),
+            s.property::<Option<String>>("subtitle").unwrap_or_default()
+        )
+    };
+    let comma = words("<Control>comma");
+    let period = words("<Control>period");
+    assert!(comma.contains("comma"), "{comma}");
+    assert!(period.contains("period"), "{period}");
+    assert!(!comma.contains("period") && !period.contains("comma"));
+}
+
+/// Issue 14: unsaved edits in the profile editor are never dropped without asking —
+/// another profile (cancel keeps them), a qube (save stores them), another profile
+/// again (discard drops them, the store keeps the saved text).
+fn unsaved_edits(window: &QcsWindow, address: &str) {
+    let editor = window.profile_editor();
+    assert_eq!(editor.profile_id().as_deref(), Some("bash"));
+    editor.add_path(".bashrc");
+    wait_until("the new .bashrc open", || {
+        editor.current_path().as_deref() == Some(".bashrc") && !window.is_busy()
+    });
+    let first = "alias ll='ls -l'\n";
+    editor.set_content(first);
+    assert!(editor.has_unsaved());
+    let bash = SidebarItem::Profile("bash".to_owned());
+
+    // Another profile, as a click in the sidebar: asked; Cancel keeps everything.
+    assert!(window.click_in_sidebar(&SidebarItem::Profile("vim".to_owned())));
+    wait_until("the save question", || editor.unsaved_dialog().is_some());
+    let dialog = editor.unsaved_dialog().expect("the dialog");
+    screenshot(&dialog, "unsaved-edits.png");
+    assert_eq!(window.marked_items(), std::slice::from_ref(&bash));
+    dialog.response("cancel");
+    settle();
+    assert!(editor.unsaved_dialog().is_none());
+    assert_eq!(window.current_page().as_deref(), Some("profile"));
+    assert_eq!(editor.profile_id().as_deref(), Some("bash"));
+    assert!(editor.has_unsaved(), "cancel keeps the edits");
+    assert_eq!(window.marked_items(), [bash]);
+
+    // A qube: asked; Save stores the edits, then the qube opens.
+    assert!(window.click_in_sidebar(&SidebarItem::Qube("work".to_owned())));
+    wait_until("the save question again", || {
+        editor.unsaved_dialog().is_some()
+    });
+    editor
+        .unsaved_dialog()
+        .expect("the dialog")
+        .response("save");
+    wait_until("the qube page after the save", || {
+        window.current_page().as_deref() == Some("qube")
+            && window.qube_page().qube_name().as_deref() == Some("work")
+    });
+    let stored = |address: &str| {
+        let (content, _, _) = backend(address, async |p| {
+            p.get_file("bash", ".bashrc").await.expect("GetFile")
+        });
+        String::from_utf8(content).expect("UTF-8")
+    };
+    assert_eq!(stored(address), first);
+    assert_eq!(
+        window.marked_items(),
+        [SidebarItem::Qube("work".to_owned())]
+    );
+
+    // Back in the editor, more edits; Push… asks too; Discard drops them.
+    window.open_profile_file("bash", Some(".bashrc"));
+    wait_until("the saved .bashrc", || {
+        window.current_page().as_deref() == Some("profile")
+            && !window.is_busy()
+            && editor.current_path().as_deref() == Some(".bashrc")
+            && !editor.has_unsaved()
+    });
+    editor.set_content("rm -rf ~\n");
+    window.plan_push(vec!["work".to_owned()]);
+    wait_until("the question before the plan", || {
+        editor.unsaved_dialog().is_some()
+    });
+    assert_eq!(window.current_page().as_deref(), Some("profile"));
+    editor
+        .unsaved_dialog()
+        .expect("the dialog")
+        .response("discard");
+    wait_until("the plan after the discard", || {
+        window.current_page().as_deref() == Some("plan") && window.push_plan().plan_data().is_some()
+    });
+    assert_eq!(
+        stored(address),
+        first,
+        "discarded edits never reach the store"
+    );
+    assert!(!editor.has_unsaved());
+
+    // Inside the editor: another file of the profile asks too.
+    window.open_profile_file("bash", Some(".bashrc"));
+    wait_until("the profile again", || {
+        window.current_page().as_deref() == Some("profile")
+            && !window.is_busy()
+            && editor.current_path().as_deref() == Some(".bashrc")
+    });
+    editor.add_path(".profile");
+    wait_until("the new .profile open", || {
+        editor.current_path().as_deref() == Some(".profile") && !window.is_busy()
+    });
+    editor.set_content("export EDITOR=vim\n");
+    assert!(editor.click_file(".bashrc"));
+    wait_until("the question before the other file", || {
+        editor.unsaved_dialog().is_some()
+    });
+    editor
+        .unsaved_dialog()
+        .expect("the dialog")
+        .response("cancel");
+    settle();
+    assert_eq!(editor.current_path().as_deref(), Some(".profile"));
+    assert_eq!(editor.selected_file().as_deref(), Some(".profile"));
+    assert!(editor.has_unsaved());
+    assert!(editor.click_file(".bashrc"));
+    wait_until("the question again", || editor.unsaved_dialog().is_some());
+    editor
+        .unsaved_dialog()
+        .expect("the dialog")
+        .response("discard");
+    wait_until("the other file", || {
+        editor.current_path().as_deref() == Some(".bashrc") && !editor.has_unsaved()
+    });
+}
+
+/// Issue 14: at 600 px every header button is whole and inside the window; at 360 px
+/// the sidebar folds away, the content has a back button, and back shows the lists.
+fn narrow_windows(window: &QcsWindow) {
+    window.open_qube("work");
+    for width in [600, 360] {
+        window.set_default_size(width, 700);
+        for _ in 0..20 {
+            settle();
+            if window.width() <= width {
+                break;
+            }
+        }
+        let min = |w: &gtk::Widget| w.measure(gtk::Orientation::Horizontal, -1).0;
+        assert!(
+            window.width() <= width,
+            "the window cannot get that narrow; smallest widths: window {} (header buttons {}), qube page {}, profile editor {}, push plan {}, review pane {}",
+            min(window.upcast_ref()),
+            window
+                .header_buttons()
+                .iter()
+                .map(|b| format!("{}:{}", b.parent().map(|p| min(&p)).unwrap_or(0), min(b)))
+                .collect::<Vec<_>>()
+                .join(","),
+            min(window.qube_page().upcast_ref()),
+            min(window.profile_editor().upcast_ref()),
+            min(window.push_plan().upcast_ref()),
+            min(window.review_pane().upcast_ref()),
+        );
+        if width == 600 {
+            assert!(!window.is_folded() || window.shows_content());
+        } else {
+            assert!(window.is_folded(), "360 px folds the sidebar");
+            assert!(window.shows_content());
+            assert!(window.back_button().is_visible());
+        }
+        for button in window.header_buttons() {
+            if !button.is_mapped() {
+                continue;
+            }
+            let (left, right) = horizontal_extent(&button, window);
+            let (min, _, _, _) = button.measure(gtk::Orientation::Horizontal, -1);
+            assert!(
+                left >= 0.0 && right <= window.width() as f32 + 0.5,
+                "{width} px: a header button lies at {left}..{right}"
+            );
+            assert!(
+                (right - left) + 0.5 >= min as f32,
+                "{width} px: a header button is cut to {} of {min} px",
+                right - left
+            );
+        }
+        screenshot(window, &format!("main-window-{width}.png"));
+    }
+    // Folded: back shows the lists, choosing a qube shows its page.
+    window.back_button().emit_clicked();
+    wait_until("the lists", || !window.shows_content());
+    assert!(window.click_in_sidebar(&SidebarItem::Qube("vault".to_owned())));
+    wait_until("vault's page", || {
+        window.shows_content() && window.qube_page().qube_name().as_deref() == Some("vault")
+    });
+    // Wide again: unfolded, the lists and the content side by side.
+    window.set_default_size(1360, 860);
+    for _ in 0..20 {
+        settle();
+        if !window.is_folded() {
+            break;
+        }
+    }
+    assert!(!window.is_folded(), "{} px wide", window.width());
 }

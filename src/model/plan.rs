@@ -3,7 +3,8 @@
 use gettextrs::pgettext;
 
 use crate::i18n::ngettext_f;
-use qcs_client::types::{FileOutcome, PlanAction, PushPlan};
+use qcs_client::Code;
+use qcs_client::types::{FileOutcome, JobSummary, PlanAction, PushPlan, QubeOutcome};
 
 /// Translated action name.
 pub fn action_label(action: PlanAction) -> String {
@@ -96,6 +97,46 @@ pub fn qubes_with_conflicts(plan: &PushPlan) -> Vec<String> {
         .collect()
 }
 
+/// What a conflict in the plan leaves to the user. With an Overwrite button on its row
+/// the user chooses a side; without one there is nothing to choose here, and the text
+/// says what the push does instead.
+pub fn conflict_hint(can_overwrite: bool) -> String {
+    if can_overwrite {
+        gettextrs::gettext(
+            "Choose a side: Overwrite puts the store's version into the qube (the qube keeps a backup); without it, the push leaves the qube's version and skips this file.",
+        )
+    } else {
+        gettextrs::gettext(
+            "The push leaves the qube's version of this file as it is. To keep it, import it from the qube's page (Import Changes) and review it.",
+        )
+    }
+}
+
+/// Whether the cancel kept this qube from being pushed to: the backend skipped it (or
+/// its files) because of the cancel, not for another reason.
+pub fn stopped_by_cancel(qube: &QubeOutcome) -> bool {
+    let cancelled = |r: &qcs_client::Reason| r.code == Code::JobCancelled;
+    qube.skipped.as_ref().is_some_and(cancelled)
+        || (!qube.files.is_empty()
+            && qube.files.iter().all(|f| {
+                f.outcome == FileOutcome::Skipped && f.detail.as_ref().is_some_and(cancelled)
+            }))
+}
+
+/// The qubes a cancel kept from being pushed to. A cancel that came after every qube
+/// had started stopped nothing: the summary then says the push finished, whatever the
+/// job's `cancelled` flag says.
+pub fn cancelled_qubes(summary: &JobSummary) -> Vec<&QubeOutcome> {
+    if !summary.cancelled {
+        return Vec::new();
+    }
+    summary
+        .qubes
+        .iter()
+        .filter(|q| stopped_by_cancel(q))
+        .collect()
+}
+
 /// Progress fraction for the progress bar, clamped to 0..=1 (the backend's numbers
 /// are trusted, but a bar never runs backwards or past its end).
 pub fn fraction(done: u32, total: u32) -> f64 {
@@ -177,6 +218,63 @@ mod tests {
             outcome_count(FileOutcome::from("exploded"), 2),
             "2 files with an unknown outcome (not written)."
         );
+    }
+
+    #[test]
+    fn only_qubes_skipped_by_the_cancel_count_as_cancelled() {
+        use qcs_client::Reason;
+        use qcs_client::types::{API_VERSION, FileOutcomeView, JobKind};
+        let file = |outcome, detail: Option<Reason>| FileOutcomeView {
+            profile: "git".into(),
+            path: ".gitconfig".into(),
+            outcome,
+            detail,
+        };
+        let qube = |name: &str, skipped: Option<Reason>, files| QubeOutcome {
+            qube: name.into(),
+            error: None,
+            skipped,
+            files,
+        };
+        let mut summary = JobSummary {
+            version: API_VERSION,
+            kind: JobKind::Push,
+            cancelled: true,
+            qubes: vec![
+                qube("work", None, vec![file(FileOutcome::Written, None)]),
+                qube("vault", Some(Reason::new(Code::JobHaltedSkipped)), vec![]),
+                qube(
+                    "mail",
+                    None,
+                    vec![file(
+                        FileOutcome::Skipped,
+                        Some(Reason::new(Code::JobCancelled)),
+                    )],
+                ),
+                qube("untrusted", Some(Reason::new(Code::JobCancelled)), vec![]),
+                qube(
+                    "odd",
+                    None,
+                    vec![file(
+                        FileOutcome::Skipped,
+                        Some(Reason::new(Code::QrexecNoService)),
+                    )],
+                ),
+            ],
+        };
+        let names = |s: &JobSummary| -> Vec<String> {
+            cancelled_qubes(s).iter().map(|q| q.qube.clone()).collect()
+        };
+        assert_eq!(names(&summary), ["mail", "untrusted"]);
+        // A late cancel: every qube had started, nothing was stopped.
+        summary.qubes.truncate(2);
+        assert!(names(&summary).is_empty());
+        // Not cancelled at all: nothing counts as cancelled.
+        summary.cancelled = false;
+        summary
+            .qubes
+            .push(qube("x", Some(Reason::new(Code::JobCancelled)), vec![]));
+        assert!(names(&summary).is_empty());
     }
 
     #[test]

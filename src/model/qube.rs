@@ -27,7 +27,7 @@ impl Badge {
         match self {
             Badge::InSync => "emblem-ok-symbolic",
             Badge::Outdated => "view-refresh-symbolic",
-            Badge::Drifted => "dialog-question-symbolic",
+            Badge::Drifted => "document-edit-symbolic",
             Badge::Conflict => "dialog-warning-symbolic",
             Badge::ProposalPending => "mail-unread-symbolic",
             Badge::NotPersistent => "edit-delete-symbolic",
@@ -237,6 +237,7 @@ mod tests {
                     generation: 1,
                     pushed_generation: None,
                     drifted_paths: vec![],
+                    sources: vec![],
                 })
                 .collect(),
             persistence: vec![],
@@ -286,6 +287,7 @@ mod tests {
             generation: 3,
             pushed_generation: Some(2),
             drifted_paths: vec![".config/git/ignore".into()],
+            sources: vec![],
         };
         assert_eq!(
             file_states(&sync, &files),

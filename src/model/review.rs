@@ -329,8 +329,8 @@ pub mod three_way_text {
             )
         } else {
             ngettext_f(
-                "{n} conflicting region (highlighted): choose a side",
-                "{n} conflicting regions (highlighted): choose a side",
+                "{n} conflicting region (highlighted)",
+                "{n} conflicting regions (highlighted)",
                 conflicts,
                 &[],
             )

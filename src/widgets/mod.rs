@@ -8,16 +8,19 @@ mod qube_page;
 mod qube_row;
 mod qube_settings;
 mod review_pane;
+mod sidebar_row;
+pub mod targets;
 mod three_way_view;
 
 pub use diff_view::QcsDiffView;
 pub use finding_row::QcsFindingRow;
 pub use profile_editor::QcsProfileEditor;
-pub use push_plan::{PlanEvent, QcsPushPlan};
+pub use push_plan::QcsPushPlan;
 pub use qube_page::QcsQubePage;
 pub use qube_row::QcsQubeRow;
 pub use qube_settings::QcsQubeSettings;
 pub use review_pane::{BatchFile, QcsReviewPane, riskiest, riskiest_first};
+pub use sidebar_row::{QcsSidebarRow, SidebarItem};
 pub use three_way_view::QcsThreeWayView;
 
 /// An action row whose title and subtitle are plain text. Rows show qube names, paths

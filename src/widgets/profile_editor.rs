@@ -1,11 +1,17 @@
 //! `QcsProfileEditor`: a profile's files — list, mode, content — edited as local edits
 //! (each save is a new generation in the store, made by the backend), and its allowlist
-//! of globs for new files qubes may propose.
+//! of globs for new files qubes may propose. Unsaved edits are never dropped without
+//! asking: [`QcsProfileEditor::leave`] asks save / discard / cancel first.
+//!
+//! It tells the window through signals: `stored` (a message for a toast) after a save,
+//! add or remove, `failed` (a sentence) when the backend refused.
 
 use std::cell::{Cell, RefCell};
+use std::sync::OnceLock;
 
 use adw::prelude::*;
 use gtk::glib;
+use gtk::glib::subclass::Signal;
 use gtk::subclass::prelude::*;
 use qcs_client::types::ProfileView;
 
@@ -19,8 +25,6 @@ const HIDDEN_LINE_TAG: &str = "hidden-character-line";
 
 /// The modes the agent accepts (DESIGN invariant 3), in the drop-down's order.
 pub const MODES: [u32; 4] = [0o600, 0o644, 0o700, 0o755];
-
-type ChangedHandler = Box<dyn Fn(Result<String, String>)>;
 
 mod imp {
     use super::*;
@@ -63,7 +67,14 @@ mod imp {
         pub path: RefCell<Option<String>>,
         /// The loaded file is not UTF-8 text: shown, never saved from the editor.
         pub binary: Cell<bool>,
-        pub on_changed: RefCell<Option<ChangedHandler>>,
+        /// The paths of the file list, in row order.
+        pub files: RefCell<Vec<String>>,
+        /// The open file's text and mode as loaded or last saved (unsaved edits differ).
+        pub loaded: RefCell<Option<(String, u32)>>,
+        /// Set while the file list is refilled or re-selected: not the user's choice.
+        pub selecting: Cell<bool>,
+        /// The save / discard / cancel question on show.
+        pub unsaved_dialog: RefCell<Option<adw::MessageDialog>>,
     }
 
     impl std::fmt::Debug for QcsProfileEditor {
@@ -88,6 +99,20 @@ mod imp {
     }
 
     impl ObjectImpl for QcsProfileEditor {
+        fn signals() -> &'static [Signal] {
+            static SIGNALS: OnceLock<Vec<Signal>> = OnceLock::new();
+            SIGNALS.get_or_init(|| {
+                vec![
+                    Signal::builder("stored")
+                        .param_types([String::static_type()])
+                        .build(),
+                    Signal::builder("failed")
+                        .param_types([String::static_type()])
+                        .build(),
+                ]
+            })
+        }
+
         fn constructed(&self) {
             self.parent_constructed();
             let obj = self.obj();
@@ -95,8 +120,15 @@ mod imp {
                 #[weak]
                 obj,
                 move |_, row| {
-                    if let Some(path) = row.map(|r| r.widget_name().to_string()) {
-                        obj.open_file(&path);
+                    if obj.imp().selecting.get() {
+                        return;
+                    }
+                    let path = row.and_then(|r| {
+                        let index = usize::try_from(r.index()).ok()?;
+                        obj.imp().files.borrow().get(index).cloned()
+                    });
+                    if let Some(path) = path {
+                        obj.choose_file(path);
                     }
                 }
             ));
@@ -162,15 +194,184 @@ impl QcsProfileEditor {
         self.imp().backend.replace(Some(backend));
     }
 
-    /// Told after a save, add or remove (a message for a toast) or a failure.
-    pub fn connect_changed<F: Fn(Result<String, String>) + 'static>(&self, handler: F) {
-        self.imp().on_changed.replace(Some(Box::new(handler)));
+    /// `stored`: a save, add or remove went through (a message for a toast).
+    pub fn connect_stored<F: Fn(&Self, String) + 'static>(&self, f: F) -> glib::SignalHandlerId {
+        self.connect_closure(
+            "stored",
+            false,
+            glib::closure_local!(move |editor: &Self, message: String| f(editor, message)),
+        )
+    }
+
+    /// `failed`: the backend refused (the sentence for the user).
+    pub fn connect_failed<F: Fn(&Self, String) + 'static>(&self, f: F) -> glib::SignalHandlerId {
+        self.connect_closure(
+            "failed",
+            false,
+            glib::closure_local!(move |editor: &Self, error: String| f(editor, error)),
+        )
     }
 
     fn changed(&self, result: Result<String, String>) {
-        if let Some(handler) = self.imp().on_changed.borrow().as_ref() {
-            handler(result);
+        match result {
+            Ok(message) => self.emit_by_name::<()>("stored", &[&message]),
+            Err(error) => self.emit_by_name::<()>("failed", &[&error]),
         }
+    }
+
+    /// The edited text and mode as they are now.
+    fn edited(&self) -> (String, u32) {
+        let imp = self.imp();
+        let buffer = imp.content_view.buffer();
+        let text = buffer
+            .text(&buffer.start_iter(), &buffer.end_iter(), false)
+            .to_string();
+        let mode = MODES
+            .get(imp.mode_dropdown.selected() as usize)
+            .copied()
+            .unwrap_or(0o644);
+        (text, mode)
+    }
+
+    /// Whether the open file has edits (text or mode) that are not in the store.
+    pub fn has_unsaved(&self) -> bool {
+        let imp = self.imp();
+        if imp.binary.get() || imp.path.borrow().is_none() {
+            return false;
+        }
+        match imp.loaded.borrow().as_ref() {
+            Some(loaded) => *loaded != self.edited(),
+            None => false,
+        }
+    }
+
+    /// Leave the open file: at once when nothing is unsaved; otherwise ask save /
+    /// discard / cancel. `then(true)` runs after a save that went through or a
+    /// discard, `then(false)` after cancel (or a save that failed: the edits stay).
+    pub fn leave(&self, then: impl FnOnce(bool) + 'static) {
+        if !self.has_unsaved() {
+            then(true);
+            return;
+        }
+        if let Some(old) = self.imp().unsaved_dialog.take() {
+            // A second question replaces the first (its answer is no longer wanted).
+            old.close();
+        }
+        let path = self.current_path().unwrap_or_default();
+        let parent = self.root().and_downcast::<gtk::Window>();
+        let dialog = adw::MessageDialog::new(
+            parent.as_ref(),
+            Some(&gettextrs::gettext("Save Changes?")),
+            Some(&gettext_f(
+                "{path} has changes that are not saved. Saved, they become a new generation of the profile; discarded, they are lost.",
+                &[("path", &path)],
+            )),
+        );
+        dialog.add_response("cancel", &gettextrs::gettext("_Cancel"));
+        dialog.add_response("discard", &gettextrs::gettext("_Discard"));
+        dialog.add_response("save", &gettextrs::gettext("_Save"));
+        dialog.set_response_appearance("discard", adw::ResponseAppearance::Destructive);
+        dialog.set_response_appearance("save", adw::ResponseAppearance::Suggested);
+        dialog.set_default_response(Some("save"));
+        dialog.set_close_response("cancel");
+        let then = RefCell::new(Some(then));
+        dialog.connect_response(
+            None,
+            glib::clone!(
+                #[weak(rename_to = editor)]
+                self,
+                move |dialog, response| {
+                    editor
+                        .imp()
+                        .unsaved_dialog
+                        .borrow_mut()
+                        .take_if(|d| d == dialog);
+                    let Some(then) = then.borrow_mut().take() else {
+                        return;
+                    };
+                    match response {
+                        "save" => editor.save_then(then),
+                        "discard" => {
+                            editor.discard();
+                            then(true);
+                        }
+                        _ => then(false),
+                    }
+                }
+            ),
+        );
+        self.imp().unsaved_dialog.replace(Some(dialog.clone()));
+        dialog.present();
+    }
+
+    /// The save / discard / cancel question, while it is on show.
+    pub fn unsaved_dialog(&self) -> Option<adw::MessageDialog> {
+        self.imp().unsaved_dialog.borrow().clone()
+    }
+
+    /// Forget the edits: the open file shows what the store has.
+    pub fn discard(&self) {
+        let imp = self.imp();
+        let loaded = imp.loaded.borrow().clone();
+        if let Some((text, mode)) = loaded {
+            imp.content_view.buffer().set_text(&text);
+            let position = MODES.iter().position(|m| *m == mode).unwrap_or(1);
+            imp.mode_dropdown
+                .set_selected(u32::try_from(position).unwrap_or(1));
+        }
+    }
+
+    /// The user chose another file in the list: leave the open one first.
+    fn choose_file(&self, path: String) {
+        if self.current_path().as_deref() == Some(path.as_str()) {
+            return;
+        }
+        self.leave(glib::clone!(
+            #[weak(rename_to = editor)]
+            self,
+            move |go| {
+                if go {
+                    editor.open_file(&path);
+                } else {
+                    // Cancelled: the list shows the file that is still open.
+                    editor.select_row_of(editor.current_path().as_deref());
+                }
+            }
+        ));
+    }
+
+    /// Select the row of `path` in the file list as a click does (false: no such row).
+    pub fn click_file(&self, path: &str) -> bool {
+        let imp = self.imp();
+        let index = imp.files.borrow().iter().position(|f| f == path);
+        match index
+            .and_then(|i| i32::try_from(i).ok())
+            .and_then(|i| imp.file_list.row_at_index(i))
+        {
+            Some(row) => {
+                imp.file_list.select_row(Some(&row));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The path whose row is selected in the file list.
+    pub fn selected_file(&self) -> Option<String> {
+        let imp = self.imp();
+        let index = usize::try_from(imp.file_list.selected_row()?.index()).ok()?;
+        imp.files.borrow().get(index).cloned()
+    }
+
+    fn select_row_of(&self, path: Option<&str>) {
+        let imp = self.imp();
+        let index = path.and_then(|p| imp.files.borrow().iter().position(|f| f == p));
+        let row = index
+            .and_then(|i| i32::try_from(i).ok())
+            .and_then(|i| imp.file_list.row_at_index(i));
+        let selecting = imp.selecting.replace(true);
+        imp.file_list.select_row(row.as_ref());
+        imp.selecting.set(selecting);
     }
 
     pub fn profile_id(&self) -> Option<String> {
@@ -214,7 +415,7 @@ impl QcsProfileEditor {
         while let Some(child) = imp.file_list.first_child() {
             imp.file_list.remove(&child);
         }
-        let mut to_select = None;
+        let mut paths = Vec::new();
         for file in &profile.files {
             let row = crate::widgets::plain_action_row();
             row.set_title(&file.path);
@@ -224,21 +425,23 @@ impl QcsProfileEditor {
                 file.size,
                 crate::reasons::text(&file.provenance)
             ));
-            row.set_widget_name(&file.path);
             row.set_activatable(true);
             imp.file_list.append(&row);
-            if select == Some(file.path.as_str()) {
-                to_select = Some(row);
-            }
+            paths.push(file.path.clone());
         }
+        imp.files.replace(paths);
         self.fill_globs(&profile.new_path_globs);
         imp.profile.replace(Some(profile));
         imp.path.replace(None);
+        imp.loaded.replace(None);
         imp.path_label.set_label("");
         imp.provenance_label.set_label("");
         imp.content_view.buffer().set_text("");
         self.set_file_controls(false);
-        imp.file_list.select_row(to_select.as_ref());
+        self.select_row_of(select);
+        if let Some(path) = select.filter(|p| imp.files.borrow().iter().any(|f| f == p)) {
+            self.open_file(path);
+        }
     }
 
     /// The allowlist of new paths, one row per glob with a button that removes it.
@@ -351,7 +554,12 @@ impl QcsProfileEditor {
             #[weak(rename_to = editor)]
             self,
             async move {
-                match backend.file(&profile, &path).await {
+                let result = backend.file(&profile, &path).await;
+                if editor.profile_id().as_deref() != Some(profile.as_str()) {
+                    // Another profile was opened meanwhile.
+                    return;
+                }
+                match result {
                     Ok((content, mode)) => editor.fill_file(&path, &content, mode, &provenance),
                     Err(e) => editor.changed(Err(e.to_string())),
                 }
@@ -372,9 +580,11 @@ impl QcsProfileEditor {
                 imp.binary.set(false);
                 imp.content_view.buffer().set_text(text);
                 imp.provenance_label.set_label(provenance);
+                imp.loaded.replace(Some((text.to_owned(), mode)));
             }
             Err(_) => {
                 imp.binary.set(true);
+                imp.loaded.replace(None);
                 imp.content_view.buffer().set_text("");
                 imp.content_view.set_sensitive(false);
                 imp.save_button.set_sensitive(false);
@@ -434,25 +644,24 @@ impl QcsProfileEditor {
 
     /// Save the open file as a new generation.
     pub fn save(&self) {
+        self.save_then(|_| {});
+    }
+
+    /// Save, then `done(true)` when the store took it (`false`: not saved, the edits
+    /// stay; the failure was told through `failed`).
+    fn save_then(&self, done: impl FnOnce(bool) + 'static) {
         let imp = self.imp();
         if imp.binary.get() {
-            return;
+            return done(false);
         }
         let (Some(backend), Some(profile), Some(path)) = (
             imp.backend.borrow().clone(),
             self.profile_id(),
             self.current_path(),
         ) else {
-            return;
+            return done(false);
         };
-        let buffer = imp.content_view.buffer();
-        let text = buffer
-            .text(&buffer.start_iter(), &buffer.end_iter(), false)
-            .to_string();
-        let mode = MODES
-            .get(imp.mode_dropdown.selected() as usize)
-            .copied()
-            .unwrap_or(0o644);
+        let (text, mode) = self.edited();
         glib::spawn_future_local(glib::clone!(
             #[weak(rename_to = editor)]
             self,
@@ -460,6 +669,10 @@ impl QcsProfileEditor {
                 let result = backend
                     .put_file(&profile, &path, text.as_bytes(), mode)
                     .await;
+                let saved = result.is_ok();
+                if saved {
+                    editor.imp().loaded.replace(Some((text, mode)));
+                }
                 editor
                     .after_change(
                         &backend,
@@ -477,13 +690,20 @@ impl QcsProfileEditor {
                         }),
                     )
                     .await;
+                done(saved);
             }
         ));
     }
 
     fn add_file(&self) {
+        let path = self.imp().new_path_entry.text().trim().to_owned();
+        self.add_path(&path);
+    }
+
+    /// Add an empty file at `path` (what the Add button does with the typed path).
+    pub fn add_path(&self, path: &str) {
         let imp = self.imp();
-        let path = imp.new_path_entry.text().trim().to_owned();
+        let path = path.to_owned();
         if path.is_empty() {
             return;
         }

@@ -2,12 +2,18 @@
 //! item, and the push itself as a backend job with progress and cancel. A qube that
 //! was halted when planned gets a "Start and push" switch (off: it is skipped); the
 //! push starts only the qubes switched on.
+//!
+//! It tells the window through signals — `planned` (the qubes with a conflict),
+//! `finished` (the summary sentence and whether every qube succeeded), `failed` (a
+//! sentence) — and its `running` property (a push job runs).
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::OnceLock;
 
 use adw::prelude::*;
 use gtk::glib;
+use gtk::glib::subclass::Signal;
 use gtk::subclass::prelude::*;
 use qcs_client::types::{JobSummary, PlanAction, PlanPower, PushPlan, QubePlanView};
 
@@ -16,18 +22,6 @@ use crate::i18n::{gettext_f, ngettext_f};
 use crate::model::plan::{self, PlanTotals};
 use crate::model::review::ThreeWayContext;
 use crate::widgets::{QcsDiffView, QcsThreeWayView};
-
-/// Told when a plan was made (qubes with conflicts) or a push ended (message).
-type PlanHandler = Box<dyn Fn(PlanEvent)>;
-
-/// What the push plan page tells the window.
-#[derive(Debug, Clone)]
-pub enum PlanEvent {
-    Planned { conflicts: Vec<String> },
-    Finished(Result<String, String>),
-    Failed(String),
-    Running(bool),
-}
 
 mod imp {
     use super::*;
@@ -52,6 +46,8 @@ mod imp {
         #[template_child]
         pub view_switch: TemplateChild<gtk::Box>,
         #[template_child]
+        pub conflict_hint: TemplateChild<gtk::Label>,
+        #[template_child]
         pub three_way_toggle: TemplateChild<gtk::ToggleButton>,
         #[template_child]
         pub changes_toggle: TemplateChild<gtk::ToggleButton>,
@@ -63,6 +59,8 @@ mod imp {
         pub plan: RefCell<Option<PushPlan>>,
         /// The qubes the plan was made for (empty: all with assignments).
         pub scope: RefCell<Vec<String>>,
+        /// Only these profiles (empty: every assigned one).
+        pub profile_scope: RefCell<Vec<String>>,
         pub overwrite: RefCell<Vec<(String, String)>>,
         /// Halted qubes of the plan the user switched to "Start and push".
         pub start: RefCell<BTreeSet<String>>,
@@ -70,7 +68,6 @@ mod imp {
         /// The backend accepted the cancel request of the running job.
         pub cancel_sent: Cell<bool>,
         pub last_summary: RefCell<Option<JobSummary>>,
-        pub on_event: RefCell<Option<PlanHandler>>,
     }
 
     impl std::fmt::Debug for QcsPushPlan {
@@ -97,6 +94,41 @@ mod imp {
     }
 
     impl ObjectImpl for QcsPushPlan {
+        fn signals() -> &'static [Signal] {
+            static SIGNALS: OnceLock<Vec<Signal>> = OnceLock::new();
+            SIGNALS.get_or_init(|| {
+                vec![
+                    Signal::builder("planned")
+                        .param_types([<Vec<String>>::static_type()])
+                        .build(),
+                    Signal::builder("finished")
+                        .param_types([String::static_type(), bool::static_type()])
+                        .build(),
+                    Signal::builder("failed")
+                        .param_types([String::static_type()])
+                        .build(),
+                ]
+            })
+        }
+
+        fn properties() -> &'static [glib::ParamSpec] {
+            static PROPERTIES: OnceLock<Vec<glib::ParamSpec>> = OnceLock::new();
+            PROPERTIES.get_or_init(|| {
+                vec![
+                    glib::ParamSpecBoolean::builder("running")
+                        .read_only()
+                        .build(),
+                ]
+            })
+        }
+
+        fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+            match pspec.name() {
+                "running" => self.job.get().is_some().to_value(),
+                other => unreachable!("QcsPushPlan has no property {other}"),
+            }
+        }
+
         fn constructed(&self) {
             self.parent_constructed();
             let obj = self.obj();
@@ -130,13 +162,48 @@ impl QcsPushPlan {
         self.imp().backend.replace(Some(backend));
     }
 
-    pub fn connect_event<F: Fn(PlanEvent) + 'static>(&self, handler: F) {
-        self.imp().on_event.replace(Some(Box::new(handler)));
+    /// `planned`: a plan is on show; the qubes in which it found a conflict.
+    pub fn connect_planned<F: Fn(&Self, Vec<String>) + 'static>(
+        &self,
+        f: F,
+    ) -> glib::SignalHandlerId {
+        self.connect_closure(
+            "planned",
+            false,
+            glib::closure_local!(move |page: &Self, conflicts: Vec<String>| f(page, conflicts)),
+        )
     }
 
-    fn emit(&self, event: PlanEvent) {
-        if let Some(handler) = self.imp().on_event.borrow().as_ref() {
-            handler(event);
+    /// `finished`: a push ended; its summary sentence and whether every qube succeeded.
+    pub fn connect_finished<F: Fn(&Self, String, bool) + 'static>(
+        &self,
+        f: F,
+    ) -> glib::SignalHandlerId {
+        self.connect_closure(
+            "finished",
+            false,
+            glib::closure_local!(move |page: &Self, text: String, success: bool| f(
+                page, text, success
+            )),
+        )
+    }
+
+    /// `failed`: planning, starting or cancelling was refused (a sentence).
+    pub fn connect_failed<F: Fn(&Self, String) + 'static>(&self, f: F) -> glib::SignalHandlerId {
+        self.connect_closure(
+            "failed",
+            false,
+            glib::closure_local!(move |page: &Self, error: String| f(page, error)),
+        )
+    }
+
+    fn fail(&self, error: String) {
+        self.emit_by_name::<()>("failed", &[&error]);
+    }
+
+    fn set_job(&self, job: Option<u64>) {
+        if self.imp().job.replace(job).is_some() != job.is_some() {
+            self.notify("running");
         }
     }
 
@@ -179,6 +246,11 @@ impl QcsPushPlan {
         })
     }
 
+    /// The sentence under the progress bar (the last push's summary).
+    pub fn status_text(&self) -> String {
+        self.imp().status_label.label().to_string()
+    }
+
     pub fn plan_data(&self) -> Option<PushPlan> {
         self.imp().plan.borrow().clone()
     }
@@ -194,7 +266,15 @@ impl QcsPushPlan {
             return;
         }
         imp.scope.replace(qubes);
+        imp.profile_scope.replace(Vec::new());
         imp.overwrite.replace(Vec::new());
+        self.replan();
+    }
+
+    /// Plan a push of only `profiles` into `qubes` (see [`QcsPushPlan::plan`]).
+    pub fn plan_profiles(&self, qubes: Vec<String>, profiles: Vec<String>) {
+        self.plan(qubes);
+        self.imp().profile_scope.replace(profiles);
         self.replan();
     }
 
@@ -205,6 +285,7 @@ impl QcsPushPlan {
         };
         let qubes = imp.scope.borrow().clone();
         let overwrite = imp.overwrite.borrow().clone();
+        let profiles = imp.profile_scope.borrow().clone();
         imp.plan.replace(None);
         imp.execute_button.set_sensitive(false);
         imp.totals_label
@@ -216,13 +297,13 @@ impl QcsPushPlan {
             #[weak(rename_to = page)]
             self,
             async move {
-                match backend.plan_push(&qubes, &overwrite).await {
+                match backend.plan_push(&qubes, &profiles, &overwrite).await {
                     Ok(plan) => page.show(plan),
                     Err(e) => {
                         page.imp()
                             .totals_label
                             .set_label(&gettextrs::gettext("The push could not be planned."));
-                        page.emit(PlanEvent::Failed(e.to_string()));
+                        page.fail(e.to_string());
                     }
                 }
             }
@@ -365,7 +446,7 @@ impl QcsPushPlan {
         {
             imp.item_list.select_row(Some(&row));
         }
-        self.emit(PlanEvent::Planned { conflicts });
+        self.emit_by_name::<()>("planned", &[&conflicts]);
     }
 
     /// The row of a qube that was halted when planned: nothing was read from it, and
@@ -512,6 +593,14 @@ impl QcsPushPlan {
                     .as_ref()
                     .and_then(|p| p.qubes.get(q)?.items.get(i).cloned())
             });
+        // A conflict says what the user can do about it — choosing a side only where
+        // the row has the control for it (Overwrite).
+        let hint = item
+            .as_ref()
+            .filter(|i| i.action == PlanAction::Conflict)
+            .map(|i| plan::conflict_hint(i.can_overwrite));
+        imp.conflict_hint.set_visible(hint.is_some());
+        imp.conflict_hint.set_label(hint.as_deref().unwrap_or(""));
         let (diff, three_way) = match item {
             Some(item) => (item.diff, item.three_way),
             None => (None, None),
@@ -538,6 +627,12 @@ impl QcsPushPlan {
     /// The three-way view shown for a selected conflict.
     pub fn three_way_view(&self) -> QcsThreeWayView {
         self.imp().three_way_view.get()
+    }
+
+    /// The line above a selected conflict's view (what the user can do), when shown.
+    pub fn conflict_hint(&self) -> Option<String> {
+        let label = &self.imp().conflict_hint;
+        label.is_visible().then(|| label.label().to_string())
     }
 
     /// Whether the three-way view (rather than the diff) is what is shown.
@@ -604,9 +699,9 @@ impl QcsPushPlan {
         let watch = match qcs_client::job::JobWatch::subscribe(&proxy).await {
             Ok(watch) => watch,
             Err(e) => {
-                self.emit(PlanEvent::Failed(
+                self.fail(
                     crate::backend::BackendError::from(qcs_client::Error::ZBus(e)).to_string(),
-                ));
+                );
                 imp.progress_bar.set_visible(false);
                 return;
             }
@@ -616,15 +711,14 @@ impl QcsPushPlan {
             Ok(job) => job,
             Err(e) => {
                 imp.progress_bar.set_visible(false);
-                self.emit(PlanEvent::Failed(e.to_string()));
+                self.fail(e.to_string());
                 return;
             }
         };
-        imp.job.set(Some(job));
+        self.set_job(Some(job));
         imp.cancel_sent.set(false);
         imp.cancel_button.set_sensitive(true);
         imp.cancel_button.set_visible(true);
-        self.emit(PlanEvent::Running(true));
         let result = watch
             .follow(job, |p| {
                 imp.progress_bar
@@ -639,9 +733,8 @@ impl QcsPushPlan {
                 )));
             })
             .await;
-        imp.job.set(None);
+        self.set_job(None);
         imp.cancel_button.set_visible(false);
-        self.emit(PlanEvent::Running(false));
         imp.progress_bar.set_fraction(1.0);
         match result {
             Ok(summary) => {
@@ -654,25 +747,28 @@ impl QcsPushPlan {
                             .map(|e| (q.qube.clone(), crate::reasons::text(e)))
                     })
                     .collect();
-                let success = summary.is_success() && unplanned.is_empty();
+                // A toast of success unless a qube failed: a qube the user's cancel
+                // stopped did not fail, and a cancel that stopped nothing changed nothing.
+                let success = unplanned.is_empty()
+                    && summary
+                        .failed_qubes()
+                        .iter()
+                        .all(|q| plan::stopped_by_cancel(q));
                 let text = describe(&summary, &unplanned);
                 imp.status_label.set_label(&text);
-                imp.progress_bar.set_text(Some(&if summary.cancelled {
+                let stopped = !plan::cancelled_qubes(&summary).is_empty();
+                imp.progress_bar.set_text(Some(&if stopped {
                     gettextrs::gettext("Cancelled")
                 } else {
                     gettextrs::gettext("Finished")
                 }));
                 imp.last_summary.replace(Some(summary));
-                self.emit(PlanEvent::Finished(if success {
-                    Ok(text)
-                } else {
-                    Err(text)
-                }));
+                self.emit_by_name::<()>("finished", &[&text, &success]);
             }
             Err(e) => {
                 let text = crate::reasons::text(&e.reason());
                 imp.status_label.set_label(&text);
-                self.emit(PlanEvent::Finished(Err(text)));
+                self.emit_by_name::<()>("finished", &[&text, &false]);
             }
         }
     }
@@ -697,7 +793,7 @@ impl QcsPushPlan {
                     }
                     Err(e) => {
                         page.imp().cancel_button.set_sensitive(true);
-                        page.emit(PlanEvent::Failed(e.to_string()));
+                        page.fail(e.to_string());
                     }
                 }
             }
@@ -757,19 +853,31 @@ pub fn describe(summary: &JobSummary, unplanned: &[(String, String)]) -> String 
             &[("qube", qube), ("reason", reason)],
         ));
     }
-    let failed = summary.failed_qubes().len() + unplanned.len();
-    let mut text = if summary.cancelled {
-        gettextrs::gettext("Push cancelled.")
-    } else if failed == 0 {
-        gettextrs::gettext("Push finished.")
-    } else {
+    // What the backend says happened: a cancel that stopped no qube came too late, and
+    // the push is described as finished.
+    let stopped = plan::cancelled_qubes(summary).len();
+    let failed = (summary.failed_qubes().len() + unplanned.len()).saturating_sub(stopped);
+    let mut text = if stopped > 0 {
         ngettext_f(
-            "Push finished; {n} qube failed.",
-            "Push finished; {n} qubes failed.",
-            count(failed),
+            "Push cancelled: {n} qube was not pushed to.",
+            "Push cancelled: {n} qubes were not pushed to.",
+            count(stopped),
             &[],
         )
+    } else if summary.cancelled {
+        gettextrs::gettext("The cancel came too late: the push had reached every qube.")
+    } else {
+        gettextrs::gettext("Push finished.")
     };
+    if failed > 0 {
+        text.push(' ');
+        text.push_str(&ngettext_f(
+            "{n} qube failed.",
+            "{n} qubes failed.",
+            count(failed),
+            &[],
+        ));
+    }
     for (outcome, n) in outcomes {
         text.push(' ');
         text.push_str(&plan::outcome_count(outcome, n));
@@ -852,7 +960,7 @@ mod tests {
             ],
         };
         let text = describe(&summary, &[("noagent".into(), "no agent".into())]);
-        assert!(text.starts_with("Push finished; 3 qubes failed."), "{text}");
+        assert!(text.starts_with("Push finished. 3 qubes failed."), "{text}");
         assert!(
             text.contains("noapply: noapply does not offer qubes.ConfigApply"),
             "{text}"
@@ -860,5 +968,65 @@ mod tests {
         assert!(text.contains("odd: not written: .vimrc"), "{text}");
         assert!(text.contains("noagent: no agent"), "{text}");
         assert!(text.contains("1 file written."), "{text}");
+    }
+
+    #[test]
+    fn a_cancel_is_reported_as_what_it_stopped() {
+        let written = |qube: &str| QubeOutcome {
+            qube: qube.into(),
+            error: None,
+            skipped: None,
+            files: vec![FileOutcomeView {
+                profile: "vim".into(),
+                path: ".vimrc".into(),
+                outcome: FileOutcome::Written,
+                detail: None,
+            }],
+        };
+        // The cancel came after the only qube had started: everything was written.
+        let mut summary = JobSummary {
+            version: API_VERSION,
+            kind: JobKind::Push,
+            cancelled: true,
+            qubes: vec![written("untrusted")],
+        };
+        let text = describe(&summary, &[]);
+        assert!(
+            text.starts_with("The cancel came too late: the push had reached every qube."),
+            "{text}"
+        );
+        assert!(
+            !text.contains("cancelled") && !text.contains("failed"),
+            "{text}"
+        );
+        assert!(text.contains("1 file written."), "{text}");
+        // A cancel that kept two qubes from being pushed to: named, and not failures.
+        summary.qubes.push(QubeOutcome {
+            qube: "mail".into(),
+            error: None,
+            skipped: Some(Reason::new(Code::JobCancelled)),
+            files: Vec::new(),
+        });
+        summary.qubes.push(QubeOutcome {
+            qube: "work".into(),
+            error: None,
+            skipped: None,
+            files: vec![FileOutcomeView {
+                profile: "git".into(),
+                path: ".gitconfig".into(),
+                outcome: FileOutcome::Skipped,
+                detail: Some(Reason::new(Code::JobCancelled)),
+            }],
+        });
+        let text = describe(&summary, &[]);
+        assert!(
+            text.starts_with("Push cancelled: 2 qubes were not pushed to."),
+            "{text}"
+        );
+        assert!(!text.contains("failed"), "{text}");
+        assert!(
+            text.contains("mail: Cancelled before this qube was started"),
+            "{text}"
+        );
     }
 }

@@ -61,6 +61,9 @@ glib::wrapper! {
         @implements gtk::Buildable, gtk::ConstraintTarget, gtk::Orientable;
 }
 
+/// The style class marking a file's row under its profile (the rows are found by it).
+const FILE_ROW: &str = "file-row";
+
 fn clear(list: &gtk::ListBox) {
     while let Some(child) = list.first_child() {
         list.remove(&child);
@@ -83,7 +86,7 @@ fn expander_files(expander: &adw::ExpanderRow) -> Vec<(String, String)> {
     let mut stack = vec![expander.clone().upcast::<gtk::Widget>()];
     while let Some(widget) = stack.pop() {
         if let Some(row) = widget.downcast_ref::<adw::ActionRow>() {
-            if row.widget_name() == "file" {
+            if row.has_css_class(FILE_ROW) {
                 out.push((
                     row.title().to_string(),
                     row.subtitle().unwrap_or_default().to_string(),
@@ -167,7 +170,7 @@ impl QcsQubePage {
         for profile in &view.profiles {
             let row = crate::widgets::plain_expander_row();
             row.set_title(&profile.profile);
-            row.set_subtitle(&format!(
+            let subtitle = format!(
                 "{} · {}",
                 qube::sync_state_label(profile.state),
                 match profile.pushed_generation {
@@ -183,6 +186,16 @@ impl QcsQubePage {
                         &[("current", &profile.generation.to_string())],
                     ),
                 }
+            );
+            row.set_subtitle(
+                &match crate::widgets::targets::sources_label(&profile.sources) {
+                    Some(by) => format!("{subtitle} · {by}"),
+                    None => subtitle,
+                },
+            );
+            row.add_action(&crate::widgets::targets::push_profile_button(
+                &view.name,
+                &profile.profile,
             ));
             let icon = gtk::Image::from_icon_name(
                 qube::badges(&single_profile(&view, profile), false)
@@ -254,7 +267,7 @@ impl QcsQubePage {
                             .collect();
                         for (path, state) in qube::file_states(&sync, &files) {
                             let file = crate::widgets::plain_action_row();
-                            file.set_widget_name("file");
+                            file.add_css_class(FILE_ROW);
                             file.set_title(&path);
                             file.set_subtitle(&state.label());
                             let badge = state.badge();

@@ -1,19 +1,22 @@
 //! `QcsQubeSettings`: the per-qube settings dialog — assigned profiles, may-propose
 //! profiles, apply on start, and the persistence of each path with its fix (through
-//! the Admin API when allowed, otherwise the dom0 command to copy).
+//! the Admin API when allowed, otherwise the dom0 command to copy). After every change
+//! it stored (a profile assigned, a path fixed) it reads the qube again, so the
+//! persistence tab shows what the backend says now. It tells the window through its
+//! `changed` signal.
 
 use std::cell::{Cell, RefCell};
+use std::sync::OnceLock;
 
 use adw::prelude::*;
 use adw::subclass::prelude::*;
 use gtk::glib;
+use gtk::glib::subclass::Signal;
 use qcs_client::types::QubeView;
 
 use crate::backend::Backend;
 use crate::i18n::gettext_f;
 use crate::model::qube;
-
-type ChangedHandler = Box<dyn Fn(Result<String, String>)>;
 
 mod imp {
     use super::*;
@@ -34,9 +37,12 @@ mod imp {
         pub assigned: RefCell<Vec<(String, gtk::Switch)>>,
         pub may_propose: RefCell<Vec<(String, gtk::Switch)>>,
         pub fix_buttons: RefCell<Vec<(String, gtk::Button)>>,
+        /// The rows of the persistence tab with (path, verdict as shown).
+        pub persistence_rows: RefCell<Vec<(gtk::Widget, String, String)>>,
+        /// Bumped on every reload; an older reload's answer is dropped.
+        pub reloads: Cell<u64>,
         /// Set while the switches are filled in, so filling is not taken as a change.
         pub loading: Cell<bool>,
-        pub on_changed: RefCell<Option<ChangedHandler>>,
     }
 
     impl std::fmt::Debug for QcsQubeSettings {
@@ -61,6 +67,11 @@ mod imp {
     }
 
     impl ObjectImpl for QcsQubeSettings {
+        fn signals() -> &'static [Signal] {
+            static SIGNALS: OnceLock<Vec<Signal>> = OnceLock::new();
+            SIGNALS.get_or_init(|| vec![Signal::builder("changed").build()])
+        }
+
         fn constructed(&self) {
             self.parent_constructed();
             let obj = self.obj();
@@ -150,14 +161,56 @@ impl QcsQubeSettings {
         dialog
     }
 
-    pub fn connect_changed<F: Fn(Result<String, String>) + 'static>(&self, handler: F) {
-        self.imp().on_changed.replace(Some(Box::new(handler)));
+    /// `changed`: the backend stored a change of this qube's settings or persistence.
+    pub fn connect_changed<F: Fn(&Self) + 'static>(&self, f: F) -> glib::SignalHandlerId {
+        self.connect_closure(
+            "changed",
+            false,
+            glib::closure_local!(move |dialog: &Self| f(dialog)),
+        )
     }
 
-    fn changed(&self, result: Result<String, String>) {
-        if let Some(handler) = self.imp().on_changed.borrow().as_ref() {
-            handler(result);
-        }
+    /// A change went through: tell the window, and show the qube as it is now.
+    fn changed(&self) {
+        self.emit_by_name::<()>("changed", &[]);
+        self.reload();
+    }
+
+    /// Read the qube again and refill the persistence tab (a profile just assigned
+    /// brings its paths; a fixed path is no longer lost at restart).
+    fn reload(&self) {
+        let imp = self.imp();
+        let Some(backend) = imp.backend.borrow().clone() else {
+            return;
+        };
+        let reload = imp.reloads.get() + 1;
+        imp.reloads.set(reload);
+        let name = imp.qube.borrow().clone();
+        glib::spawn_future_local(glib::clone!(
+            #[weak(rename_to = dialog)]
+            self,
+            async move {
+                let result = backend.qube(&name).await;
+                if dialog.imp().reloads.get() != reload {
+                    return;
+                }
+                match result.map(|list| list.qubes.into_iter().find(|q| q.name == name)) {
+                    Ok(Some(view)) => dialog.fill_persistence(&view),
+                    Ok(None) => {}
+                    Err(e) => dialog.add_toast(crate::widgets::plain_toast(&e.to_string())),
+                }
+            }
+        ));
+    }
+
+    /// The persistence tab as shown: (path, verdict) per row.
+    pub fn persistence_shown(&self) -> Vec<(String, String)> {
+        self.imp()
+            .persistence_rows
+            .borrow()
+            .iter()
+            .map(|(_, path, verdict)| (path.clone(), verdict.clone()))
+            .collect()
     }
 
     /// Next to each may-propose switch: which new files the profile lets qubes propose
@@ -190,15 +243,28 @@ impl QcsQubeSettings {
 
     fn fill_persistence(&self, view: &QubeView) {
         let imp = self.imp();
+        for (row, _, _) in imp.persistence_rows.take() {
+            imp.persistence_group.remove(&row);
+        }
+        imp.fix_buttons.borrow_mut().clear();
         if view.persistence.is_empty() {
             let row = crate::widgets::plain_action_row();
             row.set_title(&gettextrs::gettext("No managed files."));
             imp.persistence_group.add(&row);
+            imp.persistence_rows
+                .borrow_mut()
+                .push((row.upcast(), String::new(), String::new()));
         }
         for path in &view.persistence {
             let row = crate::widgets::plain_expander_row();
             row.set_title(&path.path);
-            row.set_subtitle(&qube::persistence_label(path.verdict));
+            let verdict = qube::persistence_label(path.verdict);
+            row.set_subtitle(&verdict);
+            imp.persistence_rows.borrow_mut().push((
+                row.clone().upcast(),
+                path.path.clone(),
+                verdict,
+            ));
             let detail = crate::widgets::plain_action_row();
             detail.set_title(&crate::reasons::text(&path.detail));
             detail.set_title_lines(4);
@@ -268,7 +334,7 @@ impl QcsQubeSettings {
             async move {
                 let message = match backend.fix_persistence(&qube, &path).await {
                     Ok((true, _)) => {
-                        dialog.changed(Ok(String::new()));
+                        dialog.changed();
                         gettext_f("{path} now persists", &[("path", &path)])
                     }
                     Ok((false, command)) => {
@@ -313,15 +379,13 @@ impl QcsQubeSettings {
             #[weak(rename_to = dialog)]
             self,
             async move {
-                let result = backend
+                match backend
                     .set_qube_settings(&qube, &assigned, &may_propose, auto_apply)
                     .await
-                    .map(|()| String::new())
-                    .map_err(|e| e.to_string());
-                if let Err(e) = &result {
-                    dialog.add_toast(crate::widgets::plain_toast(e));
+                {
+                    Ok(()) => dialog.changed(),
+                    Err(e) => dialog.add_toast(crate::widgets::plain_toast(&e.to_string())),
                 }
-                dialog.changed(result);
             }
         ));
     }

@@ -27,8 +27,31 @@ impl QcsWindow {
             }
         });
         action("snapshot-qube", |w| w.snapshot_qube());
+        // (qube, profile): push one profile into one qube ("" = every qube it goes to).
+        let pair = <(String, String) as glib::variant::StaticVariantType>::static_variant_type();
+        let push_profile = gio::SimpleAction::new("plan-push-profile", Some(&pair));
+        push_profile.connect_activate(glib::clone!(
+            #[weak(rename_to = window)]
+            self,
+            move |_, target| {
+                if let Some((qube, profile)) = target.and_then(|t| t.get::<(String, String)>()) {
+                    window.plan_push_profile(qube, profile);
+                }
+            }
+        ));
+        self.add_action(&push_profile);
         action("new-profile", |w| {
             w.new_profile();
+        });
+        action("adopt-file", |w| {
+            let qubes: Vec<String> = w
+                .imp()
+                .qubes
+                .borrow()
+                .iter()
+                .map(|q| q.name.clone())
+                .collect();
+            crate::widgets::targets::adopt_dialog(w, &qubes);
         });
         action("qube-settings", |w| {
             w.open_settings();

@@ -1,16 +1,25 @@
 //! `QcsWindow`: the main window — the sidebar (qubes, profiles, proposals inbox) and
 //! the content stack (qube page, profile editor, push plan, review pane). The actions
 //! live in actions.rs, the sidebar's lists in sidebar.rs.
+//!
+//! Narrow windows (down to 360 px) fold the sidebar away (`AdwLeaflet`): the content
+//! then has a back button. Leaving the profile editor with unsaved edits asks first
+//! (save / discard / cancel), whatever the way out: another sidebar item, Push…, a
+//! notification's Review, or closing the window. Without a backend the window shows
+//! why and every action that needs one is off. It tells the application through its
+//! `pending-changed` signal (read [`QcsWindow::pending_proposals`]).
 
 mod actions;
 mod sidebar;
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
+use std::sync::OnceLock;
 
 use adw::prelude::*;
 use adw::subclass::prelude::*;
 use futures_util::StreamExt;
+use gtk::glib::subclass::Signal;
 use gtk::{gio, glib};
 use qcs_client::types::{ProposalSummaryView, QubeView};
 
@@ -19,10 +28,23 @@ use crate::i18n::{gettext_f, ngettext_f};
 use crate::model::Severity;
 use crate::model::markup;
 use crate::widgets::{
-    PlanEvent, QcsProfileEditor, QcsPushPlan, QcsQubePage, QcsQubeSettings, QcsReviewPane,
+    QcsProfileEditor, QcsPushPlan, QcsQubePage, QcsQubeSettings, QcsReviewPane, SidebarItem,
 };
 
-type PendingHandler = Box<dyn Fn(&[ProposalSummaryView])>;
+/// The actions that need a backend (off until one is connected).
+const BACKEND_ACTIONS: &[&str] = &[
+    "refresh",
+    "plan-push",
+    "plan-push-qube",
+    "snapshot-qube",
+    "new-profile",
+    "qube-settings",
+    "save-file",
+    "execute-plan",
+    "cancel-job",
+    "next-proposal",
+    "primary",
+];
 
 mod imp {
     use super::*;
@@ -32,6 +54,14 @@ mod imp {
     pub struct QcsWindow {
         #[template_child]
         pub toasts: TemplateChild<adw::ToastOverlay>,
+        #[template_child]
+        pub leaflet: TemplateChild<adw::Leaflet>,
+        #[template_child]
+        pub sidebar: TemplateChild<gtk::Box>,
+        #[template_child]
+        pub content: TemplateChild<gtk::Box>,
+        #[template_child]
+        pub back_button: TemplateChild<gtk::Button>,
         #[template_child]
         pub qube_list: TemplateChild<gtk::ListBox>,
         #[template_child]
@@ -63,7 +93,12 @@ mod imp {
         pub refilling: Cell<bool>,
         /// Number of refreshes in flight (tests wait for 0).
         pub busy: Cell<u32>,
-        pub on_pending: RefCell<Option<PendingHandler>>,
+        /// What the content shows, as a sidebar item (the row marked in the sidebar).
+        pub selection: RefCell<Option<SidebarItem>>,
+        /// Why no backend could be reached (shown instead of any page).
+        pub backend_error: RefCell<Option<String>>,
+        /// The window may close although the editor had unsaved edits (the user chose).
+        pub closing: Cell<bool>,
         pub toasts_shown: RefCell<Vec<adw::Toast>>,
         /// The most severe finding per proposal of a multi-file submission (`None`:
         /// no finding), for the sidebar's risk markers.
@@ -98,16 +133,42 @@ mod imp {
     }
 
     impl ObjectImpl for QcsWindow {
+        fn signals() -> &'static [Signal] {
+            static SIGNALS: OnceLock<Vec<Signal>> = OnceLock::new();
+            SIGNALS.get_or_init(|| vec![Signal::builder("pending-changed").build()])
+        }
+
         fn constructed(&self) {
             self.parent_constructed();
             let obj = self.obj();
             obj.setup_actions();
             obj.setup_sidebar();
             obj.setup_pages();
+            obj.setup_leaflet();
+            obj.set_backend_actions(false);
         }
     }
     impl WidgetImpl for QcsWindow {}
-    impl WindowImpl for QcsWindow {}
+    impl WindowImpl for QcsWindow {
+        /// Unsaved edits in the profile editor: ask before the window goes.
+        fn close_request(&self) -> glib::Propagation {
+            let obj = self.obj();
+            if self.closing.get() || !self.profile_editor.has_unsaved() {
+                return self.parent_close_request();
+            }
+            self.profile_editor.leave(glib::clone!(
+                #[weak]
+                obj,
+                move |go| {
+                    if go {
+                        obj.imp().closing.set(true);
+                        obj.close();
+                    }
+                }
+            ));
+            glib::Propagation::Stop
+        }
+    }
     impl ApplicationWindowImpl for QcsWindow {}
     impl AdwApplicationWindowImpl for QcsWindow {}
 }
@@ -144,6 +205,7 @@ impl QcsWindow {
                         .iter()
                         .find(|p| Some(p.id) == done)
                         .map(|p| p.batch);
+                    window.select_item(None);
                     window.show_page("empty", &gettextrs::gettext("Config Sync"), None);
                     window.refresh();
                     if batch.len() > 1
@@ -154,35 +216,164 @@ impl QcsWindow {
                 }
             }
         ));
-        imp.profile_editor.connect_changed(glib::clone!(
+        imp.profile_editor.connect_stored(glib::clone!(
             #[weak(rename_to = window)]
             self,
-            move |result| {
-                let ok = result.is_ok();
-                window.report(result);
-                if ok {
-                    window.refresh();
+            move |_, message| {
+                window.report(Ok(message));
+                window.refresh();
+            }
+        ));
+        imp.profile_editor.connect_failed(glib::clone!(
+            #[weak(rename_to = window)]
+            self,
+            move |_, error| window.report(Err(error))
+        ));
+        imp.push_plan.connect_planned(glib::clone!(
+            #[weak(rename_to = window)]
+            self,
+            move |_, conflicts| {
+                window
+                    .imp()
+                    .conflicts
+                    .replace(conflicts.into_iter().collect());
+                window.refill_qubes();
+            }
+        ));
+        imp.push_plan.connect_finished(glib::clone!(
+            #[weak(rename_to = window)]
+            self,
+            move |_, text, success| {
+                window.report(if success { Ok(text) } else { Err(text) });
+                window.refresh();
+            }
+        ));
+        imp.push_plan.connect_failed(glib::clone!(
+            #[weak(rename_to = window)]
+            self,
+            move |_, error| window.report(Err(error))
+        ));
+        imp.push_plan.connect_notify_local(
+            Some("running"),
+            glib::clone!(
+                #[weak(rename_to = window)]
+                self,
+                move |plan, _| {
+                    let running = plan.property::<bool>("running");
+                    window.action_set_enabled_state("plan-push", !running);
+                    window.action_set_enabled_state("plan-push-qube", !running);
+                }
+            ),
+        );
+    }
+
+    /// The back button and the folding: a folded window shows the lists or the
+    /// content, and choosing an item shows the content.
+    fn setup_leaflet(&self) {
+        let imp = self.imp();
+        imp.back_button.connect_clicked(glib::clone!(
+            #[weak(rename_to = window)]
+            self,
+            move |_| window.show_sidebar()
+        ));
+    }
+
+    /// In a folded window: show the lists (the back button's job).
+    pub fn show_sidebar(&self) {
+        let imp = self.imp();
+        imp.leaflet.set_visible_child(&*imp.sidebar);
+    }
+
+    /// In a folded window: show the content.
+    fn show_content(&self) {
+        let imp = self.imp();
+        imp.leaflet.set_visible_child(&*imp.content);
+    }
+
+    /// Whether the sidebar is folded away (narrow window).
+    pub fn is_folded(&self) -> bool {
+        self.imp().leaflet.is_folded()
+    }
+
+    /// Whether the content (not the lists) is what a folded window shows.
+    pub fn shows_content(&self) -> bool {
+        let imp = self.imp();
+        !imp.leaflet.is_folded()
+            || imp.leaflet.visible_child().as_ref() == Some(imp.content.upcast_ref())
+    }
+
+    /// The back button of the content's header bar (shown when folded).
+    pub fn back_button(&self) -> gtk::Button {
+        self.imp().back_button.get()
+    }
+
+    /// The buttons of both header bars (for the layout checks of narrow windows).
+    pub fn header_buttons(&self) -> Vec<gtk::Widget> {
+        fn buttons(widget: &gtk::Widget, out: &mut Vec<gtk::Widget>) {
+            if widget.is::<gtk::Button>() || widget.is::<gtk::MenuButton>() {
+                out.push(widget.clone());
+                return;
+            }
+            let mut child = widget.first_child();
+            while let Some(c) = child {
+                buttons(&c, out);
+                child = c.next_sibling();
+            }
+        }
+        let imp = self.imp();
+        let mut out = Vec::new();
+        for pane in [&*imp.sidebar, &*imp.content] {
+            if let Some(bar) = pane.first_child() {
+                buttons(&bar, &mut out);
+            }
+        }
+        out
+    }
+
+    /// The editor has unsaved edits and another page is wanted: ask first. Returns
+    /// true when it asked (`go` runs if the user saved or discarded); false when
+    /// nothing stands in the way (the caller goes on at once).
+    fn ask_before_leaving_editor(&self, go: impl FnOnce(&QcsWindow) + 'static) -> bool {
+        let imp = self.imp();
+        if self.visible_page().as_deref() != Some("profile") || !imp.profile_editor.has_unsaved() {
+            return false;
+        }
+        // The sidebar keeps marking the open profile until the user answered.
+        let kept = self.selected_item();
+        self.select_item(kept.clone());
+        imp.profile_editor.leave(glib::clone!(
+            #[weak(rename_to = window)]
+            self,
+            move |leave| {
+                if leave {
+                    go(&window);
+                } else {
+                    window.select_item(kept);
                 }
             }
         ));
-        imp.push_plan.connect_event(glib::clone!(
+        true
+    }
+
+    fn set_backend_actions(&self, enabled: bool) {
+        for name in BACKEND_ACTIONS {
+            self.action_set_enabled_state(name, enabled);
+        }
+    }
+
+    /// Connect to the backend on `bus_address` (`None`: the session bus); without
+    /// one, the window says why.
+    pub fn connect(&self, bus_address: Option<String>) {
+        glib::spawn_future_local(glib::clone!(
             #[weak(rename_to = window)]
             self,
-            move |event| match event {
-                PlanEvent::Planned { conflicts } => {
-                    window
-                        .imp()
-                        .conflicts
-                        .replace(conflicts.into_iter().collect());
-                    window.refill_qubes();
-                }
-                PlanEvent::Finished(result) => {
-                    window.report(result);
-                    window.refresh();
-                }
-                PlanEvent::Failed(error) => window.report(Err(error)),
-                PlanEvent::Running(running) => {
-                    window.action_set_enabled_state("plan-push", !running);
+            async move {
+                match Backend::connect(bus_address.as_deref()).await {
+                    Ok(backend) => window.set_backend(backend),
+                    Err(e) => {
+                        eprintln!("qubes-config-sync: {e}");
+                        window.show_backend_error(&e.to_string());
+                    }
                 }
             }
         ));
@@ -220,9 +411,14 @@ impl QcsWindow {
         self.imp().toasts_shown.borrow().len()
     }
 
-    /// Told with the pending proposals after every refresh (tray, notifications).
-    pub fn connect_pending<F: Fn(&[ProposalSummaryView]) + 'static>(&self, handler: F) {
-        self.imp().on_pending.replace(Some(Box::new(handler)));
+    /// `pending-changed`: the inbox was refilled (tray, notifications); read
+    /// [`QcsWindow::pending_proposals`].
+    pub fn connect_pending_changed<F: Fn(&Self) + 'static>(&self, f: F) -> glib::SignalHandlerId {
+        self.connect_closure(
+            "pending-changed",
+            false,
+            glib::closure_local!(move |window: &Self| f(window)),
+        )
     }
 
     pub fn backend(&self) -> Option<Backend> {
@@ -237,6 +433,8 @@ impl QcsWindow {
         imp.push_plan.set_backend(backend.clone());
         imp.review_pane.set_backend(backend.clone());
         imp.backend.replace(Some(backend.clone()));
+        imp.backend_error.replace(None);
+        self.set_backend_actions(true);
         let proxy = backend.proxy().clone();
         glib::spawn_future_local(glib::clone!(
             #[weak(rename_to = window)]
@@ -268,6 +466,12 @@ impl QcsWindow {
     /// Show that no backend could be reached.
     pub fn show_backend_error(&self, error: &str) {
         let imp = self.imp();
+        imp.backend_error.replace(Some(error.to_owned()));
+        self.set_backend_actions(false);
+        self.select_item(None);
+        imp.content_title
+            .set_title(&gettextrs::gettext("Config Sync"));
+        imp.content_title.set_subtitle("");
         imp.empty_page.set_icon_name(Some("dialog-error-symbolic"));
         imp.empty_page.set_title(&gettextrs::gettext(
             "The Config Sync backend is not running",
@@ -275,6 +479,11 @@ impl QcsWindow {
         imp.empty_page
             .set_description(Some(&glib::markup_escape_text(error)));
         imp.stack.set_visible_child_name("empty");
+    }
+
+    /// Why no backend could be reached, while the window says so.
+    pub fn backend_error(&self) -> Option<String> {
+        self.imp().backend_error.borrow().clone()
     }
 
     /// Whether a refresh is in flight.
@@ -288,7 +497,14 @@ impl QcsWindow {
 
     fn show_page(&self, name: &str, title: &str, subtitle: Option<&str>) {
         let imp = self.imp();
+        if imp.backend_error.borrow().is_some() {
+            // Without a backend, the page that says why stays.
+            return;
+        }
         imp.stack.set_visible_child_name(name);
+        if name != "empty" {
+            self.show_content();
+        }
         imp.content_title.set_title(title);
         imp.content_title.set_subtitle(subtitle.unwrap_or(""));
     }
@@ -338,6 +554,9 @@ impl QcsWindow {
                     }
                     Err(e) => window.report(Err(e.to_string())),
                 }
+                let store_is_empty =
+                    imp.profiles.borrow().is_empty() && imp.proposals.borrow().is_empty();
+                crate::widgets::targets::show_onboarding(&imp.empty_page, store_is_empty);
                 // Keep the open qube page current.
                 if window.visible_page().as_deref() == Some("qube")
                     && let Some(name) = imp.qube_page.qube_name()
@@ -389,10 +608,11 @@ impl QcsWindow {
         let Some(view) = imp.qubes.borrow().iter().find(|q| q.name == name).cloned() else {
             return;
         };
-        self.unselect_others(Some(&imp.qube_list));
-        imp.refilling.set(true);
-        Self::reselect(&imp.qube_list, Some(name.to_owned()));
-        imp.refilling.set(false);
+        let wanted = name.to_owned();
+        if self.ask_before_leaving_editor(move |w| w.open_qube(&wanted)) {
+            return;
+        }
+        self.select_item(Some(SidebarItem::Qube(name.to_owned())));
         imp.qube_page.show(view);
         self.show_page("qube", name, Some(&gettextrs::gettext("Qube")));
     }
@@ -403,11 +623,14 @@ impl QcsWindow {
             return;
         };
         let imp = self.imp();
-        self.unselect_others(Some(&imp.profile_list));
-        imp.refilling.set(true);
-        Self::reselect(&imp.profile_list, Some(id.to_owned()));
-        imp.refilling.set(false);
         let (id, file) = (id.to_owned(), file.map(str::to_owned));
+        let wanted = (id.clone(), file.clone());
+        if self.ask_before_leaving_editor(move |w| {
+            w.open_profile_file(&wanted.0, wanted.1.as_deref());
+        }) {
+            return;
+        }
+        self.select_item(Some(SidebarItem::Profile(id.clone())));
         imp.busy.set(imp.busy.get() + 1);
         glib::spawn_future_local(glib::clone!(
             #[weak(rename_to = window)]
@@ -436,10 +659,10 @@ impl QcsWindow {
             return;
         };
         let imp = self.imp();
-        self.unselect_others(Some(&imp.proposal_list));
-        imp.refilling.set(true);
-        Self::reselect(&imp.proposal_list, Some(id.to_string()));
-        imp.refilling.set(false);
+        if self.ask_before_leaving_editor(move |w| w.open_proposal(id)) {
+            return;
+        }
+        self.select_item(Some(SidebarItem::Proposal(id)));
         imp.busy.set(imp.busy.get() + 1);
         glib::spawn_future_local(glib::clone!(
             #[weak(rename_to = window)]
@@ -471,10 +694,10 @@ impl QcsWindow {
             return;
         };
         let imp = self.imp();
-        self.unselect_others(Some(&imp.proposal_list));
-        imp.refilling.set(true);
-        Self::reselect(&imp.proposal_list, Some(format!("batch:{batch}")));
-        imp.refilling.set(false);
+        if self.ask_before_leaving_editor(move |w| w.open_batch(batch)) {
+            return;
+        }
+        self.select_item(Some(SidebarItem::Batch(batch)));
         imp.busy.set(imp.busy.get() + 1);
         glib::spawn_future_local(glib::clone!(
             #[weak(rename_to = window)]
@@ -535,13 +758,50 @@ impl QcsWindow {
     /// Plan a push (empty: every qube with an assignment) and show the plan.
     pub fn plan_push(&self, qubes: Vec<String>) {
         let imp = self.imp();
+        let no_backend = imp.backend_error.borrow().clone();
+        if let Some(error) = no_backend {
+            // No backend: the page that says so stays, nothing is planned.
+            self.show_backend_error(&error);
+            return;
+        }
+        if self.backend().is_none() {
+            return;
+        }
+        let wanted = qubes.clone();
+        if self.ask_before_leaving_editor(move |w| w.plan_push(wanted)) {
+            return;
+        }
         let subtitle = if qubes.is_empty() {
             gettextrs::gettext("every qube with an assigned profile")
         } else {
             qubes.join(", ")
         };
-        self.unselect_others(None);
+        self.select_item(None);
         imp.push_plan.plan(qubes);
+        self.show_page("plan", &gettextrs::gettext("Push"), Some(&subtitle));
+    }
+
+    /// Plan a push of one profile, into one qube (`qube` empty: every qube it goes to).
+    pub fn plan_push_profile(&self, qube: String, profile: String) {
+        if self.imp().backend_error.borrow().is_some() || self.backend().is_none() {
+            return;
+        }
+        let (wanted_qube, wanted_profile) = (qube.clone(), profile.clone());
+        if self.ask_before_leaving_editor(move |w| w.plan_push_profile(wanted_qube, wanted_profile))
+        {
+            return;
+        }
+        let qubes: Vec<String> = if qube.is_empty() {
+            Vec::new()
+        } else {
+            vec![qube]
+        };
+        let subtitle = match qubes.first() {
+            Some(qube) => format!("{profile} → {qube}"),
+            None => profile.clone(),
+        };
+        self.select_item(None);
+        self.imp().push_plan.plan_profiles(qubes, vec![profile]);
         self.show_page("plan", &gettextrs::gettext("Push"), Some(&subtitle));
     }
 
@@ -648,11 +908,7 @@ impl QcsWindow {
         dialog.connect_changed(glib::clone!(
             #[weak(rename_to = window)]
             self,
-            move |result| {
-                if result.is_ok() {
-                    window.refresh();
-                }
-            }
+            move |_| window.refresh()
         ));
         dialog.present();
         Some(dialog)

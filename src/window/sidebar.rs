@@ -11,81 +11,106 @@ use super::QcsWindow;
 use crate::i18n::{gettext_f, ngettext_f};
 use crate::model::Severity;
 use crate::model::markup::{self, Palette};
-use crate::widgets::QcsQubeRow;
+use crate::widgets::{QcsQubeRow, QcsSidebarRow, SidebarItem};
 
 impl QcsWindow {
     pub(super) fn setup_sidebar(&self) {
         let imp = self.imp();
-        imp.qube_list.connect_row_selected(glib::clone!(
-            #[weak(rename_to = window)]
-            self,
-            move |_, row| {
-                if window.imp().refilling.get() {
-                    return;
+        for list in [&*imp.qube_list, &*imp.profile_list, &*imp.proposal_list] {
+            list.connect_row_selected(glib::clone!(
+                #[weak(rename_to = window)]
+                self,
+                move |_, row| {
+                    if window.imp().refilling.get() {
+                        return;
+                    }
+                    if let Some(item) = row.and_then(SidebarItem::of_row) {
+                        window.open_item(item);
+                    }
                 }
-                if let Some(row) = row.and_then(|r| r.downcast_ref::<QcsQubeRow>().cloned()) {
-                    window.open_qube(&row.qube_name());
-                }
-            }
-        ));
-        imp.profile_list.connect_row_selected(glib::clone!(
-            #[weak(rename_to = window)]
-            self,
-            move |_, row| {
-                if window.imp().refilling.get() {
-                    return;
-                }
-                if let Some(row) = row {
-                    window.open_profile(&row.widget_name());
-                }
-            }
-        ));
-        imp.proposal_list.connect_row_selected(glib::clone!(
-            #[weak(rename_to = window)]
-            self,
-            move |_, row| {
-                if window.imp().refilling.get() {
-                    return;
-                }
-                let Some(name) = row.map(|r| r.widget_name()) else {
-                    return;
-                };
-                if let Some(batch) = name.strip_prefix("batch:").and_then(|b| b.parse().ok()) {
-                    window.open_batch(batch);
-                } else if let Ok(id) = name.parse::<i64>() {
-                    window.open_proposal(id);
-                }
-            }
-        ));
-    }
-
-    pub(super) fn selected_name(list: &gtk::ListBox) -> Option<String> {
-        list.selected_row()
-            .map(|row| match row.downcast_ref::<QcsQubeRow>() {
-                Some(qube) => qube.qube_name(),
-                None => row.widget_name().to_string(),
-            })
-    }
-
-    pub(super) fn reselect(list: &gtk::ListBox, name: Option<String>) {
-        let Some(name) = name else { return };
-        let mut child = list.first_child();
-        while let Some(widget) = child {
-            if let Some(row) = widget.downcast_ref::<gtk::ListBoxRow>() {
-                let row_name = match row.downcast_ref::<QcsQubeRow>() {
-                    Some(qube) => qube.qube_name(),
-                    None => row.widget_name().to_string(),
-                };
-                if row_name == name {
-                    list.select_row(Some(row));
-                    return;
-                }
-            }
-            child = widget.next_sibling();
+            ));
         }
     }
 
-    pub(super) fn clear(list: &gtk::ListBox) {
+    /// Show what a sidebar item stands for.
+    pub fn open_item(&self, item: SidebarItem) {
+        match item {
+            SidebarItem::Qube(name) => self.open_qube(&name),
+            SidebarItem::Profile(id) => self.open_profile(&id),
+            SidebarItem::Proposal(id) => self.open_proposal(id),
+            SidebarItem::Batch(batch) => self.open_batch(batch),
+        }
+    }
+
+    /// What the content shows, as a sidebar item (`None`: a push plan or nothing).
+    pub fn selected_item(&self) -> Option<SidebarItem> {
+        self.imp().selection.borrow().clone()
+    }
+
+    /// Make `item` the window's selection and mark its row (only its row) in the
+    /// sidebar; refills keep marking it, also a row that appears only after a refresh
+    /// (a profile just created).
+    pub(super) fn select_item(&self, item: Option<SidebarItem>) {
+        self.imp().selection.replace(item);
+        let imp = self.imp();
+        for list in [&*imp.qube_list, &*imp.profile_list, &*imp.proposal_list] {
+            self.mark_selection(list);
+        }
+    }
+
+    /// The items of the rows marked in the sidebar (at most one when all is well).
+    pub fn marked_items(&self) -> Vec<SidebarItem> {
+        let imp = self.imp();
+        [&*imp.qube_list, &*imp.profile_list, &*imp.proposal_list]
+            .iter()
+            .filter_map(|list| list.selected_row())
+            .filter_map(|row| SidebarItem::of_row(&row))
+            .collect()
+    }
+
+    /// Select the row of `item` as a click does (false: no such row).
+    pub fn click_in_sidebar(&self, item: &SidebarItem) -> bool {
+        let imp = self.imp();
+        for list in [&*imp.qube_list, &*imp.profile_list, &*imp.proposal_list] {
+            let mut child = list.first_child();
+            while let Some(widget) = child {
+                if let Some(row) = widget.downcast_ref::<gtk::ListBoxRow>()
+                    && SidebarItem::of_row(row).as_ref() == Some(item)
+                {
+                    list.select_row(Some(row));
+                    return true;
+                }
+                child = widget.next_sibling();
+            }
+        }
+        false
+    }
+
+    /// Select the row of the window's selection in `list`, or none.
+    fn mark_selection(&self, list: &gtk::ListBox) {
+        let imp = self.imp();
+        let refilling = imp.refilling.replace(true);
+        let selection = imp.selection.borrow().clone();
+        let mut found = None;
+        let mut child = list.first_child();
+        while let Some(widget) = child {
+            if let Some(row) = widget.downcast_ref::<gtk::ListBoxRow>()
+                && selection.is_some()
+                && SidebarItem::of_row(row) == selection
+            {
+                found = Some(row.clone());
+                break;
+            }
+            child = widget.next_sibling();
+        }
+        match found {
+            Some(row) => list.select_row(Some(&row)),
+            None => list.unselect_all(),
+        }
+        imp.refilling.set(refilling);
+    }
+
+    fn clear(list: &gtk::ListBox) {
         while let Some(child) = list.first_child() {
             list.remove(&child);
         }
@@ -94,24 +119,22 @@ impl QcsWindow {
     pub(super) fn refill_qubes(&self) {
         let imp = self.imp();
         imp.refilling.set(true);
-        let selected = Self::selected_name(&imp.qube_list);
         Self::clear(&imp.qube_list);
         let conflicts = imp.conflicts.borrow();
         for qube in imp.qubes.borrow().iter() {
             imp.qube_list
                 .append(&QcsQubeRow::new(qube, conflicts.contains(&qube.name)));
         }
-        Self::reselect(&imp.qube_list, selected);
+        self.mark_selection(&imp.qube_list);
         imp.refilling.set(false);
     }
 
     pub(super) fn refill_profiles(&self) {
         let imp = self.imp();
         imp.refilling.set(true);
-        let selected = Self::selected_name(&imp.profile_list);
         Self::clear(&imp.profile_list);
         for (id, description, generation) in imp.profiles.borrow().iter() {
-            let row = crate::widgets::plain_action_row();
+            let row = QcsSidebarRow::new(Some(SidebarItem::Profile(id.clone())));
             row.set_title(id);
             row.set_subtitle(&format!(
                 "{description} · {}",
@@ -120,17 +143,15 @@ impl QcsWindow {
                     &[("generation", &generation.to_string())]
                 )
             ));
-            row.set_widget_name(id);
             imp.profile_list.append(&row);
         }
-        Self::reselect(&imp.profile_list, selected);
+        self.mark_selection(&imp.profile_list);
         imp.refilling.set(false);
     }
 
     pub(super) fn refill_proposals(&self) {
         let imp = self.imp();
         imp.refilling.set(true);
-        let selected = Self::selected_name(&imp.proposal_list);
         Self::clear(&imp.proposal_list);
         let proposals = imp.proposals.borrow();
         let palette = Palette::for_dark(adw::StyleManager::default().is_dark());
@@ -149,7 +170,11 @@ impl QcsWindow {
         for (batch, files) in &batches {
             let proposal = files[0];
             // Names from a qube: through the safe renderer (marks look-alikes), as markup.
-            let row = adw::ActionRow::new();
+            let row = QcsSidebarRow::new(Some(if files.len() == 1 {
+                SidebarItem::Proposal(proposal.id)
+            } else {
+                SidebarItem::Batch(*batch)
+            }));
             row.set_use_markup(true);
             row.set_title_lines(2);
             row.set_subtitle_lines(1);
@@ -167,7 +192,6 @@ impl QcsWindow {
                     markup::name(&proposal.path, palette)
                 ));
                 row.set_subtitle(&from);
-                row.set_widget_name(&proposal.id.to_string());
             } else {
                 let count = u32::try_from(files.len()).unwrap_or(u32::MAX);
                 row.set_title(&markup::escape(&ngettext_f(
@@ -177,7 +201,6 @@ impl QcsWindow {
                     &[("id", &proposal.id.to_string())],
                 )));
                 row.set_subtitle(&from);
-                row.set_widget_name(&format!("batch:{batch}"));
                 let risk = imp.risk.borrow();
                 let known: Option<Vec<Option<Severity>>> =
                     files.iter().map(|f| risk.get(&f.id).copied()).collect();
@@ -205,7 +228,7 @@ impl QcsWindow {
             imp.proposal_list.append(&row);
         }
         if proposals.is_empty() {
-            let row = crate::widgets::plain_action_row();
+            let row = QcsSidebarRow::new(None);
             row.set_title(&gettextrs::gettext("Nothing to review"));
             row.set_activatable(false);
             row.set_selectable(false);
@@ -220,27 +243,13 @@ impl QcsWindow {
             count,
             &[],
         )));
-        Self::reselect(&imp.proposal_list, selected);
+        self.mark_selection(&imp.proposal_list);
         imp.refilling.set(false);
-        if let Some(handler) = imp.on_pending.borrow().as_ref() {
-            handler(&proposals);
-        }
         drop(proposals);
+        self.emit_by_name::<()>("pending-changed", &[]);
         if !unknown_risk.is_empty() {
             self.fetch_risk(unknown_risk);
         }
-    }
-
-    /// Unselect every sidebar list but `keep` (`None`: all of them).
-    pub(super) fn unselect_others(&self, keep: Option<&gtk::ListBox>) {
-        let imp = self.imp();
-        imp.refilling.set(true);
-        for list in [&*imp.qube_list, &*imp.profile_list, &*imp.proposal_list] {
-            if Some(list) != keep {
-                list.unselect_all();
-            }
-        }
-        imp.refilling.set(false);
     }
 
     /// Learn the riskiest finding of each of `ids` (for the sidebar's markers).

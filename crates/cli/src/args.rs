@@ -84,6 +84,20 @@ pub enum ProfileCommand {
         #[arg(long, default_value = "0644")]
         mode: String,
     },
+    /// Add or replace a directory entry (e.g. `.config/nvim/`) from a local directory:
+    /// its regular files, each stored as a file of the profile; files no longer in the
+    /// directory are removed from the entry. Symlinks, devices, FIFOs and sockets inside
+    /// are refused; never-sync paths (such as `.git/`) are left out.
+    AddDir {
+        /// The profile.
+        #[arg(value_parser = crate::names::profile)]
+        profile: String,
+        /// The directory's path relative to the home directory, e.g. `.config/nvim/`.
+        path: String,
+        /// The local directory to read.
+        #[arg(long, value_name = "DIR")]
+        from: PathBuf,
+    },
     /// Edit a file with $VISUAL/$EDITOR (a local edit).
     Edit {
         /// The profile.

@@ -12,6 +12,7 @@
 //! unreachable or refused the request).
 
 mod args;
+mod dirs;
 mod jobs;
 mod names;
 mod output;
@@ -19,6 +20,7 @@ mod policy;
 mod remote;
 mod review;
 mod scan;
+mod targets;
 
 use std::process::ExitCode;
 
@@ -27,6 +29,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 pub use args::{Common, JsonOpt, PolicyCommand, ProfileCommand, ProposalsCommand, PushArgs};
 pub use remote::run;
 pub use scan::{ScanArgs, run_scan};
+pub use targets::RuleTarget;
 
 /// Exit code: nothing found / success.
 pub const EXIT_CLEAN: u8 = 0;
@@ -89,19 +92,46 @@ pub enum Command {
         #[command(flatten)]
         json: JsonOpt,
     },
-    /// Assign a profile to a qube (or --unassign it). The qube must exist and be
-    /// neither dom0 nor the config qube; --unassign also works for a qube that no
-    /// longer exists.
+    /// Assign a profile to a qube: `assign QUBE PROFILE`; or to every qube with a tag,
+    /// on a template, or of a class: `assign --tag TAG PROFILE` (a rule, evaluated live:
+    /// a qube that gains the tag is covered at the next push; never dom0 nor the config
+    /// qube). --unassign takes the assignment or the rule away (also for a qube that no
+    /// longer exists).
     Assign {
-        /// The qube (as `qvm-ls` names it).
-        #[arg(value_parser = crate::names::qube)]
+        /// The qube (as `qvm-ls` names it); with --tag/--template/--class, the profile.
+        #[arg(value_name = "QUBE")]
         qube: String,
-        /// The profile (from `profile list`).
-        #[arg(value_parser = crate::names::profile)]
-        profile: String,
-        /// Take the profile away instead.
+        /// The profile (from `profile list`); left out with --tag/--template/--class.
+        #[arg(value_name = "PROFILE")]
+        profile: Option<String>,
+        #[command(flatten)]
+        rule: RuleTarget,
+        /// Take the profile (or the rule) away instead.
         #[arg(long)]
         unassign: bool,
+    },
+    /// List the assignment rules (tag, template, class) and the qubes each covers now.
+    Rules {
+        #[command(flatten)]
+        json: JsonOpt,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Adopt an existing file of a qube into a profile in one step: the file is read
+    /// from the qube and becomes a proposal to review (`proposals show`); the profile is
+    /// created when missing and assigned to the qube when nothing assigns it yet.
+    Adopt {
+        /// The qube to take the file from.
+        #[arg(value_parser = crate::names::qube)]
+        qube: String,
+        /// The file's path relative to the home directory, e.g. `.gitconfig`.
+        #[arg(value_parser = crate::names::path)]
+        path: String,
+        /// The profile to adopt it into (created when missing).
+        #[arg(long, value_parser = crate::names::profile)]
+        profile: String,
+        #[command(flatten)]
+        common: Common,
     },
     /// Let a qube propose changes to a profile (or --deny it; --deny also works for a
     /// qube that no longer exists).

@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use super::args::{Common, JsonOpt, PolicyCommand, ProfileCommand};
 use super::output::{colour, safe, sentence};
-use super::{EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, jobs, policy, review};
+use super::{EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, jobs, policy, review, targets};
 
 /// Failure of a backend command (exit code 2), always shown as a sentence.
 #[derive(Debug, thiserror::Error)]
@@ -128,7 +128,7 @@ async fn status(
     let mut profiles: Vec<String> = list
         .qubes
         .iter()
-        .flat_map(|q| q.assigned.iter().cloned())
+        .flat_map(|q| q.profiles.iter().map(|p| p.profile.clone()))
         .collect();
     profiles.sort();
     profiles.dedup();
@@ -177,6 +177,7 @@ async fn status(
         }
         writeln!(out)?;
     }
+    targets::write_rule_sources(out, &list, opts)?;
     writeln!(out, "{pending} pending proposal(s)")?;
     Ok(EXIT_CLEAN)
 }
@@ -351,6 +352,12 @@ async fn profile(
             from,
             mode,
         } => {
+            if from.is_dir() {
+                return Err(RemoteError::Usage(format!(
+                    "{} is a directory: use `profile add-dir PROFILE PATH --from DIR`",
+                    from.display()
+                )));
+            }
             let content = std::fs::read(from)
                 .map_err(|e| RemoteError::Usage(format!("cannot read {}: {e}", from.display())))?;
             let generation = proxy
@@ -358,6 +365,11 @@ async fn profile(
                 .await?;
             writeln!(out, "{}: generation {generation}", safe(profile, opts))?;
         }
+        ProfileCommand::AddDir {
+            profile,
+            path,
+            from,
+        } => return super::dirs::add_dir(out, s, profile, path, from, opts).await,
         ProfileCommand::Edit { profile, path } => {
             let (bytes, mode, _) = proxy.get_file(profile, path).await?;
             let edited = edit_in_editor(&bytes)?;
@@ -582,11 +594,16 @@ pub fn run(command: super::Command, address: Option<&str>) -> u8 {
             Command::Assign {
                 qube,
                 profile,
+                rule,
                 unassign,
-            } => {
-                s.proxy.assign(&qube, &profile, !unassign).await?;
-                Ok(EXIT_CLEAN)
-            }
+            } => targets::assign(&mut out, &s, &qube, profile.as_deref(), &rule, unassign).await,
+            Command::Rules { json, common } => targets::rules(&mut out, &s, json, &common).await,
+            Command::Adopt {
+                qube,
+                path,
+                profile,
+                common,
+            } => targets::adopt(&mut out, &s, &qube, &path, &profile, &common).await,
             Command::AllowPropose {
                 qube,
                 profile,

@@ -25,6 +25,7 @@
 pub mod error;
 pub mod job;
 pub mod reason;
+pub mod rules;
 pub mod types;
 
 use zbus::proxy;
@@ -78,6 +79,18 @@ pub trait ConfigSync {
         allowed: bool,
     ) -> Result<Vec<String>, Error>;
 
+    /// Every assignment rule with the qubes it covers now. JSON [`rules::RuleList`].
+    fn list_assignment_rules(&self) -> Result<String, Error>;
+    /// Adds (`add`) or removes the rule `kind` (`tag`, `template`, `class`) = `value` →
+    /// `profile`. Covered qubes are evaluated live; dom0 and the config qube never are.
+    fn set_assignment_rule(
+        &self,
+        kind: &str,
+        value: &str,
+        profile: &str,
+        add: bool,
+    ) -> Result<(), Error>;
+
     // ----- profiles and files -----
 
     /// (id, description, generation) of every profile.
@@ -90,6 +103,15 @@ pub trait ConfigSync {
     fn get_file(&self, profile: &str, path: &str) -> Result<(Vec<u8>, u32, u64), Error>;
     /// Adds or edits a file as a local edit; returns the profile's new generation.
     fn put_file(&self, profile: &str, path: &str, content: &[u8], mode: u32) -> Result<u64, Error>;
+    /// Replaces the directory entry `path` (e.g. `.config/nvim`) of a profile with
+    /// `files` — (path inside it, content, mode) — as one local edit: files under it
+    /// that are not given are removed. Returns (new generation, files removed).
+    fn put_directory(
+        &self,
+        profile: &str,
+        path: &str,
+        files: &[(&str, &[u8], u32)],
+    ) -> Result<(u64, u32), Error>;
     /// Removes a file; returns the new generation.
     fn remove_file(&self, profile: &str, path: &str) -> Result<u64, Error>;
     /// Store-side rollback: the profile's files as at `generation`, as a new generation.
@@ -127,6 +149,10 @@ pub trait ConfigSync {
     /// imports those that differ from the store as proposals. JSON
     /// [`types::SnapshotResult`].
     fn snapshot(&self, qube: &str, profiles: &[&str]) -> Result<String, Error>;
+    /// Adopts `path` from `qube` into `profile` (created when missing when `create`;
+    /// assigned to the qube when it is not): a snapshot of that one path, imported as a
+    /// proposal to review like every other. JSON [`types::SnapshotResult`].
+    fn adopt(&self, qube: &str, path: &str, profile: &str, create: bool) -> Result<String, Error>;
     /// `status`: `pending`, `accepted`, `rejected` or `""` for all. JSON
     /// [`types::ProposalList`].
     fn list_proposals(&self, status: &str) -> Result<String, Error>;

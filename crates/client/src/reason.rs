@@ -154,6 +154,44 @@ codes! {
     /// A review refusal whose message could not be read (args: code).
     ReviewUnknown = "review.unknown" => "the review refused the accept ({code})",
 
+    // ----- assignment rules and adopting -----
+    /// args: kind, value, detail
+    RuleInvalid = "rule.invalid" => "{value} is not a valid {kind} for an assignment rule: {detail}",
+    /// args: rule
+    RuleExists = "rule.exists" => "the assignment rule {rule} exists already",
+    /// args: rule
+    RuleUnknown = "rule.unknown" => "there is no assignment rule {rule}",
+    /// args: limit
+    RuleTooMany = "rule.too-many" => "the store holds at most {limit} assignment rules",
+    /// args: qube, path
+    AdoptMissing = "adopt.missing" => "there is no {path} in {qube} to adopt",
+    /// args: qube, path, kind
+    AdoptNotRegular = "adopt.not-regular" => "{path} in {qube} is not a regular file ({kind}): only files are adopted",
+    /// args: qube, path
+    AdoptTooLarge = "adopt.too-large" => "{path} in {qube} is over the size limit of one file: not adopted",
+
+    // ----- directory entries (a local source directory; paths relative to it) -----
+    /// args: path
+    DirSymlink = "dir.symlink" => "{path} in the source directory is a symbolic link: a directory entry holds regular files only (copy the file it points to, or remove the link)",
+    /// args: path, kind
+    DirSpecial = "dir.special" => "{path} in the source directory is a {kind}: a directory entry holds regular files only",
+    DirNotADirectory = "dir.not-a-directory" => "the source is not a directory (use profile add-file for a file)",
+    DirEmpty = "dir.empty" => "the source directory holds no file to store",
+    /// args: limit
+    DirTooMany = "dir.too-many" => "the directory holds more than {limit} files, more than one profile can carry",
+    /// args: path, size, limit
+    DirTooLarge = "dir.too-large" => "{path} in the source directory has {size} bytes, over the limit of {limit} for one file",
+    /// args: path, limit
+    DirTooDeep = "dir.too-deep" => "{path} in the source directory is nested deeper than {limit} directories",
+    /// args: path, detail
+    DirBadName = "dir.bad-name" => "{path} in the source directory cannot be a path in a qube: {detail}",
+    /// args: path, detail
+    DirUnreadable = "dir.unreadable" => "{path} in the source directory cannot be read ({detail})",
+    /// args: path
+    DirChanged = "dir.changed" => "{path} in the source directory changed while it was read; try again",
+    /// args: path, dir
+    DirOutside = "dir.outside" => "{path} is not inside the directory entry {dir}",
+
     // ----- push, plans, jobs -----
     PushNoTargets = "push.no-targets" => "no qube has a profile assigned: nothing to push",
     /// args: profile

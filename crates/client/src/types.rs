@@ -242,6 +242,9 @@ pub struct ProfileSync {
     pub pushed_generation: Option<u64>,
     /// Paths whose last snapshot differed from the last push.
     pub drifted_paths: Vec<String>,
+    /// What brought the profile to the qube: a single assignment and/or rules.
+    #[serde(default)]
+    pub sources: Vec<crate::rules::AssignmentSource>,
 }
 
 /// Persistence verdict of one qube × path (DESIGN §7).

@@ -7,6 +7,7 @@
 
 pub mod characters;
 pub mod diff;
+pub mod dirtree;
 pub mod findings;
 pub mod persistence;
 pub mod plan;

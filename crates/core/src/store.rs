@@ -16,6 +16,7 @@
 
 mod exchange;
 mod intake;
+mod rules;
 mod schema;
 
 use std::path::{Path, PathBuf};
@@ -33,6 +34,10 @@ pub use exchange::{ExportSummary, ImportSummary, MANIFEST_FILE_NAME};
 pub use intake::{
     BatchOutcome, IntakeRefusal, MAX_GLOB_BYTES, MAX_NEW_PATH_GLOBS, REFUSAL_WINDOW_SECS, refusal,
     validate_new_path_glob,
+};
+pub use rules::{
+    AssignmentRule, MAX_ASSIGNMENT_RULES, MAX_RULE_VALUE_BYTES, QubeFacts, RULE_CLASSES, RuleKind,
+    matching_rules, rule_matches, rule_text, validate_rule_value,
 };
 pub use schema::{APPLICATION_ID, MIGRATIONS, latest_version as latest_schema_version};
 
@@ -118,6 +123,18 @@ pub enum StoreError {
     ExportRefused(String),
     #[error("the database holds an invalid value: {0}")]
     Corrupt(String),
+    #[error("invalid {kind} for an assignment rule {value:?}: {why}")]
+    InvalidRule {
+        kind: &'static str,
+        value: String,
+        why: String,
+    },
+    #[error("the assignment rule {0} exists already")]
+    RuleExists(String),
+    #[error("there is no assignment rule {0}")]
+    RuleNotFound(String),
+    #[error("the store holds at most {0} assignment rules")]
+    TooManyRules(usize),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -392,6 +409,8 @@ pub mod action {
     pub const NEW_PATH_GLOBS: &str = "new-path-globs";
     /// A qube's reply to a service call broke its request; nothing of it was recorded.
     pub const REPLY_REFUSED: &str = "reply-refused";
+    /// An assignment rule (tag, template or class → profile) was added or removed.
+    pub const ASSIGNMENT_RULE: &str = "assignment-rule";
 }
 
 /// The store. Mutations take `&mut self`: the backend is the single writer.
@@ -1133,8 +1152,19 @@ impl Store {
         snapshot: std::collections::BTreeMap<RelativePath, crate::plan::Actual>,
     ) -> Result<crate::plan::QubeInput> {
         let settings = qube_settings_in(&self.conn, qube)?;
+        self.plan_input_for(qube, &settings.assigned, snapshot)
+    }
+
+    /// [`Store::plan_input`] for the given profiles (the backend's effective assignment:
+    /// single assignments and the assignment rules that cover the qube).
+    pub fn plan_input_for(
+        &self,
+        qube: &VmName,
+        profiles: &[ProfileId],
+        snapshot: std::collections::BTreeMap<RelativePath, crate::plan::Actual>,
+    ) -> Result<crate::plan::QubeInput> {
         let mut desired = Vec::new();
-        for profile in &settings.assigned {
+        for profile in profiles {
             let generation: i64 = self.conn.query_row(
                 "SELECT generation FROM profiles WHERE id = ?1",
                 [profile.as_str()],

@@ -444,3 +444,61 @@ fn a_failed_migration_3_leaves_version_2_untouched() {
     let store = Store::open(&path).unwrap();
     assert_eq!(store.proposals(None).unwrap().len(), 2);
 }
+
+#[test]
+fn an_adopt_authorises_its_one_path_and_nothing_else() {
+    let (_dir, mut store) = git_store();
+    // `other` may not propose `git`, and `.config/git/ignore` is not a file of it: an
+    // import refuses it, an adopt (the user named this path) takes it into quarantine.
+    assert!(matches!(
+        store.import_from_qube(&proposal("other", ".config/git/ignore", b"*.o\n")),
+        Err(StoreError::NotInProfile { .. })
+    ));
+    let id = store
+        .adopt_from_qube(&proposal("other", ".config/git/ignore", b"*.o\n"))
+        .unwrap();
+    let adopted = store.proposal(id).unwrap().unwrap();
+    assert_eq!(adopted.status, ProposalStatus::Pending);
+    assert_eq!(adopted.source_qube, vm("other"));
+    // Still a proposal: the profile has no such file until it is accepted.
+    assert!(
+        store
+            .current_file(&pid("git"), &rp(".config/git/ignore"))
+            .unwrap()
+            .is_none()
+    );
+    // The authorisation was that request only: a spooled submission of the path from
+    // the qube is still refused.
+    assert!(matches!(
+        store.submit_proposal(&proposal("other", ".config/git/ignore", b"evil\n")),
+        Err(StoreError::NotAllowedToPropose { .. })
+    ));
+    // Never-sync and the limits hold for adopts as for everything else.
+    assert!(matches!(
+        store.adopt_from_qube(&proposal("other", ".ssh/id_ed25519", b"key\n")),
+        Err(StoreError::NeverSync(_))
+    ));
+    let huge = vec![b'a'; qcs_protocol::limits::MAX_FILE_BYTES + 1];
+    assert!(matches!(
+        store.adopt_from_qube(&proposal("other", ".vimrc", &huge)),
+        Err(StoreError::TooLarge { .. })
+    ));
+    let received = store
+        .audit_log(0, 1000)
+        .unwrap()
+        .into_iter()
+        .find(|e| e.action == action::PROPOSAL_RECEIVED && e.proposal_id == Some(id))
+        .unwrap();
+    assert_eq!(received.detail["origin"], "adopt");
+    store
+        .accept_proposal(id, Acceptance::default())
+        .expect("an adopted file is accepted like every proposal");
+    assert_eq!(
+        store
+            .current_file(&pid("git"), &rp(".config/git/ignore"))
+            .unwrap()
+            .unwrap()
+            .bytes,
+        b"*.o\n"
+    );
+}

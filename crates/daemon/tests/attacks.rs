@@ -61,6 +61,14 @@ fn main() -> std::process::ExitCode {
             "invalid_names_and_paths_are_refused_at_the_edge",
             invalid_names_and_paths_are_refused_at_the_edge,
         ),
+        (
+            "an_adopt_answered_by_a_hostile_qube_changes_nothing",
+            an_adopt_answered_by_a_hostile_qube_changes_nothing,
+        ),
+        (
+            "a_directory_entry_is_only_what_the_store_asked_for",
+            a_directory_entry_is_only_what_the_store_asked_for,
+        ),
     ])
 }
 
@@ -152,6 +160,15 @@ fn tamper(mode: &str, answer: &mut Value) {
         "snapshot-traversal" => {
             let mut entries = list(answer, "entries");
             entries[0]["path"] = "../../etc/shadow".into();
+            answer["entries"] = entries.into();
+        }
+        // Every file reported as a symlink (as a qube that swapped them would).
+        "snapshot-symlinks" => {
+            let mut entries = list(answer, "entries");
+            for e in &mut entries {
+                let path = e["path"].as_str().unwrap().to_owned();
+                *e = entry(&path, qcs_protocol::PathState::Symlink);
+            }
             answer["entries"] = entries.into();
         }
         "snapshot-missing" => {
@@ -1077,4 +1094,120 @@ fn invalid_names_and_paths_are_refused_at_the_edge() {
         by.contains(&format!("pid {}", std::process::id())),
         "the caller is this test: {by}"
     );
+}
+
+/// Adopting from a qube that answers the one-path snapshot with paths it was not asked
+/// about, a path outside the home, two answers for the path, none, or content that is not
+/// what its hash says: refused whole (the reason code), audited, and nothing of it is
+/// kept — no proposal, no profile created, no assignment, no seen state.
+fn an_adopt_answered_by_a_hostile_qube_changes_nothing() {
+    let env = Env::start(
+        vec![managed(QubeSpec::app("work", "fedora").running())],
+        EnvOptions::default(),
+    );
+    let (_conn, proxy) = env.client();
+    write_home(&env, "work", ".tmux.conf", "set -g mouse on\n");
+    for (mode, code) in [
+        ("snapshot-invent", "reply.invented"),
+        ("snapshot-duplicate", "reply.duplicate"),
+        ("snapshot-missing", "reply.missing"),
+        ("snapshot-lie", "reply.content-mismatch"),
+        ("snapshot-traversal", "reply.unparsable"),
+    ] {
+        install_hostile(&env, "work", "qubes.ConfigSnapshot", "snapshot", mode);
+        let error = block(proxy.adopt("work", ".tmux.conf", "tmux", true))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(code), "{mode}: {error}");
+        assert!(pending(&proxy).is_empty(), "{mode}: a proposal was made");
+        let profiles = block(proxy.list_profiles()).unwrap();
+        assert!(profiles.is_empty(), "{mode}: a profile was created");
+        let (assigned, _, _) = block(proxy.get_qube_settings("work")).unwrap();
+        assert!(assigned.is_empty(), "{mode}: the qube was assigned");
+        assert!(recorded(&env, "work").is_empty(), "{mode}: state recorded");
+        let entry = last_refused_reply(&proxy).expect("audited");
+        assert_eq!(entry.detail["code"], code, "{mode}");
+    }
+    // The same qube, honest again: the adopt goes through.
+    install_honest(&env, "work");
+    let result: qcs_daemon::client::types::SnapshotResult =
+        serde_json::from_str(&block(proxy.adopt("work", ".tmux.conf", "tmux", true)).unwrap())
+            .unwrap();
+    assert_eq!(result.proposal_ids.len(), 1);
+}
+
+/// A directory entry is snapshotted as the files the profile has, nothing else: a qube
+/// answering with files outside the directory (or any it was not asked about) is refused
+/// whole; one answering that the files are symlinks gets nothing imported and nothing
+/// written over them.
+fn a_directory_entry_is_only_what_the_store_asked_for() {
+    let env = Env::start(
+        vec![managed(QubeSpec::app("work", "fedora").running())],
+        EnvOptions::default(),
+    );
+    let (_conn, proxy) = env.client();
+    block(proxy.create_profile("nvim", "")).unwrap();
+    block(proxy.put_directory(
+        "nvim",
+        ".config/nvim",
+        &[
+            (
+                ".config/nvim/init.lua",
+                b"vim.o.number = true\n".as_slice(),
+                0o644,
+            ),
+            (
+                ".config/nvim/lua/plugins.lua",
+                b"return {}\n".as_slice(),
+                0o644,
+            ),
+        ],
+    ))
+    .unwrap();
+    block(proxy.assign("work", "nvim", true)).unwrap();
+    write_home(
+        &env,
+        "work",
+        ".config/nvim/init.lua",
+        "vim.o.number = false\n",
+    );
+    write_home(&env, "work", ".config/nvim/lua/plugins.lua", "return {}\n");
+
+    install_hostile(
+        &env,
+        "work",
+        "qubes.ConfigSnapshot",
+        "snapshot",
+        "snapshot-invent",
+    );
+    let error = block(proxy.snapshot("work", &[])).unwrap_err().to_string();
+    assert!(error.contains("reply.invented"), "{error}");
+    assert!(pending(&proxy).is_empty());
+    assert!(recorded(&env, "work").is_empty(), "state recorded");
+
+    install_hostile(
+        &env,
+        "work",
+        "qubes.ConfigSnapshot",
+        "snapshot",
+        "snapshot-symlinks",
+    );
+    let result: qcs_daemon::client::types::SnapshotResult =
+        serde_json::from_str(&block(proxy.snapshot("work", &[])).unwrap()).unwrap();
+    assert!(result.proposal_ids.is_empty(), "{result:?}");
+    assert_eq!(result.paths.len(), 2);
+    for (path, reason) in &result.paths {
+        assert_eq!(reason.code.as_str(), "snapshot.not-regular", "{path}");
+        assert_eq!(reason.get("kind"), "symlink", "{path}");
+    }
+    // The push plan never writes over what the qube calls a symlink.
+    let plan = plan(&proxy, &["work"]);
+    assert_eq!(plan.qubes[0].items.len(), 2);
+    for item in &plan.qubes[0].items {
+        assert_eq!(
+            item.action,
+            qcs_daemon::client::types::PlanAction::Conflict,
+            "{item:?}"
+        );
+    }
 }

@@ -105,9 +105,9 @@ fn eventually(what: &str, mut check: impl FnMut() -> bool) {
 fn complete_view_with_the_fewest_calls() {
     let (setup, counting) = start(|t| t);
     let list = setup.backend.list_qubes(None).expect("list");
-    // 1 List + per qube GetAll and (AppVMs only) feature.List + the 2 custom-persist
-    // Gets of work: 1 + 4 + 2 + 2.
-    assert_eq!(counting.calls(), 9);
+    // 1 List + per qube GetAll, tag.List and (AppVMs only) feature.List + the 2
+    // custom-persist Gets of work: 1 + 4 + 4 + 2 + 2.
+    assert_eq!(counting.calls(), 13);
     let work = list.qubes.iter().find(|q| q.name == "work").expect("work");
     assert_eq!(
         (work.class.as_str(), work.label.as_str()),
@@ -129,7 +129,7 @@ fn complete_view_with_the_fewest_calls() {
     );
     // Cached: no more calls without events.
     setup.backend.list_qubes(None).expect("list");
-    assert_eq!(counting.calls(), 9);
+    assert_eq!(counting.calls(), 13);
 }
 
 /// qrexec refusing `admin.vm.property.GetAll`, as the shipped policy does.
@@ -199,9 +199,9 @@ fn events_refetch_only_what_changed() {
         verdicts(&setup.backend, "work")[1].1 == "persistent"
     });
     let spent = counting.calls() - before;
-    // List + GetAll + feature.List + 3 Gets (possibly twice if the poll raced the
-    // set's two events): never the whole world again.
-    assert!(spent <= 12, "{spent} calls");
+    // List + GetAll + tag.List + feature.List + 3 Gets (possibly twice if the poll
+    // raced the set's two events): never the whole world again.
+    assert!(spent <= 14, "{spent} calls");
 
     // A label: the qube's details again.
     other
@@ -216,6 +216,31 @@ fn events_refetch_only_what_changed() {
             .label
             == "red"
     });
+
+    // A tag (assignment rules by tag): that qube's details again, the tag seen.
+    let before = counting.calls();
+    other
+        .qubesd_call("personal", "admin.vm.tag.Set", "dev", b"")
+        .expect("tag");
+    let tagged = |backend: &Backend| {
+        backend.live_view().expect("view").qubes.iter().any(|q| {
+            q.name == "personal"
+                && q.tags
+                    .as_ref()
+                    .is_some_and(|t| t.iter().any(|t| t == "dev"))
+        })
+    };
+    eventually("personal's new tag is seen", || tagged(&setup.backend));
+    // GetAll + tag.List + feature.List of personal (twice at most, if the poll raced).
+    assert!(
+        counting.calls() - before <= 6,
+        "{} calls",
+        counting.calls() - before
+    );
+    other
+        .qubesd_call("personal", "admin.vm.tag.Remove", "dev", b"")
+        .expect("untag");
+    eventually("personal's tag is gone", || !tagged(&setup.backend));
 
     // A power state: the list only.
     let before = counting.calls();

@@ -151,13 +151,25 @@ enum Origin {
     /// Imported from the qube by the user (a snapshot or a push conflict): only the
     /// profile's files.
     Import,
+    /// Adopted from the qube by the user: the user's request names the one path, which
+    /// the profile need not have yet (stored as an import batch).
+    Adopt,
 }
 
 impl Origin {
+    /// As the audit detail names it.
+    fn name(self) -> &'static str {
+        match self {
+            Origin::Adopt => "adopt",
+            other => other.kind(),
+        }
+    }
+
+    /// The batch kind it is stored as.
     fn kind(self) -> &'static str {
         match self {
             Origin::Spool => "spool",
-            Origin::Import => "import",
+            Origin::Import | Origin::Adopt => "import",
         }
     }
 }
@@ -260,6 +272,14 @@ impl Store {
     /// only paths the profile has. The bytes are still untrusted and still need an accept.
     pub fn import_batch(&mut self, files: &[NewProposal<'_>]) -> Result<BatchOutcome> {
         self.intake(files, Origin::Import)
+    }
+
+    /// Puts a file the user adopts from a qube into quarantine: like
+    /// [`Store::import_from_qube`], but the path need not be a file of the profile yet —
+    /// the user's adopt request authorises this one path, this once (never-sync, limits
+    /// and the quota still apply; the bytes still need a review and an accept).
+    pub fn adopt_from_qube(&mut self, proposal: &NewProposal<'_>) -> Result<i64> {
+        first(self.intake(std::slice::from_ref(proposal), Origin::Adopt)?)
     }
 
     /// Audits a submission refused before it could be read as one (e.g. a damaged spool
@@ -383,7 +403,7 @@ impl Store {
                         serde_json::json!({
                             "reason": bounded(&error.to_string()),
                             "size": file.content.len(),
-                            "origin": origin.kind(),
+                            "origin": origin.name(),
                         }),
                         at,
                     )?;
@@ -459,7 +479,7 @@ fn admit(
             });
         }
     }
-    if !has_file(tx, profile, path)? {
+    if origin != Origin::Adopt && !has_file(tx, profile, path)? {
         let admitted = origin == Origin::Spool
             && globs_in(tx, profile)?
                 .iter()
@@ -468,7 +488,7 @@ fn admit(
             let (profile, path) = (profile.to_string(), path.to_string());
             return Err(match origin {
                 Origin::Spool => StoreError::NewPathNotAllowed { profile, path },
-                Origin::Import => StoreError::NotInProfile { profile, path },
+                Origin::Import | Origin::Adopt => StoreError::NotInProfile { profile, path },
             });
         }
     }
@@ -523,7 +543,11 @@ fn admit(
         Some(id),
         None,
         Some(&sha256),
-        serde_json::json!({ "size": proposal.content.len(), "batch": batch_id }),
+        serde_json::json!({
+            "size": proposal.content.len(),
+            "batch": batch_id,
+            "origin": origin.name(),
+        }),
     )?;
     Ok(id)
 }

@@ -198,6 +198,18 @@ CREATE TABLE intake_refusals (
     r#"
 ALTER TABLE proposals DROP COLUMN findings;
 "#,
+    // 5: assignment rules — a profile assigned to every qube with a tag, on a template or
+    // of a class, evaluated live from the Admin API (nothing per qube is stored).
+    r#"
+CREATE TABLE assignment_rules (
+    kind       TEXT NOT NULL CHECK (kind IN ('tag', 'template', 'class')),
+    value      TEXT NOT NULL CHECK (length(value) BETWEEN 1 AND 64),
+    profile    TEXT NOT NULL REFERENCES profiles(id),
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (kind, value, profile)
+) STRICT;
+CREATE INDEX assignment_rules_by_profile ON assignment_rules(profile);
+"#,
 ];
 
 /// The schema version this build writes.

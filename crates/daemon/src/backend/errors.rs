@@ -120,6 +120,13 @@ pub fn store_reason(e: &StoreError) -> Reason {
         StoreError::TooManyGlobs { profile, limit } => r(Code::GlobTooMany)
             .arg("profile", profile)
             .arg("limit", limit),
+        StoreError::InvalidRule { kind, value, why } => r(Code::RuleInvalid)
+            .arg("kind", kind)
+            .arg("value", value)
+            .arg("detail", why),
+        StoreError::RuleExists(rule) => r(Code::RuleExists).arg("rule", rule),
+        StoreError::RuleNotFound(rule) => r(Code::RuleUnknown).arg("rule", rule),
+        StoreError::TooManyRules(limit) => r(Code::RuleTooMany).arg("limit", limit),
         other => r(Code::StoreFailed).arg("detail", other),
     }
 }
@@ -132,12 +139,14 @@ impl From<BackendError> for DbusError {
                 StoreError::ProfileNotFound(_)
                 | StoreError::FileNotFound { .. }
                 | StoreError::NoSuchGeneration { .. }
-                | StoreError::ProposalNotFound(_) => ErrorKind::NotFound,
+                | StoreError::ProposalNotFound(_)
+                | StoreError::RuleNotFound(_) => ErrorKind::NotFound,
                 StoreError::InvalidPath { .. }
                 | StoreError::InvalidProfileId { .. }
                 | StoreError::ModeNotAllowed(_)
                 | StoreError::InvalidHash(_)
-                | StoreError::InvalidGlob { .. } => ErrorKind::InvalidArgument,
+                | StoreError::InvalidGlob { .. }
+                | StoreError::InvalidRule { .. } => ErrorKind::InvalidArgument,
                 StoreError::TooLarge { .. }
                 | StoreError::TooManyFiles(_)
                 | StoreError::NeverSync(_)
@@ -149,6 +158,8 @@ impl From<BackendError> for DbusError {
                 | StoreError::NewPathNotAllowed { .. }
                 | StoreError::NotInProfile { .. }
                 | StoreError::TooManyGlobs { .. }
+                | StoreError::RuleExists(_)
+                | StoreError::TooManyRules(_)
                 | StoreError::MixedBatch
                 | StoreError::ImportRefused(_)
                 | StoreError::ExportRefused(_) => ErrorKind::Refused,

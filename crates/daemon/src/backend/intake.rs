@@ -180,14 +180,14 @@ impl Backend {
     /// Only the profile's paths are asked for, and a reply naming others is refused.
     pub fn snapshot(&self, qube: &VmName, profiles: &[ProfileId]) -> Result<SnapshotResult> {
         self.check_target(qube)?;
-        let settings = self.store().qube_settings(qube)?;
-        if profiles.is_empty() && settings.assigned.is_empty() {
+        let assigned = self.effective_profiles(qube)?;
+        if profiles.is_empty() && assigned.is_empty() {
             return Err(BackendError::Refused(
                 Reason::new(Code::SnapshotNothingAssigned).arg("qube", qube),
             ));
         }
         let chosen: Vec<ProfileId> = if profiles.is_empty() {
-            settings.assigned.clone()
+            assigned
         } else {
             profiles.to_vec()
         };

@@ -239,7 +239,7 @@ impl Backend {
     }
 
     /// One `qubes.ConfigSnapshot+P` of `paths`; records what it saw.
-    fn snapshot_of(
+    pub(super) fn snapshot_of(
         &self,
         qube: &VmName,
         profile: &ProfileId,
@@ -289,15 +289,14 @@ impl Backend {
         profiles: &BTreeSet<ProfileId>,
         overwrite: &BTreeSet<RelativePath>,
     ) -> Result<QubePlan> {
-        let settings = self.store().qube_settings(qube)?;
-        let chosen: Vec<ProfileId> = settings
-            .assigned
-            .iter()
-            .filter(|p| profiles.is_empty() || profiles.contains(*p))
-            .cloned()
+        // Single assignments and the rules that cover the qube now.
+        let chosen: Vec<ProfileId> = self
+            .effective_profiles(qube)?
+            .into_iter()
+            .filter(|p| profiles.is_empty() || profiles.contains(p))
             .collect();
         let snapshot = self.snapshot_paths(qube, &chosen)?;
-        let mut input = self.store().plan_input(qube, snapshot)?;
+        let mut input = self.store().plan_input_for(qube, &chosen, snapshot)?;
         input
             .desired
             .retain(|d| profiles.is_empty() || profiles.contains(&d.profile));
@@ -312,12 +311,10 @@ impl Backend {
         overwrite: &[(VmName, RelativePath)],
     ) -> Result<PushPlan> {
         let targets: Vec<VmName> = if qubes.is_empty() {
-            self.store()
-                .qubes()?
-                .into_iter()
-                .filter(|s| !s.assigned.is_empty())
-                .map(|s| s.qube)
-                .collect()
+            // Every qube with an effective assignment (rules evaluated now); without
+            // the live view, the single assignments only.
+            let live = self.live_view().unwrap_or_default();
+            self.effective_all(&live)?.into_keys().collect()
         } else {
             qubes.to_vec()
         };

@@ -7,12 +7,15 @@
 //! rules live in `qcs_core`; this module only gathers inputs, carries out decisions and
 //! records them.
 
+mod adopt;
+mod dirs;
 mod errors;
 mod intake;
 mod jobs;
 mod proposals;
 mod qubes;
 pub mod replies;
+mod rules;
 pub mod services;
 pub mod views;
 
@@ -30,6 +33,7 @@ use qubesadmin::Qubes;
 pub use errors::BackendError;
 pub use jobs::JobKind;
 pub use qubes::LiveQube;
+pub use rules::{Effective, assignment_rule};
 use services::ServiceCaller;
 
 use crate::client::{Code, Reason};
@@ -231,6 +235,19 @@ impl Backend {
                     &mut whitelist.may_propose
                 };
                 set.insert((name.clone(), p.as_str().to_owned()));
+            }
+        }
+        // The qubes assignment rules cover now, as pairs: a qube that gains a tag later
+        // needs this file generated (and installed) again.
+        if let Ok(view) = self.live_view() {
+            for (qube, entries) in self.effective_all(&view)? {
+                for entry in entries.iter().filter(|e| !e.rules.is_empty()) {
+                    if is_valid_profile_id(entry.profile.as_str()) {
+                        whitelist
+                            .assigned
+                            .insert((qube.to_string(), entry.profile.as_str().to_owned()));
+                    }
+                }
             }
         }
         let mut text = qrexec::generator::generate_profile_policy(&whitelist).map_err(|e| {

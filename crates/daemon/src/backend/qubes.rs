@@ -2,9 +2,10 @@
 //! with the store's settings, sync state and the persistence analysis; persistence
 //! fixes; reactions to `admin.Events`.
 //!
-//! The live view costs `1 + 2N + F` Admin API calls for N qubes (`admin.vm.List`; per
+//! The live view costs `1 + 3N + F` Admin API calls for N qubes (`admin.vm.List`; per
 //! qube `admin.vm.property.GetAll` — or, where policy denies it, `property.Get` of
-//! `label` and `template` — and `admin.vm.feature.List`; one `feature.Get` per
+//! `label` and `template` —, `admin.vm.tag.List` (for assignment rules by tag) and
+//! `admin.vm.feature.List`; one `feature.Get` per
 //! custom-persist feature F of an AppVM, the only class whose persistence depends on
 //! them), all in one pool of [`ADMIN_READS_AT_ONCE`] calls at a time. It is fetched when
 //! the event subscription starts and kept current by events: an event marks its qube,
@@ -41,6 +42,9 @@ pub struct LiveQube {
     /// classes, whose verdict does not depend on features. `None` when they could not
     /// be read.
     pub persist_features: Option<BTreeMap<String, String>>,
+    /// The qube's tags (`admin.vm.tag.List`, sorted); `None` when they could not be read
+    /// (then no tag rule covers the qube: fail closed).
+    pub tags: Option<Vec<String>>,
 }
 
 /// The cached Admin API view.
@@ -73,8 +77,13 @@ pub struct LiveCache {
     refreshing: Arc<std::sync::Mutex<()>>,
 }
 
-/// One qube's details: label, template, the features its persistence depends on.
-type Details = (String, Option<String>, Option<BTreeMap<String, String>>);
+/// One qube's details: label, template, the features its persistence depends on, tags.
+type Details = (
+    String,
+    Option<String>,
+    Option<BTreeMap<String, String>>,
+    Option<Vec<String>>,
+);
 
 fn power_state_text(state: &PowerState) -> String {
     match state {
@@ -157,19 +166,24 @@ fn fetch_details(vms: &[&qubesadmin::Vm], get_all_denied: &AtomicBool) -> Vec<De
     enum Part {
         Props(String, Option<String>),
         Persist(Option<BTreeMap<String, String>>),
+        Tags(Option<Vec<String>>),
     }
-    let tasks: Vec<(usize, bool)> = (0..vms.len())
-        .flat_map(|i| [(i, true), (i, false)])
+    let tasks: Vec<(usize, u8)> = (0..vms.len())
+        .flat_map(|i| [(i, 0), (i, 1), (i, 2)])
         .collect();
-    let parts = qubesadmin::parallel::map_bounded(&tasks, ADMIN_READS_AT_ONCE, |(i, props)| {
-        if *props {
-            let (label, template) = fetch_props(vms[*i], get_all_denied);
-            Part::Props(label, template)
-        } else {
-            Part::Persist(fetch_persist_features(vms[*i]))
-        }
-    });
-    let mut details: Vec<Details> = vms.iter().map(|_| (String::new(), None, None)).collect();
+    let parts =
+        qubesadmin::parallel::map_bounded(&tasks, ADMIN_READS_AT_ONCE, |(i, part)| match part {
+            0 => {
+                let (label, template) = fetch_props(vms[*i], get_all_denied);
+                Part::Props(label, template)
+            }
+            1 => Part::Persist(fetch_persist_features(vms[*i])),
+            _ => Part::Tags(vms[*i].tags().list().ok()),
+        });
+    let mut details: Vec<Details> = vms
+        .iter()
+        .map(|_| (String::new(), None, None, None))
+        .collect();
     for ((i, _), part) in tasks.into_iter().zip(parts) {
         match part {
             Part::Props(label, template) => {
@@ -177,6 +191,7 @@ fn fetch_details(vms: &[&qubesadmin::Vm], get_all_denied: &AtomicBool) -> Vec<De
                 details[i].1 = template;
             }
             Part::Persist(features) => details[i].2 = features,
+            Part::Tags(tags) => details[i].3 = tags,
         }
     }
     details
@@ -227,11 +242,12 @@ impl Backend {
         let mut fetched = fetch_details(&to_fetch, &get_all_denied).into_iter();
         let mut qubes = Vec::with_capacity(vms.len());
         for vm in &vms {
-            let (label, template, persist_features) = match known(vm) {
+            let (label, template, persist_features, tags) = match known(vm) {
                 Some(q) => (
                     q.label.clone(),
                     q.template.clone(),
                     q.persist_features.clone(),
+                    q.tags.clone(),
                 ),
                 None => fetched.next().unwrap_or_default(),
             };
@@ -242,6 +258,7 @@ impl Backend {
                 label,
                 template,
                 persist_features,
+                tags,
             });
         }
         let view = Arc::new(LiveView {
@@ -299,6 +316,8 @@ impl Backend {
             Ok(view) => (view, None),
             Err(e) => (Arc::new(LiveView::default()), Some(e.reason())),
         };
+        // Before the store is locked: it locks the store itself.
+        let effective = self.effective_all(&live)?;
         let store = self.store();
         let settings: BTreeMap<String, qcs_core::store::QubeSettings> = store
             .qubes()?
@@ -334,7 +353,13 @@ impl Backend {
             };
             let mut profiles = Vec::new();
             let mut persistence_view = Vec::new();
-            for profile in assigned {
+            let effective_here = effective
+                .iter()
+                .find(|(q, _)| q.as_str() == name)
+                .map(|(_, e)| e.as_slice())
+                .unwrap_or_default();
+            for entry in effective_here {
+                let profile = &entry.profile;
                 if !profile_files.contains_key(profile.as_str()) {
                     let generation = store.profile(profile)?.map_or(0, |p| p.generation);
                     let files = store.current_files(profile)?;
@@ -343,7 +368,9 @@ impl Backend {
                 let Some((generation, files)) = profile_files.get(profile.as_str()) else {
                     continue;
                 };
-                profiles.push(sync_state(profile.as_str(), *generation, files, &states));
+                let mut sync = sync_state(profile.as_str(), *generation, files, &states);
+                sync.sources = entry.sources();
+                profiles.push(sync);
                 for file in files {
                     persistence_view.push(path_persistence(&name, live_qube, live.release, file));
                 }
@@ -375,10 +402,10 @@ impl Backend {
         self.check_target(qube)?;
         // The file's mode in an assigned profile decides the pre-created file's mode.
         let mode = {
+            let profiles = self.effective_profiles(qube)?;
             let store = self.store();
-            let settings = store.qube_settings(qube)?;
             let mut mode = 0o644;
-            for profile in &settings.assigned {
+            for profile in &profiles {
                 if let Some(file) = store.current_file(profile, rel)? {
                     mode = file.mode.bits();
                 }
@@ -555,9 +582,13 @@ impl Backend {
 }
 
 /// Whether an event changes what the live view holds about its qube beyond the
-/// list's class and state: its label or template, or a custom-persist feature (also
-/// the pre-set: qubesd keeps a value it then refuses, without a `domain-feature-set`).
+/// list's class and state: its label or template, a tag (assignment rules), or a
+/// custom-persist feature (also the pre-set: qubesd keeps a value it then refuses,
+/// without a `domain-feature-set`).
 fn changes_details(event: &str) -> bool {
+    if event.starts_with("domain-tag-add:") || event.starts_with("domain-tag-delete:") {
+        return true;
+    }
     let persist_feature = |name: &str| {
         name == persistence::SERVICE_FEATURE || name.starts_with(persistence::ENTRY_PREFIX)
     };
@@ -629,6 +660,7 @@ fn sync_state(
         generation,
         pushed_generation,
         drifted_paths: drifted,
+        sources: Vec::new(),
     }
 }
 
@@ -733,6 +765,8 @@ mod tests {
             "domain-feature-delete:service.custom-persist",
             "property-set:label",
             "property-reset:template",
+            "domain-tag-add:dev",
+            "domain-tag-delete:dev",
         ] {
             assert!(changes_details(details), "{details}");
         }

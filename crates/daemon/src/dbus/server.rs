@@ -131,6 +131,27 @@ impl ConfigSync {
         .await
     }
 
+    #[zbus(out_args("rules_json"))]
+    async fn list_assignment_rules(&self) -> Result<String, Error> {
+        run(&self.backend, |b| views::to_json(&b.rules_view()?)).await
+    }
+
+    async fn set_assignment_rule(
+        &self,
+        kind: String,
+        value: String,
+        profile: String,
+        add: bool,
+    ) -> Result<(), Error> {
+        run(&self.backend, move |b| {
+            b.set_assignment_rule(
+                &crate::backend::assignment_rule(&kind, value, &profile)?,
+                add,
+            )
+        })
+        .await
+    }
+
     // ----- profiles and files -----
 
     #[zbus(out_args("profiles"))]
@@ -203,6 +224,27 @@ impl ConfigSync {
             let generation = b.with_store(|s| Ok(s.put_file(&profile, &path, &content, mode)?))?;
             b.profile_changed();
             Ok(generation)
+        })
+        .await
+    }
+
+    #[zbus(out_args("generation", "removed"))]
+    async fn put_directory(
+        &self,
+        profile: String,
+        path: String,
+        files: Vec<(String, Vec<u8>, u32)>,
+    ) -> Result<(u64, u32), Error> {
+        run(&self.backend, move |b| {
+            let files = files
+                .into_iter()
+                .map(|(p, content, mode)| Ok((views::relative_path(&p)?, content, mode)))
+                .collect::<Result<Vec<_>, BackendError>>()?;
+            b.put_directory(
+                &views::profile_id(&profile)?,
+                &views::relative_path(&path)?,
+                &files,
+            )
         })
         .await
     }
@@ -288,6 +330,21 @@ impl ConfigSync {
     async fn snapshot(&self, qube: String, profiles: Vec<String>) -> Result<String, Error> {
         run(&self.backend, move |b| {
             views::to_json(&b.snapshot(&views::qube_name(&qube)?, &views::profile_ids(&profiles)?)?)
+        })
+        .await
+    }
+
+    #[zbus(out_args("result_json"))]
+    async fn adopt(
+        &self,
+        qube: String,
+        path: String,
+        profile: String,
+        create: bool,
+    ) -> Result<String, Error> {
+        run(&self.backend, move |b| {
+            let (qube, path) = (views::qube_name(&qube)?, views::relative_path(&path)?);
+            views::to_json(&b.adopt(&qube, &path, &views::profile_id(&profile)?, create)?)
         })
         .await
     }

@@ -49,6 +49,7 @@ INSTALL_DATA ?= $(INSTALL) -m 0644
 MSGFMT ?= msgfmt
 XGETTEXT ?= xgettext
 MSGMERGE ?= msgmerge
+MSGCAT ?= msgcat
 
 APP_ID := org.qubes.ConfigSync
 DOMAIN := qubes-config-sync
@@ -163,6 +164,11 @@ pot:
 		--package-version=$$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1) \
 		--msgid-bugs-address=https://github.com/QubesOS/qubes-config-sync/issues \
 		--sort-by-file -f po/POTFILES.in -o $(POT)
+	# Finding messages: the rule files' texts and the risk engine's templates (TOML and
+	# string constants xgettext cannot find), appended after the source strings.
+	mkdir -p $(GEN_DIR)
+	$(CARGO) run $(CARGO_FLAGS) -q -p qcs-core --example rule-messages > $(GEN_DIR)/rule-messages.pot
+	$(MSGCAT) --use-first -o $(POT) $(POT) $(GEN_DIR)/rule-messages.pot
 
 update-po: pot
 	for l in $(LINGUAS); do $(MSGMERGE) --update --backup=none --previous po/$$l.po $(POT) || exit 1; done

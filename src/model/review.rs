@@ -39,6 +39,23 @@ pub struct ReviewState {
     hunk_ids: Vec<String>,
 }
 
+/// A finding with its message and reason in the user's language: the template and the
+/// rule texts through gettext, filled by the client (text from the file stays as sent).
+fn translated(f: &FindingView) -> FindingView {
+    let tr = |s: &str| {
+        if s.is_empty() {
+            String::new()
+        } else {
+            gettextrs::gettext(s)
+        }
+    };
+    FindingView {
+        message: f.message_with(&tr),
+        why: tr(&f.why),
+        ..f.clone()
+    }
+}
+
 impl ReviewState {
     pub fn new(proposal: &ProposalView) -> ReviewState {
         let must: BTreeSet<&str> = proposal
@@ -57,7 +74,7 @@ impl ReviewState {
             .collect();
         ReviewState {
             digest: proposal.digest.clone(),
-            findings: proposal.findings.clone(),
+            findings: proposal.findings.iter().map(translated).collect(),
             blocking,
             shown: vec![false; proposal.findings.len()],
             acknowledged: vec![false; proposal.findings.len()],
@@ -523,6 +540,7 @@ mod tests {
             line,
             span: None,
             message: String::new(),
+            text: None,
             why: String::new(),
             reference: String::new(),
         }

@@ -18,9 +18,7 @@ use serde::Serialize;
 
 use super::args::{Common, JsonOpt, PolicyCommand, ProfileCommand};
 use super::output::{colour, safe, sentence};
-use super::{
-    EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, history, jobs, policy, review, targets, vars,
-};
+use super::{EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, history, jobs, policy, review, targets, vars};
 
 /// Failure of a backend command (exit code 2), always shown as a sentence.
 #[derive(Debug, thiserror::Error)]

@@ -212,6 +212,7 @@ fn write_json(out: &mut impl Write, path: &str, findings: &[Finding]) -> Result<
                 "severity": f.severity.as_str(),
                 "line": f.line,
                 "message": f.message,
+                "text": message_json(&f.text),
                 "side": f.side.as_str(),
                 "change": f.change.as_str(),
                 "span": f.span.map(|s| serde_json::json!({"start": s.start, "end": s.end})),
@@ -225,6 +226,19 @@ fn write_json(out: &mut impl Write, path: &str, findings: &[Finding]) -> Result<
     // serde_json escapes every control character, so content cannot reach the terminal raw.
     writeln!(out, "{report}")?;
     Ok(())
+}
+
+/// A message's template and arguments (what a translation starts from).
+fn message_json(m: &qcs_core::risk::Message) -> serde_json::Value {
+    serde_json::json!({
+        "template": m.template,
+        "args": m.args.iter().map(|a| serde_json::json!({
+            "name": a.name,
+            "value": a.value,
+            "translate": a.translate,
+        })).collect::<Vec<_>>(),
+        "more": m.more.iter().map(message_json).collect::<Vec<_>>(),
+    })
 }
 
 /// Text that came from rules or content, passed through the safe renderer.

@@ -59,6 +59,12 @@ fn findings_exit_1_with_the_stable_json_shape() {
     for item in items {
         assert!(item["rule"].is_string());
         assert!(item["message"].is_string());
+        // The message also as its template and named arguments (for translation).
+        assert!(item["text"]["template"].is_string(), "{item}");
+        for arg in item["text"]["args"].as_array().unwrap() {
+            assert!(arg["name"].is_string() && arg["value"].is_string());
+            assert!(arg["translate"].is_boolean());
+        }
         assert!(item["line"].is_u64() || item["line"].is_null());
         let sev = item["severity"].as_str().unwrap();
         assert!(

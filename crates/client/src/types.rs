@@ -510,9 +510,80 @@ pub struct FindingView {
     pub change: String,
     pub line: Option<u32>,
     pub span: Option<(u64, u64)>,
+    /// The message in English (`text` filled).
     pub message: String,
+    /// The message as a template and named arguments, to translate (absent from an
+    /// older backend: then only `message` is known).
+    #[serde(default)]
+    pub text: Option<MessageView>,
     pub why: String,
     pub reference: String,
+}
+
+impl FindingView {
+    /// The message with `translate` (gettext) applied to its template and to the
+    /// arguments that are texts of the rules; the English `message` when the backend
+    /// sent no template.
+    pub fn message_with(&self, translate: &dyn Fn(&str) -> String) -> String {
+        match &self.text {
+            Some(text) if !text.template.is_empty() => text.fill(translate),
+            _ => self.message.clone(),
+        }
+    }
+}
+
+/// A finding's message as a template with `{name}` placeholders and their values
+/// (`qcs_core::risk::Message`). The template and the arguments marked `translate` are
+/// gettext msgids (rule texts and the engine's own templates); the other arguments are
+/// text from the file, already made safe to quote, shown as they are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageView {
+    pub template: String,
+    #[serde(default)]
+    pub args: Vec<MessageArgView>,
+    /// Sentences appended to this one, in order (each with its own leading blank).
+    #[serde(default)]
+    pub more: Vec<MessageView>,
+}
+
+/// One named argument of a [`MessageView`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageArgView {
+    pub name: String,
+    pub value: String,
+    /// The value is a msgid: translate it before filling.
+    #[serde(default)]
+    pub translate: bool,
+}
+
+impl MessageView {
+    /// The text with `translate` applied to the template and to the msgid arguments,
+    /// filled in one pass ([`crate::reason::fill_with`]: a value is never expanded
+    /// again, so text from a qube cannot pull in another argument).
+    pub fn fill(&self, translate: &dyn Fn(&str) -> String) -> String {
+        let values: Vec<(&str, String)> = self
+            .args
+            .iter()
+            .map(|a| {
+                let v = if a.translate {
+                    translate(&a.value)
+                } else {
+                    a.value.clone()
+                };
+                (a.name.as_str(), v)
+            })
+            .collect();
+        let mut out = crate::reason::fill_with(&translate(&self.template), |name| {
+            values
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.as_str())
+        });
+        for m in &self.more {
+            out.push_str(&m.fill(translate));
+        }
+        out
+    }
 }
 
 /// A place in another file of the reviewed set (`qcs_core::risk::Location`).
@@ -763,6 +834,32 @@ mod tests {
             ReviewRefusal::parse(r#"{"version":3,"code":"review.unacknowledged","ids":["a"]}"#);
         assert_eq!(ok.code, Code::ReviewUnacknowledged);
         assert_eq!(ok.reason().get("ids"), "a");
+    }
+
+    #[test]
+    fn a_finding_message_is_translated_and_filled_once_with_the_qubes_text_as_it_is() {
+        let wire = r#"{"rule":"git.core.pager","severity":"critical","side":"proposed",
+            "change":"added","line":2,"span":null,"message":"core.pager = {why}<b>: runs",
+            "text":{"template":"{setting} = {value}: {why}","args":[
+                {"name":"setting","value":"core.pager"},
+                {"name":"value","value":"{why}<b>"},
+                {"name":"why","value":"runs","translate":true}],
+              "more":[{"template":" ({why})","args":[{"name":"why","value":"also","translate":true}]}]},
+            "why":"runs","reference":"r"}"#;
+        let f: FindingView = serde_json::from_str(wire).unwrap_or_else(|e| panic!("{e}"));
+        let de = |s: &str| match s {
+            "runs" => "führt aus".to_owned(),
+            "also" => "auch".to_owned(),
+            other => other.to_owned(),
+        };
+        assert_eq!(
+            f.message_with(&de),
+            "core.pager = {why}<b>: führt aus (auch)"
+        );
+        // An older backend without a template: the English message.
+        let old: FindingView = serde_json::from_str(&wire.replace("\"text\"", "\"unknown\""))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(old.message_with(&de), "core.pager = {why}<b>: runs");
     }
 
     #[test]

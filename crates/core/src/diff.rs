@@ -135,11 +135,9 @@ impl FileDiff {
 pub fn split_lines(bytes: &[u8]) -> Vec<&[u8]> {
     let mut lines = Vec::with_capacity(bytes.len() / 32 + 1);
     let mut start = 0;
-    for (i, b) in bytes.iter().enumerate() {
-        if *b == b'\n' {
-            lines.push(&bytes[start..=i]);
-            start = i + 1;
-        }
+    for i in memchr::memchr_iter(b'\n', bytes) {
+        lines.push(&bytes[start..=i]);
+        start = i + 1;
     }
     if start < bytes.len() {
         lines.push(&bytes[start..]);
@@ -227,12 +225,18 @@ fn hunk_id(old_range: &Range<usize>, removed: &[&[u8]], added: &[&[u8]]) -> Hunk
         }
     }
     let digest = h.finalize();
-    HunkId(digest[..12].iter().map(|b| format!("{b:02x}")).collect())
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = String::with_capacity(24);
+    for b in &digest[..12] {
+        id.push(char::from(HEX[usize::from(b >> 4)]));
+        id.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    HunkId(id)
 }
 
 /// Word tokens: runs of word bytes, runs of blanks, or a single other byte. Bytes
 /// ≥ 0x80 count as word bytes so a multi-byte character is never split.
-fn tokenize(line: &[u8]) -> Vec<Range<usize>> {
+fn tokenize(line: &[u8], tokens: &mut Vec<Range<usize>>) {
     #[derive(PartialEq, Clone, Copy)]
     enum Class {
         Word,
@@ -248,7 +252,7 @@ fn tokenize(line: &[u8]) -> Vec<Range<usize>> {
             Class::Other
         }
     };
-    let mut tokens = Vec::new();
+    tokens.clear();
     let mut i = 0;
     while i < line.len() {
         let c = class(line[i]);
@@ -261,7 +265,6 @@ fn tokenize(line: &[u8]) -> Vec<Range<usize>> {
         tokens.push(i..j);
         i = j;
     }
-    tokens
 }
 
 /// Marks changed words in paired removed/added lines. Unpaired lines, and pairs
@@ -269,25 +272,45 @@ fn tokenize(line: &[u8]) -> Vec<Range<usize>> {
 /// change), which also keeps a huge hunk from allocating per line.
 fn refine_words(removed: &mut [DiffLine], added: &mut [DiffLine], deadline: Instant) {
     let pairs = removed.len().min(added.len());
+    // Token buffers reused from pair to pair.
+    let (mut ot, mut nt) = (Vec::new(), Vec::new());
     for i in 0..pairs {
         let (old, new) = (&removed[i].bytes, &added[i].bytes);
         let too_long = old.len() > MAX_INLINE_LINE_BYTES || new.len() > MAX_INLINE_LINE_BYTES;
         if too_long || Instant::now() > deadline {
             continue;
         }
-        let ot = tokenize(old);
-        let nt = tokenize(new);
-        let ow: Vec<&[u8]> = ot.iter().map(|r| &old[r.clone()]).collect();
-        let nw: Vec<&[u8]> = nt.iter().map(|r| &new[r.clone()]).collect();
-        let ops = capture_diff_slices_deadline(Algorithm::Myers, &ow, &nw, Some(deadline));
+        tokenize(old, &mut ot);
+        tokenize(new, &mut nt);
+        let same = |a: &Range<usize>, b: &Range<usize>| old[a.clone()] == new[b.clone()];
         let mut old_spans = Vec::new();
         let mut new_spans = Vec::new();
-        for op in ops {
-            if matches!(op, DiffOp::Equal { .. }) {
-                continue;
+        // Tokens equal at both ends are unchanged (Myers keeps them too). When what
+        // is left is empty on one side, or one token on each, that is the whole
+        // edit script: no need to run Myers on it (the usual one-word edit).
+        let prefix = ot.iter().zip(&nt).take_while(|(a, b)| same(a, b)).count();
+        let suffix = ot[prefix..]
+            .iter()
+            .rev()
+            .zip(nt[prefix..].iter().rev())
+            .take_while(|(a, b)| same(a, b))
+            .count();
+        let (om, nm) = (prefix..ot.len() - suffix, prefix..nt.len() - suffix);
+        if om.is_empty() || nm.is_empty() || (om.len() == 1 && nm.len() == 1) {
+            push_span(&mut old_spans, &ot, om);
+            push_span(&mut new_spans, &nt, nm);
+        } else {
+            let ow: Vec<&[u8]> = ot[om.clone()].iter().map(|r| &old[r.clone()]).collect();
+            let nw: Vec<&[u8]> = nt[nm.clone()].iter().map(|r| &new[r.clone()]).collect();
+            let ops = capture_diff_slices_deadline(Algorithm::Myers, &ow, &nw, Some(deadline));
+            for op in ops {
+                if matches!(op, DiffOp::Equal { .. }) {
+                    continue;
+                }
+                let (o, n) = (op.old_range(), op.new_range());
+                push_span(&mut old_spans, &ot, o.start + prefix..o.end + prefix);
+                push_span(&mut new_spans, &nt, n.start + prefix..n.end + prefix);
             }
-            push_span(&mut old_spans, &ot, op.old_range());
-            push_span(&mut new_spans, &nt, op.new_range());
         }
         removed[i].changed = old_spans;
         added[i].changed = new_spans;

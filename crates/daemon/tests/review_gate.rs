@@ -328,3 +328,44 @@ fn a_stale_digest_is_refused_and_nothing_changes() {
     let e = gate_error(b.accept_proposal(other, "0123", &[], &view.must_acknowledge, "", "test"));
     assert_eq!(e.code(), "review.stale");
 }
+
+/// A finding's message crosses the wire as a template and arguments: the template and
+/// the reason are texts of the rules (translatable), the qube's text is an argument
+/// shown as it is — a `{placeholder}`, markup or a hidden character in it is never
+/// translated, expanded or passed through unquoted.
+#[test]
+fn a_hostile_value_in_a_finding_message_stays_a_quoted_argument() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let b = backend(tmp.path());
+    let hostile = "[user]\n\tname = A\n[core]\n\tfsmonitor = {why}<b>\u{202e}x\n";
+    let id = propose(&b, tmp.path(), 1, &[(".gitconfig", hostile.as_bytes())])[0];
+    let view = b.get_proposal(id).expect("view");
+    let catalog: std::collections::BTreeSet<String> = qcs_core::risk::Engine::shared()
+        .message_catalog()
+        .into_iter()
+        .map(|(t, _)| t)
+        .collect();
+    let f = view
+        .findings
+        .iter()
+        .find(|f| f.rule == "git.core.fsmonitor")
+        .unwrap_or_else(|| panic!("{:#?}", view.findings));
+    let text = f.text.as_ref().expect("a template on the wire");
+    assert!(catalog.contains(&text.template), "{:?}", text.template);
+    let value = text
+        .args
+        .iter()
+        .find(|a| a.name == "value")
+        .expect("value argument");
+    assert!(!value.translate);
+    assert_eq!(value.value, "{why}<b><U+202E>x");
+    // Every text handed to translation is a text of the rules, never the qube's.
+    let translate = |s: &str| {
+        assert!(catalog.contains(s), "asked to translate {s:?}");
+        format!("«{s}»")
+    };
+    let shown = f.message_with(&translate);
+    assert!(shown.contains("{why}<b><U+202E>x"), "{shown}");
+    assert!(!shown.contains('\u{202e}'), "{shown}");
+    assert_eq!(f.message_with(&|s: &str| s.to_owned()), f.message);
+}

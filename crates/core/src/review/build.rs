@@ -310,6 +310,7 @@ mod tests {
             line,
             span: None,
             message: String::new(),
+            text: Default::default(),
             why: String::new(),
             reference: String::new(),
         }

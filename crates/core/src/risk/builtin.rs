@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 
 use super::matching::*;
+use super::messages;
 use super::schema::Check;
 use super::sshconfig::Entry as SshEntry;
 use crate::findings::Span;
@@ -14,9 +15,13 @@ impl Ctx<'_, '_> {
         &self,
         check: Check,
         doc: &'d Doc<'_>,
+        skip: Option<&[bool]>,
         hits: &mut Vec<Hit<'d>>,
     ) {
         let limits = &self.engine.limits;
+        // Lines whose hits are not wanted (line-local checks only, see
+        // `Rule::is_line_local`).
+        let skipped = |li: usize| skip.is_some_and(|s| s.get(li).is_some_and(|c| *c));
         match check {
             // Decoding borrowed the bytes: they are valid UTF-8.
             Check::InvalidUtf8 if matches!(doc.text, Cow::Borrowed(_)) => {}
@@ -42,10 +47,16 @@ impl Ctx<'_, '_> {
                                 .iter()
                                 .map(|b| format!("0x{b:02X}"))
                                 .collect();
-                            let mut hit = doc.line_hit(
+                            let mut hit = doc.line_hit_with(
                                 line.min(doc.line_count().saturating_sub(1)),
                                 None,
-                                format!("invalid UTF-8 {} in line {}", bytes.join(" "), line + 1),
+                                Detail::Note(
+                                    messages::INVALID_UTF8,
+                                    vec![
+                                        ("bytes", bytes.join(" ")),
+                                        ("line", (line + 1).to_string()),
+                                    ],
+                                ),
                             );
                             hit.line = Some(line as u32 + 1);
                             hits.push(hit);
@@ -61,6 +72,9 @@ impl Ctx<'_, '_> {
                     terminated > 0 && (0..terminated).all(|i| doc.line(i).ends_with('\r'));
                 // Only lines that hold a CR at all (from the index of unusual characters).
                 for i in doc.lines_with(|c| c == '\r') {
+                    if check == Check::LoneCr && skipped(i) {
+                        continue;
+                    }
                     let l = doc.line(i);
                     let has_cr = match check {
                         // A CR not directly before the line's LF.
@@ -83,7 +97,7 @@ impl Ctx<'_, '_> {
                                 start: at,
                                 end: at + 1,
                             }),
-                            format!("carriage return in line {}", i + 1),
+                            messages::CARRIAGE_RETURN,
                         ));
                     }
                 }
@@ -95,13 +109,16 @@ impl Ctx<'_, '_> {
                     limits.max_line
                 };
                 for (i, l) in doc.lines() {
-                    if l.len() > limit {
+                    if l.len() > limit && !skipped(i) {
                         let cols = l.chars().count();
                         if cols > limit {
-                            let mut hit = doc.line_hit(
+                            let mut hit = doc.line_hit_with(
                                 i,
                                 None,
-                                format!("line {} has {cols} characters", i + 1),
+                                Detail::Note(
+                                    messages::LONG_LINE,
+                                    vec![("line", (i + 1).to_string()), ("cols", cols.to_string())],
+                                ),
                             );
                             // Identity by length and hash-like prefix keeps the map small.
                             hit.subject = Cow::Owned(format!("{}:{}", cols, excerpt(l)));
@@ -117,10 +134,13 @@ impl Ctx<'_, '_> {
                         run += 1;
                     } else {
                         if run >= 20 {
-                            hits.push(doc.line_hit(
+                            hits.push(doc.line_hit_with(
                                 i,
                                 None,
-                                format!("{run} blank lines before line {}", i + 1),
+                                Detail::Note(
+                                    messages::BLANK_LINES,
+                                    vec![("count", run.to_string()), ("line", (i + 1).to_string())],
+                                ),
                             ));
                         }
                         run = 0;
@@ -128,25 +148,21 @@ impl Ctx<'_, '_> {
                 }
             }
             Check::Continuation => {
-                for (i, l) in doc.lines() {
+                for (i, l) in doc.lines().filter(|(i, _)| !skipped(*i)) {
                     let t = l.trim_end_matches([' ', '\t', '\r']);
                     let backslashes = t.len() - t.trim_end_matches('\\').len();
                     if backslashes % 2 == 1 {
-                        let hint = if t.len() < l.trim_end_matches('\r').len() {
-                            " (followed by blanks)"
+                        let template = if t.len() < l.trim_end_matches('\r').len() {
+                            messages::CONTINUES_AFTER_BLANKS
                         } else {
-                            ""
+                            messages::CONTINUES
                         };
-                        hits.push(doc.line_hit(
-                            i,
-                            None,
-                            format!("line {} continues onto the next{hint}", i + 1),
-                        ));
+                        hits.push(doc.line_hit(i, None, template));
                     }
                 }
             }
             Check::TrailingBlanks => {
-                for (i, l) in doc.lines() {
+                for (i, l) in doc.lines().filter(|(i, _)| !skipped(*i)) {
                     let body = l.strip_suffix('\r').unwrap_or(l);
                     if body.ends_with([' ', '\t']) {
                         let start = body.trim_end_matches([' ', '\t']).len();
@@ -156,7 +172,7 @@ impl Ctx<'_, '_> {
                                 start,
                                 end: body.len(),
                             }),
-                            format!("trailing blanks in line {}", i + 1),
+                            messages::TRAILING_BLANKS,
                         ));
                     }
                 }
@@ -165,6 +181,9 @@ impl Ctx<'_, '_> {
                 // A mixed word needs a letter of a confusable script: only lines that
                 // hold one are split into words.
                 for i in doc.lines_with(is_confusable_script_letter) {
+                    if skipped(i) {
+                        continue;
+                    }
                     let l = doc.line(i);
                     let mixed = l
                         .split(|c: char| !c.is_alphanumeric() && c != '-' && c != '_')
@@ -174,13 +193,16 @@ impl Ctx<'_, '_> {
                         });
                     if let Some(tok) = mixed {
                         let start = tok.as_ptr() as usize - l.as_ptr() as usize;
-                        hits.push(doc.line_hit(
+                        hits.push(doc.line_hit_with(
                             i,
                             Some(Span {
                                 start,
                                 end: start + tok.len(),
                             }),
-                            format!("mixed-script word {} in line {}", excerpt(tok), i + 1),
+                            Detail::Note(
+                                messages::MIXED_SCRIPT,
+                                vec![("word", excerpt(tok)), ("line", (i + 1).to_string())],
+                            ),
                         ));
                     }
                 }
@@ -189,18 +211,14 @@ impl Ctx<'_, '_> {
                 let mut last_line = usize::MAX;
                 let mut run = 0;
                 let mut prev_end = usize::MAX;
-                for &(offset, c) in &doc.unusual {
+                for (&(offset, c), &li) in doc.unusual.iter().zip(&doc.unusual_line) {
                     if is_combining(c as u32) {
                         run = if offset == prev_end { run + 1 } else { 1 };
                         prev_end = offset + c.len_utf8();
-                        let li = doc.line_index(offset);
-                        if run >= 3 && li != last_line {
+                        let li = li as usize;
+                        if run >= 3 && li != last_line && !skipped(li) {
                             last_line = li;
-                            hits.push(doc.line_hit(
-                                li,
-                                None,
-                                format!("stacked combining marks in line {}", li + 1),
-                            ));
+                            hits.push(doc.line_hit(li, None, messages::COMBINING_STACK));
                         }
                     } else {
                         run = 0;
@@ -226,12 +244,16 @@ impl Ctx<'_, '_> {
                             span: None,
                             subject: Cow::Owned(format!("{} {}", e.keyword, e.args_text())),
                             value: Cow::Borrowed(""),
-                            detail: Detail::Text(format!(
-                                "{} {} comes before {} more specific block(s)",
-                                e.keyword,
-                                e.args_text(),
-                                blocks.len() - k - 1
-                            )),
+                            detail: Detail::Note(
+                                messages::EARLY_CATCH_ALL,
+                                vec![
+                                    (
+                                        "block",
+                                        excerpt(&format!("{} {}", e.keyword, e.args_text())),
+                                    ),
+                                    ("count", (blocks.len() - k - 1).to_string()),
+                                ],
+                            ),
                             subsection: None,
                             base: false,
                         });
@@ -258,11 +280,10 @@ impl Ctx<'_, '_> {
                             span: None,
                             subject: Cow::Owned(format!("{}|hostname", block.args_text())),
                             value: Cow::Owned(target.clone()),
-                            detail: Detail::Text(format!(
-                                "host {} connects to {}",
-                                excerpt(p),
-                                excerpt(&target)
-                            )),
+                            detail: Detail::Note(
+                                messages::HOST_REDIRECT,
+                                vec![("host", excerpt(p)), ("target", excerpt(&target))],
+                            ),
                             subsection: None,
                             base: false,
                         });
@@ -310,11 +331,11 @@ impl Ctx<'_, '_> {
                     hits.push(Hit {
                         line: Some(e.line),
                         span: None,
-                        subject: doc.git_key(i),
-                        value: Cow::Borrowed(e.value.as_deref().unwrap_or("")),
+                        subject: Cow::Borrowed(doc.git_key(i)),
+                        value: Cow::Borrowed(doc.git_value(i).unwrap_or("")),
                         detail: Detail::Duplicate {
                             first,
-                            winner: "last",
+                            last_wins: true,
                         },
                         subsection: None,
                         base: false,
@@ -337,7 +358,7 @@ impl Ctx<'_, '_> {
                         value: Cow::Owned(e.args_text()),
                         detail: Detail::Duplicate {
                             first,
-                            winner: "first",
+                            last_wins: false,
                         },
                         subsection: None,
                         base: false,

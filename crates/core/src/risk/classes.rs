@@ -125,15 +125,22 @@ impl KeyMatch {
     }
 }
 
-/// All setting classes of a rule set, indexed by file type and first key part.
+/// Maps of rule-file keys (foldhash: several times faster than SipHash on short keys;
+/// the keys come from the rules, only lookups from files).
+type Map<V> = std::collections::HashMap<String, V, foldhash::fast::RandomState>;
+type Index = Map<Map<Vec<usize>>>;
+
+/// All setting classes of a rule set, indexed by file type and key.
 #[derive(Debug, Clone, Default)]
 pub struct Classes {
     entries: Vec<Entry>,
-    /// file type -> first key part -> entries whose first part is literal (nested, so
-    /// a lookup borrows the key instead of allocating a pair).
-    by_head: std::collections::HashMap<String, std::collections::HashMap<String, Vec<usize>>>,
+    /// file type -> key -> entries for exactly that key (nested, so a lookup borrows
+    /// the key instead of allocating a pair).
+    by_key: Index,
+    /// file type -> first key part -> pattern entries whose first part is literal.
+    by_head: Index,
     /// file type -> entries whose first part has a wildcard.
-    wild_head: std::collections::HashMap<String, Vec<usize>>,
+    wild_head: Map<Vec<usize>>,
 }
 
 fn head(key: &str) -> &str {
@@ -159,7 +166,16 @@ impl Classes {
         };
         for (i, e) in classes.entries.iter().enumerate() {
             let h = match &e.key {
-                KeyMatch::Exact(k) => Some(head(k).to_string()),
+                KeyMatch::Exact(k) => {
+                    classes
+                        .by_key
+                        .entry(e.filetype.clone())
+                        .or_default()
+                        .entry(k.clone())
+                        .or_default()
+                        .push(i);
+                    continue;
+                }
                 KeyMatch::Pattern(_) => e.head.clone(),
             };
             match h {
@@ -215,6 +231,14 @@ impl Classes {
         })
     }
 
+    /// The message of every entry that has one, with its file type and key pattern.
+    pub fn messages(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.entries
+            .iter()
+            .filter(|e| !e.message.is_empty())
+            .map(|e| (e.filetype.as_str(), e.message.as_str()))
+    }
+
     /// Number of entries of a file type.
     pub fn count(&self, filetype: &str) -> usize {
         self.entries
@@ -227,18 +251,30 @@ impl Classes {
     /// dangerous entry applies, else inert if an inert one does, else unknown.
     pub fn classify(&self, filetype: &str, key: &str, value: Option<&str>) -> Verdict<'_> {
         let v = value.unwrap_or("");
-        let literal = self
-            .by_head
-            .get(filetype)
-            .and_then(|m| m.get(head(key)))
-            .map_or(&[][..], Vec::as_slice);
+        fn list<'i>(index: &'i Index, filetype: &str, k: &str) -> &'i [usize] {
+            index
+                .get(filetype)
+                .and_then(|m| m.get(k))
+                .map_or(&[][..], Vec::as_slice)
+        }
+        let exact = list(&self.by_key, filetype, key);
+        let literal = list(&self.by_head, filetype, head(key));
         let wild = self.wild_head.get(filetype).map_or(&[][..], Vec::as_slice);
         // Precedence: a dangerous entry for this value, then an inert entry for this
         // value (`core.editor = vim`), then a dangerous entry for the key whatever its
-        // value, then an inert one for the key.
-        let mut best: Option<(u8, &Entry)> = None;
-        for e in literal.iter().chain(wild).map(|i| &self.entries[*i]) {
-            // Both indexes are per file type: no need to compare it again.
+        // value, then an inert one for the key. Among equals, an entry whose first
+        // key part is literal before one whose is a wildcard, then file order.
+        // (rank, literal first part, earlier in the files)
+        type Order = (u8, bool, std::cmp::Reverse<usize>);
+        let mut best: Option<(Order, &Entry)> = None;
+        let candidates = exact
+            .iter()
+            .chain(literal)
+            .map(|i| (*i, true))
+            .chain(wild.iter().map(|i| (*i, false)));
+        for (i, literal_head) in candidates {
+            let e = &self.entries[i];
+            // The indexes are per file type: no need to compare it again.
             if !e.key.matches(key) || e.value.as_ref().is_some_and(|re| !re.is_match(v)) {
                 continue;
             }
@@ -248,8 +284,9 @@ impl Classes {
                 (Class::Dangerous, false) => 1,
                 (Class::Inert, false) => 0,
             };
-            if best.is_none_or(|(r, _)| rank > r) {
-                best = Some((rank, e));
+            let order = (rank, literal_head, std::cmp::Reverse(i));
+            if best.is_none_or(|(o, _)| order > o) {
+                best = Some((order, e));
             }
         }
         match best {

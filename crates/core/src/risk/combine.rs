@@ -12,8 +12,9 @@ use std::collections::HashMap;
 use super::ScanInput;
 use super::compiled::{Engine, FileType};
 use super::matching::excerpt;
+use super::messages;
 use super::parse::{self, Setting};
-use crate::findings::{Change, Finding, Location, Severity, Side};
+use crate::findings::{Change, Finding, Location, Message, Severity, Side};
 
 /// Rule id of an attributes line and a driver definition that together run a command.
 pub const RULE_DRIVER: &str = "git.attributes-driver";
@@ -165,9 +166,9 @@ pub(crate) fn scan_set(engine: &Engine, files: &[ScanInput<'_>]) -> Vec<Vec<Find
             }) {
                 if !f.related.contains(&target) {
                     f.related.push(target.clone());
-                    f.message.push_str(&format!(
-                        " (includes {}, a file of this profile)",
-                        excerpt(&target.path)
+                    f.append(Message::new(
+                        messages::INCLUDES,
+                        &[("path", excerpt(&target.path))],
                     ));
                 }
                 attached = true;
@@ -262,14 +263,18 @@ fn drivers(
                 } else {
                     (g, line, a, p.setting.line)
                 };
-                let message = format!(
-                    "{} selects {kind}={} for {}, and {} line {line} defines {} = {}: git runs this command for every matching file",
-                    excerpt(files[a].path),
-                    excerpt(name),
-                    excerpt(pattern),
-                    excerpt(files[g].path),
-                    excerpt(key),
-                    excerpt(value),
+                let text = Message::new(
+                    messages::DRIVER,
+                    &[
+                        ("attributes", excerpt(files[a].path)),
+                        ("kind", kind.to_string()),
+                        ("driver", excerpt(name)),
+                        ("pattern", excerpt(pattern)),
+                        ("config", excerpt(files[g].path)),
+                        ("line", line.to_string()),
+                        ("key", excerpt(key)),
+                        ("value", excerpt(value)),
+                    ],
                 );
                 out[at].push(Finding {
                     rule: RULE_DRIVER.to_string(),
@@ -288,10 +293,12 @@ fn drivers(
                     },
                     line: Some(at_line),
                     span: p.new.then_some(p.setting.span).flatten(),
-                    message,
-                    why: "An attributes file and a git config together make git run a command on file contents.".to_string(),
-                    reference: "gitattributes(5) filter, diff, merge; git-config(1) diff.<driver>.textconv"
-                        .to_string(),
+                    message: text.english(),
+                    text,
+                    why: messages::DRIVER_WHY.to_string(),
+                    reference:
+                        "gitattributes(5) filter, diff, merge; git-config(1) diff.<driver>.textconv"
+                            .to_string(),
                 });
             }
         }

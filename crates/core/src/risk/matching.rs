@@ -9,12 +9,13 @@ use std::hash::Hash;
 use std::sync::Arc;
 
 use super::compiled::*;
+use super::messages;
 use super::parse::git::{self as gitconfig, Entry as GitEntry, ParseError as GitParseError};
 use super::parse::{self, ParseFailed, Setting};
 use super::schema::{Check, Where};
 use super::sshconfig::{Entry as SshEntry, ParseError as SshParseError};
 use super::{ScanInput, glob, settings, sshconfig};
-use crate::findings::{Change, Span};
+use crate::findings::{Change, Message, Span};
 
 // ------------------------------------------------------------------ matching
 
@@ -170,7 +171,18 @@ impl Rule {
     pub(crate) fn is_line_local(&self) -> bool {
         matches!(
             self.matcher,
-            Matcher::Codepoint { .. } | Matcher::Regex { .. } | Matcher::Env(_)
+            Matcher::Codepoint { .. }
+                | Matcher::Regex { .. }
+                | Matcher::Env(_)
+                | Matcher::Builtin(
+                    Check::LoneCr
+                        | Check::LongLine
+                        | Check::VeryLongLine
+                        | Check::Continuation
+                        | Check::TrailingBlanks
+                        | Check::MixedScript
+                        | Check::CombiningStack
+                )
         )
     }
 
@@ -217,10 +229,13 @@ impl Escalate {
 }
 
 /// What a hit says, formatted only when it becomes a finding (most hits on
-/// unchanged lines never do).
+/// unchanged lines never do). Each kind names its template in `messages`.
 #[derive(Debug, Clone)]
 pub(crate) enum Detail<'d> {
-    Text(String),
+    /// A template whose only argument (besides the reason) is the hit's `{line}`.
+    Line(&'static str),
+    /// A template and its arguments (besides the reason).
+    Note(&'static str, Vec<(&'static str, String)>),
     /// A hidden character found in a line.
     Char(char),
     /// A line quoted as an excerpt.
@@ -228,10 +243,7 @@ pub(crate) enum Detail<'d> {
     /// `subject = value` (a parsed setting).
     KeyValue,
     /// The hit's subject is set again; `first` is the line of the first setting.
-    Duplicate {
-        first: u32,
-        winner: &'static str,
-    },
+    Duplicate { first: u32, last_wins: bool },
 }
 
 #[derive(Debug, Clone)]
@@ -249,34 +261,54 @@ pub(crate) struct Hit<'d> {
 }
 
 impl Hit<'_> {
-    pub(crate) fn file(detail: impl Into<String>) -> Hit<'static> {
+    pub(crate) fn file(template: &'static str, args: Vec<(&'static str, String)>) -> Hit<'static> {
         Hit {
             line: None,
             span: None,
             subject: Cow::Borrowed(""),
             value: Cow::Borrowed(""),
-            detail: Detail::Text(detail.into()),
+            detail: Detail::Note(template, args),
             subsection: None,
             base: false,
         }
     }
 
-    pub(crate) fn detail_text(&self) -> String {
-        let line = self.line.unwrap_or(0);
-        match &self.detail {
-            Detail::Text(t) => t.clone(),
+    /// The finding's message: this hit's description and the rule's reason `why`
+    /// (a msgid of the rule file).
+    pub(crate) fn message(&self, why: &str) -> Message {
+        let line = self.line.unwrap_or(0).to_string();
+        let m = match &self.detail {
+            Detail::Line(t) => Message::new(*t, &[("line", line)]),
+            Detail::Note(t, args) => Message::new(*t, args),
             Detail::Char(c) => {
                 let label = crate::render::classify(*c)
                     .map_or_else(|| format!("U+{:04X}", *c as u32), |(_, l)| l);
-                format!("{label} in line {line}")
+                Message::new(messages::CHAR_IN_LINE, &[("char", label), ("line", line)])
             }
-            Detail::Excerpt(text) => format!("line {line}: {}", excerpt(text)),
-            Detail::KeyValue => format!("{} = {}", excerpt(&self.subject), excerpt(&self.value)),
-            Detail::Duplicate { first, winner } => format!(
-                "{} set again (first in line {first}); the {winner} one wins",
-                excerpt(&self.subject)
+            Detail::Excerpt(text) => Message::new(
+                messages::LINE_EXCERPT,
+                &[("line", line), ("text", excerpt(text))],
             ),
-        }
+            Detail::KeyValue => Message::new(
+                messages::KEY_VALUE,
+                &[
+                    ("setting", excerpt(&self.subject)),
+                    ("value", excerpt(&self.value)),
+                ],
+            ),
+            Detail::Duplicate { first, last_wins } => Message::new(
+                if *last_wins {
+                    messages::SET_AGAIN_LAST_WINS
+                } else {
+                    messages::SET_AGAIN_FIRST_WINS
+                },
+                &[
+                    ("setting", excerpt(&self.subject)),
+                    ("first", first.to_string()),
+                ],
+            ),
+        };
+        m.with_msgid("why", why)
     }
 }
 
@@ -290,9 +322,16 @@ pub(crate) struct Doc<'a> {
     /// The shared table's reason for each of `unusual` (looked up once per document,
     /// not once per code point rule).
     pub(crate) unusual_class: Vec<Option<crate::characters::Hidden>>,
+    /// 0-based line of each of `unusual`.
+    pub(crate) unusual_line: Vec<u32>,
+    /// The git entries; their values were moved into `settings` (one per entry, in
+    /// order): read them with [`Doc::git_value`].
     pub(crate) git: Option<Result<Vec<GitEntry>, GitParseError>>,
     /// Indices of git entries per section, so each key rule looks only at its sections.
     pub(crate) git_sections: FastMap<Arc<str>, Vec<usize>>,
+    /// Indices of git entries per `section` NUL `name`, so a key rule naming its keys
+    /// looks only at those.
+    pub(crate) git_names: FastMap<Box<str>, Vec<usize>>,
     pub(crate) ssh: Option<Result<Vec<SshEntry>, SshParseError>>,
     /// The settings as the file type's parser reads them (`None`: no parser).
     pub(crate) settings: Option<Result<Vec<Setting>, ParseFailed>>,
@@ -300,20 +339,35 @@ pub(crate) struct Doc<'a> {
 
 impl<'a> Doc<'a> {
     pub(crate) fn new(raw: &'a [u8], parser: Option<&str>) -> Doc<'a> {
-        let text = String::from_utf8_lossy(raw);
+        // `from_utf8` checks ASCII a word at a time; the lossy decoder only when needed.
+        let text = match std::str::from_utf8(raw) {
+            Ok(t) => Cow::Borrowed(t),
+            Err(_) => String::from_utf8_lossy(raw),
+        };
         // One pass over the bytes: line starts, and every character that is not
         // plain ASCII text (decoded only where a non-ASCII byte starts).
-        let mut line_starts = vec![0];
+        let mut line_starts = Vec::with_capacity(raw.len() / 32 + 1);
+        line_starts.push(0);
         let mut unusual = Vec::new();
+        let mut unusual_line = Vec::new();
         let bytes = text.as_bytes();
         let mut i = 0;
         while i < bytes.len() {
+            // Eight bytes of printable ASCII (the usual case) at a time.
+            if let Some(word) = bytes.get(i..i + 8)
+                && let Ok(word) = <[u8; 8]>::try_from(word)
+                && is_plain_ascii(u64::from_le_bytes(word))
+            {
+                i += 8;
+                continue;
+            }
             let b = bytes[i];
             if b < 0x80 {
                 if b == b'\n' {
                     line_starts.push(i + 1);
                 } else if (b < 0x20 && b != b'\t') || b == 0x7f {
                     unusual.push((i, b as char));
+                    unusual_line.push((line_starts.len() - 1) as u32);
                 }
                 i += 1;
             } else {
@@ -322,17 +376,46 @@ impl<'a> Doc<'a> {
                     break;
                 };
                 unusual.push((i, c));
+                unusual_line.push((line_starts.len() - 1) as u32);
                 i += c.len_utf8();
             }
         }
-        let git = (parser == Some("git-config")).then(|| gitconfig::parse_entries(raw));
+        let (git, settings) = if parser == Some("git-config") {
+            match gitconfig::parse_entries(raw) {
+                Ok(mut entries) => {
+                    let settings = gitconfig::take_settings(&mut entries);
+                    (Some(Ok(entries)), Some(Ok(settings)))
+                }
+                Err(e) => {
+                    let failed = ParseFailed {
+                        line: e.line,
+                        reason: e.reason.clone(),
+                    };
+                    (Some(Err(e)), Some(Err(failed)))
+                }
+            }
+        } else {
+            (None, parser.and_then(parse::parser).map(|p| p(raw)))
+        };
         let mut git_sections: FastMap<Arc<str>, Vec<usize>> = FastMap::default();
+        let mut git_names: FastMap<Box<str>, Vec<usize>> = FastMap::default();
         if let Some(Ok(entries)) = &git {
+            let mut key = String::new();
             for (i, e) in entries.iter().enumerate() {
                 match git_sections.get_mut(&e.section) {
                     Some(v) => v.push(i),
                     None => {
                         git_sections.insert(e.section.clone(), vec![i]);
+                    }
+                }
+                key.clear();
+                key.push_str(&e.section);
+                key.push('\0');
+                key.push_str(&e.name);
+                match git_names.get_mut(key.as_str()) {
+                    Some(v) => v.push(i),
+                    None => {
+                        git_names.insert(key.as_str().into(), vec![i]);
                     }
                 }
             }
@@ -343,21 +426,24 @@ impl<'a> Doc<'a> {
             .collect();
         Doc {
             unusual_class,
-            settings: match &git {
-                Some(Ok(entries)) => Some(Ok(gitconfig::settings_of(entries))),
-                Some(Err(e)) => Some(Err(ParseFailed {
-                    line: e.line,
-                    reason: e.reason.clone(),
-                })),
-                None => parser.and_then(parse::parser).map(|p| p(raw)),
-            },
+            unusual_line,
+            settings,
             raw,
             git,
             git_sections,
+            git_names,
             ssh: (parser == Some("ssh-config")).then(|| sshconfig::parse(raw)),
             text,
             line_starts,
             unusual,
+        }
+    }
+
+    /// The value of git entry `i` (moved into the settings by the parse).
+    pub(crate) fn git_value(&self, i: usize) -> Option<&str> {
+        match &self.settings {
+            Some(Ok(settings)) => settings.get(i).and_then(|s| s.value.as_deref()),
+            _ => None,
         }
     }
 
@@ -390,11 +476,10 @@ impl<'a> Doc<'a> {
 
     /// The full key of git entry `i` (`section.sub.name`), borrowed from the settings
     /// of the same parse (one per entry, in order) instead of formatted again.
-    pub(crate) fn git_key(&self, i: usize) -> Cow<'_, str> {
-        match (&self.settings, &self.git) {
-            (Some(Ok(settings)), _) if i < settings.len() => Cow::Borrowed(&settings[i].key),
-            (_, Some(Ok(entries))) => Cow::Owned(entries[i].full_key()),
-            _ => Cow::Borrowed(""),
+    pub(crate) fn git_key(&self, i: usize) -> &str {
+        match &self.settings {
+            Some(Ok(settings)) => settings.get(i).map_or("", |s| s.key.as_str()),
+            _ => "",
         }
     }
 
@@ -402,9 +487,9 @@ impl<'a> Doc<'a> {
     /// which `pick` holds, in order, each once.
     pub(crate) fn lines_with(&self, pick: impl Fn(char) -> bool) -> Vec<usize> {
         let mut out: Vec<usize> = Vec::new();
-        for &(offset, c) in &self.unusual {
+        for (&(_, c), &li) in self.unusual.iter().zip(&self.unusual_line) {
             if pick(c) {
-                let li = self.line_index(offset);
+                let li = li as usize;
                 if out.last() != Some(&li) {
                     out.push(li);
                 }
@@ -413,8 +498,13 @@ impl<'a> Doc<'a> {
         out
     }
 
-    pub(crate) fn line_hit(&self, index: usize, span: Option<Span>, detail: String) -> Hit<'_> {
-        self.line_hit_with(index, span, Detail::Text(detail))
+    pub(crate) fn line_hit(
+        &self,
+        index: usize,
+        span: Option<Span>,
+        template: &'static str,
+    ) -> Hit<'_> {
+        self.line_hit_with(index, span, Detail::Line(template))
     }
 
     pub(crate) fn line_hit_with<'s>(
@@ -435,17 +525,31 @@ impl<'a> Doc<'a> {
     }
 }
 
+/// Whether all eight bytes of `w` are printable ASCII (0x20..=0x7E): no line end,
+/// tab, control character, DEL or byte of a multi-byte character.
+fn is_plain_ascii(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // A byte below 0x20: subtracting 0x20 borrows into its high bit (exact as long as
+    // no byte has its high bit set, which the last term checks).
+    let below = w.wrapping_sub(0x20 * ONES) & !w;
+    // A byte of 0x7F or above: adding 1 reaches the high bit.
+    let above = w.wrapping_add(ONES) | w;
+    (below | above) & HIGH == 0
+}
+
 /// One line, shortened and made safe to quote in a message.
 pub(crate) fn excerpt(s: &str) -> String {
     let mut out = String::new();
-    for c in s.trim().chars().take(80) {
-        if crate::render::classify(c).is_none() || c == ' ' {
+    let s = s.trim();
+    for c in s.chars().take(80) {
+        if c.is_ascii_graphic() || c == ' ' || crate::render::classify(c).is_none() {
             out.push(c);
         } else {
             out.push_str(&format!("<U+{:04X}>", c as u32));
         }
     }
-    if s.trim().chars().count() > 80 {
+    if s.chars().nth(80).is_some() {
         out.push('…');
     }
     out
@@ -473,7 +577,8 @@ impl Ctx<'_, '_> {
         match &rule.matcher {
             Matcher::FileType(types) if types.contains(&self.input.kind) => {
                 vec![Hit::file(
-                    format!("entry is a {:?}", self.input.kind).to_lowercase(),
+                    messages::ENTRY_KIND,
+                    vec![("kind", format!("{:?}", self.input.kind).to_lowercase())],
                 )]
             }
             Matcher::Mode {
@@ -490,7 +595,10 @@ impl Ctx<'_, '_> {
                         .is_some_and(|g| g.iter().any(|g| glob::matches(g, path)));
                 match self.input.mode {
                     Some(mode) if in_scope && mode & any_bits != 0 => {
-                        vec![Hit::file(format!("mode {mode:04o}"))]
+                        vec![Hit::file(
+                            messages::MODE,
+                            vec![("mode", format!("{mode:04o}"))],
+                        )]
                     }
                     _ => Vec::new(),
                 }
@@ -505,19 +613,21 @@ impl Ctx<'_, '_> {
         let limits = &self.engine.limits;
         match &rule.matcher {
             Matcher::Path(globs) => match globs.iter().find(|g| glob::matches(g, path)) {
-                Some(g) => vec![Hit::file(format!("path {} matches {g}", excerpt(path)))],
+                Some(g) => vec![Hit::file(
+                    messages::PATH_MATCHES,
+                    vec![("path", excerpt(path)), ("glob", g.clone())],
+                )],
                 None => Vec::new(),
             },
-            Matcher::WholeFile => settings::hunk_hits(self.input, "changed"),
+            Matcher::WholeFile => settings::hunk_hits(self.input, false),
             Matcher::Regex {
                 re,
                 place: Where::Path,
             } => match re.find(path) {
-                Some(m) => vec![Hit::file(format!(
-                    "path {} at byte {}",
-                    excerpt(path),
-                    m.start()
-                ))],
+                Some(m) => vec![Hit::file(
+                    messages::PATH_AT_BYTE,
+                    vec![("path", excerpt(path)), ("byte", m.start().to_string())],
+                )],
                 None => Vec::new(),
             },
             Matcher::Codepoint {
@@ -526,36 +636,45 @@ impl Ctx<'_, '_> {
                 place: Where::Path,
                 ..
             } => match path.chars().find(|c| char_matches(ranges, classes, *c)) {
-                Some(c) => vec![Hit::file(format!("U+{:04X} in the path", c as u32))],
+                Some(c) => vec![Hit::file(
+                    messages::CODEPOINT_IN_PATH,
+                    vec![("codepoint", format!("U+{:04X}", c as u32))],
+                )],
                 None => Vec::new(),
             },
             Matcher::Builtin(check) => match check {
                 Check::Size => {
                     let lines = content.iter().filter(|b| **b == b'\n').count();
                     if content.len() > limits.max_bytes || lines > limits.max_lines {
-                        vec![Hit::file(format!("{} bytes, {lines} lines", content.len()))]
+                        vec![Hit::file(
+                            messages::SIZE,
+                            vec![
+                                ("bytes", content.len().to_string()),
+                                ("lines", lines.to_string()),
+                            ],
+                        )]
                     } else {
                         Vec::new()
                     }
                 }
                 Check::TooLargeToScan if content.len() > limits.max_scan_bytes => {
-                    vec![Hit::file(format!(
-                        "{} bytes, over the {} byte scan limit: not parsed",
-                        content.len(),
-                        limits.max_scan_bytes
-                    ))]
+                    vec![Hit::file(
+                        messages::TOO_LARGE,
+                        vec![
+                            ("bytes", content.len().to_string()),
+                            ("limit", limits.max_scan_bytes.to_string()),
+                        ],
+                    )]
                 }
                 Check::NewPath if self.input.base.is_none() => {
-                    vec![Hit::file(format!(
-                        "{} is new to the profile",
-                        excerpt(path)
-                    ))]
+                    vec![Hit::file(messages::NEW_PATH, vec![("path", excerpt(path))])]
                 }
-                Check::UnparsedChange if !self.parsed => {
-                    settings::hunk_hits(self.input, "not read by any parser")
-                }
+                Check::UnparsedChange if !self.parsed => settings::hunk_hits(self.input, true),
                 Check::UnknownFileType if self.filetype.is_none() => {
-                    vec![Hit::file(format!("no rules know {}", excerpt(path)))]
+                    vec![Hit::file(
+                        messages::UNKNOWN_TYPE,
+                        vec![("path", excerpt(path))],
+                    )]
                 }
                 Check::Unparseable => {
                     let err = doc.and_then(|d| match (&d.settings, &d.git, &d.ssh) {
@@ -564,25 +683,25 @@ impl Ctx<'_, '_> {
                         (_, _, Some(Err(e))) => Some(e.to_string()),
                         _ => None,
                     });
-                    err.map(|e| vec![Hit::file(format!("does not parse: {e}"))])
+                    err.map(|e| vec![Hit::file(messages::PARSE_FAILED, vec![("error", e)])])
                         .unwrap_or_default()
                 }
                 Check::NeverSync if self.engine.is_never_sync(path) => {
-                    vec![Hit::file(format!(
-                        "{} is on the never-sync list",
-                        excerpt(path)
-                    ))]
+                    vec![Hit::file(
+                        messages::NEVER_SYNC,
+                        vec![("path", excerpt(path))],
+                    )]
                 }
                 Check::WideEncoding => {
                     let wide = [&b"\xFF\xFE"[..], b"\xFE\xFF", b"\x00\x00\xFE\xFF"];
                     if wide.iter().any(|bom| content.starts_with(bom)) {
-                        vec![Hit::file("UTF-16/32 byte order mark")]
+                        vec![Hit::file(messages::WIDE_BOM, Vec::new())]
                     } else {
                         Vec::new()
                     }
                 }
                 Check::BomAtStart if content.starts_with(b"\xEF\xBB\xBF") => {
-                    let mut hit = Hit::file("UTF-8 byte order mark at the start");
+                    let mut hit = Hit::file(messages::UTF8_BOM, Vec::new());
                     hit.line = Some(1);
                     vec![hit]
                 }
@@ -592,7 +711,15 @@ impl Ctx<'_, '_> {
         }
     }
 
-    pub(crate) fn content_hits<'d>(&self, rule: &Rule, doc: &'d Doc<'_>) -> Vec<Hit<'d>> {
+    /// The hits of a content rule in `doc`. `skip` (for line-local rules only): lines
+    /// whose hits are not wanted (present unchanged on the other side).
+    pub(crate) fn content_hits<'d>(
+        &self,
+        rule: &Rule,
+        doc: &'d Doc<'_>,
+        skip: Option<&[bool]>,
+    ) -> Vec<Hit<'d>> {
+        let skipped = |li: usize| skip.is_some_and(|s| s.get(li).is_some_and(|c| *c));
         let mut hits = Vec::new();
         match &rule.matcher {
             Matcher::Codepoint {
@@ -619,8 +746,8 @@ impl Ctx<'_, '_> {
                     if after_allowed {
                         continue;
                     }
-                    let li = doc.line_index(offset);
-                    if li == last_line {
+                    let li = doc.unusual_line[k] as usize;
+                    if li == last_line || skipped(li) {
                         continue;
                     }
                     last_line = li;
@@ -636,7 +763,7 @@ impl Ctx<'_, '_> {
                 let mut last_line = usize::MAX;
                 for m in re.find_iter(&doc.text) {
                     let li = doc.line_index(m.start());
-                    if li == last_line {
+                    if li == last_line || skipped(li) {
                         continue;
                     }
                     last_line = li;
@@ -659,14 +786,32 @@ impl Ctx<'_, '_> {
                 let Some(Ok(entries)) = &doc.git else {
                     return hits;
                 };
-                let mut sections: Vec<&str> = keys.iter().map(|k| k.section.as_str()).collect();
-                sections.sort_unstable();
-                sections.dedup();
-                let lists: Vec<&Vec<usize>> = sections
-                    .iter()
-                    .filter_map(|s| doc.git_sections.get(*s))
-                    .collect();
-                // One section (the usual case) is already in file order.
+                // The entries the patterns can match: by section and name where a
+                // pattern names its key, by section where it does not.
+                let mut lists: Vec<&Vec<usize>> = Vec::new();
+                let mut whole: Vec<&str> = Vec::new();
+                let mut name_key = String::new();
+                for k in keys {
+                    match &k.name {
+                        Some(n) => {
+                            name_key.clear();
+                            name_key.push_str(&k.section);
+                            name_key.push('\0');
+                            name_key.push_str(n);
+                            if let Some(l) = doc.git_names.get(name_key.as_str()) {
+                                lists.push(l);
+                            }
+                        }
+                        None if !whole.contains(&k.section.as_str()) => {
+                            whole.push(&k.section);
+                            if let Some(l) = doc.git_sections.get(k.section.as_str()) {
+                                lists.push(l);
+                            }
+                        }
+                        None => {}
+                    }
+                }
+                // One list (the usual case) is already in file order.
                 let merged: Vec<usize>;
                 let candidates: &[usize] = match lists.as_slice() {
                     [] => &[],
@@ -675,6 +820,7 @@ impl Ctx<'_, '_> {
                         let mut all: Vec<usize> =
                             many.iter().flat_map(|l| l.iter().copied()).collect();
                         all.sort_unstable();
+                        all.dedup();
                         merged = all;
                         &merged
                     }
@@ -686,7 +832,7 @@ impl Ctx<'_, '_> {
                     {
                         continue;
                     }
-                    let v = e.value.as_deref().unwrap_or("true");
+                    let v = doc.git_value(i).unwrap_or("true");
                     if value.as_ref().is_some_and(|re| !re.is_match(v))
                         || value_not.as_ref().is_some_and(|re| re.is_match(v))
                     {
@@ -695,7 +841,7 @@ impl Ctx<'_, '_> {
                     hits.push(Hit {
                         line: Some(e.line),
                         span: None,
-                        subject: doc.git_key(i),
+                        subject: Cow::Borrowed(doc.git_key(i)),
                         value: Cow::Borrowed(v),
                         detail: Detail::KeyValue,
                         subsection: e.subsection.as_deref().map(str::to_owned),
@@ -736,13 +882,16 @@ impl Ctx<'_, '_> {
                         span: None,
                         subject: Cow::Owned(format!("{}|{}", block, e.keyword)),
                         value: Cow::Owned(a.clone()),
-                        detail: Detail::Text(format!("{} {}", e.keyword, excerpt(&a))),
+                        detail: Detail::Note(
+                            messages::KEYWORD_ARGS,
+                            vec![("keyword", e.keyword.clone()), ("args", excerpt(&a))],
+                        ),
                         subsection: None,
                         base: false,
                     });
                 }
             }
-            Matcher::Builtin(check) => self.builtin_content(*check, doc, &mut hits),
+            Matcher::Builtin(check) => self.builtin_content(*check, doc, skip, &mut hits),
             _ => {}
         }
         hits
@@ -763,4 +912,33 @@ pub(crate) fn char_matches(
     in_ranges(ranges, c as u32)
         || (!classes.is_empty()
             && crate::characters::hidden(c).is_some_and(|h| classes.contains(&h)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_plain_ascii;
+
+    #[test]
+    fn the_word_check_agrees_with_the_byte_check_for_every_byte_in_every_place() {
+        let plain = |b: u8| (0x20..=0x7e).contains(&b);
+        for fill in [b'a', b' ', b'~', b'!'] {
+            for at in 0..8 {
+                for b in 0..=255u8 {
+                    let mut w = [fill; 8];
+                    w[at] = b;
+                    assert_eq!(
+                        is_plain_ascii(u64::from_le_bytes(w)),
+                        plain(b),
+                        "byte {b:#04x} at {at} among {fill:#04x}"
+                    );
+                    // Two odd bytes: the borrow or carry of one must not hide the other.
+                    w[(at + 3) % 8] = 0xff - b;
+                    assert_eq!(
+                        is_plain_ascii(u64::from_le_bytes(w)),
+                        plain(b) && plain(0xff - b)
+                    );
+                }
+            }
+        }
+    }
 }

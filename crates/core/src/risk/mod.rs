@@ -20,6 +20,7 @@ mod compiled;
 pub mod confusable;
 mod glob;
 mod matching;
+pub mod messages;
 pub mod parse;
 mod schema;
 mod selftest;
@@ -33,7 +34,7 @@ use serde::Deserialize;
 use compiled::*;
 use matching::*;
 
-pub use crate::findings::{Change, Finding, Location, Severity, Side, Span};
+pub use crate::findings::{Change, Finding, Location, Message, MessageArg, Severity, Side, Span};
 pub use classes::{Class, SETTING_FILES, Verdict};
 pub use compiled::{Engine, RuleInfo};
 pub use glob::matches as glob_matches;
@@ -127,6 +128,33 @@ impl Engine {
             })
             .map(|r| r.id.as_str())
             .collect()
+    }
+
+    /// Every text a finding's message is made of, once each, with where it comes from:
+    /// the built-in templates (`risk::messages`), each rule's `why` and each setting
+    /// class's `message`. Each is verbatim a gettext msgid (`tools/rule-messages`
+    /// writes them into the translation template).
+    pub fn message_catalog(&self) -> Vec<(String, String)> {
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        let mut add = |text: &str, origin: String| {
+            if seen.insert(text.to_owned()) {
+                out.push((text.to_owned(), origin));
+            }
+        };
+        for t in messages::BUILTIN {
+            add(t, "crates/core/src/risk/messages.rs".to_owned());
+        }
+        for r in &self.rules {
+            add(
+                &r.why,
+                format!("crates/core/rules/default.toml rule {}", r.id),
+            );
+        }
+        for (filetype, message) in self.classes.messages() {
+            add(message, format!("crates/core/rules setting of {filetype}"));
+        }
+        out
     }
 
     /// The limits in force.
@@ -291,6 +319,7 @@ impl Engine {
                     return;
                 }
                 let why = rule.why.clone();
+                let text = hit.message(&why);
                 findings.push(Finding {
                     rule: rule.id.clone(),
                     path: input.path.to_owned(),
@@ -300,10 +329,8 @@ impl Engine {
                     change,
                     line: hit.line,
                     span: hit.span.or_else(|| key_span(rule, &hit, doc)),
-                    message: match hit.detail_text() {
-                        d if d.is_empty() => why.clone(),
-                        d => format!("{d}: {why}"),
-                    },
+                    message: text.english(),
+                    text,
                     why,
                     reference: rule.reference.clone(),
                 });
@@ -328,30 +355,32 @@ impl Engine {
                 }
                 Scope::Content => {
                     let Some(new_doc) = &new_doc else { continue };
-                    let mut new_hits = ctx.content_hits(rule, new_doc);
-                    let mut old_hits = old_doc
-                        .as_ref()
-                        .map(|d| ctx.content_hits(rule, d))
-                        .unwrap_or_default();
                     let (added, removed) = match &common {
                         Some((new_common, old_common)) if rule.is_line_local() => {
-                            let keep = |common: &[bool], h: &Hit<'_>| {
-                                !h.line
-                                    .and_then(|l| common.get(l as usize - 1))
-                                    .is_some_and(|c| *c)
-                            };
-                            new_hits.retain(|h| keep(new_common, h));
-                            old_hits.retain(|h| keep(old_common, h));
-                            // A line-local hit's identity is its line's text, and no
-                            // line left on one side has an identical line left on the
-                            // other (that is what `common_lines` matched): nothing
-                            // pairs, so the remaining hits are added and removed.
+                            // Hits on lines common to both sides cancel: not even
+                            // collected. A line-local hit's identity is its line's
+                            // text, and no line left on one side has an identical line
+                            // left on the other (that is what `common_lines` matched):
+                            // nothing pairs, so the remaining hits are added and
+                            // removed.
+                            let new_hits = ctx.content_hits(rule, new_doc, Some(new_common));
+                            let old_hits = old_doc
+                                .as_ref()
+                                .map(|d| ctx.content_hits(rule, d, Some(old_common)))
+                                .unwrap_or_default();
                             (
                                 new_hits.into_iter().map(|h| (h, Change::Added)).collect(),
                                 old_hits,
                             )
                         }
-                        _ => pair_hits(new_hits, old_hits),
+                        _ => {
+                            let new_hits = ctx.content_hits(rule, new_doc, None);
+                            let old_hits = old_doc
+                                .as_ref()
+                                .map(|d| ctx.content_hits(rule, d, None))
+                                .unwrap_or_default();
+                            pair_hits(new_hits, old_hits)
+                        }
                     };
                     for (h, change) in added {
                         emit(h, Side::Proposed, change, Some(new_doc));
@@ -362,7 +391,21 @@ impl Engine {
                 }
             }
             if let Some((count, severity, first_line, side, change)) = overflow {
-                let plural = if count == 1 { "" } else { "s" };
+                let text = Message::new(
+                    if count == 1 {
+                        messages::ONE_MORE_FINDING
+                    } else {
+                        messages::MORE_FINDINGS
+                    },
+                    &[
+                        ("count", count.to_string()),
+                        (
+                            "line",
+                            first_line.map_or_else(|| "?".to_string(), |l| l.to_string()),
+                        ),
+                    ],
+                )
+                .with_msgid("why", rule.why.clone());
                 findings.push(Finding {
                     rule: rule.id.clone(),
                     path: input.path.to_owned(),
@@ -372,11 +415,8 @@ impl Engine {
                     change,
                     line: None,
                     span: None,
-                    message: format!(
-                        "{count} more finding{plural} of this rule not listed (from line {}): {}",
-                        first_line.map_or_else(|| "?".to_string(), |l| l.to_string()),
-                        rule.why
-                    ),
+                    message: text.english(),
+                    text,
                     why: rule.why.clone(),
                     reference: rule.reference.clone(),
                 });
@@ -384,7 +424,19 @@ impl Engine {
         }
         if content_changed && let Some((imitated, tricks)) = self.imitated_path(input.path) {
             let how: Vec<&str> = tricks.iter().map(|t| t.as_str()).collect();
-            let as_type = ft.map_or_else(|| "an unknown type".to_string(), |f| f.id.clone());
+            let mut args = vec![
+                ("path", excerpt(input.path)),
+                ("imitated", excerpt(&imitated)),
+                ("tricks", how.join(", ")),
+            ];
+            let template = match ft {
+                Some(f) => {
+                    args.push(("filetype", f.id.clone()));
+                    messages::CONFUSABLE
+                }
+                None => messages::CONFUSABLE_UNKNOWN,
+            };
+            let text = Message::new(template, &args);
             findings.push(Finding {
                 rule: "path.confusable".to_string(),
                 path: input.path.to_owned(),
@@ -398,13 +450,9 @@ impl Engine {
                 },
                 line: None,
                 span: None,
-                message: format!(
-                    "path {} imitates {} ({}); scanned as {as_type}",
-                    excerpt(input.path),
-                    excerpt(&imitated),
-                    how.join(", ")
-                ),
-                why: "A path that looks like a known file but is another one: the review and the sidebar show what you expect, the program reads something else (or the file waits to be renamed).".to_string(),
+                message: text.english(),
+                text,
+                why: messages::CONFUSABLE_WHY.to_string(),
                 reference: "UTS39 confusables; issue 17.3".to_string(),
             });
         }
@@ -446,7 +494,7 @@ impl Engine {
                 Some(f) if f.severity >= c.severity => {}
                 Some(f) => {
                     f.severity = c.severity;
-                    f.message.push_str(&format!(" ({})", c.why));
+                    f.append(Message::new(messages::ALSO, &[]).with_msgid("why", c.why));
                 }
                 None => findings.push(c),
             }

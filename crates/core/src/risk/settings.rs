@@ -11,9 +11,10 @@ use std::collections::HashMap;
 
 use super::classes::{Classes, Verdict};
 use super::matching::{Detail, Doc, Hit, excerpt, matched, present_in};
+use super::messages;
 use super::parse::Setting;
 use super::{MAX_FINDINGS_PER_RULE, ScanInput};
-use crate::findings::{Change, Finding, Severity, Side};
+use crate::findings::{Change, Finding, Message, Severity, Side};
 
 /// Rule id of a setting the classes call dangerous.
 pub const RULE_DANGEROUS: &str = "setting.dangerous";
@@ -22,28 +23,43 @@ pub const RULE_UNKNOWN: &str = "setting.unknown";
 
 /// One hit per changed hunk between the base (or nothing) and the proposal: on the
 /// proposal's first line of the hunk, or on the base when the hunk only removes.
-pub(crate) fn hunk_hits(input: &ScanInput<'_>, what: &str) -> Vec<Hit<'static>> {
+/// `unparsed`: the lines are not read by any parser (else: changed).
+pub(crate) fn hunk_hits(input: &ScanInput<'_>, unparsed: bool) -> Vec<Hit<'static>> {
     let diff = crate::diff::diff(input.base.unwrap_or(b""), input.content);
     diff.hunks
         .iter()
         .map(|h| {
-            let (range, base, verb) = if h.new_range.is_empty() {
-                (&h.old_range, true, "removed")
+            let (range, base, (one, many)) = if h.new_range.is_empty() {
+                (
+                    &h.old_range,
+                    true,
+                    (messages::LINE_REMOVED, messages::LINES_REMOVED),
+                )
+            } else if unparsed {
+                (
+                    &h.new_range,
+                    false,
+                    (messages::LINE_UNPARSED, messages::LINES_UNPARSED),
+                )
             } else {
-                (&h.new_range, false, what)
+                (
+                    &h.new_range,
+                    false,
+                    (messages::LINE_CHANGED, messages::LINES_CHANGED),
+                )
             };
             let (a, b) = (range.start + 1, range.end);
-            let lines = if a == b {
-                format!("line {a}")
+            let detail = if a == b {
+                Detail::Note(one, vec![("line", a.to_string())])
             } else {
-                format!("lines {a}–{b}")
+                Detail::Note(many, vec![("from", a.to_string()), ("to", b.to_string())])
             };
             Hit {
                 line: Some(a as u32),
                 span: None,
                 subject: Cow::Owned(format!("{}:{a}-{b}", if base { "b" } else { "p" })),
                 value: Cow::Borrowed(""),
-                detail: Detail::Text(format!("{lines} {verb}")),
+                detail,
                 subsection: None,
                 base,
             }
@@ -106,7 +122,7 @@ pub(crate) fn classify(
                 s,
                 Side::Proposed,
                 change,
-                "not known to be harmless: check what this setting does before accepting",
+                messages::UNKNOWN_SETTING,
                 "DESIGN §6 (whitelist: unknown settings are gated)",
             ),
         }
@@ -122,7 +138,7 @@ pub(crate) fn classify(
                 s,
                 Side::Base,
                 Change::Removed,
-                "removed, and not known to be harmless: it may have been a protection",
+                messages::UNKNOWN_REMOVED,
                 "DESIGN §6 (removing a protection is a finding)",
             );
         }
@@ -133,42 +149,71 @@ pub(crate) fn classify(
 /// Which lines of a parsed file hold only settings the classes know to be harmless.
 /// A line belongs to the nearest setting that starts on it or above it (a setting's
 /// continuation lines, a here-document's body); lines above the first setting hold
-/// nothing the program reads. Verdicts are looked up on demand, once per line.
+/// nothing the program reads. Verdicts are looked up on demand, once per group of
+/// settings that start on the same line.
 pub(crate) struct InertLines<'a> {
     classes: &'a Classes,
     filetype: &'a str,
     settings: &'a [Setting],
-    /// Per setting that starts a line: 0 not looked up yet, 1 inert, 2 not inert.
+    /// Per 1-based line (index 0 unused): 1 + the index of the first setting of the
+    /// nearest line at or above it that starts settings, 0 for none. Lines past the
+    /// end of the table belong to the last group.
+    group: Vec<u32>,
+    /// Per setting that starts a group: 0 not looked up yet, 1 inert, 2 not inert.
     memo: std::cell::RefCell<Vec<u8>>,
 }
 
 impl<'a> InertLines<'a> {
+    /// `settings` must be sorted by line.
     pub(crate) fn new(classes: &'a Classes, filetype: &'a str, settings: &'a [Setting]) -> Self {
+        let last_line = settings.last().map_or(0, |s| s.line as usize);
+        let mut group = vec![0u32; last_line + 1];
+        let mut first = 0usize;
+        let mut line = 0usize;
+        for (i, s) in settings.iter().enumerate() {
+            let l = s.line as usize;
+            if l != line {
+                // Lines line..l belong to the group that started at `line`.
+                for g in group.iter_mut().take(l).skip(line.max(1)) {
+                    *g = if line == 0 { 0 } else { first as u32 + 1 };
+                }
+                first = i;
+                line = l;
+            }
+        }
+        if line > 0 {
+            group[line] = first as u32 + 1;
+        }
         InertLines {
             classes,
             filetype,
             settings,
+            group,
             memo: std::cell::RefCell::new(vec![0; settings.len()]),
         }
     }
 
     /// True when every setting of `line` (1-based) is inert.
     pub(crate) fn is_inert(&self, line: u32) -> bool {
-        // Settings are in file order: those that start at the nearest start <= line.
-        let end = self.settings.partition_point(|s| s.line <= line);
-        let Some(last) = end.checked_sub(1) else {
+        let g = match self.group.get(line as usize) {
+            Some(g) => *g,
+            None => self.group.last().copied().unwrap_or(0),
+        };
+        let Some(first) = (g as usize).checked_sub(1) else {
             return true;
         };
-        let start = self.settings[last].line;
-        let first = self.settings[..end].partition_point(|s| s.line < start);
         if let Some(known) = self.memo.borrow().get(first).filter(|m| **m != 0) {
             return *known == 1;
         }
-        let inert = self.settings[first..end].iter().all(|s| {
-            self.classes
-                .classify(self.filetype, &s.key, s.value.as_deref())
-                == Verdict::Inert
-        });
+        let start = self.settings[first].line;
+        let inert = self.settings[first..]
+            .iter()
+            .take_while(|s| s.line == start)
+            .all(|s| {
+                self.classes
+                    .classify(self.filetype, &s.key, s.value.as_deref())
+                    == Verdict::Inert
+            });
         if let Some(m) = self.memo.borrow_mut().get_mut(first) {
             *m = if inert { 1 } else { 2 };
         }
@@ -215,15 +260,20 @@ impl<'p> Sink<'p> {
             return;
         }
         c.0 += 1;
-        let shown = match (&s.value, &s.context) {
-            (Some(v), _) => format!("{} = {}", excerpt(&s.key), excerpt(v)),
-            (None, _) => excerpt(&s.key),
+        let mut args = vec![("setting", excerpt(&s.key))];
+        if let Some(v) = &s.value {
+            args.push(("value", excerpt(v)));
+        }
+        if let Some(c) = &s.context {
+            args.push(("context", excerpt(c)));
+        }
+        let template = match (&s.value, &s.context) {
+            (Some(_), None) => messages::SETTING_VALUE,
+            (Some(_), Some(_)) => messages::SETTING_VALUE_IN,
+            (None, None) => messages::SETTING,
+            (None, Some(_)) => messages::SETTING_IN,
         };
-        let context = s
-            .context
-            .as_deref()
-            .map(|c| format!(" (in {})", excerpt(c)))
-            .unwrap_or_default();
+        let text = Message::new(template, &args).with_msgid("why", why);
         self.findings.push(Finding {
             rule: rule.to_string(),
             path: self.path.to_string(),
@@ -233,7 +283,8 @@ impl<'p> Sink<'p> {
             change,
             line: Some(s.line),
             span: s.span,
-            message: format!("{shown}{context}: {why}"),
+            message: text.english(),
+            text,
             why: why.to_string(),
             reference: reference.to_string(),
         });
@@ -243,7 +294,20 @@ impl<'p> Sink<'p> {
         let mut over: Vec<_> = self.counts.into_iter().filter(|(_, c)| c.1 > 0).collect();
         over.sort_by_key(|(r, _)| *r);
         for (rule, (_, count, severity, first)) in over {
-            let plural = if count == 1 { "" } else { "s" };
+            let text = Message::new(
+                if count == 1 {
+                    messages::ONE_MORE_SETTING
+                } else {
+                    messages::MORE_SETTINGS
+                },
+                &[
+                    ("count", count.to_string()),
+                    (
+                        "line",
+                        first.map_or_else(|| "?".to_string(), |l| l.to_string()),
+                    ),
+                ],
+            );
             self.findings.push(Finding {
                 rule: rule.to_string(),
                 path: self.path.to_string(),
@@ -253,11 +317,9 @@ impl<'p> Sink<'p> {
                 change: Change::Changed,
                 line: None,
                 span: None,
-                message: format!(
-                    "{count} more setting{plural} of this class not listed (from line {})",
-                    first.map_or_else(|| "?".to_string(), |l| l.to_string())
-                ),
-                why: "too many settings to list one by one".to_string(),
+                message: text.english(),
+                text,
+                why: messages::TOO_MANY_SETTINGS.to_string(),
                 reference: "DESIGN §6".to_string(),
             });
         }

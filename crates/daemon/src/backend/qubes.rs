@@ -372,13 +372,7 @@ impl Backend {
                 else {
                     continue;
                 };
-                let mut sync = sync_state(
-                    profile.as_str(),
-                    *generation,
-                    files,
-                    templated,
-                    &states,
-                );
+                let mut sync = sync_state(profile.as_str(), *generation, files, templated, &states);
                 sync.sources = entry.sources();
                 profiles.push(sync);
                 for file in files {

@@ -10,8 +10,9 @@ use qcs_protocol::{ProfileId, RelativePath, VmName};
 
 use super::{BackendError, Result};
 use crate::client::types::{
-    DiffView, FindingView, HunkView, LocationView, ProposalSummaryView, RenderedLineView, Segment,
-    ThreeWayRegionView, ThreeWaySide, ThreeWaySideView, ThreeWayView,
+    DiffView, FindingView, HunkView, LocationView, MessageArgView, MessageView,
+    ProposalSummaryView, RenderedLineView, Segment, ThreeWayRegionView, ThreeWaySide,
+    ThreeWaySideView, ThreeWayView,
 };
 use crate::client::{Code, Reason};
 
@@ -242,6 +243,23 @@ pub fn three_way_view(three_way: &ThreeWay, labels: &ThreeWayLabels) -> ThreeWay
     }
 }
 
+/// A finding's message template and arguments on the wire.
+fn message_view(m: &qcs_core::risk::Message) -> MessageView {
+    MessageView {
+        template: m.template.clone(),
+        args: m
+            .args
+            .iter()
+            .map(|a| MessageArgView {
+                name: a.name.clone(),
+                value: a.value.clone(),
+                translate: a.translate,
+            })
+            .collect(),
+        more: m.more.iter().map(message_view).collect(),
+    }
+}
+
 /// A finding outside a review (no id, no hunks); `gated` by severity.
 pub fn finding_view(f: &Finding) -> FindingView {
     FindingView {
@@ -265,6 +283,7 @@ pub fn finding_view(f: &Finding) -> FindingView {
         line: f.line,
         span: f.span.map(|s| (s.start as u64, s.end as u64)),
         message: f.message.clone(),
+        text: Some(message_view(&f.text)),
         why: f.why.clone(),
         reference: f.reference.clone(),
     }

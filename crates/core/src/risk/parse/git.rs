@@ -202,13 +202,41 @@ fn extended_base_var(s: &mut Src<'_>, mut c: u8) -> Option<Vec<u8>> {
 
 /// git's `parse_value`, after the `=`.
 fn value(s: &mut Src<'_>) -> Option<Vec<u8>> {
-    let mut quote = false;
-    let mut comment = false;
-    let mut trim_len = 0usize;
     // Sized for the rest of the physical line (the usual whole value) so that long
     // values are not grown step by step; continuations may still grow it.
     let rest = &s.bytes[s.pos.min(s.bytes.len())..];
-    let line_len = rest.iter().position(|b| *b == b'\n').unwrap_or(rest.len());
+    let line_len = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+    let line = &rest[..line_len];
+    // Fast path, same result as the loop below: a rest of line without quotes,
+    // escapes or continuations, comments or CR (CR LF is a line end) is its text with leading and trailing SP/HT cut (inner
+    // blanks kept; LF, the only other blank, ends it).
+    if memchr::memchr3(b'"', b'\\', b'#', line).is_none()
+        && memchr::memchr2(b';', b'\r', line).is_none()
+    {
+        let blank = |c: &u8| *c == b' ' || *c == b'\t';
+        let start = line.iter().position(|c| !blank(c)).unwrap_or(line.len());
+        let end = line
+            .iter()
+            .rposition(|c| !blank(c))
+            .map_or(start, |e| e + 1);
+        if end - start > MAX_VALUE_BYTES {
+            return None;
+        }
+        let v = line[start..end].to_vec();
+        // Consume the line and its LF like `Src::next` does (end of file acts as LF).
+        s.pos += line_len;
+        if s.pos < s.bytes.len() {
+            s.pos += 1;
+            s.line += 1;
+            s.line_start = s.pos;
+        } else {
+            s.eof = true;
+        }
+        return Some(v);
+    }
+    let mut quote = false;
+    let mut comment = false;
+    let mut trim_len = 0usize;
     let mut v: Vec<u8> = Vec::with_capacity(line_len.min(MAX_VALUE_BYTES));
     loop {
         let c = s.next();
@@ -264,7 +292,7 @@ fn value(s: &mut Src<'_>) -> Option<Vec<u8>> {
 
 /// Parses a git config into its entries, in file order.
 pub fn parse_entries(content: &[u8]) -> Result<Vec<Entry>, ParseError> {
-    if let Some(at) = content.iter().position(|b| *b == 0) {
+    if let Some(at) = memchr::memchr(0, content) {
         let line = content[..at].iter().filter(|b| **b == b'\n').count() as u32 + 1;
         return Err(ParseError {
             line,
@@ -408,19 +436,36 @@ pub fn parse(content: &[u8]) -> Result<Vec<Setting>, ParseFailed> {
 pub fn settings_of(entries: &[Entry]) -> Vec<Setting> {
     entries
         .iter()
-        .map(|e| Setting {
-            key: e.full_key(),
-            context: (&*e.section == "includeif" && e.name == "path")
-                .then(|| e.subsection.as_deref().map(str::to_owned))
-                .flatten(),
-            value: e.value.clone(),
-            line: e.line,
-            span: Some(Span {
-                start: e.name_span.0,
-                end: e.name_span.1,
-            }),
+        .map(|e| setting(e, e.value.clone()))
+        .collect()
+}
+
+/// [`settings_of`] that moves each value out of its entry instead of copying it
+/// (the entries are left with `value: None`): the scan keeps one copy of every
+/// value, in the settings, and reads the entries' values from there.
+pub fn take_settings(entries: &mut [Entry]) -> Vec<Setting> {
+    entries
+        .iter_mut()
+        .map(|e| {
+            let value = e.value.take();
+            setting(e, value)
         })
         .collect()
+}
+
+fn setting(e: &Entry, value: Option<String>) -> Setting {
+    Setting {
+        key: e.full_key(),
+        context: (&*e.section == "includeif" && e.name == "path")
+            .then(|| e.subsection.as_deref().map(str::to_owned))
+            .flatten(),
+        value,
+        line: e.line,
+        span: Some(Span {
+            start: e.name_span.0,
+            end: e.name_span.1,
+        }),
+    }
 }
 
 #[cfg(test)]

@@ -210,7 +210,10 @@ fn one_gitconfig_an_email_per_qube_by_tag() {
     assert_eq!(code, 1, "{out} {err}");
     let both = format!("{out}{err}");
     assert!(
-        both.contains("cannot be rendered for guest: var.email is not set"),
+        both.contains(
+            ".gitconfig of git cannot be rendered for guest: var.email is not set \
+             (line 3, column 10); nothing is written to guest"
+        ),
         "{both}"
     );
     assert!(!both.contains("rendered for work"), "{both}");

@@ -132,8 +132,9 @@ pub fn world() -> WorldBuilder {
         )
 }
 
-/// The tag of the demo's assignment rule: every qube carrying it gets profile `nvim`
-/// (tag another qube `dev` in the demo world and it is covered at the next push).
+/// The tag of the demo's assignment rules: every qube carrying it gets profiles `nvim`
+/// and `git-identity` (tag another qube `dev` in the demo world and it is covered at
+/// the next push).
 pub const DEV_TAG: &str = "dev";
 
 /// Managed qubes of the demo: they get the agent's services.
@@ -547,8 +548,9 @@ async fn seed_backend(proxy: &ConfigSyncProxy<'_>) -> Result<(), qcs_client::Err
 }
 
 /// One template with a different email per qube: a profile default, per-qube values and
-/// a value only work has. Not assigned, so the other demo scenarios stay as they are:
-/// assign it and push to see each qube get its own file (the profile editor previews it).
+/// a value only work has, assigned by the tag rule `dev` (work and personal): a push
+/// writes each its own `~/.config/git/config` (the profile editor previews it); tag
+/// another qube `dev` and the next push covers it with the default email.
 async fn seed_template(proxy: &ConfigSyncProxy<'_>) -> Result<(), qcs_client::Error> {
     let templates = qcs_client::variables::templates_proxy(proxy)
         .await
@@ -572,6 +574,9 @@ async fn seed_template(proxy: &ConfigSyncProxy<'_>) -> Result<(), qcs_client::Er
     ] {
         templates.set_variable(scope, target, name, value).await?;
     }
+    proxy
+        .set_assignment_rule("tag", DEV_TAG, "git-identity", true)
+        .await?;
     Ok(())
 }
 

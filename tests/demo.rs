@@ -50,15 +50,57 @@ fn demo_starts_the_backend_on_a_private_bus_with_a_pending_risky_proposal() {
 
         let profiles = proxy.list_profiles().await.unwrap();
         let ids: Vec<&str> = profiles.iter().map(|(id, _, _)| id.as_str()).collect();
-        assert_eq!(ids, ["git", "nvim", "ssh", "vim"]);
-        // The tag rule: every qube tagged dev gets nvim, and `status` says why.
+        assert_eq!(ids, ["git", "git-identity", "nvim", "ssh", "vim"]);
+        // The tag rules: every qube tagged dev gets nvim and the git-identity template,
+        // and `status` says why.
         let rules: qcs_client::rules::RuleList =
             serde_json::from_str(&proxy.list_assignment_rules().await.unwrap()).unwrap();
-        assert_eq!(rules.rules.len(), 1);
-        assert_eq!(rules.rules[0].covers, ["personal", "work"]);
+        let mut by_rule: Vec<(&str, &[String])> = rules
+            .rules
+            .iter()
+            .map(|r| (r.profile.as_str(), r.covers.as_slice()))
+            .collect();
+        by_rule.sort();
+        let covered = ["personal".to_owned(), "work".to_owned()];
+        assert_eq!(
+            by_rule,
+            [("git-identity", &covered[..]), ("nvim", &covered[..])]
+        );
         let work = qubes.qubes.iter().find(|q| q.name == "work").unwrap();
-        let nvim = work.profiles.iter().find(|p| p.profile == "nvim").unwrap();
-        assert_eq!(nvim.sources[0].english(), "tag dev");
+        for profile in ["nvim", "git-identity"] {
+            let p = work.profiles.iter().find(|p| p.profile == profile).unwrap();
+            assert_eq!(p.sources[0].english(), "tag dev", "{profile}");
+        }
+        // A push of the template plans work its own email (personal is halted: its
+        // preview renders its own).
+        let plan: qcs_client::types::PushPlan = serde_json::from_str(
+            &proxy
+                .plan_push(&["work"], &["git-identity"], &[])
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+        let q = &plan.qubes[0];
+        assert!(q.error.is_none(), "{:?}", q.error);
+        assert_eq!(q.items.len(), 1, "{:?}", q.items);
+        assert!(q.items[0].template_sha256.is_some());
+        let diff = serde_json::to_string(&q.items[0].diff).unwrap();
+        assert!(diff.contains("alice@work.example"), "{diff}");
+        assert!(!diff.contains("alice@home.example"), "{diff}");
+        assert!(!diff.contains("{{"), "{diff}");
+        let templates = qcs_client::variables::templates_proxy(&proxy)
+            .await
+            .unwrap();
+        let preview: qcs_client::variables::TemplatePreview = serde_json::from_str(
+            &templates
+                .preview_template("git-identity", ".config/git/config", "personal")
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+        assert!(preview.error.is_none(), "{:?}", preview.error);
+        let rendered = serde_json::to_string(&preview.lines).unwrap();
+        assert!(rendered.contains("alice@home.example"), "{rendered}");
 
         let pending: ProposalList =
             serde_json::from_str(&proxy.list_proposals("pending").await.unwrap()).unwrap();

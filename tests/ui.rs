@@ -1363,12 +1363,36 @@ fn scenario() {
             work.profiles
         );
 
-        // The qube page shows every file of work in sync now.
+        // The qube page shows every file of work in sync now, the template (brought by
+        // the demo's tag rule) among them.
         window.open_qube("work");
-        wait_until("work's files in sync", || {
+        let expected = [
+            "git-identity:.config/git/config",
+            "git:.config/git/ignore",
+            "git:.gitconfig",
+            "ssh:.ssh/config",
+            "vim:.vimrc",
+        ];
+        let in_sync = || {
             let rows = window.qube_page().file_rows();
-            rows.len() == 4 && rows.iter().all(|(_, state)| state == "In sync")
-        });
+            let all_in_sync = !rows.is_empty() && rows.iter().all(|(_, s)| s == "In sync");
+            let has_all = expected.iter().all(|e| rows.iter().any(|(r, _)| r == e));
+            (all_in_sync && has_all, rows)
+        };
+        let limit = Instant::now() + Duration::from_secs(180);
+        loop {
+            let (done, rows) = in_sync();
+            if done {
+                break;
+            }
+            assert!(
+                Instant::now() < limit,
+                "work's files never all in sync: {rows:?}"
+            );
+            if !glib::MainContext::default().iteration(false) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
 
         // The store and work both change .vimrc since the push: the store one line, work
         // another (with a hidden zero-width space), and both the last line differently.

@@ -555,7 +555,8 @@ impl Backend {
     }
 
     /// `ListVariables`: every variable, or (with `qube`) those that apply to it — its
-    /// own, those of its tags (from the Admin API), the defaults of its assigned profiles
+    /// own, those of its tags (from the Admin API), the defaults of its profiles (single
+    /// assignments and covering rules)
     /// — each marked with whether it is the value the qube gets.
     pub fn list_variables(&self, qube: Option<&VmName>) -> Result<VariableList> {
         let all = self.store().variables()?;
@@ -583,7 +584,9 @@ impl Backend {
         };
         self.check_target(qube)?;
         let tags = self.template_facts(qube)?.tags;
-        let assigned = self.store().qube_settings(qube)?.assigned;
+        // Profiles assigned singly or by a rule that covers the qube now: a profile's
+        // defaults apply wherever the profile is pushed.
+        let assigned = self.effective_profiles(qube)?;
         let own: BTreeSet<&str> = all
             .iter()
             .filter(|e| e.scope == VariableScope::Qube(qube.clone()))

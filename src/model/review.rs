@@ -552,6 +552,7 @@ mod tests {
                 received_at: 0,
                 status: "pending".into(),
                 batch: 1,
+                risk: None,
             },
             mode: None,
             note: vec![],

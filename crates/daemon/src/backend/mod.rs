@@ -16,6 +16,7 @@ mod jobs;
 mod proposals;
 mod qubes;
 pub mod replies;
+mod review_cache;
 mod rules;
 pub mod services;
 pub mod views;
@@ -107,6 +108,10 @@ pub struct Backend {
     /// Qubes a push job is starting and writing ("start and push"): their
     /// `domain-start` does not trigger a second, concurrent auto-apply.
     starting: Mutex<std::collections::BTreeSet<String>>,
+    /// Built reviews (`GetProposal` replies and inbox risk markers), see review_cache.rs.
+    reviews: Mutex<review_cache::ReviewCache>,
+    /// The rule set's fingerprint, part of every review's cache key.
+    rules: Arc<str>,
 }
 
 impl std::fmt::Debug for Backend {
@@ -134,11 +139,13 @@ impl Backend {
             })?;
         }
         let store = Store::open(&config.store_path)?;
+        let engine = Engine::load_default();
+        let rules: Arc<str> = Arc::from(qcs_core::review::rules_fingerprint(&engine));
         Ok(Backend {
             store: Mutex::new(store),
             admin: admin.with_max_workers(config.max_parallel.max(1)),
             services: ServiceCaller::new(&config.qrexec_program).with_timeout(config.call_timeout),
-            engine: Engine::load_default(),
+            engine,
             config,
             notifier: Mutex::new(Arc::new(Silent)),
             next_id: AtomicU64::new(1),
@@ -147,6 +154,8 @@ impl Backend {
             live: Mutex::new(qubes::LiveCache::default()),
             ingest: Mutex::new(()),
             starting: Mutex::new(std::collections::BTreeSet::new()),
+            reviews: Mutex::new(review_cache::ReviewCache::default()),
+            rules,
         })
     }
 

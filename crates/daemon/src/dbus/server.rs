@@ -372,7 +372,10 @@ impl ConfigSync {
 
     #[zbus(out_args("proposal_json"))]
     async fn get_proposal(&self, id: i64) -> Result<String, Error> {
-        run(&self.backend, move |b| views::to_json(&b.get_proposal(id)?)).await
+        run(&self.backend, move |b| {
+            Ok(b.get_proposal_json(id)?.to_string())
+        })
+        .await
     }
 
     #[zbus(out_args("generation"))]
@@ -400,7 +403,13 @@ impl ConfigSync {
 
     #[zbus(out_args("ingested"))]
     async fn ingest_spool(&self) -> Result<u32, Error> {
-        run(&self.backend, |b| b.ingest_spool()).await
+        let ingested = run(&self.backend, |b| b.ingest_spool()).await?;
+        if ingested > 0 {
+            // The inbox's risk markers: reviews built off the caller's time.
+            let backend = Arc::clone(&self.backend);
+            blocking::unblock(move || backend.warm_reviews()).detach();
+        }
+        Ok(ingested)
     }
 
     // ----- persistence, policy, audit -----

@@ -254,3 +254,101 @@ fn proposal_view(p: &Proposal, review: &review::Review<'_>) -> Result<ProposalVi
             .map(|t| views::three_way_view(t, &views::PROPOSAL_THREE_WAY)),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    // Test code: a failed unwrap is a failed test.
+    #![allow(clippy::unwrap_used)]
+
+    use std::time::Instant;
+
+    use qcs_core::risk::Engine;
+    use qcs_core::store::{NewProposal, Store};
+    use qcs_protocol::literal::{pid, rp, vm};
+
+    use super::*;
+
+    /// Where `GetProposal`'s time goes for the bench's 10 000-hunk proposal (one changed
+    /// line in eight of an 80 000-line file). A figure, not a check:
+    /// `cargo test --release -p qcs-daemon --lib -- --ignored --nocapture get_proposal_breakdown`.
+    #[test]
+    #[ignore = "a measurement; run by hand with --release"]
+    fn get_proposal_breakdown() {
+        let base: String = (0..80_000)
+            .map(|i| if i % 2 == 0 { "a\n" } else { "b\n" })
+            .collect();
+        let new: String = base
+            .lines()
+            .enumerate()
+            .map(|(i, l)| {
+                if i % 8 == 4 {
+                    "c\n".to_owned()
+                } else {
+                    format!("{l}\n")
+                }
+            })
+            .collect();
+        let mut store = Store::open_in_memory().unwrap();
+        store.create_profile(&pid("vim"), "").unwrap();
+        store
+            .put_file(&pid("vim"), &rp(".bench-hunks"), base.as_bytes(), 0o644)
+            .unwrap();
+        store.allow_proposals(&vm("personal"), &pid("vim")).unwrap();
+        let id = store
+            .submit_proposal(&NewProposal {
+                source_qube: vm("personal"),
+                profile: pid("vim"),
+                path: rp(".bench-hunks"),
+                content: new.as_bytes(),
+                mode: Some(0o644),
+                base_sha256: None,
+                note: "",
+            })
+            .unwrap();
+        let engine = Engine::load_default();
+        let rules: Arc<str> = Arc::from(review::rules_fingerprint(&engine));
+        for round in 0..3 {
+            let t = Instant::now();
+            let p = store.proposal(id).unwrap().unwrap();
+            let key = ReviewKey::of(&store, id, p.status, &p.profile, &rules).unwrap();
+            let read = t.elapsed();
+            let t = Instant::now();
+            let d = qcs_core::diff::diff(base.as_bytes(), new.as_bytes());
+            let diff = t.elapsed();
+            let t = Instant::now();
+            let scanned = engine.scan_proposal(&[qcs_core::risk::ScanInput {
+                path: ".bench-hunks",
+                content: new.as_bytes(),
+                base: Some(base.as_bytes()),
+                mode: Some(0o644),
+                kind: qcs_core::risk::FileKind::Regular,
+            }]);
+            let scan = t.elapsed();
+            let t = Instant::now();
+            let review = review::load(&store, &engine, &[id]).unwrap();
+            let load = t.elapsed();
+            let t = Instant::now();
+            let view = proposal_view(&p, &review).unwrap();
+            let viewed = t.elapsed();
+            let t = Instant::now();
+            let json = views::to_json(&view).unwrap();
+            let serialized = t.elapsed();
+            let diff_json = views::to_json(&view.diff).unwrap().len();
+            let files_b64 = view.proposed_b64.len() + view.base_b64.as_ref().map_or(0, String::len);
+            let t = Instant::now();
+            drop((view, review));
+            let dropped = t.elapsed();
+            println!(
+                "round {round}: proposal+key {read:.1?} ({} files) · diff alone {diff:.1?} \
+                 ({} hunks, minimal {}) · scan alone {scan:.1?} ({} findings) · review::load (reads, diff, scan, place, digest) \
+                 {load:.1?} · view (rendering) {viewed:.1?} · JSON {serialized:.1?} \
+                 ({} bytes: diff {diff_json}, base+proposed b64 {files_b64}) · drop {dropped:.1?}",
+                key.files.len(),
+                d.hunks.len(),
+                d.minimal,
+                scanned.len(),
+                json.len()
+            );
+        }
+    }
+}

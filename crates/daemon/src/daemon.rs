@@ -148,7 +148,7 @@ pub fn run(args: DaemonArgs) -> ExitCode {
     };
     let notifier: Arc<dyn Notifier> = Arc::new(DbusNotifier::new(conn.clone()));
     backend.set_notifier(notifier);
-    warm_reviews(&backend);
+    backend.start_review_warmer();
     let _events = (!args.no_events).then(|| backend.watch_events());
     spool_watcher(&backend, &conn);
     eprintln!("qubes-config-syncd: lost the bus connection or the name {BUS_NAME}; exiting");
@@ -173,27 +173,14 @@ fn spool_watcher(backend: &Arc<Backend>, conn: &zbus::Connection) {
     let mut polls = 0u32;
     loop {
         std::thread::sleep(SPOOL_POLL);
-        match backend.ingest_spool() {
-            Ok(0) => {}
-            Ok(_) => warm_reviews(backend),
-            Err(e) => eprintln!("qubes-config-syncd: spool: {e}"),
+        if let Err(e) = backend.ingest_spool() {
+            eprintln!("qubes-config-syncd: spool: {e}");
         }
         polls = polls.wrapping_add(1);
         if polls.is_multiple_of(BUS_CHECK_EVERY) && !still_serving(conn) {
             return;
         }
     }
-}
-
-/// Builds the reviews of new proposals on a thread of its own (the inbox's risk
-/// markers; the first `GetProposal` of each is then served from the cache).
-fn warm_reviews(backend: &Arc<Backend>) {
-    let backend = Arc::clone(backend);
-    std::thread::spawn(move || {
-        if let Err(e) = backend.warm_reviews() {
-            eprintln!("qubes-config-syncd: reviews: {e}");
-        }
-    });
 }
 
 /// True while the bus answers and our name is still ours.

@@ -112,6 +112,8 @@ pub struct Backend {
     reviews: Mutex<review_cache::ReviewCache>,
     /// The rule set's fingerprint, part of every review's cache key.
     rules: Arc<str>,
+    /// Wakes the review warmer (see [`Backend::start_review_warmer`]).
+    warmer: Mutex<Option<std::sync::mpsc::Sender<()>>>,
 }
 
 impl std::fmt::Debug for Backend {
@@ -156,6 +158,7 @@ impl Backend {
             starting: Mutex::new(std::collections::BTreeSet::new()),
             reviews: Mutex::new(review_cache::ReviewCache::default()),
             rules,
+            warmer: Mutex::new(None),
         })
     }
 
@@ -165,7 +168,37 @@ impl Backend {
     }
 
     fn notifier(&self) -> Arc<dyn Notifier> {
+        // Something changed: the inbox's risk markers may need reviews built.
+        self.request_warm();
         Arc::clone(&lock(&self.notifier))
+    }
+
+    /// Builds the reviews of pending proposals on a thread of its own whenever the
+    /// backend announces a change (intake, decisions, store edits), a burst coalesced
+    /// into one pass, so `ListProposals` can carry each one's risk marker and the
+    /// first `GetProposal` is served from the cache. Ends when the backend is dropped.
+    pub fn start_review_warmer(self: &Arc<Self>) {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        *lock(&self.warmer) = Some(tx);
+        let backend = Arc::downgrade(self);
+        std::thread::spawn(move || {
+            while rx.recv().is_ok() {
+                while rx.try_recv().is_ok() {}
+                let Some(backend) = backend.upgrade() else {
+                    return;
+                };
+                if let Err(e) = backend.warm_reviews() {
+                    eprintln!("qubes-config-syncd: reviews: {e}");
+                }
+            }
+        });
+        self.request_warm();
+    }
+
+    fn request_warm(&self) {
+        if let Some(tx) = lock(&self.warmer).as_ref() {
+            let _ = tx.send(());
+        }
     }
 
     fn store(&self) -> MutexGuard<'_, Store> {

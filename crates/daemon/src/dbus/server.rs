@@ -403,13 +403,7 @@ impl ConfigSync {
 
     #[zbus(out_args("ingested"))]
     async fn ingest_spool(&self) -> Result<u32, Error> {
-        let ingested = run(&self.backend, |b| b.ingest_spool()).await?;
-        if ingested > 0 {
-            // The inbox's risk markers: reviews built off the caller's time.
-            let backend = Arc::clone(&self.backend);
-            blocking::unblock(move || backend.warm_reviews()).detach();
-        }
-        Ok(ingested)
+        run(&self.backend, |b| b.ingest_spool()).await
     }
 
     // ----- persistence, policy, audit -----

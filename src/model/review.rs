@@ -570,6 +570,7 @@ mod tests {
                 received_at: 0,
                 status: "pending".into(),
                 batch: 1,
+                risk: None,
             },
             mode: None,
             note: vec![],

@@ -100,11 +100,10 @@ mod imp {
         /// The window may close although the editor had unsaved edits (the user chose).
         pub closing: Cell<bool>,
         pub toasts_shown: RefCell<Vec<adw::Toast>>,
-        /// The most severe finding per proposal of a multi-file submission (`None`:
-        /// no finding), for the sidebar's risk markers.
+        /// The most severe finding per proposal of a multi-file submission opened in
+        /// the pane (`None`: no finding), for the sidebar's risk markers until the
+        /// proposal list carries them.
         pub risk: RefCell<std::collections::HashMap<i64, Option<Severity>>>,
-        /// A risk fetch is running.
-        pub fetching_risk: Cell<bool>,
     }
 
     impl std::fmt::Debug for QcsWindow {

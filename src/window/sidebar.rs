@@ -1,6 +1,7 @@
 //! The sidebar's three lists (qubes, profiles, proposals inbox): filling them from
 //! the window's last fetch, keeping the selection across refills, and turning a
-//! selected row into navigation. Must not fetch anything but the inbox's risk markers.
+//! selected row into navigation. Must not fetch anything: the inbox's risk markers come
+//! with the proposal list (the backend's built reviews), never from whole proposals.
 
 use adw::prelude::*;
 use adw::subclass::prelude::*;
@@ -166,7 +167,6 @@ impl QcsWindow {
                 None => batches.push((proposal.batch, vec![proposal])),
             }
         }
-        let mut unknown_risk = Vec::new();
         for (batch, files) in &batches {
             let proposal = files[0];
             // Names from a qube: through the safe renderer (marks look-alikes), as markup.
@@ -202,8 +202,13 @@ impl QcsWindow {
                 )));
                 row.set_subtitle(&from);
                 let risk = imp.risk.borrow();
-                let known: Option<Vec<Option<Severity>>> =
-                    files.iter().map(|f| risk.get(&f.id).copied()).collect();
+                let known: Option<Vec<Option<Severity>>> = files
+                    .iter()
+                    .map(|f| match f.risk {
+                        Some(r) => Some(r.worst.as_ref().map(Severity::from_wire)),
+                        None => risk.get(&f.id).copied(),
+                    })
+                    .collect();
                 let marker = gtk::Label::new(None);
                 marker.set_valign(gtk::Align::Center);
                 match known {
@@ -217,9 +222,13 @@ impl QcsWindow {
                             )));
                         }
                     }
+                    // The backend is still building the reviews: it announces the
+                    // inbox again when they are (then the list carries the markers).
                     None => {
                         marker.set_label("…");
-                        unknown_risk.extend(files.iter().map(|f| f.id));
+                        marker.set_tooltip_text(Some(&gettextrs::gettext(
+                            "The backend is still reviewing these files",
+                        )));
                     }
                 }
                 marker.add_css_class("batch-risk");
@@ -247,36 +256,6 @@ impl QcsWindow {
         imp.refilling.set(false);
         drop(proposals);
         self.emit_by_name::<()>("pending-changed", &[]);
-        if !unknown_risk.is_empty() {
-            self.fetch_risk(unknown_risk);
-        }
-    }
-
-    /// Learn the riskiest finding of each of `ids` (for the sidebar's markers).
-    pub(super) fn fetch_risk(&self, ids: Vec<i64>) {
-        let Some(backend) = self.backend() else {
-            return;
-        };
-        if self.imp().fetching_risk.replace(true) {
-            return;
-        }
-        glib::spawn_future_local(glib::clone!(
-            #[weak(rename_to = window)]
-            self,
-            async move {
-                for id in ids {
-                    if window.imp().risk.borrow().contains_key(&id) {
-                        continue;
-                    }
-                    if let Ok(view) = backend.proposal(id).await {
-                        let worst = crate::widgets::riskiest(&view);
-                        window.imp().risk.borrow_mut().insert(id, worst);
-                    }
-                }
-                window.imp().fetching_risk.set(false);
-                window.refill_proposals();
-            }
-        ));
     }
 
     /// The qube rows in the sidebar.

@@ -650,6 +650,19 @@ pub struct ProposalSummaryView {
     /// The submission it came with (all files of one spooled request share it).
     #[serde(default)]
     pub batch: i64,
+    /// What the review of the state after accept found, for the inbox's marker; `None`
+    /// while the backend has not built the review for the store's current state.
+    #[serde(default)]
+    pub risk: Option<ProposalRisk>,
+}
+
+/// The inbox's risk marker of a proposal (from the backend's built review).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProposalRisk {
+    /// The most severe finding, `None` when there is none.
+    pub worst: Option<Severity>,
+    /// How many findings must be acknowledged.
+    pub gated: u32,
 }
 
 /// Result of `GetProposal`: everything the review pane shows.

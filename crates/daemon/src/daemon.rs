@@ -148,6 +148,7 @@ pub fn run(args: DaemonArgs) -> ExitCode {
     };
     let notifier: Arc<dyn Notifier> = Arc::new(DbusNotifier::new(conn.clone()));
     backend.set_notifier(notifier);
+    backend.start_review_warmer();
     let _events = (!args.no_events).then(|| backend.watch_events());
     spool_watcher(&backend, &conn);
     eprintln!("qubes-config-syncd: lost the bus connection or the name {BUS_NAME}; exiting");

@@ -369,3 +369,86 @@ fn a_hostile_value_in_a_finding_message_stays_a_quoted_argument() {
     assert!(!shown.contains('\u{202e}'), "{shown}");
     assert_eq!(f.message_with(&|s: &str| s.to_owned()), f.message);
 }
+
+/// The inbox's risk marker of `id` from `ListProposals`.
+fn listed_risk(backend: &Backend, id: i64) -> Option<qcs_client::types::ProposalRisk> {
+    backend
+        .list_proposals("")
+        .expect("list")
+        .proposals
+        .into_iter()
+        .find(|p| p.id == id)
+        .expect("listed")
+        .risk
+}
+
+#[test]
+fn a_cached_review_is_rebuilt_when_the_store_or_the_proposal_changes_under_it() {
+    use qcs_client::types::Severity;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let b = backend(tmp.path());
+    let id = propose(&b, tmp.path(), 1, &[(".gitconfig", DRIVER)])[0];
+    // Listing never builds a review: the marker is unknown until one was built.
+    assert_eq!(listed_risk(&b, id), None);
+    assert_eq!(b.warm_reviews().expect("warm"), 1);
+    assert_eq!(
+        b.warm_reviews().expect("warm again"),
+        0,
+        "kept, not rebuilt"
+    );
+    let first = b.get_proposal(id).expect("view");
+    let risk = listed_risk(&b, id).expect("known after the review was built");
+    assert_eq!(
+        risk.gated as usize,
+        first.must_acknowledge.len(),
+        "{first:?}"
+    );
+    assert_eq!(
+        risk.worst,
+        first
+            .findings
+            .iter()
+            .map(|f| f.severity)
+            .max_by_key(|s| s.rank())
+    );
+    // Served again for the same state: the same reply, byte for byte.
+    assert_eq!(
+        b.get_proposal_json(id).expect("json"),
+        b.get_proposal_json(id).expect("json")
+    );
+    // The store changes under it: the other file now selects the driver. The cached
+    // review is not served: rebuilt, a new digest, the combination now found, and the
+    // marker unknown again until then.
+    b.with_store(|s| Ok(s.put_file(&pid("git"), &rp(ATTRIBUTES), SELECTS_DRIVER, 0o644)?))
+        .expect("store moves on");
+    assert_eq!(listed_risk(&b, id), None, "the old marker is not shown");
+    let second = b.get_proposal(id).expect("view");
+    assert_ne!(second.digest, first.digest);
+    assert!(has_combination(&b, id), "{second:?}");
+    assert_eq!(
+        listed_risk(&b, id).expect("known").worst,
+        Some(Severity::Critical)
+    );
+    // The digest shown before the change is stale; the new one passes the gate.
+    let e =
+        gate_error(b.accept_proposal(id, &first.digest, &[], &first.must_acknowledge, "", "test"));
+    assert_eq!(e.code(), "review.stale");
+    // The store goes back to the first state: the same review as then, not the second.
+    b.with_store(|s| Ok(s.put_file(&pid("git"), &rp(ATTRIBUTES), HARMLESS_ATTRIBUTES, 0o644)?))
+        .expect("store back");
+    let third = b.get_proposal(id).expect("view");
+    assert_ne!(third.digest, second.digest);
+    assert_eq!(third.findings, first.findings);
+    // Decided elsewhere: its status is part of the key, the reply says rejected.
+    b.reject_proposal(id, "from the CLI").expect("reject");
+    let decided = b.get_proposal(id).expect("view");
+    assert_eq!(
+        decided.summary.status,
+        qcs_client::types::ProposalStatus::Rejected
+    );
+    assert_ne!(decided.digest, third.digest);
+    let e =
+        gate_error(b.accept_proposal(id, &third.digest, &[], &third.must_acknowledge, "", "test"));
+    assert_eq!(e.code(), "review.stale");
+    assert_eq!(stored(&b, ".gitconfig"), GITCONFIG);
+}

@@ -16,6 +16,7 @@ mod jobs;
 mod proposals;
 mod qubes;
 pub mod replies;
+mod review_cache;
 mod rules;
 pub mod services;
 pub mod templates;
@@ -108,6 +109,12 @@ pub struct Backend {
     /// Qubes a push job is starting and writing ("start and push"): their
     /// `domain-start` does not trigger a second, concurrent auto-apply.
     starting: Mutex<std::collections::BTreeSet<String>>,
+    /// Built reviews (`GetProposal` replies and inbox risk markers), see review_cache.rs.
+    reviews: Mutex<review_cache::ReviewCache>,
+    /// The rule set's fingerprint, part of every review's cache key.
+    rules: Arc<str>,
+    /// Wakes the review warmer (see [`Backend::start_review_warmer`]).
+    warmer: Mutex<Option<std::sync::mpsc::Sender<()>>>,
 }
 
 impl std::fmt::Debug for Backend {
@@ -135,11 +142,13 @@ impl Backend {
             })?;
         }
         let store = Store::open(&config.store_path)?;
+        let engine = Engine::load_default();
+        let rules: Arc<str> = Arc::from(qcs_core::review::rules_fingerprint(&engine));
         Ok(Backend {
             store: Mutex::new(store),
             admin: admin.with_max_workers(config.max_parallel.max(1)),
             services: ServiceCaller::new(&config.qrexec_program).with_timeout(config.call_timeout),
-            engine: Engine::load_default(),
+            engine,
             config,
             notifier: Mutex::new(Arc::new(Silent)),
             next_id: AtomicU64::new(1),
@@ -148,6 +157,9 @@ impl Backend {
             live: Mutex::new(qubes::LiveCache::default()),
             ingest: Mutex::new(()),
             starting: Mutex::new(std::collections::BTreeSet::new()),
+            reviews: Mutex::new(review_cache::ReviewCache::default()),
+            rules,
+            warmer: Mutex::new(None),
         })
     }
 
@@ -157,7 +169,37 @@ impl Backend {
     }
 
     fn notifier(&self) -> Arc<dyn Notifier> {
+        // Something changed: the inbox's risk markers may need reviews built.
+        self.request_warm();
         Arc::clone(&lock(&self.notifier))
+    }
+
+    /// Builds the reviews of pending proposals on a thread of its own whenever the
+    /// backend announces a change (intake, decisions, store edits), a burst coalesced
+    /// into one pass, so `ListProposals` can carry each one's risk marker and the
+    /// first `GetProposal` is served from the cache. Ends when the backend is dropped.
+    pub fn start_review_warmer(self: &Arc<Self>) {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        *lock(&self.warmer) = Some(tx);
+        let backend = Arc::downgrade(self);
+        std::thread::spawn(move || {
+            while rx.recv().is_ok() {
+                while rx.try_recv().is_ok() {}
+                let Some(backend) = backend.upgrade() else {
+                    return;
+                };
+                if let Err(e) = backend.warm_reviews() {
+                    eprintln!("qubes-config-syncd: reviews: {e}");
+                }
+            }
+        });
+        self.request_warm();
+    }
+
+    fn request_warm(&self) {
+        if let Some(tx) = lock(&self.warmer).as_ref() {
+            let _ = tx.send(());
+        }
     }
 
     fn store(&self) -> MutexGuard<'_, Store> {

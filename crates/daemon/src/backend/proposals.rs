@@ -5,10 +5,13 @@
 use qcs_core::diff::HunkId;
 use qcs_core::review;
 use qcs_core::risk::Finding;
-use qcs_core::store::{Acceptance, ProposalStatus, ReviewRecord};
+use std::sync::Arc;
 
-use super::{Backend, BackendError, Result, views};
-use crate::client::types::{API_VERSION, ProposalList, ProposalView};
+use qcs_core::store::{Acceptance, Proposal, ProposalStatus, ReviewRecord};
+
+use super::review_cache::{CachedReview, ReviewKey};
+use super::{Backend, BackendError, Result, lock, views};
+use crate::client::types::{API_VERSION, ProposalList, ProposalRisk, ProposalView};
 use crate::client::{Code, Reason};
 
 impl Backend {
@@ -25,12 +28,28 @@ impl Backend {
                 ));
             }
         };
-        let proposals = self
-            .store()
-            .proposals(status)?
-            .iter()
-            .map(views::proposal_summary)
-            .collect();
+        let store = self.store();
+        let mut keys: std::collections::BTreeMap<String, ReviewKey> = Default::default();
+        let mut proposals = Vec::new();
+        for p in store.proposals(status)? {
+            let mut view = views::proposal_summary(&p);
+            // The risk marker, when the review of this state was built (never here).
+            let key = match keys.get(p.profile.as_str()) {
+                Some(k) => ReviewKey {
+                    proposal: p.id,
+                    status: p.status,
+                    ..k.clone()
+                },
+                None => {
+                    let k = ReviewKey::of(&store, p.id, p.status, &p.profile, &self.rules)?;
+                    keys.insert(p.profile.as_str().to_owned(), k.clone());
+                    k
+                }
+            };
+            view.risk = lock(&self.reviews).risk(&key);
+            proposals.push(view);
+        }
+        drop(store);
         Ok(ProposalList {
             version: API_VERSION,
             proposals,
@@ -55,69 +74,91 @@ impl Backend {
         })
     }
 
-    /// Everything the review shows, with the review's digest and each finding's id.
-    /// Findings are computed again for the state after accept (the store may have
-    /// changed since the proposal arrived).
+    /// Everything the review shows, with the review's digest and each finding's id,
+    /// as the JSON `GetProposal` returns. Findings are computed for the state after
+    /// accept against the store now (it may have changed since the proposal arrived);
+    /// a review already built for exactly this state comes from the cache.
+    pub fn get_proposal_json(&self, id: i64) -> Result<Arc<str>> {
+        Ok(self.cached_review(id)?.json.clone())
+    }
+
+    /// The typed `GetProposal` reply (tests and in-process callers).
     pub fn get_proposal(&self, id: i64) -> Result<ProposalView> {
+        serde_json::from_str(&self.get_proposal_json(id)?).map_err(BackendError::failed)
+    }
+
+    /// The review of proposal `id` for the store's current state: from the cache, or
+    /// built (and kept) when the store, the proposal's status or the rules changed.
+    pub(super) fn cached_review(&self, id: i64) -> Result<Arc<CachedReview>> {
         let store = self.store();
         let p = store.proposal(id)?.ok_or_else(|| {
             BackendError::NotFound(Reason::new(Code::ProposalUnknown).arg("id", id))
         })?;
+        let key = ReviewKey::of(&store, id, p.status, &p.profile, &self.rules)?;
+        let hit = lock(&self.reviews).get(&key);
+        if let Some(hit) = hit {
+            if !hit.templated {
+                return Ok(hit);
+            }
+            // A templated file's base is the qube's rendering now, which depends on
+            // variables and Admin API facts the key does not hold: drawn afresh on every
+            // call (the findings and the marker do not depend on it).
+            drop(store);
+            let mut view: ProposalView =
+                serde_json::from_str(&hit.json).map_err(BackendError::failed)?;
+            self.show_rendered_base(&p, &mut view)?;
+            return Ok(Arc::new(CachedReview {
+                json: Arc::from(views::to_json(&view)?),
+                risk: hit.risk.clone(),
+                templated: true,
+            }));
+        }
         let review = self.review_of(&store, id)?;
         drop(store);
-        let file = review
-            .file(id)
-            .ok_or_else(|| BackendError::failed(format!("review of #{id} lost its file")))?;
-        let findings: Vec<&review::ReviewFinding> = review.findings_of(id).collect();
-        // Anchors in the diff only for findings on this file's lines.
-        let anchored: Vec<Finding> = findings
-            .iter()
-            .map(|f| {
-                let mut f = f.finding.clone();
-                if f.path != file.path {
-                    f.line = None;
-                }
-                f
-            })
-            .collect();
-        let summary = qcs_core::store::ProposalSummary {
-            id: p.id,
-            source_qube: p.source_qube.clone(),
-            profile: p.profile.clone(),
-            path: p.path.clone(),
-            size: p.content.len(),
-            sha256: p.sha256.clone(),
-            received_at: p.received_at,
-            status: p.status,
-            batch: p.batch,
-        };
-        let mut view = ProposalView {
-            version: API_VERSION,
-            summary: views::proposal_summary(&summary),
-            mode: p.mode.map(views::mode_text),
-            note: views::text_segments(p.note.as_bytes()),
-            base_b64: file.base.as_ref().map(|b| views::b64(&b.bytes)),
-            base_sha256: file.base.as_ref().map(|b| b.sha256.clone()),
-            proposed_b64: views::b64(&file.proposed),
-            diff: views::diff_view(&file.diff, &anchored),
-            findings: findings
-                .iter()
-                .map(|f| views::review_finding_view(f, id))
-                .collect(),
-            must_acknowledge: findings
-                .iter()
-                .filter(|f| f.gated)
-                .map(|f| f.id.clone())
-                .collect(),
-            digest: review.digest.clone(),
-            three_way: file
-                .three_way
-                .as_ref()
-                .map(|t| views::three_way_view(t, &views::PROPOSAL_THREE_WAY)),
-        };
+        let mut view = proposal_view(&p, &review)?;
         // A templated file: against the qube's rendered version (templates.rs).
-        self.show_rendered_base(&p, &mut view)?;
-        Ok(view)
+        let templated = self.show_rendered_base(&p, &mut view)?;
+        let risk = ProposalRisk {
+            worst: view
+                .findings
+                .iter()
+                .map(|f| f.severity)
+                .max_by_key(|s| s.rank()),
+            gated: u32::try_from(view.must_acknowledge.len()).unwrap_or(u32::MAX),
+        };
+        let built = Arc::new(CachedReview {
+            json: Arc::from(views::to_json(&view)?),
+            risk,
+            templated,
+        });
+        lock(&self.reviews).put(key, Arc::clone(&built));
+        Ok(built)
+    }
+
+    /// Builds the reviews of pending proposals whose risk marker is not known for the
+    /// store's current state (after intake), then tells clients the inbox changed.
+    /// Returns how many were built.
+    pub fn warm_reviews(&self) -> Result<u32> {
+        let pending = self.store().proposals(Some(ProposalStatus::Pending))?;
+        let mut built = 0u32;
+        for p in pending {
+            let known = {
+                let store = self.store();
+                let key = ReviewKey::of(&store, p.id, p.status, &p.profile, &self.rules)?;
+                lock(&self.reviews).risk(&key).is_some()
+            };
+            if known {
+                continue;
+            }
+            // A proposal decided or invalid meanwhile is not an error here.
+            if self.cached_review(p.id).is_ok() {
+                built += 1;
+            }
+        }
+        if built > 0 {
+            self.announce_pending();
+        }
+        Ok(built)
     }
 
     /// Accepts all hunks (`hunks` empty) or the chosen ones of the review with
@@ -176,5 +217,158 @@ impl Backend {
         self.store().reject_proposal(id, note)?;
         self.announce_pending();
         Ok(())
+    }
+}
+
+/// The `GetProposal` reply of proposal `p` from its built review.
+fn proposal_view(p: &Proposal, review: &review::Review<'_>) -> Result<ProposalView> {
+    let id = p.id;
+    let file = review
+        .file(id)
+        .ok_or_else(|| BackendError::failed(format!("review of #{id} lost its file")))?;
+    let findings: Vec<&review::ReviewFinding> = review.findings_of(id).collect();
+    // Anchors in the diff only for findings on this file's lines.
+    let anchored: Vec<Finding> = findings
+        .iter()
+        .map(|f| {
+            let mut f = f.finding.clone();
+            if f.path != file.path {
+                f.line = None;
+            }
+            f
+        })
+        .collect();
+    let summary = qcs_core::store::ProposalSummary {
+        id: p.id,
+        source_qube: p.source_qube.clone(),
+        profile: p.profile.clone(),
+        path: p.path.clone(),
+        size: p.content.len(),
+        sha256: p.sha256.clone(),
+        received_at: p.received_at,
+        status: p.status,
+        batch: p.batch,
+    };
+    Ok(ProposalView {
+        version: API_VERSION,
+        summary: views::proposal_summary(&summary),
+        mode: p.mode.map(views::mode_text),
+        note: views::text_segments(p.note.as_bytes()),
+        base_b64: file.base.as_ref().map(|b| views::b64(&b.bytes)),
+        base_sha256: file.base.as_ref().map(|b| b.sha256.clone()),
+        proposed_b64: views::b64(&file.proposed),
+        diff: views::diff_view(&file.diff, &anchored),
+        findings: findings
+            .iter()
+            .map(|f| views::review_finding_view(f, id))
+            .collect(),
+        must_acknowledge: findings
+            .iter()
+            .filter(|f| f.gated)
+            .map(|f| f.id.clone())
+            .collect(),
+        digest: review.digest.clone(),
+        three_way: file
+            .three_way
+            .as_ref()
+            .map(|t| views::three_way_view(t, &views::PROPOSAL_THREE_WAY)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    // Test code: a failed unwrap is a failed test.
+    #![allow(clippy::unwrap_used)]
+
+    use std::time::Instant;
+
+    use qcs_core::risk::Engine;
+    use qcs_core::store::{NewProposal, Store};
+    use qcs_protocol::literal::{pid, rp, vm};
+
+    use super::*;
+
+    /// Where `GetProposal`'s time goes for the bench's 10 000-hunk proposal (one changed
+    /// line in eight of an 80 000-line file). A figure, not a check:
+    /// `cargo test --release -p qcs-daemon --lib -- --ignored --nocapture get_proposal_breakdown`.
+    #[test]
+    #[ignore = "a measurement; run by hand with --release"]
+    fn get_proposal_breakdown() {
+        let base: String = (0..80_000)
+            .map(|i| if i % 2 == 0 { "a\n" } else { "b\n" })
+            .collect();
+        let new: String = base
+            .lines()
+            .enumerate()
+            .map(|(i, l)| {
+                if i % 8 == 4 {
+                    "c\n".to_owned()
+                } else {
+                    format!("{l}\n")
+                }
+            })
+            .collect();
+        let mut store = Store::open_in_memory().unwrap();
+        store.create_profile(&pid("vim"), "").unwrap();
+        store
+            .put_file(&pid("vim"), &rp(".bench-hunks"), base.as_bytes(), 0o644)
+            .unwrap();
+        store.allow_proposals(&vm("personal"), &pid("vim")).unwrap();
+        let id = store
+            .submit_proposal(&NewProposal {
+                source_qube: vm("personal"),
+                profile: pid("vim"),
+                path: rp(".bench-hunks"),
+                content: new.as_bytes(),
+                mode: Some(0o644),
+                base_sha256: None,
+                note: "",
+            })
+            .unwrap();
+        let engine = Engine::load_default();
+        let rules: Arc<str> = Arc::from(review::rules_fingerprint(&engine));
+        for round in 0..3 {
+            let t = Instant::now();
+            let p = store.proposal(id).unwrap().unwrap();
+            let key = ReviewKey::of(&store, id, p.status, &p.profile, &rules).unwrap();
+            let read = t.elapsed();
+            let t = Instant::now();
+            let d = qcs_core::diff::diff(base.as_bytes(), new.as_bytes());
+            let diff = t.elapsed();
+            let t = Instant::now();
+            let scanned = engine.scan_proposal(&[qcs_core::risk::ScanInput {
+                path: ".bench-hunks",
+                content: new.as_bytes(),
+                base: Some(base.as_bytes()),
+                mode: Some(0o644),
+                kind: qcs_core::risk::FileKind::Regular,
+            }]);
+            let scan = t.elapsed();
+            let t = Instant::now();
+            let review = review::load(&store, &engine, &[id]).unwrap();
+            let load = t.elapsed();
+            let t = Instant::now();
+            let view = proposal_view(&p, &review).unwrap();
+            let viewed = t.elapsed();
+            let t = Instant::now();
+            let json = views::to_json(&view).unwrap();
+            let serialized = t.elapsed();
+            let diff_json = views::to_json(&view.diff).unwrap().len();
+            let files_b64 = view.proposed_b64.len() + view.base_b64.as_ref().map_or(0, String::len);
+            let t = Instant::now();
+            drop((view, review));
+            let dropped = t.elapsed();
+            println!(
+                "round {round}: proposal+key {read:.1?} ({} files) · diff alone {diff:.1?} \
+                 ({} hunks, minimal {}) · scan alone {scan:.1?} ({} findings) · review::load (reads, diff, scan, place, digest) \
+                 {load:.1?} · view (rendering) {viewed:.1?} · JSON {serialized:.1?} \
+                 ({} bytes: diff {diff_json}, base+proposed b64 {files_b64}) · drop {dropped:.1?}",
+                key.files.len(),
+                d.hunks.len(),
+                d.minimal,
+                scanned.len(),
+                json.len()
+            );
+        }
     }
 }

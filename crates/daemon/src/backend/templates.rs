@@ -369,9 +369,9 @@ impl Backend {
     /// `GetProposalTemplate`), and the three-way view, when the qube's base is a render
     /// we remember, is base = that render, ours = the current render, theirs = the
     /// proposal. The proposal's bytes are never rendered.
-    pub(crate) fn show_rendered_base(&self, p: &Proposal, view: &mut ProposalView) -> Result<()> {
+    pub(crate) fn show_rendered_base(&self, p: &Proposal, view: &mut ProposalView) -> Result<bool> {
         let Some((rendered, _)) = self.rendered_base(p)? else {
-            return Ok(());
+            return Ok(false);
         };
         let base = rendered.unwrap_or_default();
         let diff = qcs_core::diff::diff(&base, &p.content);
@@ -393,7 +393,7 @@ impl Backend {
                 ));
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Refuses to accept a proposal of a templated file (`proposal.templated-file`).

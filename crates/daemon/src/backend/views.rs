@@ -326,6 +326,7 @@ pub fn proposal_summary(p: &ProposalSummary) -> ProposalSummaryView {
             }
         },
         batch: p.batch,
+        risk: None,
     }
 }
 

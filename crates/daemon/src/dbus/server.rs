@@ -372,7 +372,10 @@ impl ConfigSync {
 
     #[zbus(out_args("proposal_json"))]
     async fn get_proposal(&self, id: i64) -> Result<String, Error> {
-        run(&self.backend, move |b| views::to_json(&b.get_proposal(id)?)).await
+        run(&self.backend, move |b| {
+            Ok(b.get_proposal_json(id)?.to_string())
+        })
+        .await
     }
 
     #[zbus(out_args("generation"))]

@@ -76,7 +76,7 @@ fn number(n: Option<u64>) -> String {
 /// The cells of one line: its pieces, each marked and escaped.
 fn cells(diff: &DiffView, index: usize, palette: &Palette, left: bool, width: usize) -> Vec<Cell> {
     let line = &diff.lines[index];
-    let kind = LineKind::from_wire(&line.kind);
+    let kind = LineKind::from_wire(line.kind);
     let side = match kind {
         LineKind::Removed => Side::Removed,
         LineKind::Added => Side::Added,
@@ -157,7 +157,7 @@ pub fn rows(diff: &DiffView, layout: Layout, palette: &Palette) -> Vec<Row> {
     match layout {
         Layout::Unified => {
             for (index, line) in diff.lines.iter().enumerate() {
-                if LineKind::from_wire(&line.kind) == LineKind::HunkHeader {
+                if LineKind::from_wire(line.kind) == LineKind::HunkHeader {
                     rows.push(header(index));
                     continue;
                 }

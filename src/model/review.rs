@@ -13,7 +13,9 @@
 
 use std::collections::BTreeSet;
 
-use qcs_client::types::{DiffView, FindingView, ProposalView, RenderedLineView};
+use qcs_client::types::{
+    DiffView, FindingView, LineKind as WireLineKind, ProposalView, RenderedLineView,
+};
 
 use super::Severity;
 
@@ -358,13 +360,14 @@ pub enum LineKind {
 }
 
 impl LineKind {
-    /// Unknown kinds are shown as context: visible, not hidden.
-    pub fn from_wire(kind: &str) -> LineKind {
+    /// The backend's kind. A kind this client does not know is drawn as a change
+    /// (added): it must draw attention, not pass as context.
+    pub fn from_wire(kind: WireLineKind) -> LineKind {
         match kind {
-            "hunk-header" => LineKind::HunkHeader,
-            "removed" => LineKind::Removed,
-            "added" => LineKind::Added,
-            _ => LineKind::Context,
+            WireLineKind::HunkHeader => LineKind::HunkHeader,
+            WireLineKind::Context => LineKind::Context,
+            WireLineKind::Removed => LineKind::Removed,
+            WireLineKind::Added | WireLineKind::Unknown => LineKind::Added,
         }
     }
 }
@@ -376,7 +379,7 @@ pub fn hunk_of_lines(diff: &DiffView) -> Vec<Option<usize>> {
     diff.lines
         .iter()
         .map(|line| {
-            if LineKind::from_wire(&line.kind) == LineKind::HunkHeader {
+            if LineKind::from_wire(line.kind) == LineKind::HunkHeader {
                 current = Some(current.map_or(0, |h| h + 1));
             }
             current
@@ -415,7 +418,7 @@ pub fn side_by_side(lines: &[RenderedLineView]) -> Vec<SideBySideRow> {
             added.clear();
         };
     for (index, line) in lines.iter().enumerate() {
-        match LineKind::from_wire(&line.kind) {
+        match LineKind::from_wire(line.kind) {
             LineKind::Removed => {
                 if !added.is_empty() {
                     flush(&mut rows, &mut removed, &mut added);
@@ -448,11 +451,11 @@ pub fn lines_of_findings(diff: &DiffView, findings: &[FindingView]) -> Vec<Optio
     // (base side, number) -> first line showing it.
     let mut wanted: HashMap<(bool, u64), Option<usize>> = findings
         .iter()
-        .filter_map(|f| Some(((f.side == "base", u64::from(f.line?)), None)))
+        .filter_map(|f| Some(((f.side.is_base(), u64::from(f.line?)), None)))
         .collect();
     if !wanted.is_empty() {
         for (index, line) in diff.lines.iter().enumerate() {
-            let kind = LineKind::from_wire(&line.kind);
+            let kind = LineKind::from_wire(line.kind);
             if kind == LineKind::HunkHeader {
                 continue;
             }
@@ -483,7 +486,7 @@ pub fn lines_of_findings(diff: &DiffView, findings: &[FindingView]) -> Vec<Optio
     findings
         .iter()
         .map(|f| {
-            let key = (f.side == "base", u64::from(f.line?));
+            let key = (f.side.is_base(), u64::from(f.line?));
             wanted.get(&key).copied().flatten()
         })
         .collect()
@@ -494,9 +497,9 @@ pub fn lines_of_findings(diff: &DiffView, findings: &[FindingView]) -> Vec<Optio
 /// lines outside the shown hunks give `None`.
 pub fn line_of_finding(diff: &DiffView, finding: &FindingView) -> Option<usize> {
     let number = u64::from(finding.line?);
-    let base_side = finding.side == "base";
+    let base_side = finding.side.is_base();
     diff.lines.iter().position(|line| {
-        let kind = LineKind::from_wire(&line.kind);
+        let kind = LineKind::from_wire(line.kind);
         // A hunk header may carry the numbers of its first lines; it is not a line.
         if kind == LineKind::HunkHeader {
             return false;
@@ -599,6 +602,16 @@ mod tests {
     }
 
     use HunkDecision::{Accept, Reject, Undecided};
+
+    #[test]
+    fn an_unknown_line_kind_is_drawn_as_a_change() {
+        let unknown = line("moved", Some(1), Some(1));
+        assert_eq!(LineKind::from_wire(unknown.kind), LineKind::Added);
+        assert_eq!(
+            LineKind::from_wire(line("context", Some(1), Some(1)).kind),
+            LineKind::Context
+        );
+    }
 
     #[test]
     fn accept_waits_for_layout_every_gated_acknowledgement_and_one_accepted_hunk() {

@@ -2,7 +2,9 @@
 //! thread from the backend's [`ThreeWayView`]. Lines arrive as rendered segments and
 //! leave as escaped Pango markup, every hidden character a token.
 
-use qcs_client::types::{ThreeWayRegionView, ThreeWaySideView, ThreeWayView};
+use qcs_client::types::{
+    RegionKind as WireRegionKind, ThreeWayRegionView, ThreeWaySideView, ThreeWayView,
+};
 
 use super::markup::{self, Palette, Side};
 
@@ -26,15 +28,15 @@ pub enum RegionKind {
 }
 
 impl RegionKind {
-    /// Parse the backend's kind. Anything unknown is shown as a conflict: an unknown
+    /// The backend's kind. Anything unknown is shown as a conflict: an unknown
     /// region must draw attention, not blend in.
-    pub fn from_wire(kind: &str) -> RegionKind {
+    pub fn from_wire(kind: WireRegionKind) -> RegionKind {
         match kind {
-            "unchanged" => RegionKind::Unchanged,
-            "ours" => RegionKind::Ours,
-            "theirs" => RegionKind::Theirs,
-            "both" => RegionKind::Both,
-            _ => RegionKind::Conflict,
+            WireRegionKind::Unchanged => RegionKind::Unchanged,
+            WireRegionKind::Ours => RegionKind::Ours,
+            WireRegionKind::Theirs => RegionKind::Theirs,
+            WireRegionKind::Both => RegionKind::Both,
+            WireRegionKind::Conflict | WireRegionKind::Unknown => RegionKind::Conflict,
         }
     }
 
@@ -117,7 +119,7 @@ fn line_rows(
 pub fn rows(view: &ThreeWayView, palette: &Palette) -> Vec<Row> {
     let mut out = Vec::new();
     for (index, region) in view.regions.iter().enumerate() {
-        let kind = RegionKind::from_wire(&region.kind);
+        let kind = RegionKind::from_wire(region.kind);
         let height = region
             .base
             .lines
@@ -305,6 +307,6 @@ mod tests {
         assert!(!RegionKind::Ours.changed(2) && RegionKind::Ours.changed(1));
         assert!(RegionKind::Theirs.changed(2) && !RegionKind::Theirs.changed(0));
         assert!(RegionKind::Conflict.changed(1) && RegionKind::Conflict.changed(2));
-        assert_eq!(RegionKind::from_wire("bogus"), RegionKind::Conflict);
+        assert_eq!(RegionKind::from_wire("bogus".into()), RegionKind::Conflict);
     }
 }

@@ -12,10 +12,11 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use adw::prelude::*;
+use gtk::glib::subclass::Signal;
 use gtk::subclass::prelude::*;
 use gtk::{gio, glib};
 use qcs_client::types::DiffView;
@@ -23,8 +24,6 @@ use qcs_client::types::DiffView;
 use crate::model::diff_rows::{self, Layout, Row};
 use crate::model::markup::Palette;
 use crate::model::review::{HunkDecision, LineKind};
-
-type ChangeHandler = Box<dyn Fn()>;
 
 /// Rows put into the model per main-loop turn at most…
 const ROWS_PER_TURN: usize = 4000;
@@ -78,7 +77,6 @@ mod imp {
         pub bound: RefCell<HashMap<u32, gtk::Box>>,
         /// Set while toggles are set from the model (not a user's decision).
         pub syncing: Cell<bool>,
-        pub on_change: RefCell<Option<ChangeHandler>>,
         pub highlighted: Cell<Option<usize>>,
         /// Set by a new diff, cleared when the reviewer scrolls or a finding is shown:
         /// while set, the view is kept at its top (GTK 4.8's list anchors the bottom
@@ -115,6 +113,11 @@ mod imp {
 
     #[glib::derived_properties]
     impl ObjectImpl for QcsDiffView {
+        fn signals() -> &'static [Signal] {
+            static SIGNALS: OnceLock<Vec<Signal>> = OnceLock::new();
+            SIGNALS.get_or_init(|| vec![Signal::builder("decisions-changed").build()])
+        }
+
         fn constructed(&self) {
             self.parent_constructed();
             let obj = self.obj();
@@ -271,9 +274,13 @@ impl QcsDiffView {
         self.imp().layout.get()
     }
 
-    /// Called whenever the hunk decisions change (by a row's toggle or "mark all").
-    pub fn connect_decisions_changed<F: Fn() + 'static>(&self, handler: F) {
-        self.imp().on_change.replace(Some(Box::new(handler)));
+    /// `decisions-changed`: the hunk decisions changed (by a row's toggle or "mark all").
+    pub fn connect_decisions_changed<F: Fn(&Self) + 'static>(&self, f: F) -> glib::SignalHandlerId {
+        self.connect_closure(
+            "decisions-changed",
+            false,
+            glib::closure_local!(move |view: &Self| f(view)),
+        )
     }
 
     /// The hunk decisions, as the rows show them.
@@ -319,9 +326,7 @@ impl QcsDiffView {
     }
 
     fn changed(&self) {
-        if let Some(handler) = self.imp().on_change.borrow().as_ref() {
-            handler();
-        }
+        self.emit_by_name::<()>("decisions-changed", &[]);
     }
 
     /// The (accept, reject) toggles of a hunk whose header is on screen.

@@ -7,9 +7,11 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use adw::prelude::*;
+use gtk::glib::subclass::Signal;
 use gtk::subclass::prelude::*;
 use gtk::{gio, glib};
 use qcs_client::types::{DiffView, FindingView, ProposalStatus, ProposalView};
@@ -53,10 +55,6 @@ pub fn riskiest(proposal: &ProposalView) -> Option<Severity> {
 pub fn riskiest_first(files: &mut [BatchFile]) {
     files.sort_by_key(|f| (std::cmp::Reverse(f.severity), f.id));
 }
-
-/// Told when a proposal was accepted or rejected (with a message for a toast), or a
-/// call failed (with the error).
-type DoneHandler = Box<dyn Fn(Result<String, String>)>;
 
 mod imp {
     use super::*;
@@ -119,7 +117,6 @@ mod imp {
         /// Bumped on every fill of the findings list; a fill still adding rows for an
         /// earlier one stops.
         pub findings_generation: Cell<u64>,
-        pub on_done: RefCell<Option<DoneHandler>>,
         /// Set while the shown review no longer matches the backend's.
         pub stale: Cell<bool>,
         /// A call (accept, reject, reload) is in flight.
@@ -154,6 +151,20 @@ mod imp {
     }
 
     impl ObjectImpl for QcsReviewPane {
+        fn signals() -> &'static [Signal] {
+            static SIGNALS: OnceLock<Vec<Signal>> = OnceLock::new();
+            SIGNALS.get_or_init(|| {
+                vec![
+                    Signal::builder("decided")
+                        .param_types([String::static_type()])
+                        .build(),
+                    Signal::builder("failed")
+                        .param_types([String::static_type()])
+                        .build(),
+                ]
+            })
+        }
+
         fn constructed(&self) {
             self.parent_constructed();
             let obj = self.obj();
@@ -192,7 +203,7 @@ mod imp {
             self.diff_view.connect_decisions_changed(glib::clone!(
                 #[weak]
                 obj,
-                move || obj.update_gate()
+                move |_| obj.update_gate()
             ));
             self.diff_view.connect_laid_out_notify(glib::clone!(
                 #[weak]
@@ -253,13 +264,29 @@ impl QcsReviewPane {
         self.imp().backend.replace(Some(backend));
     }
 
-    pub fn connect_done<F: Fn(Result<String, String>) + 'static>(&self, handler: F) {
-        self.imp().on_done.replace(Some(Box::new(handler)));
+    /// `decided`: the proposal on show was accepted or rejected; a message for a toast.
+    pub fn connect_decided<F: Fn(&Self, String) + 'static>(&self, f: F) -> glib::SignalHandlerId {
+        self.connect_closure(
+            "decided",
+            false,
+            glib::closure_local!(move |pane: &Self, message: String| f(pane, message)),
+        )
     }
 
+    /// `failed`: a call (accept, reject, reload) failed; the error as a sentence.
+    pub fn connect_failed<F: Fn(&Self, String) + 'static>(&self, f: F) -> glib::SignalHandlerId {
+        self.connect_closure(
+            "failed",
+            false,
+            glib::closure_local!(move |pane: &Self, error: String| f(pane, error)),
+        )
+    }
+
+    /// Emit `decided` or `failed` for the outcome of a call.
     fn done(&self, result: Result<String, String>) {
-        if let Some(handler) = self.imp().on_done.borrow().as_ref() {
-            handler(result);
+        match result {
+            Ok(message) => self.emit_by_name::<()>("decided", &[&message]),
+            Err(error) => self.emit_by_name::<()>("failed", &[&error]),
         }
     }
 

@@ -138,7 +138,7 @@ impl QcsThreeWayView {
         let changed = view
             .regions
             .iter()
-            .filter(|r| RegionKind::from_wire(&r.kind) != RegionKind::Unchanged)
+            .filter(|r| RegionKind::from_wire(r.kind) != RegionKind::Unchanged)
             .count();
         imp.summary_label
             .set_label(&three_way_text::summary(view.conflicts, changed));

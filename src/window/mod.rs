@@ -186,32 +186,34 @@ impl QcsWindow {
 
     fn setup_pages(&self) {
         let imp = self.imp();
-        imp.review_pane.connect_done(glib::clone!(
+        imp.review_pane.connect_failed(glib::clone!(
             #[weak(rename_to = window)]
             self,
-            move |result| {
-                let ok = result.is_ok();
-                window.report(result);
-                if ok {
-                    // A submission is one unit: go on with its next riskiest file.
-                    let pane = window.review_pane();
-                    let batch = pane.batch();
-                    let done = pane.proposal_id();
-                    let batch_id = window
-                        .imp()
-                        .proposals
-                        .borrow()
-                        .iter()
-                        .find(|p| Some(p.id) == done)
-                        .map(|p| p.batch);
-                    window.select_item(None);
-                    window.show_page("empty", &gettextrs::gettext("Config Sync"), None);
-                    window.refresh();
-                    if batch.len() > 1
-                        && let Some(batch_id) = batch_id
-                    {
-                        window.open_batch(batch_id);
-                    }
+            move |_, error| window.report(Err(error))
+        ));
+        imp.review_pane.connect_decided(glib::clone!(
+            #[weak(rename_to = window)]
+            self,
+            move |_, message| {
+                window.report(Ok(message));
+                // A submission is one unit: go on with its next riskiest file.
+                let pane = window.review_pane();
+                let batch = pane.batch();
+                let done = pane.proposal_id();
+                let batch_id = window
+                    .imp()
+                    .proposals
+                    .borrow()
+                    .iter()
+                    .find(|p| Some(p.id) == done)
+                    .map(|p| p.batch);
+                window.select_item(None);
+                window.show_page("empty", &gettextrs::gettext("Config Sync"), None);
+                window.refresh();
+                if batch.len() > 1
+                    && let Some(batch_id) = batch_id
+                {
+                    window.open_batch(batch_id);
                 }
             }
         ));

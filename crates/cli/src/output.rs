@@ -8,7 +8,8 @@ use std::io::{IsTerminal, Write};
 use base64::Engine as _;
 use qcs_client::Reason;
 use qcs_client::types::{
-    self, FileOutcome, JobSummary, PlanAction, PlanPower, ProposalView, PushPlan, Severity,
+    self, FileOutcome, JobSummary, LineKind, PlanAction, PlanPower, ProposalView, PushPlan,
+    Severity,
 };
 use qcs_core::render::{self, terminal};
 
@@ -110,8 +111,8 @@ pub fn print_diff(
     let mut hunk = 0;
     for line in &diff.lines {
         let body = terminal::segments(&core_segments(&line.segments), opts);
-        let (sign, col) = match line.kind.as_str() {
-            "hunk-header" => {
+        let (sign, col) = match line.kind {
+            LineKind::HunkHeader => {
                 let id = diff.hunks.get(hunk).map(|h| h.id.as_str()).unwrap_or("");
                 let ws = if diff.hunks.get(hunk).is_some_and(|h| h.whitespace_only) {
                     " [whitespace only]"
@@ -127,9 +128,10 @@ pub fn print_diff(
                 }
                 continue;
             }
-            "removed" => ('-', RED),
-            "added" => ('+', GREEN),
-            _ => (' ', ""),
+            LineKind::Removed => ('-', RED),
+            // A kind this CLI does not know is shown as a change, not as context.
+            LineKind::Added | LineKind::Unknown => ('+', GREEN),
+            LineKind::Context => (' ', ""),
         };
         let number = line
             .new_number
@@ -407,7 +409,7 @@ pub fn print_proposal(
                 out,
                 "             together with {} ({}){line}",
                 safe(&r.path, opts),
-                r.side
+                r.side.as_str()
             )?;
         }
         let gate = if f.gated {

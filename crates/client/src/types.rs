@@ -178,6 +178,114 @@ impl ThreeWaySide {
     }
 }
 
+/// The kind of a rendered diff line. `Unknown` is drawn as a change (added): a line
+/// this client cannot place must draw attention, not pass as context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LineKind {
+    HunkHeader,
+    Context,
+    Removed,
+    Added,
+    #[serde(other)]
+    Unknown,
+}
+
+impl LineKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LineKind::HunkHeader => "hunk-header",
+            LineKind::Context => "context",
+            LineKind::Removed => "removed",
+            LineKind::Added => "added",
+            LineKind::Unknown => "unknown",
+        }
+    }
+}
+
+/// What happened to a region of a three-way view since the base. `Unknown` is shown
+/// as a conflict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RegionKind {
+    /// No side changed it.
+    Unchanged,
+    /// Only the store changed it.
+    Ours,
+    /// Only the qube (or the proposal) changed it.
+    Theirs,
+    /// Both changed it the same way.
+    Both,
+    /// Both changed it differently.
+    Conflict,
+    #[serde(other)]
+    Unknown,
+}
+
+impl RegionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RegionKind::Unchanged => "unchanged",
+            RegionKind::Ours => "ours",
+            RegionKind::Theirs => "theirs",
+            RegionKind::Both => "both",
+            RegionKind::Conflict => "conflict",
+            RegionKind::Unknown => "unknown",
+        }
+    }
+}
+
+/// The version of a file a finding is in. `Unknown` is treated as the proposed side
+/// (the untrusted one under review).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FindingSide {
+    /// The proposed (incoming) content.
+    Proposed,
+    /// The store's content the proposal is compared with.
+    Base,
+    #[serde(other)]
+    Unknown,
+}
+
+impl FindingSide {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingSide::Proposed => "proposed",
+            FindingSide::Base => "base",
+            FindingSide::Unknown => "unknown",
+        }
+    }
+
+    /// Whether the finding is on the base side; `Unknown` is not (it is shown, and
+    /// gated, with the proposal).
+    pub fn is_base(self) -> bool {
+        self == FindingSide::Base
+    }
+}
+
+/// What a proposal does to the text a finding is about. `Unknown` is treated as added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FindingChange {
+    Added,
+    Changed,
+    Removed,
+    #[serde(other)]
+    Unknown,
+}
+
+impl FindingChange {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingChange::Added => "added",
+            FindingChange::Changed => "changed",
+            FindingChange::Removed => "removed",
+            FindingChange::Unknown => "unknown",
+        }
+    }
+}
+
 /// What a job does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -415,9 +523,7 @@ pub struct ThreeWayView {
 /// without knowing the kinds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ThreeWayRegionView {
-    /// `unchanged`, `ours` (only the store changed it), `theirs` (only the qube or the
-    /// proposal changed it), `both` (both changed it the same way), `conflict`.
-    pub kind: String,
+    pub kind: RegionKind,
     pub base: ThreeWaySideView,
     pub ours: ThreeWaySideView,
     pub theirs: ThreeWaySideView,
@@ -457,8 +563,7 @@ pub struct HunkView {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RenderedLineView {
-    /// `hunk-header`, `context`, `removed`, `added`.
-    pub kind: String,
+    pub kind: LineKind,
     pub old_number: Option<u64>,
     pub new_number: Option<u64>,
     pub segments: Vec<Segment>,
@@ -504,10 +609,8 @@ pub struct FindingView {
     #[serde(default)]
     pub gated: bool,
     pub severity: Severity,
-    /// `proposed` or `base`.
-    pub side: String,
-    /// `added`, `changed`, `removed`.
-    pub change: String,
+    pub side: FindingSide,
+    pub change: FindingChange,
     pub line: Option<u32>,
     pub span: Option<(u64, u64)>,
     /// The message in English (`text` filled).
@@ -590,8 +693,7 @@ impl MessageView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LocationView {
     pub path: String,
-    /// `proposed` or `base`.
-    pub side: String,
+    pub side: FindingSide,
     pub line: Option<u32>,
 }
 
@@ -797,7 +899,11 @@ from_wire_name!(
     JobKind,
     PlanAction,
     SyncState,
-    ThreeWaySide
+    ThreeWaySide,
+    LineKind,
+    RegionKind,
+    FindingSide,
+    FindingChange
 );
 
 #[cfg(test)]
@@ -837,6 +943,43 @@ mod tests {
         .unwrap();
         assert!(!q.is_success());
         assert!(q.error.unwrap().english().contains("qrexec.exploded"));
+    }
+
+    #[test]
+    fn an_unknown_line_kind_decodes_as_unknown_and_known_ones_round_trip() {
+        let k: LineKind = serde_json::from_str("\"moved\"").unwrap();
+        assert_eq!(k, LineKind::Unknown);
+        assert_eq!(LineKind::from("hunk-header"), LineKind::HunkHeader);
+        assert_eq!(
+            serde_json::to_string(&LineKind::HunkHeader).unwrap(),
+            "\"hunk-header\""
+        );
+        let line: RenderedLineView = serde_json::from_str(
+            r#"{"kind":"Added","old_number":null,"new_number":1,"segments":[]}"#,
+        )
+        .unwrap();
+        assert_eq!(line.kind, LineKind::Unknown);
+    }
+
+    #[test]
+    fn an_unknown_region_kind_decodes_as_unknown() {
+        let k: RegionKind = serde_json::from_str("\"merged\"").unwrap();
+        assert_eq!(k, RegionKind::Unknown);
+        assert_eq!(RegionKind::from("conflict"), RegionKind::Conflict);
+        assert_eq!(RegionKind::from(""), RegionKind::Unknown);
+    }
+
+    #[test]
+    fn an_unknown_finding_side_is_not_the_base_and_an_unknown_change_is_unknown() {
+        let s: FindingSide = serde_json::from_str("\"theirs\"").unwrap();
+        assert_eq!(s, FindingSide::Unknown);
+        assert!(!s.is_base() && FindingSide::Base.is_base());
+        let c: FindingChange = serde_json::from_str("\"renamed\"").unwrap();
+        assert_eq!(c, FindingChange::Unknown);
+        assert_eq!(FindingChange::from("removed"), FindingChange::Removed);
+        let l: LocationView =
+            serde_json::from_str(r#"{"path":"a","side":"BASE","line":null}"#).unwrap();
+        assert_eq!(l.side, FindingSide::Unknown);
     }
 
     #[test]

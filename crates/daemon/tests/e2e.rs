@@ -410,7 +410,10 @@ fn side_text(side: &ThreeWaySideView) -> Vec<String> {
 }
 
 fn regions_of<'a>(view: &'a ThreeWayView, kind: &str) -> Vec<&'a ThreeWayRegionView> {
-    view.regions.iter().filter(|r| r.kind == kind).collect()
+    view.regions
+        .iter()
+        .filter(|r| r.kind.as_str() == kind)
+        .collect()
 }
 
 /// push → the store changes one line, the qube another (with a hidden character) and

@@ -93,8 +93,8 @@ fn text(line: &[Segment]) -> String {
 fn diff_lines(diff: &DiffView) -> Vec<String> {
     diff.lines
         .iter()
-        .filter(|l| l.kind != "hunk-header")
-        .map(|l| format!("{} {}", l.kind, text(&l.segments)))
+        .filter(|l| l.kind.as_str() != "hunk-header")
+        .map(|l| format!("{} {}", l.kind.as_str(), text(&l.segments)))
         .collect()
 }
 
@@ -310,7 +310,7 @@ fn one_template_a_different_email_in_each_qube() {
     let conflict = view
         .regions
         .iter()
-        .find(|r| r.kind == "conflict")
+        .find(|r| r.kind.as_str() == "conflict")
         .expect("a conflict region");
     let side = |s: &qcs_daemon::client::types::ThreeWaySideView| {
         s.lines.iter().map(|l| text(l)).collect::<Vec<_>>()

@@ -16,6 +16,7 @@ use pyo3::types::PyBytes;
 
 use base64::Engine as _;
 use qcs_client::types::{
+    LineKind,
     API_VERSION, DiffView, FindingView, JobSummary, PlanAction, ProfileView, ProposalList,
     ProposalSummaryView, ProposalView, PushPlan, QubeList, QubeView, ReviewRefusal, Segment,
     SnapshotResult, SyncState,
@@ -271,13 +272,14 @@ fn segments_text(segments: &[Segment]) -> String {
 fn diff_text(diff: &DiffView) -> String {
     let mut out = String::new();
     for line in &diff.lines {
-        let (mark, number) = match line.kind.as_str() {
-            "hunk-header" => ("", None),
-            "removed" => ("-", line.old_number),
-            "added" => ("+", line.new_number),
-            _ => (" ", line.new_number),
+        let (mark, number) = match line.kind {
+            LineKind::HunkHeader => ("", None),
+            LineKind::Removed => ("-", line.old_number),
+            // A kind this module does not know is shown as a change, not as context.
+            LineKind::Added | LineKind::Unknown => ("+", line.new_number),
+            LineKind::Context => (" ", line.new_number),
         };
-        if line.kind != "hunk-header" {
+        if line.kind != LineKind::HunkHeader {
             out.push_str(&format!(
                 "{:>6} ",
                 number.map(|n| n.to_string()).unwrap_or_default()
@@ -300,8 +302,8 @@ fn finding_from(view: FindingView) -> PyFinding {
         view.severity.as_str().to_owned(),
         view.line,
         view.message,
-        view.side,
-        view.change,
+        view.side.as_str().to_owned(),
+        view.change.as_str().to_owned(),
         view.span.map(|(a, b)| {
             (
                 usize::try_from(a).unwrap_or(usize::MAX),

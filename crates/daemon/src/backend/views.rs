@@ -10,9 +10,9 @@ use qcs_protocol::{ProfileId, RelativePath, VmName};
 
 use super::{BackendError, Result};
 use crate::client::types::{
-    DiffView, FindingView, HunkView, LocationView, MessageArgView, MessageView,
-    ProposalSummaryView, RenderedLineView, Segment, ThreeWayRegionView, ThreeWaySide,
-    ThreeWaySideView, ThreeWayView,
+    DiffView, FindingChange, FindingSide, FindingView, HunkView, LineKind as WireLineKind,
+    LocationView, MessageArgView, MessageView, ProposalSummaryView, RegionKind, RenderedLineView,
+    Segment, ThreeWayRegionView, ThreeWaySide, ThreeWaySideView, ThreeWayView,
 };
 use crate::client::{Code, Reason};
 
@@ -156,12 +156,11 @@ pub fn diff_view(diff: &FileDiff, findings: &[Finding]) -> DiffView {
         .iter()
         .map(|l| RenderedLineView {
             kind: match l.kind {
-                LineKind::HunkHeader => "hunk-header",
-                LineKind::Context => "context",
-                LineKind::Removed => "removed",
-                LineKind::Added => "added",
-            }
-            .to_owned(),
+                LineKind::HunkHeader => WireLineKind::HunkHeader,
+                LineKind::Context => WireLineKind::Context,
+                LineKind::Removed => WireLineKind::Removed,
+                LineKind::Added => WireLineKind::Added,
+            },
             old_number: l.old_number.map(|n| n as u64),
             new_number: l.new_number.map(|n| n as u64),
             segments: segments(&l.segments),
@@ -217,17 +216,17 @@ pub fn three_way_view(three_way: &ThreeWay, labels: &ThreeWayLabels) -> ThreeWay
         .iter()
         .map(|region| {
             let (kind, base, ours, theirs) = match region {
-                Region::Unchanged(lines) => ("unchanged", lines, lines, lines),
-                Region::Ours { base, ours } => ("ours", base, ours, base),
-                Region::Theirs { base, theirs } => ("theirs", base, base, theirs),
-                Region::Both { base, result } => ("both", base, result, result),
+                Region::Unchanged(lines) => (RegionKind::Unchanged, lines, lines, lines),
+                Region::Ours { base, ours } => (RegionKind::Ours, base, ours, base),
+                Region::Theirs { base, theirs } => (RegionKind::Theirs, base, base, theirs),
+                Region::Both { base, result } => (RegionKind::Both, base, result, result),
                 Region::Conflict { base, ours, theirs } => {
                     conflicts = conflicts.saturating_add(1);
-                    ("conflict", base, ours, theirs)
+                    (RegionKind::Conflict, base, ours, theirs)
                 }
             };
             ThreeWayRegionView {
-                kind: kind.to_owned(),
+                kind,
                 base: side(0, base),
                 ours: side(1, ours),
                 theirs: side(2, theirs),
@@ -260,6 +259,14 @@ fn message_view(m: &qcs_core::risk::Message) -> MessageView {
     }
 }
 
+/// The engine's side of a finding on the wire.
+fn finding_side(side: qcs_core::risk::Side) -> FindingSide {
+    match side {
+        qcs_core::risk::Side::Proposed => FindingSide::Proposed,
+        qcs_core::risk::Side::Base => FindingSide::Base,
+    }
+}
+
 /// A finding outside a review (no id, no hunks); `gated` by severity.
 pub fn finding_view(f: &Finding) -> FindingView {
     FindingView {
@@ -271,15 +278,19 @@ pub fn finding_view(f: &Finding) -> FindingView {
             .iter()
             .map(|r| LocationView {
                 path: r.path.clone(),
-                side: r.side.as_str().to_owned(),
+                side: finding_side(r.side),
                 line: r.line,
             })
             .collect(),
         hunks: Vec::new(),
         gated: f.severity >= qcs_core::review::GATE_SEVERITY,
         severity: severity(f.severity),
-        side: f.side.as_str().to_owned(),
-        change: f.change.as_str().to_owned(),
+        side: finding_side(f.side),
+        change: match f.change {
+            qcs_core::risk::Change::Added => FindingChange::Added,
+            qcs_core::risk::Change::Changed => FindingChange::Changed,
+            qcs_core::risk::Change::Removed => FindingChange::Removed,
+        },
         line: f.line,
         span: f.span.map(|s| (s.start as u64, s.end as u64)),
         message: f.message.clone(),

@@ -109,7 +109,7 @@ impl Backend {
             self.show_rendered_base(&p, &mut view)?;
             return Ok(Arc::new(CachedReview {
                 json: Arc::from(views::to_json(&view)?),
-                risk: hit.risk.clone(),
+                risk: hit.risk,
                 templated: true,
             }));
         }

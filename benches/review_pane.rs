@@ -268,20 +268,7 @@ fn run() {
     let mut one_line = vec![b'y'; 256 * 1024 - 1];
     one_line.push(b'\n');
     // 10 000 hunks: one changed line in every eight of an 80 000-line store file.
-    let base: String = (0..80_000)
-        .map(|i| if i % 2 == 0 { "a\n" } else { "b\n" })
-        .collect();
-    let hunks: String = base
-        .lines()
-        .enumerate()
-        .map(|(i, l)| {
-            if i % 8 == 4 {
-                "c\n".to_owned()
-            } else {
-                format!("{l}\n")
-            }
-        })
-        .collect();
+    let (base, hunks) = qcs_test_support::ten_thousand_hunks();
     zbus::block_on(async {
         let (_c, proxy) = qcs_client::connect_to(&address).await.expect("connect");
         proxy

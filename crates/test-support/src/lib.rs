@@ -2,7 +2,8 @@
 //! numbers ([`XorShift64`], [`XorShift64Star`]), the location of the golden qubesd
 //! recordings ([`golden_dir`]), the policy the qrexec recordings were made with
 //! ([`recorded_qrexec_policy`]), and running a program with a request on its standard
-//! input as qrexec does ([`run_with_stdin`]).
+//! input as qrexec does ([`run_with_stdin`]), and hostile inputs shared by benches
+//! ([`ten_thousand_hunks`]).
 //!
 //! Dev-only: every crate lists it under `[dev-dependencies]`, so no shipped binary links it.
 //! It must not grow product logic, depend on a workspace crate (it would make a
@@ -10,9 +11,11 @@
 //! repository.
 
 mod golden;
+mod hostile;
 mod process;
 mod rng;
 
 pub use golden::{golden_dir, golden_file, recorded_qrexec_policy};
+pub use hostile::ten_thousand_hunks;
 pub use process::run_with_stdin;
 pub use rng::{XorShift64, XorShift64Star};

@@ -294,20 +294,7 @@ mod tests {
     #[test]
     #[ignore = "a measurement; run by hand with --release"]
     fn get_proposal_breakdown() {
-        let base: String = (0..80_000)
-            .map(|i| if i % 2 == 0 { "a\n" } else { "b\n" })
-            .collect();
-        let new: String = base
-            .lines()
-            .enumerate()
-            .map(|(i, l)| {
-                if i % 8 == 4 {
-                    "c\n".to_owned()
-                } else {
-                    format!("{l}\n")
-                }
-            })
-            .collect();
+        let (base, new) = qcs_test_support::ten_thousand_hunks();
         let mut store = Store::open_in_memory().unwrap();
         store.create_profile(&pid("vim"), "").unwrap();
         store

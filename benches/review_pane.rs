@@ -21,8 +21,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use adw::prelude::*;
-use gtk::{gio, glib};
-use qubes_config_sync::application::{Options, QcsApplication};
+use gtk::glib;
 use qubes_config_sync::demo::{self, Demo};
 use qubes_config_sync::window::QcsWindow;
 
@@ -228,31 +227,9 @@ fn run() {
     let world = tempfile::tempdir().expect("temp dir");
     let demo = Demo::start(Some(world.path().to_owned())).expect("the demo starts");
     let address = demo.bus_address().to_owned();
-    // SAFETY: GTK is not initialised yet; the threads running now do not read the
-    // environment.
-    unsafe {
-        std::env::set_var("DBUS_SESSION_BUS_ADDRESS", &address);
-        std::env::set_var("GSETTINGS_BACKEND", "memory");
-        std::env::set_var("NO_AT_BRIDGE", "1");
-        std::env::set_var("GTK_A11Y", "none");
-        std::env::set_var("LANG", "C.UTF-8");
-        std::env::set_var("GSK_RENDERER", "cairo");
-    }
-    qubes_config_sync::init();
-    gtk::init().expect("GTK initialises on the display");
+    common::init_gtk_on(&address);
     adw::init().expect("libadwaita initialises");
-    let app = QcsApplication::new(
-        Options {
-            bus_address: Some(address.clone()),
-            start_hidden: false,
-            no_tray: true,
-        },
-        false,
-    );
-    app.register(None::<&gio::Cancellable>)
-        .expect("the application registers");
-    app.activate();
-    let window: QcsWindow = app.main_window();
+    let (app, window) = common::start_app(&address, true);
     window.set_default_size(1360, 860);
     let probe = StallProbe::start();
     run_until("the sidebar", || !window.pending_proposals().is_empty());

@@ -17,10 +17,10 @@ use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use adw::prelude::*;
-use gtk::{gio, glib};
+use gtk::glib;
 use qcs_client::ConfigSyncProxy;
 use qcs_client::types::QubeList;
-use qubes_config_sync::application::{Options, QcsApplication};
+use qubes_config_sync::application::QcsApplication;
 use qubes_config_sync::demo::{self, Demo, GITCONFIG};
 use qubes_config_sync::model::qube::Badge;
 use qubes_config_sync::model::three_way::RegionKind;
@@ -1026,33 +1026,11 @@ fn scenario() {
     // The demo's bus doubles as the session bus, with a tray host and a notification
     // server on it.
     let (_desktop, seen) = fake_desktop::serve(&address);
-    // SAFETY: GTK is not initialised yet; the threads running now (zbus executors) do
-    // not read the environment.
-    unsafe {
-        std::env::set_var("DBUS_SESSION_BUS_ADDRESS", &address);
-        std::env::set_var("GSETTINGS_BACKEND", "memory");
-        std::env::set_var("NO_AT_BRIDGE", "1");
-        std::env::set_var("GTK_A11Y", "none");
-        std::env::set_var("LANG", "C.UTF-8");
-        std::env::set_var("GSK_RENDERER", "cairo");
-    }
-    qubes_config_sync::init();
-    gtk::init().expect("GTK initialises on the display");
+    common::init_gtk_on(&address);
     adw::init().expect("libadwaita initialises");
     adw::StyleManager::default().set_color_scheme(adw::ColorScheme::ForceLight);
 
-    let app = QcsApplication::new(
-        Options {
-            bus_address: Some(address.clone()),
-            start_hidden: false,
-            no_tray: false,
-        },
-        false,
-    );
-    app.register(None::<&gio::Cancellable>)
-        .expect("the application registers");
-    app.activate();
-    let window: QcsWindow = app.main_window();
+    let (app, window) = common::start_app(&address, false);
     window.set_default_size(1360, 860);
 
     let s = begin("no backend: the error page stays, Push is off");

@@ -13,8 +13,7 @@ use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use adw::prelude::*;
-use gtk::{gio, glib};
-use qubes_config_sync::application::{Options, QcsApplication};
+use gtk::glib;
 use qubes_config_sync::demo::Demo;
 use qubes_config_sync::window::QcsWindow;
 
@@ -93,31 +92,9 @@ fn scenario() {
     let home = world.path().join("qubes/work/home");
     std::fs::create_dir_all(&home).expect("work's home");
     std::fs::write(home.join(".tmux.conf"), "set -g mouse on\n").expect("a file in work");
-    // SAFETY: GTK is not initialised yet; the threads running now do not read the
-    // environment.
-    unsafe {
-        std::env::set_var("DBUS_SESSION_BUS_ADDRESS", &address);
-        std::env::set_var("GSETTINGS_BACKEND", "memory");
-        std::env::set_var("NO_AT_BRIDGE", "1");
-        std::env::set_var("GTK_A11Y", "none");
-        std::env::set_var("LANG", "C.UTF-8");
-        std::env::set_var("GSK_RENDERER", "cairo");
-    }
-    qubes_config_sync::init();
-    gtk::init().expect("GTK initialises on the display");
+    common::init_gtk_on(&address);
     adw::init().expect("libadwaita initialises");
-    let app = QcsApplication::new(
-        Options {
-            bus_address: Some(address.clone()),
-            start_hidden: false,
-            no_tray: true,
-        },
-        false,
-    );
-    app.register(None::<&gio::Cancellable>)
-        .expect("the application registers");
-    app.activate();
-    let window: QcsWindow = app.main_window();
+    let (_app, window) = common::start_app(&address, true);
 
     println!("step: an empty store says what to do first");
     wait_until("the first-run page", || {

@@ -37,6 +37,10 @@ fn main() -> std::process::ExitCode {
             a_proposal_against_a_template_is_never_rendered_nor_accepted,
         ),
         (
+            "a_variable_or_tag_change_that_changes_the_rendering_makes_a_qube_outdated",
+            a_variable_or_tag_change_that_changes_the_rendering_makes_a_qube_outdated,
+        ),
+        (
             "variables_and_templates_from_the_cli",
             variables_and_templates_from_the_cli,
         ),
@@ -580,5 +584,104 @@ fn templates_interface_matches_checked_in_xml() {
     assert_eq!(
         live, file,
         "introspection differs from data/org.qubes.ConfigSync1.xml"
+    );
+}
+
+fn admin(env: &Env) -> qubesadmin::Qubes {
+    qubesadmin::Qubes::new(qubesadmin::SocketTransport::new(env.socket()))
+}
+
+/// Waits (bounded) until `check` holds: the backend's view follows Admin API events.
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !check() {
+        assert!(std::time::Instant::now() < deadline, "never: {what}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// "Outdated" is computed from what each qube's templated file renders to now against
+/// what was last pushed there: a variable change or a tag event that changes the
+/// rendering makes the qube outdated (`ListQubes` and `status`), the same value again or
+/// a variable the template does not use does not, a push brings it back in sync, and a
+/// template edit that does not change a qube's rendering leaves that qube in sync.
+fn a_variable_or_tag_change_that_changes_the_rendering_makes_a_qube_outdated() {
+    let (env, _conn, proxy, t) = setup();
+    let (success, summary) = execute(&proxy, &plan(&proxy, &["work", "personal", "vault"]));
+    assert!(success, "{summary:?}");
+    for qube in ["work", "personal", "vault"] {
+        assert_eq!(sync_state(&proxy, qube), SyncState::InSync, "{qube}");
+    }
+    let status = |qube: &str| -> SyncState {
+        let (code, out, err) = env.cli(&["status", "--json"]);
+        assert_eq!(code, 0, "{out}{err}");
+        let list: QubeList = serde_json::from_str(&out).unwrap();
+        let q = list.qubes.iter().find(|q| q.name == qube).unwrap();
+        q.profiles
+            .iter()
+            .find(|p| p.profile == "git")
+            .unwrap()
+            .state
+    };
+
+    // A new value of work's own variable: work is outdated, the others are not.
+    set(&t, "qube", "work", "email", "alice@new.example");
+    assert_eq!(sync_state(&proxy, "work"), SyncState::Outdated);
+    assert_eq!(status("work"), SyncState::Outdated);
+    assert_eq!(sync_state(&proxy, "personal"), SyncState::InSync);
+    // The push writes it: in sync.
+    let (success, summary) = execute(&proxy, &plan(&proxy, &["work"]));
+    assert!(success, "{summary:?}");
+    assert_eq!(
+        read(&env, "work").unwrap(),
+        rendered("alice@new.example", true, "work", "blue")
+    );
+    assert_eq!(sync_state(&proxy, "work"), SyncState::InSync);
+    // The same value again, and a variable the template does not use: still in sync.
+    set(&t, "qube", "work", "email", "alice@new.example");
+    set(&t, "qube", "work", "unused", "x");
+    assert_eq!(sync_state(&proxy, "work"), SyncState::InSync);
+    assert_eq!(status("work"), SyncState::InSync);
+    // Back to the old value and again to the pushed one: outdated, then in sync again
+    // without a push (the state follows the rendering, not a flag).
+    set(&t, "qube", "work", "email", "alice@work.example");
+    assert_eq!(sync_state(&proxy, "work"), SyncState::Outdated);
+    set(&t, "qube", "work", "email", "alice@new.example");
+    assert_eq!(sync_state(&proxy, "work"), SyncState::InSync);
+
+    // A tag variable: vault (tag offline) is outdated, work and personal are not.
+    set(&t, "tag", "offline", "email", "vault@example.org");
+    assert_eq!(sync_state(&proxy, "vault"), SyncState::Outdated);
+    assert_eq!(sync_state(&proxy, "personal"), SyncState::InSync);
+
+    // A tag event: personal loses `dev`, so its rendering loses the alias section.
+    admin(&env)
+        .qubesd_call("personal", "admin.vm.tag.Remove", "dev", b"")
+        .expect("admin.vm.tag.Remove");
+    eventually("personal is outdated after losing its tag", || {
+        sync_state(&proxy, "personal") == SyncState::Outdated
+    });
+    admin(&env)
+        .qubesd_call("personal", "admin.vm.tag.Set", "dev", b"")
+        .expect("admin.vm.tag.Set");
+    eventually("personal is in sync with its tag back", || {
+        sync_state(&proxy, "personal") == SyncState::InSync
+    });
+
+    // A template edit that changes only a section personal does not render (tag
+    // offline): personal stays in sync, vault is outdated.
+    let edited = format!("{TEMPLATE}{{{{#if tag:offline}}}}\n# offline\n{{{{/if}}}}\n");
+    block(t.put_template_file("git", ".gitconfig", edited.as_bytes(), 0o644)).unwrap();
+    assert_eq!(sync_state(&proxy, "personal"), SyncState::InSync);
+    assert_eq!(sync_state(&proxy, "vault"), SyncState::Outdated);
+
+    // A variable the template needs goes missing: outdated (the next plan shows the
+    // error), and the plan writes nothing there.
+    block(t.unset_variable("qube", "work", "email")).unwrap();
+    assert_eq!(sync_state(&proxy, "work"), SyncState::Outdated);
+    let p = plan(&proxy, &["work"]);
+    assert_eq!(
+        p.qubes[0].error.as_ref().map(|e| e.code.clone()),
+        Some(Code::TemplateMissingVariable)
     );
 }

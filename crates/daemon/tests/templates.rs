@@ -45,6 +45,10 @@ fn main() -> std::process::ExitCode {
             export_and_import_carry_variables_rules_and_refuse_a_hostile_file,
         ),
         (
+            "a_revert_restores_the_template_flag_of_that_generation",
+            a_revert_restores_the_template_flag_of_that_generation,
+        ),
+        (
             "variables_and_templates_from_the_cli",
             variables_and_templates_from_the_cli,
         ),
@@ -787,4 +791,37 @@ fn export_and_import_carry_variables_rules_and_refuse_a_hostile_file() {
 
 fn proxy_generation(proxy: &ConfigSyncProxy<'static>) -> String {
     block(proxy.get_profile("git")).unwrap()
+}
+
+/// `RevertProfile` to generation N gives each file the template flag it had in N: the
+/// plan renders a file that was a template then, and writes a file that was plain then
+/// as it is (braces and all).
+fn a_revert_restores_the_template_flag_of_that_generation() {
+    let (env, _conn, proxy, t) = setup();
+    let g1 = block(proxy.get_profile("git")).unwrap();
+    let g1: serde_json::Value = serde_json::from_str(&g1).unwrap();
+    let g1 = g1["generation"].as_u64().unwrap();
+    // Unmark: the file is plain now and would be written with its braces.
+    block(t.set_file_template("git", ".gitconfig", false)).unwrap();
+    assert!(block(t.templated_files("git")).unwrap().is_empty());
+    let p = plan(&proxy, &["work"]);
+    assert_eq!(p.qubes[0].items[0].template_sha256, None);
+    // Back to g1: a template again, rendered per qube.
+    block(proxy.revert_profile("git", g1)).unwrap();
+    assert_eq!(block(t.templated_files("git")).unwrap(), [".gitconfig"]);
+    let (success, summary) = execute(&proxy, &plan(&proxy, &["work"]));
+    assert!(success, "{summary:?}");
+    assert_eq!(
+        read(&env, "work").unwrap(),
+        rendered("alice@work.example", true, "work", "blue")
+    );
+    // Forward again to the plain generation: plain again, written literally.
+    let current: serde_json::Value =
+        serde_json::from_str(&block(proxy.get_profile("git")).unwrap()).unwrap();
+    let plain = current["generation"].as_u64().unwrap() - 1;
+    block(proxy.revert_profile("git", plain)).unwrap();
+    assert!(block(t.templated_files("git")).unwrap().is_empty());
+    let (success, summary) = execute(&proxy, &plan(&proxy, &["work"]));
+    assert!(success, "{summary:?}");
+    assert_eq!(read(&env, "work").unwrap(), TEMPLATE);
 }

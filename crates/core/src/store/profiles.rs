@@ -383,6 +383,10 @@ impl Store {
     /// new generation, or the current one if nothing differs.
     pub fn revert_to_generation(&mut self, profile: &ProfileId, generation: u64) -> Result<u64> {
         let target = self.files_at_generation(profile, generation)?;
+        let templates: std::collections::BTreeSet<RelativePath> = self
+            .templated_files_at(profile, generation)?
+            .into_keys()
+            .collect();
         let tx = self.write_tx()?;
         let current_generation = {
             let g: i64 = tx
@@ -419,7 +423,9 @@ impl Store {
             content: None,
             mode: 0o644,
         }));
-        let new_generation = apply_edits(&tx, profile, &edits, None, action::REVERT)?;
+        // Each file comes back with the template flag it had in `generation`.
+        let new_generation =
+            apply_edits_flagged(&tx, profile, &edits, None, action::REVERT, Some(&templates))?;
         if new_generation == current_generation {
             // Nothing differed: no generation was made, so none is labelled a rollback.
             return Ok(new_generation);
@@ -515,13 +521,29 @@ pub(super) fn current_meta_in(
 
 /// Writes `edits` to `profile` as one new generation inside `tx`, with one audit entry per
 /// changed file (unless `accepted_from` is set: the caller audits the acceptance). Edits
-/// that change nothing are skipped; if none changes anything the generation stays.
+/// that change nothing are skipped; if none changes anything the generation stays. A new
+/// version keeps the template flag of the version before it.
 pub(super) fn apply_edits(
     tx: &Transaction<'_>,
     profile: &ProfileId,
     edits: &[FileEdit<'_>],
     accepted_from: Option<(&str, i64)>,
     action_name: &str,
+) -> Result<u64> {
+    apply_edits_flagged(tx, profile, edits, accepted_from, action_name, None)
+}
+
+/// [`apply_edits`], with the template flag of every written file given: a file is a
+/// template exactly when its path is in `templates` (a revert restores the flags of the
+/// generation it goes back to). A flag change alone is a change (a new version with the
+/// same content), and a file that becomes a template must parse.
+pub(super) fn apply_edits_flagged(
+    tx: &Transaction<'_>,
+    profile: &ProfileId,
+    edits: &[FileEdit<'_>],
+    accepted_from: Option<(&str, i64)>,
+    action_name: &str,
+    templates: Option<&std::collections::BTreeSet<RelativePath>>,
 ) -> Result<u64> {
     require_profile(tx, profile)?;
     let current_generation: i64 = tx.query_row(
@@ -549,17 +571,40 @@ pub(super) fn apply_edits(
             }
             None => None,
         };
-        checked.push((path, content));
+        // The flag this edit sets: `None` keeps the flag of the version before.
+        let flag = match (templates, content) {
+            (Some(set), Some((bytes, _))) => {
+                let template = set.contains(path);
+                if template {
+                    crate::template::Template::parse_bytes(bytes).map_err(|source| {
+                        super::TemplateRefusal::Syntax {
+                            path: path.to_string(),
+                            source,
+                        }
+                    })?;
+                }
+                Some(template)
+            }
+            _ => None,
+        };
+        checked.push((path, content, flag));
     }
     let generation = current_generation + 1;
     let mut changed = false;
     let at = now();
-    for (path, content) in checked {
+    for (path, content, flag) in checked {
         let before = current.get(path);
         let (sha, mode) = match content {
             Some((bytes, mode)) => {
                 let sha = sha256_hex(bytes);
-                if accepted_from.is_none() && before.is_some_and(|(s, m)| *s == sha && *m == mode) {
+                let same_flag = match flag {
+                    Some(template) => variables::is_template_in(tx, profile, path)? == template,
+                    None => true,
+                };
+                if accepted_from.is_none()
+                    && same_flag
+                    && before.is_some_and(|(s, m)| *s == sha && *m == mode)
+                {
                     continue;
                 }
                 (Some(sha), Some(mode))
@@ -575,12 +620,13 @@ pub(super) fn apply_edits(
             Some((qube, id)) => ("proposal", Some(id), Some(qube)),
             None => ("local", None, None),
         };
-        // A new version keeps the template flag of the one before it (variables.rs).
+        // A new version keeps the template flag of the one before it (variables.rs), unless
+        // the caller gave it (?12).
         tx.execute(
             "INSERT INTO file_versions (profile, path, generation, deleted, content, sha256, mode, \
                  provenance, proposal_id, source_qube, created_at, template) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, \
-                 CASE WHEN ?4 THEN 0 ELSE coalesce((SELECT template FROM file_versions \
+                 CASE WHEN ?4 THEN 0 ELSE coalesce(?12, (SELECT template FROM file_versions \
                      WHERE profile = ?1 AND path = ?2 ORDER BY generation DESC LIMIT 1), 0) END)",
             params![
                 profile.as_str(),
@@ -593,7 +639,8 @@ pub(super) fn apply_edits(
                 provenance,
                 proposal_id,
                 source_qube,
-                at
+                at,
+                flag
             ],
         )?;
         changed = true;

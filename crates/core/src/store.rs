@@ -41,7 +41,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 pub use audit::{AuditEntry, action};
 pub use error::{Result, StoreError};
-pub use exchange::{ExportSummary, ImportSummary, MANIFEST_FILE_NAME};
+pub use exchange::{ExportSummary, ImportSet, ImportSummary, MANIFEST_FILE_NAME, read_import};
 pub use history::{FileChange, Generation, GenerationAuthor, RemovedInQube};
 pub use intake::{
     BatchOutcome, IntakeRefusal, MAX_GLOB_BYTES, MAX_NEW_PATH_GLOBS, REFUSAL_WINDOW_SECS, refusal,

@@ -3,9 +3,12 @@
 mod diff_view;
 mod finding_row;
 mod history;
+mod profile_dirs;
 mod profile_editor;
+mod profile_rules;
 pub mod proposal_template;
 mod push_plan;
+pub mod push_selection;
 mod qube_page;
 mod qube_row;
 mod qube_settings;

@@ -192,3 +192,18 @@ pub(crate) fn labels_with_class(root: &gtk::Widget, class: &str) -> Vec<gtk::Lab
     }
     found
 }
+
+/// The first widget of type `T` under `root`, depth first.
+pub(crate) fn find<T: IsA<gtk::Widget>>(root: &gtk::Widget) -> Option<T> {
+    if let Ok(found) = root.clone().downcast::<T>() {
+        return Some(found);
+    }
+    let mut child = root.first_child();
+    while let Some(c) = child {
+        if let Some(found) = find::<T>(&c) {
+            return Some(found);
+        }
+        child = c.next_sibling();
+    }
+    None
+}

@@ -17,10 +17,12 @@ mod common;
 mod editor;
 mod fake_desktop;
 mod harness;
+mod history;
 mod push;
 mod qube;
 mod review;
 mod sidebar;
+mod targeting;
 mod trust;
 mod window;
 
@@ -210,6 +212,30 @@ fn scenario() {
     step(
         "narrow windows: 600 px keeps the header, 360 px folds",
         || window::narrow_windows(&window),
+    );
+    step(
+        "history: generations listed, a rollback asked, confirmed and seen",
+        || history::history_and_rollback(&ui),
+    );
+    step(
+        "assignment rules from the profile editor: added, refused in words, removed",
+        || targeting::assignment_rules(&ui),
+    );
+    step(
+        "add a folder to a profile: one generation, symlinks and FIFOs refused in words",
+        || targeting::add_a_folder(&ui),
+    );
+    step(
+        "push to a selection of qubes: one plan, each qube named, the failed one too",
+        || push::push_to_a_selection(&ui),
+    );
+    step(
+        "a proposal against a template: its source beside the diff, not acceptable",
+        || review::proposal_against_a_template(&ui),
+    );
+    step(
+        "variables of a qube: shown with their sources, set, refused in words, removed",
+        || qube::qube_variables(&ui),
     );
 
     window.close();

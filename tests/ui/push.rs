@@ -368,3 +368,82 @@ pub(crate) fn start_and_push_a_halted_qube(
     assert_eq!(power("vault"), "Running");
     assert!(world.join("qubes/vault/home/.gitconfig").exists());
 }
+
+/// Issue 15 item 2: "Push to Qubes…" offers the qubes with a profile; two chosen (work
+/// and disp1234, whose apply service is broken) make one plan of exactly those two; the
+/// push writes work, and the summary names disp1234 as failed.
+pub(crate) fn push_to_a_selection(ui: &Ui) {
+    let window = ui.window.clone();
+    let address = ui.address;
+    let vimrc = "set nocompatible\nset nomodeline\nsyntax on\n\" pushed to a selection\n";
+    backend(address, async |p| {
+        p.put_file("vim", ".vimrc", vimrc.as_bytes(), 0o644)
+            .await
+            .expect("PutFile")
+    });
+    qcs_sim::world::World::load(ui.world)
+        .expect("load the world")
+        .install_rpc_service(
+            "disp1234",
+            "qubes.ConfigApply",
+            b"#!/bin/sh\necho 'broken on purpose' >&2\nexit 3\n",
+        )
+        .expect("install the broken service");
+    wait_until("the qubes listed", || {
+        window.qube_rows().len() >= 9 && !window.is_busy()
+    });
+    let dialog = window.push_selection().expect("the dialog");
+    wait_until("the push dialog", || dialog.is_mapped());
+    let choices = qubes_config_sync::widgets::push_selection::choices(&dialog);
+    let names: Vec<&str> = choices.iter().map(|(n, _)| n.as_str()).collect();
+    // Every qube with a profile, and none without (dom0, the config qube, dev-box).
+    for name in ["work", "personal", "vault", "disp1234", "untrusted"] {
+        assert!(names.contains(&name), "{name} not offered: {names:?}");
+    }
+    for name in ["dom0", demo::CONFIG_QUBE, "dev-box"] {
+        assert!(!names.contains(&name), "{name} offered: {names:?}");
+    }
+    assert!(!dialog.is_response_enabled("plan"), "nothing chosen yet");
+    for (name, check) in &choices {
+        if name == "work" || name == "disp1234" {
+            check.set_active(true);
+        }
+    }
+    assert!(dialog.is_response_enabled("plan"));
+    dialog.response("plan");
+    let plan_page = window.push_plan();
+    wait_until("the plan of the two", || {
+        window.current_page().as_deref() == Some("plan")
+            && plan_page.plan_data().is_some_and(|p| {
+                let mut qubes: Vec<&str> = p.qubes.iter().map(|q| q.qube.as_str()).collect();
+                qubes.sort();
+                qubes == ["disp1234", "work"]
+            })
+    });
+    if !ui.can_push {
+        return;
+    }
+    let before = plan_page.last_summary();
+    WidgetExt::activate_action(&window, "win.execute-plan", None).expect("execute");
+    wait_until("the push to the two", || {
+        !plan_page.is_running()
+            && plan_page
+                .last_summary()
+                .is_some_and(|s| Some(&s) != before.as_ref())
+    });
+    let summary = plan_page.last_summary().expect("summary");
+    let mut named: Vec<&str> = summary.qubes.iter().map(|q| q.qube.as_str()).collect();
+    named.sort();
+    assert_eq!(named, ["disp1234", "work"], "{summary:?}");
+    let status = plan_page.status_text();
+    assert!(status.contains("1 qube failed"), "{status}");
+    assert!(
+        status.lines().any(|l| l.starts_with("disp1234: ")),
+        "the failed qube is named: {status}"
+    );
+    assert!(!status.lines().any(|l| l.starts_with("work: ")), "{status}");
+    assert_eq!(
+        std::fs::read_to_string(ui.world.join("qubes/work/home/.vimrc")).expect("read"),
+        vimrc
+    );
+}

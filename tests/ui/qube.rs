@@ -106,3 +106,66 @@ pub(crate) fn qube_settings(ui: &Ui) {
     assert_eq!(assigned, ["git"]);
     dialog.close();
 }
+
+/// Issue 15 item 1 (the Variables page, now a `.ui` template): work's own variables and
+/// those from its profiles' defaults, each with its value; one set from the page reaches
+/// the backend, a bad name is refused in words, and the row's button removes it.
+pub(crate) fn qube_variables(ui: &Ui) {
+    let window = ui.window.clone();
+    let address = ui.address;
+    window.open_qube("work");
+    wait_until("work's page", || {
+        window.qube_page().qube_name().as_deref() == Some("work") && !window.is_busy()
+    });
+    let dialog = window.open_settings().expect("the settings dialog opens");
+    wait_until("the dialog", || dialog.is_mapped());
+    dialog.set_visible_page_name("variables-page");
+    let page = find::<qubes_config_sync::widgets::variables::QcsVariablesPage>(dialog.upcast_ref())
+        .expect("the Variables page");
+    let has = |scope: &str, name: &str, value: &str| {
+        page.shown()
+            .iter()
+            .any(|(s, n, v)| s == scope && n == name && v == value)
+    };
+    wait_until("work's variables", || {
+        has("qube", "email", "alice@work.example") && has("profile", "email", "alice@example.org")
+    });
+    let stored = |address: &str| {
+        let json = backend(address, async |p| {
+            let templates = qcs_client::variables::templates_proxy(p)
+                .await
+                .expect("Templates");
+            templates
+                .list_variables("work")
+                .await
+                .expect("ListVariables")
+        });
+        serde_json::from_str::<qcs_client::variables::VariableList>(&json).expect("VariableList")
+    };
+    page.set_typed("editor", "vim");
+    wait_until("the new variable in the backend and on the page", || {
+        stored(address)
+            .variables
+            .iter()
+            .any(|v| v.name == "editor" && v.value == "vim")
+            && has("qube", "editor", "vim")
+    });
+    let count = stored(address).variables.len();
+    page.set_typed("no such name!", "x");
+    // The refusal is shown and the list loaded again (its rows are rebuilt).
+    wait_until("the refusal in words and the list again", || {
+        page.status_text().is_some() && has("qube", "editor", "vim")
+    });
+    let sentence = page.status_text().expect("a sentence");
+    assert!(sentence.contains("no such name!"), "{sentence}");
+    assert_eq!(stored(address).variables.len(), count, "nothing stored");
+    page.remove_button("editor")
+        .expect("the remove button of editor")
+        .emit_clicked();
+    wait_until("the variable removed", || {
+        !stored(address).variables.iter().any(|v| v.name == "editor")
+            && !has("qube", "editor", "vim")
+    });
+    dialog.close();
+    settle();
+}

@@ -213,3 +213,69 @@ pub(crate) fn side_by_side(ui: &Ui, second: i64) -> i64 {
     assert!(review.title().contains(hostile), "{}", review.title());
     id
 }
+
+/// Issue 15 item 1 (the template side, now a `.ui` template): a proposal from work
+/// against the templated `.config/git/config` shows, beside its diff, why it cannot be
+/// accepted and the template's source; a proposal of a plain file shows none.
+pub(crate) fn proposal_against_a_template(ui: &Ui) {
+    let window = ui.window.clone();
+    let address = ui.address;
+    backend(address, async |p| {
+        p.allow_proposals("work", "git-identity", true)
+            .await
+            .expect("AllowProposals")
+    });
+    let before: Vec<i64> = window.pending_proposals().iter().map(|p| p.id).collect();
+    demo::spool_proposal(
+        &ui.world.join("spool"),
+        "work",
+        "git-identity",
+        ".config/git/config",
+        b"[user]\n\temail = someone-else@example.com\n",
+        "my email",
+    )
+    .expect("spool a proposal");
+    backend(address, async |p| {
+        p.ingest_spool().await.expect("IngestSpool")
+    });
+    wait_until("the proposal against the template", || {
+        window
+            .pending_proposals()
+            .iter()
+            .any(|p| !before.contains(&p.id) && p.path == ".config/git/config")
+    });
+    let id = window
+        .pending_proposals()
+        .iter()
+        .find(|p| !before.contains(&p.id) && p.path == ".config/git/config")
+        .map(|p| p.id)
+        .expect("its id");
+    window.open_proposal(id);
+    let review = window.review_pane();
+    let side = || {
+        find::<qubes_config_sync::widgets::proposal_template::QcsProposalTemplate>(
+            review.upcast_ref(),
+        )
+    };
+    wait_until("the template side", || {
+        review.proposal_id() == Some(id) && side().is_some_and(|s| s.banner_text().is_some())
+    });
+    let side = side().expect("the template side");
+    let banner = side.banner_text().expect("the banner");
+    assert!(
+        banner.contains(".config/git/config") && banner.contains("work"),
+        "{banner}"
+    );
+    let source = side.source_text();
+    assert!(source.contains("{{"), "the template's source: {source}");
+    assert!(
+        !source.contains("someone-else"),
+        "the qube's text never shows as the template: {source}"
+    );
+    backend(address, async |p| {
+        p.reject_proposal(id, "test").await.expect("reject")
+    });
+    wait_until("the proposal gone", || {
+        !window.pending_proposals().iter().any(|p| p.id == id)
+    });
+}

@@ -86,7 +86,7 @@ pub(crate) fn new_proposal(ui: &Ui) -> i64 {
     });
     assert_eq!(window.proposal_count_label(), "2");
     assert_eq!(seen.notifications().len(), 1, "{:?}", seen.notifications());
-    
+
     window
         .pending_proposals()
         .iter()

@@ -10,6 +10,9 @@
 //! `cargo test` works on a headless machine.
 
 mod common;
+// Moves to tests/ui/ as a plain `mod review_layout;` once the harness is split there.
+#[path = "ui/review_layout.rs"]
+mod review_layout;
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
@@ -1847,6 +1850,17 @@ fn scenario() {
     step("start and push a halted qube", || {
         start_and_push_a_halted_qube(&window, &address, world.path(), can_push);
     });
+    step(
+        "review pane at 600 and 360 px: controls inside, findings resizable",
+        || {
+            review_layout::review_pane_narrow(
+                &window,
+                &review,
+                &address,
+                &world.path().join("spool"),
+            )
+        },
+    );
     step(
         "narrow windows: 600 px keeps the header, 360 px folds",
         || narrow_windows(&window),

@@ -10,7 +10,7 @@ use adw::prelude::*;
 use qubes_config_sync::widgets::QcsReviewPane;
 use qubes_config_sync::window::QcsWindow;
 
-use super::{backend, horizontal_extent, pending_ids, screenshot, settle, wait_until};
+use crate::harness::{backend, horizontal_extent, pending_ids, screenshot, settle, wait_until};
 
 /// A new file of `lines` lines, every third one something the vim rules flag.
 fn risky_vimrc(lines: usize) -> String {

@@ -460,3 +460,19 @@ fn walk(
     }
     Ok(())
 }
+
+impl Store {
+    /// Exports profiles (all when `profiles` is empty) as `<dir>/<profile>/<path>` plus
+    /// `<dir>/manifest.toml`. `dir` must not exist or be empty.
+    pub fn export_profiles(&mut self, dir: &Path, profiles: &[ProfileId]) -> Result<ExportSummary> {
+        export(self, dir, profiles)
+    }
+
+    /// Imports a directory written by [`Store::export_profiles`]: every path and mode is
+    /// validated, symlinks and special files are refused, hashes are checked, and files not
+    /// in the manifest are refused. Each imported profile is set to exactly the imported
+    /// files (as a new generation; history is kept). All or nothing.
+    pub fn import_profiles(&mut self, dir: &Path) -> Result<ImportSummary> {
+        import(self, dir)
+    }
+}

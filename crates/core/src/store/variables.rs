@@ -7,7 +7,9 @@
 //! version of a file that came from a qube's proposal is refused (its text was written by
 //! that qube), and accepting a proposal for a templated file is refused (accepting would
 //! write one qube's rendered text over the template). The template flag is kept by the
-//! versions that follow (set by the store in `apply_edits`); a removal clears it.
+//! versions that follow (set by the store in `apply_edits`); a removal clears it; a revert
+//! to generation N gives each file the flag it had in N (`apply_edits_flagged`). The flag is
+//! a column of each file version, so it is versioned with the content.
 //!
 //! It must not render anything: rendering is `crate::template`, called by the backend
 //! with the Admin API's facts.

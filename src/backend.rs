@@ -311,6 +311,47 @@ impl Backend {
             .await?)
     }
 
+    /// Every assignment rule with the qubes it covers now.
+    pub async fn rules(&self) -> Result<qcs_client::rules::RuleList, BackendError> {
+        let json = self.proxy.list_assignment_rules().await?;
+        let list: qcs_client::rules::RuleList = serde_json::from_str(&json)?;
+        if list.version > API_VERSION {
+            return Err(BackendError::Reason(
+                Reason::new(Code::ClientTooOld).arg("version", list.version),
+            ));
+        }
+        Ok(list)
+    }
+
+    /// Adds (`add`) or removes the rule "every qube of `kind` `value` gets `profile`".
+    pub async fn set_rule(
+        &self,
+        kind: qcs_client::rules::SourceKind,
+        value: &str,
+        profile: &str,
+        add: bool,
+    ) -> Result<(), BackendError> {
+        Ok(self
+            .proxy
+            .set_assignment_rule(kind.as_str(), value, profile, add)
+            .await?)
+    }
+
+    /// Replaces the directory entry `path` of `profile` with `files` (path inside it,
+    /// content, mode) in one generation; (new generation, files removed).
+    pub async fn put_directory(
+        &self,
+        profile: &str,
+        path: &str,
+        files: &[(String, Vec<u8>, u32)],
+    ) -> Result<(u64, u32), BackendError> {
+        let files: Vec<(&str, &[u8], u32)> = files
+            .iter()
+            .map(|(p, c, m)| (p.as_str(), c.as_slice(), *m))
+            .collect();
+        Ok(self.proxy.put_directory(profile, path, &files).await?)
+    }
+
     pub async fn fix_persistence(
         &self,
         qube: &str,

@@ -97,9 +97,7 @@ fn scenario() {
     let (_app, window) = common::start_app(&address, true);
 
     println!("step: an empty store says what to do first");
-    wait_until("the first-run page", || {
-        status_page(&window).widget_name() == "onboarding"
-    });
+    wait_until("the first-run page", || window.shows_onboarding());
     let page = status_page(&window);
     assert_eq!(page.title(), "Nothing is synced yet");
     let create = named(page.upcast_ref(), "onboarding-create").expect("create button");
@@ -187,9 +185,7 @@ fn scenario() {
         let (assigned, _, _) = proxy.get_qube_settings("work").await.expect("settings");
         assert_eq!(assigned, ["tmux"]);
     });
-    wait_until("the usual status page again", || {
-        status_page(&window).widget_name() != "onboarding"
-    });
+    wait_until("the usual status page again", || !window.shows_onboarding());
 
     println!("step: one profile is pushed to one qube from the qube's page");
     window.open_qube("work");

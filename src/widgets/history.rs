@@ -89,6 +89,10 @@ mod imp {
         pub undo_list: TemplateChild<gtk::ListBox>,
         pub backend: RefCell<Option<Backend>>,
         pub profile: RefCell<Option<String>>,
+        /// The generations as listed, newest first.
+        pub shown: RefCell<Vec<super::ShownGeneration>>,
+        /// The question on show (rollback or undo), if any.
+        pub question: RefCell<Option<adw::MessageDialog>>,
     }
 
     #[glib::object_subclass]
@@ -123,9 +127,23 @@ impl Default for QcsHistory {
     }
 }
 
+/// One generation as the list shows it.
+#[derive(Debug, Clone)]
+pub struct ShownGeneration {
+    pub number: u64,
+    /// "Generation N · time" (and "current").
+    pub title: String,
+    /// Who made it.
+    pub author: String,
+    /// One line per changed file ("+ path", "~ path", "− path").
+    pub files: Vec<String>,
+    /// "Roll Back…", for an earlier generation.
+    pub roll_back: Option<gtk::Button>,
+}
+
 /// Opens the history of `profile` in a window over `parent`'s; its rollback opens the
-/// push plan in `parent`'s window.
-pub fn present(parent: &impl IsA<gtk::Widget>, backend: Backend, profile: &str) {
+/// push plan in `parent`'s window. Returns the history shown.
+pub fn present(parent: &impl IsA<gtk::Widget>, backend: Backend, profile: &str) -> QcsHistory {
     let history = QcsHistory::default();
     let window = adw::Window::builder()
         .title(gettext_f("History of {profile}", &[("profile", profile)]))
@@ -143,6 +161,7 @@ pub fn present(parent: &impl IsA<gtk::Widget>, backend: Backend, profile: &str) 
     window.set_content(Some(&content));
     history.load(backend, profile);
     window.present();
+    history
 }
 
 impl QcsHistory {
@@ -236,12 +255,14 @@ impl QcsHistory {
         dialog.set_response_appearance("undo", adw::ResponseAppearance::Destructive);
         dialog.set_default_response(Some("cancel"));
         dialog.set_close_response("cancel");
+        self.imp().question.replace(Some(dialog.clone()));
         dialog.connect_response(
             None,
             glib::clone!(
                 #[weak(rename_to = history)]
                 self,
                 move |_, response| {
+                    history.imp().question.replace(None);
                     if response == "undo" {
                         history.undo(&plan);
                     }
@@ -298,6 +319,7 @@ impl QcsHistory {
             imp.generation_list.remove(&row);
         }
         self.status("");
+        let mut shown = Vec::new();
         if list.generations.is_empty() {
             self.status(&gettextrs::gettext(
                 "No generations yet: the profile has no files.",
@@ -322,12 +344,17 @@ impl QcsHistory {
                 title.push_str(&gettextrs::gettext("current"));
             }
             row.set_title(&title);
-            row.set_subtitle(&author_text(&generation.author));
+            let author = author_text(&generation.author);
+            row.set_subtitle(&author);
+            let mut files = Vec::new();
             for file in &generation.files {
                 let line = super::plain_action_row();
-                line.set_title(&file_line(&file.path, file.change));
+                let text = file_line(&file.path, file.change);
+                line.set_title(&text);
                 row.add_row(&line);
+                files.push(text);
             }
+            let mut roll_back = None;
             if can_roll_back_to(list, generation) {
                 let button = gtk::Button::with_mnemonic(&gettextrs::gettext("_Roll Back…"));
                 button.set_valign(gtk::Align::Center);
@@ -341,8 +368,37 @@ impl QcsHistory {
                     move |_| history.confirm_rollback(number)
                 ));
                 row.add_action(&button);
+                roll_back = Some(button);
             }
             imp.generation_list.append(&row);
+            shown.push(ShownGeneration {
+                number: generation.number,
+                title,
+                author,
+                files,
+                roll_back,
+            });
+        }
+        imp.shown.replace(shown);
+    }
+
+    /// The generations as listed, newest first.
+    pub fn shown(&self) -> Vec<ShownGeneration> {
+        self.imp().shown.borrow().clone()
+    }
+
+    /// The rollback or undo question on show, if any.
+    pub fn question(&self) -> Option<adw::MessageDialog> {
+        self.imp().question.borrow().clone()
+    }
+
+    /// The status line (after a rollback: the generation made), `""` when hidden.
+    pub fn status_text(&self) -> String {
+        let label = &self.imp().status_label;
+        if label.is_visible() {
+            label.text().to_string()
+        } else {
+            String::new()
         }
     }
 
@@ -368,12 +424,14 @@ impl QcsHistory {
         dialog.set_response_appearance("rollback", adw::ResponseAppearance::Destructive);
         dialog.set_default_response(Some("cancel"));
         dialog.set_close_response("cancel");
+        self.imp().question.replace(Some(dialog.clone()));
         dialog.connect_response(
             None,
             glib::clone!(
                 #[weak(rename_to = history)]
                 self,
                 move |_, response| {
+                    history.imp().question.replace(None);
                     if response == "rollback" {
                         history.roll_back(generation);
                     }

@@ -45,6 +45,20 @@ mod imp {
         #[template_child]
         pub add_button: TemplateChild<gtk::Button>,
         #[template_child]
+        pub add_dir_button: TemplateChild<gtk::Button>,
+        #[template_child]
+        pub rule_list: TemplateChild<gtk::ListBox>,
+        #[template_child]
+        pub rule_kind: TemplateChild<gtk::DropDown>,
+        #[template_child]
+        pub rule_value: TemplateChild<gtk::Entry>,
+        #[template_child]
+        pub add_rule_button: TemplateChild<gtk::Button>,
+        /// The rules of the shown profile, in row order (kind, value, qubes covered).
+        pub rules: RefCell<Vec<(qcs_client::rules::SourceKind, String, Vec<String>)>>,
+        /// The remove buttons of the rules, in row order.
+        pub rule_buttons: RefCell<Vec<gtk::Button>>,
+        #[template_child]
         pub glob_list: TemplateChild<gtk::ListBox>,
         #[template_child]
         pub glob_entry: TemplateChild<gtk::Entry>,
@@ -75,6 +89,12 @@ mod imp {
         pub loaded: RefCell<Option<(String, u32)>>,
         /// Set while the file list is refilled or re-selected: not the user's choice.
         pub selecting: Cell<bool>,
+        /// The folder chooser of "Add a folder" while it is on show.
+        pub dir_chooser: RefCell<Option<gtk::FileChooserNative>>,
+        /// The history window opened from here last.
+        pub history: glib::WeakRef<crate::widgets::QcsHistory>,
+        /// The last refusal reported through `failed` (the sentence).
+        pub last_failure: RefCell<Option<String>>,
         /// The save / discard / cancel question on show.
         pub unsaved_dialog: RefCell<Option<adw::MessageDialog>>,
     }
@@ -153,10 +173,7 @@ mod imp {
                 #[weak]
                 obj,
                 move |_| {
-                    let backend = obj.imp().backend.borrow().clone();
-                    if let (Some(backend), Some(profile)) = (backend, obj.profile_id()) {
-                        crate::widgets::history::present(&obj, backend, &profile);
-                    }
+                    obj.open_history();
                 }
             ));
             self.allow_glob_button.connect_clicked(glib::clone!(
@@ -169,6 +186,8 @@ mod imp {
                 obj,
                 move |_| obj.allow_typed_glob()
             ));
+            obj.setup_rules();
+            obj.setup_add_dir();
             obj.set_file_controls(false);
             let buffer = self.content_view.buffer();
             buffer.create_tag(
@@ -224,11 +243,48 @@ impl QcsProfileEditor {
         )
     }
 
-    fn changed(&self, result: Result<String, String>) {
+    pub(super) fn changed(&self, result: Result<String, String>) {
         match result {
             Ok(message) => self.emit_by_name::<()>("stored", &[&message]),
-            Err(error) => self.emit_by_name::<()>("failed", &[&error]),
+            Err(error) => {
+                self.imp().last_failure.replace(Some(error.clone()));
+                self.emit_by_name::<()>("failed", &[&error]);
+            }
         }
+    }
+
+    /// Open the history of the shown profile in its window (what History does).
+    pub fn open_history(&self) -> Option<crate::widgets::QcsHistory> {
+        let backend = self.imp().backend.borrow().clone()?;
+        let profile = self.profile_id()?;
+        let history = crate::widgets::history::present(self, backend, &profile);
+        self.imp().history.set(Some(&history));
+        Some(history)
+    }
+
+    /// The history window opened last, while it exists.
+    pub fn shown_history(&self) -> Option<crate::widgets::QcsHistory> {
+        self.imp().history.upgrade()
+    }
+
+    /// The entry of a new file's (or folder's) path.
+    pub fn new_path_entry(&self) -> gtk::Entry {
+        self.imp().new_path_entry.get()
+    }
+
+    /// The "Add a folder" button.
+    pub fn add_dir_button(&self) -> gtk::Button {
+        self.imp().add_dir_button.get()
+    }
+
+    /// The History button.
+    pub fn history_button(&self) -> gtk::Button {
+        self.imp().history_button.get()
+    }
+
+    /// The last refusal reported through `failed`, as the sentence shown.
+    pub fn last_failure(&self) -> Option<String> {
+        self.imp().last_failure.borrow().clone()
     }
 
     /// The edited text and mode as they are now.
@@ -444,6 +500,7 @@ impl QcsProfileEditor {
         imp.files.replace(paths);
         self.fill_globs(&profile.new_path_globs);
         imp.profile.replace(Some(profile));
+        self.refresh_rules();
         imp.path.replace(None);
         imp.loaded.replace(None);
         imp.path_label.set_label("");
@@ -778,7 +835,7 @@ impl QcsProfileEditor {
         ));
     }
 
-    async fn after_change(
+    pub(super) async fn after_change(
         &self,
         backend: &Backend,
         profile: &str,

@@ -5,18 +5,68 @@
 //! instead (edit the template in the profile editor, then reject the proposal).
 //!
 //! It only shows the backend's `GetProposalTemplate` (lines as safe segments, never
-//! markup) and renders nothing itself.
+//! markup) and renders nothing itself. `QcsProposalTemplate` is built from
+//! resources/ui/proposal_template.ui.
 
 use adw::prelude::*;
 use gtk::glib;
+use gtk::subclass::prelude::*;
 use qcs_client::types::Segment;
 use qcs_client::variables::{ProposalTemplate, templates_proxy};
 
 use crate::backend::{Backend, BackendError};
 use crate::i18n::gettext_f;
 
-/// Widget name of the box (one per review pane, replaced per proposal).
-pub const WIDGET_NAME: &str = "proposal-template";
+mod imp {
+    use super::*;
+
+    #[derive(Debug, Default, gtk::CompositeTemplate)]
+    #[template(resource = "/org/qubes/ConfigSync/ui/proposal_template.ui")]
+    pub struct QcsProposalTemplate {
+        #[template_child]
+        pub error_label: TemplateChild<gtk::Label>,
+        #[template_child]
+        pub banner: TemplateChild<gtk::Label>,
+        #[template_child]
+        pub render_error: TemplateChild<gtk::Label>,
+        #[template_child]
+        pub expander: TemplateChild<gtk::Expander>,
+        #[template_child]
+        pub source: TemplateChild<gtk::TextView>,
+    }
+
+    #[glib::object_subclass]
+    impl ObjectSubclass for QcsProposalTemplate {
+        const NAME: &'static str = "QcsProposalTemplate";
+        type Type = super::QcsProposalTemplate;
+        type ParentType = gtk::Box;
+
+        fn class_init(klass: &mut Self::Class) {
+            klass.bind_template();
+        }
+
+        fn instance_init(obj: &glib::subclass::InitializingObject<Self>) {
+            obj.init_template();
+        }
+    }
+
+    impl ObjectImpl for QcsProposalTemplate {}
+    impl WidgetImpl for QcsProposalTemplate {}
+    impl BoxImpl for QcsProposalTemplate {}
+}
+
+glib::wrapper! {
+    /// The template side of one proposal (one per review pane, replaced per proposal).
+    pub struct QcsProposalTemplate(ObjectSubclass<imp::QcsProposalTemplate>)
+        @extends gtk::Box, gtk::Widget,
+        @implements gtk::Buildable, gtk::ConstraintTarget, gtk::Orientable;
+}
+
+impl Default for QcsProposalTemplate {
+    fn default() -> Self {
+        glib::Object::new()
+    }
+}
 
 /// Shows the template side of proposal `id` after `anchor` (the pane's note), replacing
 /// the one shown for the previous proposal; nothing for a file that is not a template.
@@ -27,7 +77,7 @@ pub fn attach(anchor: &impl IsA<gtk::Widget>, backend: Option<Backend>, id: i64)
     let mut child = parent.first_child();
     while let Some(widget) = child {
         child = widget.next_sibling();
-        if widget.widget_name() == WIDGET_NAME {
+        if widget.is::<QcsProposalTemplate>() {
             parent.remove(&widget);
         }
     }
@@ -36,9 +86,7 @@ pub fn attach(anchor: &impl IsA<gtk::Widget>, backend: Option<Backend>, id: i64)
     };
     // A placeholder now, filled when the answer comes: a newer proposal removes it, and
     // an answer for a removed placeholder is dropped.
-    let holder = gtk::Box::new(gtk::Orientation::Vertical, 4);
-    holder.set_widget_name(WIDGET_NAME);
-    holder.set_visible(false);
+    let holder = QcsProposalTemplate::default();
     parent.insert_child_after(&holder, Some(anchor));
     glib::spawn_future_local(async move {
         let view: Result<ProposalTemplate, BackendError> = async {
@@ -53,18 +101,24 @@ pub fn attach(anchor: &impl IsA<gtk::Widget>, backend: Option<Backend>, id: i64)
             return;
         }
         match view {
-            Ok(view) if view.template => fill(&holder, &view),
+            Ok(view) if view.template => holder.fill(&view),
             Ok(_) => {}
-            Err(e) => {
-                let label = gtk::Label::new(Some(&e.to_string()));
-                label.set_use_markup(false);
-                label.set_wrap(true);
-                label.set_xalign(0.0);
-                holder.append(&label);
-                holder.set_visible(true);
-            }
+            Err(e) => holder.show_error(&e.to_string()),
         }
     });
+}
+
+/// The template side shown next to `anchor`'s, if any.
+pub fn shown(anchor: &impl IsA<gtk::Widget>) -> Option<QcsProposalTemplate> {
+    let parent = anchor.parent()?;
+    let mut child = parent.first_child();
+    while let Some(widget) = child {
+        if let Ok(found) = widget.clone().downcast::<QcsProposalTemplate>() {
+            return Some(found);
+        }
+        child = widget.next_sibling();
+    }
+    None
 }
 
 /// A line of safe segments as plain text (tabs as tabs, other tokens as ⟦NAME⟧).
@@ -79,45 +133,50 @@ fn line_text(line: &[Segment]) -> String {
         .collect()
 }
 
-fn fill(holder: &gtk::Box, view: &ProposalTemplate) {
-    let banner = gtk::Label::new(Some(&gettext_f(
-        "{path} is a template: the diff below is against what it renders for {qube}. A qube's text never becomes a template, so this proposal cannot be accepted: edit the template in the profile editor, then reject the proposal.",
-        &[("path", &view.path), ("qube", &view.qube)],
-    )));
-    banner.set_use_markup(false);
-    banner.set_wrap(true);
-    banner.set_wrap_mode(gtk::pango::WrapMode::WordChar);
-    banner.set_xalign(0.0);
-    banner.add_css_class("warning");
-    holder.append(&banner);
-    if let Some(error) = &view.render_error {
-        let label = gtk::Label::new(Some(&gettext_f(
-            "It cannot be rendered for the qube now: {reason}",
-            &[("reason", &crate::reasons::text(error))],
-        )));
-        label.set_use_markup(false);
-        label.set_wrap(true);
-        label.set_xalign(0.0);
-        label.add_css_class("dim-label");
-        holder.append(&label);
+impl QcsProposalTemplate {
+    fn show_error(&self, text: &str) {
+        let imp = self.imp();
+        imp.error_label.set_label(text);
+        imp.error_label.set_visible(true);
+        self.set_visible(true);
     }
-    let expander = gtk::Expander::with_mnemonic(&gettextrs::gettext("_Template source"));
-    let text: Vec<String> = view
-        .template_lines
-        .iter()
-        .enumerate()
-        .map(|(i, line)| format!("{:>4}  {}", i + 1, line_text(line)))
-        .collect();
-    let source = gtk::TextView::new();
-    source.set_editable(false);
-    source.set_monospace(true);
-    source.set_widget_name("proposal-template-source");
-    source.buffer().set_text(&text.join("\n"));
-    let scroller = gtk::ScrolledWindow::new();
-    scroller.set_child(Some(&source));
-    scroller.set_propagate_natural_height(true);
-    scroller.set_max_content_height(200);
-    expander.set_child(Some(&scroller));
-    holder.append(&expander);
-    holder.set_visible(true);
+
+    fn fill(&self, view: &ProposalTemplate) {
+        let imp = self.imp();
+        imp.banner.set_label(&gettext_f(
+            "{path} is a template: the diff below is against what it renders for {qube}. A qube's text never becomes a template, so this proposal cannot be accepted: edit the template in the profile editor, then reject the proposal.",
+            &[("path", &view.path), ("qube", &view.qube)],
+        ));
+        imp.banner.set_visible(true);
+        if let Some(error) = &view.render_error {
+            imp.render_error.set_label(&gettext_f(
+                "It cannot be rendered for the qube now: {reason}",
+                &[("reason", &crate::reasons::text(error))],
+            ));
+            imp.render_error.set_visible(true);
+        }
+        let text: Vec<String> = view
+            .template_lines
+            .iter()
+            .enumerate()
+            .map(|(i, line)| format!("{:>4}  {}", i + 1, line_text(line)))
+            .collect();
+        imp.source.buffer().set_text(&text.join("\n"));
+        imp.expander.set_visible(true);
+        self.set_visible(true);
+    }
+
+    /// The banner (why it cannot be accepted, what to do), `None` when not shown.
+    pub fn banner_text(&self) -> Option<String> {
+        let banner = &self.imp().banner;
+        banner.is_visible().then(|| banner.label().to_string())
+    }
+
+    /// The template source as shown (numbered lines).
+    pub fn source_text(&self) -> String {
+        let buffer = self.imp().source.buffer();
+        buffer
+            .text(&buffer.start_iter(), &buffer.end_iter(), false)
+            .to_string()
+    }
 }

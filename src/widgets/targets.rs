@@ -49,11 +49,16 @@ pub fn push_profile_button(qube: &str, profile: &str) -> gtk::Button {
 }
 
 /// Sets the window's status page: the first-run guide when the store is empty (no
-/// profile, nothing pending), otherwise the usual "select something" page.
-pub fn show_onboarding(page: &adw::StatusPage, store_is_empty: bool) {
+/// profile, nothing pending), otherwise the usual "select something" page. `shown` is
+/// the window's record of which one is on the page (true: the guide); the page is only
+/// rebuilt when that changes.
+pub fn show_onboarding(
+    page: &adw::StatusPage,
+    shown: &std::cell::Cell<bool>,
+    store_is_empty: bool,
+) {
     if !store_is_empty {
-        if page.widget_name() == "onboarding" {
-            page.set_widget_name("");
+        if shown.replace(false) {
             page.set_icon_name(Some("emblem-synchronizing-symbolic"));
             page.set_title(&gettextrs::gettext("Config Sync"));
             page.set_description(Some(&gettextrs::gettext(
@@ -63,10 +68,9 @@ pub fn show_onboarding(page: &adw::StatusPage, store_is_empty: bool) {
         }
         return;
     }
-    if page.widget_name() == "onboarding" {
+    if shown.replace(true) {
         return;
     }
-    page.set_widget_name("onboarding");
     page.set_icon_name(Some("document-new-symbolic"));
     page.set_title(&gettextrs::gettext("Nothing is synced yet"));
     page.set_description(Some(&gettextrs::gettext(

@@ -4,20 +4,70 @@
 //!
 //! It talks to `org.qubes.ConfigSync1.Templates` only; names and values are checked by
 //! the backend (its refusal is shown as a translated sentence). Values are shown as plain
-//! text, never markup.
+//! text, never markup. `QcsVariablesPage` is built from resources/ui/variables.ui.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use adw::prelude::*;
+use adw::subclass::prelude::*;
 use gtk::glib;
 use qcs_client::variables::{VariableList, VariableScope, VariableView, templates_proxy};
 
 use crate::backend::{Backend, BackendError};
 use crate::i18n::gettext_f;
 
+mod imp {
+    use super::*;
+
+    #[derive(Debug, Default, gtk::CompositeTemplate)]
+    #[template(resource = "/org/qubes/ConfigSync/ui/variables.ui")]
+    pub struct QcsVariablesPage {
+        #[template_child]
+        pub own: TemplateChild<adw::PreferencesGroup>,
+        #[template_child]
+        pub inherited: TemplateChild<adw::PreferencesGroup>,
+        #[template_child]
+        pub name_row: TemplateChild<adw::EntryRow>,
+        #[template_child]
+        pub value_row: TemplateChild<adw::EntryRow>,
+        #[template_child]
+        pub set_button: TemplateChild<gtk::Button>,
+        #[template_child]
+        pub status: TemplateChild<gtk::Label>,
+        pub state: RefCell<Option<Rc<super::State>>>,
+    }
+
+    #[glib::object_subclass]
+    impl ObjectSubclass for QcsVariablesPage {
+        const NAME: &'static str = "QcsVariablesPage";
+        type Type = super::QcsVariablesPage;
+        type ParentType = adw::PreferencesPage;
+
+        fn class_init(klass: &mut Self::Class) {
+            klass.bind_template();
+        }
+
+        fn instance_init(obj: &glib::subclass::InitializingObject<Self>) {
+            obj.init_template();
+        }
+    }
+
+    impl ObjectImpl for QcsVariablesPage {}
+    impl WidgetImpl for QcsVariablesPage {}
+    impl PreferencesPageImpl for QcsVariablesPage {}
+}
+
+glib::wrapper! {
+    /// The Variables page of one qube's settings.
+    pub struct QcsVariablesPage(ObjectSubclass<imp::QcsVariablesPage>)
+        @extends adw::PreferencesPage, gtk::Widget,
+        @implements gtk::Buildable, gtk::ConstraintTarget;
+}
+
 /// The page's state, shared by its callbacks.
-struct State {
+#[derive(Debug)]
+pub struct State {
     backend: Backend,
     qube: String,
     own: adw::PreferencesGroup,
@@ -28,54 +78,21 @@ struct State {
 }
 
 /// A page for the settings dialog of `qube`.
-pub fn variables_page(backend: Backend, qube: &str) -> adw::PreferencesPage {
-    let page = adw::PreferencesPage::new();
-    page.set_title(&gettextrs::gettext("Variables"));
-    page.set_icon_name(Some("text-x-generic-symbolic"));
-    page.set_widget_name("variables-page");
-    let own = adw::PreferencesGroup::new();
-    own.set_title(&gettextrs::gettext("Set for this qube"));
-    own.set_description(Some(&gettextrs::gettext(
-        "Templates use them as {{ var.NAME }}. A value set here wins over one set for a tag, which wins over a profile's default.",
-    )));
-    let inherited = adw::PreferencesGroup::new();
-    inherited.set_title(&gettextrs::gettext("From tags and profile defaults"));
-    let add = adw::PreferencesGroup::new();
-    add.set_title(&gettextrs::gettext("Set a variable"));
-    let name_row = adw::EntryRow::new();
-    name_row.set_title(&gettextrs::gettext("Name"));
-    name_row.set_widget_name("variable-name");
-    let value_row = adw::EntryRow::new();
-    value_row.set_title(&gettextrs::gettext("Value"));
-    value_row.set_widget_name("variable-value");
-    let set_button = gtk::Button::with_mnemonic(&gettextrs::gettext("_Set"));
-    set_button.set_valign(gtk::Align::Center);
-    set_button.add_css_class("suggested-action");
-    set_button.set_widget_name("variable-set");
-    value_row.add_suffix(&set_button);
-    let status = gtk::Label::new(None);
-    status.set_wrap(true);
-    status.set_xalign(0.0);
-    status.set_use_markup(false);
-    status.set_visible(false);
-    status.add_css_class("error");
-    add.add(&name_row);
-    add.add(&value_row);
-    add.add(&status);
-    page.add(&own);
-    page.add(&add);
-    page.add(&inherited);
+pub fn variables_page(backend: Backend, qube: &str) -> QcsVariablesPage {
+    let page: QcsVariablesPage = glib::Object::new();
+    let imp = page.imp();
     let state = Rc::new(State {
         backend,
         qube: qube.to_owned(),
-        own,
-        inherited,
-        status,
+        own: imp.own.get(),
+        inherited: imp.inherited.get(),
+        status: imp.status.get(),
         rows: RefCell::new(Vec::new()),
     });
+    imp.state.replace(Some(Rc::clone(&state)));
     let submit = {
         let state = Rc::clone(&state);
-        let (name_row, value_row) = (name_row.clone(), value_row.clone());
+        let (name_row, value_row) = (imp.name_row.get(), imp.value_row.get());
         move || {
             let name = name_row.text().trim().to_owned();
             let value = value_row.text().to_string();
@@ -95,14 +112,74 @@ pub fn variables_page(backend: Backend, qube: &str) -> adw::PreferencesPage {
         }
     };
     let submit = Rc::new(submit);
-    set_button.connect_clicked({
+    imp.set_button.connect_clicked({
         let submit = Rc::clone(&submit);
         move |_| submit()
     });
-    value_row.connect_entry_activated(move |_| submit());
+    imp.value_row.connect_entry_activated(move |_| submit());
     let loading = Rc::clone(&state);
     glib::spawn_future_local(async move { reload(&loading).await });
     page
+}
+
+impl QcsVariablesPage {
+    /// Type a variable's name and value and press Set, as a user does.
+    pub fn set_typed(&self, name: &str, value: &str) {
+        let imp = self.imp();
+        imp.name_row.set_text(name);
+        imp.value_row.set_text(value);
+        imp.set_button.emit_clicked();
+    }
+
+    /// The rows shown: (scope, name, value) with the scope as on the wire.
+    pub fn shown(&self) -> Vec<(String, String, String)> {
+        let Some(state) = self.imp().state.borrow().clone() else {
+            return Vec::new();
+        };
+        state
+            .rows
+            .borrow()
+            .iter()
+            .filter_map(|(_, row)| {
+                let row = row.downcast_ref::<adw::ActionRow>()?;
+                let scope = row.widget_name().strip_prefix("variable-")?.to_owned();
+                let (scope, _) = scope.split_once('-')?;
+                Some((
+                    scope.to_owned(),
+                    row.title().to_string(),
+                    row.subtitle().map(|s| s.to_string()).unwrap_or_default(),
+                ))
+            })
+            .collect()
+    }
+
+    /// The remove button of the qube's own variable `name`.
+    pub fn remove_button(&self, name: &str) -> Option<gtk::Button> {
+        let state = self.imp().state.borrow().clone()?;
+        let rows = state.rows.borrow();
+        let row = rows
+            .iter()
+            .map(|(_, r)| r)
+            .find(|r| r.widget_name() == format!("variable-qube-{name}").as_str())?;
+        let mut stack = vec![row.clone()];
+        while let Some(widget) = stack.pop() {
+            if let Ok(button) = widget.clone().downcast::<gtk::Button>() {
+                return Some(button);
+            }
+            let mut child = widget.first_child();
+            while let Some(c) = child {
+                child = c.next_sibling();
+                stack.push(c);
+            }
+        }
+        None
+    }
+
+    /// The refusal on show, if any.
+    pub fn status_text(&self) -> Option<String> {
+        let status = &self.imp().status;
+        status.is_visible().then(|| status.label().to_string())
+    }
 }
 
 /// Sets (`Some`) or removes a variable of the qube.

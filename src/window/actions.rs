@@ -26,6 +26,9 @@ impl QcsWindow {
                 w.plan_push(vec![qube]);
             }
         });
+        action("push-selection", |w| {
+            w.push_selection();
+        });
         action("snapshot-qube", |w| w.snapshot_qube());
         // (qube, profile): push one profile into one qube ("" = every qube it goes to).
         let pair = <(String, String) as glib::variant::StaticVariantType>::static_variant_type();

@@ -91,6 +91,8 @@ mod imp {
         pub conflicts: RefCell<BTreeSet<String>>,
         /// Set while lists are refilled: selection changes then are not navigation.
         pub refilling: Cell<bool>,
+        /// The status page shows the first-run guide (the store is empty).
+        pub onboarding: Cell<bool>,
         /// Number of refreshes in flight (tests wait for 0).
         pub busy: Cell<u32>,
         /// What the content shows, as a sidebar item (the row marked in the sidebar).
@@ -557,7 +559,11 @@ impl QcsWindow {
                 }
                 let store_is_empty =
                     imp.profiles.borrow().is_empty() && imp.proposals.borrow().is_empty();
-                crate::widgets::targets::show_onboarding(&imp.empty_page, store_is_empty);
+                crate::widgets::targets::show_onboarding(
+                    &imp.empty_page,
+                    &imp.onboarding,
+                    store_is_empty,
+                );
                 // Keep the open qube page current.
                 if window.visible_page().as_deref() == Some("qube")
                     && let Some(name) = imp.qube_page.qube_name()
@@ -780,6 +786,20 @@ impl QcsWindow {
         self.select_item(None);
         imp.push_plan.plan(qubes);
         self.show_page("plan", &gettextrs::gettext("Push"), Some(&subtitle));
+    }
+
+    /// Whether the status page shows the first-run guide (the store is empty).
+    pub fn shows_onboarding(&self) -> bool {
+        self.imp().onboarding.get()
+    }
+
+    /// "Push to Qubes…": choose several qubes, then plan one push into them.
+    pub fn push_selection(&self) -> Option<adw::MessageDialog> {
+        if self.imp().backend_error.borrow().is_some() || self.backend().is_none() {
+            return None;
+        }
+        let qubes = self.imp().qubes.borrow().clone();
+        Some(crate::widgets::push_selection::present(self, &qubes))
     }
 
     /// Plan a push of one profile, into one qube (`qube` empty: every qube it goes to).

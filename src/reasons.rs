@@ -123,6 +123,11 @@ pub fn template(code: &Code) -> String {
         Code::AdoptTooLarge => {
             gettext("{path} in {qube} is over the size limit of one file: not adopted")
         }
+        Code::ExchangeNotAbsolute => gettext(
+            "{path} is not an absolute path: the backend does not know the caller's directory",
+        ),
+        Code::ImportRefused => gettext("the import was refused, nothing changed: {detail}"),
+        Code::ExportRefused => gettext("the export was refused: {detail}"),
         Code::DirSymlink => gettext(
             "{path} in the source directory is a symbolic link: a directory entry holds regular files only (copy the file it points to, or remove the link)",
         ),

@@ -18,6 +18,7 @@ pub mod targets;
 pub mod template_preview;
 mod three_way_view;
 pub mod variables;
+mod wrap_box;
 
 pub use diff_view::QcsDiffView;
 pub use finding_row::QcsFindingRow;
@@ -30,6 +31,7 @@ pub use qube_settings::QcsQubeSettings;
 pub use review_pane::{BatchFile, QcsReviewPane, riskiest, riskiest_first};
 pub use sidebar_row::{QcsSidebarRow, SidebarItem};
 pub use three_way_view::QcsThreeWayView;
+pub use wrap_box::QcsWrapBox;
 
 /// An action row whose title and subtitle are plain text. Rows show qube names, paths
 /// and descriptions, and a path from a qube may contain `<` or `&`: never markup.

@@ -4,6 +4,11 @@
 //! waits for every gated finding to be acknowledged, each by itself, and one accepted
 //! hunk. Names from the qube go through the safe renderer; when the proposal or the
 //! store changes under the pane it says so and offers to reload.
+//!
+//! Layout: the findings sit above the diff in a vertical `GtkPaned` (drag the handle;
+//! the pane keeps the height chosen for the next proposal, and neither side can be
+//! dragged to nothing); control rows wrap onto more lines and button labels wrap, so
+//! the pane fits a 360 px window with every control inside it.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -24,7 +29,7 @@ use crate::model::markup::{self, Palette, Side};
 use crate::model::review::{
     HunkDecision, ReviewState, ThreeWayContext, lines_of_findings, refusal_words,
 };
-use crate::widgets::{QcsDiffView, QcsFindingRow, QcsThreeWayView};
+use crate::widgets::{QcsDiffView, QcsFindingRow, QcsThreeWayView, QcsWrapBox};
 
 /// Finding rows made in the turn that shows a proposal (the most severe first)…
 const FINDINGS_FIRST_TURN: usize = 40;
@@ -83,6 +88,14 @@ mod imp {
         #[template_child]
         pub note_label: TemplateChild<gtk::Label>,
         #[template_child]
+        pub findings_paned: TemplateChild<gtk::Paned>,
+        #[template_child]
+        pub findings_box: TemplateChild<gtk::Box>,
+        #[template_child]
+        pub diff_controls: TemplateChild<QcsWrapBox>,
+        #[template_child]
+        pub decision_bar: TemplateChild<QcsWrapBox>,
+        #[template_child]
         pub findings_heading: TemplateChild<gtk::Label>,
         #[template_child]
         pub findings_scroller: TemplateChild<gtk::ScrolledWindow>,
@@ -125,6 +138,14 @@ mod imp {
         pub batch: RefCell<Vec<BatchFile>>,
         /// Set while the batch list is set from code (not the user's choice).
         pub batch_syncing: Cell<bool>,
+        /// Where the user put the handle between findings and diff (kept for the next
+        /// proposal); `None` until they move it.
+        pub findings_chosen: Cell<Option<i32>>,
+        /// Set while the pane places the handle itself.
+        pub placing: Cell<bool>,
+        /// The handle's pane height at its last move (a move at another height is the
+        /// window's doing, not the user's).
+        pub paned_height: Cell<i32>,
     }
 
     impl std::fmt::Debug for QcsReviewPane {
@@ -142,6 +163,7 @@ mod imp {
         fn class_init(klass: &mut Self::Class) {
             QcsDiffView::ensure_type();
             QcsThreeWayView::ensure_type();
+            QcsWrapBox::ensure_type();
             klass.bind_template();
         }
 
@@ -168,6 +190,33 @@ mod imp {
         fn constructed(&self) {
             self.parent_constructed();
             let obj = self.obj();
+            // Long labels (and German ones) wrap inside their buttons rather than
+            // widen the window.
+            for button in [
+                self.unified_toggle.upcast_ref::<gtk::Button>(),
+                self.split_toggle.upcast_ref(),
+                self.three_way_toggle.upcast_ref(),
+                self.accept_all_button.upcast_ref(),
+                self.reject_all_button.upcast_ref(),
+                self.reject_button.upcast_ref(),
+                self.accept_button.upcast_ref(),
+            ] {
+                wrap_label_of(button);
+            }
+            // A move of the handle at an unchanged height is the user's choice (a
+            // resize of the window clamps it without being one).
+            self.findings_paned.connect_position_notify(glib::clone!(
+                #[weak]
+                obj,
+                move |paned| {
+                    let imp = obj.imp();
+                    let height = paned.height();
+                    let same = imp.paned_height.replace(height) == height;
+                    if same && height > 0 && !imp.placing.get() && paned.is_position_set() {
+                        imp.findings_chosen.set(Some(paned.position()));
+                    }
+                }
+            ));
             self.split_toggle.connect_toggled(glib::clone!(
                 #[weak]
                 obj,
@@ -355,6 +404,7 @@ impl QcsReviewPane {
         self.fill_findings(&proposal, &state);
         imp.state.replace(Some(state));
         imp.findings_scroller.vadjustment().set_value(0.0);
+        self.place_findings();
         // The diff view takes the diff (the pane keeps no second copy of it).
         let minimal = proposal.diff.minimal;
         let diff = std::mem::replace(
@@ -383,6 +433,38 @@ impl QcsReviewPane {
         imp.stale.set(false);
         imp.stale_revealer.set_reveal_child(false);
         self.update_gate();
+    }
+
+    /// Give the findings their room above the diff: where the user put the handle, or
+    /// else as much as the list needs up to its cap (GtkPaned alone would give them
+    /// only their smallest height). Once laid out, in an idle turn.
+    fn place_findings(&self) {
+        if self.imp().findings_chosen.get().is_some() {
+            return;
+        }
+        glib::idle_add_local_once(glib::clone!(
+            #[weak(rename_to = pane)]
+            self,
+            move || {
+                let imp = pane.imp();
+                if imp.findings_chosen.get().is_some() {
+                    return;
+                }
+                let width = imp.findings_box.width();
+                if width <= 0 {
+                    return;
+                }
+                let (_, natural, _, _) =
+                    imp.findings_box.measure(gtk::Orientation::Vertical, width);
+                // Within what the paned allows, so it need not clamp (which would look
+                // like a move by the user).
+                let paned = &imp.findings_paned;
+                let position = natural.min(paned.max_position()).max(paned.min_position());
+                imp.placing.set(true);
+                paned.set_position(position);
+                imp.placing.set(false);
+            }
+        ));
     }
 
     fn setup_batch_dropdown(&self) {
@@ -888,6 +970,15 @@ impl QcsReviewPane {
         self.imp().title_label.text().to_string()
     }
 
+    /// The title and subtitle labels (for layout checks).
+    pub fn title_label(&self) -> gtk::Label {
+        self.imp().title_label.get()
+    }
+
+    pub fn subtitle_label(&self) -> gtk::Label {
+        self.imp().subtitle_label.get()
+    }
+
     /// The whole path, as the "⋯" popover shows it.
     pub fn full_path(&self) -> String {
         self.imp().path_label.text().to_string()
@@ -920,8 +1011,53 @@ impl QcsReviewPane {
         self.imp().reload_button.get()
     }
 
+    /// The handle between the findings (above) and the diff (below).
+    pub fn findings_paned(&self) -> gtk::Paned {
+        self.imp().findings_paned.get()
+    }
+
+    /// The rows of controls that wrap in a narrow window: the view toggles with the
+    /// "mark all" buttons, and the gate's words with Reject and Accept.
+    pub fn wrapping_rows(&self) -> [QcsWrapBox; 2] {
+        let imp = self.imp();
+        [imp.diff_controls.get(), imp.decision_bar.get()]
+    }
+
+    /// The buttons of the pane's control rows, for checks: view toggles, mark all,
+    /// Reject and Accept (the three-way toggle only when shown).
+    pub fn controls(&self) -> Vec<gtk::Widget> {
+        let imp = self.imp();
+        let mut controls: Vec<gtk::Widget> = vec![
+            imp.unified_toggle.get().upcast(),
+            imp.split_toggle.get().upcast(),
+            imp.accept_all_button.get().upcast(),
+            imp.reject_all_button.get().upcast(),
+            imp.reject_button.get().upcast(),
+            imp.accept_button.get().upcast(),
+            imp.path_button.get().upcast(),
+        ];
+        if imp.three_way_toggle.is_visible() {
+            controls.push(imp.three_way_toggle.get().upcast());
+        }
+        controls
+    }
+
     pub fn findings_heading(&self) -> String {
         self.imp().findings_heading.label().to_string()
+    }
+}
+
+/// Let a button's own label wrap between words (centred), so its narrowest width is
+/// its longest word.
+fn wrap_label_of(button: &gtk::Button) {
+    if let Some(label) = button.child().and_downcast::<gtk::Label>() {
+        label.set_wrap(true);
+        label.set_wrap_mode(gtk::pango::WrapMode::WordChar);
+        label.set_justify(gtk::Justification::Center);
+        // Pango would draw a hyphen that is not in the text where it breaks a word.
+        let attributes = gtk::pango::AttrList::new();
+        attributes.insert(gtk::pango::AttrInt::new_insert_hyphens(false));
+        label.set_attributes(Some(&attributes));
     }
 }
 

@@ -21,6 +21,7 @@ mod history;
 mod push;
 mod qube;
 mod review;
+mod review_layout;
 mod sidebar;
 mod targeting;
 mod trust;
@@ -209,6 +210,17 @@ fn scenario() {
     step("start and push a halted qube", || {
         push::start_and_push_a_halted_qube(&window, &address, world.path(), can_push);
     });
+    step(
+        "review pane at 600 and 360 px: controls inside, findings resizable",
+        || {
+            review_layout::review_pane_narrow(
+                &window,
+                &review,
+                &address,
+                &world.path().join("spool"),
+            )
+        },
+    );
     step(
         "narrow windows: 600 px keeps the header, 360 px folds",
         || window::narrow_windows(&window),

@@ -242,6 +242,31 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Export profiles (all, or those named) with their template flags, the variables
+    /// of every qube and tag, the profiles' defaults and their assignment rules into a
+    /// directory that is missing or empty (`manifest.toml` plus one file per profile file).
+    Export {
+        /// The directory to write.
+        dir: std::path::PathBuf,
+        /// Only these profiles (default: all).
+        #[arg(value_parser = crate::names::profile)]
+        profiles: Vec<String>,
+        #[command(flatten)]
+        json: JsonOpt,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Import a directory written by `export`: all or nothing. Each profile becomes
+    /// exactly its files (a new generation; history is kept); variables and rules are
+    /// merged (set or added, none removed). A bad file is refused whole, naming why.
+    Import {
+        /// The directory to read.
+        dir: std::path::PathBuf,
+        #[command(flatten)]
+        json: JsonOpt,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Variables of templates: set, unset, list, preview a template for a qube.
     Var {
         #[command(subcommand)]

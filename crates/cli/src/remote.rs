@@ -662,6 +662,17 @@ pub fn run(command: super::Command, address: Option<&str>) -> u8 {
                 persistence(&mut out, &s, &qube, fix.as_deref(), &common).await
             }
             Command::Var { command, common } => vars::var(&mut out, &s, &command, &common).await,
+            Command::Export {
+                dir,
+                profiles,
+                json,
+                common: _,
+            } => vars::export(&mut out, &s, &dir, &profiles, json.json).await,
+            Command::Import {
+                dir,
+                json,
+                common: _,
+            } => vars::import(&mut out, &s, &dir, json.json).await,
             Command::Policy { command } => match command {
                 PolicyCommand::Print => {
                     out.write_all(s.proxy.generate_policy().await?.as_bytes())?;

@@ -1,5 +1,6 @@
-//! `var set|unset|list|preview`, `profile add-file --template`, `profile template` and the
-//! template side of `proposals show`: the command line of templates and variables, a
+//! `var set|unset|list|preview`, `profile add-file --template`, `profile template`,
+//! `export` and `import` (which carry the variables), and the template side of
+//! `proposals show`: the command line of templates and variables, a
 //! client of `org.qubes.ConfigSync1.Templates`.
 //!
 //! Everything printed that came from the backend goes through the safe terminal renderer
@@ -9,7 +10,8 @@ use std::io::Write;
 
 use clap::Subcommand;
 use qcs_client::variables::{
-    ProposalTemplate, TemplatePreview, TemplatesProxy, VariableList, VariableScope, templates_proxy,
+    ExportResult, ImportResult, ProposalTemplate, TemplatePreview, TemplatesProxy, VariableList,
+    VariableScope, templates_proxy,
 };
 use qcs_core::render::terminal;
 
@@ -311,4 +313,69 @@ pub(crate) async fn print_proposal_template(
         )?;
     }
     Ok(())
+}
+
+/// The directory as an absolute path for the backend (whose working directory is not
+/// ours); not canonicalised, so a symlink is still the backend's to refuse.
+fn absolute_dir(dir: &std::path::Path) -> Result<String, RemoteError> {
+    let path = std::path::absolute(dir)?;
+    path.to_str().map(str::to_owned).ok_or_else(|| {
+        RemoteError::Reason(
+            qcs_client::Reason::new(qcs_client::Code::ExchangeNotAbsolute)
+                .arg("path", path.to_string_lossy()),
+        )
+    })
+}
+
+/// `export DIR [PROFILE…]`.
+pub(crate) async fn export(
+    out: &mut impl Write,
+    s: &Session,
+    dir: &std::path::Path,
+    profiles: &[String],
+    json: bool,
+) -> Result<u8, RemoteError> {
+    let t = templates(s).await?;
+    let names: Vec<&str> = profiles.iter().map(String::as_str).collect();
+    let result: ExportResult = decode(&t.export_profiles(&absolute_dir(dir)?, &names).await?)?;
+    if json {
+        return print_json(out, &result);
+    }
+    writeln!(
+        out,
+        "exported {} profiles ({} files) to {}",
+        result.profiles,
+        result.files,
+        dir.display()
+    )?;
+    Ok(EXIT_CLEAN)
+}
+
+/// `import DIR`.
+pub(crate) async fn import(
+    out: &mut impl Write,
+    s: &Session,
+    dir: &std::path::Path,
+    json: bool,
+) -> Result<u8, RemoteError> {
+    let t = templates(s).await?;
+    let result: ImportResult = decode(&t.import_profiles(&absolute_dir(dir)?).await?)?;
+    if json {
+        return print_json(out, &result);
+    }
+    for p in &result.profiles {
+        writeln!(
+            out,
+            "{}: generation {}, {} files",
+            safe(&p.profile, Default::default()),
+            p.generation,
+            p.files
+        )?;
+    }
+    writeln!(
+        out,
+        "{} variables set, {} rules added",
+        result.variables, result.rules
+    )?;
+    Ok(EXIT_CLEAN)
 }

@@ -176,6 +176,12 @@ codes! {
     AdoptNotRegular = "adopt.not-regular" => "{path} in {qube} is not a regular file ({kind}): only files are adopted",
     /// args: qube, path
     AdoptTooLarge = "adopt.too-large" => "{path} in {qube} is over the size limit of one file: not adopted",
+    /// args: path
+    ExchangeNotAbsolute = "exchange.not-absolute" => "{path} is not an absolute path: the backend does not know the caller's directory",
+    /// args: detail
+    ImportRefused = "import.refused" => "the import was refused, nothing changed: {detail}",
+    /// args: detail
+    ExportRefused = "export.refused" => "the export was refused: {detail}",
 
     // ----- directory entries (a local source directory; paths relative to it) -----
     /// args: path

@@ -52,6 +52,39 @@ pub trait Templates {
     /// For a proposal of a templated file: the template source next to the rendered
     /// version the proposal is reviewed against. JSON [`ProposalTemplate`].
     fn get_proposal_template(&self, id: i64) -> Result<String, Error>;
+    /// Exports profiles (all when `profiles` is empty) with their template flags, the
+    /// variables of every qube and tag, the profiles' defaults and rules into the absolute
+    /// directory `dir` (missing or empty). JSON [`ExportResult`].
+    fn export_profiles(&self, dir: &str, profiles: &[&str]) -> Result<String, Error>;
+    /// Imports an export directory (absolute `dir`): all or nothing, every name and value
+    /// checked as `SetVariable` checks it. JSON [`ImportResult`].
+    fn import_profiles(&self, dir: &str) -> Result<String, Error>;
+}
+
+/// Result of `ExportProfiles`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportResult {
+    pub version: u32,
+    pub profiles: usize,
+    pub files: usize,
+}
+
+/// One imported profile: its generation after the import and its number of files.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportedProfile {
+    pub profile: String,
+    pub generation: u64,
+    pub files: usize,
+}
+
+/// Result of `ImportProfiles`: the profiles, and the variables set or changed and the
+/// rules added (existing ones are not counted; nothing is removed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportResult {
+    pub version: u32,
+    pub profiles: Vec<ImportedProfile>,
+    pub variables: usize,
+    pub rules: usize,
 }
 
 /// The templates proxy on the connection of `proxy`.

@@ -243,8 +243,9 @@ fn import_refuses_bad_modes_paths_and_ids_in_the_manifest() {
             "[profiles.ssh.files.\"/etc/passwd\"]",
         ),
         ("[profiles.ssh]", "[profiles.\"SSH/..\"]"),
-        ("format = 1", "format = 2"),
-        ("format = 1", "format = 1\nextra = true"),
+        ("format = 2", "format = 3"),
+        ("format = 2", "format = 0"),
+        ("format = 2", "format = 2\nextra = true"),
     ] {
         let (_dir, out, _store) = exported();
         edit_manifest(&out, from, to);

@@ -566,3 +566,68 @@ fn an_edit_that_breaks_a_template_is_refused() {
     store.set_template(&git, &path, false).unwrap();
     store.put_file(&git, &path, b"{{ broken", 0o644).unwrap();
 }
+
+#[test]
+fn a_revert_restores_each_files_template_flag_of_that_generation() {
+    let (_dir, mut store) = store();
+    let git = pid("git");
+    let path = rp(".gitconfig");
+    let other = rp(".gitignore");
+    // g1: a plain file; g2: marked (same content); g3: an unrelated plain file.
+    let g1 = store.put_file(&git, &path, TEMPLATE, 0o644).unwrap();
+    let g2 = store.set_template(&git, &path, true).unwrap();
+    store.put_file(&git, &other, b"target/\n", 0o644).unwrap();
+    assert!(g2 > g1);
+
+    // Back to g1: the content is the same, only the flag differs — still a change, and
+    // the file comes back plain (it was plain in g1).
+    let r1 = store.rollback_profile(&git, g1).unwrap();
+    assert!(!store.is_template(&git, &path).unwrap());
+    assert!(store.current_file(&git, &other).unwrap().is_none());
+    // Back to g2: a template again.
+    let r2 = store.rollback_profile(&git, g2).unwrap();
+    assert!(r2 > r1);
+    assert!(store.is_template(&git, &path).unwrap());
+    // Unmark, then remove the file: a revert to g2 brings it back as a template (a
+    // re-added file would otherwise start plain).
+    store.set_template(&git, &path, false).unwrap();
+    store.remove_file(&git, &path).unwrap();
+    assert!(store.current_file(&git, &path).unwrap().is_none());
+    store.rollback_profile(&git, g2).unwrap();
+    assert!(store.is_template(&git, &path).unwrap());
+    assert_eq!(
+        store.current_file(&git, &path).unwrap().unwrap().bytes,
+        TEMPLATE
+    );
+    // A revert to the state it has already is refused as before.
+    assert!(matches!(
+        store.rollback_profile(&git, g2),
+        Err(StoreError::SameContent { .. })
+    ));
+    // An edit after the revert keeps the restored flag.
+    store
+        .put_file(&git, &path, b"[user]\n\tname = {{ var.name }}\n", 0o644)
+        .unwrap();
+    assert!(store.is_template(&git, &path).unwrap());
+    assert_eq!(store.verify().unwrap(), Vec::<String>::new());
+}
+
+#[test]
+fn a_revert_keeps_a_plain_file_plain_when_the_template_came_later() {
+    let (_dir, mut store) = store();
+    let git = pid("git");
+    let path = rp(".gitconfig");
+    let g1 = store.put_file(&git, &path, b"plain {{\n", 0o644).unwrap();
+    // Later the file became a template with new text.
+    store
+        .put_template_file(&git, &path, Some(TEMPLATE), None, true)
+        .unwrap();
+    // Back to g1: the old text is not a template (and would not even parse as one).
+    store.rollback_profile(&git, g1).unwrap();
+    assert!(!store.is_template(&git, &path).unwrap());
+    assert_eq!(
+        store.current_file(&git, &path).unwrap().unwrap().bytes,
+        b"plain {{\n"
+    );
+    assert!(store.templated_files(&git).unwrap().is_empty());
+}

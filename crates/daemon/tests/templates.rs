@@ -37,6 +37,14 @@ fn main() -> std::process::ExitCode {
             a_proposal_against_a_template_is_never_rendered_nor_accepted,
         ),
         (
+            "a_variable_or_tag_change_that_changes_the_rendering_makes_a_qube_outdated",
+            a_variable_or_tag_change_that_changes_the_rendering_makes_a_qube_outdated,
+        ),
+        (
+            "export_and_import_carry_variables_rules_and_refuse_a_hostile_file",
+            export_and_import_carry_variables_rules_and_refuse_a_hostile_file,
+        ),
+        (
             "variables_and_templates_from_the_cli",
             variables_and_templates_from_the_cli,
         ),
@@ -576,9 +584,207 @@ fn templates_interface_matches_checked_in_xml() {
     .unwrap();
     let live = templates_members(&xml);
     let file = templates_members(include_str!("../data/org.qubes.ConfigSync1.xml"));
-    assert_eq!(live.len(), 8, "{live:#?}");
+    assert_eq!(live.len(), 10, "{live:#?}");
     assert_eq!(
         live, file,
         "introspection differs from data/org.qubes.ConfigSync1.xml"
     );
+}
+
+fn admin(env: &Env) -> qubesadmin::Qubes {
+    qubesadmin::Qubes::new(qubesadmin::SocketTransport::new(env.socket()))
+}
+
+/// Waits (bounded) until `check` holds: the backend's view follows Admin API events.
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !check() {
+        assert!(std::time::Instant::now() < deadline, "never: {what}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// "Outdated" is computed from what each qube's templated file renders to now against
+/// what was last pushed there: a variable change or a tag event that changes the
+/// rendering makes the qube outdated (`ListQubes` and `status`), the same value again or
+/// a variable the template does not use does not, a push brings it back in sync, and a
+/// template edit that does not change a qube's rendering leaves that qube in sync.
+fn a_variable_or_tag_change_that_changes_the_rendering_makes_a_qube_outdated() {
+    let (env, _conn, proxy, t) = setup();
+    let (success, summary) = execute(&proxy, &plan(&proxy, &["work", "personal", "vault"]));
+    assert!(success, "{summary:?}");
+    for qube in ["work", "personal", "vault"] {
+        assert_eq!(sync_state(&proxy, qube), SyncState::InSync, "{qube}");
+    }
+    let status = |qube: &str| -> SyncState {
+        let (code, out, err) = env.cli(&["status", "--json"]);
+        assert_eq!(code, 0, "{out}{err}");
+        let list: QubeList = serde_json::from_str(&out).unwrap();
+        let q = list.qubes.iter().find(|q| q.name == qube).unwrap();
+        q.profiles
+            .iter()
+            .find(|p| p.profile == "git")
+            .unwrap()
+            .state
+    };
+
+    // A new value of work's own variable: work is outdated, the others are not.
+    set(&t, "qube", "work", "email", "alice@new.example");
+    assert_eq!(sync_state(&proxy, "work"), SyncState::Outdated);
+    assert_eq!(status("work"), SyncState::Outdated);
+    assert_eq!(sync_state(&proxy, "personal"), SyncState::InSync);
+    // The push writes it: in sync.
+    let (success, summary) = execute(&proxy, &plan(&proxy, &["work"]));
+    assert!(success, "{summary:?}");
+    assert_eq!(
+        read(&env, "work").unwrap(),
+        rendered("alice@new.example", true, "work", "blue")
+    );
+    assert_eq!(sync_state(&proxy, "work"), SyncState::InSync);
+    // The same value again, and a variable the template does not use: still in sync.
+    set(&t, "qube", "work", "email", "alice@new.example");
+    set(&t, "qube", "work", "unused", "x");
+    assert_eq!(sync_state(&proxy, "work"), SyncState::InSync);
+    assert_eq!(status("work"), SyncState::InSync);
+    // Back to the old value and again to the pushed one: outdated, then in sync again
+    // without a push (the state follows the rendering, not a flag).
+    set(&t, "qube", "work", "email", "alice@work.example");
+    assert_eq!(sync_state(&proxy, "work"), SyncState::Outdated);
+    set(&t, "qube", "work", "email", "alice@new.example");
+    assert_eq!(sync_state(&proxy, "work"), SyncState::InSync);
+
+    // A tag variable: vault (tag offline) is outdated, work and personal are not.
+    set(&t, "tag", "offline", "email", "vault@example.org");
+    assert_eq!(sync_state(&proxy, "vault"), SyncState::Outdated);
+    assert_eq!(sync_state(&proxy, "personal"), SyncState::InSync);
+
+    // A tag event: personal loses `dev`, so its rendering loses the alias section.
+    admin(&env)
+        .qubesd_call("personal", "admin.vm.tag.Remove", "dev", b"")
+        .expect("admin.vm.tag.Remove");
+    eventually("personal is outdated after losing its tag", || {
+        sync_state(&proxy, "personal") == SyncState::Outdated
+    });
+    admin(&env)
+        .qubesd_call("personal", "admin.vm.tag.Set", "dev", b"")
+        .expect("admin.vm.tag.Set");
+    eventually("personal is in sync with its tag back", || {
+        sync_state(&proxy, "personal") == SyncState::InSync
+    });
+
+    // A template edit that changes only a section personal does not render (tag
+    // offline): personal stays in sync, vault is outdated.
+    let edited = format!("{TEMPLATE}{{{{#if tag:offline}}}}\n# offline\n{{{{/if}}}}\n");
+    block(t.put_template_file("git", ".gitconfig", edited.as_bytes(), 0o644)).unwrap();
+    assert_eq!(sync_state(&proxy, "personal"), SyncState::InSync);
+    assert_eq!(sync_state(&proxy, "vault"), SyncState::Outdated);
+
+    // A variable the template needs goes missing: outdated (the next plan shows the
+    // error), and the plan writes nothing there.
+    block(t.unset_variable("qube", "work", "email")).unwrap();
+    assert_eq!(sync_state(&proxy, "work"), SyncState::Outdated);
+    let p = plan(&proxy, &["work"]);
+    assert_eq!(
+        p.qubes[0].error.as_ref().map(|e| e.code.clone()),
+        Some(Code::TemplateMissingVariable)
+    );
+}
+
+/// `export` and `import` through the backend and the CLI: the variables (per qube, per
+/// tag, profile defaults), the template flag and the rules come back after they were
+/// removed; a hostile file — a variable for dom0, for the config qube, for a qube the
+/// Admin API does not know, an oversized value, a bad name — is refused whole with a
+/// sentence naming why, and nothing changes; a relative directory is refused.
+fn export_and_import_carry_variables_rules_and_refuse_a_hostile_file() {
+    let (env, _conn, proxy, t) = setup();
+    let cli = |args: &[&str]| env.cli(args);
+    let ok = |args: &[&str]| {
+        let (code, out, err) = cli(args);
+        assert_eq!(code, 0, "{args:?}: {out} {err}");
+        out
+    };
+    ok(&["assign", "--tag", "dev", "git"]);
+    let everything = |env: &Env| -> (String, String, Vec<String>) {
+        let (_, vars, _) = env.cli(&["var", "list", "--json"]);
+        let (_, rules, _) = env.cli(&["rules", "--json"]);
+        let templated = block(t.templated_files("git")).unwrap();
+        let rules: serde_json::Value = serde_json::from_str(&rules).unwrap();
+        (vars, rules["rules"].to_string(), templated)
+    };
+    let before = everything(&env);
+    assert!(before.0.contains("alice@work.example"), "{}", before.0);
+    assert_eq!(before.2, [".gitconfig"]);
+
+    let out_dir = env.dir.path().join("backup");
+    let out = ok(&["export", out_dir.to_str().unwrap()]);
+    assert!(out.contains("exported 1 profiles (1 files)"), "{out}");
+    let manifest = std::fs::read_to_string(out_dir.join("manifest.toml")).unwrap();
+    assert!(manifest.contains("[variables.qubes.work]"), "{manifest}");
+    assert!(manifest.contains("[[rules]]"), "{manifest}");
+
+    // Lose variables, the rule and the flag; the import brings them back.
+    block(t.unset_variable("qube", "work", "email")).unwrap();
+    block(t.unset_variable("tag", "offline", "email")).unwrap();
+    block(t.unset_variable("profile", "git", "name")).unwrap();
+    ok(&["assign", "--tag", "dev", "git", "--unassign"]);
+    block(t.set_file_template("git", ".gitconfig", false)).unwrap();
+    assert_ne!(everything(&env), before);
+    let (code, out, err) = cli(&["import", out_dir.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 0, "{out} {err}");
+    let result: qcs_daemon::client::variables::ImportResult = serde_json::from_str(&out).unwrap();
+    assert_eq!((result.variables, result.rules), (3, 1));
+    assert_eq!(everything(&env), before);
+    // The restored variables render for work again.
+    let preview: TemplatePreview =
+        serde_json::from_str(&block(t.preview_template("git", ".gitconfig", "work")).unwrap())
+            .unwrap();
+    assert!(preview.error.is_none(), "{:?}", preview.error);
+
+    // Hostile files: each refused whole, nothing changed.
+    let oversized = "x".repeat(qcs_core::template::MAX_VARIABLE_VALUE_BYTES + 1);
+    for (extra, expected) in [
+        ("[variables.qubes.dom0]\nemail = \"x\"\n".to_owned(), "dom0"),
+        (
+            format!(
+                "[variables.qubes.{}]\nemail = \"x\"\n",
+                support::CONFIG_QUBE
+            ),
+            "config qube",
+        ),
+        (
+            "[variables.qubes.nosuchqube]\nemail = \"x\"\n".to_owned(),
+            "nosuchqube",
+        ),
+        (
+            format!("[variables.tags.ops]\nbig = \"{oversized}\"\n"),
+            "variable big",
+        ),
+        (
+            "[variables.tags.ops]\n\"qube.name\" = \"x\"\n".to_owned(),
+            "variables of tag ops",
+        ),
+    ] {
+        let dir = env.dir.path().join(format!("hostile-{}", extra.len()));
+        let (code, out, err) = cli(&["export", dir.to_str().unwrap()]);
+        assert_eq!(code, 0, "{out} {err}");
+        let manifest = dir.join("manifest.toml");
+        let text = std::fs::read_to_string(&manifest).unwrap();
+        std::fs::write(&manifest, format!("{text}\n{extra}")).unwrap();
+        block(t.set_variable("qube", "work", "email", "changed@example.org")).unwrap();
+        let before = everything(&env);
+        let generation = proxy_generation(&proxy);
+        let (code, out, err) = cli(&["import", dir.to_str().unwrap()]);
+        assert_ne!(code, 0, "{extra}: {out}");
+        assert!(err.contains(expected), "{expected:?} not in {err:?}");
+        assert!(!err.contains("org.qubes"), "{err}");
+        assert_eq!(everything(&env), before, "{extra}: the store changed");
+        assert_eq!(proxy_generation(&proxy), generation);
+    }
+    // A relative directory means nothing to the backend.
+    let error: ApiError = block(t.import_profiles("backup")).unwrap_err();
+    assert_eq!(error.reason().code, Code::ExchangeNotAbsolute);
+}
+
+fn proxy_generation(proxy: &ConfigSyncProxy<'static>) -> String {
+    block(proxy.get_profile("git")).unwrap()
 }

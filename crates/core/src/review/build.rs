@@ -3,11 +3,11 @@
 //!
 //! It must not read the store (see `load`) nor decide an accept (see `gate`).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
-use super::identity::{Fields, digest_hex, finding_id, rules_fingerprint};
+use super::identity::{Fields, digest_hex, finding_id_of, rules_fingerprint};
 use super::{ContextFile, ProposedFile, Review, ReviewFile, ReviewFinding};
-use crate::diff::{self, HunkId};
+use crate::diff::{self, Hunk, HunkId, split_lines};
 use crate::risk::{Engine, FileKind, Finding, ScanInput, Severity, Side};
 
 /// Why a set of proposals cannot be reviewed together.
@@ -170,32 +170,58 @@ pub(super) fn content_at<'a>(
         .map_or(&[][..], |c| c.bytes.as_slice())
 }
 
-/// The hunks of `file` that a location lies in: the hunk containing the line on its
-/// side, or every hunk of the file for a file-level location or an unchanged line.
-fn hunks_at(file: &ReviewFile, side: Side, line: Option<u32>) -> Vec<HunkId> {
-    let index = line.map(|l| (l as usize).wrapping_sub(1));
-    let containing: Vec<HunkId> = match index {
-        None => Vec::new(),
-        Some(i) => file
-            .diff
-            .hunks
+/// The indices of the hunks of `file` that a location lies in: the hunk containing the
+/// line on its side, or every hunk of the file for a file-level location or an
+/// unchanged line. `sorted`: the file's hunk ranges on that side are in order (as the
+/// diff makes them), so the containing ones are found by binary search.
+fn hunks_at(file: &ReviewFile, sorted: bool, side: Side, line: Option<u32>) -> Vec<usize> {
+    let hunks = &file.diff.hunks;
+    let all = || (0..hunks.len()).collect();
+    let Some(i) = line.map(|l| (l as usize).wrapping_sub(1)) else {
+        return all();
+    };
+    let range = |h: &Hunk| match side {
+        Side::Proposed => h.new_range.clone(),
+        Side::Base => h.old_range.clone(),
+    };
+    let containing: Vec<usize> = if sorted {
+        // Ends and starts both ascend: the hunks with end > i and start <= i.
+        let first = hunks.partition_point(|h| range(h).end <= i);
+        let last = hunks.partition_point(|h| range(h).start <= i);
+        (first..last.max(first)).collect()
+    } else {
+        hunks
             .iter()
-            .filter(|h| match side {
-                Side::Proposed => h.new_range.contains(&i),
-                Side::Base => h.old_range.contains(&i),
-            })
-            .map(|h| h.id.clone())
-            .collect(),
+            .enumerate()
+            .filter(|(_, h)| range(h).contains(&i))
+            .map(|(n, _)| n)
+            .collect()
     };
     if containing.is_empty() {
-        file.diff.hunk_ids()
+        all()
     } else {
         containing
     }
 }
 
+/// Whether the ranges of `hunks` on `side` ascend (starts and ends).
+fn ascending(hunks: &[Hunk], side: Side) -> bool {
+    let range = |h: &Hunk| match side {
+        Side::Proposed => h.new_range.clone(),
+        Side::Base => h.old_range.clone(),
+    };
+    hunks.windows(2).all(|w| {
+        let (a, b) = (range(&w[0]), range(&w[1]));
+        a.start <= b.start && a.end <= b.end
+    })
+}
+
 /// Gives each finding its id, hunks and gate flag; sorted worst first, then by path
 /// and line. Ids that would coincide (two hits of one rule on one line) get `~2`, `~3`.
+///
+/// Linear in the findings and the hunks they lie in: each content is split into lines
+/// once, each hunk is found by binary search, and a finding's hunks are deduplicated
+/// through a set (a file-level finding of a 10 000-hunk file lies in every hunk).
 fn place(
     files: &[ReviewFile],
     context: &[ContextFile],
@@ -208,40 +234,67 @@ fn place(
             .then_with(|| a.line.cmp(&b.line))
             .then_with(|| a.rule.cmp(&b.rule))
     });
+    let sorted: Vec<[bool; 2]> = files
+        .iter()
+        .map(|f| {
+            [
+                ascending(&f.diff.hunks, Side::Proposed),
+                ascending(&f.diff.hunks, Side::Base),
+            ]
+        })
+        .collect();
+    let by_path: HashMap<&str, usize> = files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.path.as_str(), i))
+        .collect();
+    // The lines of each content (by its address), split on first use.
+    let mut lines: HashMap<(usize, usize), Vec<&[u8]>> = HashMap::new();
     let mut seen: HashMap<String, u32> = HashMap::new();
-    findings
-        .into_iter()
-        .map(|finding| {
-            let mut hunks: Vec<(i64, HunkId)> = Vec::new();
-            let own = std::iter::once((finding.path.as_str(), finding.side, finding.line));
-            let related = finding
-                .related
-                .iter()
-                .map(|r| (r.path.as_str(), r.side, r.line));
-            for (path, side, line) in own.chain(related) {
-                if let Some(file) = files.iter().find(|f| f.path == path) {
-                    for h in hunks_at(file, side, line) {
-                        if !hunks.iter().any(|(p, id)| *p == file.proposal && *id == h) {
-                            hunks.push((file.proposal, h));
-                        }
+    let mut placed = Vec::with_capacity(findings.len());
+    for finding in findings {
+        let mut hunks: Vec<(i64, HunkId)> = Vec::new();
+        let mut taken: HashSet<(usize, usize)> = HashSet::new();
+        let own = std::iter::once((finding.path.as_str(), finding.side, finding.line));
+        let related = finding
+            .related
+            .iter()
+            .map(|r| (r.path.as_str(), r.side, r.line));
+        for (path, side, line) in own.chain(related) {
+            if let Some(&index) = by_path.get(path) {
+                let file = &files[index];
+                let sorted = sorted[index][usize::from(side == Side::Base)];
+                for h in hunks_at(file, sorted, side, line) {
+                    if taken.insert((index, h)) {
+                        hunks.push((file.proposal, file.diff.hunks[h].id.clone()));
                     }
                 }
             }
-            let content = content_at(files, context, &finding.path, finding.side);
-            let mut id = finding_id(&finding, content);
-            let n = seen.entry(id.clone()).or_insert(0);
-            *n += 1;
-            if *n > 1 {
-                id = format!("{id}~{n}");
-            }
-            ReviewFinding {
-                id,
-                gated: finding.severity >= GATE_SEVERITY,
-                finding,
-                hunks,
-            }
-        })
-        .collect()
+        }
+        let content = content_at(files, context, &finding.path, finding.side);
+        let located = match finding.line {
+            None => content,
+            Some(n) => lines
+                .entry((content.as_ptr() as usize, content.len()))
+                .or_insert_with(|| split_lines(content))
+                .get((n as usize).wrapping_sub(1))
+                .copied()
+                .unwrap_or_default(),
+        };
+        let mut id = finding_id_of(&finding, located);
+        let n = seen.entry(id.clone()).or_insert(0);
+        *n += 1;
+        if *n > 1 {
+            id = format!("{id}~{n}");
+        }
+        placed.push(ReviewFinding {
+            id,
+            gated: finding.severity >= GATE_SEVERITY,
+            finding,
+            hunks,
+        });
+    }
+    placed
 }
 
 /// Digest over the proposal ids and their hashes and states, each file's base hash,
@@ -369,5 +422,67 @@ mod tests {
         );
         assert_ne!(placed[0].id, placed[1].id);
         assert!(placed[1].id.ends_with("~2"));
+    }
+
+    #[test]
+    fn placing_by_binary_search_matches_a_scan_of_every_hunk() {
+        // One changed line in eight, a removal in every other hunk: lines inside,
+        // between and past the hunks, on both sides, and file-level findings.
+        let base: String = (0..400).map(|i| format!("l{i}\n")).collect();
+        let new: String = (0..400)
+            .filter(|i| i % 16 != 12)
+            .map(|i| {
+                if i % 8 == 4 {
+                    format!("x{i}\n")
+                } else {
+                    format!("l{i}\n")
+                }
+            })
+            .collect();
+        let f = file(1, ".vimrc", base.as_bytes(), new.as_bytes());
+        assert!(f.diff.hunks.len() > 20, "{}", f.diff.hunks.len());
+        let mut findings = Vec::new();
+        for line in (0..=402).map(Some).chain([None]) {
+            for side in [Side::Proposed, Side::Base] {
+                let mut x = finding(".vimrc", line, Vec::new());
+                x.side = side;
+                findings.push(x);
+            }
+        }
+        let files = vec![f];
+        let placed = place(&files, &[], findings.clone());
+        assert_eq!(placed.len(), findings.len());
+        for p in &placed {
+            let x = &p.finding;
+            let index = x.line.map(|l| (l as usize).wrapping_sub(1));
+            let mut expected: Vec<(i64, HunkId)> = files[0]
+                .diff
+                .hunks
+                .iter()
+                .filter(|h| {
+                    index.is_some_and(|i| match x.side {
+                        Side::Proposed => h.new_range.contains(&i),
+                        Side::Base => h.old_range.contains(&i),
+                    })
+                })
+                .map(|h| (1, h.id.clone()))
+                .collect();
+            if expected.is_empty() {
+                expected = files[0]
+                    .diff
+                    .hunk_ids()
+                    .into_iter()
+                    .map(|h| (1, h))
+                    .collect();
+            }
+            assert_eq!(p.hunks, expected, "{:?} {:?}", x.side, x.line);
+            let content = content_at(&files, &[], &x.path, x.side);
+            let id = crate::review::finding_id(x, content);
+            assert!(
+                p.id == id || p.id.starts_with(&format!("{id}~")),
+                "{} {id}",
+                p.id
+            );
+        }
     }
 }

@@ -68,6 +68,13 @@ pub(super) fn located_bytes(content: &[u8], line: Option<u32>) -> &[u8] {
 /// in `content` (the side's content of the finding's file; the whole file for a
 /// file-level finding). Stable while nothing it names changes.
 pub fn finding_id(finding: &Finding, content: &[u8]) -> String {
+    finding_id_of(finding, located_bytes(content, finding.line))
+}
+
+/// [`finding_id`] with the bytes the finding points at already found (`located`:
+/// [`located_bytes`] of its content), so a review of thousands of findings splits
+/// each content into lines once.
+pub(super) fn finding_id_of(finding: &Finding, located: &[u8]) -> String {
     let side = side_letter(finding.side);
     let line = finding
         .line
@@ -77,7 +84,7 @@ pub fn finding_id(finding: &Finding, content: &[u8]) -> String {
         .put(finding.path.as_bytes())
         .put(&[side as u8])
         .put(line.as_bytes())
-        .put(located_bytes(content, finding.line));
+        .put(located);
     format!(
         "{}@{}:{side}{line}#{}",
         finding.rule,

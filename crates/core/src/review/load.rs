@@ -3,7 +3,9 @@
 //! moved on since (for the three-way view), and the profile's other current files.
 //!
 //! It only reads the store; the caller keeps holding it until the accept is stored,
-//! so what was checked is what is written.
+//! so what was checked is what is written. [`load_inputs`] takes what a review is
+//! built from (a consistent snapshot, read under one hold of the store) so that a
+//! caller that only shows the review can build it after letting the store go.
 
 use super::build::BuildError;
 use super::{Base, ContextFile, ProposedFile, Review};
@@ -29,6 +31,27 @@ pub enum LoadError {
 
 /// Loads the review of proposals `ids` (of one profile) from `store`.
 pub fn load<'e>(store: &Store, engine: &'e Engine, ids: &[i64]) -> Result<Review<'e>, LoadError> {
+    load_inputs(store, ids)?.build(engine)
+}
+
+/// What a review is built from, read from the store: the proposed files and the
+/// profile's current files. Owns its bytes, so it outlives the hold of the store.
+#[derive(Debug, Clone)]
+pub struct Inputs {
+    pub files: Vec<ProposedFile>,
+    pub context: Vec<ContextFile>,
+}
+
+impl Inputs {
+    /// Builds the review (the diffs, the scan, the findings' places and the digest):
+    /// the expensive part, which needs no store.
+    pub fn build(self, engine: &Engine) -> Result<Review<'_>, LoadError> {
+        Ok(Review::build(engine, self.files, self.context)?)
+    }
+}
+
+/// Reads what the review of proposals `ids` (of one profile) is built from.
+pub fn load_inputs(store: &Store, ids: &[i64]) -> Result<Inputs, LoadError> {
     let mut proposals: Vec<Proposal> = Vec::with_capacity(ids.len());
     for &id in ids {
         let p = store.proposal(id)?.ok_or(LoadError::NotFound(id))?;
@@ -75,7 +98,7 @@ pub fn load<'e>(store: &Store, engine: &'e Engine, ids: &[i64]) -> Result<Review
             mode: Some(c.mode.bits()),
         })
         .collect();
-    Ok(Review::build(engine, files, context)?)
+    Ok(Inputs { files, context })
 }
 
 /// The content of the newest version of the proposal's file whose hash is `hash` (the

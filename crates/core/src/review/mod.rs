@@ -25,7 +25,7 @@ pub use build::{BuildError, GATE_SEVERITY};
 pub use gate::{Accepted, AcceptedFile, Decision, GateError};
 pub use identity::{finding_id, rules_fingerprint};
 #[cfg(feature = "store")]
-pub use load::{LoadError, load};
+pub use load::{Inputs, LoadError, load, load_inputs};
 
 /// The content a proposal would replace: the store's current version of its path.
 #[derive(Debug, Clone, PartialEq, Eq)]

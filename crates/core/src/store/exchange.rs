@@ -3,8 +3,25 @@
 //!
 //! ```text
 //! <dir>/manifest.toml          format, and per profile: description, files with mode, sha256
+//!                              and the template flag, the profile's default variables;
+//!                              the variables per qube and per tag; the assignment rules
 //! <dir>/<profile>/<path>       the content of each file
 //! ```
+//!
+//! Format 2 (written since variables and rules travel with the profiles) adds
+//! `[profiles.P.variables]`, `[variables.qubes.Q]`, `[variables.tags.T]` and `[[rules]]`
+//! (`kind`, `value`, `profile`); format 1 (without them) still imports. The variables of
+//! every qube and tag are exported (they belong to no profile), the rules of the exported
+//! profiles only.
+//!
+//! On import, variables and rules are merged: a variable in the file is set (replacing the
+//! value of the same name in that scope), a rule is added when missing; nothing else is
+//! removed. Every name and value is checked as `var set` and `assign --tag` check them —
+//! variable and tag names, value sizes, a qube name (never `dom0`), rule values, a rule's
+//! profile (imported or existing), the per-scope and rule limits — and one bad entry
+//! refuses the whole import with nothing changed. Which qubes may be a variable's scope
+//! (not the config qube, a qube the Admin API knows) is the backend's check, on
+//! [`ImportSet::qubes`] before [`Store::apply_import`].
 //!
 //! Import treats the directory as untrusted input: every profile id, path and mode is
 //! validated, each path component is opened with `O_NOFOLLOW` (a symlink anywhere is
@@ -23,18 +40,23 @@ use qcs_protocol::mode::{parse_octal_mode, validate_mode};
 use qcs_protocol::path::RelativePath;
 use qcs_protocol::profile::ProfileId;
 use qcs_protocol::sha256_hex;
+use qcs_protocol::vm_name::VmName;
 use rustix::fs::{FileType, Mode, OFlags};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    FileEdit, Result, Store, StoreError, action, apply_edits, audit, check_hash, check_path,
-    check_profile, check_size, current_files_in, to_u64,
+    AssignmentRule, FileEdit, MAX_ASSIGNMENT_RULES, MAX_VARIABLES_PER_SCOPE, Result, RuleKind,
+    Store, StoreError, VariableScope, action, apply_edits, audit, check_hash, check_path,
+    check_profile, check_size, current_files_in, ensure_qube, to_u64, validate_rule_value,
 };
+use crate::template;
 
 /// Name of the manifest at the top of an export.
 pub const MANIFEST_FILE_NAME: &str = "manifest.toml";
-/// The manifest format this build writes and reads.
-const FORMAT: u32 = 1;
+/// The manifest format this build writes (2: with variables and rules).
+const FORMAT: u32 = 2;
+/// The oldest manifest format this build reads (1: profiles and files only).
+const OLDEST_FORMAT: u32 = 1;
 /// Largest manifest accepted, in bytes.
 const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
 /// Most directory entries an import looks at, so a hostile tree cannot keep it busy.
@@ -46,6 +68,10 @@ struct Manifest {
     format: u32,
     #[serde(default)]
     profiles: BTreeMap<String, ManifestProfile>,
+    #[serde(default, skip_serializing_if = "ManifestVariables::is_empty")]
+    variables: ManifestVariables,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    rules: Vec<ManifestRule>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -55,6 +81,34 @@ struct ManifestProfile {
     description: String,
     #[serde(default)]
     files: BTreeMap<String, ManifestFile>,
+    /// The profile's default variables (name → value).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    variables: BTreeMap<String, String>,
+}
+
+/// Variables per qube and per tag (scope → name → value).
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ManifestVariables {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    qubes: BTreeMap<String, BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    tags: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+impl ManifestVariables {
+    fn is_empty(&self) -> bool {
+        self.qubes.is_empty() && self.tags.is_empty()
+    }
+}
+
+/// One assignment rule: every qube with `kind` = `value` gets `profile`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ManifestRule {
+    kind: String,
+    value: String,
+    profile: String,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -75,10 +129,13 @@ pub struct ExportSummary {
 }
 
 /// What an import changed: per profile, the generation after the import (unchanged when
-/// the import matched the store) and the number of files.
+/// the import matched the store) and the number of files; the variables set or changed
+/// and the rules added (those the store had already are not counted).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportSummary {
     pub profiles: Vec<(ProfileId, u64, usize)>,
+    pub variables: usize,
+    pub rules: usize,
 }
 
 fn io_error(path: &Path, source: std::io::Error) -> StoreError {
@@ -113,6 +170,8 @@ pub(super) fn export(store: &mut Store, dir: &Path, wanted: &[ProfileId]) -> Res
     let mut manifest = Manifest {
         format: FORMAT,
         profiles: BTreeMap::new(),
+        variables: ManifestVariables::default(),
+        rules: Vec::new(),
     };
     let mut file_count = 0;
     // Read everything in one transaction so the export is a consistent snapshot.
@@ -134,6 +193,7 @@ pub(super) fn export(store: &mut Store, dir: &Path, wanted: &[ProfileId]) -> Res
             return Err(StoreError::ProfileNotFound(id.to_string()));
         }
     }
+    let variables = store_variables(&tx)?;
     for (id, description) in &profiles {
         let profile_dir = dir.join(id.as_str());
         fs::create_dir(&profile_dir).map_err(|e| io_error(&profile_dir, e))?;
@@ -154,13 +214,36 @@ pub(super) fn export(store: &mut Store, dir: &Path, wanted: &[ProfileId]) -> Res
             );
             file_count += 1;
         }
+        let defaults = variables
+            .iter()
+            .filter(|e| e.scope == VariableScope::ProfileDefault(id.clone()))
+            .map(|e| (e.name.clone(), e.value.clone()))
+            .collect();
         manifest.profiles.insert(
             id.to_string(),
             ManifestProfile {
                 description: description.clone(),
                 files,
+                variables: defaults,
             },
         );
+    }
+    for entry in variables {
+        let scope = match entry.scope {
+            VariableScope::Qube(q) => manifest.variables.qubes.entry(q.to_string()),
+            VariableScope::Tag(t) => manifest.variables.tags.entry(t),
+            VariableScope::ProfileDefault(_) => continue,
+        };
+        scope.or_default().insert(entry.name, entry.value);
+    }
+    for rule in store_rules(&tx)? {
+        if profiles.iter().any(|(p, _)| *p == rule.profile) {
+            manifest.rules.push(ManifestRule {
+                kind: rule.kind.as_str().to_owned(),
+                value: rule.value,
+                profile: rule.profile.to_string(),
+            });
+        }
     }
     let text = toml::to_string(&manifest)
         .map_err(|e| StoreError::ExportRefused(format!("manifest: {e}")))?;
@@ -182,6 +265,7 @@ pub(super) fn export(store: &mut Store, dir: &Path, wanted: &[ProfileId]) -> Res
             "directory": dir.display().to_string(),
             "profiles": profiles.iter().map(|(p, _)| p.to_string()).collect::<Vec<_>>(),
             "files": file_count,
+            "rules": manifest.rules.len(),
         }),
     )?;
     tx.commit()?;
@@ -214,7 +298,60 @@ struct ImportedFile {
     template: bool,
 }
 
-pub(super) fn import(store: &mut Store, dir: &Path) -> Result<ImportSummary> {
+/// An export directory read and checked, not yet applied: what [`Store::apply_import`]
+/// writes. Nothing of it has touched the store.
+pub struct ImportSet {
+    directory: String,
+    profiles: Vec<(ProfileId, String, Vec<ImportedFile>)>,
+    defaults: Vec<(ProfileId, BTreeMap<String, String>)>,
+    qube_variables: BTreeMap<VmName, BTreeMap<String, String>>,
+    tag_variables: BTreeMap<String, BTreeMap<String, String>>,
+    rules: Vec<AssignmentRule>,
+}
+
+impl std::fmt::Debug for ImportSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImportSet")
+            .field("directory", &self.directory)
+            .field("profiles", &self.profiles.len())
+            .field("qubes", &self.qube_variables.len())
+            .field("tags", &self.tag_variables.len())
+            .field("rules", &self.rules.len())
+            .finish()
+    }
+}
+
+impl ImportSet {
+    /// The qubes the file sets variables for (for the backend's target check).
+    pub fn qubes(&self) -> impl Iterator<Item = &VmName> {
+        self.qube_variables.keys()
+    }
+
+    /// The profiles of the file.
+    pub fn profiles(&self) -> impl Iterator<Item = &ProfileId> {
+        self.profiles.iter().map(|(id, _, _)| id)
+    }
+}
+
+/// Checks one scope's variables as `var set` does; `what` names the scope in the error.
+fn check_variables(what: &str, vars: &BTreeMap<String, String>) -> Result<()> {
+    let refuse = |why: String| StoreError::ImportRefused(format!("{what}: {why}"));
+    if vars.len() > MAX_VARIABLES_PER_SCOPE {
+        return Err(refuse(format!(
+            "more than {MAX_VARIABLES_PER_SCOPE} variables"
+        )));
+    }
+    for (name, value) in vars {
+        template::validate_variable_name(name).map_err(|e| refuse(e.to_string()))?;
+        template::validate_variable_value(value)
+            .map_err(|e| refuse(format!("variable {name}: {e}")))?;
+    }
+    Ok(())
+}
+
+/// Reads and checks an export directory (see the module's documentation); the store is
+/// not touched.
+pub fn read_import(dir: &Path) -> Result<ImportSet> {
     let refuse = |what: String| StoreError::ImportRefused(what);
     let root = rustix::fs::open(
         dir,
@@ -228,14 +365,24 @@ pub(super) fn import(store: &mut Store, dir: &Path) -> Result<ImportSummary> {
         .map_err(|_| refuse(format!("{MANIFEST_FILE_NAME} is not UTF-8")))?;
     let manifest: Manifest =
         toml::from_str(manifest_text).map_err(|e| refuse(format!("{MANIFEST_FILE_NAME}: {e}")))?;
-    if manifest.format != FORMAT {
+    if !(OLDEST_FORMAT..=FORMAT).contains(&manifest.format) {
         return Err(refuse(format!(
-            "manifest format {} is not the supported {FORMAT}",
+            "manifest format {} is not one of the supported {OLDEST_FORMAT} to {FORMAT}",
+            manifest.format
+        )));
+    }
+    let has_variables = !manifest.variables.is_empty()
+        || !manifest.rules.is_empty()
+        || manifest.profiles.values().any(|p| !p.variables.is_empty());
+    if manifest.format < 2 && has_variables {
+        return Err(refuse(format!(
+            "manifest format {} has no variables or rules (they came with format 2)",
             manifest.format
         )));
     }
 
     let mut profiles: Vec<(ProfileId, String, Vec<ImportedFile>)> = Vec::new();
+    let mut defaults = Vec::new();
     for (id, entry) in &manifest.profiles {
         let id = check_profile(id)?;
         check_size(
@@ -268,15 +415,82 @@ pub(super) fn import(store: &mut Store, dir: &Path) -> Result<ImportSummary> {
                 template: meta.template,
             });
         }
+        check_variables(&format!("variables of profile {id}"), &entry.variables)?;
+        defaults.push((id.clone(), entry.variables.clone()));
         profiles.push((id, entry.description.clone(), files));
     }
+    let mut qube_variables = BTreeMap::new();
+    for (qube, vars) in &manifest.variables.qubes {
+        let shown: String = qube.chars().take(64).collect();
+        let name = qcs_protocol::vm_name::validate_vm_name(qube)
+            .map_err(|e| refuse(format!("variables of qube {shown:?}: {e}")))?;
+        if name.as_str() == "dom0" {
+            return Err(refuse(
+                "variables of qube dom0: dom0 is never a target of a profile".to_owned(),
+            ));
+        }
+        check_variables(&format!("variables of qube {name}"), vars)?;
+        qube_variables.insert(name, vars.clone());
+    }
+    let mut tag_variables = BTreeMap::new();
+    for (tag, vars) in &manifest.variables.tags {
+        let shown: String = tag.chars().take(64).collect();
+        template::validate_tag_name(tag)
+            .map_err(|e| refuse(format!("variables of tag {shown:?}: {e}")))?;
+        check_variables(&format!("variables of tag {tag}"), vars)?;
+        tag_variables.insert(tag.clone(), vars.clone());
+    }
+    if manifest.rules.len() > MAX_ASSIGNMENT_RULES {
+        return Err(StoreError::TooManyRules(MAX_ASSIGNMENT_RULES));
+    }
+    let mut rules = Vec::new();
+    for rule in &manifest.rules {
+        let kind = RuleKind::parse(&rule.kind).ok_or_else(|| {
+            refuse(format!(
+                "rule kind {:?} is not tag, template or class",
+                rule.kind.chars().take(32).collect::<String>()
+            ))
+        })?;
+        validate_rule_value(kind, &rule.value)?;
+        rules.push(AssignmentRule {
+            kind,
+            value: rule.value.clone(),
+            profile: check_profile(&rule.profile)?,
+        });
+    }
     check_tree(dir, &manifest)?;
+    Ok(ImportSet {
+        directory: dir.display().to_string(),
+        profiles,
+        defaults,
+        qube_variables,
+        tag_variables,
+        rules,
+    })
+}
 
+pub(super) fn import(store: &mut Store, dir: &Path) -> Result<ImportSummary> {
+    let set = read_import(dir)?;
+    apply_import(store, set)
+}
+
+/// Writes a checked [`ImportSet`] in one transaction: all or nothing.
+pub(super) fn apply_import(store: &mut Store, set: ImportSet) -> Result<ImportSummary> {
+    let ImportSet {
+        directory,
+        profiles,
+        defaults,
+        qube_variables,
+        tag_variables,
+        rules,
+    } = set;
     let tx = store
         .conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut summary = ImportSummary {
         profiles: Vec::new(),
+        variables: 0,
+        rules: 0,
     };
     for (id, description, files) in &profiles {
         tx.execute(
@@ -322,6 +536,29 @@ pub(super) fn import(store: &mut Store, dir: &Path) -> Result<ImportSummary> {
             .profiles
             .push((id.clone(), to_u64(generation, "generation")?, files.len()));
     }
+    for (profile, vars) in &defaults {
+        let scope = VariableScope::ProfileDefault(profile.clone());
+        summary.variables += merge_variables(&tx, &scope, vars)?;
+    }
+    for (qube, vars) in &qube_variables {
+        ensure_qube(&tx, qube.as_str())?;
+        summary.variables += merge_variables(&tx, &VariableScope::Qube(qube.clone()), vars)?;
+    }
+    for (tag, vars) in &tag_variables {
+        summary.variables += merge_variables(&tx, &VariableScope::Tag(tag.clone()), vars)?;
+    }
+    for rule in &rules {
+        super::require_profile(&tx, &rule.profile).map_err(|_| {
+            StoreError::ImportRefused(format!(
+                "rule {}: profile {} is neither in the file nor in the store",
+                super::rule_text(rule),
+                rule.profile
+            ))
+        })?;
+        if super::rules::add_rule_in(&tx, rule)? {
+            summary.rules += 1;
+        }
+    }
     audit(
         &tx,
         action::IMPORT,
@@ -332,10 +569,12 @@ pub(super) fn import(store: &mut Store, dir: &Path) -> Result<ImportSummary> {
         None,
         None,
         serde_json::json!({
-            "directory": dir.display().to_string(),
+            "directory": directory,
             "profiles": summary.profiles.iter().map(|(p, g, n)| {
                 serde_json::json!({ "profile": p.to_string(), "generation": g, "files": n })
             }).collect::<Vec<_>>(),
+            "variables": summary.variables,
+            "rules": summary.rules,
         }),
     )?;
     tx.commit()?;
@@ -459,4 +698,53 @@ fn walk(
         }
     }
     Ok(())
+}
+
+/// Sets the variables of one scope inside `tx` (existing names of the scope that the file
+/// does not name stay), refusing more than [`MAX_VARIABLES_PER_SCOPE`] in the scope
+/// afterwards. Returns how many were set or changed (each audited).
+fn merge_variables(
+    tx: &rusqlite::Transaction<'_>,
+    scope: &VariableScope,
+    vars: &BTreeMap<String, String>,
+) -> Result<usize> {
+    let mut changed = 0;
+    for (name, value) in vars {
+        if super::variables::set_variable_in(tx, scope, name, value)? {
+            changed += 1;
+        }
+    }
+    Ok(changed)
+}
+
+/// Every variable in the store, inside `tx` (the export's snapshot).
+fn store_variables(tx: &rusqlite::Transaction<'_>) -> Result<Vec<super::VariableEntry>> {
+    super::variables::variables_in(tx)
+}
+
+/// Every assignment rule, inside `tx`.
+fn store_rules(tx: &rusqlite::Transaction<'_>) -> Result<Vec<AssignmentRule>> {
+    super::rules::rules_in(tx)
+}
+
+impl Store {
+    /// Exports profiles (all when `profiles` is empty) as `<dir>/<profile>/<path>` plus
+    /// `<dir>/manifest.toml`. `dir` must not exist or be empty.
+    pub fn export_profiles(&mut self, dir: &Path, profiles: &[ProfileId]) -> Result<ExportSummary> {
+        export(self, dir, profiles)
+    }
+
+    /// Imports a directory written by [`Store::export_profiles`]: every path and mode is
+    /// validated, symlinks and special files are refused, hashes are checked, and files not
+    /// in the manifest are refused. Each imported profile is set to exactly the imported
+    /// files (as a new generation; history is kept). All or nothing.
+    pub fn import_profiles(&mut self, dir: &Path) -> Result<ImportSummary> {
+        import(self, dir)
+    }
+
+    /// Applies an import read by [`read_import`] (the backend checks its qubes between
+    /// the two). All or nothing.
+    pub fn apply_import(&mut self, set: ImportSet) -> Result<ImportSummary> {
+        apply_import(self, set)
+    }
 }

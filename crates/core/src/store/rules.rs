@@ -120,25 +120,7 @@ pub fn matching_rules<'r>(
 impl Store {
     /// Every assignment rule, by kind, value and profile.
     pub fn assignment_rules(&self) -> Result<Vec<AssignmentRule>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT kind, value, profile FROM assignment_rules ORDER BY kind, value, profile",
-        )?;
-        let rows: Vec<(String, String, String)> = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<rusqlite::Result<_>>()?;
-        rows.into_iter()
-            .map(|(kind, value, profile)| {
-                let kind = RuleKind::parse(&kind)
-                    .ok_or_else(|| StoreError::Corrupt(format!("rule kind {kind:?}")))?;
-                validate_rule_value(kind, &value)
-                    .map_err(|_| StoreError::Corrupt(format!("rule value {value:?}")))?;
-                Ok(AssignmentRule {
-                    kind,
-                    value,
-                    profile: profile_from_db(&profile)?,
-                })
-            })
-            .collect()
+        rules_in(&self.conn)
     }
 
     /// Adds a rule (audited). Refused: an invalid value, an unknown profile, a rule that
@@ -147,19 +129,9 @@ impl Store {
         validate_rule_value(rule.kind, &rule.value)?;
         let tx = self.write_tx()?;
         require_profile(&tx, &rule.profile)?;
-        if rule_exists(&tx, rule)? {
+        if !add_rule_in(&tx, rule)? {
             return Err(StoreError::RuleExists(rule_text(rule)));
         }
-        let count: i64 = tx.query_row("SELECT count(*) FROM assignment_rules", [], |r| r.get(0))?;
-        if count >= MAX_ASSIGNMENT_RULES as i64 {
-            return Err(StoreError::TooManyRules(MAX_ASSIGNMENT_RULES));
-        }
-        tx.execute(
-            "INSERT INTO assignment_rules (kind, value, profile, created_at) \
-             VALUES (?1, ?2, ?3, ?4)",
-            params![rule.kind.as_str(), rule.value, rule.profile.as_str(), now()],
-        )?;
-        audit_rule(&tx, rule, true)?;
         tx.commit()?;
         Ok(())
     }
@@ -191,6 +163,50 @@ pub fn rule_text(rule: &AssignmentRule) -> String {
             .collect::<String>(),
         rule.profile
     )
+}
+
+/// Every assignment rule on `conn` (a transaction's snapshot for the export).
+pub(super) fn rules_in(conn: &rusqlite::Connection) -> Result<Vec<AssignmentRule>> {
+    let mut stmt = conn.prepare(
+        "SELECT kind, value, profile FROM assignment_rules ORDER BY kind, value, profile",
+    )?;
+    let rows: Vec<(String, String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    rows.into_iter()
+        .map(|(kind, value, profile)| {
+            let kind = RuleKind::parse(&kind)
+                .ok_or_else(|| StoreError::Corrupt(format!("rule kind {kind:?}")))?;
+            validate_rule_value(kind, &value)
+                .map_err(|_| StoreError::Corrupt(format!("rule value {value:?}")))?;
+            Ok(AssignmentRule {
+                kind,
+                value,
+                profile: profile_from_db(&profile)?,
+            })
+        })
+        .collect()
+}
+
+/// Adds `rule` inside `tx` unless it exists (its profile must exist), audited; refuses
+/// more than [`MAX_ASSIGNMENT_RULES`]. Returns whether it was added.
+pub(super) fn add_rule_in(tx: &rusqlite::Transaction<'_>, rule: &AssignmentRule) -> Result<bool> {
+    validate_rule_value(rule.kind, &rule.value)?;
+    require_profile(tx, &rule.profile)?;
+    if rule_exists(tx, rule)? {
+        return Ok(false);
+    }
+    let count: i64 = tx.query_row("SELECT count(*) FROM assignment_rules", [], |r| r.get(0))?;
+    if count >= MAX_ASSIGNMENT_RULES as i64 {
+        return Err(StoreError::TooManyRules(MAX_ASSIGNMENT_RULES));
+    }
+    tx.execute(
+        "INSERT INTO assignment_rules (kind, value, profile, created_at) \
+         VALUES (?1, ?2, ?3, ?4)",
+        params![rule.kind.as_str(), rule.value, rule.profile.as_str(), now()],
+    )?;
+    audit_rule(tx, rule, true)?;
+    Ok(true)
 }
 
 fn rule_exists(tx: &rusqlite::Connection, rule: &AssignmentRule) -> Result<bool> {

@@ -7,7 +7,9 @@
 //! version of a file that came from a qube's proposal is refused (its text was written by
 //! that qube), and accepting a proposal for a templated file is refused (accepting would
 //! write one qube's rendered text over the template). The template flag is kept by the
-//! versions that follow (set by the store in `apply_edits`); a removal clears it.
+//! versions that follow (set by the store in `apply_edits`); a removal clears it; a revert
+//! to generation N gives each file the flag it had in N (`apply_edits_flagged`). The flag is
+//! a column of each file version, so it is versioned with the content.
 //!
 //! It must not render anything: rendering is `crate::template`, called by the backend
 //! with the Admin API's facts.
@@ -404,33 +406,13 @@ impl Store {
                 source,
             }
         })?;
-        let (table, column, key) = scope_key(scope)?;
         let tx = self.write_tx()?;
         match scope {
             VariableScope::Qube(q) => ensure_qube(&tx, q.as_str())?,
             VariableScope::ProfileDefault(p) => require_profile(&tx, p)?,
             VariableScope::Tag(_) => {}
         }
-        let (count, exists): (i64, bool) = tx.query_row(
-            &format!(
-                "SELECT count(*), coalesce(max(name = ?2), 0) FROM {table} WHERE {column} = ?1"
-            ),
-            params![key, name],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        if !exists && usize::try_from(count).unwrap_or(usize::MAX) >= MAX_VARIABLES_PER_SCOPE {
-            return Err(TemplateRefusal::TooManyVariables {
-                scope: scope.to_string(),
-            }
-            .into());
-        }
-        tx.execute(
-            &format!(
-                "INSERT INTO {table} ({column}, name, value) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT ({column}, name) DO UPDATE SET value = ?3"
-            ),
-            params![key, name, value],
-        )?;
+        upsert_variable(&tx, scope, name, value)?;
         audit_variable(&tx, action::VARIABLE_SET, scope, name, Some(value))?;
         tx.commit()?;
         Ok(())
@@ -459,37 +441,7 @@ impl Store {
 
     /// Every variable of every scope: qubes, then tags, then profiles, each by name.
     pub fn variables(&self) -> Result<Vec<VariableEntry>> {
-        let mut out = Vec::new();
-        for (table, column) in [
-            ("qube_variables", "qube"),
-            ("tag_variables", "tag"),
-            ("profile_variables", "profile"),
-        ] {
-            let mut stmt = self.conn.prepare(&format!(
-                "SELECT {column}, name, value FROM {table} ORDER BY {column}, name"
-            ))?;
-            let rows = stmt.query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                ))
-            })?;
-            for row in rows {
-                let (key, name, value) = row?;
-                let scope = match column {
-                    "qube" => VariableScope::Qube(qube_from_db(&key)?),
-                    "tag" => {
-                        template::validate_tag_name(&key)
-                            .map_err(|_| StoreError::Corrupt(format!("tag {key:?}")))?;
-                        VariableScope::Tag(key)
-                    }
-                    _ => VariableScope::ProfileDefault(profile_from_db(&key)?),
-                };
-                out.push(VariableEntry { scope, name, value });
-            }
-        }
-        Ok(out)
+        variables_in(&self.conn)
     }
 
     /// The variables `qube` sees when `profile` is rendered for it: its own, those of
@@ -575,6 +527,99 @@ impl Store {
             })
             .collect())
     }
+}
+
+/// Every variable of every scope, on `conn` (a transaction's snapshot for the export).
+pub(super) fn variables_in(conn: &Connection) -> Result<Vec<VariableEntry>> {
+    let mut out = Vec::new();
+
+    for (table, column) in [
+        ("qube_variables", "qube"),
+        ("tag_variables", "tag"),
+        ("profile_variables", "profile"),
+    ] {
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {column}, name, value FROM {table} ORDER BY {column}, name"
+        ))?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        for row in rows {
+            let (key, name, value) = row?;
+            let scope = match column {
+                "qube" => VariableScope::Qube(qube_from_db(&key)?),
+                "tag" => {
+                    template::validate_tag_name(&key)
+                        .map_err(|_| StoreError::Corrupt(format!("tag {key:?}")))?;
+                    VariableScope::Tag(key)
+                }
+                _ => VariableScope::ProfileDefault(profile_from_db(&key)?),
+            };
+            out.push(VariableEntry { scope, name, value });
+        }
+    }
+    Ok(out)
+}
+
+/// Sets `name` in `scope` inside `tx` (the scope's qube or profile must exist), refusing a
+/// name or value `var set` refuses and more than [`MAX_VARIABLES_PER_SCOPE`] in the scope.
+/// Returns whether the value changed; the caller audits.
+fn upsert_variable(
+    tx: &Connection,
+    scope: &VariableScope,
+    name: &str,
+    value: &str,
+) -> Result<bool> {
+    template::validate_variable_name(name).map_err(TemplateRefusal::InvalidName)?;
+    template::validate_variable_value(value).map_err(|source| TemplateRefusal::InvalidValue {
+        name: name.to_owned(),
+        source,
+    })?;
+    let (table, column, key) = scope_key(scope)?;
+    let (count, current): (i64, Option<String>) = tx.query_row(
+        &format!(
+            "SELECT count(*), (SELECT value FROM {table} WHERE {column} = ?1 AND name = ?2) \
+             FROM {table} WHERE {column} = ?1"
+        ),
+        params![key, name],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    if current.as_deref() == Some(value) {
+        return Ok(false);
+    }
+    if current.is_none() && usize::try_from(count).unwrap_or(usize::MAX) >= MAX_VARIABLES_PER_SCOPE
+    {
+        return Err(TemplateRefusal::TooManyVariables {
+            scope: scope.to_string(),
+        }
+        .into());
+    }
+    tx.execute(
+        &format!(
+            "INSERT INTO {table} ({column}, name, value) VALUES (?1, ?2, ?3) \
+             ON CONFLICT ({column}, name) DO UPDATE SET value = ?3"
+        ),
+        params![key, name, value],
+    )?;
+    Ok(true)
+}
+
+/// [`upsert_variable`] for the import, audited when it changed something.
+pub(super) fn set_variable_in(
+    tx: &rusqlite::Transaction<'_>,
+    scope: &VariableScope,
+    name: &str,
+    value: &str,
+) -> Result<bool> {
+    let changed = upsert_variable(tx, scope, name, value)?;
+    if changed {
+        audit_variable(tx, action::VARIABLE_SET, scope, name, Some(value))?;
+    }
+    Ok(changed)
 }
 
 fn audit_variable(

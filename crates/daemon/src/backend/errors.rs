@@ -134,6 +134,8 @@ pub fn store_reason(e: &StoreError) -> Reason {
         StoreError::RuleNotFound(rule) => r(Code::RuleUnknown).arg("rule", rule),
         StoreError::TooManyRules(limit) => r(Code::RuleTooMany).arg("limit", limit),
         StoreError::Template(t) => super::templates::refusal_reason(t).1,
+        StoreError::ImportRefused(why) => r(Code::ImportRefused).arg("detail", why),
+        StoreError::ExportRefused(why) => r(Code::ExportRefused).arg("detail", why),
         other => r(Code::StoreFailed).arg("detail", other),
     }
 }

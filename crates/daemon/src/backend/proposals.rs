@@ -57,21 +57,14 @@ impl Backend {
     }
 
     /// The review of proposal `id` (core::review: the state after accept, against
-    /// the store's current version), loaded while the caller holds the store.
+    /// the store's current version), loaded and built while the caller holds the
+    /// store (the accept path: what passes the gate is what is written).
     fn review_of<'e>(
         &'e self,
         store: &qcs_core::store::Store,
         id: i64,
     ) -> Result<review::Review<'e>> {
-        review::load(store, &self.engine, &[id]).map_err(|e| match e {
-            review::LoadError::Store(e) => BackendError::Store(e),
-            review::LoadError::NotFound(_) => {
-                BackendError::NotFound(Reason::new(Code::ProposalUnknown).arg("id", id))
-            }
-            other => BackendError::InvalidArgument(
-                Reason::new(Code::ProposalInvalid).arg("detail", other),
-            ),
-        })
+        review::load(store, &self.engine, &[id]).map_err(|e| load_error(e, id))
     }
 
     /// Everything the review shows, with the review's digest and each finding's id,
@@ -113,8 +106,19 @@ impl Backend {
                 templated: true,
             }));
         }
-        let review = self.review_of(&store, id)?;
+        // A consistent snapshot under this hold of the store (the key above was taken
+        // under it too); the review is built after letting the store go, so a large
+        // one never holds up other calls. Only shown: the accept path rebuilds it
+        // under the store and never trusts this one.
+        let inputs = review::load_inputs(&store, &[id]).map_err(|e| load_error(e, id))?;
         drop(store);
+        #[cfg(test)]
+        tests::BUILD_PROBE.with(|probe| {
+            if let Some(probe) = probe.borrow().as_ref() {
+                probe(self);
+            }
+        });
+        let review = inputs.build(&self.engine).map_err(|e| load_error(e, id))?;
         let mut view = proposal_view(&p, &review)?;
         // A templated file: against the qube's rendered version (templates.rs).
         let templated = self.show_rendered_base(&p, &mut view)?;
@@ -220,6 +224,19 @@ impl Backend {
     }
 }
 
+/// The backend's error for a review of proposal `id` that could not be loaded.
+fn load_error(e: review::LoadError, id: i64) -> BackendError {
+    match e {
+        review::LoadError::Store(e) => BackendError::Store(e),
+        review::LoadError::NotFound(_) => {
+            BackendError::NotFound(Reason::new(Code::ProposalUnknown).arg("id", id))
+        }
+        other => {
+            BackendError::InvalidArgument(Reason::new(Code::ProposalInvalid).arg("detail", other))
+        }
+    }
+}
+
 /// The `GetProposal` reply of proposal `p` from its built review.
 fn proposal_view(p: &Proposal, review: &review::Review<'_>) -> Result<ProposalView> {
     let id = p.id;
@@ -287,6 +304,97 @@ mod tests {
     use qcs_protocol::literal::{pid, rp, vm};
 
     use super::*;
+
+    type Probe = Box<dyn Fn(&Backend)>;
+
+    thread_local! {
+        /// Run by `cached_review` between letting the store go and building the review.
+        pub(super) static BUILD_PROBE: std::cell::RefCell<Option<Probe>> =
+            std::cell::RefCell::new(None);
+    }
+
+    fn backend(dir: &std::path::Path) -> Backend {
+        let config = crate::backend::BackendConfig {
+            store_path: dir.join("store.sqlite"),
+            spool_dir: None,
+            qrexec_program: "/nonexistent/qrexec-client-vm".into(),
+            max_parallel: 2,
+            config_qube: "cfg".to_owned(),
+            call_timeout: std::time::Duration::from_secs(5),
+        };
+        let admin = qubesadmin::Qubes::new(qubesadmin::SocketTransport::new(dir.join("no.sock")));
+        Backend::open(config, admin).unwrap()
+    }
+
+    /// The warmer builds a review with the store free: while it builds, another call
+    /// takes the store and completes. The accept still rebuilds the review under the
+    /// store: a digest the cache handed out before the store moved on is refused.
+    #[test]
+    fn the_warmer_builds_a_review_without_holding_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = backend(dir.path());
+        let id = backend
+            .with_store(|s| {
+                s.create_profile(&pid("vim"), "")?;
+                s.put_file(&pid("vim"), &rp("notes.txt"), b"set nu\n", 0o644)?;
+                s.allow_proposals(&vm("personal"), &pid("vim"))?;
+                Ok(s.submit_proposal(&NewProposal {
+                    source_qube: vm("personal"),
+                    profile: pid("vim"),
+                    path: rp("notes.txt"),
+                    content: b"set nu\nset list\n",
+                    mode: Some(0o644),
+                    base_sha256: None,
+                    note: "",
+                })?)
+            })
+            .unwrap();
+        let seen = std::rc::Rc::new(std::cell::Cell::new(0u32));
+        let counted = seen.clone();
+        BUILD_PROBE.with(|p| {
+            *p.borrow_mut() = Some(Box::new(move |backend: &Backend| {
+                counted.set(counted.get() + 1);
+                let free = backend.store.try_lock();
+                assert!(free.is_ok(), "the store is held while the review is built");
+                drop(free);
+                // Another call takes the store and completes meanwhile.
+                assert_eq!(backend.pending_count().unwrap(), 1);
+            }));
+        });
+        assert_eq!(backend.warm_reviews().unwrap(), 1);
+        BUILD_PROBE.with(|p| p.borrow_mut().take());
+        assert_eq!(
+            seen.get(),
+            1,
+            "the review was built once, through the probe"
+        );
+        // Served from the cache now; then the store moves on.
+        let shown = backend.get_proposal(id).unwrap();
+        backend
+            .with_store(|s| {
+                s.put_file(&pid("vim"), &rp(".exrc"), b"set ai\n", 0o644)?;
+                Ok(())
+            })
+            .unwrap();
+        assert!(
+            backend
+                .accept_proposal(id, &shown.digest, &[], &shown.must_acknowledge, "", "test")
+                .is_err(),
+            "a digest of the state before the store moved on is refused"
+        );
+        let current = backend.get_proposal(id).unwrap();
+        assert_ne!(current.digest, shown.digest);
+        backend
+            .accept_proposal(
+                id,
+                &current.digest,
+                &[],
+                &current.must_acknowledge,
+                "",
+                "test",
+            )
+            .unwrap();
+    }
 
     /// Where `GetProposal`'s time goes for the bench's 10 000-hunk proposal (one changed
     /// line in eight of an 80 000-line file). A figure, not a check:

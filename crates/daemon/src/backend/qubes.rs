@@ -372,7 +372,36 @@ impl Backend {
                 else {
                     continue;
                 };
-                let mut sync = sync_state(profile.as_str(), *generation, files, templated, &states);
+                // A templated file is compared as rendered for this qube now (its facts
+                // from the live view, the store's variables): a variable, tag or rule
+                // change that changes the rendered text makes the qube outdated.
+                let facts = live_qube.and_then(live_facts);
+                let vars = match (&facts, templated.is_empty()) {
+                    (Some(_), false) => match validate_vm_name(&name) {
+                        Ok(qube) => Some(store.variables_for(&qube, profile)?),
+                        Err(_) => None,
+                    },
+                    _ => None,
+                };
+                let render = |file: &CurrentFile| -> Rendered {
+                    match (&facts, &vars) {
+                        (Some(facts), Some(vars)) => {
+                            match qcs_core::template::render_file(&file.bytes, facts, vars) {
+                                Ok(bytes) => Rendered::Sha256(qcs_protocol::sha256_hex(&bytes)),
+                                Err(_) => Rendered::Fails,
+                            }
+                        }
+                        _ => Rendered::NoFacts,
+                    }
+                };
+                let mut sync = sync_state(
+                    profile.as_str(),
+                    *generation,
+                    files,
+                    templated,
+                    &states,
+                    &render,
+                );
                 sync.sources = entry.sources();
                 profiles.push(sync);
                 for file in files {
@@ -620,15 +649,46 @@ fn changes_list(event: &str) -> bool {
 /// The templated files of a profile (path → template hash).
 type Templated = BTreeMap<RelativePath, String>;
 
-/// A templated file is pushed rendered: it is outdated when the template changed after
-/// the generation pushed (a variable changed since shows in the next plan); drift
-/// compares the rendered hashes like any file's.
+/// A templated file as rendered for one qube now, for its sync state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Rendered {
+    /// The hash of the rendered text.
+    Sha256(String),
+    /// Rendering fails (a missing variable, …): the next plan shows the error, so the
+    /// qube needs a push (it is outdated).
+    Fails,
+    /// The qube's facts are unknown (no live view, tags unreadable): fall back to the
+    /// generation pushed.
+    NoFacts,
+}
+
+/// The template facts of a qube from the live view, as `template_facts` reads them
+/// (the template only for AppVMs and DispVMs); `None` when its tags are unknown.
+fn live_facts(live: &LiveQube) -> Option<qcs_core::template::Facts> {
+    Some(qcs_core::template::Facts {
+        name: live.name.clone(),
+        label: live.label.clone(),
+        class: live.class.clone(),
+        template: live
+            .template
+            .clone()
+            .filter(|_| matches!(live.class.as_str(), "AppVM" | "DispVM")),
+        tags: live.tags.as_ref()?.iter().cloned().collect(),
+    })
+}
+
+/// A templated file is pushed rendered: it is outdated when what it renders to for the
+/// qube now (`render`) differs from what was last pushed — so a change of a variable, of
+/// a tag or of a rule that changes the rendered text shows, and one that does not change
+/// it does not; without the qube's facts, when the template changed after the generation
+/// pushed. Drift compares the rendered hashes like any file's.
 fn sync_state(
     profile: &str,
     generation: u64,
     files: &[CurrentFile],
     templated: &Templated,
     states: &[QubeFileState],
+    render: &dyn Fn(&CurrentFile) -> Rendered,
 ) -> ProfileSync {
     let mut drifted = Vec::new();
     let mut never = false;
@@ -644,7 +704,11 @@ fn sync_state(
         pushed_generation =
             Some(pushed_generation.map_or(pushed.generation, |g| g.min(pushed.generation)));
         let changed = if templated.contains_key(&file.path) {
-            pushed.generation < file.generation
+            match render(file) {
+                Rendered::Sha256(sha256) => pushed.sha256 != sha256,
+                Rendered::Fails => true,
+                Rendered::NoFacts => pushed.generation < file.generation,
+            }
         } else {
             pushed.sha256 != file.sha256
         };
@@ -733,7 +797,7 @@ mod tests {
     use qcs_protocol::path::validate_relative_path;
     use qcs_protocol::profile::validate_profile_id;
 
-    use super::{Templated, changes_details, changes_list, sync_state};
+    use super::{Rendered, Templated, changes_details, changes_list, sync_state};
     use crate::client::types::SyncState;
 
     const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -815,7 +879,7 @@ mod tests {
     fn never_pushed_outdated_in_sync_and_drifted() {
         let files = [file(A)];
         let s = |states: &[QubeFileState]| {
-            sync_state("git", 2, &files, &Templated::new(), states).state
+            sync_state("git", 2, &files, &Templated::new(), states, &no_facts).state
         };
         assert_eq!(s(&[]), SyncState::NeverPushed);
         assert_eq!(s(&[state(Some(B), None)]), SyncState::Outdated);
@@ -830,6 +894,7 @@ mod tests {
             &files,
             &Templated::new(),
             &[state(Some(A), Some((regular(B), 200)))],
+            &no_facts,
         );
         assert_eq!(drifted.state, SyncState::Drifted);
         assert_eq!(drifted.drifted_paths, [".gitconfig"]);
@@ -851,8 +916,46 @@ mod tests {
         assert_eq!(s(&[other]), SyncState::NeverPushed);
     }
 
+    fn no_facts(_: &CurrentFile) -> Rendered {
+        Rendered::NoFacts
+    }
+
     #[test]
-    fn a_templated_file_compares_generations_and_rendered_hashes() {
+    fn a_templated_file_compares_what_it_renders_to_with_what_was_pushed() {
+        // The store holds the template (hash A); the qube got a rendering (hash B).
+        let files = [file(A)];
+        let templated: Templated = [(validate_relative_path(".gitconfig").unwrap(), A.to_owned())]
+            .into_iter()
+            .collect();
+        let rendered = |rendered: Rendered, generation: u64| {
+            let mut st = state(Some(B), None);
+            if let Some(p) = st.pushed.as_mut() {
+                p.generation = generation;
+            }
+            sync_state("git", 2, &files, &templated, &[st], &|_| rendered.clone()).state
+        };
+        // Renders to what was pushed: in sync, whatever the generation pushed (a template
+        // edit that does not change this qube's text does not make it outdated).
+        assert_eq!(
+            rendered(Rendered::Sha256(B.to_owned()), 2),
+            SyncState::InSync
+        );
+        assert_eq!(
+            rendered(Rendered::Sha256(B.to_owned()), 1),
+            SyncState::InSync
+        );
+        // Renders to something else (a variable, tag or rule changed): outdated, even at
+        // the template's generation.
+        assert_eq!(
+            rendered(Rendered::Sha256(A.to_owned()), 2),
+            SyncState::Outdated
+        );
+        // Rendering fails (a variable went missing): the next push shows the error.
+        assert_eq!(rendered(Rendered::Fails, 2), SyncState::Outdated);
+    }
+
+    #[test]
+    fn a_templated_file_without_facts_compares_generations_and_rendered_hashes() {
         // The store holds the template (hash A); the qube got a rendering (hash B).
         let files = [file(A)];
         let templated: Templated = [(validate_relative_path(".gitconfig").unwrap(), A.to_owned())]
@@ -863,7 +966,7 @@ mod tests {
             if let Some(p) = st.pushed.as_mut() {
                 p.generation = generation;
             }
-            sync_state("git", 2, &files, &templated, &[st]).state
+            sync_state("git", 2, &files, &templated, &[st], &no_facts).state
         };
         // Pushed at the template's generation: in sync, although the hashes differ.
         assert_eq!(with(2, None), SyncState::InSync);

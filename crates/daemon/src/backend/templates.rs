@@ -23,8 +23,8 @@ use qcs_protocol::{ProfileId, RelativePath, VmName, sha256_hex};
 use super::{Backend, BackendError, Result, views};
 use crate::client::types::{API_VERSION, ProposalView, PushPlan};
 use crate::client::variables::{
-    ProposalTemplate, TemplatePreview, UsedVariable, VariableList, VariableScope as WireScope,
-    VariableView,
+    ExportResult, ImportResult, ImportedProfile, ProposalTemplate, TemplatePreview, UsedVariable,
+    VariableList, VariableScope as WireScope, VariableView,
 };
 use crate::client::{Code, ErrorKind, Reason};
 
@@ -684,4 +684,56 @@ impl Backend {
             .map(|p| p.to_string())
             .collect())
     }
+
+    /// `ExportProfiles` into the absolute directory `dir`.
+    pub fn export_profiles(&self, dir: &str, profiles: &[ProfileId]) -> Result<ExportResult> {
+        let dir = absolute(dir)?;
+        let summary = self.store().export_profiles(&dir, profiles)?;
+        Ok(ExportResult {
+            version: API_VERSION,
+            profiles: summary.profiles,
+            files: summary.files,
+        })
+    }
+
+    /// `ImportProfiles` from the absolute directory `dir`: read and checked first, then
+    /// every qube the file sets variables for must be a target (`check_target`: not
+    /// dom0, not this qube, a qube the Admin API knows), then applied in one transaction.
+    pub fn import_profiles(&self, dir: &str) -> Result<ImportResult> {
+        let dir = absolute(dir)?;
+        let set = qcs_core::store::read_import(&dir)?;
+        for qube in set.qubes() {
+            self.check_target(qube)?;
+        }
+        let summary = self.store().apply_import(set)?;
+        self.profile_changed();
+        self.notifier().qube_changed("");
+        Ok(ImportResult {
+            version: API_VERSION,
+            profiles: summary
+                .profiles
+                .into_iter()
+                .map(|(profile, generation, files)| ImportedProfile {
+                    profile: profile.to_string(),
+                    generation,
+                    files,
+                })
+                .collect(),
+            variables: summary.variables,
+            rules: summary.rules,
+        })
+    }
+}
+
+/// An absolute directory named by a client (the backend's working directory is not the
+/// caller's).
+fn absolute(dir: &str) -> Result<std::path::PathBuf> {
+    let path = std::path::PathBuf::from(dir);
+    if !path.is_absolute() {
+        return Err(BackendError::InvalidArgument(
+            Reason::new(Code::ExchangeNotAbsolute)
+                .arg("path", dir.chars().take(256).collect::<String>()),
+        ));
+    }
+    Ok(path)
 }

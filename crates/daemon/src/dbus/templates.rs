@@ -137,4 +137,20 @@ impl Templates {
         })
         .await
     }
+
+    #[zbus(out_args("summary_json"))]
+    async fn export_profiles(&self, dir: String, profiles: Vec<String>) -> Result<String, Error> {
+        run(&self.backend, move |b| {
+            views::to_json(&b.export_profiles(&dir, &views::profile_ids(&profiles)?)?)
+        })
+        .await
+    }
+
+    #[zbus(out_args("summary_json"))]
+    async fn import_profiles(&self, dir: String) -> Result<String, Error> {
+        run(&self.backend, move |b| {
+            views::to_json(&b.import_profiles(&dir)?)
+        })
+        .await
+    }
 }

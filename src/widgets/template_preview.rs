@@ -6,21 +6,113 @@
 //!
 //! It shows the backend's rendering (`PreviewTemplate`) as text made from the safe
 //! segments (hidden characters as ⟦NAME⟧ tokens), never markup, and renders nothing
-//! itself.
+//! itself. `QcsTemplatePreview` is built from resources/ui/template_preview.ui.
 
 use std::cell::Cell;
 use std::rc::Rc;
 
 use adw::prelude::*;
 use gtk::glib;
+use gtk::subclass::prelude::*;
 use qcs_client::types::{ProfileView, Segment};
 use qcs_client::variables::{TemplatePreview, TemplatesProxy, VariableScope, templates_proxy};
 
 use crate::backend::{Backend, BackendError};
 use crate::i18n::gettext_f;
 
-/// Widget name of the preview box (one per editor, replaced per file).
-pub const WIDGET_NAME: &str = "template-preview";
+mod imp {
+    use super::*;
+
+    #[derive(Debug, Default, gtk::CompositeTemplate)]
+    #[template(resource = "/org/qubes/ConfigSync/ui/template_preview.ui")]
+    pub struct QcsTemplatePreview {
+        #[template_child]
+        pub switch: TemplateChild<gtk::Switch>,
+        #[template_child]
+        pub qubes: TemplateChild<gtk::DropDown>,
+        #[template_child]
+        pub status: TemplateChild<gtk::Label>,
+        #[template_child]
+        pub variables: TemplateChild<gtk::Label>,
+        #[template_child]
+        pub output: TemplateChild<gtk::TextView>,
+        #[template_child]
+        pub output_window: TemplateChild<gtk::ScrolledWindow>,
+    }
+
+    #[glib::object_subclass]
+    impl ObjectSubclass for QcsTemplatePreview {
+        const NAME: &'static str = "QcsTemplatePreview";
+        type Type = super::QcsTemplatePreview;
+        type ParentType = gtk::Box;
+
+        fn class_init(klass: &mut Self::Class) {
+            klass.bind_template();
+        }
+
+        fn instance_init(obj: &glib::subclass::InitializingObject<Self>) {
+            obj.init_template();
+        }
+    }
+
+    impl ObjectImpl for QcsTemplatePreview {}
+    impl WidgetImpl for QcsTemplatePreview {}
+    impl BoxImpl for QcsTemplatePreview {}
+}
+
+glib::wrapper! {
+    /// The template marker and preview of one file (one per editor, replaced per file).
+    pub struct QcsTemplatePreview(ObjectSubclass<imp::QcsTemplatePreview>)
+        @extends gtk::Box, gtk::Widget,
+        @implements gtk::Buildable, gtk::ConstraintTarget, gtk::Orientable;
+}
+
+impl QcsTemplatePreview {
+    /// Whether the file is marked as a template.
+    pub fn is_template(&self) -> bool {
+        self.imp().switch.is_active()
+    }
+
+    /// The line above the preview ("What work gets:", or why nothing is written).
+    pub fn status_text(&self) -> String {
+        self.imp().status.label().to_string()
+    }
+
+    /// The rendered text shown.
+    pub fn output_text(&self) -> String {
+        let buffer = self.imp().output.buffer();
+        buffer
+            .text(&buffer.start_iter(), &buffer.end_iter(), false)
+            .to_string()
+    }
+
+    /// Choose the qube to preview for (false: not in the list).
+    pub fn choose_qube(&self, qube: &str) -> bool {
+        let Some(model) = self.imp().qubes.model().and_downcast::<gtk::StringList>() else {
+            return false;
+        };
+        for i in 0..model.n_items() {
+            if model.string(i).as_deref() == Some(qube) {
+                self.imp().qubes.set_selected(i);
+                return true;
+            }
+        }
+        false
+    }
+}
+
+/// The preview shown next to `anchor`'s, if any.
+pub fn shown(anchor: &impl IsA<gtk::Widget>) -> Option<QcsTemplatePreview> {
+    let parent = anchor.parent()?;
+    let mut child = parent.first_child();
+    while let Some(widget) = child {
+        if let Ok(found) = widget.clone().downcast::<QcsTemplatePreview>() {
+            return Some(found);
+        }
+        child = widget.next_sibling();
+    }
+    None
+}
 
 struct State {
     backend: Backend,
@@ -51,7 +143,7 @@ pub fn attach(
     let mut child = parent.first_child();
     while let Some(widget) = child {
         child = widget.next_sibling();
-        if widget.widget_name() == WIDGET_NAME {
+        if widget.is::<QcsTemplatePreview>() {
             parent.remove(&widget);
         }
     }
@@ -62,62 +154,15 @@ pub fn attach(
     parent.insert_child_after(&preview, Some(anchor));
 }
 
-fn build(backend: Backend, profile: &ProfileView, path: &str) -> gtk::Box {
-    let root = gtk::Box::new(gtk::Orientation::Vertical, 6);
-    root.set_widget_name(WIDGET_NAME);
-    let header = gtk::Box::new(gtk::Orientation::Horizontal, 6);
-    let switch = gtk::Switch::new();
-    switch.set_valign(gtk::Align::Center);
-    switch.set_widget_name("template-switch");
-    let label = gtk::Label::with_mnemonic(&gettextrs::gettext("_Template: rendered for each qube"));
-    label.set_mnemonic_widget(Some(&switch));
-    label.set_xalign(0.0);
-    label.set_tooltip_text(Some(&gettextrs::gettext(
-        "{{ var.NAME }}, {{ qube.name }}, {{ qube.label }}, {{ qube.class }}, {{ qube.template }}, {{#if tag:TAG}}…{{else}}…{{/if}}; \\{{ writes {{",
-    )));
-    header.append(&switch);
-    header.append(&label);
-    let spacer = gtk::Box::new(gtk::Orientation::Horizontal, 0);
-    spacer.set_hexpand(true);
-    header.append(&spacer);
-    let preview_label = gtk::Label::new(Some(&gettextrs::gettext("Preview for")));
-    header.append(&preview_label);
+fn build(backend: Backend, profile: &ProfileView, path: &str) -> QcsTemplatePreview {
+    let root: QcsTemplatePreview = glib::Object::new();
+    let imp = root.imp();
     let qube_names: Vec<String> = profile.assigned_to.clone();
     let names: Vec<&str> = qube_names.iter().map(String::as_str).collect();
-    let qubes = gtk::DropDown::from_strings(&names);
-    qubes.set_widget_name("template-qube");
-    qubes.set_tooltip_text(Some(&gettextrs::gettext(
-        "Qube to preview the template for",
-    )));
-    header.append(&qubes);
-    root.append(&header);
-    let status = gtk::Label::new(None);
-    status.set_use_markup(false);
-    status.set_wrap(true);
-    status.set_wrap_mode(gtk::pango::WrapMode::WordChar);
-    status.set_xalign(0.0);
-    status.set_widget_name("template-status");
-    root.append(&status);
-    let variables = gtk::Label::new(None);
-    variables.set_use_markup(false);
-    variables.set_wrap(true);
-    variables.set_xalign(0.0);
-    variables.add_css_class("caption");
-    variables.add_css_class("dim-label");
-    root.append(&variables);
-    let output = gtk::TextView::new();
-    output.set_editable(false);
-    output.set_monospace(true);
-    output.set_widget_name("template-output");
-    output.set_tooltip_text(Some(&gettextrs::gettext(
-        "The template rendered for the chosen qube",
-    )));
-    let output_window = gtk::ScrolledWindow::new();
-    output_window.set_child(Some(&output));
-    output_window.set_min_content_height(120);
-    output_window.set_max_content_height(240);
-    output_window.set_propagate_natural_height(true);
-    root.append(&output_window);
+    imp.qubes.set_model(Some(&gtk::StringList::new(&names)));
+    let (switch, qubes) = (imp.switch.get(), imp.qubes.get());
+    let (status, variables) = (imp.status.get(), imp.variables.get());
+    let (output, output_window) = (imp.output.get(), imp.output_window.get());
     let state = Rc::new(State {
         backend,
         profile: profile.id.clone(),

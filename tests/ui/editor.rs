@@ -186,3 +186,41 @@ pub(crate) fn edit_profile(ui: &Ui) {
         globs(address).is_empty() && editor.shown_globs().is_empty()
     });
 }
+
+/// Issue 15 item 1 (the template marker and preview, now a `.ui` template): the
+/// templated `.config/git/config` of git-identity opens with its switch on, and the
+/// preview shows what work gets, with work's own email.
+pub(crate) fn template_preview(ui: &Ui) {
+    let window = ui.window.clone();
+    let address = ui.address;
+    // The preview lists the qubes the profile is assigned to one by one.
+    backend(address, async |p| {
+        p.assign("work", "git-identity", true)
+            .await
+            .expect("Assign")
+    });
+    window.open_profile_file("git-identity", Some(".config/git/config"));
+    let editor = window.profile_editor();
+    let preview = || {
+        find::<qubes_config_sync::widgets::template_preview::QcsTemplatePreview>(
+            editor.upcast_ref(),
+        )
+    };
+    wait_until("the template's preview for work", || {
+        editor.current_path().as_deref() == Some(".config/git/config")
+            && preview()
+                .is_some_and(|p| p.is_template() && p.output_text().contains("alice@work.example"))
+    });
+    let shown = preview().expect("the preview");
+    assert!(shown.choose_qube("work"));
+    assert!(!shown.choose_qube("dom0"), "only the profile's qubes");
+    let output = shown.output_text();
+    assert!(output.contains("# Written for work "), "{output}");
+    assert!(!output.contains("{{"), "rendered, not the source: {output}");
+    assert_eq!(shown.status_text(), "What work gets:");
+    backend(address, async |p| {
+        p.assign("work", "git-identity", false)
+            .await
+            .expect("Unassign")
+    });
+}

@@ -249,6 +249,10 @@ fn scenario() {
         "variables of a qube: shown with their sources, set, refused in words, removed",
         || qube::qube_variables(&ui),
     );
+    step(
+        "a template's preview in the editor: marked, rendered for work",
+        || editor::template_preview(&ui),
+    );
 
     window.close();
     settle();

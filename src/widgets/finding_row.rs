@@ -34,6 +34,7 @@ mod imp {
         type ParentType = gtk::ListBoxRow;
 
         fn class_init(klass: &mut Self::Class) {
+            crate::widgets::QcsWrapBox::ensure_type();
             klass.bind_template();
         }
 

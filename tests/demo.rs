@@ -126,7 +126,9 @@ fn demo_starts_the_backend_on_a_private_bus_with_a_pending_risky_proposal() {
             .iter()
             .flat_map(|l| &l.segments)
             .filter_map(|s| match s {
-                Segment::Token { class, label, .. } if class != "whitespace" => {
+                Segment::Token { class, label, .. }
+                    if *class != qcs_client::types::TokenClass::Whitespace =>
+                {
                     Some(label.as_str())
                 }
                 _ => None,

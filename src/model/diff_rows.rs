@@ -101,7 +101,7 @@ fn cells(diff: &DiffView, index: usize, palette: &Palette, left: bool, width: us
         .collect()
 }
 
-fn pieces(segments: &[Segment], width: usize) -> Vec<Vec<Segment>> {
+fn pieces(segments: &[Segment], width: usize) -> Vec<Vec<markup::Piece>> {
     markup::split_long(&markup::mark_mixed_scripts(segments), width)
 }
 

@@ -8,13 +8,16 @@
 //! classes and marks every character that is not plain ASCII, and leading or trailing
 //! blanks. Text segments are escaped character by character, so no byte from a qube
 //! can open a markup tag, and a token is shown as `⟦label⟧` so it can never be
-//! mistaken for the text around it. Colours come from a [`Palette`] (one for the light
+//! mistaken for the text around it. The app's own marks (a character of a name that is
+//! not plain ASCII, a word that mixes scripts) are [`Class`] variants beside the
+//! backend's [`TokenClass`]es, in the app's [`Piece`]s; a class this client does not
+//! know is drawn like the loudest mark. Colours come from a [`Palette`] (one for the light
 //! style, one for the dark) because Pango attributes cannot use GTK's named colours.
 //! This module must not decide risk: the engine's findings do.
 
-use qcs_client::types::Segment;
+use qcs_client::types::{Segment, TokenClass};
 
-use super::Severity;
+use super::{Severity, SeverityExt};
 
 /// Colours of the diff text, as `#rrggbb`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,11 +75,11 @@ impl Palette {
     }
 
     fn severity(&self, severity: Severity) -> &'static str {
-        match severity {
-            Severity::Critical => self.critical,
-            Severity::High => self.high,
-            Severity::Medium => self.medium,
-            Severity::Info | Severity::Low => self.info,
+        match severity.order() {
+            4 => self.critical,
+            3 => self.high,
+            2 => self.medium,
+            _ => self.info,
         }
     }
 }
@@ -87,6 +90,97 @@ pub enum Side {
     Removed,
     Added,
     Neutral,
+}
+
+/// A token's class as the app draws it: the backend's, or a mark the app adds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// From the backend's renderer.
+    Wire(TokenClass),
+    /// After a character of a name that is not plain ASCII.
+    NonAscii,
+    /// After a word that mixes look-alike scripts.
+    MixedScripts,
+}
+
+/// How a token is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Look {
+    /// Critical colours: look-alikes, and classes this client does not know.
+    Loudest,
+    /// Hidden characters.
+    Token,
+    /// Tabs, trailing blanks, markers: visible but quieter.
+    Quiet,
+}
+
+impl Class {
+    fn look(self) -> Look {
+        match self {
+            Class::NonAscii | Class::MixedScripts | Class::Wire(TokenClass::Unknown) => {
+                Look::Loudest
+            }
+            Class::Wire(TokenClass::Whitespace | TokenClass::Marker) => Look::Quiet,
+            Class::Wire(
+                TokenClass::Bidi
+                | TokenClass::Invisible
+                | TokenClass::Tag
+                | TokenClass::VariationSelector
+                | TokenClass::OddSpace
+                | TokenClass::Control
+                | TokenClass::InvalidByte
+                | TokenClass::Other,
+            ) => Look::Token,
+        }
+    }
+}
+
+/// A piece of a line as the app draws it: a backend [`Segment`], with the app's own
+/// marks possible among the tokens.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Piece {
+    Text {
+        text: String,
+        changed: bool,
+    },
+    Token {
+        class: Class,
+        label: String,
+        changed: bool,
+    },
+    FindingAnchor {
+        finding: u32,
+        severity: Severity,
+    },
+}
+
+impl From<&Segment> for Piece {
+    fn from(segment: &Segment) -> Piece {
+        match segment {
+            Segment::Text { text, changed } => Piece::Text {
+                text: text.clone(),
+                changed: *changed,
+            },
+            Segment::Token {
+                class,
+                label,
+                changed,
+            } => Piece::Token {
+                class: Class::Wire(*class),
+                label: label.clone(),
+                changed: *changed,
+            },
+            Segment::FindingAnchor { finding, severity } => Piece::FindingAnchor {
+                finding: *finding,
+                severity: *severity,
+            },
+        }
+    }
+}
+
+/// A backend line as pieces (nothing marked).
+pub fn pieces(segments: &[Segment]) -> Vec<Piece> {
+    segments.iter().map(Piece::from).collect()
 }
 
 /// Escape text for Pango markup.
@@ -105,8 +199,8 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-/// Markup of one line's segments.
-pub fn segments(segments: &[Segment], side: Side, palette: &Palette) -> String {
+/// Markup of one line's pieces.
+pub fn segments(segments: &[Piece], side: Side, palette: &Palette) -> String {
     let word_bg = match side {
         Side::Removed => Some(palette.removed_word),
         Side::Added => Some(palette.added_word),
@@ -115,14 +209,14 @@ pub fn segments(segments: &[Segment], side: Side, palette: &Palette) -> String {
     let mut out = String::new();
     for segment in segments {
         match segment {
-            Segment::Text { text, changed } => match (changed, word_bg) {
+            Piece::Text { text, changed } => match (changed, word_bg) {
                 (true, Some(bg)) => out.push_str(&format!(
                     "<span background=\"{bg}\">{}</span>",
                     escape(text)
                 )),
                 _ => out.push_str(&escape(text)),
             },
-            Segment::Token {
+            Piece::Token {
                 class,
                 label,
                 changed,
@@ -132,33 +226,30 @@ pub fn segments(segments: &[Segment], side: Side, palette: &Palette) -> String {
                 } else {
                     ""
                 };
-                if class == NON_ASCII || class == MIXED_SCRIPTS {
-                    out.push_str(&format!(
+                match class.look() {
+                    Look::Loudest => out.push_str(&format!(
                         "<span foreground=\"{}\" background=\"{}\" weight=\"bold\" size=\"small\"{underline}>⟦{}⟧</span>",
                         palette.token_fg,
                         palette.critical,
                         escape(label)
-                    ));
-                } else if class == "whitespace" || class == "marker" {
-                    out.push_str(&format!(
+                    )),
+                    Look::Quiet => out.push_str(&format!(
                         "<span foreground=\"{}\"{underline}>⟦{}⟧</span>",
                         palette.whitespace_fg,
                         escape(label)
-                    ));
-                } else {
-                    out.push_str(&format!(
+                    )),
+                    Look::Token => out.push_str(&format!(
                         "<span foreground=\"{}\" background=\"{}\" weight=\"bold\"{underline}>⟦{}⟧</span>",
                         palette.token_fg,
                         palette.token_bg,
                         escape(label)
-                    ));
+                    )),
                 }
             }
-            Segment::FindingAnchor { severity, .. } => {
-                let severity = Severity::from_wire(severity);
+            Piece::FindingAnchor { severity, .. } => {
                 out.push_str(&format!(
                     " <span foreground=\"{}\" weight=\"bold\">{}</span>",
-                    palette.severity(severity),
+                    palette.severity(*severity),
                     severity.symbol()
                 ));
             }
@@ -168,43 +259,38 @@ pub fn segments(segments: &[Segment], side: Side, palette: &Palette) -> String {
 }
 
 /// Plain text of a line (for accessible descriptions and tests): tokens as `⟦label⟧`.
-pub fn plain(segments: &[Segment]) -> String {
+pub fn plain(segments: &[Piece]) -> String {
     let mut out = String::new();
     for segment in segments {
         match segment {
-            Segment::Text { text, .. } => out.push_str(text),
-            Segment::Token { label, .. } => {
+            Piece::Text { text, .. } => out.push_str(text),
+            Piece::Token { label, .. } => {
                 out.push('⟦');
                 out.push_str(label);
                 out.push('⟧');
             }
-            Segment::FindingAnchor { severity, .. } => {
+            Piece::FindingAnchor { severity, .. } => {
                 out.push(' ');
-                out.push_str(Severity::from_wire(severity).symbol());
+                out.push_str(severity.symbol());
             }
         }
     }
     out
 }
 
-/// Token class of the mark after a character of a name that is not plain ASCII.
-pub const NON_ASCII: &str = "non-ascii";
-/// Token class of the mark after a word that mixes scripts.
-pub const MIXED_SCRIPTS: &str = "mixed-scripts";
-
 /// A name from a qube (path, qube name, profile name) as segments: every character the
 /// core would hide is a token; every other character that is not plain ASCII stays
 /// visible and is followed by a mark with its code point; blanks at either end are
 /// tokens, so `.gіtconfig` and `.gitconfig ` never look like `.gitconfig`.
-pub fn name_segments(name: &str) -> Vec<Segment> {
-    let mut out: Vec<Segment> = Vec::new();
+pub fn name_segments(name: &str) -> Vec<Piece> {
+    let mut out: Vec<Piece> = Vec::new();
     let mut text = String::new();
     let chars: Vec<char> = name.chars().collect();
     let first_visible = chars.iter().position(|c| *c != ' ').unwrap_or(chars.len());
     let last_visible = chars.iter().rposition(|c| *c != ' ').map_or(0, |i| i + 1);
-    let flush = |text: &mut String, out: &mut Vec<Segment>| {
+    let flush = |text: &mut String, out: &mut Vec<Piece>| {
         if !text.is_empty() {
-            out.push(Segment::Text {
+            out.push(Piece::Text {
                 text: std::mem::take(text),
                 changed: false,
             });
@@ -213,15 +299,15 @@ pub fn name_segments(name: &str) -> Vec<Segment> {
     for (i, &c) in chars.iter().enumerate() {
         if c == ' ' && (i < first_visible || i >= last_visible) {
             flush(&mut text, &mut out);
-            out.push(Segment::Token {
-                class: "whitespace".into(),
+            out.push(Piece::Token {
+                class: Class::Wire(TokenClass::Whitespace),
                 label: "SPACE".into(),
                 changed: false,
             });
         } else if let Some((_, label)) = qcs_core::render::classify(c) {
             flush(&mut text, &mut out);
-            out.push(Segment::Token {
-                class: "other".into(),
+            out.push(Piece::Token {
+                class: Class::Wire(TokenClass::Other),
                 label,
                 changed: false,
             });
@@ -230,8 +316,8 @@ pub fn name_segments(name: &str) -> Vec<Segment> {
         } else {
             text.push(c);
             flush(&mut text, &mut out);
-            out.push(Segment::Token {
-                class: NON_ASCII.into(),
+            out.push(Piece::Token {
+                class: Class::NonAscii,
                 label: format!("U+{:04X}", u32::from(c)),
                 changed: false,
             });
@@ -305,21 +391,21 @@ fn mixed_label(word: &str) -> Option<String> {
 /// Mark every word (a run of letters, digits, `_` and `-`) that mixes look-alike
 /// scripts: a mark token follows the word. A word may run across segments (a
 /// word-level change can split it); tokens and anchors end a word.
-pub fn mark_mixed_scripts(line: &[Segment]) -> Vec<Segment> {
+pub fn mark_mixed_scripts(line: &[Segment]) -> Vec<Piece> {
     let is_word = |c: char| c.is_alphanumeric() || c == '_' || c == '-';
     // Fast path: a line with only ASCII text has nothing to mark.
     if line.iter().all(|s| match s {
         Segment::Text { text, .. } => text.is_ascii(),
         _ => true,
     }) {
-        return line.to_vec();
+        return pieces(line);
     }
-    let mut out: Vec<Segment> = Vec::with_capacity(line.len() + 1);
+    let mut out: Vec<Piece> = Vec::with_capacity(line.len() + 1);
     let mut word = String::new();
-    let end_word = |word: &mut String, out: &mut Vec<Segment>| {
+    let end_word = |word: &mut String, out: &mut Vec<Piece>| {
         if let Some(label) = mixed_label(word) {
-            out.push(Segment::Token {
-                class: MIXED_SCRIPTS.into(),
+            out.push(Piece::Token {
+                class: Class::MixedScripts,
                 label,
                 changed: false,
             });
@@ -336,7 +422,7 @@ pub fn mark_mixed_scripts(line: &[Segment]) -> Vec<Segment> {
                         piece.push(c);
                     } else {
                         if !piece.is_empty() && mixed_label(&word).is_some() {
-                            out.push(Segment::Text {
+                            out.push(Piece::Text {
                                 text: std::mem::take(&mut piece),
                                 changed: *changed,
                             });
@@ -346,7 +432,7 @@ pub fn mark_mixed_scripts(line: &[Segment]) -> Vec<Segment> {
                     }
                 }
                 if !piece.is_empty() {
-                    out.push(Segment::Text {
+                    out.push(Piece::Text {
                         text: piece,
                         changed: *changed,
                     });
@@ -354,7 +440,7 @@ pub fn mark_mixed_scripts(line: &[Segment]) -> Vec<Segment> {
             }
             other => {
                 end_word(&mut word, &mut out);
-                out.push(other.clone());
+                out.push(Piece::from(other));
             }
         }
     }
@@ -365,13 +451,13 @@ pub fn mark_mixed_scripts(line: &[Segment]) -> Vec<Segment> {
 /// Cut a line into pieces of at most `max` shown characters (a token counts as its
 /// label), so a 256 KiB line becomes many short labels instead of one that takes
 /// seconds to lay out. Nothing is dropped: the pieces joined are the line.
-pub fn split_long(line: &[Segment], max: usize) -> Vec<Vec<Segment>> {
+pub fn split_long(line: &[Piece], max: usize) -> Vec<Vec<Piece>> {
     let max = max.max(1);
-    let mut pieces: Vec<Vec<Segment>> = vec![Vec::new()];
+    let mut pieces: Vec<Vec<Piece>> = vec![Vec::new()];
     let mut used = 0usize;
     for segment in line {
         match segment {
-            Segment::Text { text, changed } => {
+            Piece::Text { text, changed } => {
                 let mut rest = text.as_str();
                 while !rest.is_empty() {
                     if used >= max {
@@ -383,7 +469,7 @@ pub fn split_long(line: &[Segment], max: usize) -> Vec<Vec<Segment>> {
                     let (head, tail) = rest.split_at(cut);
                     used += head.chars().count();
                     if let Some(piece) = pieces.last_mut() {
-                        piece.push(Segment::Text {
+                        piece.push(Piece::Text {
                             text: head.to_owned(),
                             changed: *changed,
                         });
@@ -393,10 +479,10 @@ pub fn split_long(line: &[Segment], max: usize) -> Vec<Vec<Segment>> {
             }
             other => {
                 let width = match other {
-                    Segment::Token { label, .. } => label.chars().count() + 2,
+                    Piece::Token { label, .. } => label.chars().count() + 2,
                     _ => 2,
                 };
-                if used >= max && !matches!(other, Segment::FindingAnchor { .. }) {
+                if used >= max && !matches!(other, Piece::FindingAnchor { .. }) {
                     pieces.push(Vec::new());
                     used = 0;
                 }
@@ -421,9 +507,16 @@ mod tests {
         }
     }
 
+    fn piece(t: &str, changed: bool) -> Piece {
+        Piece::Text {
+            text: t.into(),
+            changed,
+        }
+    }
+
     #[test]
     fn text_from_a_qube_cannot_open_markup() {
-        let hostile = text("</span><span foreground='red'>&amp;<b>x", false);
+        let hostile = piece("</span><span foreground='red'>&amp;<b>x", false);
         let markup = segments(&[hostile], Side::Added, &Palette::LIGHT);
         assert!(!markup.contains('<'), "{markup}");
         assert_eq!(
@@ -434,15 +527,15 @@ mod tests {
 
     #[test]
     fn tokens_are_bracketed_and_labels_escaped() {
-        let line = [
+        let line = pieces(&[
             text("name = Alice", false),
             Segment::Token {
-                class: "bidi".into(),
+                class: TokenClass::Bidi,
                 label: "U+202E RLO".into(),
                 changed: true,
             },
             Segment::Token {
-                class: "other".into(),
+                class: TokenClass::Other,
                 label: "<&>".into(),
                 changed: false,
             },
@@ -450,7 +543,7 @@ mod tests {
                 finding: 0,
                 severity: "critical".into(),
             },
-        ];
+        ]);
         let markup = segments(&line, Side::Added, &Palette::DARK);
         assert!(markup.contains("⟦U+202E RLO⟧</span>"), "{markup}");
         assert!(markup.contains("underline=\"single\""));
@@ -461,7 +554,7 @@ mod tests {
 
     #[test]
     fn word_changes_are_coloured_by_side_and_not_on_context_lines() {
-        let line = [text("a", false), text("b", true)];
+        let line = [piece("a", false), piece("b", true)];
         let removed = segments(&line, Side::Removed, &Palette::LIGHT);
         let added = segments(&line, Side::Added, &Palette::LIGHT);
         let context = segments(&line, Side::Neutral, &Palette::LIGHT);
@@ -507,17 +600,54 @@ mod tests {
     }
 
     #[test]
+    fn token_classes_are_drawn_by_kind_and_unknown_ones_loudest() {
+        let token = |class| Piece::Token {
+            class,
+            label: "X".into(),
+            changed: false,
+        };
+        let draw = |class| segments(&[token(class)], Side::Neutral, &Palette::LIGHT);
+        let loud = draw(Class::NonAscii);
+        assert!(loud.contains(Palette::LIGHT.critical), "{loud}");
+        // A class from a newer backend, unknown here: as loud as a look-alike.
+        let unknown: Segment = serde_json::from_str(
+            r#"{"type":"token","class":"new-hider","label":"X","changed":false}"#,
+        )
+        .expect("decodes");
+        assert_eq!(
+            segments(&pieces(&[unknown]), Side::Neutral, &Palette::LIGHT),
+            loud
+        );
+        assert_eq!(draw(Class::MixedScripts), loud);
+        // Hidden characters: the token colours; tabs and markers quieter.
+        for class in [TokenClass::Bidi, TokenClass::Control, TokenClass::Other] {
+            let drawn = draw(Class::Wire(class));
+            assert!(
+                drawn.contains(Palette::LIGHT.token_bg),
+                "{class:?}: {drawn}"
+            );
+        }
+        for class in [TokenClass::Whitespace, TokenClass::Marker] {
+            let drawn = draw(Class::Wire(class));
+            assert!(
+                drawn.contains(Palette::LIGHT.whitespace_fg) && !drawn.contains("background"),
+                "{class:?}: {drawn}"
+            );
+        }
+    }
+
+    #[test]
     fn long_lines_are_cut_without_losing_anything() {
         let long = "é".repeat(2500) + "x";
         let line = [
-            text(&long, false),
-            Segment::Token {
-                class: "bidi".into(),
+            piece(&long, false),
+            Piece::Token {
+                class: Class::Wire(TokenClass::Bidi),
                 label: "U+202E RLO".into(),
                 changed: false,
             },
-            text("tail", true),
-            Segment::FindingAnchor {
+            piece("tail", true),
+            Piece::FindingAnchor {
                 finding: 0,
                 severity: "critical".into(),
             },
@@ -527,6 +657,6 @@ mod tests {
         let joined: String = pieces.iter().map(|p| plain(p)).collect();
         assert_eq!(joined, plain(&line));
         assert!(pieces.iter().all(|p| plain(p).chars().count() <= 1000 + 16));
-        assert_eq!(split_long(&[], 10), vec![Vec::<Segment>::new()]);
+        assert_eq!(split_long(&[], 10), vec![Vec::<Piece>::new()]);
     }
 }

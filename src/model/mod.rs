@@ -11,62 +11,61 @@ pub mod qube;
 pub mod review;
 pub mod three_way;
 
-/// Severity of a finding, ordered from least to most severe.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Severity {
-    Info,
-    Low,
-    Medium,
-    High,
-    Critical,
+pub use qcs_client::types::Severity;
+
+/// How the app shows a finding's severity (the client's enum, the only one): its sort
+/// order, CSS class, symbol and translated name, all here. An unknown severity (a value
+/// this client does not know) is shown as, and sorts with, a critical one — decided in
+/// [`SeverityExt::order`] only; everything else reads that.
+pub trait SeverityExt: Copy {
+    /// Sort order, least severe (0, info) to most severe (4, critical and unknown).
+    fn order(self) -> u8;
+    /// CSS class of the severity (style.css colours it).
+    fn css_class(self) -> &'static str;
+    /// A symbol that tells the severity without colour.
+    fn symbol(self) -> &'static str;
+    /// Translated name.
+    fn label(self) -> String;
 }
 
-impl Severity {
-    /// The backend's severity (`qcs_client`'s enum, which decoded an unknown name as
-    /// `Unknown`): unknown counts as critical — it must block, not slip through. `low`
-    /// and `info` never gate.
-    pub fn from_wire(wire: &qcs_client::types::Severity) -> Severity {
-        use qcs_client::types::Severity as W;
-        match wire {
-            W::Info => Severity::Info,
-            W::Low => Severity::Low,
-            W::Medium => Severity::Medium,
-            W::High => Severity::High,
-            W::Critical | W::Unknown => Severity::Critical,
-        }
-    }
+/// CSS classes and symbols, by [`SeverityExt::order`].
+const CSS_CLASSES: [&str; 5] = [
+    "severity-info",
+    "severity-low",
+    "severity-medium",
+    "severity-high",
+    "severity-critical",
+];
+const SYMBOLS: [&str; 5] = ["ℹ", "○", "●", "▲", "✖"];
 
-    /// CSS class of the severity (style.css colours it).
-    pub fn css_class(self) -> &'static str {
+impl SeverityExt for Severity {
+    fn order(self) -> u8 {
         match self {
-            Severity::Info => "severity-info",
-            Severity::Low => "severity-low",
-            Severity::Medium => "severity-medium",
-            Severity::High => "severity-high",
-            Severity::Critical => "severity-critical",
+            Severity::Info => 0,
+            Severity::Low => 1,
+            Severity::Medium => 2,
+            Severity::High => 3,
+            // Unknown must block, not slip through: the worst.
+            Severity::Critical | Severity::Unknown => 4,
         }
     }
 
-    /// A symbol that tells the severity without colour.
-    pub fn symbol(self) -> &'static str {
-        match self {
-            Severity::Info => "ℹ",
-            Severity::Low => "○",
-            Severity::Medium => "●",
-            Severity::High => "▲",
-            Severity::Critical => "✖",
-        }
+    fn css_class(self) -> &'static str {
+        CSS_CLASSES[usize::from(self.order())]
     }
 
-    /// Translated name.
-    pub fn label(self) -> String {
+    fn symbol(self) -> &'static str {
+        SYMBOLS[usize::from(self.order())]
+    }
+
+    fn label(self) -> String {
         use gettextrs::pgettext;
-        match self {
-            Severity::Info => pgettext("severity", "Info"),
-            Severity::Low => pgettext("severity", "Low"),
-            Severity::Medium => pgettext("severity", "Medium"),
-            Severity::High => pgettext("severity", "High"),
-            Severity::Critical => pgettext("severity", "Critical"),
+        match self.order() {
+            0 => pgettext("severity", "Info"),
+            1 => pgettext("severity", "Low"),
+            2 => pgettext("severity", "Medium"),
+            3 => pgettext("severity", "High"),
+            _ => pgettext("severity", "Critical"),
         }
     }
 }
@@ -76,17 +75,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn unknown_severities_block_like_critical_ones() {
+    fn unknown_severities_are_shown_and_sorted_as_critical() {
         let wire = |name: &str| {
-            serde_json::from_str::<qcs_client::types::Severity>(&format!("\"{name}\""))
-                .expect("every string decodes")
+            serde_json::from_str::<Severity>(&format!("\"{name}\"")).expect("every string decodes")
         };
-        assert_eq!(Severity::from_wire(&wire("critical")), Severity::Critical);
-        assert_eq!(Severity::from_wire(&wire("high")), Severity::High);
-        assert_eq!(Severity::from_wire(&wire("CRITICAL ")), Severity::Critical);
-        assert_eq!(Severity::from_wire(&wire("")), Severity::Critical);
-        assert_eq!(Severity::from_wire(&wire("low")), Severity::Low);
-        assert!(Severity::Critical > Severity::High && Severity::Medium > Severity::Low);
-        assert!(Severity::Low > Severity::Info);
+        for unknown in ["CRITICAL ", "", "severe", "critical\u{202E}"] {
+            let severity = wire(unknown);
+            assert_eq!(severity, Severity::Unknown, "{unknown:?}");
+            assert_eq!(severity.order(), Severity::Critical.order());
+            assert_eq!(severity.css_class(), "severity-critical");
+            assert_eq!(severity.symbol(), Severity::Critical.symbol());
+            assert_eq!(severity.label(), Severity::Critical.label());
+        }
+        let ordered = ["info", "low", "medium", "high", "critical"].map(|n| wire(n).order());
+        assert_eq!(ordered, [0, 1, 2, 3, 4]);
+        // Every known severity looks different.
+        let classes: std::collections::BTreeSet<_> = ["info", "low", "medium", "high", "critical"]
+            .iter()
+            .map(|n| (wire(n).css_class(), wire(n).symbol()))
+            .collect();
+        assert_eq!(classes.len(), 5);
     }
 }

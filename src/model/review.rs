@@ -17,7 +17,7 @@ use qcs_client::types::{
     DiffView, FindingView, LineKind as WireLineKind, ProposalView, RenderedLineView,
 };
 
-use super::Severity;
+use super::{Severity, SeverityExt};
 
 /// A hunk's decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,7 +69,7 @@ impl ReviewState {
             .findings
             .iter()
             .map(|f| {
-                Severity::from_wire(&f.severity) >= Severity::High
+                f.severity.order() >= Severity::High.order()
                     || f.gated
                     || must.contains(f.id.as_str())
             })

@@ -87,11 +87,11 @@ pub enum Row {
 }
 
 fn cell(side: &ThreeWaySideView, line: usize, palette: &Palette) -> Option<Cell> {
-    let segments = side.lines.get(line)?;
+    let segments = markup::pieces(side.lines.get(line)?);
     Some(Cell {
         number: side.first_line.saturating_add(line as u64).to_string(),
-        markup: markup::segments(segments, Side::Neutral, palette),
-        plain: markup::plain(segments),
+        markup: markup::segments(&segments, Side::Neutral, palette),
+        plain: markup::plain(&segments),
     })
 }
 
@@ -274,7 +274,7 @@ mod tests {
                 changed: false,
             },
             Segment::Token {
-                class: "bidi".into(),
+                class: qcs_client::types::TokenClass::Bidi,
                 label: "U+202E RLO".into(),
                 changed: false,
             },

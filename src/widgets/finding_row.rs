@@ -7,7 +7,7 @@ use gtk::subclass::prelude::*;
 use qcs_client::types::FindingView;
 
 use crate::i18n::gettext_f;
-use crate::model::Severity;
+use crate::model::SeverityExt;
 
 mod imp {
     use super::*;
@@ -60,7 +60,7 @@ impl QcsFindingRow {
     pub fn new(finding: &FindingView, blocking: bool, has_line: bool) -> QcsFindingRow {
         let row: QcsFindingRow = glib::Object::new();
         let imp = row.imp();
-        let severity = Severity::from_wire(&finding.severity);
+        let severity = finding.severity;
         imp.severity_label
             .set_label(&format!("{} {}", severity.symbol(), severity.label()));
         imp.severity_label.add_css_class(severity.css_class());

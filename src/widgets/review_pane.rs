@@ -23,12 +23,12 @@ use qcs_client::types::{DiffView, FindingView, ProposalStatus, ProposalView};
 
 use crate::backend::{Backend, BackendError};
 use crate::i18n::{gettext_f, ngettext_f};
-use crate::model::Severity;
 use crate::model::diff_rows::Layout;
 use crate::model::markup::{self, Palette, Side};
 use crate::model::review::{
     HunkDecision, ReviewState, ThreeWayContext, lines_of_findings, refusal_words,
 };
+use crate::model::{Severity, SeverityExt};
 use crate::widgets::{QcsDiffView, QcsFindingRow, QcsThreeWayView, QcsWrapBox};
 
 /// Finding rows made in the turn that shows a proposal (the most severe first)…
@@ -52,13 +52,13 @@ pub fn riskiest(proposal: &ProposalView) -> Option<Severity> {
     proposal
         .findings
         .iter()
-        .map(|f| Severity::from_wire(&f.severity))
-        .max()
+        .map(|f| f.severity)
+        .max_by_key(|s| s.order())
 }
 
 /// Order a submission's files for review: most severe first, then by id.
 pub fn riskiest_first(files: &mut [BatchFile]) {
-    files.sort_by_key(|f| (std::cmp::Reverse(f.severity), f.id));
+    files.sort_by_key(|f| (std::cmp::Reverse(f.severity.map(Severity::order)), f.id));
 }
 
 mod imp {
@@ -654,9 +654,7 @@ impl QcsReviewPane {
         }
         imp.finding_rows.replace(Vec::new());
         let mut order: Vec<usize> = (0..proposal.findings.len()).collect();
-        order.sort_by_key(|&i| {
-            std::cmp::Reverse(Severity::from_wire(&proposal.findings[i].severity))
-        });
+        order.sort_by_key(|&i| std::cmp::Reverse(proposal.findings[i].severity.order()));
         // The rows (a template each) are made a bounded batch per main-loop turn: the
         // most severe first, in this turn, so they are drawn at once; thousands of
         // findings (a hidden character on every line) never stall the window.
@@ -698,7 +696,7 @@ impl QcsReviewPane {
 
         let mut counts = [0u32; 5];
         for finding in &proposal.findings {
-            counts[Severity::from_wire(&finding.severity) as usize] += 1;
+            counts[usize::from(finding.severity.order())] += 1;
         }
         let parts: Vec<String> = [
             (Severity::Critical, "{n} critical", "{n} critical"),
@@ -708,8 +706,8 @@ impl QcsReviewPane {
             (Severity::Info, "{n} info", "{n} info"),
         ]
         .into_iter()
-        .filter(|(s, _, _)| counts[*s as usize] > 0)
-        .map(|(s, one, many)| ngettext_f(one, many, counts[s as usize], &[]))
+        .filter(|(s, _, _)| counts[usize::from(s.order())] > 0)
+        .map(|(s, one, many)| ngettext_f(one, many, counts[usize::from(s.order())], &[]))
         .collect();
         imp.findings_heading.set_label(&if parts.is_empty() {
             gettextrs::gettext("No findings")

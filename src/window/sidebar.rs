@@ -10,8 +10,8 @@ use qcs_client::types::ProposalSummaryView;
 
 use super::QcsWindow;
 use crate::i18n::{gettext_f, ngettext_f};
-use crate::model::Severity;
 use crate::model::markup::{self, Palette};
+use crate::model::{Severity, SeverityExt};
 use crate::widgets::{QcsQubeRow, QcsSidebarRow, SidebarItem};
 
 impl QcsWindow {
@@ -205,7 +205,7 @@ impl QcsWindow {
                 let known: Option<Vec<Option<Severity>>> = files
                     .iter()
                     .map(|f| match f.risk {
-                        Some(r) => Some(r.worst.as_ref().map(Severity::from_wire)),
+                        Some(r) => Some(r.worst),
                         None => risk.get(&f.id).copied(),
                     })
                     .collect();
@@ -213,7 +213,7 @@ impl QcsWindow {
                 marker.set_valign(gtk::Align::Center);
                 match known {
                     Some(severities) => {
-                        let worst = severities.into_iter().flatten().max();
+                        let worst = severities.into_iter().flatten().max_by_key(|s| s.order());
                         if let Some(worst) = worst {
                             marker.set_label(&format!("{} {}", worst.symbol(), worst.label()));
                             marker.add_css_class(worst.css_class());

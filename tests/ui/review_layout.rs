@@ -102,7 +102,7 @@ fn widest(root: &gtk::Widget) -> String {
     }
     let mut all = Vec::new();
     walk(root, 0, &mut all);
-    all.sort_by(|a, b| b.0.cmp(&a.0));
+    all.sort_by_key(|entry| std::cmp::Reverse(entry.0));
     all.into_iter()
         .take(25)
         .map(|(_, s)| s)
@@ -260,11 +260,18 @@ pub fn review_pane_narrow(
         "360 px: no control row wrapped"
     );
 
-    // The handle moves: the findings grow by what it moved…
+    // The handle moves (at 360 px, in a taller window so there is room both ways):
+    // the findings change by what it moved…
+    resize(window, 360, 960);
     let paned = review.findings_paned();
     let scroller = review.findings_scroller();
-    let before = scroller.height();
     let position = paned.position();
+    assert!(
+        paned.max_position() - position >= 80,
+        "no room to move the handle down: {position} of {}",
+        paned.max_position()
+    );
+    let before = scroller.height();
     paned.set_position(position + 80);
     settle();
     let grown = scroller.height();

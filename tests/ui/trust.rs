@@ -2,6 +2,7 @@
 //! named step of the scenario. The helpers that read the diff's hunk headers live here too.
 
 use super::*;
+use qubes_config_sync::model::SeverityExt;
 
 /// Every hunk header on screen shows the model's decision; the hunks checked.
 pub(crate) fn assert_headers_show_state(
@@ -558,11 +559,17 @@ impl TrustGate<'_> {
         let worst = listed[0].severity;
         assert_eq!(worst, Some(qubes_config_sync::model::Severity::Critical));
         assert!(
-            listed.iter().skip(1).any(|f| f.severity < worst),
+            listed
+                .iter()
+                .skip(1)
+                .any(|f| f.severity.map(SeverityExt::order) < worst.map(SeverityExt::order)),
             "every file as severe as the dangerous one: the order proves nothing"
         );
         assert!(
-            listed.windows(2).all(|w| w[0].severity >= w[1].severity),
+            listed
+                .windows(2)
+                .all(|w| w[0].severity.map(SeverityExt::order)
+                    >= w[1].severity.map(SeverityExt::order)),
             "riskiest first"
         );
         wait_until("its review laid out", || self.review.diff_view().laid_out());

@@ -64,17 +64,19 @@ pub fn core_segments(segments: &[types::Segment]) -> Vec<render::Segment> {
                 label,
                 changed,
             } => {
-                let class = match class.as_str() {
-                    "bidi" => TokenClass::Bidi,
-                    "invisible" => TokenClass::Invisible,
-                    "tag" => TokenClass::Tag,
-                    "variation-selector" => TokenClass::VariationSelector,
-                    "odd-space" => TokenClass::OddSpace,
-                    "control" => TokenClass::Control,
-                    "invalid-byte" => TokenClass::InvalidByte,
-                    "whitespace" => TokenClass::Whitespace,
-                    "marker" => TokenClass::Marker,
-                    _ => TokenClass::Other,
+                use types::TokenClass as W;
+                let class = match class {
+                    W::Bidi => TokenClass::Bidi,
+                    W::Invisible => TokenClass::Invisible,
+                    W::Tag => TokenClass::Tag,
+                    W::VariationSelector => TokenClass::VariationSelector,
+                    W::OddSpace => TokenClass::OddSpace,
+                    W::Control => TokenClass::Control,
+                    W::InvalidByte => TokenClass::InvalidByte,
+                    W::Whitespace => TokenClass::Whitespace,
+                    W::Marker => TokenClass::Marker,
+                    // Shown as a token, never as text.
+                    W::Other | W::Unknown => TokenClass::Other,
                 };
                 let raw = if label == "TAB" {
                     Raw::Char('\t')

@@ -481,7 +481,7 @@ fn three_way_view_of_a_conflict() {
     assert!(
         theirs[0].theirs.lines[0]
             .iter()
-            .any(|s| matches!(s, Segment::Token { class, .. } if class == "bidi")),
+            .any(|s| matches!(s, Segment::Token { class, .. } if *class == qcs_client::types::TokenClass::Bidi)),
         "the override is a token: {:?}",
         theirs[0].theirs.lines
     );

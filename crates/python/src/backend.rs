@@ -19,7 +19,7 @@ use qcs_client::types::{
     LineKind,
     API_VERSION, DiffView, FindingView, JobSummary, PlanAction, ProfileView, ProposalList,
     ProposalSummaryView, ProposalView, PushPlan, QubeList, QubeView, ReviewRefusal, Segment,
-    SnapshotResult, SyncState,
+    SnapshotResult, SyncState, TokenClass,
 };
 use qcs_client::{ConfigSyncProxy, Error as DaemonError, Reason};
 
@@ -247,9 +247,9 @@ fn segments_text(segments: &[Segment]) -> String {
     for segment in segments {
         match segment {
             Segment::Text { text, .. } => out.push_str(&safe_text(text)),
-            Segment::Token { class, label, .. } => match (class.as_str(), label.as_str()) {
-                ("whitespace", "TAB") => out.push_str("→   "),
-                ("whitespace", _) => out.push('·'),
+            Segment::Token { class, label, .. } => match (class, label.as_str()) {
+                (TokenClass::Whitespace, "TAB") => out.push_str("→   "),
+                (TokenClass::Whitespace, _) => out.push('·'),
                 _ => {
                     out.push('⟦');
                     out.push_str(&safe_label(label));
@@ -1421,12 +1421,12 @@ mod tests {
                 changed: false,
             },
             Segment::Token {
-                class: "bidi".to_owned(),
+                class: TokenClass::Bidi,
                 label: "U+202E RLO\u{202E}\x1b".to_owned(),
                 changed: false,
             },
             Segment::Token {
-                class: "whitespace".to_owned(),
+                class: TokenClass::Whitespace,
                 label: "TAB".to_owned(),
                 changed: false,
             },

@@ -163,6 +163,35 @@ pub struct RenderedLineView {
     pub segments: Vec<Segment>,
 }
 
+/// Why a character is shown as a token (`qcs_core::render::TokenClass` on the wire).
+/// `Unknown` (a class this client does not know) is drawn the most visible way: it
+/// may be something new that hides text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TokenClass {
+    /// Bidi override, embedding, isolate or mark.
+    Bidi,
+    /// Zero-width, format or filler character.
+    Invisible,
+    /// Unicode tag character.
+    Tag,
+    VariationSelector,
+    /// Space-like character other than U+0020.
+    OddSpace,
+    /// C0/C1 control.
+    Control,
+    /// Byte that is not valid UTF-8.
+    InvalidByte,
+    /// Tab, or a blank at the end of a line: visible, quieter.
+    Whitespace,
+    /// Anything else not known to display as itself.
+    Other,
+    /// A marker the renderer adds (no newline at end of file).
+    Marker,
+    #[serde(other)]
+    Unknown,
+}
+
 /// A piece of a rendered line (`qcs_core::render::Segment` on the wire).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
@@ -171,12 +200,50 @@ pub enum Segment {
     Text { text: String, changed: bool },
     /// A visible stand-in for a hidden or confusing character; show `label`.
     Token {
-        /// `bidi`, `invisible`, `tag`, `variation-selector`, `odd-space`, `control`,
-        /// `invalid-byte`, `whitespace`, `other`, `marker`.
-        class: String,
+        class: TokenClass,
         label: String,
         changed: bool,
     },
     /// A finding applies at the end of this line: index into the findings list.
     FindingAnchor { finding: u32, severity: Severity },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_classes_are_an_enum_with_a_fallback() {
+        let known = [
+            ("bidi", TokenClass::Bidi),
+            ("invisible", TokenClass::Invisible),
+            ("tag", TokenClass::Tag),
+            ("variation-selector", TokenClass::VariationSelector),
+            ("odd-space", TokenClass::OddSpace),
+            ("control", TokenClass::Control),
+            ("invalid-byte", TokenClass::InvalidByte),
+            ("whitespace", TokenClass::Whitespace),
+            ("other", TokenClass::Other),
+            ("marker", TokenClass::Marker),
+        ];
+        for (wire, class) in known {
+            let json = format!("\"{wire}\"");
+            assert_eq!(serde_json::from_str::<TokenClass>(&json).unwrap(), class);
+            assert_eq!(serde_json::to_string(&class).unwrap(), json);
+        }
+        // A class from a newer (or broken) backend still decodes, as Unknown: the
+        // segment is shown, never dropped.
+        let segment: Segment = serde_json::from_str(
+            r#"{"type":"token","class":"Bidi ","label":"U+202E RLO","changed":false}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            segment,
+            Segment::Token {
+                class: TokenClass::Unknown,
+                label: "U+202E RLO".into(),
+                changed: false
+            }
+        );
+    }
 }

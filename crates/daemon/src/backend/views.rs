@@ -89,18 +89,19 @@ pub fn severity(s: qcs_core::risk::Severity) -> crate::client::types::Severity {
     }
 }
 
-fn token_class(class: TokenClass) -> &'static str {
+fn token_class(class: TokenClass) -> qcs_client::types::TokenClass {
+    use qcs_client::types::TokenClass as W;
     match class {
-        TokenClass::Bidi => "bidi",
-        TokenClass::Invisible => "invisible",
-        TokenClass::Tag => "tag",
-        TokenClass::VariationSelector => "variation-selector",
-        TokenClass::OddSpace => "odd-space",
-        TokenClass::Control => "control",
-        TokenClass::InvalidByte => "invalid-byte",
-        TokenClass::Whitespace => "whitespace",
-        TokenClass::Other => "other",
-        TokenClass::Marker => "marker",
+        TokenClass::Bidi => W::Bidi,
+        TokenClass::Invisible => W::Invisible,
+        TokenClass::Tag => W::Tag,
+        TokenClass::VariationSelector => W::VariationSelector,
+        TokenClass::OddSpace => W::OddSpace,
+        TokenClass::Control => W::Control,
+        TokenClass::InvalidByte => W::InvalidByte,
+        TokenClass::Whitespace => W::Whitespace,
+        TokenClass::Other => W::Other,
+        TokenClass::Marker => W::Marker,
     }
 }
 
@@ -118,7 +119,7 @@ pub fn segments(segments: &[render::Segment]) -> Vec<Segment> {
                 changed,
                 ..
             } => Segment::Token {
-                class: token_class(*class).to_owned(),
+                class: token_class(*class),
                 label: label.clone(),
                 changed: *changed,
             },

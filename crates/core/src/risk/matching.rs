@@ -387,10 +387,7 @@ impl<'a> Doc<'a> {
                     (Some(Ok(entries)), Some(Ok(settings)))
                 }
                 Err(e) => {
-                    let failed = ParseFailed {
-                        line: e.line,
-                        reason: e.reason.clone(),
-                    };
+                    let failed = e.clone();
                     (Some(Err(e)), Some(Err(failed)))
                 }
             }
@@ -677,14 +674,18 @@ impl Ctx<'_, '_> {
                     )]
                 }
                 Check::Unparseable => {
+                    // The parse error's own template (a code with arguments).
                     let err = doc.and_then(|d| match (&d.settings, &d.git, &d.ssh) {
-                        (Some(Err(e)), _, _) => Some(e.to_string()),
-                        (_, Some(Err(e)), _) => Some(e.to_string()),
-                        (_, _, Some(Err(e))) => Some(e.to_string()),
+                        (Some(Err(e)), _, _) | (_, Some(Err(e)), _) | (_, _, Some(Err(e))) => {
+                            Some(e)
+                        }
                         _ => None,
                     });
-                    err.map(|e| vec![Hit::file(messages::PARSE_FAILED, vec![("error", e)])])
-                        .unwrap_or_default()
+                    err.map(|e| {
+                        let (template, args) = e.message();
+                        vec![Hit::file(template, args)]
+                    })
+                    .unwrap_or_default()
                 }
                 Check::NeverSync if self.engine.is_never_sync(path) => {
                     vec![Hit::file(

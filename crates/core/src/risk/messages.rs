@@ -1,8 +1,9 @@
 //! The built-in message templates of findings: every text the engine writes itself
 //! (the rule files' `why` and `message` texts are the others). Each constant is
 //! verbatim a gettext msgid with `{name}` placeholders; [`BUILTIN`] lists them all for
-//! the translation template (`tools/rule-messages`, `make pot`). This module only holds
-//! text; it decides nothing.
+//! the translation template (`tools/rule-messages`, `make pot`). A file that does not
+//! parse is said by its parse error's own template (`risk::parse::ParseError`, listed
+//! in its `TEMPLATES`). This module only holds text; it decides nothing.
 
 // Per-hit descriptions, each followed by the rule's reason.
 pub const ENTRY_KIND: &str = "entry is a {kind}: {why}";
@@ -14,7 +15,6 @@ pub const SIZE: &str = "{bytes} bytes, {lines} lines: {why}";
 pub const TOO_LARGE: &str = "{bytes} bytes, over the {limit} byte scan limit: not parsed: {why}";
 pub const NEW_PATH: &str = "{path} is new to the profile: {why}";
 pub const UNKNOWN_TYPE: &str = "no rules know {path}: {why}";
-pub const PARSE_FAILED: &str = "does not parse: {error}: {why}";
 pub const NEVER_SYNC: &str = "{path} is on the never-sync list: {why}";
 pub const WIDE_BOM: &str = "UTF-16/32 byte order mark: {why}";
 pub const UTF8_BOM: &str = "UTF-8 byte order mark at the start: {why}";
@@ -91,7 +91,6 @@ pub const BUILTIN: &[&str] = &[
     TOO_LARGE,
     NEW_PATH,
     UNKNOWN_TYPE,
-    PARSE_FAILED,
     NEVER_SYNC,
     WIDE_BOM,
     UTF8_BOM,

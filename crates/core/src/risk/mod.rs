@@ -145,6 +145,9 @@ impl Engine {
         for t in messages::BUILTIN {
             add(t, "crates/core/src/risk/messages.rs".to_owned());
         }
+        for t in parse::ParseError::TEMPLATES {
+            add(t, "crates/core/src/risk/parse/mod.rs".to_owned());
+        }
         for r in &self.rules {
             add(
                 &r.why,

@@ -13,7 +13,7 @@
 //! names, lines of 2048 bytes or more, a bad macro name) are `ParseFailed`: the
 //! reviewer would see a line git does not apply.
 
-use super::{ParseFailed, Setting};
+use super::{ParseError, ParseFailed, Setting};
 
 /// git's `ATTR_MAX_LINE_LENGTH`.
 const MAX_LINE: usize = 2048;
@@ -86,13 +86,13 @@ pub fn parse(content: &[u8]) -> Result<Vec<Setting>, ParseFailed> {
     let mut settings = Vec::new();
     for (i, raw) in content.split(|b| *b == b'\n').enumerate() {
         let line = i as u32 + 1;
-        let fail = |reason: String| Err(ParseFailed { line, reason });
+        let fail = |error: ParseError| Err(ParseFailed::new(line, error));
         let cp = skip_blanks(raw);
         if cp.is_empty() || cp[0] == b'#' {
             continue;
         }
         if raw.len() + 1 >= MAX_LINE {
-            return fail(format!("line of {} bytes: git ignores it", raw.len()));
+            return fail(ParseError::LongLine { bytes: raw.len() });
         }
         let quoted = if cp[0] == b'"' { unquote_c(cp) } else { None };
         let (pattern, states): (Vec<u8>, &[u8]) = match quoted {
@@ -110,10 +110,9 @@ pub fn parse(content: &[u8]) -> Result<Vec<Setting>, ParseFailed> {
             let n = word_len(after);
             let name = &after[..n];
             if !name_valid(name) {
-                return fail(format!(
-                    "invalid macro name {:?}: git ignores the line",
-                    String::from_utf8_lossy(name)
-                ));
+                return fail(ParseError::InvalidMacroName {
+                    name: String::from_utf8_lossy(name).into_owned(),
+                });
             }
             let name = String::from_utf8_lossy(name).into_owned();
             context = format!("[attr]{name}");
@@ -140,10 +139,9 @@ pub fn parse(content: &[u8]) -> Result<Vec<Setting>, ParseFailed> {
                 _ => (&name[..0], name),
             };
             if !name_valid(bare) || bare.starts_with(b"builtin_") {
-                return fail(format!(
-                    "invalid attribute {:?}: git ignores the line",
-                    String::from_utf8_lossy(word)
-                ));
+                return fail(ParseError::InvalidAttribute {
+                    attribute: String::from_utf8_lossy(word).into_owned(),
+                });
             }
             // `-a=b` / `!a=b`: git takes the state from the prefix and drops the value.
             let value = if prefix.is_empty() {

@@ -8,7 +8,7 @@
 //! Key scheme: the key without its locale, as written (keys are case-sensitive);
 //! context: the group (`Desktop Entry`, `Desktop Action new-window`, …).
 
-use super::{ParseFailed, Setting};
+use super::{ParseError, ParseFailed, Setting};
 
 fn unescape(v: &str) -> String {
     let mut out = String::new();
@@ -40,23 +40,13 @@ fn valid_key(k: &str) -> bool {
 
 /// Parses a desktop entry into settings (see the module doc for the key scheme).
 pub fn parse(content: &[u8]) -> Result<Vec<Setting>, ParseFailed> {
-    let text = std::str::from_utf8(content).map_err(|e| ParseFailed {
-        line: content[..e.valid_up_to()]
-            .iter()
-            .filter(|&&c| c == b'\n')
-            .count() as u32
-            + 1,
-        reason: "not UTF-8 (the specification requires UTF-8)".into(),
-    })?;
+    let text = std::str::from_utf8(content).map_err(|e| ParseFailed::not_utf8(content, &e))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut group: Option<String> = None;
     let mut out = Vec::new();
     for (n, raw) in text.split('\n').enumerate() {
         let line = n as u32 + 1;
-        let fail = |reason: &str| ParseFailed {
-            line,
-            reason: reason.into(),
-        };
+        let fail = |error: ParseError| ParseFailed::new(line, error);
         let l = raw.strip_suffix('\r').unwrap_or(raw);
         let t = l.trim_start();
         if t.is_empty() || t.starts_with('#') {
@@ -67,18 +57,18 @@ pub fn parse(content: &[u8]) -> Result<Vec<Setting>, ParseFailed> {
                 .trim_end()
                 .strip_prefix('[')
                 .and_then(|x| x.strip_suffix(']'))
-                .ok_or_else(|| fail("malformed group header"))?;
+                .ok_or_else(|| fail(ParseError::MalformedGroupHeader))?;
             if name.is_empty() || name.contains(['[', ']']) || name.chars().any(char::is_control) {
-                return Err(fail("invalid group name"));
+                return Err(fail(ParseError::InvalidGroupName));
             }
             group = Some(name.to_string());
             continue;
         }
         let Some(g) = &group else {
-            return Err(fail("key file does not start with a group"));
+            return Err(fail(ParseError::NoGroupFirst));
         };
         let Some((k, v)) = l.split_once('=') else {
-            return Err(fail("line is not a key-value pair, group or comment"));
+            return Err(fail(ParseError::NotKeyValueGroupOrComment));
         };
         let k = k.trim();
         let (key, locale_ok) = match k.split_once('[') {
@@ -86,7 +76,7 @@ pub fn parse(content: &[u8]) -> Result<Vec<Setting>, ParseFailed> {
             None => (k, true),
         };
         if !valid_key(key) || !locale_ok {
-            return Err(fail("invalid key name"));
+            return Err(fail(ParseError::InvalidKeyName));
         }
         out.push(Setting {
             key: key.to_string(),

@@ -9,7 +9,7 @@
 //!
 //! Key scheme: `NAME=`; value after unquoting.
 
-use super::{ParseFailed, Setting};
+use super::{ParseError, ParseFailed, Setting};
 
 fn is_name(s: &str) -> bool {
     let mut c = s.chars();
@@ -19,7 +19,7 @@ fn is_name(s: &str) -> bool {
 
 /// Unquotes a value; `Err` for an unterminated quote. `more` is set when a bare value
 /// ends in a backslash (continued on the next line).
-fn value(v: &str, more: &mut bool) -> Result<String, &'static str> {
+fn value(v: &str, more: &mut bool) -> Result<String, ParseError> {
     let c: Vec<char> = v.chars().collect();
     let mut out = String::new();
     let mut i = 0;
@@ -29,7 +29,7 @@ fn value(v: &str, more: &mut bool) -> Result<String, &'static str> {
             let end = c[1..]
                 .iter()
                 .position(|&x| x == '\'')
-                .ok_or("unterminated single quote")?;
+                .ok_or(ParseError::UnterminatedSingleQuote)?;
             out.extend(&c[1..1 + end]);
             i = end + 2;
         }
@@ -37,7 +37,7 @@ fn value(v: &str, more: &mut bool) -> Result<String, &'static str> {
             i = 1;
             loop {
                 match c.get(i) {
-                    None => return Err("unterminated double quote"),
+                    None => return Err(ParseError::UnterminatedDoubleQuote),
                     Some('"') => {
                         i += 1;
                         break;
@@ -70,21 +70,14 @@ fn value(v: &str, more: &mut bool) -> Result<String, &'static str> {
         }
     }
     if c[i..].iter().any(|x| !x.is_whitespace()) {
-        return Err("text after the closing quote");
+        return Err(ParseError::TextAfterClosingQuote);
     }
     Ok(out)
 }
 
 /// Parses an environment.d file into settings (see the module doc for the key scheme).
 pub fn parse(content: &[u8]) -> Result<Vec<Setting>, ParseFailed> {
-    let text = std::str::from_utf8(content).map_err(|e| ParseFailed {
-        line: content[..e.valid_up_to()]
-            .iter()
-            .filter(|&&c| c == b'\n')
-            .count() as u32
-            + 1,
-        reason: "not UTF-8".into(),
-    })?;
+    let text = std::str::from_utf8(content).map_err(|e| ParseFailed::not_utf8(content, &e))?;
     let lines: Vec<&str> = text
         .split('\n')
         .map(|l| l.strip_suffix('\r').unwrap_or(l))
@@ -93,25 +86,22 @@ pub fn parse(content: &[u8]) -> Result<Vec<Setting>, ParseFailed> {
     let mut i = 0;
     while i < lines.len() {
         let line = i as u32 + 1;
-        let fail = |reason: &str| ParseFailed {
-            line,
-            reason: reason.into(),
-        };
+        let fail = |error: ParseError| ParseFailed::new(line, error);
         let l = lines[i].trim();
         i += 1;
         if l.is_empty() || l.starts_with('#') || l.starts_with(';') {
             continue;
         }
         if l.contains('\0') {
-            return Err(fail("NUL byte"));
+            return Err(fail(ParseError::NulByte));
         }
         let (k, v) = l
             .split_once('=')
-            .ok_or_else(|| fail("not a KEY=VALUE line"))?;
+            .ok_or_else(|| fail(ParseError::NotKeyValue))?;
         let k = k.trim();
         let k = k.strip_prefix("export ").map(str::trim).unwrap_or(k);
         if !is_name(k) {
-            return Err(fail("invalid variable name"));
+            return Err(fail(ParseError::InvalidVariableName));
         }
         let mut more = false;
         let mut val = value(v.trim_start(), &mut more).map_err(fail)?;

@@ -30,7 +30,7 @@
 
 use std::sync::Arc;
 
-use super::{ParseFailed, Setting};
+use super::{ParseError as Code, ParseFailed, Setting};
 use crate::findings::Span;
 
 /// Caps that bound the parser's work and memory.
@@ -80,15 +80,8 @@ impl Entry {
     }
 }
 
-/// Why a git config did not parse.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("line {line}: {reason}")]
-pub struct ParseError {
-    /// 1-based line.
-    pub line: u32,
-    /// What was wrong.
-    pub reason: String,
-}
+/// Why a git config did not parse (the parsers' one error type).
+pub type ParseError = ParseFailed;
 
 /// git's `get_next_char`: CR LF → LF, EOF → LF (with `eof` set).
 struct Src<'a> {
@@ -120,11 +113,8 @@ impl Src<'_> {
         c
     }
 
-    fn fail<T>(&self, line: u32, reason: impl Into<String>) -> Result<T, ParseError> {
-        Err(ParseError {
-            line,
-            reason: reason.into(),
-        })
+    fn fail<T>(&self, line: u32, error: Code) -> Result<T, ParseError> {
+        Err(ParseFailed::new(line, error))
     }
 }
 
@@ -294,10 +284,7 @@ fn value(s: &mut Src<'_>) -> Option<Vec<u8>> {
 pub fn parse_entries(content: &[u8]) -> Result<Vec<Entry>, ParseError> {
     if let Some(at) = memchr::memchr(0, content) {
         let line = content[..at].iter().filter(|b| **b == b'\n').count() as u32 + 1;
-        return Err(ParseError {
-            line,
-            reason: "NUL byte: git silently cuts the key or value there".into(),
-        });
+        return Err(ParseFailed::new(line, Code::NulByte));
     }
     let mut s = Src {
         bytes: content,
@@ -312,7 +299,7 @@ pub fn parse_entries(content: &[u8]) -> Result<Vec<Entry>, ParseError> {
     if matched == 3 {
         s.pos = 3;
     } else if matched > 0 {
-        return s.fail(1, "incomplete UTF-8 byte order mark");
+        return s.fail(1, Code::IncompleteBom);
     }
     let mut entries = Vec::new();
     let mut comment = false;
@@ -337,10 +324,10 @@ pub fn parse_entries(content: &[u8]) -> Result<Vec<Entry>, ParseError> {
         let line = s.line;
         if c == b'[' {
             let Some((base, sub)) = base_var(&mut s) else {
-                return s.fail(line, "bad section header");
+                return s.fail(line, Code::BadSectionHeader);
             };
             if base.is_empty() && sub.is_none() {
-                return s.fail(line, "empty section name");
+                return s.fail(line, Code::EmptySectionName);
             }
             // The key is `base[.sub].name`; split it at its first dot like the
             // rules do (section, then subsection up to the last dot).
@@ -359,10 +346,7 @@ pub fn parse_entries(content: &[u8]) -> Result<Vec<Entry>, ParseError> {
             continue;
         }
         if !c.is_ascii_alphabetic() {
-            return s.fail(
-                line,
-                format!("bad character {c:#04x} at the start of a line"),
-            );
+            return s.fail(line, Code::BadLineStart { byte: c });
         }
         let name_start = s.pos - 1 - s.line_start;
         let mut name = Vec::with_capacity(24);
@@ -382,15 +366,12 @@ pub fn parse_entries(content: &[u8]) -> Result<Vec<Entry>, ParseError> {
         let value = if c == b'\n' {
             None
         } else if c != b'=' {
-            return s.fail(line, "a key must be followed by `=` or the end of the line");
+            return s.fail(line, Code::KeyWithoutEquals);
         } else {
             match value(&mut s) {
                 Some(v) => Some(lossy_owned(v)),
                 None => {
-                    return s.fail(
-                        s.line.saturating_sub(1).max(line),
-                        "bad value (unknown escape or unterminated quote)",
-                    );
+                    return s.fail(s.line.saturating_sub(1).max(line), Code::BadValue);
                 }
             }
         };
@@ -404,10 +385,10 @@ pub fn parse_entries(content: &[u8]) -> Result<Vec<Entry>, ParseError> {
             && ((&*section == "include" && subsection.is_none())
                 || (&*section == "includeif" && subsection.is_some()));
         if is_include && value.is_none() {
-            return s.fail(line, "missing value for an include path");
+            return s.fail(line, Code::IncludeWithoutValue);
         }
         if entries.len() >= MAX_ENTRIES {
-            return s.fail(line, format!("more than {MAX_ENTRIES} settings"));
+            return s.fail(line, Code::TooManySettings { limit: MAX_ENTRIES });
         }
         entries.push(Entry {
             section,
@@ -426,10 +407,7 @@ pub fn parse(content: &[u8]) -> Result<Vec<Setting>, ParseFailed> {
     parse_entries(content)
         .as_deref()
         .map(settings_of)
-        .map_err(|e| ParseFailed {
-            line: e.line,
-            reason: e.reason.clone(),
-        })
+        .map_err(Clone::clone)
 }
 
 /// The settings of parsed entries (one parse serves the key rules and the classes).

@@ -12,7 +12,7 @@
 //!   `macro.enter` when it is bound to Return/Enter/Newline or `\C-m`/`\C-j`/`\r`/`\n`;
 //! * `$if`, `$else`, `$endif`, `$include` (value: the rest of the line).
 
-use super::{ParseFailed, Setting};
+use super::{ParseError, ParseFailed, Setting};
 
 /// readline's unescaping of a quoted key sequence or macro (`rl_translate_keyseq`).
 fn translate(s: &str) -> String {
@@ -166,14 +166,7 @@ fn push(
 
 /// Parses an inputrc into settings (see the module doc for the key scheme).
 pub fn parse(content: &[u8]) -> Result<Vec<Setting>, ParseFailed> {
-    let text = std::str::from_utf8(content).map_err(|e| ParseFailed {
-        line: content[..e.valid_up_to()]
-            .iter()
-            .filter(|&&c| c == b'\n')
-            .count() as u32
-            + 1,
-        reason: "not UTF-8".into(),
-    })?;
+    let text = std::str::from_utf8(content).map_err(|e| ParseFailed::not_utf8(content, &e))?;
     let mut out = Vec::new();
     for (n, raw) in text.split('\n').enumerate() {
         let line = n as u32 + 1;
@@ -205,24 +198,15 @@ pub fn parse(content: &[u8]) -> Result<Vec<Setting>, ParseFailed> {
         // Key binding: left side up to the colon.
         let (keys, keys_quoted, rest) = if l.starts_with('"') || l.starts_with('\'') {
             let Some((k, rest)) = quoted(l) else {
-                return Err(ParseFailed {
-                    line,
-                    reason: "unterminated key sequence".into(),
-                });
+                return Err(ParseFailed::new(line, ParseError::UnterminatedKeySequence));
             };
             let Some(rest) = rest.trim_start().strip_prefix(':') else {
-                return Err(ParseFailed {
-                    line,
-                    reason: "no ':' after the key sequence".into(),
-                });
+                return Err(ParseFailed::new(line, ParseError::NoColonAfterKeySequence));
             };
             (k.to_string(), true, rest)
         } else {
             let Some(colon) = l.find(':') else {
-                return Err(ParseFailed {
-                    line,
-                    reason: "neither a setting, a directive nor a key binding".into(),
-                });
+                return Err(ParseFailed::new(line, ParseError::NotInputrcLine));
             };
             (l[..colon].trim().to_string(), false, &l[colon + 1..])
         };
@@ -230,10 +214,7 @@ pub fn parse(content: &[u8]) -> Result<Vec<Setting>, ParseFailed> {
         let enter = is_enter(&keys, keys_quoted);
         if rhs.starts_with('"') || rhs.starts_with('\'') {
             let Some((m, _)) = quoted(rhs) else {
-                return Err(ParseFailed {
-                    line,
-                    reason: "unterminated macro".into(),
-                });
+                return Err(ParseFailed::new(line, ParseError::UnterminatedMacro));
             };
             push(
                 &mut out,

@@ -20,7 +20,7 @@
 //!   `until`/`then`/`else`/`do`/`!` in front are dropped and what follows is read as
 //!   the command (the condition of an `if` runs).
 
-use super::{ParseFailed, Setting};
+use super::{ParseError, ParseFailed, Setting};
 
 /// Most logical commands one file may have.
 pub const MAX_COMMANDS: usize = 200_000;
@@ -52,7 +52,7 @@ struct Simple {
 
 /// Splits one logical line into simple commands (at unquoted `;`, `&&`, `||`, and
 /// newlines kept by quotes are part of words).
-fn split_commands(line: &str) -> Result<Vec<Simple>, String> {
+fn split_commands(line: &str) -> Result<Vec<Simple>, ParseError> {
     let b: Vec<char> = line.chars().collect();
     let mut out = Vec::new();
     let mut words: Vec<Word> = Vec::new();
@@ -92,7 +92,7 @@ fn split_commands(line: &str) -> Result<Vec<Simple>, String> {
                 let end = b[i + 1..]
                     .iter()
                     .position(|&x| x == '\'')
-                    .ok_or("unterminated single quote")?;
+                    .ok_or(ParseError::UnterminatedSingleQuote)?;
                 cur.extend(&b[i + 1..i + 1 + end]);
                 i += end + 1;
             }
@@ -102,7 +102,7 @@ fn split_commands(line: &str) -> Result<Vec<Simple>, String> {
                 let mut j = i + 1;
                 loop {
                     let Some(&x) = b.get(j) else {
-                        return Err("unterminated double quote".into());
+                        return Err(ParseError::UnterminatedDoubleQuote);
                     };
                     match x {
                         '"' => break,
@@ -130,7 +130,7 @@ fn split_commands(line: &str) -> Result<Vec<Simple>, String> {
             '$' | '<' | '>' if b.get(i + 1) == Some(&'(') => {
                 flags.substitution = true;
                 in_word = true;
-                let end = matching_paren(&b, i + 1).ok_or("unterminated substitution")?;
+                let end = matching_paren(&b, i + 1).ok_or(ParseError::UnterminatedSubstitution)?;
                 cur.extend(&b[i..=end]);
                 i = end;
             }
@@ -503,15 +503,12 @@ fn body(words: &[Word], line: u32, out: &mut Vec<Setting>) {
 
 /// Parses a shell rc file into settings (see the module doc for the key scheme).
 pub fn parse(content: &[u8]) -> Result<Vec<Setting>, ParseFailed> {
-    let text = std::str::from_utf8(content).map_err(|e| ParseFailed {
-        line: line_of(content, e.valid_up_to()),
-        reason: "not UTF-8: the shell would read bytes the review cannot show".into(),
-    })?;
+    let text = std::str::from_utf8(content).map_err(|e| ParseFailed::not_utf8(content, &e))?;
     if text.contains('\0') {
-        return Err(ParseFailed {
-            line: line_of(content, text.find('\0').unwrap_or(0)),
-            reason: "NUL byte".into(),
-        });
+        return Err(ParseFailed::new(
+            line_of(content, text.find('\0').unwrap_or(0)),
+            ParseError::NulByte,
+        ));
     }
     let lines: Vec<&str> = text.split('\n').collect();
     let mut out = Vec::new();
@@ -523,25 +520,16 @@ pub fn parse(content: &[u8]) -> Result<Vec<Setting>, ParseFailed> {
         i = last;
         let line_no = start as u32 + 1;
         if open && !logical.trim_end().ends_with('\\') {
-            return Err(ParseFailed {
-                line: line_no,
-                reason: "unterminated quote".into(),
-            });
+            return Err(ParseFailed::new(line_no, ParseError::UnterminatedQuote));
         }
-        let simple = split_commands(&logical).map_err(|reason| ParseFailed {
-            line: line_no,
-            reason,
-        })?;
+        let simple = split_commands(&logical).map_err(|error| ParseFailed::new(line_no, error))?;
         let heredoc = simple.iter().any(|s| s.flags.heredoc);
         for s in &simple {
             classify(s, line_no, &mut out);
         }
         commands += 1;
         if commands > MAX_COMMANDS {
-            return Err(ParseFailed {
-                line: line_no,
-                reason: "too many commands".into(),
-            });
+            return Err(ParseFailed::new(line_no, ParseError::TooManyCommands));
         }
         i += 1;
         if heredoc {

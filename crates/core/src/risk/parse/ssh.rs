@@ -22,7 +22,7 @@
 pub use super::ssh_addr::{Jump, parse_jump};
 pub use super::ssh_check::convtime;
 use super::ssh_check::{Check, KEYWORDS, check, text};
-use super::{ParseFailed, Setting};
+use super::{ParseError, ParseFailed, Setting};
 use crate::findings::Span;
 
 /// Most lines one file may have (bounds the work on hostile input).
@@ -247,7 +247,7 @@ pub fn match_pattern_list(s: &[u8], list: &[u8], lower: bool) -> i32 {
 
 /// Parses `Match` criteria the way `match_cfg_line` walks them (without evaluating
 /// them): `(criteria, consumed_everything)`.
-fn match_criteria(l: &[u8], start: usize) -> Result<(Vec<Criterion>, bool), String> {
+fn match_criteria(l: &[u8], start: usize) -> Result<(Vec<Criterion>, bool), ParseError> {
     let mut cp = Some(start);
     let mut out = Vec::new();
     let mut attributes = 0;
@@ -264,7 +264,7 @@ fn match_criteria(l: &[u8], start: usize) -> Result<(Vec<Criterion>, bool), Stri
         if name == "all" {
             let arg = strdelim(l, &mut cp);
             if attributes > 1 || arg.as_ref().is_some_and(|a| !a.is_empty() && a[0] != b'#') {
-                return Err("'all' cannot be combined with other Match attributes".into());
+                return Err(ParseError::MatchAllCombined);
             }
             if arg.as_ref().is_some_and(|a| a.first() == Some(&b'#')) {
                 cp = None;
@@ -288,13 +288,13 @@ fn match_criteria(l: &[u8], start: usize) -> Result<(Vec<Criterion>, bool), Stri
         }
         let arg = match strdelim(l, &mut cp) {
             Some(a) if !a.is_empty() && a[0] != b'#' => a,
-            _ => return Err(format!("missing Match criteria for {name}")),
+            _ => return Err(ParseError::MissingMatchCriteria { attribute: name }),
         };
         if !matches!(
             name.as_str(),
             "host" | "originalhost" | "user" | "localuser" | "exec"
         ) {
-            return Err(format!("unsupported Match attribute {name}"));
+            return Err(ParseError::UnsupportedMatchAttribute { attribute: name });
         }
         out.push(Criterion {
             negated,
@@ -303,7 +303,7 @@ fn match_criteria(l: &[u8], start: usize) -> Result<(Vec<Criterion>, bool), Stri
         });
     }
     if attributes == 0 {
-        return Err("one or more attributes required for Match".into());
+        return Err(ParseError::MatchWithoutAttributes);
     }
     Ok((out, cp.is_none_or(|p| p >= l.len())))
 }
@@ -331,20 +331,17 @@ pub fn parse_lines(content: &[u8]) -> Result<Vec<Line>, Refused> {
     }
     if raw_lines.len() > MAX_LINES {
         return Err(Refused {
-            failed: ParseFailed {
-                line: MAX_LINES as u32 + 1,
-                reason: "too many lines".into(),
-            },
+            failed: ParseFailed::new(
+                MAX_LINES as u32 + 1,
+                ParseError::TooManyLines { limit: MAX_LINES },
+            ),
             refusal: Refusal::Always,
         });
     }
     for (i, raw) in raw_lines.into_iter().enumerate() {
         let line_no = i as u32 + 1;
-        let fail = |reason: String, refusal: Refusal| Refused {
-            failed: ParseFailed {
-                line: line_no,
-                reason,
-            },
+        let fail = |error: ParseError, refusal: Refusal| Refused {
+            failed: ParseFailed::new(line_no, error),
             refusal,
         };
         // getline keeps the newline; a NUL ends the C string.
@@ -385,13 +382,17 @@ pub fn parse_lines(content: &[u8]) -> Result<Vec<Line>, Refused> {
             p
         }) else {
             return Err(fail(
-                format!("no argument after keyword \"{written}\""),
+                ParseError::NoArgument {
+                    keyword: written.clone(),
+                },
                 Refusal::Always,
             ));
         };
         if rest >= l.len() {
             return Err(fail(
-                format!("no argument after keyword \"{written}\""),
+                ParseError::NoArgument {
+                    keyword: written.clone(),
+                },
                 Refusal::Always,
             ));
         }
@@ -404,9 +405,9 @@ pub fn parse_lines(content: &[u8]) -> Result<Vec<Line>, Refused> {
                 Some((pats, all_hosts)) if match_pattern_list(&kw_lower, pats, true) == 1 => {
                     if !*all_hosts {
                         return Err(fail(
-                            format!(
-                                "\"{written}\" is unknown to OpenSSH and hidden only for some hosts by a conditional IgnoreUnknown"
-                            ),
+                            ParseError::UnknownForSomeHosts {
+                                keyword: written.clone(),
+                            },
                             Refusal::DependsOnHost,
                         ));
                     }
@@ -414,7 +415,9 @@ pub fn parse_lines(content: &[u8]) -> Result<Vec<Line>, Refused> {
                 }
                 _ => {
                     return Err(fail(
-                        format!("bad configuration option: {written}"),
+                        ParseError::BadOption {
+                            keyword: written.clone(),
+                        },
                         Refusal::Always,
                     ));
                 }
@@ -422,7 +425,7 @@ pub fn parse_lines(content: &[u8]) -> Result<Vec<Line>, Refused> {
         };
         let tail = &l[rest..];
         let Some(args) = argv_split(tail) else {
-            return Err(fail("invalid quotes".into(), Refusal::Always));
+            return Err(fail(ParseError::InvalidQuotes, Refusal::Always));
         };
         let span = Span {
             start: kw_start,
@@ -452,7 +455,7 @@ pub fn parse_lines(content: &[u8]) -> Result<Vec<Line>, Refused> {
                 let raw = text(raw);
                 if kind == Kind::Jump && parse_jump(&raw).is_none() {
                     return Err(fail(
-                        format!("invalid ProxyJump \"{raw}\""),
+                        ParseError::InvalidProxyJump { value: raw },
                         Refusal::Always,
                     ));
                 }
@@ -466,7 +469,12 @@ pub fn parse_lines(content: &[u8]) -> Result<Vec<Line>, Refused> {
                     } else {
                         Refusal::Always
                     };
-                    return Err(fail("keyword host empty argument".into(), refusal));
+                    return Err(fail(
+                        ParseError::EmptyArgument {
+                            keyword: "host".into(),
+                        },
+                        refusal,
+                    ));
                 }
                 line.args = args.iter().map(|a| text(a)).collect();
             }
@@ -475,7 +483,9 @@ pub fn parse_lines(content: &[u8]) -> Result<Vec<Line>, Refused> {
                     match_criteria(&l, rest).map_err(|r| fail(r, Refusal::Always))?;
                 if !consumed && !args.is_empty() {
                     return Err(fail(
-                        "keyword match extra arguments at end of line".into(),
+                        ParseError::ExtraArguments {
+                            keyword: "match".into(),
+                        },
                         Refusal::Always,
                     ));
                 }
@@ -485,7 +495,9 @@ pub fn parse_lines(content: &[u8]) -> Result<Vec<Line>, Refused> {
                 if let Some(p) = args.iter().position(|a| a.is_empty()) {
                     let _ = p;
                     return Err(fail(
-                        "keyword include empty argument".into(),
+                        ParseError::EmptyArgument {
+                            keyword: "include".into(),
+                        },
                         Refusal::Always,
                     ));
                 }

@@ -4,6 +4,7 @@
 //! C number parsers they rely on. It only says whether ssh accepts a value; it does
 //! not tokenise lines (that is `ssh`) and does not classify risk (the rules do).
 
+use super::ParseError;
 use super::ssh::Kind;
 use super::ssh_addr::{forward_ok, split_fwd};
 
@@ -434,13 +435,13 @@ fn scaled_ok(a: &[u8]) -> Option<i128> {
 }
 
 /// Checks one keyword's arguments as `process_config_line_depth` does; `Err(reason)`.
-pub(super) fn check(chk: Check, kw: &str, args: &[Vec<u8>]) -> Result<(), String> {
+pub(super) fn check(chk: Check, kw: &str, args: &[Vec<u8>]) -> Result<(), ParseError> {
     let mut it = args.iter().map(|a| a.as_slice());
-    let missing = || "missing argument".to_string();
-    let nonempty = |a: Option<&[u8]>| -> Result<(), String> {
+    let missing = || ParseError::MissingArgument;
+    let nonempty = |a: Option<&[u8]>| -> Result<(), ParseError> {
         match a {
             Some(a) if !a.is_empty() => Ok(()),
-            _ => Err("missing argument".into()),
+            _ => Err(ParseError::MissingArgument),
         }
     };
     match chk {
@@ -451,26 +452,26 @@ pub(super) fn check(chk: Check, kw: &str, args: &[Vec<u8>]) -> Result<(), String
             let a = it
                 .next()
                 .filter(|a| !a.is_empty())
-                .ok_or("missing time value")?;
+                .ok_or(ParseError::MissingArgument)?;
             if a != b"none" && convtime(a).is_none() {
-                return Err("invalid time value".into());
+                return Err(ParseError::InvalidTime);
             }
         }
         Check::Int => {
             let a = it
                 .next()
                 .filter(|a| !a.is_empty())
-                .ok_or("integer value missing")?;
-            strtonum(a, 0, i128::from(i32::MAX)).ok_or("invalid integer value")?;
+                .ok_or(ParseError::MissingArgument)?;
+            strtonum(a, 0, i128::from(i32::MAX)).ok_or(ParseError::InvalidInteger)?;
         }
         Check::Port => {
             let a = it.next().filter(|a| !a.is_empty()).ok_or_else(missing)?;
             match strtonum(a, 0, 65535) {
                 Some(v) if v > 0 => {}
-                Some(_) => return Err("bad port".into()),
+                Some(_) => return Err(ParseError::BadPort),
                 None if a.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
                     && a[0].is_ascii_alphabetic() => {}
-                None => return Err("bad port".into()),
+                None => return Err(ParseError::BadPort),
             }
         }
         Check::Str | Check::Distro => nonempty(it.next())?,
@@ -478,10 +479,10 @@ pub(super) fn check(chk: Check, kw: &str, args: &[Vec<u8>]) -> Result<(), String
             let n = args.len();
             for (i, a) in it.by_ref().enumerate() {
                 if a.is_empty() {
-                    return Err(format!("keyword {kw} empty argument"));
+                    return Err(ParseError::EmptyArgument { keyword: kw.into() });
                 }
                 if is_none(a) && (i > 0 || n > 1) {
-                    return Err(format!("keyword {kw} \"none\" argument must appear alone"));
+                    return Err(ParseError::NoneNotAlone { keyword: kw.into() });
                 }
             }
         }
@@ -491,7 +492,7 @@ pub(super) fn check(chk: Check, kw: &str, args: &[Vec<u8>]) -> Result<(), String
             ];
             let a = it.next().unwrap_or(b"");
             if !L.iter().any(|l| a.eq_ignore_ascii_case(l.as_bytes())) {
-                return Err("unsupported log level".into());
+                return Err(ParseError::UnsupportedLogLevel);
             }
         }
         Check::LogFacility => {
@@ -501,7 +502,7 @@ pub(super) fn check(chk: Check, kw: &str, args: &[Vec<u8>]) -> Result<(), String
             ];
             let a = it.next().unwrap_or(b"");
             if !F.iter().any(|l| a.eq_ignore_ascii_case(l.as_bytes())) {
-                return Err("unsupported log facility".into());
+                return Err(ParseError::UnsupportedLogFacility);
             }
         }
         Check::Forward(kind) => {
@@ -516,23 +517,23 @@ pub(super) fn check(chk: Check, kw: &str, args: &[Vec<u8>]) -> Result<(), String
                         spec.extend_from_slice(b);
                     }
                     None if remote => dynamic = true,
-                    None => return Err("missing target argument".into()),
+                    None => return Err(ParseError::MissingTarget),
                 }
             }
             // ssh formats the spec into a 256-byte buffer (snprintf/strlcpy truncate).
             spec.truncate(255);
             if !forward_ok(&spec, dynamic, remote) {
-                return Err("bad forwarding specification".into());
+                return Err(ParseError::BadForwarding);
             }
         }
         Check::PermitRemoteOpen => {
             if args.is_empty() {
-                return Err("missing permitremoteopen specification".into());
+                return Err(ParseError::MissingPermitRemoteOpen);
             }
             for (i, a) in it.by_ref().enumerate() {
                 if is_none(a) || a.eq_ignore_ascii_case(b"any") {
                     if i > 0 || args.len() > 1 {
-                        return Err("\"none\"/\"any\" must appear alone".into());
+                        return Err(ParseError::NoneOrAnyNotAlone);
                     }
                     continue;
                 }
@@ -540,7 +541,7 @@ pub(super) fn check(chk: Check, kw: &str, args: &[Vec<u8>]) -> Result<(), String
                 let f = split_fwd(&s).unwrap_or_default();
                 let ok = matches!(f.as_slice(), [h, p] if !h.is_empty() && (p == "*" || strtonum(p.as_bytes(), 1, 65535).is_some()));
                 if !ok {
-                    return Err("bad permitremoteopen host or port".into());
+                    return Err(ParseError::BadPermitRemoteOpen);
                 }
             }
         }
@@ -550,57 +551,57 @@ pub(super) fn check(chk: Check, kw: &str, args: &[Vec<u8>]) -> Result<(), String
                 || a.len() == 1
                 || (a.len() == 2 && a[0] == b'^' && (64..128).contains(&a[1]));
             if !ok {
-                return Err("bad escape character".into());
+                return Err(ParseError::BadEscapeChar);
             }
         }
         Check::SendEnv => {
             for a in it.by_ref() {
                 if a.is_empty() || a.contains(&b'=') {
-                    return Err("invalid environment name".into());
+                    return Err(ParseError::InvalidEnvironmentName);
                 }
             }
         }
         Check::SetEnv => {
             for a in it.by_ref() {
                 if !a.contains(&b'=') {
-                    return Err("invalid SetEnv".into());
+                    return Err(ParseError::InvalidSetEnv);
                 }
             }
         }
         Check::ControlPersist => {
             let a = it.next().filter(|a| !a.is_empty()).ok_or_else(missing)?;
             if !matches!(a, b"no" | b"false" | b"yes" | b"true") && convtime(a).is_none() {
-                return Err("bad ControlPersist argument".into());
+                return Err(ParseError::BadControlPersist);
             }
         }
         Check::TunnelDevice => {
             let a = it.next().filter(|a| !a.is_empty()).ok_or_else(missing)?;
             if !tun_ok(a) {
-                return Err("bad tun device".into());
+                return Err(ParseError::BadTunDevice);
             }
         }
         Check::IpQos => {
             let a = it.next().unwrap_or(b"");
             if !ipqos_ok(a) {
-                return Err("bad IPQoS value".into());
+                return Err(ParseError::BadIpQos);
             }
             if let Some(b) = it.next()
                 && !ipqos_ok(b)
             {
-                return Err("bad IPQoS value".into());
+                return Err(ParseError::BadIpQos);
             }
         }
         Check::CanonicalDomains => {
             let n = args.len();
             for (i, a) in it.by_ref().enumerate() {
                 if a.is_empty() {
-                    return Err(format!("keyword {kw} empty argument"));
+                    return Err(ParseError::EmptyArgument { keyword: kw.into() });
                 }
                 if is_none(a) && (i > 0 || n > 1) {
-                    return Err(format!("keyword {kw} \"none\" argument must appear alone"));
+                    return Err(ParseError::NoneNotAlone { keyword: kw.into() });
                 }
                 if !valid_domain(a) {
-                    return Err("invalid domain".into());
+                    return Err(ParseError::InvalidDomain);
                 }
             }
         }
@@ -609,12 +610,12 @@ pub(super) fn check(chk: Check, kw: &str, args: &[Vec<u8>]) -> Result<(), String
             for (i, a) in it.by_ref().enumerate() {
                 if is_none(a) {
                     if i > 0 || n > 1 {
-                        return Err(format!("keyword {kw} \"none\" argument must appear alone"));
+                        return Err(ParseError::NoneNotAlone { keyword: kw.into() });
                     }
                 } else if a != b"*" {
                     match a.iter().position(|&c| c == b':') {
                         Some(p) if p + 1 < a.len() => {}
-                        _ => return Err("invalid permitted CNAME".into()),
+                        _ => return Err(ParseError::InvalidPermittedCname),
                     }
                 }
             }
@@ -627,13 +628,13 @@ pub(super) fn check(chk: Check, kw: &str, args: &[Vec<u8>]) -> Result<(), String
             let digits: String = t.chars().take_while(|c| ('0'..='7').contains(c)).collect();
             match i64::from_str_radix(&digits, 8) {
                 Ok(v) if v <= 0o777 => {}
-                _ => return Err("bad mask".into()),
+                _ => return Err(ParseError::BadMask),
             }
         }
         Check::FingerprintHash => {
             let a = it.next().filter(|a| !a.is_empty()).ok_or_else(missing)?;
             if !(a.eq_ignore_ascii_case(b"md5") || a.eq_ignore_ascii_case(b"sha256")) {
-                return Err("invalid hash algorithm".into());
+                return Err(ParseError::InvalidHashAlgorithm);
             }
         }
         Check::AddKeys => {
@@ -651,7 +652,7 @@ pub(super) fn check(chk: Check, kw: &str, args: &[Vec<u8>]) -> Result<(), String
                 _ => false,
             };
             if !ok {
-                return Err("unsupported option".into());
+                return Err(ParseError::UnsupportedOption);
             }
         }
         Check::ForwardAgent | Check::AgentPath => {
@@ -662,26 +663,26 @@ pub(super) fn check(chk: Check, kw: &str, args: &[Vec<u8>]) -> Result<(), String
                 // a plain yes/no
             } else {
                 if !dollar_syntax_ok(a) {
-                    return Err("invalid environment expansion".into());
+                    return Err(ParseError::InvalidEnvironmentExpansion);
                 }
                 if a[0] == b'$' && a.get(1) != Some(&b'{') && !valid_env_name(&a[1..]) {
-                    return Err("invalid environment name".into());
+                    return Err(ParseError::InvalidEnvironmentName);
                 }
             }
         }
         Check::RekeyLimit => {
             let a = it.next().filter(|a| !a.is_empty()).ok_or_else(missing)?;
             if a != b"default" {
-                let v = scaled_ok(a).ok_or("bad number")?;
+                let v = scaled_ok(a).ok_or(ParseError::BadNumber)?;
                 if v != 0 && v < 16 {
-                    return Err("RekeyLimit too small".into());
+                    return Err(ParseError::RekeyLimitTooSmall);
                 }
             }
             if let Some(b) = it.next()
                 && b != b"none"
                 && (b.is_empty() || convtime(b).is_none())
             {
-                return Err("invalid time value".into());
+                return Err(ParseError::InvalidTime);
             }
         }
         Check::Algorithms => {
@@ -697,21 +698,23 @@ pub(super) fn check(chk: Check, kw: &str, args: &[Vec<u8>]) -> Result<(), String
                         .split(|&c| c == b',')
                         .any(|n| n.is_empty() || !n.iter().all(|c| c.is_ascii_graphic())))
             {
-                return Err("bad algorithm list".into());
+                return Err(ParseError::BadAlgorithmList);
             }
         }
     }
     if it.next().is_some() {
-        return Err(format!("keyword {kw} extra arguments at end of line"));
+        return Err(ParseError::ExtraArguments { keyword: kw.into() });
     }
     Ok(())
 }
 
-pub(super) fn multi(a: Option<&[u8]>, table: &[&str]) -> Result<(), String> {
-    let a = a.filter(|a| !a.is_empty()).ok_or("missing argument")?;
+pub(super) fn multi(a: Option<&[u8]>, table: &[&str]) -> Result<(), ParseError> {
+    let a = a
+        .filter(|a| !a.is_empty())
+        .ok_or(ParseError::MissingArgument)?;
     if table.iter().any(|t| a.eq_ignore_ascii_case(t.as_bytes())) {
         Ok(())
     } else {
-        Err(format!("unsupported option \"{}\"", text(a)))
+        Err(ParseError::UnsupportedOptionValue { value: text(a) })
     }
 }

@@ -9,7 +9,7 @@
 //! Key scheme: `<Section>.<Key>` as written (`Service.ExecStart`, `Unit.Description`,
 //! `Install.WantedBy`); value after the `=`; an empty value (a reset) is `Some("")`.
 
-use super::{ParseFailed, Setting};
+use super::{ParseError, ParseFailed, Setting};
 
 fn valid_name(k: &str) -> bool {
     !k.is_empty()
@@ -19,14 +19,7 @@ fn valid_name(k: &str) -> bool {
 
 /// Parses a unit file into settings (see the module doc for the key scheme).
 pub fn parse(content: &[u8]) -> Result<Vec<Setting>, ParseFailed> {
-    let text = std::str::from_utf8(content).map_err(|e| ParseFailed {
-        line: content[..e.valid_up_to()]
-            .iter()
-            .filter(|&&c| c == b'\n')
-            .count() as u32
-            + 1,
-        reason: "not UTF-8".into(),
-    })?;
+    let text = std::str::from_utf8(content).map_err(|e| ParseFailed::not_utf8(content, &e))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let lines: Vec<&str> = text
         .split('\n')
@@ -38,10 +31,7 @@ pub fn parse(content: &[u8]) -> Result<Vec<Setting>, ParseFailed> {
     while i < lines.len() {
         let start = i;
         let line = start as u32 + 1;
-        let fail = |reason: &str| ParseFailed {
-            line,
-            reason: reason.into(),
-        };
+        let fail = |error: ParseError| ParseFailed::new(line, error);
         let mut l = lines[i].trim().to_string();
         if l.is_empty() || l.starts_with('#') || l.starts_with(';') {
             i += 1;
@@ -64,27 +54,27 @@ pub fn parse(content: &[u8]) -> Result<Vec<Setting>, ParseFailed> {
         i += 1;
         let l = l.trim();
         if l.contains('\0') {
-            return Err(fail("NUL byte"));
+            return Err(fail(ParseError::NulByte));
         }
         if let Some(name) = l.strip_prefix('[') {
             let name = name
                 .strip_suffix(']')
-                .ok_or_else(|| fail("malformed section header"))?;
+                .ok_or_else(|| fail(ParseError::MalformedSectionHeader))?;
             if name.is_empty() || name.contains(['[', ']']) {
-                return Err(fail("invalid section name"));
+                return Err(fail(ParseError::InvalidSectionName));
             }
             section = Some(name.to_string());
             continue;
         }
         let Some(sec) = &section else {
-            return Err(fail("assignment outside of a section (systemd ignores it)"));
+            return Err(fail(ParseError::OutsideSection));
         };
         let Some((k, v)) = l.split_once('=') else {
-            return Err(fail("missing '=' (systemd ignores the line)"));
+            return Err(fail(ParseError::MissingEquals));
         };
         let k = k.trim();
         if !valid_name(k) {
-            return Err(fail("invalid key name"));
+            return Err(fail(ParseError::InvalidKeyName));
         }
         out.push(Setting {
             key: format!("{sec}.{k}"),

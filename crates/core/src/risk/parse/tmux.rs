@@ -16,7 +16,7 @@
 //! * otherwise the full command name (`run-shell`, `source-file`, `set-hook`, …) with
 //!   its arguments joined as value.
 
-use super::{ParseFailed, Setting};
+use super::{ParseError, ParseFailed, Setting};
 
 /// tmux's command aliases and unique prefixes the manual documents.
 const ALIASES: &[(&str, &str)] = &[
@@ -93,10 +93,10 @@ struct Lexer<'a> {
 }
 
 impl Lexer<'_> {
-    fn err(&self, reason: &str) -> ParseFailed {
+    fn err(&self, error: ParseError) -> ParseFailed {
         ParseFailed {
             line: self.line,
-            reason: reason.into(),
+            error,
         }
     }
 
@@ -108,7 +108,7 @@ impl Lexer<'_> {
         loop {
             let Some(&c) = self.b.get(self.i) else {
                 if nested {
-                    return Err(self.err("unterminated {"));
+                    return Err(self.err(ParseError::UnterminatedBlock));
                 }
                 break;
             };
@@ -140,7 +140,7 @@ impl Lexer<'_> {
                     let mut w = String::new();
                     while let Some(&x) = self.b.get(self.i) {
                         if x == '\n' && depth > 0 {
-                            return Err(self.err("unterminated format"));
+                            return Err(self.err(ParseError::UnterminatedFormat));
                         }
                         w.push(x);
                         self.i += 1;
@@ -186,7 +186,7 @@ impl Lexer<'_> {
                 _ => cur.push(Tok::Word(self.word()?)),
             }
             if out.len() > 200_000 {
-                return Err(self.err("too many commands"));
+                return Err(self.err(ParseError::TooManyCommands));
             }
         }
         if !cur.is_empty() {
@@ -234,7 +234,7 @@ impl Lexer<'_> {
                                 w.push('\n');
                             }
                             Some(&x) => w.push(x),
-                            None => return Err(self.err("unterminated single quote")),
+                            None => return Err(self.err(ParseError::UnterminatedSingleQuote)),
                         }
                         self.i += 1;
                     }
@@ -249,7 +249,9 @@ impl Lexer<'_> {
                                 match self.b.get(self.i + 1) {
                                     Some('\n') => self.line += 1,
                                     Some(&x) => w.push(unescape(x)),
-                                    None => return Err(self.err("unterminated double quote")),
+                                    None => {
+                                        return Err(self.err(ParseError::UnterminatedDoubleQuote));
+                                    }
                                 }
                                 self.i += 1;
                             }
@@ -258,7 +260,7 @@ impl Lexer<'_> {
                                 w.push('\n');
                             }
                             Some(&x) => w.push(x),
-                            None => return Err(self.err("unterminated double quote")),
+                            None => return Err(self.err(ParseError::UnterminatedDoubleQuote)),
                         }
                         self.i += 1;
                     }
@@ -435,14 +437,7 @@ fn classify(line: u32, toks: &[Tok], out: &mut Vec<Setting>, bound_to: Option<&s
 
 /// Parses a tmux.conf into settings (see the module doc for the key scheme).
 pub fn parse(content: &[u8]) -> Result<Vec<Setting>, ParseFailed> {
-    let text = std::str::from_utf8(content).map_err(|e| ParseFailed {
-        line: content[..e.valid_up_to()]
-            .iter()
-            .filter(|&&c| c == b'\n')
-            .count() as u32
-            + 1,
-        reason: "not UTF-8".into(),
-    })?;
+    let text = std::str::from_utf8(content).map_err(|e| ParseFailed::not_utf8(content, &e))?;
     let chars: Vec<char> = text.chars().collect();
     let mut lx = Lexer {
         b: &chars,

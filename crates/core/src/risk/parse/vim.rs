@@ -16,7 +16,7 @@
 //!   the rest of the line as value; an abbreviation this table does not know keeps
 //!   its written form, so it falls to the rules' unknown class.
 
-use super::{ParseFailed, Setting};
+use super::{ParseError, ParseFailed, Setting};
 
 /// (shortest abbreviation, full name) for the Ex commands the rules name.
 const COMMANDS: &[(&str, &str)] = &[
@@ -523,14 +523,7 @@ fn split_bar(s: &str) -> (&str, Option<&str>) {
 
 /// Parses a vimrc into settings (see the module doc for the key scheme).
 pub fn parse(content: &[u8]) -> Result<Vec<Setting>, ParseFailed> {
-    let text = std::str::from_utf8(content).map_err(|e| ParseFailed {
-        line: content[..e.valid_up_to()]
-            .iter()
-            .filter(|&&c| c == b'\n')
-            .count() as u32
-            + 1,
-        reason: "not UTF-8: vim would read bytes the review cannot show".into(),
-    })?;
+    let text = std::str::from_utf8(content).map_err(|e| ParseFailed::not_utf8(content, &e))?;
     let lines: Vec<&str> = text
         .split('\n')
         .map(|l| l.strip_suffix('\r').unwrap_or(l))
@@ -554,10 +547,7 @@ pub fn parse(content: &[u8]) -> Result<Vec<Setting>, ParseFailed> {
             }
         }
         if logical.contains('\0') {
-            return Err(ParseFailed {
-                line: start as u32 + 1,
-                reason: "NUL byte".into(),
-            });
+            return Err(ParseFailed::new(start as u32 + 1, ParseError::NulByte));
         }
         command(&logical, start as u32 + 1, &mut out);
         i += 1;

@@ -4,17 +4,22 @@
 //! (the reason a push would give) — with the variables it uses and where each value comes
 //! from.
 //!
+//! The qubes offered are every qube the profile reaches as a push would — assigned one
+//! by one or covered now by an assignment rule — as the backend reports them
+//! (`ListQubes`, per profile with its sources); it never evaluates rules itself and never
+//! offers dom0 or the config qube (the backend refuses both as targets anyway).
+//!
 //! It shows the backend's rendering (`PreviewTemplate`) as text made from the safe
 //! segments (hidden characters as ⟦NAME⟧ tokens), never markup, and renders nothing
 //! itself. `QcsTemplatePreview` is built from resources/ui/template_preview.ui.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use adw::prelude::*;
 use gtk::glib;
 use gtk::subclass::prelude::*;
-use qcs_client::types::{ProfileView, Segment};
+use qcs_client::types::{ProfileView, QubeList, Segment};
 use qcs_client::variables::{TemplatePreview, TemplatesProxy, VariableScope, templates_proxy};
 
 use crate::backend::{Backend, BackendError};
@@ -120,7 +125,10 @@ struct State {
     path: String,
     switch: gtk::Switch,
     qubes: gtk::DropDown,
-    qube_names: Vec<String>,
+    /// The qubes the profile reaches now (as the backend reports them), in list order.
+    qube_names: RefCell<Vec<String>>,
+    /// Why no qube is offered when the list could not be read (else the hint to assign).
+    qubes_error: RefCell<Option<String>>,
     status: gtk::Label,
     variables: gtk::Label,
     output: gtk::TextView,
@@ -157,9 +165,7 @@ pub fn attach(
 fn build(backend: Backend, profile: &ProfileView, path: &str) -> QcsTemplatePreview {
     let root: QcsTemplatePreview = glib::Object::new();
     let imp = root.imp();
-    let qube_names: Vec<String> = profile.assigned_to.clone();
-    let names: Vec<&str> = qube_names.iter().map(String::as_str).collect();
-    imp.qubes.set_model(Some(&gtk::StringList::new(&names)));
+    imp.qubes.set_model(Some(&gtk::StringList::new(&[])));
     let (switch, qubes) = (imp.switch.get(), imp.qubes.get());
     let (status, variables) = (imp.status.get(), imp.variables.get());
     let (output, output_window) = (imp.output.get(), imp.output_window.get());
@@ -169,7 +175,8 @@ fn build(backend: Backend, profile: &ProfileView, path: &str) -> QcsTemplatePrev
         path: path.to_owned(),
         switch: switch.clone(),
         qubes: qubes.clone(),
-        qube_names,
+        qube_names: RefCell::new(Vec::new()),
+        qubes_error: RefCell::new(None),
         status,
         variables,
         output,
@@ -190,6 +197,9 @@ fn build(backend: Backend, profile: &ProfileView, path: &str) -> QcsTemplatePrev
     qubes.connect_selected_notify({
         let state = Rc::clone(&state);
         move |_| {
+            if state.loading.get() {
+                return;
+            }
             let state = Rc::clone(&state);
             glib::spawn_future_local(async move { refresh(&state).await });
         }
@@ -205,18 +215,48 @@ async fn proxy(state: &State) -> Result<TemplatesProxy<'static>, BackendError> {
         .map_err(|e| BackendError::Reason(qcs_client::error::bus_reason(&e)))
 }
 
-/// Whether the file is a template now, then the preview.
+/// The qubes `profile` reaches now, as the backend evaluated them for a push: each
+/// qube whose effective profiles (direct assignments and rules) include it. dom0 and
+/// administrative qubes are never offered, whatever the list says.
+fn reached_qubes(list: &QubeList, profile: &str) -> Vec<String> {
+    list.qubes
+        .iter()
+        .filter(|q| q.name != "dom0" && q.class != "AdminVM")
+        .filter(|q| q.profiles.iter().any(|p| p.profile == profile))
+        .map(|q| q.name.clone())
+        .collect()
+}
+
+/// Whether the file is a template now and the qubes it reaches, then the preview.
 async fn load(state: &Rc<State>) {
     let templated = async {
         let list = proxy(state).await?.templated_files(&state.profile).await?;
         Ok::<_, BackendError>(list.contains(&state.path))
     }
     .await;
+    let qubes = state.backend.qubes().await;
     state.loading.set(true);
     match templated {
         Ok(on) => state.switch.set_active(on),
         Err(e) => state.status.set_label(&e.to_string()),
     }
+    let names = match qubes {
+        Ok(list) => {
+            let names = reached_qubes(&list, &state.profile);
+            let error = list.admin_error.as_ref().map(crate::reasons::text);
+            state
+                .qubes_error
+                .replace(error.filter(|_| names.is_empty()));
+            names
+        }
+        Err(e) => {
+            state.qubes_error.replace(Some(e.to_string()));
+            Vec::new()
+        }
+    };
+    let shown: Vec<&str> = names.iter().map(String::as_str).collect();
+    state.qubes.set_model(Some(&gtk::StringList::new(&shown)));
+    state.qube_names.replace(names);
     state.loading.set(false);
     refresh(state).await;
 }
@@ -275,14 +315,16 @@ async fn refresh(state: &Rc<State>) {
         state.status.set_label("");
         return;
     }
-    let Some(qube) = state
+    let selected = state
         .qube_names
+        .borrow()
         .get(usize::try_from(state.qubes.selected()).unwrap_or(usize::MAX))
-        .cloned()
-    else {
-        state.status.set_label(&gettextrs::gettext(
-            "Assign the profile to a qube to preview what it gets.",
-        ));
+        .cloned();
+    let Some(qube) = selected else {
+        let why = state.qubes_error.borrow().clone().unwrap_or_else(|| {
+            gettextrs::gettext("Assign the profile to a qube to preview what it gets.")
+        });
+        state.status.set_label(&why);
         state.output.buffer().set_text("");
         return;
     };

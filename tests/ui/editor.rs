@@ -189,16 +189,26 @@ pub(crate) fn edit_profile(ui: &Ui) {
 
 /// Issue 15 item 1 (the template marker and preview, now a `.ui` template): the
 /// templated `.config/git/config` of git-identity opens with its switch on, and the
-/// preview shows what work gets, with work's own email.
+/// preview offers the qubes the profile reaches by its tag rule `dev` (work and
+/// personal, neither assigned one by one) and shows what each gets, with its own email;
+/// never dom0, the config qube or a qube the profile does not reach.
 pub(crate) fn template_preview(ui: &Ui) {
     let window = ui.window.clone();
     let address = ui.address;
-    // The preview lists the qubes the profile is assigned to one by one.
-    backend(address, async |p| {
-        p.assign("work", "git-identity", true)
-            .await
-            .expect("Assign")
-    });
+    // work and personal get git-identity only through the rule (no single assignment).
+    for qube in ["work", "personal"] {
+        let list = qube_list(address);
+        let view = list.qubes.iter().find(|q| q.name == qube).expect(qube);
+        assert!(!view.assigned.iter().any(|p| p == "git-identity"), "{qube}");
+        let sync = view.profiles.iter().find(|p| p.profile == "git-identity");
+        assert!(
+            sync.is_some_and(|s| s
+                .sources
+                .iter()
+                .all(|s| s.kind == qcs_client::rules::SourceKind::Tag)),
+            "{qube}: {sync:?}"
+        );
+    }
     window.open_profile_file("git-identity", Some(".config/git/config"));
     let editor = window.profile_editor();
     let preview = || {
@@ -206,21 +216,27 @@ pub(crate) fn template_preview(ui: &Ui) {
             editor.upcast_ref(),
         )
     };
-    wait_until("the template's preview for work", || {
+    wait_until("the template's preview for a rule-covered qube", || {
         editor.current_path().as_deref() == Some(".config/git/config")
-            && preview()
-                .is_some_and(|p| p.is_template() && p.output_text().contains("alice@work.example"))
+            && preview().is_some_and(|p| p.is_template() && p.choose_qube("work"))
     });
     let shown = preview().expect("the preview");
-    assert!(shown.choose_qube("work"));
-    assert!(!shown.choose_qube("dom0"), "only the profile's qubes");
+    wait_until("the preview for work", || {
+        shown.output_text().contains("alice@work.example")
+    });
     let output = shown.output_text();
     assert!(output.contains("# Written for work "), "{output}");
     assert!(!output.contains("{{"), "rendered, not the source: {output}");
     assert_eq!(shown.status_text(), "What work gets:");
-    backend(address, async |p| {
-        p.assign("work", "git-identity", false)
-            .await
-            .expect("Unassign")
+    assert!(shown.choose_qube("personal"), "covered by the rule too");
+    wait_until("the preview for personal", || {
+        shown.output_text().contains("alice@home.example")
+            && shown.status_text() == "What personal gets:"
     });
+    for other in ["dom0", qubes_config_sync::demo::CONFIG_QUBE, "vault"] {
+        assert!(
+            !shown.choose_qube(other),
+            "only the qubes the profile reaches: {other}"
+        );
+    }
 }

@@ -250,7 +250,7 @@ fn scenario() {
         || qube::qube_variables(&ui),
     );
     step(
-        "a template's preview in the editor: marked, rendered for work",
+        "a template's preview in the editor: offered for the qubes a rule covers, rendered for each",
         || editor::template_preview(&ui),
     );
 

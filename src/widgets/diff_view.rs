@@ -727,8 +727,8 @@ mod model {
     use super::*;
 
     /// A list model of `len` positions, each item made when asked for (a
-    /// `BoxedAnyObject` holding its position into the view's rows), so a list of
-    /// 90 000 rows costs no object per row.
+    /// `BoxedAnyObject` holding its position: into the view's rows, or the review
+    /// pane's findings), so a list of 90 000 rows costs no object per row.
     #[derive(Debug, Default)]
     pub struct IndexModel {
         pub len: Cell<u32>,

@@ -1,10 +1,11 @@
 //! `QcsDiffView`: a diff, unified or side by side, long lines in pieces, hidden
 //! characters as tokens, and per-hunk Accept/Reject toggles.
 //!
-//! The rows and their markup are computed on a worker thread; the rows go into a
-//! list model a batch per main-loop turn and a `GtkListView` makes widgets only for
-//! the rows on screen, so a 256 KiB file, a single 256 KiB line (cut into pieces) or
-//! 10 000 hunks never stall the window. A row never wraps: each is one line of
+//! The rows and their markup are computed on a worker thread; the list model
+//! ([`IndexModel`]) then holds all of them at once, making the object of a row only when
+//! the list asks for it, and a `GtkListView` makes widgets only for the rows on
+//! screen, so a 256 KiB file, a single 256 KiB line (cut into pieces) or 10 000 hunks
+//! (90 000 rows) never stall the window: no object per row, no batches. A row never wraps: each is one line of
 //! monospace text (every byte shown, nothing elided), so rows are equally tall and
 //! cheap to measure; a row wider than the view scrolls sideways inside the view. The view owns the hunk decisions — the one
 //! model its header rows render — and takes none until every row is in the model:
@@ -25,10 +26,6 @@ use crate::model::diff_rows::{self, Layout, Row};
 use crate::model::markup::Palette;
 use crate::model::review::{HunkDecision, LineKind};
 
-/// Rows put into the model per main-loop turn at most…
-const ROWS_PER_TURN: usize = 4000;
-/// …and for at most this long, whichever comes first.
-const TURN_BUDGET: Duration = Duration::from_millis(8);
 /// Frames a new diff is kept at its top after it is laid out (its first rows measured).
 const PIN_FRAMES_AFTER_LAYOUT: u32 = 3;
 
@@ -58,7 +55,7 @@ mod imp {
         /// Every row of the diff has reached the model (and so can be shown).
         #[property(get)]
         pub laid_out: Cell<bool>,
-        pub store: RefCell<Option<gio::ListStore>>,
+        pub store: RefCell<Option<super::IndexModel>>,
         /// Shared with the worker that makes the rows (never copied).
         pub diff: RefCell<Option<Arc<DiffView>>>,
         pub layout: Cell<Layout>,
@@ -176,7 +173,7 @@ impl QcsDiffView {
             glib::Propagation::Proceed
         });
         imp.scroller.add_controller(keys);
-        let store = gio::ListStore::new::<glib::BoxedAnyObject>();
+        let store = IndexModel::default();
         imp.list
             .set_model(Some(&gtk::NoSelection::new(Some(store.clone()))));
         imp.store.replace(Some(store));
@@ -479,7 +476,7 @@ impl QcsDiffView {
         imp.generation.set(generation);
         self.set_laid_out(false);
         if let Some(store) = imp.store.borrow().as_ref() {
-            store.remove_all();
+            store.set_len(0);
         }
         drop_elsewhere(imp.rows.replace(Arc::new(Vec::new())));
         imp.first_row.replace(Vec::new());
@@ -498,13 +495,17 @@ impl QcsDiffView {
             #[weak(rename_to = view)]
             self,
             async move {
-                let result =
-                    gio::spawn_blocking(move || diff_rows::rows(&diff, layout, palette)).await;
+                let result = gio::spawn_blocking(move || {
+                    let rows = diff_rows::rows(&diff, layout, palette);
+                    let first_row = first_rows(&rows, diff.lines.len());
+                    (rows, first_row)
+                })
+                .await;
                 if view.imp().generation.get() != generation {
                     return;
                 }
                 match result {
-                    Ok(rows) => view.fill(rows, generation).await,
+                    Ok((rows, first_row)) => view.fill(rows, first_row),
                     Err(_) => {
                         view.imp()
                             .empty_label
@@ -516,60 +517,22 @@ impl QcsDiffView {
         ));
     }
 
-    /// Put the rows into the model, a bounded batch per main-loop turn (the list makes
-    /// widgets for the rows on screen only); a newer rebuild abandons this one.
-    async fn fill(&self, rows: Vec<Row>, generation: u64) {
+    /// Put the rows into the model, all at once: the model makes a row's object only
+    /// when the list asks for it (the rows on screen), so this turn is short however
+    /// many rows there are.
+    fn fill(&self, rows: Vec<Row>, first_row: Vec<Option<u32>>) {
         let imp = self.imp();
         let Some(store) = imp.store.borrow().clone() else {
             return;
         };
-        let line_count = imp.diff.borrow().as_ref().map_or(0, |d| d.lines.len());
-        let mut first_row = vec![None; line_count];
-        for (position, row) in rows.iter().enumerate() {
-            if let (Some(line), Ok(position)) = (row.line(), u32::try_from(position))
-                && let Some(slot) = first_row.get_mut(line)
-                && slot.is_none()
-            {
-                *slot = Some(position);
-            }
-            if let Row::Split {
-                left: Some(_),
-                right: Some(right),
-            } = row
-                && let (Ok(position), Some(slot)) =
-                    (u32::try_from(position), first_row.get_mut(right.line))
-                && slot.is_none()
-            {
-                *slot = Some(position);
-            }
-        }
-        let rows = Arc::new(rows);
-        drop_elsewhere(imp.rows.replace(rows.clone()));
+        let started = Instant::now();
+        let count = u32::try_from(rows.len()).unwrap_or(u32::MAX);
+        drop_elsewhere(imp.rows.replace(Arc::new(rows)));
         imp.first_row.replace(first_row);
         imp.stack.set_visible_child_name("diff");
         imp.scroller.vadjustment().set_value(0.0);
-        let mut longest = Duration::ZERO;
-        let mut next = 0usize;
-        while next < rows.len() {
-            let started = Instant::now();
-            let mut batch: Vec<glib::BoxedAnyObject> = Vec::new();
-            while next < rows.len()
-                && batch.len() < ROWS_PER_TURN
-                && (!batch.len().is_multiple_of(256) || started.elapsed() < TURN_BUDGET)
-            {
-                batch.push(glib::BoxedAnyObject::new(next));
-                next += 1;
-            }
-            store.extend_from_slice(&batch);
-            longest = longest.max(started.elapsed());
-            if next < rows.len() {
-                glib::timeout_future(Duration::ZERO).await;
-                if imp.generation.get() != generation {
-                    return;
-                }
-            }
-        }
-        imp.longest_turn.set(longest);
+        store.set_len(count);
+        imp.longest_turn.set(started.elapsed());
         self.set_laid_out(true);
     }
 
@@ -731,6 +694,89 @@ impl QcsDiffView {
             row: row.clone(),
             accept,
             reject,
+        }
+    }
+}
+
+/// Per rendered line (of `line_count`): the first row showing it.
+fn first_rows(rows: &[Row], line_count: usize) -> Vec<Option<u32>> {
+    let mut first_row = vec![None; line_count];
+    for (position, row) in rows.iter().enumerate() {
+        let Ok(position) = u32::try_from(position) else {
+            break;
+        };
+        let right = match row {
+            Row::Split {
+                left: Some(_),
+                right: Some(right),
+            } => Some(right.line),
+            _ => None,
+        };
+        for line in [row.line(), right].into_iter().flatten() {
+            if let Some(slot) = first_row.get_mut(line)
+                && slot.is_none()
+            {
+                *slot = Some(position);
+            }
+        }
+    }
+    first_row
+}
+
+mod model {
+    use super::*;
+
+    /// A list model of `len` positions, each item made when asked for (a
+    /// `BoxedAnyObject` holding its position: into the view's rows, or the review
+    /// pane's findings), so a list of 90 000 rows costs no object per row.
+    #[derive(Debug, Default)]
+    pub struct IndexModel {
+        pub len: Cell<u32>,
+    }
+
+    #[glib::object_subclass]
+    impl ObjectSubclass for IndexModel {
+        const NAME: &'static str = "QcsIndexModel";
+        type Type = super::IndexModel;
+        type Interfaces = (gio::ListModel,);
+    }
+
+    impl ObjectImpl for IndexModel {}
+
+    impl ListModelImpl for IndexModel {
+        fn item_type(&self) -> glib::Type {
+            glib::BoxedAnyObject::static_type()
+        }
+
+        fn n_items(&self) -> u32 {
+            self.len.get()
+        }
+
+        fn item(&self, position: u32) -> Option<glib::Object> {
+            let position = usize::try_from(position).ok()?;
+            (position < self.len.get() as usize)
+                .then(|| glib::BoxedAnyObject::new(position).upcast())
+        }
+    }
+}
+
+glib::wrapper! {
+    /// A lazy list model of positions (see [`model::IndexModel`]).
+    pub struct IndexModel(ObjectSubclass<model::IndexModel>) @implements gio::ListModel;
+}
+
+impl Default for IndexModel {
+    fn default() -> Self {
+        glib::Object::new()
+    }
+}
+
+impl IndexModel {
+    /// Now `len` positions: one change of the whole model.
+    pub(crate) fn set_len(&self, len: u32) {
+        let old = self.imp().len.replace(len);
+        if old != 0 || len != 0 {
+            self.items_changed(0, old, len);
         }
     }
 }

@@ -11,15 +11,13 @@
 //! the pane fits a 360 px window with every control inside it.
 
 use std::cell::{Cell, RefCell};
-use std::rc::Rc;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
 use adw::prelude::*;
 use gtk::glib::subclass::Signal;
 use gtk::subclass::prelude::*;
 use gtk::{gio, glib};
-use qcs_client::types::{DiffView, FindingView, ProposalStatus, ProposalView};
+use qcs_client::types::{DiffView, ProposalStatus, ProposalView};
 
 use crate::backend::{Backend, BackendError};
 use crate::i18n::{gettext_f, ngettext_f};
@@ -29,14 +27,8 @@ use crate::model::review::{
     HunkDecision, ReviewState, ThreeWayContext, lines_of_findings, refusal_words,
 };
 use crate::model::{Severity, SeverityExt};
+use crate::widgets::diff_view::IndexModel;
 use crate::widgets::{QcsDiffView, QcsFindingRow, QcsThreeWayView, QcsWrapBox};
-
-/// Finding rows made in the turn that shows a proposal (the most severe first)…
-const FINDINGS_FIRST_TURN: usize = 40;
-/// …then at most this many per main-loop turn…
-const FINDINGS_PER_TURN: usize = 200;
-/// …and for at most this long, whichever comes first.
-const FINDINGS_TURN_BUDGET: Duration = Duration::from_millis(8);
 
 /// One file of a multi-file submission, as the pane lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,7 +92,7 @@ mod imp {
         #[template_child]
         pub findings_scroller: TemplateChild<gtk::ScrolledWindow>,
         #[template_child]
-        pub findings_list: TemplateChild<gtk::ListBox>,
+        pub findings_list: TemplateChild<gtk::ListView>,
         #[template_child]
         pub unified_toggle: TemplateChild<gtk::ToggleButton>,
         #[template_child]
@@ -126,10 +118,15 @@ mod imp {
         pub backend: RefCell<Option<Backend>>,
         pub proposal: RefCell<Option<ProposalView>>,
         pub state: RefCell<Option<ReviewState>>,
-        pub finding_rows: RefCell<Vec<(usize, QcsFindingRow)>>,
-        /// Bumped on every fill of the findings list; a fill still adding rows for an
-        /// earlier one stops.
-        pub findings_generation: Cell<u64>,
+        /// The findings list's model: one position per finding, in display order.
+        pub findings_model: RefCell<Option<IndexModel>>,
+        /// Per position of the findings list: the finding's index in the proposal,
+        /// whether it must be acknowledged, its rendered line.
+        pub finding_order: RefCell<Vec<(usize, bool, Option<usize>)>>,
+        /// Finding rows on screen (bound), by position.
+        pub finding_rows: RefCell<std::collections::BTreeMap<u32, QcsFindingRow>>,
+        /// Set while a row's check box is set from the review state (not a user's act).
+        pub acks_syncing: Cell<bool>,
         /// Set while the shown review no longer matches the backend's.
         pub stale: Cell<bool>,
         /// A call (accept, reject, reload) is in flight.
@@ -190,6 +187,7 @@ mod imp {
         fn constructed(&self) {
             self.parent_constructed();
             let obj = self.obj();
+            obj.setup_findings_list();
             // Long labels (and German ones) wrap inside their buttons rather than
             // widen the window.
             for button in [
@@ -429,6 +427,7 @@ impl QcsReviewPane {
         if let Some(previous) = imp.proposal.replace(Some(proposal)) {
             drop(gio::spawn_blocking(move || drop(previous)));
         }
+        self.list_findings();
         self.sync_batch_selection();
         imp.stale.set(false);
         imp.stale_revealer.set_reveal_child(false);
@@ -646,53 +645,23 @@ impl QcsReviewPane {
 
     fn fill_findings(&self, proposal: &ProposalView, state: &ReviewState) {
         let imp = self.imp();
-        // A fill of an earlier proposal still adding rows stops here.
-        let generation = imp.findings_generation.get() + 1;
-        imp.findings_generation.set(generation);
-        while let Some(child) = imp.findings_list.first_child() {
-            imp.findings_list.remove(&child);
-        }
-        imp.finding_rows.replace(Vec::new());
         let mut order: Vec<usize> = (0..proposal.findings.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(proposal.findings[i].severity.order()));
-        // The rows (a template each) are made a bounded batch per main-loop turn: the
-        // most severe first, in this turn, so they are drawn at once; thousands of
-        // findings (a hidden character on every line) never stall the window.
+        // Every finding is in the list's model at once, the most severe first; the list
+        // makes rows for the findings on screen only, so thousands of findings (a
+        // hidden character on every line) cost no widget each.
         let lines = lines_of_findings(&proposal.diff, &proposal.findings);
         let rows: Vec<(usize, bool, Option<usize>)> = order
             .into_iter()
             .map(|index| (index, state.is_blocking(index), lines[index]))
             .collect();
-        let findings = Rc::new(proposal.findings.clone());
-        let first = rows.len().min(FINDINGS_FIRST_TURN);
-        for &(index, blocking, line) in &rows[..first] {
-            self.add_finding_row(&findings[index], index, blocking, line);
+        // The rows read the proposal and the review state: the model takes the
+        // findings once both are the new ones (`list_findings`).
+        if let Some(model) = imp.findings_model.borrow().as_ref() {
+            model.set_len(0);
         }
-        if first < rows.len() {
-            let rest = rows[first..].to_vec();
-            glib::spawn_future_local(glib::clone!(
-                #[weak(rename_to = pane)]
-                self,
-                async move {
-                    let mut rest = rest.into_iter().peekable();
-                    while rest.peek().is_some() {
-                        glib::timeout_future(Duration::ZERO).await;
-                        if pane.imp().findings_generation.get() != generation {
-                            return;
-                        }
-                        let started = Instant::now();
-                        let mut made = 0usize;
-                        while made < FINDINGS_PER_TURN && started.elapsed() < FINDINGS_TURN_BUDGET {
-                            let Some((index, blocking, line)) = rest.next() else {
-                                break;
-                            };
-                            pane.add_finding_row(&findings[index], index, blocking, line);
-                            made += 1;
-                        }
-                    }
-                }
-            ));
-        }
+        imp.finding_rows.borrow_mut().clear();
+        imp.finding_order.replace(rows);
 
         let mut counts = [0u32; 5];
         for finding in &proposal.findings {
@@ -716,24 +685,80 @@ impl QcsReviewPane {
         });
     }
 
-    /// Make the row of finding `index` and append it to the findings list.
-    fn add_finding_row(
-        &self,
-        finding: &FindingView,
-        index: usize,
-        blocking: bool,
-        line: Option<usize>,
-    ) {
+    /// Put every finding into the findings list's model (the proposal and its review
+    /// state are the pane's).
+    fn list_findings(&self) {
         let imp = self.imp();
-        let row = QcsFindingRow::new(finding, blocking, line.is_some());
-        // Not before the finding and its line are on screen.
-        row.ack_check().set_sensitive(self.decisions_open());
+        let count = u32::try_from(imp.finding_order.borrow().len()).unwrap_or(u32::MAX);
+        if let Some(model) = imp.findings_model.borrow().as_ref() {
+            model.set_len(count);
+        }
+    }
+
+    /// The findings list: a `GtkListView` over one position per finding, its rows
+    /// made for the findings on screen and bound to the finding at their position.
+    fn setup_findings_list(&self) {
+        let imp = self.imp();
+        let model = IndexModel::default();
+        imp.findings_list
+            .set_model(Some(&gtk::NoSelection::new(Some(model.clone()))));
+        imp.findings_model.replace(Some(model));
+        let factory = gtk::SignalListItemFactory::new();
+        factory.connect_setup(glib::clone!(
+            #[weak(rename_to = pane)]
+            self,
+            move |_, item| {
+                if let Some(item) = item.downcast_ref::<gtk::ListItem>() {
+                    item.set_child(Some(&pane.finding_row()));
+                    item.set_activatable(false);
+                    item.set_selectable(false);
+                }
+            }
+        ));
+        factory.connect_bind(glib::clone!(
+            #[weak(rename_to = pane)]
+            self,
+            move |_, item| {
+                if let Some(item) = item.downcast_ref::<gtk::ListItem>() {
+                    pane.bind_finding_row(item);
+                }
+            }
+        ));
+        factory.connect_unbind(glib::clone!(
+            #[weak(rename_to = pane)]
+            self,
+            move |_, item| {
+                if let Some(row) = item
+                    .downcast_ref::<gtk::ListItem>()
+                    .and_then(|item| item.child().and_downcast::<QcsFindingRow>())
+                {
+                    pane.imp()
+                        .finding_rows
+                        .borrow_mut()
+                        .retain(|_, r| *r != row);
+                }
+            }
+        ));
+        imp.findings_list.set_factory(Some(&factory));
+    }
+
+    /// A finding row (bound to a finding later): its check box acknowledges the
+    /// finding it shows, its line button shows that finding's line.
+    fn finding_row(&self) -> QcsFindingRow {
+        let row = QcsFindingRow::new();
         row.ack_check().connect_toggled(glib::clone!(
             #[weak(rename_to = pane)]
             self,
             #[weak]
             row,
             move |check| {
+                if pane.imp().acks_syncing.get() {
+                    return;
+                }
+                let Some((index, _)) = row.finding() else {
+                    check.set_active(false);
+                    return;
+                };
                 let taken = pane
                     .imp()
                     .state
@@ -742,26 +767,69 @@ impl QcsReviewPane {
                     .is_some_and(|state| state.set_acknowledged(index, check.is_active()));
                 if check.is_active() && !taken {
                     // Refused (not shown yet): the box shows the state.
-                    check.set_active(false);
+                    pane.sync_finding_row(&row);
                     return;
                 }
-                if taken {
-                    row.add_css_class("finding-acknowledged");
-                } else {
-                    row.remove_css_class("finding-acknowledged");
-                }
+                pane.sync_finding_row(&row);
                 pane.update_gate();
             }
         ));
-        if let Some(line) = line {
-            row.line_button().connect_clicked(glib::clone!(
-                #[weak(rename_to = pane)]
-                self,
-                move |_| pane.imp().diff_view.show_line(line)
-            ));
+        row.line_button().connect_clicked(glib::clone!(
+            #[weak(rename_to = pane)]
+            self,
+            #[weak]
+            row,
+            move |_| {
+                if let Some((_, Some(line))) = row.finding() {
+                    pane.imp().diff_view.show_line(line);
+                }
+            }
+        ));
+        row
+    }
+
+    fn bind_finding_row(&self, item: &gtk::ListItem) {
+        let imp = self.imp();
+        let Some(row) = item.child().and_downcast::<QcsFindingRow>() else {
+            return;
+        };
+        let position = item.position();
+        let Some((index, blocking, line)) = usize::try_from(position)
+            .ok()
+            .and_then(|p| imp.finding_order.borrow().get(p).copied())
+        else {
+            return;
+        };
+        {
+            let proposal = imp.proposal.borrow();
+            let Some(finding) = proposal.as_ref().and_then(|p| p.findings.get(index)) else {
+                return;
+            };
+            row.bind(finding, index, blocking, line);
         }
-        imp.findings_list.append(&row);
-        imp.finding_rows.borrow_mut().push((index, row));
+        self.sync_finding_row(&row);
+        imp.finding_rows.borrow_mut().insert(position, row);
+    }
+
+    /// Set a finding row's check box from the review state and whether decisions are
+    /// open now.
+    fn sync_finding_row(&self, row: &QcsFindingRow) {
+        let imp = self.imp();
+        let acknowledged = row.finding().is_some_and(|(index, _)| {
+            imp.state
+                .borrow()
+                .as_ref()
+                .is_some_and(|state| state.is_acknowledged(index))
+        });
+        imp.acks_syncing.set(true);
+        row.ack_check().set_active(acknowledged);
+        row.ack_check().set_sensitive(self.decisions_open());
+        imp.acks_syncing.set(false);
+        if acknowledged {
+            row.add_css_class("finding-acknowledged");
+        } else {
+            row.remove_css_class("finding-acknowledged");
+        }
     }
 
     /// Mark every hunk; refused (false) until the diff is laid out, so "mark all" can
@@ -796,7 +864,7 @@ impl QcsReviewPane {
         let per_hunk = open && !imp.three_way_toggle.is_active();
         imp.accept_all_button.set_sensitive(per_hunk);
         imp.reject_all_button.set_sensitive(per_hunk);
-        for (_, row) in imp.finding_rows.borrow().iter() {
+        for row in imp.finding_rows.borrow().values() {
             row.ack_check().set_sensitive(open);
         }
         let gate = self.gate();
@@ -956,7 +1024,12 @@ impl QcsReviewPane {
 
     /// The finding rows in display order, with the finding index each shows.
     pub fn finding_rows(&self) -> Vec<(usize, QcsFindingRow)> {
-        self.imp().finding_rows.borrow().clone()
+        self.imp()
+            .finding_rows
+            .borrow()
+            .values()
+            .filter_map(|row| row.finding().map(|(index, _)| (index, row.clone())))
+            .collect()
     }
 
     pub fn accept_button(&self) -> gtk::Button {

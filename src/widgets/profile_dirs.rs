@@ -22,20 +22,11 @@ use crate::i18n::ngettext_f;
 
 /// The reason of a refused tree, with its arguments (as the CLI reports it).
 pub fn tree_reason(error: &TreeError) -> Reason {
-    let r = Reason::new(Code::from_wire(error.code()));
-    match error {
-        TreeError::Symlink { path } | TreeError::Changed { path } => r.arg("path", path),
-        TreeError::Special { path, kind } => r.arg("path", path).arg("kind", kind),
-        TreeError::NotADirectory | TreeError::Empty => r,
-        TreeError::TooMany { limit } => r.arg("limit", limit),
-        TreeError::TooLarge { path, size, limit } => {
-            r.arg("path", path).arg("size", size).arg("limit", limit)
-        }
-        TreeError::TooDeep { path, limit } => r.arg("path", path).arg("limit", limit),
-        TreeError::BadName { path, detail } | TreeError::Unreadable { path, detail } => {
-            r.arg("path", path).arg("detail", detail)
-        }
-    }
+    let first = Reason::new(Code::from_wire(error.code()));
+    error
+        .args()
+        .into_iter()
+        .fold(first, |reason, (name, value)| reason.arg(name, value))
 }
 
 /// Where a chosen folder goes in the profile: the typed path, or else the folder's own

@@ -18,20 +18,11 @@ use super::remote::{RemoteError, Session};
 
 /// The reason of a refused tree, with its arguments.
 pub(crate) fn tree_reason(error: &TreeError) -> Reason {
-    let r = Reason::new(Code::from_wire(error.code()));
-    match error {
-        TreeError::Symlink { path } | TreeError::Changed { path } => r.arg("path", path),
-        TreeError::Special { path, kind } => r.arg("path", path).arg("kind", kind),
-        TreeError::NotADirectory | TreeError::Empty => r,
-        TreeError::TooMany { limit } => r.arg("limit", limit),
-        TreeError::TooLarge { path, size, limit } => {
-            r.arg("path", path).arg("size", size).arg("limit", limit)
-        }
-        TreeError::TooDeep { path, limit } => r.arg("path", path).arg("limit", limit),
-        TreeError::BadName { path, detail } | TreeError::Unreadable { path, detail } => {
-            r.arg("path", path).arg("detail", detail)
-        }
-    }
+    let first = Reason::new(Code::from_wire(error.code()));
+    error
+        .args()
+        .into_iter()
+        .fold(first, |reason, (name, value)| reason.arg(name, value))
 }
 
 /// Reads `from` and stores it as the directory entry `path` of `profile`.

@@ -76,6 +76,33 @@ pub enum TreeError {
 }
 
 impl TreeError {
+    /// The named arguments of its reason (`path`, `kind`, `size`, `limit`, `detail`), for
+    /// the clients that translate the code: the one table of them, used by the CLI and
+    /// the app alike.
+    pub fn args(&self) -> Vec<(&'static str, String)> {
+        match self {
+            TreeError::Symlink { path } | TreeError::Changed { path } => {
+                vec![("path", path.clone())]
+            }
+            TreeError::Special { path, kind } => {
+                vec![("path", path.clone()), ("kind", (*kind).to_owned())]
+            }
+            TreeError::NotADirectory | TreeError::Empty => Vec::new(),
+            TreeError::TooMany { limit } => vec![("limit", limit.to_string())],
+            TreeError::TooLarge { path, size, limit } => vec![
+                ("path", path.clone()),
+                ("size", size.to_string()),
+                ("limit", limit.to_string()),
+            ],
+            TreeError::TooDeep { path, limit } => {
+                vec![("path", path.clone()), ("limit", limit.to_string())]
+            }
+            TreeError::BadName { path, detail } | TreeError::Unreadable { path, detail } => {
+                vec![("path", path.clone()), ("detail", detail.clone())]
+            }
+        }
+    }
+
     /// The reason code (`dir.*`) the clients translate.
     pub fn code(&self) -> &'static str {
         match self {
